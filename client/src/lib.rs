@@ -1,0 +1,3 @@
+//! The consentnet client library: talks to nodes over HTTP only, for the `consentnet` command line and other Rust programs.
+
+pub mod node_api;

@@ -1,0 +1,158 @@
+//! A small blocking client for a node's HTTP API, with errors that say which node failed and how.
+
+use serde::{Deserialize, Serialize};
+
+/// What a node reports about itself on `GET /status`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NodeStatus {
+    /// The node software's version.
+    pub version: String,
+    /// Peers currently connected.
+    pub peers: usize,
+    /// Entries held in the node's local log.
+    pub log_entries: u64,
+}
+
+/// Why a call to a node failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeApiError {
+    /// The node URL could not be used.
+    #[error("invalid node URL {url:?}: expected http://HOST:PORT")]
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+    },
+    /// The node could not be reached at all.
+    #[error("cannot reach the node at {url}: {reason}")]
+    Unreachable {
+        /// The URL that was called.
+        url: String,
+        /// What the transport reported.
+        reason: String,
+    },
+    /// The node answered with an error.
+    #[error("the node at {url} refused the request ({status} {code}): {message}")]
+    Refused {
+        /// The URL that was called.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// The machine-readable error code from the node.
+        code: String,
+        /// The node's message.
+        message: String,
+    },
+    /// The node answered with something that is not what its API promises.
+    #[error("the node at {url} sent a response that could not be read: {reason}")]
+    BadResponse {
+        /// The URL that was called.
+        url: String,
+        /// Why the body could not be read.
+        reason: String,
+    },
+}
+
+/// A handle on one node's HTTP API.
+#[derive(Debug, Clone)]
+pub struct NodeClient {
+    base: String,
+    agent: ureq::Agent,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    code: String,
+    message: String,
+}
+
+impl NodeClient {
+    /// Makes a client for the node at `base`, e.g. `http://127.0.0.1:8080`.
+    pub fn new(base: &str) -> Result<Self, NodeApiError> {
+        let trimmed = base.trim_end_matches('/');
+        let rest = trimmed
+            .strip_prefix("http://")
+            .ok_or_else(|| NodeApiError::InvalidUrl { url: base.into() })?;
+        if rest.is_empty() || rest.contains('/') {
+            return Err(NodeApiError::InvalidUrl { url: base.into() });
+        }
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(std::time::Duration::from_secs(10)))
+            .build()
+            .new_agent();
+        Ok(Self {
+            base: trimmed.to_owned(),
+            agent,
+        })
+    }
+
+    /// Reads the node's status.
+    pub fn status(&self) -> Result<NodeStatus, NodeApiError> {
+        self.get_json("/status")
+    }
+
+    fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, NodeApiError> {
+        let url = format!("{}{}", self.base, path);
+        let mut response =
+            self.agent
+                .get(&url)
+                .call()
+                .map_err(|error| NodeApiError::Unreachable {
+                    url: url.clone(),
+                    reason: error.to_string(),
+                })?;
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(4 << 20)
+            .read_to_vec()
+            .map_err(|error| NodeApiError::BadResponse {
+                url: url.clone(),
+                reason: error.to_string(),
+            })?;
+        if !(200..300).contains(&status) {
+            let parsed: Option<ErrorBody> = serde_json::from_slice(&body).ok();
+            let (code, message) = match parsed {
+                Some(body) => (body.code, body.message),
+                None => (
+                    "unknown".to_owned(),
+                    String::from_utf8_lossy(&body).into_owned(),
+                ),
+            };
+            return Err(NodeApiError::Refused {
+                url,
+                status,
+                code,
+                message,
+            });
+        }
+        serde_json::from_slice(&body).map_err(|error| NodeApiError::BadResponse {
+            url,
+            reason: error.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_urls_that_are_not_plain_http_hosts() {
+        for bad in [
+            "",
+            "127.0.0.1:8080",
+            "https://x:1",
+            "http://",
+            "http://h:1/path",
+        ] {
+            let error = NodeClient::new(bad).unwrap_err();
+            assert!(
+                matches!(error, NodeApiError::InvalidUrl { .. }),
+                "{bad:?} gave {error:?}"
+            );
+        }
+        assert!(NodeClient::new("http://127.0.0.1:8080/").is_ok());
+    }
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Shared setup for the project's scripts: a persistent target directory and the
+# system packages a fresh machine lacks. Sourced, never run on its own.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Outside the clone, so a fresh clone or a second run does not rebuild RocksDB and friends.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/consentnet/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+mkdir -p "$CARGO_TARGET_DIR"
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+have_libclang() {
+  if [ -n "${LIBCLANG_PATH:-}" ] && ls "$LIBCLANG_PATH"/libclang*.so* >/dev/null 2>&1; then return 0; fi
+  ldconfig -p 2>/dev/null | grep -q 'libclang[-.0-9]*\.so' && return 0
+  ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1
+}
+
+ensure_libclang() {
+  have_libclang && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing libclang-dev (RocksDB's bindings are generated with libclang)"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libclang-dev >/dev/null
+    have_libclang || die "libclang-dev installed but libclang was not found"
+  else
+    die "libclang is missing: RocksDB's bindings need it. Install it (Debian/Ubuntu: sudo apt-get install libclang-dev), or set LIBCLANG_PATH."
+  fi
+}
+
+ensure_rust() {
+  command -v cargo >/dev/null 2>&1 || die "cargo is missing: install Rust with rustup (https://rustup.rs), stable toolchain."
+  for component in rustfmt clippy; do
+    if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+      command -v rustup >/dev/null 2>&1 || die "cargo $component is missing and rustup is not available to add it"
+      say "adding the $component component"
+      rustup component add "$component"
+    fi
+  done
+}
+
+ensure_build_deps() {
+  ensure_rust
+  ensure_libclang
+}

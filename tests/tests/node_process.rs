@@ -1,0 +1,70 @@
+//! The node and the CLI as real processes on loopback: start, answer, report status, stop cleanly on SIGTERM.
+
+use std::process::Command;
+use std::time::Duration;
+
+use consentnet_tests::{NodeProcess, bin, http_get};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+#[test]
+fn node_serves_health_and_stops_cleanly_on_sigterm() {
+    let node = NodeProcess::start(DEADLINE);
+    let (status, body) = http_get(&format!("{}/healthz", node.http_url));
+    assert_eq!((status, body.as_str()), (200, "ok"));
+    assert_eq!(node.terminate(DEADLINE), Some(0));
+}
+
+#[test]
+fn cli_reads_node_status_as_json() {
+    let node = NodeProcess::start(DEADLINE);
+    let output = Command::new(bin("consentnet"))
+        .args(["--json", "status", "--node", &node.http_url])
+        .output()
+        .expect("consentnet runs");
+    assert!(output.status.success(), "{output:?}");
+    let status: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(status["peers"], 0);
+    assert_eq!(status["log_entries"], 0);
+    assert_eq!(status["version"], env!("CARGO_PKG_VERSION"));
+}
+
+#[test]
+fn cli_names_the_unreachable_node_and_fails_with_code_1() {
+    // Bind then drop a listener so the port is known to be closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let output = Command::new(bin("consentnet"))
+        .args(["status", "--node", &url])
+        .output()
+        .expect("consentnet runs");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("cannot reach the node at {url}/status")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn cli_usage_errors_exit_with_code_2() {
+    let output = Command::new(bin("consentnet"))
+        .args(["status", "--no-such-flag"])
+        .output()
+        .expect("consentnet runs");
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn both_binaries_report_their_version() {
+    for name in ["consentnet", "consentnet-node"] {
+        let output = Command::new(bin(name)).arg("--version").output().unwrap();
+        assert!(output.status.success());
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(text.trim(), format!("{name} {}", env!("CARGO_PKG_VERSION")));
+    }
+}
