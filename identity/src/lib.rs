@@ -1,4 +1,40 @@
-//! Identity for consentnet: keys, DIDs, the wallet keystore, consent and revocation credentials, and proof-of-possession.
+//! Identity for consentnet: keys and DIDs, the wallet keystore, consent and revocation credentials, and proof-of-possession.
 //!
-//! This crate knows no network, storage engine or HTTP. At this milestone it only
-//! reserves its place in the workspace; its types arrive with the identity milestone.
+//! This crate knows no network, storage engine or HTTP: it turns bytes into verified
+//! values and back. Signing and verifying consent credentials goes through the `ssi`
+//! crate (`eddsa-rdfc-2022`); everything else uses Ed25519 directly.
+
+#![deny(missing_docs)]
+
+pub mod cache;
+pub mod canonical;
+pub mod consent;
+pub mod keys;
+pub mod permissions;
+pub mod pop;
+pub mod revocation;
+pub mod wallet;
+
+pub use cache::ConsentVerifier;
+pub use consent::{
+    ConsentError, ConsentId, ConsentTerms, PaymentLimits, Period, Validity, VerifiedConsent,
+    issue_consent, verify_consent,
+};
+pub use keys::{Did, KeyError, KeyPair};
+pub use permissions::{Permission, PermissionError};
+pub use pop::{PopClaims, PopError, PopRequest, sign_pop, verify_pop};
+pub use revocation::{Revocation, RevocationError};
+pub use wallet::{KdfParams, Wallet, WalletError};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+/// Base64url without padding, as JWS and the wallet use.
+pub(crate) fn b64url(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Decodes base64url without padding; `None` when the text is not that.
+pub(crate) fn b64url_decode(text: &str) -> Option<Vec<u8>> {
+    URL_SAFE_NO_PAD.decode(text).ok()
+}

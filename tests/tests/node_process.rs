@@ -1,5 +1,8 @@
 //! The node and the CLI as real processes on loopback: start, answer, report status, stop cleanly on SIGTERM.
 
+// Test helpers outside #[test] functions unwrap too: a panic is a test failure.
+#![allow(clippy::unwrap_used)]
+
 use std::process::Command;
 use std::time::Duration;
 

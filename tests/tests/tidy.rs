@@ -1,5 +1,8 @@
 //! Repository hygiene: every Rust file opens with a `//!` line saying what it owns, and no test is skipped.
 
+// Test helpers outside #[test] functions unwrap too: a panic is a test failure.
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 
 const CRATE_DIRS: [&str; 6] = [

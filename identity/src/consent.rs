@@ -1,0 +1,607 @@
+//! Consent credentials: W3C VC 2.0 documents secured with an `eddsa-rdfc-2022` Data Integrity proof, their validation and their ids.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use ssi_claims::data_integrity::{AnySuite, CryptographicSuite, DataIntegrity, ProofOptions};
+use ssi_claims::{SignatureEnvironment, VerificationParameters, vc::v2::JsonCredential};
+use ssi_dids_core::DIDResolver as _;
+use ssi_verification_methods::{AnyMethod, SingleSecretSigner};
+
+use crate::canonical::{CanonicalError, canonical_json};
+use crate::keys::{Did, KeyPair};
+use crate::permissions::{Permission, PermissionError, check_permission_set, parse_permission_set};
+
+/// The W3C VC Data Model 2.0 context.
+pub const VC_V2_CONTEXT: &str = "https://www.w3.org/ns/credentials/v2";
+/// consentnet's own JSON-LD context for consent terms. It is an identifier only: the
+/// document ships in the repo and is never fetched.
+pub const CONSENT_CONTEXT: &str = "https://ns.consentnet.org/consent/v1";
+/// The JSON-LD document behind [`CONSENT_CONTEXT`].
+pub const CONSENT_CONTEXT_DOCUMENT: &str = include_str!("../contexts/consent-v1.jsonld");
+/// The credential type that marks a consent.
+pub const CONSENT_TYPE: &str = "OpenBankingConsent";
+/// The only cryptosuite accepted on a consent.
+pub const CRYPTOSUITE: &str = "eddsa-rdfc-2022";
+/// The largest consent credential accepted, in bytes. A real consent is about 1.5 KiB.
+pub const MAX_CREDENTIAL_BYTES: usize = 16 * 1024;
+/// The most account references one consent may name.
+pub const MAX_ACCOUNTS: usize = 64;
+const MAX_PURPOSE_CHARS: usize = 500;
+
+/// Why a consent could not be issued or was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsentError {
+    /// The input is larger than [`MAX_CREDENTIAL_BYTES`].
+    #[error("consent credential is {size} bytes; the limit is {max}")]
+    TooLarge {
+        /// The input's size.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The input is not JSON.
+    #[error("consent credential is not valid JSON: {0}")]
+    InvalidJson(String),
+    /// The JSON does not have the shape of a consent credential.
+    #[error("malformed consent credential: {0}")]
+    Malformed(String),
+    /// `@context` is not exactly the VC 2.0 context followed by consentnet's.
+    #[error(
+        "unknown or unexpected @context {0}; expected [{VC_V2_CONTEXT:?}, {CONSENT_CONTEXT:?}]"
+    )]
+    UnknownContext(String),
+    /// There is no proof.
+    #[error("consent credential has no proof")]
+    MissingProof,
+    /// The proof uses a cryptosuite other than `eddsa-rdfc-2022`.
+    #[error("proof cryptosuite {0:?} is not accepted; only {CRYPTOSUITE} is")]
+    UnsupportedCryptosuite(String),
+    /// The proof is made by a key that is not the issuer's.
+    #[error("proof is made by {method}, which is not a key of the issuer {issuer}")]
+    ProofKeyNotIssuer {
+        /// The proof's verification method.
+        method: String,
+        /// The credential's issuer.
+        issuer: String,
+    },
+    /// The proof does not verify.
+    #[error("consent proof does not verify: {0}")]
+    BadProof(String),
+    /// A permission code is unknown, repeated, or the set breaks the OBIE rules.
+    #[error(transparent)]
+    Permission(#[from] PermissionError),
+    /// `validUntil` is not after `validFrom`.
+    #[error("validUntil {until} is not after validFrom {from}")]
+    ValidityWindow {
+        /// validFrom.
+        from: String,
+        /// validUntil.
+        until: String,
+    },
+    /// An account reference looks like an account number or IBAN, or is empty or too long.
+    #[error("account reference {0:?} is not an opaque bank-issued reference")]
+    AccountReference(String),
+    /// Payment limits are missing where a payment permission is granted, or present without one, or badly formed.
+    #[error("payment limits: {0}")]
+    PaymentLimits(String),
+    /// Signing failed.
+    #[error("signing the consent failed: {0}")]
+    Signing(String),
+}
+
+impl From<CanonicalError> for ConsentError {
+    fn from(error: CanonicalError) -> Self {
+        ConsentError::Malformed(error.to_string())
+    }
+}
+
+/// A consent's id: SHA-256 of the signed credential's canonical JSON.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ConsentId(pub [u8; 32]);
+
+impl ConsentId {
+    /// The id of a signed credential (its canonical JSON hashed).
+    pub fn of(credential: &Value) -> Result<Self, ConsentError> {
+        Ok(Self(Sha256::digest(canonical_json(credential)?).into()))
+    }
+
+    /// Parses 64 lowercase hex digits.
+    pub fn parse(text: &str) -> Option<Self> {
+        if text.len() != 64 {
+            return None;
+        }
+        let mut bytes = [0u8; 32];
+        for (index, byte) in bytes.iter_mut().enumerate() {
+            let pair = text.get(index * 2..index * 2 + 2)?;
+            if pair.bytes().any(|b| b.is_ascii_uppercase()) {
+                return None;
+            }
+            *byte = u8::from_str_radix(pair, 16).ok()?;
+        }
+        Some(Self(bytes))
+    }
+}
+
+impl fmt::Display for ConsentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for byte in self.0 {
+            write!(f, "{byte:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for ConsentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ConsentId({self})")
+    }
+}
+
+impl TryFrom<String> for ConsentId {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        Self::parse(&text)
+            .ok_or_else(|| format!("{text:?} is not a consent id (64 lowercase hex digits)"))
+    }
+}
+
+impl From<ConsentId> for String {
+    fn from(id: ConsentId) -> String {
+        id.to_string()
+    }
+}
+
+/// How often a per-period payment limit resets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Period {
+    /// Each calendar day.
+    Day,
+    /// Each calendar week.
+    Week,
+    /// Each calendar month.
+    Month,
+    /// Each calendar year.
+    Year,
+}
+
+/// Limits on the payments a consent allows. Amounts are decimal strings, as in OBIE.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PaymentLimits {
+    /// ISO 4217 currency code, e.g. `GBP`.
+    pub currency: String,
+    /// The most one payment may move.
+    pub max_per_payment: String,
+    /// The most all payments in one period may move.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_per_period: Option<String>,
+    /// The period `max_per_period` applies to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<Period>,
+}
+
+impl PaymentLimits {
+    fn check(&self) -> Result<(), ConsentError> {
+        let bad = |why: String| Err(ConsentError::PaymentLimits(why));
+        if self.currency.len() != 3 || !self.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+            return bad(format!(
+                "currency {:?} is not an ISO 4217 code",
+                self.currency
+            ));
+        }
+        if !is_amount(&self.max_per_payment) {
+            return bad(format!(
+                "maxPerPayment {:?} is not a positive amount like \"250.00\"",
+                self.max_per_payment
+            ));
+        }
+        match (&self.max_per_period, self.period) {
+            (Some(amount), Some(_)) if is_amount(amount) => Ok(()),
+            (Some(amount), Some(_)) => {
+                bad(format!("maxPerPeriod {amount:?} is not a positive amount"))
+            }
+            (None, None) => Ok(()),
+            _ => bad("maxPerPeriod and period go together".into()),
+        }
+    }
+}
+
+/// True for a positive decimal amount with at most 5 fraction digits (OBIE's `OBActiveCurrencyAndAmount_SimpleType`).
+fn is_amount(text: &str) -> bool {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    !whole.is_empty()
+        && whole.len() <= 13
+        && digits(whole)
+        && fraction.len() <= 5
+        && digits(fraction)
+        && (!text.contains('.') || !fraction.is_empty())
+        && text.bytes().any(|b| (b'1'..=b'9').contains(&b))
+}
+
+/// An account reference must be opaque: 1 to 128 of `A-Z a-z 0-9 . _ : -`, not all
+/// digits (that is an account number or PAN), and not IBAN-shaped.
+fn check_account_reference(reference: &str) -> Result<(), ConsentError> {
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || b"._:-".contains(&b);
+    let all_digits = reference.bytes().all(|b| b.is_ascii_digit() || b == b'-');
+    let iban_like = reference.len() >= 15
+        && reference.len() <= 34
+        && reference.as_bytes()[..2].iter().all(u8::is_ascii_uppercase)
+        && reference.as_bytes()[2..4].iter().all(u8::is_ascii_digit)
+        && reference
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+    if reference.is_empty()
+        || reference.len() > 128
+        || !reference.bytes().all(allowed)
+        || all_digits
+        || iban_like
+    {
+        return Err(ConsentError::AccountReference(reference.to_owned()));
+    }
+    Ok(())
+}
+
+/// What a consent grants: everything but the issuer and the proof.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentTerms {
+    /// The TSP app the consent is for (`credentialSubject.id`).
+    pub app: Did,
+    /// The bank that holds the accounts.
+    pub bank: Did,
+    /// Opaque, bank-issued account references.
+    pub accounts: Vec<String>,
+    /// The granted permission codes.
+    pub permissions: BTreeSet<Permission>,
+    /// Payment limits; present exactly when `CreateDomesticPayments` is granted.
+    pub payment_limits: Option<PaymentLimits>,
+    /// Why the app asks, in words the client saw.
+    pub purpose: String,
+    /// The consent is usable from this instant...
+    pub valid_from: DateTime<Utc>,
+    /// ...until just before this one.
+    pub valid_until: DateTime<Utc>,
+}
+
+impl ConsentTerms {
+    /// Checks the terms by the same rules a verifier applies.
+    pub fn check(&self) -> Result<(), ConsentError> {
+        check_permission_set(&self.permissions)?;
+        if self.accounts.is_empty() || self.accounts.len() > MAX_ACCOUNTS {
+            return Err(ConsentError::Malformed(format!(
+                "a consent names 1 to {MAX_ACCOUNTS} accounts, not {}",
+                self.accounts.len()
+            )));
+        }
+        for account in &self.accounts {
+            check_account_reference(account)?;
+        }
+        let mut seen = BTreeSet::new();
+        if let Some(repeat) = self.accounts.iter().find(|a| !seen.insert(*a)) {
+            return Err(ConsentError::Malformed(format!(
+                "account {repeat:?} is listed twice"
+            )));
+        }
+        let pays = self
+            .permissions
+            .contains(&Permission::CreateDomesticPayments);
+        match (&self.payment_limits, pays) {
+            (Some(limits), true) => limits.check()?,
+            (None, false) => {}
+            (None, true) => {
+                return Err(ConsentError::PaymentLimits(
+                    "CreateDomesticPayments needs payment limits".into(),
+                ));
+            }
+            (Some(_), false) => {
+                return Err(ConsentError::PaymentLimits(
+                    "payment limits without CreateDomesticPayments".into(),
+                ));
+            }
+        }
+        if self.purpose.trim().is_empty() || self.purpose.chars().count() > MAX_PURPOSE_CHARS {
+            return Err(ConsentError::Malformed(format!(
+                "purpose must be 1 to {MAX_PURPOSE_CHARS} characters"
+            )));
+        }
+        if self.valid_until <= self.valid_from {
+            return Err(ConsentError::ValidityWindow {
+                from: timestamp(self.valid_from),
+                until: timestamp(self.valid_until),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Where a consent stands in its validity window at some instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Validity {
+    /// Before `validFrom`.
+    NotYetValid,
+    /// Inside the window.
+    Active,
+    /// At or after `validUntil`.
+    Expired,
+}
+
+/// A consent credential whose proof, issuer and terms have been checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedConsent {
+    /// The consent id.
+    pub id: ConsentId,
+    /// The client DID that issued and signed it.
+    pub issuer: Did,
+    /// What it grants.
+    pub terms: ConsentTerms,
+    /// The signed credential as JSON.
+    pub credential: Value,
+}
+
+impl VerifiedConsent {
+    /// Where the consent stands at `now` (revocation is the log's business, not this type's).
+    pub fn validity_at(&self, now: DateTime<Utc>) -> Validity {
+        if now < self.terms.valid_from {
+            Validity::NotYetValid
+        } else if now >= self.terms.valid_until {
+            Validity::Expired
+        } else {
+            Validity::Active
+        }
+    }
+
+    /// The signed credential as compact JSON text.
+    pub fn to_json(&self) -> String {
+        self.credential.to_string()
+    }
+}
+
+/// The credential fields as they appear on the wire, before the proof is checked.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct WireCredential {
+    #[serde(rename = "@context")]
+    context: Value,
+    id: String,
+    #[serde(rename = "type")]
+    types: Vec<String>,
+    issuer: String,
+    valid_from: String,
+    valid_until: String,
+    credential_subject: WireSubject,
+    proof: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct WireSubject {
+    id: String,
+    bank: String,
+    accounts: Vec<String>,
+    permissions: Vec<String>,
+    #[serde(default)]
+    payment_limits: Option<PaymentLimits>,
+    purpose: String,
+}
+
+fn timestamp(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, ConsentError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| {
+            ConsentError::Malformed(format!("{field} {text:?} is not an RFC 3339 date-time"))
+        })
+}
+
+fn did_field(field: &str, text: &str) -> Result<Did, ConsentError> {
+    Did::parse(text).map_err(|e| ConsentError::Malformed(format!("{field}: {e}")))
+}
+
+/// The JSON-LD loader: the bundled W3C contexts plus consentnet's, never the network.
+fn json_ld_loader() -> ssi_json_ld::ContextLoader {
+    let map = HashMap::from([(
+        CONSENT_CONTEXT.to_owned(),
+        CONSENT_CONTEXT_DOCUMENT.to_owned(),
+    )]);
+    ssi_json_ld::ContextLoader::empty()
+        .with_static_loader()
+        .with_context_map_from(map)
+        .unwrap_or_else(|_| unreachable!("the bundled context is valid JSON with a valid IRI"))
+}
+
+fn random_urn_uuid() -> String {
+    let mut bytes = [0u8; 16];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "urn:uuid:{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// Builds the unsigned credential for `terms` issued by `issuer`.
+fn unsigned_credential(issuer: &Did, terms: &ConsentTerms) -> Value {
+    let mut subject = json!({
+        "id": terms.app,
+        "bank": terms.bank,
+        "accounts": terms.accounts,
+        "permissions": terms.permissions.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+        "purpose": terms.purpose,
+    });
+    if let Some(limits) = &terms.payment_limits {
+        subject["paymentLimits"] = json!(limits);
+    }
+    json!({
+        "@context": [VC_V2_CONTEXT, CONSENT_CONTEXT],
+        "id": random_urn_uuid(),
+        "type": ["VerifiableCredential", CONSENT_TYPE],
+        "issuer": issuer,
+        "validFrom": timestamp(terms.valid_from),
+        "validUntil": timestamp(terms.valid_until),
+        "credentialSubject": subject,
+    })
+}
+
+/// Issues a consent: checks the terms, then signs them as the client `issuer` with an
+/// `eddsa-rdfc-2022` Data Integrity proof.
+pub async fn issue_consent(
+    issuer: &KeyPair,
+    terms: &ConsentTerms,
+) -> Result<VerifiedConsent, ConsentError> {
+    // Whole seconds only: the wire format carries seconds, so the terms must too.
+    let mut terms = terms.clone();
+    terms.valid_from = parse_time("validFrom", &timestamp(terms.valid_from))?;
+    terms.valid_until = parse_time("validUntil", &timestamp(terms.valid_until))?;
+    terms.check()?;
+    let unsigned: JsonCredential =
+        serde_json::from_value(unsigned_credential(issuer.did(), &terms))
+            .map_err(|e| ConsentError::Signing(e.to_string()))?;
+    let method = iref::IriBuf::new(issuer.did().verification_method())
+        .map_err(|e| ConsentError::Signing(e.to_string()))?;
+    let resolver = did_method_key::DIDKey.into_vm_resolver::<AnyMethod>();
+    let signer = SingleSecretSigner::new(issuer.private_jwk()).into_local();
+    let environment = SignatureEnvironment {
+        json_ld_loader: json_ld_loader(),
+        eip712_loader: (),
+    };
+    let signed = AnySuite::EdDsaRdfc2022
+        .sign_with(
+            environment,
+            unsigned,
+            &resolver,
+            signer,
+            ProofOptions::from_method(method.into()),
+            Default::default(),
+        )
+        .await
+        .map_err(|e| ConsentError::Signing(e.to_string()))?;
+    let credential =
+        serde_json::to_value(&signed).map_err(|e| ConsentError::Signing(e.to_string()))?;
+    Ok(VerifiedConsent {
+        id: ConsentId::of(&credential)?,
+        issuer: issuer.did().clone(),
+        terms,
+        credential,
+    })
+}
+
+/// Parses a credential and checks everything but the proof's signature; returns the
+/// parsed value, the issuer and the terms.
+fn check_structure(bytes: &[u8]) -> Result<(Value, Did, ConsentTerms), ConsentError> {
+    if bytes.len() > MAX_CREDENTIAL_BYTES {
+        return Err(ConsentError::TooLarge {
+            size: bytes.len(),
+            max: MAX_CREDENTIAL_BYTES,
+        });
+    }
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|e| ConsentError::InvalidJson(e.to_string()))?;
+    let wire: WireCredential = serde_json::from_value(value.clone())
+        .map_err(|e| ConsentError::Malformed(e.to_string()))?;
+    if wire.context != json!([VC_V2_CONTEXT, CONSENT_CONTEXT]) {
+        return Err(ConsentError::UnknownContext(wire.context.to_string()));
+    }
+    if wire.types != ["VerifiableCredential", CONSENT_TYPE] {
+        return Err(ConsentError::Malformed(format!(
+            "type must be [\"VerifiableCredential\", \"{CONSENT_TYPE}\"], got {:?}",
+            wire.types
+        )));
+    }
+    if !wire.id.starts_with("urn:uuid:") {
+        return Err(ConsentError::Malformed(format!(
+            "id {:?} is not a urn:uuid",
+            wire.id
+        )));
+    }
+    let issuer = did_field("issuer", &wire.issuer)?;
+    let subject = wire.credential_subject;
+    let terms = ConsentTerms {
+        app: did_field("credentialSubject.id", &subject.id)?,
+        bank: did_field("credentialSubject.bank", &subject.bank)?,
+        accounts: subject.accounts,
+        permissions: parse_permission_set(&subject.permissions)?,
+        payment_limits: subject.payment_limits,
+        purpose: subject.purpose,
+        valid_from: parse_time("validFrom", &wire.valid_from)?,
+        valid_until: parse_time("validUntil", &wire.valid_until)?,
+    };
+    terms.check()?;
+    let proof = wire.proof.ok_or(ConsentError::MissingProof)?;
+    let proof = match proof {
+        Value::Object(map) => map,
+        Value::Array(_) => {
+            return Err(ConsentError::Malformed(
+                "exactly one proof is accepted".into(),
+            ));
+        }
+        _ => return Err(ConsentError::Malformed("proof is not an object".into())),
+    };
+    let suite = proof
+        .get("cryptosuite")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if proof.get("type").and_then(Value::as_str) != Some("DataIntegrityProof")
+        || suite != CRYPTOSUITE
+    {
+        return Err(ConsentError::UnsupportedCryptosuite(suite.to_owned()));
+    }
+    let method = proof
+        .get("verificationMethod")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if method.split('#').next() != Some(issuer.as_str()) || method != issuer.verification_method() {
+        return Err(ConsentError::ProofKeyNotIssuer {
+            method: method.to_owned(),
+            issuer: issuer.to_string(),
+        });
+    }
+    if proof.get("proofPurpose").and_then(Value::as_str) != Some("assertionMethod") {
+        return Err(ConsentError::Malformed(
+            "proofPurpose must be assertionMethod".into(),
+        ));
+    }
+    Ok((value, issuer, terms))
+}
+
+/// Verifies a consent credential given as JSON bytes: size, shape, context, terms,
+/// that the proof is the issuer's, and the proof itself (JSON-LD canonicalization and
+/// one Ed25519 check). Time is not judged here: a not-yet-valid or expired consent
+/// verifies, and [`VerifiedConsent::validity_at`] says where it stands.
+pub async fn verify_consent(bytes: &[u8]) -> Result<VerifiedConsent, ConsentError> {
+    let (value, issuer, terms) = check_structure(bytes)?;
+    let id = ConsentId::of(&value)?;
+    let secured: DataIntegrity<JsonCredential, AnySuite> = serde_json::from_value(value.clone())
+        .map_err(|e| ConsentError::Malformed(e.to_string()))?;
+    let resolver = did_method_key::DIDKey.into_vm_resolver::<AnyMethod>();
+    // Judge the claims at validFrom, so ssi's own window check passes; usability at a
+    // given time is decided by the caller with `validity_at`.
+    let parameters = VerificationParameters::from_resolver(resolver)
+        .with_json_ld_loader(json_ld_loader())
+        .with_date_time(terms.valid_from);
+    match secured.verify(parameters).await {
+        Ok(Ok(())) => Ok(VerifiedConsent {
+            id,
+            issuer,
+            terms,
+            credential: value,
+        }),
+        Ok(Err(invalid)) => Err(ConsentError::BadProof(invalid.to_string())),
+        Err(error) => Err(ConsentError::BadProof(error.to_string())),
+    }
+}

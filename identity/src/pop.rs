@@ -1,0 +1,208 @@
+//! Proof of possession for API calls: DPoP-style JWS (RFC 9449 claims) signed by the TSP app's DID key, and their verification.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::keys::{Did, KeyPair, verify_signature};
+use crate::{b64url, b64url_decode};
+
+/// The JWS `typ` of a proof, as in RFC 9449.
+pub const POP_TYPE: &str = "dpop+jwt";
+/// The largest proof accepted, in bytes.
+pub const MAX_POP_BYTES: usize = 4 * 1024;
+
+/// Why a proof of possession is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PopError {
+    /// The proof is larger than [`MAX_POP_BYTES`].
+    #[error("proof is {0} bytes; the limit is {MAX_POP_BYTES}")]
+    TooLarge(usize),
+    /// Not a compact JWS with the expected header and claims.
+    #[error("malformed proof: {0}")]
+    Malformed(String),
+    /// `typ` is not `dpop+jwt` or `alg` is not `EdDSA`.
+    #[error("proof header must have typ {POP_TYPE} and alg EdDSA")]
+    WrongHeader,
+    /// The proof names a key other than the one expected.
+    #[error("proof is signed with {found}, expected the key of {expected}")]
+    WrongKey {
+        /// The `kid` in the proof.
+        found: String,
+        /// The DID whose key was expected.
+        expected: String,
+    },
+    /// The signature does not verify.
+    #[error("proof signature does not verify")]
+    BadSignature,
+    /// `htm` differs from the request's method.
+    #[error("proof is for method {found}, the request is {expected}")]
+    MethodMismatch {
+        /// The proof's `htm`.
+        found: String,
+        /// The request's method.
+        expected: String,
+    },
+    /// `htu` differs from the request's URL.
+    #[error("proof is for URL {found}, the request is {expected}")]
+    UrlMismatch {
+        /// The proof's `htu`.
+        found: String,
+        /// The request's URL.
+        expected: String,
+    },
+    /// `iat` is outside the freshness window.
+    #[error("proof issued at {iat} is outside the window of {window_secs} s around {now}")]
+    Stale {
+        /// The proof's `iat`.
+        iat: i64,
+        /// The verifier's clock.
+        now: i64,
+        /// The accepted distance either side of now.
+        window_secs: i64,
+    },
+    /// `ath` is not the hash of the presented access token.
+    #[error("proof is bound to another access token")]
+    TokenMismatch,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Header {
+    typ: String,
+    alg: String,
+    kid: String,
+}
+
+/// The claims of a proof (RFC 9449 section 4.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PopClaims {
+    /// A unique id, for the verifier's replay cache.
+    pub jti: String,
+    /// The HTTP method.
+    pub htm: String,
+    /// The HTTP URL, without query and fragment.
+    pub htu: String,
+    /// Issued at, seconds since the Unix epoch.
+    pub iat: i64,
+    /// Base64url SHA-256 of the access token (here, the consent id).
+    pub ath: String,
+}
+
+/// The request a proof is checked against.
+#[derive(Debug, Clone, Copy)]
+pub struct PopRequest<'a> {
+    /// The HTTP method, e.g. `GET`.
+    pub method: &'a str,
+    /// The full URL as the client addressed it; query and fragment are ignored.
+    pub url: &'a str,
+    /// The access token presented with the proof (the consent id).
+    pub access_token: &'a str,
+}
+
+fn without_query(url: &str) -> &str {
+    url.split(['?', '#']).next().unwrap_or(url)
+}
+
+fn token_hash(access_token: &str) -> String {
+    b64url(&Sha256::digest(access_token.as_bytes()))
+}
+
+/// Signs a proof for `request` with the app's key, issued at `now`, with a fresh random `jti`.
+pub fn sign_pop(key: &KeyPair, request: PopRequest<'_>, now: DateTime<Utc>) -> String {
+    let mut jti = [0u8; 16];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut jti);
+    let header = Header {
+        typ: POP_TYPE.to_owned(),
+        alg: "EdDSA".to_owned(),
+        kid: key.did().verification_method(),
+    };
+    let claims = PopClaims {
+        jti: b64url(&jti),
+        htm: request.method.to_ascii_uppercase(),
+        htu: without_query(request.url).to_owned(),
+        iat: now.timestamp(),
+        ath: token_hash(request.access_token),
+    };
+    let signing_input = format!("{}.{}", encode_json(&header), encode_json(&claims));
+    let signature = key.sign(signing_input.as_bytes());
+    format!("{signing_input}.{}", b64url(&signature))
+}
+
+fn encode_json<T: Serialize>(value: &T) -> String {
+    let json = serde_json::to_vec(value).unwrap_or_else(|_| unreachable!("plain fields serialize"));
+    b64url(&json)
+}
+
+/// Verifies a proof: size, header, that it is signed by `signer`'s key, method and URL,
+/// `iat` within `window_secs` of `now` either side, and the access-token binding.
+/// Returns the claims; the caller must reject a `jti` it has seen within the window.
+pub fn verify_pop(
+    proof: &str,
+    signer: &Did,
+    request: PopRequest<'_>,
+    now: DateTime<Utc>,
+    window_secs: i64,
+) -> Result<PopClaims, PopError> {
+    if proof.len() > MAX_POP_BYTES {
+        return Err(PopError::TooLarge(proof.len()));
+    }
+    let malformed = |why: &str| PopError::Malformed(why.to_owned());
+    let mut parts = proof.split('.');
+    let (Some(header_b64), Some(claims_b64), Some(signature_b64), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(malformed("a compact JWS has three parts"));
+    };
+    let header_bytes =
+        b64url_decode(header_b64).ok_or_else(|| malformed("header is not base64url"))?;
+    let header: Header = serde_json::from_slice(&header_bytes)
+        .map_err(|e| PopError::Malformed(format!("header: {e}")))?;
+    if header.typ != POP_TYPE || header.alg != "EdDSA" {
+        return Err(PopError::WrongHeader);
+    }
+    if header.kid != signer.verification_method() {
+        return Err(PopError::WrongKey {
+            found: header.kid,
+            expected: signer.to_string(),
+        });
+    }
+    let signature =
+        b64url_decode(signature_b64).ok_or_else(|| malformed("signature is not base64url"))?;
+    let signing_input = &proof[..header_b64.len() + 1 + claims_b64.len()];
+    if !verify_signature(signer, signing_input.as_bytes(), &signature) {
+        return Err(PopError::BadSignature);
+    }
+    let claims_bytes =
+        b64url_decode(claims_b64).ok_or_else(|| malformed("claims are not base64url"))?;
+    let claims: PopClaims = serde_json::from_slice(&claims_bytes)
+        .map_err(|e| PopError::Malformed(format!("claims: {e}")))?;
+    if !claims.htm.eq_ignore_ascii_case(request.method) {
+        return Err(PopError::MethodMismatch {
+            found: claims.htm,
+            expected: request.method.to_owned(),
+        });
+    }
+    if claims.htu != without_query(request.url) {
+        return Err(PopError::UrlMismatch {
+            found: claims.htu,
+            expected: without_query(request.url).to_owned(),
+        });
+    }
+    let now_secs = now.timestamp();
+    if (claims.iat - now_secs).abs() > window_secs {
+        return Err(PopError::Stale {
+            iat: claims.iat,
+            now: now_secs,
+            window_secs,
+        });
+    }
+    if claims.ath != token_hash(request.access_token) {
+        return Err(PopError::TokenMismatch);
+    }
+    if claims.jti.is_empty() || claims.jti.len() > 64 {
+        return Err(malformed("jti must be 1 to 64 characters"));
+    }
+    Ok(claims)
+}

@@ -1,0 +1,152 @@
+//! Proof of possession: a DPoP-style JWS signed by the app key verifies for the request it names and nothing else.
+
+// Test helpers outside #[test] functions unwrap too: a panic is a test failure.
+#![allow(clippy::unwrap_used)]
+
+use chrono::{Duration, Utc};
+use consentnet_identity::pop::MAX_POP_BYTES;
+use consentnet_identity::{KeyPair, PopError, PopRequest, sign_pop, verify_pop};
+
+const URL: &str = "https://bank.example/open-banking/v4.0/aisp/accounts";
+const TOKEN: &str = "5d41402abc4b2a76b9719d911017c592ae0d1f0b5c4a1e3b2c6d7e8f9a0b1c2d";
+const WINDOW: i64 = 60;
+
+fn request() -> PopRequest<'static> {
+    PopRequest {
+        method: "GET",
+        url: URL,
+        access_token: TOKEN,
+    }
+}
+
+#[test]
+fn a_fresh_proof_verifies_and_returns_its_claims() {
+    let app = KeyPair::generate();
+    let now = Utc::now();
+    let proof = sign_pop(&app, request(), now);
+    let claims = verify_pop(&proof, app.did(), request(), now, WINDOW).unwrap();
+    assert_eq!(claims.htm, "GET");
+    assert_eq!(claims.htu, URL);
+    assert_eq!(claims.iat, now.timestamp());
+    assert!(!claims.jti.is_empty());
+    let again = verify_pop(
+        &sign_pop(&app, request(), now),
+        app.did(),
+        request(),
+        now,
+        WINDOW,
+    )
+    .unwrap();
+    assert_ne!(claims.jti, again.jti, "every proof gets its own jti");
+}
+
+#[test]
+fn the_query_string_is_not_part_of_the_binding() {
+    let app = KeyPair::generate();
+    let now = Utc::now();
+    let with_query = PopRequest {
+        url: "https://bank.example/open-banking/v4.0/aisp/accounts?page=2",
+        ..request()
+    };
+    let proof = sign_pop(&app, with_query, now);
+    verify_pop(&proof, app.did(), request(), now, WINDOW).unwrap();
+}
+
+#[test]
+fn another_key_is_refused() {
+    let app = KeyPair::generate();
+    let thief = KeyPair::generate();
+    let now = Utc::now();
+    let proof = sign_pop(&thief, request(), now);
+    assert!(matches!(
+        verify_pop(&proof, app.did(), request(), now, WINDOW),
+        Err(PopError::WrongKey { .. })
+    ));
+}
+
+#[test]
+fn a_forged_signature_is_refused() {
+    let app = KeyPair::generate();
+    let thief = KeyPair::generate();
+    let now = Utc::now();
+    // The thief's proof with the header naming the app's key.
+    let theirs = sign_pop(&thief, request(), now);
+    let ours = sign_pop(&app, request(), now);
+    let header = ours.split('.').next().unwrap();
+    let mut parts = theirs.splitn(2, '.');
+    parts.next();
+    let forged = format!("{header}.{}", parts.next().unwrap());
+    assert_eq!(
+        verify_pop(&forged, app.did(), request(), now, WINDOW).unwrap_err(),
+        PopError::BadSignature
+    );
+}
+
+#[test]
+fn method_url_and_token_must_match() {
+    let app = KeyPair::generate();
+    let now = Utc::now();
+    let proof = sign_pop(&app, request(), now);
+    let post = PopRequest {
+        method: "POST",
+        ..request()
+    };
+    assert!(matches!(
+        verify_pop(&proof, app.did(), post, now, WINDOW),
+        Err(PopError::MethodMismatch { .. })
+    ));
+    let other_url = PopRequest {
+        url: "https://bank.example/open-banking/v4.0/aisp/accounts/acc-1/balances",
+        ..request()
+    };
+    assert!(matches!(
+        verify_pop(&proof, app.did(), other_url, now, WINDOW),
+        Err(PopError::UrlMismatch { .. })
+    ));
+    let other_token = PopRequest {
+        access_token: "another",
+        ..request()
+    };
+    assert_eq!(
+        verify_pop(&proof, app.did(), other_token, now, WINDOW).unwrap_err(),
+        PopError::TokenMismatch
+    );
+}
+
+#[test]
+fn stale_and_future_proofs_are_refused() {
+    let app = KeyPair::generate();
+    let now = Utc::now();
+    let old = sign_pop(&app, request(), now - Duration::seconds(WINDOW + 1));
+    assert!(matches!(
+        verify_pop(&old, app.did(), request(), now, WINDOW),
+        Err(PopError::Stale { .. })
+    ));
+    let future = sign_pop(&app, request(), now + Duration::seconds(WINDOW + 1));
+    assert!(matches!(
+        verify_pop(&future, app.did(), request(), now, WINDOW),
+        Err(PopError::Stale { .. })
+    ));
+    let edge = sign_pop(&app, request(), now - Duration::seconds(WINDOW));
+    verify_pop(&edge, app.did(), request(), now, WINDOW).unwrap();
+}
+
+#[test]
+fn malformed_and_oversized_proofs_are_refused() {
+    let app = KeyPair::generate();
+    let now = Utc::now();
+    for bad in ["", "a.b", "a.b.c.d", "!!!.???.***"] {
+        assert!(
+            matches!(
+                verify_pop(bad, app.did(), request(), now, WINDOW),
+                Err(PopError::Malformed(_))
+            ),
+            "{bad:?}"
+        );
+    }
+    let big = "a".repeat(MAX_POP_BYTES + 1);
+    assert_eq!(
+        verify_pop(&big, app.did(), request(), now, WINDOW).unwrap_err(),
+        PopError::TooLarge(MAX_POP_BYTES + 1)
+    );
+}
