@@ -605,3 +605,32 @@ pub async fn verify_consent(bytes: &[u8]) -> Result<VerifiedConsent, ConsentErro
         Err(error) => Err(ConsentError::BadProof(error.to_string())),
     }
 }
+
+/// [`verify_consent`] for callers without an async runtime, such as the log's sans-IO
+/// engine. Verification does no I/O (contexts are bundled, `did:key` resolves locally),
+/// so the future completes without waiting on anything outside this thread.
+pub fn verify_consent_blocking(bytes: &[u8]) -> Result<VerifiedConsent, ConsentError> {
+    block_on(verify_consent(bytes))
+}
+
+/// Drives a future that never waits on I/O to completion on this thread.
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+
+    struct ThreadWaker(std::thread::Thread);
+    impl Wake for ThreadWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let mut future = std::pin::pin!(future);
+    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+    let mut context = Context::from_waker(&waker);
+    loop {
+        match future.as_mut().poll(&mut context) {
+            Poll::Ready(output) => return output,
+            Poll::Pending => std::thread::park(),
+        }
+    }
+}

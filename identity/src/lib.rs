@@ -13,17 +13,19 @@ pub mod keys;
 pub mod permissions;
 pub mod pop;
 pub mod revocation;
+pub mod statement;
 pub mod wallet;
 
 pub use cache::ConsentVerifier;
 pub use consent::{
     ConsentError, ConsentId, ConsentTerms, PaymentLimits, Period, Validity, VerifiedConsent,
-    issue_consent, verify_consent,
+    issue_consent, verify_consent, verify_consent_blocking,
 };
 pub use keys::{Did, KeyError, KeyPair};
 pub use permissions::{Permission, PermissionError};
 pub use pop::{PopClaims, PopError, PopRequest, sign_pop, verify_pop};
 pub use revocation::{Revocation, RevocationError};
+pub use statement::{sign_statement, verify_statement};
 pub use wallet::{KdfParams, Wallet, WalletError};
 
 use base64::Engine as _;

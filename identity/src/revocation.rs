@@ -4,12 +4,12 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::canonical::canonical_json;
 use crate::consent::{ConsentId, VerifiedConsent};
 use crate::keys::{Did, KeyPair, verify_signature};
+use crate::statement::statement_bytes;
 
-/// Domain separation: these bytes can never be mistaken for another signed message.
-const DOMAIN: &[u8] = b"consentnet/revocation/v1\n";
+/// The signing domain: these bytes can never be mistaken for another signed message.
+const DOMAIN: &str = "revocation";
 /// The largest revocation statement accepted, in bytes.
 pub const MAX_REVOCATION_BYTES: usize = 4 * 1024;
 const MAX_REASON_CHARS: usize = 200;
@@ -76,9 +76,7 @@ impl Revocation {
         if let Some(reason) = reason {
             fields["reason"] = json!(reason);
         }
-        let mut bytes = DOMAIN.to_vec();
-        bytes.extend(canonical_json(&fields).unwrap_or_else(|_| unreachable!("strings only")));
-        bytes
+        statement_bytes(DOMAIN, &fields).unwrap_or_else(|_| unreachable!("strings only"))
     }
 
     /// Signs a revocation of `consent_id` by `revoker`, made at `time`.
