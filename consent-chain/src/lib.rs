@@ -1,4 +1,23 @@
-//! The consent log for consentnet: entries, signed per-origin feeds, the sans-IO replication engine, consent state and audit.
+//! The consent log for consentnet: entries, signed per-origin feeds, the replication engine, consent state, storage and audit.
 //!
-//! This crate does no network I/O. At this milestone it only reserves its place in the
-//! workspace; its types arrive with the consent-chain milestone.
+//! This crate does no network I/O. Only the `store` module knows RocksDB.
+
+#![deny(missing_docs)]
+
+pub mod audit;
+pub mod entry;
+pub mod event;
+pub mod genesis;
+pub mod hash;
+pub mod replica;
+pub mod state;
+pub mod store;
+pub mod validate;
+
+pub use entry::{Entry, EntryError};
+pub use event::{Event, FeedHead};
+pub use genesis::{Genesis, Member, Membership, Role};
+pub use hash::Hash32;
+pub use replica::{Appended, RangeRequest, Received, Rejected, Replica};
+pub use state::{ConsentStatus, State};
+pub use store::{Equivocation, LogStore, MemoryStore, RocksStore, StoreError};

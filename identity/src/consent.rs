@@ -606,6 +606,23 @@ pub async fn verify_consent(bytes: &[u8]) -> Result<VerifiedConsent, ConsentErro
     }
 }
 
+impl VerifiedConsent {
+    /// Rebuilds a consent that this process verified before it stored it (read back from
+    /// its own log), checking its shape and terms but not the proof again. Never use it
+    /// on input from outside: that is what [`verify_consent`] is for.
+    pub fn from_trusted_store(credential: &Value) -> Result<Self, ConsentError> {
+        let bytes =
+            serde_json::to_vec(credential).map_err(|e| ConsentError::Malformed(e.to_string()))?;
+        let (value, issuer, terms) = check_structure(&bytes)?;
+        Ok(Self {
+            id: ConsentId::of(&value)?,
+            issuer,
+            terms,
+            credential: value,
+        })
+    }
+}
+
 /// [`verify_consent`] for callers without an async runtime, such as the log's sans-IO
 /// engine. Verification does no I/O (contexts are bundled, `did:key` resolves locally),
 /// so the future completes without waiting on anything outside this thread.

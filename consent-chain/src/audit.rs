@@ -1,0 +1,274 @@
+//! Offline audit of a whole store: every signature, hash link and event re-checked, equivocations confirmed, and accesses served under consents that were not usable.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use consentnet_identity::{ConsentId, ConsentVerifier, Did};
+use serde::Serialize;
+
+use crate::event::{Event, Outcome};
+use crate::genesis::Genesis;
+use crate::hash::Hash32;
+use crate::state::{ConsentStatus, State};
+use crate::store::{LogStore, StoreError};
+use crate::validate::{Check, validate_event};
+
+/// How strict the audit is.
+#[derive(Debug, Clone, Copy)]
+pub struct AuditConfig {
+    /// How long after a revocation an access may still be served without counting as a
+    /// violation: the time the revocation may take to reach the bank's node.
+    pub propagation_bound_ms: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            propagation_bound_ms: 1_000,
+        }
+    }
+}
+
+/// Something wrong with one entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// The feed.
+    pub origin: String,
+    /// The entry's seq.
+    pub seq: u64,
+    /// What is wrong.
+    pub problem: String,
+}
+
+/// A confirmed equivocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EquivocationFinding {
+    /// The origin that signed two conflicting entries.
+    pub origin: String,
+    /// The position of the held entry.
+    pub seq: u64,
+}
+
+/// An access served when the consent was not usable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    /// The bank that served it.
+    pub bank: String,
+    /// The consent presented.
+    pub consent_id: ConsentId,
+    /// The operation.
+    pub operation: String,
+    /// When it was served, milliseconds since the Unix epoch.
+    pub time: u64,
+    /// Why it should not have been served.
+    pub reason: String,
+}
+
+/// The audit's findings.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditReport {
+    /// Entries checked.
+    pub entries: u64,
+    /// Feeds checked.
+    pub feeds: usize,
+    /// Entries by event kind.
+    pub events: BTreeMap<&'static str, u64>,
+    /// Consents granted, revoked (effectively), and accesses recorded.
+    pub consents: usize,
+    /// Consents with an effective revocation.
+    pub revoked: usize,
+    /// Access records.
+    pub accesses: usize,
+    /// Entries that fail a check.
+    pub problems: Vec<Problem>,
+    /// Confirmed equivocations.
+    pub equivocations: Vec<EquivocationFinding>,
+    /// Accesses served under unusable consents.
+    pub violations: Vec<Violation>,
+    /// The digest of the state the valid entries produce.
+    pub state_digest: Hash32,
+    /// True when nothing was found.
+    pub clean: bool,
+}
+
+impl AuditReport {
+    /// A short summary for people.
+    pub fn summary(&self) -> String {
+        let kinds: Vec<String> = self
+            .events
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        format!(
+            "{verdict}: {entries} entries in {feeds} feeds ({kinds}); {consents} consents, {revoked} revoked, {accesses} accesses; \
+             {problems} bad entries, {equivocations} equivocations, {violations} violations; state digest {digest}",
+            verdict = if self.clean { "CLEAN" } else { "FINDINGS" },
+            entries = self.entries,
+            feeds = self.feeds,
+            kinds = kinds.join(", "),
+            consents = self.consents,
+            revoked = self.revoked,
+            accesses = self.accesses,
+            problems = self.problems.len(),
+            equivocations = self.equivocations.len(),
+            violations = self.violations.len(),
+            digest = self.state_digest,
+        )
+    }
+}
+
+/// Audits every entry in `store` against `genesis`.
+pub fn audit<S: LogStore>(
+    store: &S,
+    genesis: &Genesis,
+    config: AuditConfig,
+) -> Result<AuditReport, StoreError> {
+    let verifier = ConsentVerifier::new(100_000);
+    // Pass 1: membership, which decides whose feeds count, may change in any feed.
+    let mut membership_state = State::new(genesis);
+    store.for_each(&mut |entry| {
+        if matches!(entry.event, Event::MembershipChanged { .. }) {
+            let membership = membership_state.membership().clone();
+            if let Ok(valid) = validate_event(
+                &entry.event,
+                &entry.origin,
+                &membership,
+                &verifier,
+                Check::Full,
+            ) {
+                membership_state.apply(entry.event.id(), &valid);
+            }
+        }
+        true
+    })?;
+    let mut ever_members: BTreeMap<Did, ()> = genesis
+        .members
+        .iter()
+        .map(|m| (m.did.clone(), ()))
+        .collect();
+    for member in membership_state.membership().iter() {
+        ever_members.insert(member.did.clone(), ());
+    }
+
+    // Pass 2: signatures, links, events, state.
+    let mut state = State::new(genesis);
+    let mut heads: BTreeMap<Did, (u64, Hash32)> = BTreeMap::new();
+    let mut problems = Vec::new();
+    let mut events: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut entries = 0u64;
+    store.for_each(&mut |entry| {
+        entries += 1;
+        *events.entry(entry.event.kind()).or_default() += 1;
+        let mut problem = |text: String| {
+            problems.push(Problem {
+                origin: entry.origin.to_string(),
+                seq: entry.seq,
+                problem: text,
+            })
+        };
+        let (last_seq, last_hash) = heads
+            .get(&entry.origin)
+            .copied()
+            .unwrap_or((0, Hash32::ZERO));
+        if !ever_members.contains_key(&entry.origin) {
+            problem("origin is not a member".into());
+        } else if !entry.verify_signature() {
+            problem("signature does not verify".into());
+        } else if entry.seq != last_seq + 1 || entry.prev != last_hash {
+            problem(format!("does not link to seq {last_seq}"));
+        } else {
+            let membership = state.membership().clone();
+            match validate_event(
+                &entry.event,
+                &entry.origin,
+                &membership,
+                &verifier,
+                Check::Full,
+            ) {
+                Ok(valid) => {
+                    state.apply(entry.event.id(), &valid);
+                }
+                Err(error) => problem(format!("invalid {}: {error}", entry.event.kind())),
+            }
+        }
+        heads.insert(entry.origin.clone(), (entry.seq, entry.hash()));
+        true
+    })?;
+
+    let mut equivocations = Vec::new();
+    for evidence in store.evidence()? {
+        let (held, conflicting) = (&evidence.held, &evidence.conflicting);
+        let same_slot = held.seq == conflicting.seq || held.seq + 1 == conflicting.seq;
+        if held.origin == conflicting.origin
+            && held != conflicting
+            && same_slot
+            && held.verify_signature()
+            && conflicting.verify_signature()
+        {
+            equivocations.push(EquivocationFinding {
+                origin: held.origin.to_string(),
+                seq: held.seq,
+            });
+        }
+    }
+
+    let mut violations = Vec::new();
+    for (bank, record) in state.accesses() {
+        if record.outcome != Outcome::Served {
+            continue;
+        }
+        let at = DateTime::<Utc>::from_timestamp_millis(record.time as i64).unwrap_or_default();
+        let reason = match state.consent(&record.consent_id) {
+            None => Some("no such consent on the log".to_owned()),
+            Some(consent) if &consent.terms.bank != bank => {
+                Some("consent is for another bank".to_owned())
+            }
+            Some(_) => match state.effective_revocation(&record.consent_id) {
+                Some(revocation)
+                    if record.time
+                        > revocation.time.timestamp_millis() as u64
+                            + config.propagation_bound_ms =>
+                {
+                    Some(format!(
+                        "served {} ms after the revocation",
+                        record.time - revocation.time.timestamp_millis() as u64
+                    ))
+                }
+                _ => match state.consent_status(&record.consent_id, at) {
+                    ConsentStatus::NotYetValid => Some("served before validFrom".to_owned()),
+                    ConsentStatus::Expired => Some("served after validUntil".to_owned()),
+                    _ => None,
+                },
+            },
+        };
+        if let Some(reason) = reason {
+            violations.push(Violation {
+                bank: bank.to_string(),
+                consent_id: record.consent_id,
+                operation: record.operation.clone(),
+                time: record.time,
+                reason,
+            });
+        }
+    }
+
+    let consents = state.consent_count();
+    let revoked = state
+        .consents_ids()
+        .filter(|id| state.effective_revocation(id).is_some())
+        .count();
+    let clean = problems.is_empty() && equivocations.is_empty() && violations.is_empty();
+    Ok(AuditReport {
+        entries,
+        feeds: heads.len(),
+        events,
+        consents,
+        revoked,
+        accesses: state.accesses().count(),
+        problems,
+        equivocations,
+        violations,
+        state_digest: state.digest(),
+        clean,
+    })
+}

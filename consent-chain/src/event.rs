@@ -1,0 +1,299 @@
+//! The events on the log and the signed records inside them: consents, revocations, app manifests, bank decisions, access records, membership changes and checkpoints.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use consentnet_identity::{
+    ConsentId, Did, KeyPair, Permission, Revocation, sign_statement, verify_statement,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::genesis::Member;
+use crate::hash::Hash32;
+
+/// The most access records one batch may hold.
+pub const MAX_ACCESS_RECORDS: usize = 1000;
+/// The most approvals a membership change may carry.
+pub const MAX_APPROVALS: usize = 256;
+
+/// What a TSP app runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    /// A web application.
+    Web,
+    /// A mobile application.
+    Mobile,
+}
+
+/// A TSP's description of one version of its app, signed by the app's DID.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AppManifest {
+    /// The app's DID: consents name it as their subject.
+    pub app: Did,
+    /// The name people see.
+    pub name: String,
+    /// What the app does.
+    pub description: String,
+    /// The version this manifest describes.
+    pub version: String,
+    /// Web or mobile.
+    pub platform: Platform,
+    /// OAuth redirect URIs.
+    pub redirect_uris: Vec<String>,
+    /// The permissions the app asks banks for.
+    pub requested_permissions: BTreeSet<Permission>,
+    /// SHA-256 of the app bundle, hex.
+    pub bundle_hash: String,
+}
+
+/// What a bank decides about one app version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "action")]
+pub enum AppAction {
+    /// The version may be used at this bank with these permissions.
+    Approve {
+        /// The permissions the app may use at this bank.
+        permissions: BTreeSet<Permission>,
+    },
+    /// The version may not be used at this bank; every consent for it stops working there.
+    Suspend,
+}
+
+/// A bank's decision about an app version, signed by the bank.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AppDecision {
+    /// The deciding bank.
+    pub bank: Did,
+    /// The app.
+    pub app: Did,
+    /// The app version.
+    pub version: String,
+    /// Approve with permissions, or suspend.
+    #[serde(flatten)]
+    pub action: AppAction,
+    /// When the bank decided, milliseconds since the Unix epoch; the latest decision wins.
+    pub time: u64,
+}
+
+/// How an API call under a consent ended.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "outcome")]
+pub enum Outcome {
+    /// The data was served.
+    Served,
+    /// The call was refused, with the adapter's error code.
+    Refused {
+        /// The error code returned to the TSP.
+        code: String,
+    },
+}
+
+/// One API call under a consent: never the data, only that it happened.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccessRecord {
+    /// The consent presented.
+    pub consent_id: ConsentId,
+    /// The operation, e.g. `GET /aisp/accounts/{AccountId}/balances`.
+    pub operation: String,
+    /// When it was served or refused, milliseconds since the Unix epoch.
+    pub time: u64,
+    /// Served or refused.
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// A bank adapter's batch of access records, signed by the bank.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccessBatch {
+    /// The bank whose adapter served the calls.
+    pub bank: Did,
+    /// The records.
+    pub records: Vec<AccessRecord>,
+}
+
+/// A change to the consortium's membership.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "action")]
+pub enum MembershipAction {
+    /// Admit a member.
+    Add {
+        /// The new member.
+        member: Member,
+    },
+    /// Remove a member.
+    Remove {
+        /// The member's DID.
+        did: Did,
+    },
+}
+
+/// A membership change with the time it was proposed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MembershipChange {
+    /// Add or remove.
+    #[serde(flatten)]
+    pub action: MembershipAction,
+    /// When it was proposed, milliseconds since the Unix epoch.
+    pub time: u64,
+}
+
+/// One member's signature on a membership change.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Approval {
+    /// The approving member.
+    pub member: Did,
+    /// Its signature over the change.
+    pub signature: String,
+}
+
+/// The head of one origin's feed: its last sequence number and that entry's hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct FeedHead {
+    /// The last sequence number (feeds start at 1).
+    pub seq: u64,
+    /// The hash of that entry.
+    pub hash: Hash32,
+}
+
+/// An event: what an entry records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "type")]
+pub enum Event {
+    /// A client granted a consent (the signed credential).
+    ConsentGranted {
+        /// The consent credential, as signed by the client.
+        credential: Value,
+    },
+    /// A consent was revoked (the signed statement).
+    ConsentRevoked {
+        /// The revocation.
+        revocation: Revocation,
+    },
+    /// A TSP published an app version.
+    AppPublished {
+        /// The manifest.
+        manifest: AppManifest,
+        /// The app key's signature over the manifest.
+        signature: String,
+    },
+    /// A bank decided about an app version.
+    AppDecided {
+        /// The decision.
+        decision: AppDecision,
+        /// The bank's signature over the decision.
+        signature: String,
+    },
+    /// A bank adapter's access records.
+    AccessRecorded {
+        /// The batch.
+        batch: AccessBatch,
+        /// The bank's signature over the batch.
+        signature: String,
+    },
+    /// A membership change approved by a quorum of members.
+    MembershipChanged {
+        /// The change.
+        change: MembershipChange,
+        /// Members' approvals.
+        approvals: Vec<Approval>,
+    },
+    /// A node's signed view of every feed it holds (its frontier).
+    Checkpoint {
+        /// Origin -> head.
+        frontier: BTreeMap<Did, FeedHead>,
+    },
+}
+
+/// Signing domains, so a signature for one kind of record never verifies as another.
+pub(crate) mod domain {
+    pub const MANIFEST: &str = "app-manifest";
+    pub const DECISION: &str = "app-decision";
+    pub const ACCESS: &str = "access-batch";
+    pub const MEMBERSHIP: &str = "membership-change";
+    pub const ENTRY: &str = "entry";
+}
+
+fn to_value<T: Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or_else(|_| unreachable!("plain fields serialize"))
+}
+
+fn sign<T: Serialize>(key: &KeyPair, domain: &str, value: &T) -> String {
+    sign_statement(key, domain, &to_value(value))
+        .unwrap_or_else(|_| unreachable!("no floats in records"))
+}
+
+pub(crate) fn verify<T: Serialize>(signer: &Did, domain: &str, value: &T, signature: &str) -> bool {
+    verify_statement(signer, domain, &to_value(value), signature)
+}
+
+impl Event {
+    /// An app-published event, signed with the app's key.
+    pub fn app_published(app_key: &KeyPair, manifest: AppManifest) -> Self {
+        let signature = sign(app_key, domain::MANIFEST, &manifest);
+        Event::AppPublished {
+            manifest,
+            signature,
+        }
+    }
+
+    /// An app decision, signed with the bank's key.
+    pub fn app_decided(bank_key: &KeyPair, decision: AppDecision) -> Self {
+        let signature = sign(bank_key, domain::DECISION, &decision);
+        Event::AppDecided {
+            decision,
+            signature,
+        }
+    }
+
+    /// An access batch, signed with the bank's key.
+    pub fn access_recorded(bank_key: &KeyPair, batch: AccessBatch) -> Self {
+        let signature = sign(bank_key, domain::ACCESS, &batch);
+        Event::AccessRecorded { batch, signature }
+    }
+
+    /// A consent grant carrying its credential.
+    pub fn consent_granted(credential: Value) -> Self {
+        Event::ConsentGranted { credential }
+    }
+
+    /// A revocation.
+    pub fn consent_revoked(revocation: Revocation) -> Self {
+        Event::ConsentRevoked { revocation }
+    }
+
+    /// A short name of the event's kind, for errors, metrics and reports.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::ConsentGranted { .. } => "consentGranted",
+            Event::ConsentRevoked { .. } => "consentRevoked",
+            Event::AppPublished { .. } => "appPublished",
+            Event::AppDecided { .. } => "appDecided",
+            Event::AccessRecorded { .. } => "accessRecorded",
+            Event::MembershipChanged { .. } => "membershipChanged",
+            Event::Checkpoint { .. } => "checkpoint",
+        }
+    }
+
+    /// The event's id: SHA-256 of its canonical JSON. The same event reaching a node
+    /// through two feeds has one id and is applied once.
+    pub fn id(&self) -> Hash32 {
+        let value = to_value(self);
+        let bytes = consentnet_identity::canonical::canonical_json(&value).unwrap_or_default();
+        Hash32::of(&bytes)
+    }
+}
+
+/// Signs a membership change as one approving member.
+pub fn approve_membership_change(member_key: &KeyPair, change: &MembershipChange) -> Approval {
+    Approval {
+        member: member_key.did().clone(),
+        signature: sign(member_key, domain::MEMBERSHIP, change),
+    }
+}

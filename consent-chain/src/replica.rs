@@ -1,0 +1,477 @@
+//! The replication engine: decides what to store, what to request and what to report for each incoming entry or frontier, with no network I/O.
+//!
+//! Out-of-order arrival, duplicates, gaps and forks are all handled here. Storage is
+//! behind [`LogStore`], so the deterministic simulation runs the same code on
+//! [`crate::store::MemoryStore`] that nodes run on RocksDB.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use consentnet_identity::{ConsentVerifier, Did, KeyPair};
+use serde::{Deserialize, Serialize};
+
+use crate::entry::Entry;
+use crate::event::{Event, FeedHead};
+use crate::genesis::Genesis;
+use crate::hash::Hash32;
+use crate::state::State;
+use crate::store::{Equivocation, LogStore, StoreError};
+use crate::validate::{Check, EventError, validate_event};
+
+/// The most entries one range request asks for or one answer carries.
+pub const MAX_RANGE: u64 = 512;
+/// The default bound on entries held while waiting for a gap to fill.
+pub const DEFAULT_MAX_PENDING: usize = 10_000;
+/// How many verified consents the replica remembers.
+const VERIFIER_CAPACITY: usize = 100_000;
+
+/// Why an entry or event was refused. Nothing refused is stored or applied.
+#[derive(Debug, thiserror::Error)]
+pub enum Rejected {
+    /// The feed's origin is not a member.
+    #[error("{0} is not a member of this consortium")]
+    NotMember(String),
+    /// The entry's signature is not its origin's.
+    #[error("entry {origin}#{seq} is not signed by its origin")]
+    BadSignature {
+        /// The claimed origin.
+        origin: String,
+        /// The entry's seq.
+        seq: u64,
+    },
+    /// The event inside is invalid.
+    #[error("entry {origin}#{seq}: {source}")]
+    Event {
+        /// The origin.
+        origin: String,
+        /// The entry's seq.
+        seq: u64,
+        /// Why the event is invalid.
+        source: EventError,
+    },
+    /// An event submitted to this node is invalid.
+    #[error(transparent)]
+    InvalidEvent(#[from] EventError),
+    /// Equivocation evidence that does not prove anything.
+    #[error("equivocation evidence does not show two conflicting entries of one origin")]
+    InvalidEvidence,
+    /// Too many out-of-order entries are waiting for gaps to fill.
+    #[error("too many out-of-order entries are waiting ({0}); request the gap first")]
+    PendingFull(usize),
+    /// The store failed; the entry may be retried.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What happened to an incoming entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received {
+    /// Stored durably: this entry and any buffered successors it unblocked, in order.
+    Stored(Vec<Entry>),
+    /// Already held, byte for byte.
+    Duplicate,
+    /// Held back until the gap `from..=to` in its origin's feed is filled.
+    Buffered {
+        /// The origin.
+        origin: Did,
+        /// First missing seq.
+        from: u64,
+        /// Last missing seq.
+        to: u64,
+    },
+    /// The origin signed two different entries for one position; both are kept as evidence.
+    Equivocation(Box<Equivocation>),
+}
+
+/// A request for entries `from..=to` of `origin`'s feed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RangeRequest {
+    /// The feed.
+    pub origin: Did,
+    /// First seq wanted.
+    pub from: u64,
+    /// Last seq wanted.
+    pub to: u64,
+}
+
+/// The result of submitting an event locally.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Appended {
+    /// Appended to this node's feed; the entry is the inclusion receipt.
+    New(Entry),
+    /// The same event is already on the log; this is where.
+    Existing(Entry),
+}
+
+impl Appended {
+    /// The entry that holds the event.
+    pub fn entry(&self) -> &Entry {
+        match self {
+            Appended::New(entry) | Appended::Existing(entry) => entry,
+        }
+    }
+}
+
+/// One node's replica of the log: store, frontier, buffered entries and derived state.
+pub struct Replica<S: LogStore> {
+    store: S,
+    genesis: Genesis,
+    state: State,
+    /// Origin -> the first seq where it was caught signing two histories. Its entries
+    /// from there on stay stored but are not applied, so every honest node that has the
+    /// evidence derives the same state whichever branch it saw.
+    fork_points: BTreeMap<Did, u64>,
+    heads: BTreeMap<Did, FeedHead>,
+    pending: BTreeMap<(Did, u64), Entry>,
+    max_pending: usize,
+    equivocators: BTreeSet<Did>,
+    verifier: ConsentVerifier,
+    locations: HashMap<Hash32, (Did, u64)>,
+}
+
+impl<S: LogStore> std::fmt::Debug for Replica<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replica")
+            .field("feeds", &self.heads.len())
+            .field("events", &self.state.event_count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: LogStore> Replica<S> {
+    /// Opens a replica over `store`, rebuilding state from every stored entry.
+    pub fn open(store: S, genesis: &Genesis) -> Result<Self, StoreError> {
+        let mut replica = Self {
+            heads: store.heads()?,
+            genesis: genesis.clone(),
+            state: State::new(genesis),
+            fork_points: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            max_pending: DEFAULT_MAX_PENDING,
+            equivocators: BTreeSet::new(),
+            verifier: ConsentVerifier::new(VERIFIER_CAPACITY),
+            locations: HashMap::new(),
+            store,
+        };
+        for evidence in replica.store.evidence()? {
+            replica.note_fork(&evidence);
+        }
+        replica.rebuild_state()?;
+        Ok(replica)
+    }
+
+    fn note_fork(&mut self, evidence: &Equivocation) -> bool {
+        let origin = evidence.origin().clone();
+        self.equivocators.insert(origin.clone());
+        let seq = evidence.held.seq;
+        match self.fork_points.get(&origin) {
+            Some(&known) if known <= seq => false,
+            _ => {
+                self.fork_points.insert(origin, seq);
+                true
+            }
+        }
+    }
+
+    fn applies(&self, entry: &Entry) -> bool {
+        self.fork_points
+            .get(&entry.origin)
+            .is_none_or(|&fork| entry.seq < fork)
+    }
+
+    /// Derives state again from every stored entry (at start-up, and when new evidence
+    /// excludes part of a feed). Stored entries were verified before they were stored.
+    fn rebuild_state(&mut self) -> Result<(), StoreError> {
+        let mut entries = Vec::new();
+        self.store.for_each(&mut |entry| {
+            entries.push(entry);
+            true
+        })?;
+        self.state = State::new(&self.genesis);
+        self.locations.clear();
+        for entry in entries {
+            let id = entry.event.id();
+            self.locations
+                .entry(id)
+                .or_insert((entry.origin.clone(), entry.seq));
+            if !self.applies(&entry) {
+                continue;
+            }
+            let membership = self.state.membership().clone();
+            let valid = validate_event(
+                &entry.event,
+                &entry.origin,
+                &membership,
+                &self.verifier,
+                Check::Stored,
+            )
+            .map_err(|error| {
+                StoreError::Corrupt(format!(
+                    "stored entry {}#{} no longer parses: {error}",
+                    entry.origin, entry.seq
+                ))
+            })?;
+            self.state.apply(id, &valid);
+        }
+        Ok(())
+    }
+
+    /// Sets the bound on buffered out-of-order entries.
+    pub fn set_max_pending(&mut self, max_pending: usize) {
+        self.max_pending = max_pending;
+    }
+
+    /// The derived state.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Every feed's head: this replica's frontier.
+    pub fn heads(&self) -> &BTreeMap<Did, FeedHead> {
+        &self.heads
+    }
+
+    /// Origins caught equivocating.
+    pub fn equivocators(&self) -> &BTreeSet<Did> {
+        &self.equivocators
+    }
+
+    /// How many out-of-order entries are buffered.
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The entry holding the event with this id, if any.
+    pub fn locate(&self, event_id: &Hash32) -> Result<Option<Entry>, StoreError> {
+        match self.locations.get(event_id) {
+            Some((origin, seq)) => self.store.get(origin, *seq),
+            None => Ok(None),
+        }
+    }
+
+    /// Validates `event` and appends it to this node's own feed (`key` is the node key),
+    /// durably, before applying it. The same event submitted again is not appended twice.
+    pub fn append_local(
+        &mut self,
+        key: &KeyPair,
+        event: Event,
+        now_ms: u64,
+    ) -> Result<Appended, Rejected> {
+        let origin = key.did();
+        if self.state.membership().get(origin).is_none() {
+            return Err(Rejected::NotMember(origin.to_string()));
+        }
+        let id = event.id();
+        if let Some(existing) = self.locate(&id)? {
+            return Ok(Appended::Existing(existing));
+        }
+        let valid = validate_event(
+            &event,
+            origin,
+            self.state.membership(),
+            &self.verifier,
+            Check::Full,
+        )?;
+        let entry = Entry::sign(key, self.heads.get(origin).copied(), now_ms, event);
+        self.store.append(std::slice::from_ref(&entry))?;
+        self.adopt(&entry, id, &valid);
+        Ok(Appended::New(entry))
+    }
+
+    fn adopt(&mut self, entry: &Entry, id: Hash32, valid: &crate::validate::ValidEvent) {
+        self.heads.insert(entry.origin.clone(), entry.head());
+        self.locations
+            .entry(id)
+            .or_insert((entry.origin.clone(), entry.seq));
+        if self.applies(entry) {
+            self.state.apply(id, valid);
+        }
+    }
+
+    fn equivocation(&mut self, held: Entry, conflicting: Entry) -> Result<Received, Rejected> {
+        let evidence = Equivocation { held, conflicting };
+        self.store.put_evidence(&evidence)?;
+        if self.note_fork(&evidence) {
+            self.rebuild_state()?;
+        }
+        Ok(Received::Equivocation(Box::new(evidence)))
+    }
+
+    /// All equivocation evidence this replica holds, to pass on to peers.
+    pub fn evidence(&self) -> Result<Vec<Equivocation>, StoreError> {
+        self.store.evidence()
+    }
+
+    /// Takes equivocation evidence from a peer after checking it: two different entries,
+    /// both signed by the same member origin, for one position (or one naming a different
+    /// predecessor). Returns whether it was new.
+    pub fn receive_evidence(&mut self, evidence: Equivocation) -> Result<bool, Rejected> {
+        let (held, conflicting) = (&evidence.held, &evidence.conflicting);
+        let same_slot = held.seq == conflicting.seq
+            || (held.seq + 1 == conflicting.seq && conflicting.prev != held.hash());
+        if held.origin != conflicting.origin || held == conflicting || !same_slot {
+            return Err(Rejected::InvalidEvidence);
+        }
+        if self.state.membership().get(&held.origin).is_none() {
+            return Err(Rejected::NotMember(held.origin.to_string()));
+        }
+        if !held.verify_signature() || !conflicting.verify_signature() {
+            return Err(Rejected::BadSignature {
+                origin: held.origin.to_string(),
+                seq: held.seq,
+            });
+        }
+        if self.store.evidence()?.contains(&evidence) {
+            return Ok(false);
+        }
+        self.store.put_evidence(&evidence)?;
+        if self.note_fork(&evidence) {
+            self.rebuild_state()?;
+        }
+        Ok(true)
+    }
+
+    /// Handles an entry from a peer: verify, then store, buffer, ignore or report it.
+    pub fn receive(&mut self, entry: Entry) -> Result<Received, Rejected> {
+        if self.state.membership().get(&entry.origin).is_none() {
+            return Err(Rejected::NotMember(entry.origin.to_string()));
+        }
+        if !entry.verify_signature() {
+            return Err(Rejected::BadSignature {
+                origin: entry.origin.to_string(),
+                seq: entry.seq,
+            });
+        }
+        let head = self.heads.get(&entry.origin).copied();
+        let head_seq = head.map_or(0, |h| h.seq);
+        if entry.seq <= head_seq {
+            let held = self.store.get(&entry.origin, entry.seq)?.ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "{}#{} is below the head but missing",
+                    entry.origin, entry.seq
+                ))
+            })?;
+            if held == entry {
+                return Ok(Received::Duplicate);
+            }
+            return self.equivocation(held, entry);
+        }
+        if entry.seq > head_seq + 1 {
+            let key = (entry.origin.clone(), entry.seq);
+            if let Some(buffered) = self.pending.get(&key) {
+                if *buffered == entry {
+                    return Ok(Received::Duplicate);
+                }
+                let held = buffered.clone();
+                return self.equivocation(held, entry);
+            }
+            if self.pending.len() >= self.max_pending {
+                return Err(Rejected::PendingFull(self.pending.len()));
+            }
+            let (origin, from, to) = (entry.origin.clone(), head_seq + 1, entry.seq - 1);
+            self.pending.insert(key, entry);
+            return Ok(Received::Buffered { origin, from, to });
+        }
+        // The next entry of its feed: it and any buffered successors go in one durable write.
+        let origin = entry.origin.clone();
+        let mut batch = Vec::new();
+        let mut next = Some(entry);
+        let mut running_head = head;
+        let mut first_error = None;
+        let mut fork = None;
+        while let Some(candidate) = next.take() {
+            let expected_prev = running_head.map_or(Hash32::ZERO, |h| h.hash);
+            if candidate.prev != expected_prev {
+                fork = Some(candidate);
+                break;
+            }
+            let membership = self.state.membership().clone();
+            match validate_event(
+                &candidate.event,
+                &candidate.origin,
+                &membership,
+                &self.verifier,
+                Check::Full,
+            ) {
+                Ok(valid) => {
+                    running_head = Some(candidate.head());
+                    let seq = candidate.seq;
+                    batch.push((candidate, valid));
+                    next = self.pending.remove(&(origin.clone(), seq + 1));
+                }
+                Err(source) => {
+                    first_error = Some(Rejected::Event {
+                        origin: candidate.origin.to_string(),
+                        seq: candidate.seq,
+                        source,
+                    });
+                    break;
+                }
+            }
+        }
+        if !batch.is_empty() {
+            let entries: Vec<Entry> = batch.iter().map(|(e, _)| e.clone()).collect();
+            self.store.append(&entries)?;
+            for (entry, valid) in &batch {
+                self.adopt(entry, entry.event.id(), valid);
+            }
+        }
+        if let Some(conflicting) = fork {
+            let held_seq = conflicting.seq - 1;
+            if let Some(held) = self.store.get(&origin, held_seq)? {
+                return self.equivocation(held, conflicting);
+            }
+        }
+        match (batch.is_empty(), first_error) {
+            (true, Some(error)) => Err(error),
+            _ => Ok(Received::Stored(
+                batch.into_iter().map(|(e, _)| e).collect(),
+            )),
+        }
+    }
+
+    /// The ranges to ask a peer for, given its frontier, at most [`MAX_RANGE`] each. A
+    /// peer head that contradicts this replica's entry at the same position is asked
+    /// for too: receiving it exposes the equivocation.
+    pub fn wants(&self, theirs: &BTreeMap<Did, FeedHead>) -> Vec<RangeRequest> {
+        let mut requests = Vec::new();
+        for (origin, their_head) in theirs {
+            if self.state.membership().get(origin).is_none() || their_head.seq == 0 {
+                continue;
+            }
+            let mine = self.heads.get(origin).map_or(0, |h| h.seq);
+            if their_head.seq > mine {
+                let from = mine + 1;
+                requests.push(RangeRequest {
+                    origin: origin.clone(),
+                    from,
+                    to: their_head.seq.min(from + MAX_RANGE - 1),
+                });
+            } else if !self.equivocators.contains(origin) {
+                let held = self.store.get(origin, their_head.seq).ok().flatten();
+                if held.is_some_and(|entry| entry.hash() != their_head.hash) {
+                    requests.push(RangeRequest {
+                        origin: origin.clone(),
+                        from: their_head.seq,
+                        to: their_head.seq,
+                    });
+                }
+            }
+        }
+        requests
+    }
+
+    /// Answers a range request from the store, at most [`MAX_RANGE`] entries.
+    pub fn serve(&self, request: &RangeRequest) -> Result<Vec<Entry>, StoreError> {
+        self.store.range(
+            &request.origin,
+            request.from,
+            request.to,
+            MAX_RANGE as usize,
+        )
+    }
+}

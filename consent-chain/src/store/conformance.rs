@@ -1,0 +1,167 @@
+//! The conformance suite every `LogStore` runs: append-only contiguous feeds, ranges, heads, evidence, atomic batches.
+
+use consentnet_identity::KeyPair;
+
+use super::{Equivocation, LogStore, StoreError};
+use crate::entry::Entry;
+use crate::event::{Event, FeedHead};
+
+fn checkpoint() -> Event {
+    Event::Checkpoint {
+        frontier: Default::default(),
+    }
+}
+
+/// A feed of `count` signed entries by `key`, starting after `head`.
+pub fn make_feed(key: &KeyPair, head: Option<FeedHead>, count: usize) -> Vec<Entry> {
+    let mut out: Vec<Entry> = Vec::with_capacity(count);
+    let mut head = head;
+    for index in 0..count {
+        let entry = Entry::sign(key, head, 1_700_000_000_000 + index as u64, checkpoint());
+        head = Some(entry.head());
+        out.push(entry);
+    }
+    out
+}
+
+/// Runs every check on fresh stores from `make`. Panics on the first failure.
+pub fn run<S: LogStore>(mut make: impl FnMut() -> S) {
+    appended_entries_read_back(&mut make());
+    non_contiguous_appends_are_refused_whole(&mut make());
+    ranges_respect_bounds_and_limits(&mut make());
+    evidence_is_kept_once(&mut make());
+    for_each_visits_every_entry_in_feed_order(&mut make());
+}
+
+fn appended_entries_read_back<S: LogStore>(store: &mut S) {
+    let a = KeyPair::generate();
+    let b = KeyPair::generate();
+    let feed_a = make_feed(&a, None, 5);
+    let feed_b = make_feed(&b, None, 2);
+    store.append(&feed_a[..3]).expect("append a 1..3");
+    store.append(&feed_b).expect("append b");
+    store.append(&feed_a[3..]).expect("append a 4..5");
+    for entry in feed_a.iter().chain(&feed_b) {
+        assert_eq!(
+            store.get(&entry.origin, entry.seq).expect("get").as_ref(),
+            Some(entry)
+        );
+    }
+    assert_eq!(store.get(a.did(), 6).expect("get"), None);
+    assert_eq!(store.get(a.did(), 0).expect("get"), None);
+    let heads = store.heads().expect("heads");
+    assert_eq!(heads.len(), 2);
+    assert_eq!(heads[a.did()], feed_a[4].head());
+    assert_eq!(heads[b.did()], feed_b[1].head());
+}
+
+fn non_contiguous_appends_are_refused_whole<S: LogStore>(store: &mut S) {
+    let a = KeyPair::generate();
+    let feed = make_feed(&a, None, 4);
+    // A gap.
+    assert!(matches!(
+        store.append(&feed[1..2]),
+        Err(StoreError::NotContiguous { .. })
+    ));
+    store.append(&feed[..2]).expect("append 1..2");
+    // A repeat.
+    assert!(matches!(
+        store.append(&feed[1..2]),
+        Err(StoreError::NotContiguous { .. })
+    ));
+    // Right seq, wrong prev (a fork), after a good entry in the same batch: nothing is written.
+    let fork = make_feed(&a, Some(feed[0].head()), 2);
+    let batch = [feed[2].clone(), fork[1].clone()];
+    assert!(matches!(
+        store.append(&batch),
+        Err(StoreError::NotContiguous { .. })
+    ));
+    assert_eq!(
+        store.get(a.did(), 3).expect("get"),
+        None,
+        "a refused batch writes nothing"
+    );
+    assert_eq!(store.heads().expect("heads")[a.did()], feed[1].head());
+    store
+        .append(&feed[2..])
+        .expect("the real continuation still appends");
+}
+
+fn ranges_respect_bounds_and_limits<S: LogStore>(store: &mut S) {
+    let a = KeyPair::generate();
+    let b = KeyPair::generate();
+    let feed = make_feed(&a, None, 10);
+    store.append(&feed).expect("append");
+    store.append(&make_feed(&b, None, 3)).expect("append b");
+    let seqs = |v: Vec<Entry>| v.into_iter().map(|e| e.seq).collect::<Vec<_>>();
+    assert_eq!(
+        seqs(store.range(a.did(), 3, 6, 100).expect("range")),
+        [3, 4, 5, 6]
+    );
+    assert_eq!(
+        seqs(store.range(a.did(), 3, 100, 2).expect("range")),
+        [3, 4]
+    );
+    assert_eq!(
+        seqs(store.range(a.did(), 0, 2, 100).expect("range")),
+        [1, 2]
+    );
+    assert_eq!(
+        seqs(store.range(a.did(), 11, 20, 100).expect("range")),
+        Vec::<u64>::new()
+    );
+    let unknown = KeyPair::generate();
+    assert!(
+        store
+            .range(unknown.did(), 1, 5, 10)
+            .expect("range")
+            .is_empty()
+    );
+}
+
+fn evidence_is_kept_once<S: LogStore>(store: &mut S) {
+    let a = KeyPair::generate();
+    let one = make_feed(&a, None, 1);
+    let mut other = Entry::sign(&a, None, 42, checkpoint());
+    if other == one[0] {
+        other = Entry::sign(&a, None, 43, checkpoint());
+    }
+    let evidence = Equivocation {
+        held: one[0].clone(),
+        conflicting: other,
+    };
+    store.put_evidence(&evidence).expect("put");
+    store.put_evidence(&evidence).expect("put again");
+    assert_eq!(store.evidence().expect("evidence"), [evidence]);
+}
+
+fn for_each_visits_every_entry_in_feed_order<S: LogStore>(store: &mut S) {
+    let a = KeyPair::generate();
+    let b = KeyPair::generate();
+    store.append(&make_feed(&a, None, 3)).expect("append");
+    store.append(&make_feed(&b, None, 4)).expect("append");
+    let mut seen = Vec::new();
+    store
+        .for_each(&mut |entry| {
+            seen.push((entry.origin.clone(), entry.seq));
+            true
+        })
+        .expect("for_each");
+    assert_eq!(seen.len(), 7);
+    for origin in [a.did(), b.did()] {
+        let seqs: Vec<u64> = seen
+            .iter()
+            .filter(|(o, _)| o == origin)
+            .map(|(_, s)| *s)
+            .collect();
+        assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+    }
+    let mut count = 0;
+    store
+        .for_each(&mut |_| {
+            count += 1;
+            count < 2
+        })
+        .expect("for_each");
+    assert_eq!(count, 2, "returning false stops the walk");
+}

@@ -1,0 +1,86 @@
+//! The in-memory store, for the deterministic simulation and tests; it passes the same conformance suite as RocksDB.
+
+use std::collections::BTreeMap;
+
+use consentnet_identity::Did;
+
+use super::{Equivocation, LogStore, StoreError, check_contiguous};
+use crate::entry::Entry;
+use crate::event::FeedHead;
+
+/// Entries and evidence held in memory.
+#[derive(Debug, Default, Clone)]
+pub struct MemoryStore {
+    feeds: BTreeMap<Did, Vec<Entry>>,
+    heads: BTreeMap<Did, FeedHead>,
+    evidence: Vec<Equivocation>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl LogStore for MemoryStore {
+    fn append(&mut self, entries: &[Entry]) -> Result<(), StoreError> {
+        let mut heads = self.heads.clone();
+        check_contiguous(&mut heads, entries)?;
+        for entry in entries {
+            self.feeds
+                .entry(entry.origin.clone())
+                .or_default()
+                .push(entry.clone());
+        }
+        self.heads = heads;
+        Ok(())
+    }
+
+    fn get(&self, origin: &Did, seq: u64) -> Result<Option<Entry>, StoreError> {
+        let index = usize::try_from(seq).ok().and_then(|s| s.checked_sub(1));
+        Ok(index.and_then(|i| self.feeds.get(origin)?.get(i).cloned()))
+    }
+
+    fn range(
+        &self,
+        origin: &Did,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> Result<Vec<Entry>, StoreError> {
+        let Some(feed) = self.feeds.get(origin) else {
+            return Ok(Vec::new());
+        };
+        Ok(feed
+            .iter()
+            .filter(|e| e.seq >= from && e.seq <= to)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    fn heads(&self) -> Result<BTreeMap<Did, FeedHead>, StoreError> {
+        Ok(self.heads.clone())
+    }
+
+    fn put_evidence(&mut self, evidence: &Equivocation) -> Result<(), StoreError> {
+        if !self.evidence.contains(evidence) {
+            self.evidence.push(evidence.clone());
+        }
+        Ok(())
+    }
+
+    fn evidence(&self) -> Result<Vec<Equivocation>, StoreError> {
+        Ok(self.evidence.clone())
+    }
+
+    fn for_each(&self, visit: &mut dyn FnMut(Entry) -> bool) -> Result<(), StoreError> {
+        for entry in self.feeds.values().flatten() {
+            if !visit(entry.clone()) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}

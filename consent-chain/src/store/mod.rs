@@ -1,0 +1,110 @@
+//! Log storage: the `LogStore` trait, the in-memory store, and the conformance suite every store must pass.
+
+pub mod conformance;
+mod memory;
+mod rocks;
+
+use std::collections::BTreeMap;
+
+use consentnet_identity::Did;
+use serde::{Deserialize, Serialize};
+
+pub use memory::MemoryStore;
+pub use rocks::RocksStore;
+
+use crate::entry::Entry;
+use crate::event::FeedHead;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The entry does not extend its feed: wrong seq or wrong `prev`.
+    #[error("entry {origin}#{seq} does not extend its feed (head is {head:?})")]
+    NotContiguous {
+        /// The entry's origin.
+        origin: String,
+        /// The entry's seq.
+        seq: u64,
+        /// The feed's head before the append.
+        head: Option<FeedHead>,
+    },
+    /// The storage engine failed.
+    #[error("storage failure: {0}")]
+    Backend(String),
+    /// Stored bytes could not be decoded: the store is damaged.
+    #[error("stored data is damaged: {0}")]
+    Corrupt(String),
+}
+
+/// Two different signed entries for one `(origin, seq)`, or an entry whose `prev`
+/// contradicts the stored predecessor: proof that the origin forked its feed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Equivocation {
+    /// The entry this node held first.
+    pub held: Entry,
+    /// The conflicting entry, also signed by the origin.
+    pub conflicting: Entry,
+}
+
+impl Equivocation {
+    /// The origin that equivocated.
+    pub fn origin(&self) -> &Did {
+        &self.held.origin
+    }
+}
+
+/// Where entries live. `append` is durable when it returns: a crash afterwards never
+/// loses what it accepted. Feeds are append-only and each entry must extend its feed.
+pub trait LogStore: Send {
+    /// Appends entries, each extending its feed's head (earlier entries in the same call
+    /// count). All or nothing, and durable on return.
+    fn append(&mut self, entries: &[Entry]) -> Result<(), StoreError>;
+
+    /// The entry at `(origin, seq)`.
+    fn get(&self, origin: &Did, seq: u64) -> Result<Option<Entry>, StoreError>;
+
+    /// Entries of one feed with `from <= seq <= to`, at most `limit`, in order.
+    fn range(
+        &self,
+        origin: &Did,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> Result<Vec<Entry>, StoreError>;
+
+    /// Every feed's head.
+    fn heads(&self) -> Result<BTreeMap<Did, FeedHead>, StoreError>;
+
+    /// Keeps equivocation evidence (idempotent).
+    fn put_evidence(&mut self, evidence: &Equivocation) -> Result<(), StoreError>;
+
+    /// All evidence kept.
+    fn evidence(&self) -> Result<Vec<Equivocation>, StoreError>;
+
+    /// Calls `visit` with every entry, feed by feed, in seq order; stops early when it returns false.
+    fn for_each(&self, visit: &mut dyn FnMut(Entry) -> bool) -> Result<(), StoreError>;
+}
+
+/// Checks that `entries` extend `heads` in order, updating `heads` as it goes.
+pub(crate) fn check_contiguous(
+    heads: &mut BTreeMap<Did, FeedHead>,
+    entries: &[Entry],
+) -> Result<(), StoreError> {
+    for entry in entries {
+        let head = heads.get(&entry.origin).copied();
+        let (expected_seq, expected_prev) = match head {
+            Some(head) => (head.seq + 1, head.hash),
+            None => (1, crate::hash::Hash32::ZERO),
+        };
+        if entry.seq != expected_seq || entry.prev != expected_prev {
+            return Err(StoreError::NotContiguous {
+                origin: entry.origin.to_string(),
+                seq: entry.seq,
+                head,
+            });
+        }
+        heads.insert(entry.origin.clone(), entry.head());
+    }
+    Ok(())
+}

@@ -1,0 +1,214 @@
+//! The RocksDB store: column families for feed entries, feed heads and equivocation evidence; every append is one synced write batch.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use consentnet_identity::Did;
+use rocksdb::{
+    ColumnFamily, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch,
+    WriteOptions,
+};
+
+use super::{Equivocation, LogStore, StoreError, check_contiguous};
+use crate::entry::Entry;
+use crate::event::FeedHead;
+use crate::hash::Hash32;
+
+const ENTRIES: &str = "entries";
+const HEADS: &str = "heads";
+const EVIDENCE: &str = "evidence";
+
+/// A log kept in RocksDB. Keys in `entries` are `origin DID bytes, 0x00, seq (u64
+/// big-endian)`, so one feed is one contiguous, ordered key range.
+pub struct RocksStore {
+    db: DB,
+    heads: BTreeMap<Did, FeedHead>,
+}
+
+impl std::fmt::Debug for RocksStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RocksStore")
+            .field("path", &self.db.path())
+            .finish_non_exhaustive()
+    }
+}
+
+fn backend(error: rocksdb::Error) -> StoreError {
+    StoreError::Backend(error.to_string())
+}
+
+fn entry_key(origin: &Did, seq: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(origin.as_str().len() + 9);
+    key.extend_from_slice(origin.as_str().as_bytes());
+    key.push(0);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+fn encode_head(head: &FeedHead) -> [u8; 40] {
+    let mut bytes = [0u8; 40];
+    bytes[..8].copy_from_slice(&head.seq.to_be_bytes());
+    bytes[8..].copy_from_slice(&head.hash.0);
+    bytes
+}
+
+fn decode_head(bytes: &[u8]) -> Result<FeedHead, StoreError> {
+    let bytes: &[u8; 40] = bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("a feed head is not 40 bytes".into()))?;
+    let mut seq = [0u8; 8];
+    seq.copy_from_slice(&bytes[..8]);
+    let mut hash = [0u8; 32];
+    hash.copy_from_slice(&bytes[8..]);
+    Ok(FeedHead {
+        seq: u64::from_be_bytes(seq),
+        hash: Hash32(hash),
+    })
+}
+
+fn decode_entry(bytes: &[u8]) -> Result<Entry, StoreError> {
+    Entry::decode(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl RocksStore {
+    /// Opens (or creates) the store in directory `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        options.create_missing_column_families(true);
+        let families = [ENTRIES, HEADS, EVIDENCE]
+            .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
+        let db = DB::open_cf_descriptors(&options, path, families).map_err(backend)?;
+        let mut store = Self {
+            db,
+            heads: BTreeMap::new(),
+        };
+        store.heads = store.read_heads()?;
+        Ok(store)
+    }
+
+    fn cf(&self, name: &str) -> Result<&ColumnFamily, StoreError> {
+        self.db
+            .cf_handle(name)
+            .ok_or_else(|| StoreError::Corrupt(format!("column family {name} is missing")))
+    }
+
+    fn read_heads(&self) -> Result<BTreeMap<Did, FeedHead>, StoreError> {
+        let mut heads = BTreeMap::new();
+        for item in self.db.iterator_cf(self.cf(HEADS)?, IteratorMode::Start) {
+            let (key, value) = item.map_err(backend)?;
+            let origin = std::str::from_utf8(&key)
+                .ok()
+                .and_then(|text| Did::parse(text).ok())
+                .ok_or_else(|| StoreError::Corrupt("a feed head key is not a DID".into()))?;
+            heads.insert(origin, decode_head(&value)?);
+        }
+        Ok(heads)
+    }
+}
+
+impl LogStore for RocksStore {
+    fn append(&mut self, entries: &[Entry]) -> Result<(), StoreError> {
+        let mut heads = self.heads.clone();
+        check_contiguous(&mut heads, entries)?;
+        let mut batch = WriteBatch::default();
+        let entries_cf = self.cf(ENTRIES)?;
+        let heads_cf = self.cf(HEADS)?;
+        for entry in entries {
+            batch.put_cf(
+                entries_cf,
+                entry_key(&entry.origin, entry.seq),
+                entry.encode(),
+            );
+        }
+        for entry in entries {
+            if let Some(head) = heads.get(&entry.origin) {
+                batch.put_cf(
+                    heads_cf,
+                    entry.origin.as_str().as_bytes(),
+                    encode_head(head),
+                );
+            }
+        }
+        // Synced: when append returns, the entries survive a crash or power loss.
+        let mut options = WriteOptions::default();
+        options.set_sync(true);
+        self.db.write_opt(batch, &options).map_err(backend)?;
+        self.heads = heads;
+        Ok(())
+    }
+
+    fn get(&self, origin: &Did, seq: u64) -> Result<Option<Entry>, StoreError> {
+        let bytes = self
+            .db
+            .get_cf(self.cf(ENTRIES)?, entry_key(origin, seq))
+            .map_err(backend)?;
+        bytes.map(|b| decode_entry(&b)).transpose()
+    }
+
+    fn range(
+        &self,
+        origin: &Did,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> Result<Vec<Entry>, StoreError> {
+        let start = entry_key(origin, from.max(1));
+        let mut out = Vec::new();
+        let iterator = self.db.iterator_cf(
+            self.cf(ENTRIES)?,
+            IteratorMode::From(&start, Direction::Forward),
+        );
+        for item in iterator {
+            if out.len() >= limit {
+                break;
+            }
+            let (key, value) = item.map_err(backend)?;
+            if !key.starts_with(&start[..start.len() - 8]) {
+                break;
+            }
+            let entry = decode_entry(&value)?;
+            if entry.seq > to {
+                break;
+            }
+            out.push(entry);
+        }
+        Ok(out)
+    }
+
+    fn heads(&self) -> Result<BTreeMap<Did, FeedHead>, StoreError> {
+        Ok(self.heads.clone())
+    }
+
+    fn put_evidence(&mut self, evidence: &Equivocation) -> Result<(), StoreError> {
+        let mut key = evidence.held.hash().0.to_vec();
+        key.extend_from_slice(&evidence.conflicting.hash().0);
+        let value = serde_json::to_vec(evidence).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let mut options = WriteOptions::default();
+        options.set_sync(true);
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(EVIDENCE)?, Hash32::of(&key).0, value);
+        self.db.write_opt(batch, &options).map_err(backend)
+    }
+
+    fn evidence(&self) -> Result<Vec<Equivocation>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(self.cf(EVIDENCE)?, IteratorMode::Start) {
+            let (_, value) = item.map_err(backend)?;
+            out.push(
+                serde_json::from_slice(&value).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            );
+        }
+        Ok(out)
+    }
+
+    fn for_each(&self, visit: &mut dyn FnMut(Entry) -> bool) -> Result<(), StoreError> {
+        for item in self.db.iterator_cf(self.cf(ENTRIES)?, IteratorMode::Start) {
+            let (_, value) = item.map_err(backend)?;
+            if !visit(decode_entry(&value)?) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,175 @@
+//! Shared fixtures for the consent-chain tests: a consortium of keys, a genesis, consents and events.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::sync::OnceLock;
+
+use chrono::{Duration, TimeZone, Utc};
+use consentnet_consent_chain::event::{AccessBatch, AccessRecord, AppAction, AppDecision, Outcome};
+use consentnet_consent_chain::{Event, Genesis, Member, Role};
+use consentnet_identity::{
+    ConsentId, ConsentTerms, KeyPair, Permission, Revocation, VerifiedConsent,
+};
+
+/// Drives a future that does no I/O (consent signing) to completion.
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+    struct ThreadWaker(std::thread::Thread);
+    impl Wake for ThreadWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let mut future = std::pin::pin!(future);
+    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+    let mut context = Context::from_waker(&waker);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        std::thread::park();
+    }
+}
+
+/// A consortium: two banks, a TSP and a regulator, each with its node key.
+pub struct Consortium {
+    pub bank_a: KeyPair,
+    pub bank_b: KeyPair,
+    pub tsp: KeyPair,
+    pub regulator: KeyPair,
+    pub genesis: Genesis,
+}
+
+impl Consortium {
+    pub fn new() -> Self {
+        let bank_a = KeyPair::generate();
+        let bank_b = KeyPair::generate();
+        let tsp = KeyPair::generate();
+        let regulator = KeyPair::generate();
+        let member = |key: &KeyPair, role, name: &str| Member {
+            did: key.did().clone(),
+            role,
+            peer_id: format!("peer-{name}"),
+            name: name.into(),
+        };
+        let genesis = Genesis {
+            network: "test".into(),
+            members: vec![
+                member(&bank_a, Role::Bank, "bank-a"),
+                member(&bank_b, Role::Bank, "bank-b"),
+                member(&tsp, Role::Tsp, "tsp"),
+                member(&regulator, Role::Regulator, "regulator"),
+            ],
+        };
+        Self {
+            bank_a,
+            bank_b,
+            tsp,
+            regulator,
+            genesis,
+        }
+    }
+
+    /// The node keys in genesis order.
+    pub fn nodes(&self) -> [&KeyPair; 4] {
+        [&self.bank_a, &self.bank_b, &self.tsp, &self.regulator]
+    }
+}
+
+pub fn terms(app: &KeyPair, bank: &KeyPair) -> ConsentTerms {
+    ConsentTerms {
+        app: app.did().clone(),
+        bank: bank.did().clone(),
+        accounts: vec!["acc-1".into()],
+        permissions: BTreeSet::from([Permission::ReadAccountsBasic, Permission::ReadBalances]),
+        payment_limits: None,
+        purpose: "Budgeting".into(),
+        valid_from: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+        valid_until: Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap(),
+    }
+}
+
+/// A consent by a fresh client for the consortium's TSP app at `bank`.
+pub fn consent(bank: &KeyPair, app: &KeyPair) -> (KeyPair, VerifiedConsent) {
+    let client = KeyPair::generate();
+    let consent = block_on(consentnet_identity::issue_consent(
+        &client,
+        &terms(app, bank),
+    ))
+    .unwrap();
+    (client, consent)
+}
+
+/// A pool of consents issued once per test binary (issuing is the slow part).
+pub fn consent_pool(bank: &KeyPair, app: &KeyPair, size: usize) -> Vec<(KeyPair, VerifiedConsent)> {
+    (0..size).map(|_| consent(bank, app)).collect()
+}
+
+pub fn grant(consent: &VerifiedConsent) -> Event {
+    Event::consent_granted(consent.credential.clone())
+}
+
+pub fn revoke(client: &KeyPair, id: ConsentId, at_ms: i64) -> Event {
+    let time = Utc.timestamp_millis_opt(at_ms).unwrap();
+    Event::consent_revoked(Revocation::sign(client, id, time, None))
+}
+
+pub fn access(bank: &KeyPair, id: ConsentId, at_ms: u64) -> Event {
+    Event::access_recorded(
+        bank,
+        AccessBatch {
+            bank: bank.did().clone(),
+            records: vec![AccessRecord {
+                consent_id: id,
+                operation: "GET /aisp/accounts".into(),
+                time: at_ms,
+                outcome: Outcome::Served,
+            }],
+        },
+    )
+}
+
+pub fn approve(bank: &KeyPair, app: &KeyPair, time: u64) -> Event {
+    Event::app_decided(
+        bank,
+        AppDecision {
+            bank: bank.did().clone(),
+            app: app.did().clone(),
+            version: "1.0.0".into(),
+            action: AppAction::Approve {
+                permissions: BTreeSet::from([Permission::ReadAccountsBasic]),
+            },
+            time,
+        },
+    )
+}
+
+pub fn suspend(bank: &KeyPair, app: &KeyPair, time: u64) -> Event {
+    Event::app_decided(
+        bank,
+        AppDecision {
+            bank: bank.did().clone(),
+            app: app.did().clone(),
+            version: "1.0.0".into(),
+            action: AppAction::Suspend,
+            time,
+        },
+    )
+}
+
+pub fn now_ms() -> u64 {
+    Utc::now().timestamp_millis() as u64
+}
+
+pub fn later(days: i64) -> chrono::DateTime<Utc> {
+    Utc::now() + Duration::days(days)
+}
+
+static SHARED: OnceLock<()> = OnceLock::new();
+
+/// Touches the shared lock so the static is used (keeps the fixture module warning-free).
+pub fn init() {
+    SHARED.get_or_init(|| ());
+}

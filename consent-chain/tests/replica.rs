@@ -1,0 +1,383 @@
+//! The replica: out-of-order, duplicate, forged, foreign and equivocating entries, and local submissions.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use consentnet_consent_chain::event::{
+    MembershipAction, MembershipChange, approve_membership_change,
+};
+use consentnet_consent_chain::validate::EventError;
+use consentnet_consent_chain::{
+    Appended, ConsentStatus, Entry, Event, LogStore, MemoryStore, Received, Rejected, Replica, Role,
+};
+use consentnet_identity::KeyPair;
+
+fn replica(c: &Consortium) -> Replica<MemoryStore> {
+    Replica::open(MemoryStore::new(), &c.genesis).unwrap()
+}
+
+/// Entries in `key`'s feed for `events`, as its node would append them.
+fn feed(c: &Consortium, key: &KeyPair, events: Vec<Event>) -> Vec<Entry> {
+    let mut source = replica(c);
+    events
+        .into_iter()
+        .map(|event| {
+            source
+                .append_local(key, event, now_ms())
+                .unwrap()
+                .entry()
+                .clone()
+        })
+        .collect()
+}
+
+#[test]
+fn local_submission_is_stored_applied_and_idempotent() {
+    let c = Consortium::new();
+    let mut node = replica(&c);
+    let (_, consent) = consent(&c.bank_a, &c.tsp);
+    let first = node
+        .append_local(&c.bank_a, grant(&consent), now_ms())
+        .unwrap();
+    let Appended::New(entry) = &first else {
+        panic!("{first:?}")
+    };
+    assert_eq!(entry.seq, 1);
+    assert_eq!(
+        node.store().get(c.bank_a.did(), 1).unwrap().as_ref(),
+        Some(entry)
+    );
+    assert_eq!(
+        node.state().consent_status(&consent.id, later(0)),
+        ConsentStatus::Active
+    );
+    // The same consent submitted again, even to another node's feed, is not appended twice.
+    let again = node
+        .append_local(&c.tsp, grant(&consent), now_ms())
+        .unwrap();
+    assert_eq!(again, Appended::Existing(entry.clone()));
+    assert_eq!(node.state().event_count(), 1);
+}
+
+#[test]
+fn out_of_order_entries_wait_for_the_gap_then_apply_in_order() {
+    let c = Consortium::new();
+    let (client, consent) = consent(&c.bank_a, &c.tsp);
+    let entries = feed(
+        &c,
+        &c.bank_a,
+        vec![
+            grant(&consent),
+            revoke(&client, consent.id, 1),
+            approve(&c.bank_a, &c.tsp, 1),
+        ],
+    );
+    let mut node = replica(&c);
+    assert!(matches!(
+        node.receive(entries[2].clone()).unwrap(),
+        Received::Buffered { from: 1, to: 2, .. }
+    ));
+    assert!(matches!(
+        node.receive(entries[1].clone()).unwrap(),
+        Received::Buffered { from: 1, to: 1, .. }
+    ));
+    assert_eq!(
+        node.receive(entries[1].clone()).unwrap(),
+        Received::Duplicate
+    );
+    assert_eq!(node.state().event_count(), 0);
+    assert_eq!(
+        node.receive(entries[0].clone()).unwrap(),
+        Received::Stored(entries.clone())
+    );
+    assert_eq!(node.pending_len(), 0);
+    assert_eq!(node.heads()[c.bank_a.did()].seq, 3);
+    assert_eq!(
+        node.state().consent_status(&consent.id, later(0)),
+        ConsentStatus::Revoked
+    );
+    assert_eq!(
+        node.receive(entries[0].clone()).unwrap(),
+        Received::Duplicate
+    );
+}
+
+#[test]
+fn the_same_event_through_two_feeds_is_applied_once() {
+    let c = Consortium::new();
+    let (_, consent) = consent(&c.bank_a, &c.tsp);
+    let via_a = feed(&c, &c.bank_a, vec![grant(&consent)]);
+    let via_b = feed(&c, &c.bank_b, vec![grant(&consent)]);
+    let mut node = replica(&c);
+    node.receive(via_a[0].clone()).unwrap();
+    node.receive(via_b[0].clone()).unwrap();
+    assert_eq!(node.heads().len(), 2, "both feeds are stored");
+    assert_eq!(node.state().event_count(), 1, "the event is applied once");
+}
+
+#[test]
+fn entries_from_non_members_are_refused() {
+    let c = Consortium::new();
+    let outsider = KeyPair::generate();
+    let entry = Entry::sign(
+        &outsider,
+        None,
+        1,
+        Event::Checkpoint {
+            frontier: Default::default(),
+        },
+    );
+    let mut node = replica(&c);
+    assert!(matches!(node.receive(entry), Err(Rejected::NotMember(_))));
+    assert!(node.heads().is_empty());
+}
+
+#[test]
+fn forged_entries_are_refused_and_change_nothing() {
+    let c = Consortium::new();
+    let (_, consent) = consent(&c.bank_a, &c.tsp);
+    let mut entry = feed(&c, &c.bank_a, vec![grant(&consent)]).remove(0);
+    entry.time += 1;
+    let mut node = replica(&c);
+    assert!(matches!(
+        node.receive(entry),
+        Err(Rejected::BadSignature { .. })
+    ));
+    assert_eq!(
+        node.state().consent_status(&consent.id, later(0)),
+        ConsentStatus::Unknown
+    );
+    assert!(node.heads().is_empty());
+}
+
+#[test]
+fn a_signed_entry_with_an_invalid_event_is_refused() {
+    let c = Consortium::new();
+    let (_, consent) = consent(&c.bank_a, &c.tsp);
+    let mut tampered = consent.credential.clone();
+    tampered["credentialSubject"]["accounts"] = serde_json::json!(["acc-stolen"]);
+    // Signed by a member node, but the credential inside is forged.
+    let entry = Entry::sign(&c.tsp, None, 1, Event::consent_granted(tampered));
+    let mut node = replica(&c);
+    assert!(matches!(
+        node.receive(entry),
+        Err(Rejected::Event {
+            source: EventError::Consent(_),
+            ..
+        })
+    ));
+    assert!(node.heads().is_empty());
+    assert_eq!(node.state().event_count(), 0);
+}
+
+#[test]
+fn bank_only_events_from_others_are_refused_on_submission() {
+    let c = Consortium::new();
+    let mut node = replica(&c);
+    // The TSP signs a decision claiming to be a bank decision by itself.
+    let fake = approve(&c.tsp, &c.tsp, 1);
+    assert!(matches!(
+        node.append_local(&c.tsp, fake, now_ms()),
+        Err(Rejected::InvalidEvent(EventError::NotABank(_)))
+    ));
+    // Access records of bank A may only be written by bank A's node.
+    let (_, granted) = consent(&c.bank_a, &c.tsp);
+    let foreign = access(&c.bank_a, granted.id, 1);
+    assert!(matches!(
+        node.append_local(&c.bank_b, foreign, now_ms()),
+        Err(Rejected::InvalidEvent(
+            EventError::ForeignAccessBatch { .. }
+        ))
+    ));
+    // A consent for a bank outside the consortium.
+    let (_, stray) = consent(&KeyPair::generate(), &c.tsp);
+    assert!(matches!(
+        node.append_local(&c.bank_a, grant(&stray), now_ms()),
+        Err(Rejected::InvalidEvent(EventError::UnknownBank(_)))
+    ));
+    assert!(node.heads().is_empty());
+}
+
+#[test]
+fn equivocation_is_kept_as_evidence_and_does_not_change_state() {
+    let c = Consortium::new();
+    let (_, one) = consent(&c.bank_a, &c.tsp);
+    let (_, two) = consent(&c.bank_a, &c.tsp);
+    let honest = feed(&c, &c.tsp, vec![grant(&one)]);
+    let forked = feed(&c, &c.tsp, vec![grant(&two)]);
+    assert_eq!((honest[0].seq, forked[0].seq), (1, 1));
+    let mut node = replica(&c);
+    node.receive(honest[0].clone()).unwrap();
+    let Received::Equivocation(evidence) = node.receive(forked[0].clone()).unwrap() else {
+        panic!("expected equivocation")
+    };
+    assert_eq!(evidence.held, honest[0]);
+    assert_eq!(evidence.conflicting, forked[0]);
+    assert!(node.equivocators().contains(c.tsp.did()));
+    assert_eq!(node.store().evidence().unwrap().len(), 1);
+    assert_eq!(
+        node.state().consent_status(&two.id, later(0)),
+        ConsentStatus::Unknown
+    );
+    // From the fork point on, the equivocator's feed is kept but not applied, so nodes
+    // that saw different branches still agree once they share the evidence.
+    assert_eq!(
+        node.state().consent_status(&one.id, later(0)),
+        ConsentStatus::Unknown
+    );
+    let mut other = replica(&c);
+    other.receive(forked[0].clone()).unwrap();
+    assert!(other.receive_evidence((*evidence).clone()).unwrap());
+    assert!(!other.receive_evidence(*evidence).unwrap());
+    assert_eq!(other.state().digest(), node.state().digest());
+}
+
+#[test]
+fn a_fork_at_the_link_is_reported() {
+    let c = Consortium::new();
+    let (_, one) = consent(&c.bank_a, &c.tsp);
+    let (_, two) = consent(&c.bank_a, &c.tsp);
+    let honest = feed(&c, &c.tsp, vec![grant(&one), approve(&c.bank_a, &c.tsp, 1)]);
+    let forked = feed(&c, &c.tsp, vec![grant(&two), approve(&c.bank_a, &c.tsp, 2)]);
+    let mut node = replica(&c);
+    node.receive(honest[0].clone()).unwrap();
+    // Seq 2 of the forked history names a seq 1 this node never saw.
+    assert!(matches!(
+        node.receive(forked[1].clone()).unwrap(),
+        Received::Equivocation(_)
+    ));
+    assert_eq!(node.heads()[c.tsp.did()].seq, 1);
+}
+
+#[test]
+fn the_pending_buffer_is_bounded() {
+    let c = Consortium::new();
+    let entries = feed(
+        &c,
+        &c.regulator,
+        (0..4)
+            .map(|i| Event::Checkpoint {
+                frontier: [(
+                    c.bank_a.did().clone(),
+                    consentnet_consent_chain::FeedHead {
+                        seq: i,
+                        hash: Default::default(),
+                    },
+                )]
+                .into(),
+            })
+            .collect(),
+    );
+    let mut node = replica(&c);
+    node.set_max_pending(2);
+    node.receive(entries[1].clone()).unwrap();
+    node.receive(entries[2].clone()).unwrap();
+    assert!(matches!(
+        node.receive(entries[3].clone()),
+        Err(Rejected::PendingFull(2))
+    ));
+}
+
+#[test]
+fn sync_requests_what_a_peer_has_and_serves_ranges() {
+    let c = Consortium::new();
+    let mut ahead = replica(&c);
+    for i in 0..5 {
+        ahead
+            .append_local(&c.bank_a, approve(&c.bank_a, &c.tsp, i), now_ms())
+            .unwrap();
+    }
+    let mut behind = replica(&c);
+    let wants = behind.wants(ahead.heads());
+    assert_eq!(wants.len(), 1);
+    assert_eq!((wants[0].from, wants[0].to), (1, 5));
+    for entry in ahead.serve(&wants[0]).unwrap() {
+        behind.receive(entry).unwrap();
+    }
+    assert_eq!(behind.heads(), ahead.heads());
+    assert_eq!(behind.state().digest(), ahead.state().digest());
+    assert!(behind.wants(ahead.heads()).is_empty());
+}
+
+#[test]
+fn reopening_rebuilds_the_same_state() {
+    let c = Consortium::new();
+    let dir = tempfile::tempdir().unwrap();
+    let (client, consent) = consent(&c.bank_a, &c.tsp);
+    let digest = {
+        let store = consentnet_consent_chain::RocksStore::open(dir.path()).unwrap();
+        let mut node = Replica::open(store, &c.genesis).unwrap();
+        node.append_local(&c.bank_a, grant(&consent), now_ms())
+            .unwrap();
+        node.append_local(&c.bank_a, revoke(&client, consent.id, 5), now_ms())
+            .unwrap();
+        node.state().digest()
+    };
+    let store = consentnet_consent_chain::RocksStore::open(dir.path()).unwrap();
+    let node = Replica::open(store, &c.genesis).unwrap();
+    assert_eq!(node.state().digest(), digest);
+    assert_eq!(
+        node.state().consent_status(&consent.id, later(0)),
+        ConsentStatus::Revoked
+    );
+}
+
+#[test]
+fn membership_changes_need_a_quorum() {
+    let c = Consortium::new();
+    let newcomer = KeyPair::generate();
+    let change = MembershipChange {
+        action: MembershipAction::Add {
+            member: consentnet_consent_chain::Member {
+                did: newcomer.did().clone(),
+                role: Role::Tsp,
+                peer_id: "peer-new".into(),
+                name: "new tsp".into(),
+            },
+        },
+        time: 10,
+    };
+    let mut node = replica(&c);
+    let two = vec![
+        approve_membership_change(&c.bank_a, &change),
+        approve_membership_change(&c.bank_b, &change),
+    ];
+    let short = Event::MembershipChanged {
+        change: change.clone(),
+        approvals: two.clone(),
+    };
+    assert!(matches!(
+        node.append_local(&c.bank_a, short, now_ms()),
+        Err(Rejected::InvalidEvent(EventError::QuorumNotMet {
+            have: 2,
+            need: 3
+        }))
+    ));
+    let mut three = two;
+    three.push(approve_membership_change(&c.tsp, &change));
+    node.append_local(
+        &c.bank_a,
+        Event::MembershipChanged {
+            change,
+            approvals: three,
+        },
+        now_ms(),
+    )
+    .unwrap();
+    assert!(
+        node.state()
+            .membership()
+            .has_role(newcomer.did(), Role::Tsp)
+    );
+    let entry = Entry::sign(
+        &newcomer,
+        None,
+        1,
+        Event::Checkpoint {
+            frontier: Default::default(),
+        },
+    );
+    assert!(matches!(node.receive(entry).unwrap(), Received::Stored(_)));
+}

@@ -1,0 +1,272 @@
+//! A seeded in-memory multi-node simulation (no sockets): lossy, duplicating, reordering gossip, partitions that heal, an equivocating node and a node that returns far behind; all honest nodes converge.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::VecDeque;
+
+use common::*;
+use consentnet_consent_chain::{ConsentStatus, Entry, Event, MemoryStore, Received, Replica};
+use consentnet_identity::KeyPair;
+
+/// A small deterministic random source (xorshift64*), so every run is the same run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+}
+
+struct Net {
+    nodes: Vec<Replica<MemoryStore>>,
+    /// (to, entry) messages in flight.
+    inflight: VecDeque<(usize, Entry)>,
+    /// link[a][b] false = partitioned.
+    links: Vec<Vec<bool>>,
+    /// Nodes that are down receive nothing and sync with nobody.
+    down: Vec<bool>,
+    rng: Rng,
+}
+
+impl Net {
+    fn new(c: &Consortium, seed: u64) -> Self {
+        let n = c.nodes().len();
+        Self {
+            nodes: (0..n)
+                .map(|_| Replica::open(MemoryStore::new(), &c.genesis).unwrap())
+                .collect(),
+            inflight: VecDeque::new(),
+            links: vec![vec![true; n]; n],
+            down: vec![false; n],
+            rng: Rng(seed),
+        }
+    }
+
+    fn connected(&self, a: usize, b: usize) -> bool {
+        a != b && self.links[a][b] && !self.down[a] && !self.down[b]
+    }
+
+    /// Gossip `entry` from `from` to every peer: 20% of copies lost, 10% duplicated.
+    fn gossip(&mut self, from: usize, entry: &Entry) {
+        for to in 0..self.nodes.len() {
+            if !self.connected(from, to) || self.rng.chance(20) {
+                continue;
+            }
+            self.inflight.push_back((to, entry.clone()));
+            if self.rng.chance(10) {
+                self.inflight.push_back((to, entry.clone()));
+            }
+        }
+    }
+
+    /// Delivers in-flight messages in random order.
+    fn deliver(&mut self) {
+        while !self.inflight.is_empty() {
+            let index = self.rng.below(self.inflight.len());
+            let (to, entry) = self.inflight.remove(index).unwrap();
+            if self.down[to] {
+                continue;
+            }
+            let _ = self.nodes[to].receive(entry);
+        }
+    }
+
+    fn submit(&mut self, at: usize, key: &KeyPair, event: Event) {
+        let appended = self.nodes[at].append_local(key, event, now_ms()).unwrap();
+        let entry = appended.entry().clone();
+        self.gossip(at, &entry);
+    }
+
+    /// One anti-entropy round: every live node syncs with one random reachable peer,
+    /// exchanging frontiers, ranges and evidence. Returns how many entries moved.
+    fn sync_round(&mut self) -> usize {
+        let n = self.nodes.len();
+        let mut moved = 0;
+        for a in 0..n {
+            let b = self.rng.below(n);
+            if !self.connected(a, b) {
+                continue;
+            }
+            for (x, y) in [(a, b), (b, a)] {
+                for evidence in self.nodes[y].evidence().unwrap() {
+                    let _ = self.nodes[x].receive_evidence(evidence);
+                }
+                let wants = self.nodes[x].wants(self.nodes[y].heads());
+                for request in wants {
+                    for entry in self.nodes[y].serve(&request).unwrap() {
+                        match self.nodes[x].receive(entry) {
+                            Ok(Received::Stored(stored)) => moved += stored.len(),
+                            Ok(Received::Equivocation(_)) => moved += 1,
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+        moved
+    }
+
+    /// Syncs until nothing moves for a few rounds, within a bound.
+    fn settle(&mut self) {
+        let mut quiet = 0;
+        for _ in 0..500 {
+            self.deliver();
+            if self.sync_round() == 0 {
+                quiet += 1;
+                if quiet >= 8 {
+                    return;
+                }
+            } else {
+                quiet = 0;
+            }
+        }
+        panic!("the network did not settle within 500 rounds");
+    }
+
+    fn digests(&self, nodes: &[usize]) -> Vec<String> {
+        nodes
+            .iter()
+            .map(|&i| self.nodes[i].state().digest().to_string())
+            .collect()
+    }
+}
+
+fn all_equal(values: &[String]) -> bool {
+    values.windows(2).all(|w| w[0] == w[1])
+}
+
+#[test]
+fn lossy_gossip_with_partition_and_heal_converges() {
+    let c = Consortium::new();
+    let keys = c.nodes();
+    let pool = consent_pool(&c.bank_a, &c.tsp, 12);
+    for seed in [1, 2, 3] {
+        let mut net = Net::new(&c, seed);
+        // Partition {0,1} from {2,3}, submit on both sides, then heal.
+        for a in 0..4 {
+            for b in 0..4 {
+                net.links[a][b] = (a < 2) == (b < 2);
+            }
+        }
+        for (index, (client, consent)) in pool.iter().enumerate() {
+            let at = index % 4;
+            net.submit(at, keys[at], grant(consent));
+            if index % 3 == 0 {
+                // The revocation reaches the other side of the partition before the grant does.
+                let other = (at + 2) % 4;
+                net.submit(
+                    other,
+                    keys[other],
+                    revoke(client, consent.id, 1_000 + index as i64),
+                );
+            }
+        }
+        net.deliver();
+        assert!(
+            !all_equal(&net.digests(&[0, 2])),
+            "the partition keeps the sides apart"
+        );
+        net.links = vec![vec![true; 4]; 4];
+        net.settle();
+        let digests = net.digests(&[0, 1, 2, 3]);
+        assert!(all_equal(&digests), "seed {seed}: {digests:?}");
+        for (index, (_, consent)) in pool.iter().enumerate() {
+            let expected = if index % 3 == 0 {
+                ConsentStatus::Revoked
+            } else {
+                ConsentStatus::Active
+            };
+            for node in &net.nodes {
+                assert_eq!(node.state().consent_status(&consent.id, later(0)), expected);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_node_that_returns_far_behind_catches_up() {
+    let c = Consortium::new();
+    let keys = c.nodes();
+    let mut net = Net::new(&c, 7);
+    net.down[3] = true;
+    for round in 0..300u64 {
+        let at = (round % 3) as usize;
+        net.submit(at, keys[at], approve(&c.bank_a, &c.tsp, round));
+    }
+    net.deliver();
+    assert_eq!(net.nodes[3].state().event_count(), 0);
+    net.down[3] = false;
+    net.settle();
+    let digests = net.digests(&[0, 1, 2, 3]);
+    assert!(all_equal(&digests), "{digests:?}");
+    assert_eq!(net.nodes[3].state().event_count(), 300);
+}
+
+#[test]
+fn an_equivocating_node_is_exposed_and_honest_nodes_still_agree() {
+    let c = Consortium::new();
+    let keys = c.nodes();
+    let mut net = Net::new(&c, 11);
+    let pool = consent_pool(&c.bank_a, &c.tsp, 4);
+    net.submit(0, keys[0], grant(&pool[0].1));
+    net.deliver();
+    net.settle();
+    // The TSP node (index 2) signs two different entries for its seq 1, and shows each
+    // to a different honest node.
+    let mut branch_a = Replica::open(MemoryStore::new(), &c.genesis).unwrap();
+    let mut branch_b = Replica::open(MemoryStore::new(), &c.genesis).unwrap();
+    let a = branch_a
+        .append_local(&c.tsp, grant(&pool[1].1), now_ms())
+        .unwrap()
+        .entry()
+        .clone();
+    let b = branch_b
+        .append_local(&c.tsp, grant(&pool[2].1), now_ms())
+        .unwrap()
+        .entry()
+        .clone();
+    assert_eq!((a.seq, b.seq), (1, 1));
+    net.nodes[0].receive(a).unwrap();
+    net.nodes[1].receive(b).unwrap();
+    net.nodes[3]
+        .append_local(&c.regulator, grant(&pool[3].1), now_ms())
+        .unwrap();
+    net.settle();
+    let honest = [0, 1, 3];
+    for &i in &honest {
+        assert!(
+            net.nodes[i].equivocators().contains(c.tsp.did()),
+            "node {i} saw the evidence"
+        );
+    }
+    let digests = net.digests(&honest);
+    assert!(all_equal(&digests), "{digests:?}");
+    let state = net.nodes[0].state();
+    assert_eq!(
+        state.consent_status(&pool[0].1.id, later(0)),
+        ConsentStatus::Active
+    );
+    assert_eq!(
+        state.consent_status(&pool[3].1.id, later(0)),
+        ConsentStatus::Active
+    );
+    assert_eq!(
+        state.consent_status(&pool[1].1.id, later(0)),
+        ConsentStatus::Unknown
+    );
+    assert_eq!(
+        state.consent_status(&pool[2].1.id, later(0)),
+        ConsentStatus::Unknown
+    );
+}
