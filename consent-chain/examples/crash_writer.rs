@@ -21,7 +21,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut head: Option<FeedHead> = store.heads()?.get(key.did()).copied();
     let mut out = std::io::stdout().lock();
     for index in 0..1_000_000u64 {
-        let frontier = [(key.did().clone(), FeedHead { seq: index, hash: Default::default() })].into();
+        let frontier = [(
+            key.did().clone(),
+            FeedHead {
+                seq: index,
+                hash: Default::default(),
+            },
+        )]
+        .into();
         let entry = Entry::sign(&key, head, index, Event::Checkpoint { frontier });
         store.append(std::slice::from_ref(&entry))?;
         head = Some(entry.head());

@@ -3,13 +3,13 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use consentnet_identity::{ConsentId, ConsentVerifier, Did};
+use consentnet_identity::{ConsentId, ConsentVerifier, Did, Validity};
 use serde::Serialize;
 
 use crate::event::{Event, Outcome};
 use crate::genesis::Genesis;
 use crate::hash::Hash32;
-use crate::state::{ConsentStatus, State};
+use crate::state::State;
 use crate::store::{LogStore, StoreError};
 use crate::validate::{Check, validate_event};
 
@@ -223,23 +223,21 @@ pub fn audit<S: LogStore>(
             Some(consent) if &consent.terms.bank != bank => {
                 Some("consent is for another bank".to_owned())
             }
-            Some(_) => match state.effective_revocation(&record.consent_id) {
-                Some(revocation)
-                    if record.time
-                        > revocation.time.timestamp_millis() as u64
-                            + config.propagation_bound_ms =>
-                {
-                    Some(format!(
-                        "served {} ms after the revocation",
-                        record.time - revocation.time.timestamp_millis() as u64
-                    ))
+            Some(consent) => {
+                let revoked_at = state
+                    .effective_revocation(&record.consent_id)
+                    .map(|r| r.time.timestamp_millis() as u64);
+                match revoked_at {
+                    Some(at_ms) if record.time > at_ms + config.propagation_bound_ms => Some(
+                        format!("served {} ms after the revocation", record.time - at_ms),
+                    ),
+                    _ => match consent.validity_at(at) {
+                        Validity::NotYetValid => Some("served before validFrom".to_owned()),
+                        Validity::Expired => Some("served after validUntil".to_owned()),
+                        Validity::Active => None,
+                    },
                 }
-                _ => match state.consent_status(&record.consent_id, at) {
-                    ConsentStatus::NotYetValid => Some("served before validFrom".to_owned()),
-                    ConsentStatus::Expired => Some("served after validUntil".to_owned()),
-                    _ => None,
-                },
-            },
+            }
         };
         if let Some(reason) = reason {
             violations.push(Violation {

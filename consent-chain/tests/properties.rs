@@ -32,7 +32,11 @@ struct Submission {
 
 fn submissions() -> impl Strategy<Value = Vec<Submission>> {
     prop::collection::vec(
-        (0..POOL, any::<bool>(), 0..4usize).prop_map(|(consent, revoke, node)| Submission { consent, revoke, node }),
+        (0..POOL, any::<bool>(), 0..4usize).prop_map(|(consent, revoke, node)| Submission {
+            consent,
+            revoke,
+            node,
+        }),
         1..16,
     )
 }

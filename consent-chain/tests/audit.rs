@@ -1,0 +1,133 @@
+//! Audit: a clean log passes; forged entries, broken links, equivocation and access after revocation are all found.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use consentnet_consent_chain::audit::{AuditConfig, audit};
+use consentnet_consent_chain::{Entry, Equivocation, LogStore, MemoryStore, Replica};
+
+const BOUND: AuditConfig = AuditConfig {
+    propagation_bound_ms: 1_000,
+};
+
+#[test]
+fn a_clean_log_passes_and_is_counted() {
+    let c = Consortium::new();
+    let mut node = Replica::open(MemoryStore::new(), &c.genesis).unwrap();
+    let (client, consent) = consent(&c.bank_a, &c.tsp);
+    let granted_at = consent.terms.valid_from.timestamp_millis() as u64;
+    node.append_local(&c.bank_a, grant(&consent), now_ms())
+        .unwrap();
+    node.append_local(
+        &c.bank_a,
+        access(&c.bank_a, consent.id, granted_at + 10),
+        now_ms(),
+    )
+    .unwrap();
+    node.append_local(
+        &c.tsp,
+        revoke(&client, consent.id, (granted_at + 5_000) as i64),
+        now_ms(),
+    )
+    .unwrap();
+    // Served within the propagation bound after the revocation: not a violation.
+    node.append_local(
+        &c.bank_a,
+        access(&c.bank_a, consent.id, granted_at + 5_500),
+        now_ms(),
+    )
+    .unwrap();
+    let report = audit(node.store(), &c.genesis, BOUND).unwrap();
+    assert!(report.clean, "{}", report.summary());
+    assert_eq!((report.entries, report.feeds), (4, 2));
+    assert_eq!(
+        (report.consents, report.revoked, report.accesses),
+        (1, 1, 2)
+    );
+    assert_eq!(report.state_digest, node.state().digest());
+    assert!(report.summary().starts_with("CLEAN: 4 entries in 2 feeds"));
+}
+
+#[test]
+fn access_after_revocation_beyond_the_bound_is_a_violation() {
+    let c = Consortium::new();
+    let mut node = Replica::open(MemoryStore::new(), &c.genesis).unwrap();
+    let (client, consent) = consent(&c.bank_a, &c.tsp);
+    let start = consent.terms.valid_from.timestamp_millis() as u64;
+    node.append_local(&c.bank_a, grant(&consent), now_ms())
+        .unwrap();
+    node.append_local(
+        &c.tsp,
+        revoke(&client, consent.id, (start + 1_000) as i64),
+        now_ms(),
+    )
+    .unwrap();
+    node.append_local(
+        &c.bank_a,
+        access(&c.bank_a, consent.id, start + 3_000),
+        now_ms(),
+    )
+    .unwrap();
+    // And one before validFrom.
+    node.append_local(
+        &c.bank_a,
+        access(&c.bank_a, consent.id, start - 60_000),
+        now_ms(),
+    )
+    .unwrap();
+    let report = audit(node.store(), &c.genesis, BOUND).unwrap();
+    assert!(!report.clean);
+    let reasons: Vec<&str> = report
+        .violations
+        .iter()
+        .map(|v| v.reason.as_str())
+        .collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(
+        reasons.contains(&"served 2000 ms after the revocation"),
+        "{reasons:?}"
+    );
+    assert!(reasons.contains(&"served before validFrom"), "{reasons:?}");
+}
+
+#[test]
+fn forged_and_unlinked_entries_are_found() {
+    let c = Consortium::new();
+    let (_, consent) = consent(&c.bank_a, &c.tsp);
+    let mut source = Replica::open(MemoryStore::new(), &c.genesis).unwrap();
+    let first = source
+        .append_local(&c.bank_a, grant(&consent), now_ms())
+        .unwrap()
+        .entry()
+        .clone();
+    // A store written around the replica: the raw store checks links, not signatures.
+    let mut store = MemoryStore::new();
+    let mut forged = Entry::sign(&c.bank_b, None, 1, approve(&c.bank_b, &c.tsp, 1));
+    forged.time += 1; // The signature no longer covers it.
+    store.append(&[first, forged]).unwrap();
+    let report = audit(&store, &c.genesis, BOUND).unwrap();
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    assert_eq!(report.problems[0].problem, "signature does not verify");
+    assert_eq!(report.problems[0].origin, c.bank_b.did().to_string());
+}
+
+#[test]
+fn equivocation_evidence_is_confirmed() {
+    let c = Consortium::new();
+    let one = Entry::sign(&c.tsp, None, 1, approve(&c.bank_a, &c.tsp, 1));
+    let two = Entry::sign(&c.tsp, None, 2, approve(&c.bank_a, &c.tsp, 2));
+    let mut store = MemoryStore::new();
+    store.append(std::slice::from_ref(&one)).unwrap();
+    store
+        .put_evidence(&Equivocation {
+            held: one,
+            conflicting: two,
+        })
+        .unwrap();
+    let report = audit(&store, &c.genesis, BOUND).unwrap();
+    assert_eq!(report.equivocations.len(), 1);
+    assert_eq!(report.equivocations[0].origin, c.tsp.did().to_string());
+    assert!(!report.clean);
+}
