@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use consentnet_identity::{ConsentId, ConsentVerifier, Did, Validity};
 use serde::Serialize;
 
+use crate::entry::Entry;
 use crate::event::{Event, Outcome};
 use crate::genesis::Genesis;
 use crate::hash::Hash32;
@@ -117,6 +118,33 @@ impl AuditReport {
     }
 }
 
+/// Entries whose signatures are checked together, spread over the machine's cores.
+const AUDIT_CHUNK: usize = 8192;
+
+/// Checks every entry's signature, using every available core.
+fn verify_signatures_in_parallel(entries: &[Entry]) -> Vec<bool> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 16);
+    let per_thread = entries.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = entries
+            .chunks(per_thread)
+            .map(|part| {
+                scope.spawn(move || part.iter().map(Entry::verify_signature).collect::<Vec<_>>())
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| {
+                worker
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
+}
+
 /// Audits every entry in `store` against `genesis`.
 pub fn audit<S: LogStore>(
     store: &S,
@@ -127,17 +155,16 @@ pub fn audit<S: LogStore>(
     // Pass 1: membership, which decides whose feeds count, may change in any feed.
     let mut membership_state = State::new(genesis);
     store.for_each(&mut |entry| {
-        if matches!(entry.event, Event::MembershipChanged { .. }) {
-            let membership = membership_state.membership().clone();
-            if let Ok(valid) = validate_event(
+        if matches!(entry.event, Event::MembershipChanged { .. })
+            && let Ok(valid) = validate_event(
                 &entry.event,
                 &entry.origin,
-                &membership,
+                membership_state.membership(),
                 &verifier,
                 Check::Full,
-            ) {
-                membership_state.apply(entry.event.id(), &valid);
-            }
+            )
+        {
+            membership_state.apply(entry.event.id(), &valid);
         }
         true
     })?;
@@ -150,50 +177,62 @@ pub fn audit<S: LogStore>(
         ever_members.insert(member.did.clone(), ());
     }
 
-    // Pass 2: signatures, links, events, state.
+    // Pass 2: signatures (checked in parallel, chunk by chunk), then links, events and
+    // state in feed order.
     let mut state = State::new(genesis);
     let mut heads: BTreeMap<Did, (u64, Hash32)> = BTreeMap::new();
     let mut problems = Vec::new();
     let mut events: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut entries = 0u64;
-    store.for_each(&mut |entry| {
-        entries += 1;
-        *events.entry(entry.event.kind()).or_default() += 1;
-        let mut problem = |text: String| {
-            problems.push(Problem {
-                origin: entry.origin.to_string(),
-                seq: entry.seq,
-                problem: text,
-            })
-        };
-        let (last_seq, last_hash) = heads
-            .get(&entry.origin)
-            .copied()
-            .unwrap_or((0, Hash32::ZERO));
-        if !ever_members.contains_key(&entry.origin) {
-            problem("origin is not a member".into());
-        } else if !entry.verify_signature() {
-            problem("signature does not verify".into());
-        } else if entry.seq != last_seq + 1 || entry.prev != last_hash {
-            problem(format!("does not link to seq {last_seq}"));
-        } else {
-            let membership = state.membership().clone();
-            match validate_event(
-                &entry.event,
-                &entry.origin,
-                &membership,
-                &verifier,
-                Check::Full,
-            ) {
-                Ok(valid) => {
-                    state.apply(entry.event.id(), &valid);
+    let mut chunk: Vec<Entry> = Vec::with_capacity(AUDIT_CHUNK);
+    let mut check_chunk = |chunk: &mut Vec<Entry>| {
+        let signed = verify_signatures_in_parallel(chunk);
+        for (entry, signed) in chunk.drain(..).zip(signed) {
+            entries += 1;
+            *events.entry(entry.event.kind()).or_default() += 1;
+            let mut problem = |text: String| {
+                problems.push(Problem {
+                    origin: entry.origin.to_string(),
+                    seq: entry.seq,
+                    problem: text,
+                })
+            };
+            let (last_seq, last_hash) = heads
+                .get(&entry.origin)
+                .copied()
+                .unwrap_or((0, Hash32::ZERO));
+            let hash = entry.hash();
+            if !ever_members.contains_key(&entry.origin) {
+                problem("origin is not a member".into());
+            } else if !signed {
+                problem("signature does not verify".into());
+            } else if entry.seq != last_seq + 1 || entry.prev != last_hash {
+                problem(format!("does not link to seq {last_seq}"));
+            } else {
+                match validate_event(
+                    &entry.event,
+                    &entry.origin,
+                    state.membership(),
+                    &verifier,
+                    Check::Full,
+                ) {
+                    Ok(valid) => {
+                        state.apply(entry.event.id(), &valid);
+                    }
+                    Err(error) => problem(format!("invalid {}: {error}", entry.event.kind())),
                 }
-                Err(error) => problem(format!("invalid {}: {error}", entry.event.kind())),
             }
+            heads.insert(entry.origin.clone(), (entry.seq, hash));
         }
-        heads.insert(entry.origin.clone(), (entry.seq, entry.hash()));
+    };
+    store.for_each(&mut |entry| {
+        chunk.push(entry);
+        if chunk.len() == AUDIT_CHUNK {
+            check_chunk(&mut chunk);
+        }
         true
     })?;
+    check_chunk(&mut chunk);
 
     let mut equivocations = Vec::new();
     for evidence in store.evidence()? {

@@ -63,7 +63,9 @@ pub enum AppAction {
 
 /// A bank's decision about an app version, signed by the bank.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+// No deny_unknown_fields: serde cannot combine it with a flattened field; the
+// encoding is still checked to be canonical when an entry is decoded.
+#[serde(rename_all = "camelCase")]
 pub struct AppDecision {
     /// The deciding bank.
     pub bank: Did,
@@ -93,7 +95,9 @@ pub enum Outcome {
 
 /// One API call under a consent: never the data, only that it happened.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+// No deny_unknown_fields: serde cannot combine it with a flattened field; the
+// encoding is still checked to be canonical when an entry is decoded.
+#[serde(rename_all = "camelCase")]
 pub struct AccessRecord {
     /// The consent presented.
     pub consent_id: ConsentId,
@@ -134,7 +138,9 @@ pub enum MembershipAction {
 
 /// A membership change with the time it was proposed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+// No deny_unknown_fields: serde cannot combine it with a flattened field; the
+// encoding is still checked to be canonical when an entry is decoded.
+#[serde(rename_all = "camelCase")]
 pub struct MembershipChange {
     /// Add or remove.
     #[serde(flatten)]

@@ -196,11 +196,10 @@ impl<S: LogStore> Replica<S> {
             if !self.applies(&entry) {
                 continue;
             }
-            let membership = self.state.membership().clone();
             let valid = validate_event(
                 &entry.event,
                 &entry.origin,
-                &membership,
+                self.state.membership(),
                 &self.verifier,
                 Check::Stored,
             )
@@ -389,11 +388,10 @@ impl<S: LogStore> Replica<S> {
                 fork = Some(candidate);
                 break;
             }
-            let membership = self.state.membership().clone();
             match validate_event(
                 &candidate.event,
                 &candidate.origin,
-                &membership,
+                self.state.membership(),
                 &self.verifier,
                 Check::Full,
             ) {
@@ -432,6 +430,19 @@ impl<S: LogStore> Replica<S> {
                 batch.into_iter().map(|(e, _)| e).collect(),
             )),
         }
+    }
+
+    /// Handles a run of entries from a peer (a range answer or a gossip burst): each is
+    /// checked as by [`Replica::receive`], and entries that extend their feeds are stored
+    /// in one durable write per feed instead of one per entry.
+    pub fn receive_many(&mut self, mut entries: Vec<Entry>) -> Vec<Result<Received, Rejected>> {
+        // Highest seq first: later entries wait in the buffer, so the first one that
+        // extends the feed drains them all into a single append.
+        entries.sort_by(|a, b| (&a.origin, b.seq).cmp(&(&b.origin, a.seq)));
+        entries
+            .into_iter()
+            .map(|entry| self.receive(entry))
+            .collect()
     }
 
     /// The ranges to ask a peer for, given its frontier, at most [`MAX_RANGE`] each. A

@@ -68,3 +68,42 @@ fn malformed_non_canonical_and_oversized_bytes_are_refused() {
         Err(EntryError::Malformed(_))
     ));
 }
+
+#[test]
+fn every_event_kind_survives_encode_and_decode() {
+    use consentnet_consent_chain::event::{
+        AccessBatch, AccessRecord, AppAction, AppDecision, Outcome,
+    };
+    let key = KeyPair::generate();
+    let events = [
+        Event::access_recorded(
+            &key,
+            AccessBatch {
+                bank: key.did().clone(),
+                records: vec![AccessRecord {
+                    consent_id: consentnet_identity::ConsentId([7; 32]),
+                    operation: "GET /aisp/accounts".into(),
+                    time: 5,
+                    outcome: Outcome::Refused {
+                        code: "consent_revoked".into(),
+                    },
+                }],
+            },
+        ),
+        Event::app_decided(
+            &key,
+            AppDecision {
+                bank: key.did().clone(),
+                app: key.did().clone(),
+                version: "1.0".into(),
+                action: AppAction::Suspend,
+                time: 9,
+            },
+        ),
+        checkpoint(),
+    ];
+    for event in events {
+        let entry = Entry::sign(&key, None, 1, event);
+        assert_eq!(Entry::decode(&entry.encode()).unwrap(), entry);
+    }
+}

@@ -381,3 +381,27 @@ fn membership_changes_need_a_quorum() {
     );
     assert!(matches!(node.receive(entry).unwrap(), Received::Stored(_)));
 }
+
+#[test]
+fn a_run_of_entries_is_stored_in_one_append_whatever_its_order() {
+    let c = Consortium::new();
+    let mut entries = feed(
+        &c,
+        &c.bank_a,
+        (0..10).map(|i| approve(&c.bank_a, &c.tsp, i)).collect(),
+    );
+    entries.swap(0, 7);
+    entries.swap(3, 9);
+    let mut node = replica(&c);
+    let results = node.receive_many(entries);
+    let stored: Vec<_> = results
+        .iter()
+        .filter_map(|r| match r {
+            Ok(Received::Stored(run)) => Some(run.len()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(stored, [10], "one append holds the whole run");
+    assert_eq!(node.heads()[c.bank_a.did()].seq, 10);
+    assert_eq!(node.pending_len(), 0);
+}

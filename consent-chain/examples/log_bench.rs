@@ -1,0 +1,199 @@
+//! Log benchmark: durable ingest into RocksDB and offline audit, each next to the raw Ed25519 verify rate measured in the same run.
+//!
+//! Run by `scripts/bench log`; prints JSON. `BENCH_INGEST` (default 20,000) entries are
+//! ingested; `BENCH_AUDIT` (default 1,000,000) entries are audited.
+
+use std::collections::BTreeSet;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use consentnet_consent_chain::audit::{AuditConfig, audit};
+use consentnet_consent_chain::event::{AccessBatch, AccessRecord, AppAction, AppDecision, Outcome};
+use consentnet_consent_chain::{
+    Entry, Event, FeedHead, Genesis, LogStore, Member, Replica, RocksStore, Role,
+};
+use consentnet_identity::{ConsentId, KeyPair, Permission};
+use serde_json::json;
+
+fn env_count(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn raw_verify_rate(key: &KeyPair) -> f64 {
+    let message = vec![0x5a_u8; 400];
+    let signature = ed25519_dalek::Signature::from_bytes(&key.sign(&message));
+    let public = key.public_key();
+    let mut rates = Vec::new();
+    for _ in 0..5 {
+        let start = Instant::now();
+        let mut count = 0u64;
+        while start.elapsed() < Duration::from_millis(300) {
+            for _ in 0..64 {
+                black_box(public.verify_strict(black_box(&message), &signature)).expect("valid");
+            }
+            count += 64;
+        }
+        rates.push(count as f64 / start.elapsed().as_secs_f64());
+    }
+    rates.sort_by(f64::total_cmp);
+    rates[2]
+}
+
+/// The event at position `index` of a feed: 70% access batches, 20% app decisions,
+/// 10% checkpoints, as a bank's feed looks in use. All but checkpoints carry a second signature.
+fn event_for(bank: &KeyPair, app: &KeyPair, index: u64) -> Event {
+    match index % 10 {
+        0..=6 => Event::access_recorded(
+            bank,
+            AccessBatch {
+                bank: bank.did().clone(),
+                records: vec![AccessRecord {
+                    consent_id: ConsentId([(index % 251) as u8; 32]),
+                    operation: "GET /aisp/accounts/{AccountId}/transactions".into(),
+                    time: 1_795_000_000_000 + index,
+                    outcome: Outcome::Served,
+                }],
+            },
+        ),
+        7 | 8 => Event::app_decided(
+            bank,
+            AppDecision {
+                bank: bank.did().clone(),
+                app: app.did().clone(),
+                version: format!("1.{index}"),
+                action: AppAction::Approve {
+                    permissions: BTreeSet::from([Permission::ReadAccountsBasic]),
+                },
+                time: index,
+            },
+        ),
+        _ => Event::Checkpoint {
+            frontier: [(
+                bank.did().clone(),
+                FeedHead {
+                    seq: index,
+                    hash: Default::default(),
+                },
+            )]
+            .into(),
+        },
+    }
+}
+
+/// `count` entries of `bank`'s feed, signed on as many threads as there are cores.
+fn make_feed(bank: &KeyPair, app: &KeyPair, count: usize) -> Vec<Entry> {
+    // Events are independent of the chain, so they are signed in parallel; the entry
+    // chain is then signed in order (each entry names its predecessor's hash).
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per_thread = count.div_ceil(threads).max(1);
+    let events: Vec<Event> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..count)
+            .step_by(per_thread)
+            .map(|start| {
+                scope.spawn(move || {
+                    (start..(start + per_thread).min(count))
+                        .map(|i| event_for(bank, app, i as u64))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("worker"))
+            .collect()
+    });
+    let mut head = None;
+    events
+        .into_iter()
+        .enumerate()
+        .map(|(i, event)| {
+            let entry = Entry::sign(bank, head, 1_795_000_000_000 + i as u64, event);
+            head = Some(entry.head());
+            entry
+        })
+        .collect()
+}
+
+fn main() {
+    let ingest_count = env_count("BENCH_INGEST", 20_000);
+    let audit_count = env_count("BENCH_AUDIT", 1_000_000);
+    let banks: Vec<KeyPair> = (0..2).map(|_| KeyPair::generate()).collect();
+    let app = KeyPair::generate();
+    let genesis = Genesis {
+        network: "bench".into(),
+        members: banks
+            .iter()
+            .enumerate()
+            .map(|(i, key)| Member {
+                did: key.did().clone(),
+                role: Role::Bank,
+                peer_id: format!("peer-{i}"),
+                name: format!("bank-{i}"),
+            })
+            .collect(),
+    };
+    let raw = raw_verify_rate(&banks[0]);
+
+    // Ingest: entries arrive as range answers of 512 and are verified (entry and event
+    // signatures), stored durably (one synced write per run) and applied.
+    let feed = make_feed(&banks[0], &app, ingest_count);
+    let signatures_per_entry = 2.0 - 0.1; // checkpoints (1 in 10) carry only the entry signature
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut replica =
+        Replica::open(RocksStore::open(dir.path()).expect("store"), &genesis).expect("replica");
+    let start = Instant::now();
+    for run in feed.chunks(512) {
+        for result in replica.receive_many(run.to_vec()) {
+            result.expect("valid entry");
+        }
+    }
+    let ingest_seconds = start.elapsed().as_secs_f64();
+    let ingest_rate = ingest_count as f64 / ingest_seconds;
+    let ingest_bound = raw / signatures_per_entry;
+    drop(replica);
+
+    // Audit: a store of `audit_count` entries over two bank feeds, written directly.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut store = RocksStore::open(dir.path()).expect("store");
+    let generate = Instant::now();
+    for bank in &banks {
+        let entries = make_feed(bank, &app, audit_count / banks.len());
+        for batch in entries.chunks(10_000) {
+            store.append(batch).expect("append");
+        }
+    }
+    let generate_seconds = generate.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let report = audit(&store, &genesis, AuditConfig::default()).expect("audit");
+    let audit_seconds = start.elapsed().as_secs_f64();
+    assert!(report.clean, "{}", report.summary());
+
+    let out = json!({
+        "date": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "cores": std::thread::available_parallelism().map_or(1, |n| n.get()),
+        "ed25519_verify_raw_per_second_per_core": raw,
+        "ingest": {
+            "entries": ingest_count,
+            "signatures_per_entry": signatures_per_entry,
+            "seconds": ingest_seconds,
+            "entries_per_second": ingest_rate,
+            "raw_signature_bound_entries_per_second_one_core": ingest_bound,
+            "ratio_to_bound": ingest_rate / ingest_bound,
+            "target_ratio": 0.5,
+            "target_met": ingest_rate / ingest_bound >= 0.5,
+        },
+        "audit": {
+            "entries": report.entries,
+            "generate_seconds": generate_seconds,
+            "seconds": audit_seconds,
+            "entries_per_second": report.entries as f64 / audit_seconds,
+            "target_seconds": 60.0,
+            "target_met": audit_seconds < 60.0,
+            "summary": report.summary(),
+        },
+    });
+    println!("{}", serde_json::to_string_pretty(&out).expect("json"));
+}
