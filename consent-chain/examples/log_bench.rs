@@ -54,7 +54,10 @@ fn event_for(bank: &KeyPair, app: &KeyPair, index: u64) -> Event {
                     consent_id: ConsentId([(index % 251) as u8; 32]),
                     operation: "GET /aisp/accounts/{AccountId}/transactions".into(),
                     time: 1_795_000_000_000 + index,
-                    outcome: Outcome::Served,
+                    // The bench log holds no grants, so a truthful adapter refused these calls.
+                    outcome: Outcome::Refused {
+                        code: "consent_unknown".into(),
+                    },
                 }],
             },
         ),
@@ -191,7 +194,8 @@ fn main() {
             "seconds": audit_seconds,
             "entries_per_second": report.entries as f64 / audit_seconds,
             "target_seconds": 60.0,
-            "target_met": audit_seconds < 60.0,
+            // The target is for a full million entries; a smaller run cannot meet it.
+            "target_met": report.entries >= 1_000_000 && audit_seconds < 60.0,
             "summary": report.summary(),
         },
     });
