@@ -630,8 +630,9 @@ pub fn verify_consent_blocking(bytes: &[u8]) -> Result<VerifiedConsent, ConsentE
     block_on(verify_consent(bytes))
 }
 
-/// Drives a future that never waits on I/O to completion on this thread.
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
+/// Drives a future that never waits on I/O (signing or verifying a consent) to
+/// completion on this thread, for callers without an async runtime.
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
     use std::sync::Arc;
     use std::task::{Context, Poll, Wake, Waker};
 

@@ -3,7 +3,6 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
-use std::sync::OnceLock;
 
 use chrono::{Duration, TimeZone, Utc};
 use consentnet_consent_chain::event::{AccessBatch, AccessRecord, AppAction, AppDecision, Outcome};
@@ -12,26 +11,7 @@ use consentnet_identity::{
     ConsentId, ConsentTerms, KeyPair, Permission, Revocation, VerifiedConsent,
 };
 
-/// Drives a future that does no I/O (consent signing) to completion.
-pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    use std::sync::Arc;
-    use std::task::{Context, Poll, Wake, Waker};
-    struct ThreadWaker(std::thread::Thread);
-    impl Wake for ThreadWaker {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let mut future = std::pin::pin!(future);
-    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
-    let mut context = Context::from_waker(&waker);
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
-            return output;
-        }
-        std::thread::park();
-    }
-}
+pub use consentnet_identity::consent::block_on;
 
 /// A consortium: two banks, a TSP and a regulator, each with its node key.
 pub struct Consortium {
@@ -165,11 +145,4 @@ pub fn now_ms() -> u64 {
 
 pub fn later(days: i64) -> chrono::DateTime<Utc> {
     Utc::now() + Duration::days(days)
-}
-
-static SHARED: OnceLock<()> = OnceLock::new();
-
-/// Touches the shared lock so the static is used (keeps the fixture module warning-free).
-pub fn init() {
-    SHARED.get_or_init(|| ());
 }
