@@ -4,11 +4,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use serde_json::Value;
-
-use crate::consent::{
-    ConsentError, ConsentId, MAX_CREDENTIAL_BYTES, VerifiedConsent, verify_consent,
-};
+use crate::consent::{ConsentError, ConsentId, VerifiedConsent, parse_bounded, verify_consent};
 
 /// Verifies consent credentials once and remembers them by id. Evicts the oldest entry
 /// when full. Safe to share between threads.
@@ -48,14 +44,7 @@ impl ConsentVerifier {
     /// Verifies a credential, or returns the remembered result for the same credential
     /// (same canonical JSON, so the same consent id) without canonicalizing it again.
     pub async fn verify(&self, bytes: &[u8]) -> Result<Arc<VerifiedConsent>, ConsentError> {
-        if bytes.len() > MAX_CREDENTIAL_BYTES {
-            return Err(ConsentError::TooLarge {
-                size: bytes.len(),
-                max: MAX_CREDENTIAL_BYTES,
-            });
-        }
-        let value: Value =
-            serde_json::from_slice(bytes).map_err(|e| ConsentError::InvalidJson(e.to_string()))?;
+        let value = parse_bounded(bytes)?;
         let id = ConsentId::of(&value)?;
         if let Some(hit) = self.get(&id) {
             return Ok(hit);

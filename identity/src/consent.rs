@@ -501,17 +501,21 @@ pub async fn issue_consent(
     })
 }
 
-/// Parses a credential and checks everything but the proof's signature; returns the
-/// parsed value, the issuer and the terms.
-fn check_structure(bytes: &[u8]) -> Result<(Value, Did, ConsentTerms), ConsentError> {
+/// Parses credential bytes as JSON after checking them against [`MAX_CREDENTIAL_BYTES`].
+pub(crate) fn parse_bounded(bytes: &[u8]) -> Result<Value, ConsentError> {
     if bytes.len() > MAX_CREDENTIAL_BYTES {
         return Err(ConsentError::TooLarge {
             size: bytes.len(),
             max: MAX_CREDENTIAL_BYTES,
         });
     }
-    let value: Value =
-        serde_json::from_slice(bytes).map_err(|e| ConsentError::InvalidJson(e.to_string()))?;
+    serde_json::from_slice(bytes).map_err(|e| ConsentError::InvalidJson(e.to_string()))
+}
+
+/// Parses a credential and checks everything but the proof's signature; returns the
+/// parsed value, the issuer and the terms.
+fn check_structure(bytes: &[u8]) -> Result<(Value, Did, ConsentTerms), ConsentError> {
+    let value = parse_bounded(bytes)?;
     let wire: WireCredential = serde_json::from_value(value.clone())
         .map_err(|e| ConsentError::Malformed(e.to_string()))?;
     if wire.context != json!([VC_V2_CONTEXT, CONSENT_CONTEXT]) {

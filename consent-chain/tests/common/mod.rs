@@ -126,19 +126,6 @@ pub fn approve(bank: &KeyPair, app: &KeyPair, time: u64) -> Event {
     )
 }
 
-pub fn suspend(bank: &KeyPair, app: &KeyPair, time: u64) -> Event {
-    Event::app_decided(
-        bank,
-        AppDecision {
-            bank: bank.did().clone(),
-            app: app.did().clone(),
-            version: "1.0.0".into(),
-            action: AppAction::Suspend,
-            time,
-        },
-    )
-}
-
 pub fn now_ms() -> u64 {
     Utc::now().timestamp_millis() as u64
 }
