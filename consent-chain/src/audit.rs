@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use consentnet_identity::{ConsentId, ConsentVerifier, Did, Validity};
+use consentnet_identity::{ConsentId, ConsentVerifier, Did, Validity, verify_many};
 use serde::Serialize;
 
 use crate::entry::Entry;
@@ -12,7 +12,7 @@ use crate::genesis::Genesis;
 use crate::hash::Hash32;
 use crate::state::State;
 use crate::store::{LogStore, StoreError};
-use crate::validate::{Check, validate_event};
+use crate::validate::{Check, validate_event, verify_credential};
 
 /// How strict the audit is.
 #[derive(Debug, Clone, Copy)]
@@ -118,21 +118,77 @@ impl AuditReport {
     }
 }
 
-/// Entries whose signatures are checked together, spread over the machine's cores.
+/// Entries read, then checked together, spread over the machine's cores.
 const AUDIT_CHUNK: usize = 8192;
 
-/// Checks every entry's signature, using every available core.
-fn verify_signatures_in_parallel(entries: &[Entry]) -> Vec<bool> {
+/// What the parallel phase learns about one stored entry.
+struct Checked {
+    /// The entry and its hash, or why its bytes are not an entry.
+    entry: Result<(Entry, Hash32), String>,
+    /// The origin's signature verifies.
+    signed: bool,
+    /// The event's own signature verifies (true for events without one).
+    event_signed: bool,
+}
+
+/// Decodes and hashes entries and verifies their origin and event signatures in batches;
+/// verifies consent credentials into `verifier`'s cache. Runs on one core.
+fn check_part(part: &[Vec<u8>], verifier: &ConsentVerifier) -> Vec<Checked> {
+    let decoded: Vec<Result<(Entry, Hash32), String>> = part
+        .iter()
+        .map(|bytes| Entry::decode_hashed(bytes).map_err(|e| e.to_string()))
+        .collect();
+    let mut checks = Vec::with_capacity(part.len() * 2);
+    let mut slots = Vec::with_capacity(part.len());
+    for (entry, _) in decoded.iter().flatten() {
+        checks.push(entry.signature_check());
+        let event_slot = entry.event.signature_check().map(|check| {
+            checks.push(check);
+            checks.len() - 1
+        });
+        slots.push((
+            checks.len() - 1 - usize::from(event_slot.is_some()),
+            event_slot,
+        ));
+        if let Event::ConsentGranted { credential } = &entry.event {
+            // Warms the cache; the verdict is read again in feed order.
+            let _ = verify_credential(verifier, credential);
+        }
+    }
+    let verdicts = verify_many(&checks);
+    let mut slots = slots.into_iter();
+    decoded
+        .into_iter()
+        .map(|entry| match entry {
+            Ok(entry) => {
+                let (entry_slot, event_slot) = slots
+                    .next()
+                    .unwrap_or_else(|| unreachable!("one slot per decoded entry"));
+                Checked {
+                    entry: Ok(entry),
+                    signed: verdicts[entry_slot],
+                    event_signed: event_slot.is_none_or(|slot| verdicts[slot]),
+                }
+            }
+            Err(error) => Checked {
+                entry: Err(error),
+                signed: false,
+                event_signed: false,
+            },
+        })
+        .collect()
+}
+
+/// [`check_part`] over `chunk`, using every available core.
+fn check_in_parallel(chunk: &[Vec<u8>], verifier: &ConsentVerifier) -> Vec<Checked> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 16);
-    let per_thread = entries.len().div_ceil(threads).max(1);
+    let per_thread = chunk.len().div_ceil(threads).max(1);
     std::thread::scope(|scope| {
-        let workers: Vec<_> = entries
+        let workers: Vec<_> = chunk
             .chunks(per_thread)
-            .map(|part| {
-                scope.spawn(move || part.iter().map(Entry::verify_signature).collect::<Vec<_>>())
-            })
+            .map(|part| scope.spawn(move || check_part(part, verifier)))
             .collect();
         workers
             .into_iter()
@@ -145,6 +201,13 @@ fn verify_signatures_in_parallel(entries: &[Entry]) -> Vec<bool> {
     })
 }
 
+/// Marks the bytes of entries that may hold a membership change: cheaper than decoding
+/// every entry. A false positive only costs a decode.
+fn may_change_membership(bytes: &[u8]) -> bool {
+    const TAG: &[u8] = b"\"membershipChanged\"";
+    bytes.windows(TAG.len()).any(|window| window == TAG)
+}
+
 /// Audits every entry in `store` against `genesis`.
 pub fn audit<S: LogStore>(
     store: &S,
@@ -154,8 +217,11 @@ pub fn audit<S: LogStore>(
     let verifier = ConsentVerifier::new(100_000);
     // Pass 1: membership, which decides whose feeds count, may change in any feed.
     let mut membership_state = State::new(genesis);
-    store.for_each(&mut |entry| {
-        if matches!(entry.event, Event::MembershipChanged { .. })
+    store.for_each_encoded(&mut |bytes| {
+        if may_change_membership(bytes)
+            && let Ok(entry) = Entry::decode(bytes)
+            && matches!(entry.event, Event::MembershipChanged { .. })
+            && entry.verify_signature()
             && let Ok(valid) = validate_event(
                 &entry.event,
                 &entry.origin,
@@ -177,18 +243,30 @@ pub fn audit<S: LogStore>(
         ever_members.insert(member.did.clone(), ());
     }
 
-    // Pass 2: signatures (checked in parallel, chunk by chunk), then links, events and
-    // state in feed order.
+    // Pass 2: decoding, hashing and signatures in parallel, chunk by chunk; then links,
+    // events and state in feed order.
     let mut state = State::new(genesis);
     let mut heads: BTreeMap<Did, (u64, Hash32)> = BTreeMap::new();
     let mut problems = Vec::new();
     let mut events: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut entries = 0u64;
-    let mut chunk: Vec<Entry> = Vec::with_capacity(AUDIT_CHUNK);
-    let mut check_chunk = |chunk: &mut Vec<Entry>| {
-        let signed = verify_signatures_in_parallel(chunk);
-        for (entry, signed) in chunk.drain(..).zip(signed) {
+    let mut chunk: Vec<Vec<u8>> = Vec::with_capacity(AUDIT_CHUNK);
+    let mut check_chunk = |chunk: &mut Vec<Vec<u8>>| {
+        let checked = check_in_parallel(chunk, &verifier);
+        chunk.clear();
+        for checked in checked {
             entries += 1;
+            let (entry, hash) = match checked.entry {
+                Ok(decoded) => decoded,
+                Err(error) => {
+                    problems.push(Problem {
+                        origin: String::new(),
+                        seq: 0,
+                        problem: format!("stored bytes are not an entry: {error}"),
+                    });
+                    continue;
+                }
+            };
             *events.entry(entry.event.kind()).or_default() += 1;
             let mut problem = |text: String| {
                 problems.push(Problem {
@@ -201,20 +279,25 @@ pub fn audit<S: LogStore>(
                 .get(&entry.origin)
                 .copied()
                 .unwrap_or((0, Hash32::ZERO));
-            let hash = entry.hash();
             if !ever_members.contains_key(&entry.origin) {
                 problem("origin is not a member".into());
-            } else if !signed {
+            } else if !checked.signed {
                 problem("signature does not verify".into());
             } else if entry.seq != last_seq + 1 || entry.prev != last_hash {
                 problem(format!("does not link to seq {last_seq}"));
             } else {
+                // A failed batch verdict is re-checked in full, which names the problem.
+                let check = if checked.event_signed {
+                    Check::Presigned
+                } else {
+                    Check::Full
+                };
                 match validate_event(
                     &entry.event,
                     &entry.origin,
                     state.membership(),
                     &verifier,
-                    Check::Full,
+                    check,
                 ) {
                     Ok(valid) => {
                         state.apply(entry.event.id(), &valid);
@@ -225,8 +308,8 @@ pub fn audit<S: LogStore>(
             heads.insert(entry.origin.clone(), (entry.seq, hash));
         }
     };
-    store.for_each(&mut |entry| {
-        chunk.push(entry);
+    store.for_each_encoded(&mut |bytes| {
+        chunk.push(bytes.to_vec());
         if chunk.len() == AUDIT_CHUNK {
             check_chunk(&mut chunk);
         }

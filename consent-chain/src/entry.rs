@@ -1,11 +1,11 @@
 //! Entries: one event in one origin's feed, hash-linked to the previous entry and signed by the origin node; their canonical bytes.
 
 use consentnet_identity::canonical::canonical_json;
-use consentnet_identity::{Did, KeyPair};
+use consentnet_identity::{Did, KeyPair, SignatureCheck};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::event::{Event, FeedHead, domain, verify};
+use crate::event::{Event, FeedHead, check, domain, verify};
 use crate::hash::Hash32;
 
 /// The largest encoded entry accepted, in bytes.
@@ -74,6 +74,13 @@ impl Entry {
         verify(&self.origin, domain::ENTRY, &value, &self.sig)
     }
 
+    /// The check [`Entry::verify_signature`] makes, for verifying many entries together.
+    pub fn signature_check(&self) -> SignatureCheck {
+        let value =
+            Self::unsigned_value(&self.origin, self.seq, &self.prev, self.time, &self.event);
+        check(&self.origin, domain::ENTRY, &value, &self.sig)
+    }
+
     /// The canonical bytes: canonical JSON of the whole entry, signature included.
     /// This is the storage format, the wire format and what [`Entry::hash`] hashes.
     pub fn encode(&self) -> Vec<u8> {
@@ -98,6 +105,12 @@ impl Entry {
     /// Decodes canonical bytes. Refuses oversized, malformed and non-canonical input,
     /// so one entry has exactly one encoding and one hash.
     pub fn decode(bytes: &[u8]) -> Result<Self, EntryError> {
+        Self::decode_hashed(bytes).map(|(entry, _)| entry)
+    }
+
+    /// [`Entry::decode`], also returning the entry's hash (of `bytes`, which decoding
+    /// proved canonical) without encoding it again.
+    pub fn decode_hashed(bytes: &[u8]) -> Result<(Self, Hash32), EntryError> {
         if bytes.len() > MAX_ENTRY_BYTES {
             return Err(EntryError::TooLarge(bytes.len()));
         }
@@ -109,6 +122,6 @@ impl Entry {
         if entry.encode() != bytes {
             return Err(EntryError::NotCanonical);
         }
-        Ok(entry)
+        Ok((entry, Hash32::of(bytes)))
     }
 }

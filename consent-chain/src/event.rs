@@ -3,7 +3,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use consentnet_identity::{
-    ConsentId, Did, KeyPair, Permission, Revocation, sign_statement, verify_statement,
+    ConsentId, Did, KeyPair, Permission, Revocation, SignatureCheck, sign_statement,
+    statement_check, verify_statement,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -239,7 +240,39 @@ pub(crate) fn verify<T: Serialize>(signer: &Did, domain: &str, value: &T, signat
     verify_statement(signer, domain, &to_value(value), signature)
 }
 
+pub(crate) fn check<T: Serialize>(
+    signer: &Did,
+    domain: &str,
+    value: &T,
+    signature: &str,
+) -> SignatureCheck {
+    statement_check(signer, domain, &to_value(value), signature)
+        .unwrap_or_else(|_| unreachable!("no floats in records"))
+}
+
 impl Event {
+    /// The signed-statement check this event's own signature needs, for events signed
+    /// by one party (app manifests, app decisions, access batches); `None` for the others.
+    /// Lets many events' signatures be verified together (see [`Check::Presigned`]).
+    ///
+    /// [`Check::Presigned`]: crate::validate::Check::Presigned
+    pub fn signature_check(&self) -> Option<SignatureCheck> {
+        match self {
+            Event::AppPublished {
+                manifest,
+                signature,
+            } => Some(check(&manifest.app, domain::MANIFEST, manifest, signature)),
+            Event::AppDecided {
+                decision,
+                signature,
+            } => Some(check(&decision.bank, domain::DECISION, decision, signature)),
+            Event::AccessRecorded { batch, signature } => {
+                Some(check(&batch.bank, domain::ACCESS, batch, signature))
+            }
+            _ => None,
+        }
+    }
+
     /// An app-published event, signed with the app's key.
     pub fn app_published(app_key: &KeyPair, manifest: AppManifest) -> Self {
         let signature = sign(app_key, domain::MANIFEST, &manifest);

@@ -131,3 +131,63 @@ fn equivocation_evidence_is_confirmed() {
     assert_eq!(report.equivocations[0].origin, c.tsp.did().to_string());
     assert!(!report.clean);
 }
+
+#[test]
+fn a_forged_event_signature_inside_a_well_signed_entry_is_found() {
+    let c = Consortium::new();
+    let mut event = approve(&c.bank_b, &c.tsp, 1);
+    if let consentnet_consent_chain::Event::AppDecided { decision, .. } = &mut event {
+        decision.version = "9.9".into(); // The bank's signature no longer covers it.
+    }
+    let mut store = MemoryStore::new();
+    store
+        .append(&[Entry::sign(&c.bank_b, None, 1, event)])
+        .unwrap();
+    let report = audit(&store, &c.genesis, BOUND).unwrap();
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    assert_eq!(
+        report.problems[0].problem,
+        "invalid appDecided: app decision signature does not verify"
+    );
+    assert!(!report.clean);
+}
+
+#[test]
+fn stored_bytes_that_are_not_an_entry_are_reported_not_fatal() {
+    let c = Consortium::new();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    {
+        let mut store = consentnet_consent_chain::RocksStore::open(&path).unwrap();
+        store
+            .append(&[Entry::sign(
+                &c.bank_a,
+                None,
+                1,
+                approve(&c.bank_a, &c.tsp, 1),
+            )])
+            .unwrap();
+    }
+    {
+        // Damage the stored bytes underneath the store, as a disk fault would.
+        let families = ["entries", "heads", "evidence"];
+        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), &path, families).unwrap();
+        let entries = db.cf_handle("entries").unwrap();
+        let (key, _) = db
+            .iterator_cf(entries, rocksdb::IteratorMode::Start)
+            .next()
+            .unwrap()
+            .unwrap();
+        db.put_cf(entries, key, b"{\"not\":\"an entry\"}").unwrap();
+    }
+    let store = consentnet_consent_chain::RocksStore::open(&path).unwrap();
+    let report = audit(&store, &c.genesis, BOUND).unwrap();
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    assert!(
+        report.problems[0]
+            .problem
+            .starts_with("stored bytes are not an entry"),
+        "{:?}",
+        report.problems
+    );
+}

@@ -21,11 +21,11 @@ pub use consent::{
     ConsentError, ConsentId, ConsentTerms, PaymentLimits, Period, Validity, VerifiedConsent,
     issue_consent, verify_consent, verify_consent_blocking,
 };
-pub use keys::{Did, KeyError, KeyPair};
+pub use keys::{Did, KeyError, KeyPair, SignatureCheck, verify_many};
 pub use permissions::{Permission, PermissionError};
 pub use pop::{PopClaims, PopError, PopRequest, sign_pop, verify_pop};
 pub use revocation::{Revocation, RevocationError};
-pub use statement::{sign_statement, verify_statement};
+pub use statement::{sign_statement, statement_check, verify_statement};
 pub use wallet::{KdfParams, Wallet, WalletError};
 
 use base64::Engine as _;

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use crate::canonical::{CanonicalError, canonical_json};
-use crate::keys::{Did, KeyPair, verify_signature};
+use crate::keys::{Did, KeyPair, SignatureCheck, verify_signature};
 use crate::{b64url, b64url_decode};
 
 /// The bytes a statement signature covers: `consentnet/<domain>/v1\n` then the canonical JSON.
@@ -29,6 +29,21 @@ pub fn verify_statement(signer: &Did, domain: &str, value: &Value, signature: &s
         return false;
     };
     verify_signature(signer, &bytes, &signature)
+}
+
+/// The check [`verify_statement`] makes, as a [`SignatureCheck`] for
+/// [`crate::keys::verify_many`]. A signature that is not base64url becomes one that fails.
+pub fn statement_check(
+    signer: &Did,
+    domain: &str,
+    value: &Value,
+    signature: &str,
+) -> Result<SignatureCheck, CanonicalError> {
+    Ok(SignatureCheck {
+        signer: signer.public_key(),
+        message: statement_bytes(domain, value)?,
+        signature: b64url_decode(signature).unwrap_or_default(),
+    })
 }
 
 #[cfg(test)]

@@ -164,4 +164,31 @@ fn for_each_visits_every_entry_in_feed_order<S: LogStore>(store: &mut S) {
         })
         .expect("for_each");
     assert_eq!(count, 2, "returning false stops the walk");
+
+    let mut encoded = Vec::new();
+    store
+        .for_each_encoded(&mut |bytes| {
+            encoded.push(bytes.to_vec());
+            true
+        })
+        .expect("for_each_encoded");
+    let mut decoded = Vec::new();
+    store
+        .for_each(&mut |entry| {
+            decoded.push(entry.encode());
+            true
+        })
+        .expect("for_each");
+    assert_eq!(
+        encoded, decoded,
+        "the same entries' canonical bytes, in the same order"
+    );
+    let mut count = 0;
+    store
+        .for_each_encoded(&mut |_| {
+            count += 1;
+            count < 3
+        })
+        .expect("for_each_encoded");
+    assert_eq!(count, 3, "returning false stops the walk");
 }

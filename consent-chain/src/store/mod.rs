@@ -84,6 +84,12 @@ pub trait LogStore: Send {
 
     /// Calls `visit` with every entry, feed by feed, in seq order; stops early when it returns false.
     fn for_each(&self, visit: &mut dyn FnMut(Entry) -> bool) -> Result<(), StoreError>;
+
+    /// Like [`LogStore::for_each`], with each entry's stored bytes, not decoded, so a
+    /// caller can decode (and report bytes that do not decode) where it likes.
+    fn for_each_encoded(&self, visit: &mut dyn FnMut(&[u8]) -> bool) -> Result<(), StoreError> {
+        self.for_each(&mut |entry| visit(&entry.encode()))
+    }
 }
 
 /// Checks that `entries` extend `heads` in order, updating `heads` as it goes.

@@ -211,4 +211,14 @@ impl LogStore for RocksStore {
         }
         Ok(())
     }
+
+    fn for_each_encoded(&self, visit: &mut dyn FnMut(&[u8]) -> bool) -> Result<(), StoreError> {
+        for item in self.db.iterator_cf(self.cf(ENTRIES)?, IteratorMode::Start) {
+            let (_, value) = item.map_err(backend)?;
+            if !visit(&value) {
+                break;
+            }
+        }
+        Ok(())
+    }
 }
