@@ -1,34 +1,28 @@
-//! The node's HTTP API: the router, its handlers and the one error type they answer with.
+//! The node's HTTP API: submissions (consents, revocations, app manifests and decisions), consent and catalog queries, status and metrics, and the one error type every handler answers with.
 
-use axum::{
-    Json, Router,
-    http::StatusCode,
-    response::{IntoResponse, Response},
-    routing::get,
-};
-use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
-/// What a node reports about itself on `GET /status`.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct NodeStatus {
-    /// The node software's version.
-    pub version: &'static str,
-    /// Peers currently connected. No replication runs yet, so this is always 0.
-    pub peers: usize,
-    /// Entries held in the local log. No log exists yet, so this is always 0.
-    pub log_entries: u64,
-}
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use consentnet_consent_chain::event::{AppDecision, AppManifest};
+use consentnet_consent_chain::validate::EventError;
+use consentnet_consent_chain::{Entry, Event, FeedHead};
+use consentnet_identity::{ConsentId, Did, Revocation, RevocationError};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
-impl NodeStatus {
-    /// The status of a node that holds no log and has no peers.
-    pub fn empty() -> Self {
-        Self {
-            version: env!("CARGO_PKG_VERSION"),
-            peers: 0,
-            log_entries: 0,
-        }
-    }
-}
+use crate::network::NetworkHandle;
+use crate::service::{NodeService, SubmitError, Submitted};
+
+/// Most consents one list query returns.
+pub const MAX_LIST: usize = 1_000;
 
 /// An API error: an HTTP status plus a machine-readable code and a message for people.
 #[derive(Debug, thiserror::Error)]
@@ -40,13 +34,59 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// An error with this status, code and message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
     /// The error returned for any path the API does not serve.
     pub fn not_found(path: &str) -> Self {
-        Self {
-            status: StatusCode::NOT_FOUND,
-            code: "not_found",
-            message: format!("no such endpoint: {path}"),
-        }
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no such endpoint: {path}"),
+        )
+    }
+
+    fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    fn internal(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            message,
+        )
+    }
+}
+
+impl From<SubmitError> for ApiError {
+    fn from(error: SubmitError) -> Self {
+        let message = error.to_string();
+        let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
+        let (status, code) = match &error {
+            SubmitError::Invalid(event) => match event {
+                EventError::Consent(_) => (unprocessable, "invalid_consent"),
+                EventError::UnknownBank(_) => (unprocessable, "unknown_bank"),
+                EventError::Revocation(_) => (unprocessable, "invalid_revocation"),
+                EventError::BadSignature(_) => (unprocessable, "bad_signature"),
+                EventError::NotABank(_) => (StatusCode::FORBIDDEN, "not_a_bank"),
+                EventError::ForeignAccessBatch { .. } => {
+                    (StatusCode::FORBIDDEN, "foreign_access_batch")
+                }
+                EventError::Invalid(_) => (unprocessable, "invalid_event"),
+                EventError::QuorumNotMet { .. } => (unprocessable, "quorum_not_met"),
+            },
+            SubmitError::NotEntitled(_) => (StatusCode::FORBIDDEN, "not_entitled"),
+            SubmitError::NodeNotMember => (StatusCode::SERVICE_UNAVAILABLE, "node_not_member"),
+            SubmitError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
+        };
+        Self::new(status, code, message)
     }
 }
 
@@ -66,66 +106,403 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// What the handlers share.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The log, state and key.
+    pub service: Arc<NodeService>,
+    /// The network, when running (absent in tests of the API alone).
+    pub network: Option<NetworkHandle>,
+}
+
 /// Builds the node's router. It holds no socket, so tests drive it with `oneshot`.
-pub fn app() -> Router {
+pub fn app(state: AppState, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/status", get(status))
+        .route("/metrics", get(metrics))
+        .route("/v1/consents", post(submit_consent).get(list_consents))
+        .route("/v1/consents/{id}", get(consent_status))
+        .route("/v1/consents/{id}/receipt", get(consent_receipt))
+        .route("/v1/revocations", post(submit_revocation))
+        .route("/v1/apps", post(submit_manifest))
+        .route("/v1/apps/decisions", post(submit_decision))
+        .route("/v1/catalog", get(catalog))
         .fallback(fallback)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(state)
 }
 
 async fn healthz() -> &'static str {
     "ok"
 }
 
-async fn status() -> Json<NodeStatus> {
-    Json(NodeStatus::empty())
+/// Runs blocking work (the log, signature checks) off the async workers.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::internal(format!("worker failed: {e}")))
+}
+
+/// The request body, or a specific error for an oversized or unreadable one.
+fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                rejection.body_text(),
+            )
+        } else {
+            ApiError::bad_request("unreadable_body", rejection.body_text())
+        }
+    })
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request("malformed_json", e.to_string()))
+}
+
+#[derive(Serialize)]
+struct Receipt {
+    /// The event's id (SHA-256 of its canonical JSON).
+    event_id: String,
+    /// False when the event was already on the log.
+    new: bool,
+    /// The hash of the entry holding it.
+    entry_hash: String,
+    /// The origin node's signed entry.
+    receipt: Entry,
+}
+
+async fn submit(state: AppState, event: Event) -> Result<Response, ApiError> {
+    let service = state.service.clone();
+    let event_id = event.id().to_string();
+    let Submitted { entry, new } = blocking(move || service.submit(event)).await??;
+    if new && let Some(network) = &state.network {
+        network.publish(&entry).await;
+    }
+    let status = if new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let receipt = Receipt {
+        event_id,
+        new,
+        entry_hash: entry.hash().to_string(),
+        receipt: entry,
+    };
+    Ok((status, Json(receipt)).into_response())
+}
+
+async fn submit_consent(
+    State(state): State<AppState>,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let credential: Value = parse_json(&body(bytes)?)?;
+    if !credential.is_object() {
+        return Err(ApiError::bad_request(
+            "malformed_json",
+            "a consent credential is a JSON object",
+        ));
+    }
+    submit(state, Event::ConsentGranted { credential }).await
+}
+
+async fn submit_revocation(
+    State(state): State<AppState>,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let bytes = body(bytes)?;
+    let revocation = blocking(move || Revocation::from_json(&bytes))
+        .await?
+        .map_err(|error| match error {
+            RevocationError::Malformed(_) | RevocationError::TooLarge { .. } => {
+                ApiError::bad_request("malformed_revocation", error.to_string())
+            }
+            other => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_revocation",
+                other.to_string(),
+            ),
+        })?;
+    submit(state, Event::ConsentRevoked { revocation }).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignedManifest {
+    manifest: AppManifest,
+    signature: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignedDecision {
+    decision: AppDecision,
+    signature: String,
+}
+
+async fn submit_manifest(
+    State(state): State<AppState>,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let signed: SignedManifest = parse_json(&body(bytes)?)?;
+    submit(
+        state,
+        NodeService::app_published(signed.manifest, signed.signature),
+    )
+    .await
+}
+
+async fn submit_decision(
+    State(state): State<AppState>,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let signed: SignedDecision = parse_json(&body(bytes)?)?;
+    submit(
+        state,
+        NodeService::app_decided(signed.decision, signed.signature),
+    )
+    .await
+}
+
+fn consent_id(text: &str) -> Result<ConsentId, ApiError> {
+    ConsentId::parse(text).ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_consent_id",
+            format!("{text:?} is not a consent id (64 hex digits)"),
+        )
+    })
+}
+
+fn did(name: &str, text: &str) -> Result<Did, ApiError> {
+    Did::parse(text).map_err(|e| ApiError::bad_request("invalid_did", format!("{name}: {e}")))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AtQuery {
+    at: Option<String>,
+}
+
+async fn consent_status(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<AtQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let id = consent_id(&id)?;
+    let at = match &query.at {
+        None => Utc::now(),
+        Some(text) => DateTime::parse_from_rfc3339(text)
+            .map_err(|e| ApiError::bad_request("invalid_time", format!("at: {e}")))?
+            .with_timezone(&Utc),
+    };
+    let body = state.service.read(|replica| {
+        let state = replica.state();
+        let status = state.consent_status(&id, at);
+        let mut body = json!({
+            "consent_id": id.to_string(),
+            "status": status,
+            "at": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        });
+        if let Some(consent) = state.consent(&id) {
+            body["grant"] = json!({
+                "issuer": consent.issuer,
+                "app": consent.terms.app,
+                "bank": consent.terms.bank,
+                "accounts": consent.terms.accounts,
+                "permissions": consent.terms.permissions,
+                "valid_from": consent.terms.valid_from,
+                "valid_until": consent.terms.valid_until,
+            });
+        }
+        if let Some(revocation) = state.effective_revocation(&id) {
+            body["revocation"] = json!(revocation);
+        }
+        body
+    });
+    Ok(Json(body))
+}
+
+async fn consent_receipt(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = consent_id(&id)?;
+    let service = state.service.clone();
+    let entry = blocking(move || {
+        let credential = service.read(|replica| {
+            replica
+                .state()
+                .consent(&id)
+                .map(|consent| consent.credential.clone())
+        });
+        match credential {
+            Some(credential) => service
+                .locate(&Event::ConsentGranted { credential }.id())
+                .map_err(|e| ApiError::internal(e.to_string())),
+            None => Ok(None),
+        }
+    })
+    .await??;
+    let entry = entry.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "consent_unknown",
+            format!("no grant of consent {id} is on this node's log"),
+        )
+    })?;
+    Ok(Json(json!({
+        "consent_id": id.to_string(),
+        "entry_hash": entry.hash().to_string(),
+        "receipt": entry,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    client: Option<String>,
+    app: Option<String>,
+    bank: Option<String>,
+}
+
+async fn list_consents(
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let filters = [
+        ("client", &query.client),
+        ("app", &query.app),
+        ("bank", &query.bank),
+    ];
+    let given: Vec<(&str, &String)> = filters
+        .iter()
+        .filter_map(|(name, value)| value.as_ref().map(|v| (*name, v)))
+        .collect();
+    let [(name, value)] = given.as_slice() else {
+        return Err(ApiError::bad_request(
+            "one_filter_required",
+            "give exactly one of client, app or bank",
+        ));
+    };
+    let who = did(name, value)?;
+    let now = Utc::now();
+    let body = state.service.read(|replica| {
+        let state = replica.state();
+        let ids = match *name {
+            "client" => state.consents_by_client(&who),
+            "app" => state.consents_by_app(&who),
+            _ => state.consents_by_bank(&who),
+        };
+        let truncated = ids.len() > MAX_LIST;
+        let consents: Vec<Value> = ids
+            .iter()
+            .take(MAX_LIST)
+            .map(|id| json!({ "consent_id": id.to_string(), "status": state.consent_status(id, now) }))
+            .collect();
+        json!({ "consents": consents, "truncated": truncated })
+    });
+    Ok(Json(body))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatalogQuery {
+    bank: Option<String>,
+}
+
+async fn catalog(
+    State(state): State<AppState>,
+    Query(query): Query<CatalogQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let bank_text = query.bank.ok_or_else(|| {
+        ApiError::bad_request("missing_parameter", "bank: the bank whose catalog to show")
+    })?;
+    let bank = did("bank", &bank_text)?;
+    let apps = state.service.read(|replica| replica.state().catalog(&bank));
+    Ok(Json(json!({ "bank": bank, "apps": apps })))
+}
+
+/// What a node reports about itself on `GET /status`.
+#[derive(Debug, Serialize)]
+pub struct NodeStatus {
+    /// The node software's version.
+    pub version: &'static str,
+    /// The consortium's network name.
+    pub network: String,
+    /// This node's DID.
+    pub did: String,
+    /// This node's libp2p peer id.
+    pub peer_id: String,
+    /// libp2p listen addresses.
+    pub listen: Vec<String>,
+    /// Connected peers.
+    pub peers: usize,
+    /// Their peer ids.
+    pub peer_ids: Vec<String>,
+    /// Entries held, all feeds.
+    pub log_entries: u64,
+    /// Every feed's head.
+    pub frontier: BTreeMap<Did, FeedHead>,
+    /// Entries known to exist but not held yet, per origin.
+    pub lag: BTreeMap<Did, u64>,
+    /// The digest of the consent state.
+    pub state_digest: String,
+    /// Origins caught equivocating.
+    pub equivocators: Vec<String>,
+}
+
+async fn status(State(state): State<AppState>) -> Json<NodeStatus> {
+    let network = match &state.network {
+        Some(network) => network.status().await.unwrap_or_default(),
+        None => Default::default(),
+    };
+    let service = &state.service;
+    let frontier = service.frontier();
+    let (digest, equivocators) = service.read(|replica| {
+        (
+            replica.state().digest().to_string(),
+            replica
+                .equivocators()
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+        )
+    });
+    Json(NodeStatus {
+        version: env!("CARGO_PKG_VERSION"),
+        network: service.genesis().network.clone(),
+        did: service.did().to_string(),
+        peer_id: network.peer_id,
+        listen: network.listen,
+        peers: network.peers.len(),
+        peer_ids: network.peers,
+        log_entries: frontier.values().map(|h| h.seq).sum(),
+        frontier,
+        lag: service.lag(),
+        state_digest: digest,
+        equivocators,
+    })
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let peers = match &state.network {
+        Some(network) => network.status().await.map_or(0, |s| s.peers.len()),
+        None => 0,
+    };
+    let text = state
+        .service
+        .metrics
+        .render(peers, state.service.log_entries());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 async fn fallback(uri: axum::http::Uri) -> ApiError {
     ApiError::not_found(uri.path())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::body::{Body, to_bytes};
-    use axum::http::Request;
-    use tower::ServiceExt;
-
-    async fn get_path(path: &str) -> (StatusCode, Vec<u8>) {
-        let response = app()
-            .oneshot(Request::get(path).body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        let body = to_bytes(response.into_body(), 1 << 20).await.unwrap();
-        (status, body.to_vec())
-    }
-
-    #[tokio::test]
-    async fn healthz_answers_ok() {
-        let (status, body) = get_path("/healthz").await;
-        assert_eq!(status, StatusCode::OK);
-        assert_eq!(body, b"ok");
-    }
-
-    #[tokio::test]
-    async fn status_reports_an_empty_node() {
-        let (status, body) = get_path("/status").await;
-        assert_eq!(status, StatusCode::OK);
-        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(json["version"], env!("CARGO_PKG_VERSION"));
-        assert_eq!(json["peers"], 0);
-        assert_eq!(json["log_entries"], 0);
-    }
-
-    #[tokio::test]
-    async fn unknown_path_is_a_404_with_a_code() {
-        let (status, body) = get_path("/no/such/thing").await;
-        assert_eq!(status, StatusCode::NOT_FOUND);
-        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(json["code"], "not_found");
-        assert_eq!(json["message"], "no such endpoint: /no/such/thing");
-    }
 }

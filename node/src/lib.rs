@@ -1,5 +1,10 @@
-//! The consentnet consortium node: its HTTP API today; libp2p replication and the consent log join in later milestones.
+//! The consentnet consortium node: the replicated consent log over libp2p, and its HTTP API.
 //!
 //! Only this crate knows libp2p. Nothing in the workspace depends on it.
 
+pub mod config;
 pub mod http;
+pub mod keystore;
+pub mod metrics;
+pub mod network;
+pub mod service;

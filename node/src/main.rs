@@ -1,15 +1,20 @@
-//! The `consentnet-node` binary: parses flags, serves the node HTTP API and shuts down cleanly on SIGTERM or SIGINT.
+//! The `consentnet-node` binary: `init` makes a node key and starter config, `genesis` writes a consortium's genesis file, `run` serves the node until SIGTERM or SIGINT.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use anyhow::Context;
-use clap::{Parser, Subcommand};
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use consentnet_consent_chain::{Genesis, Member, RocksStore, Role};
+use consentnet_node::config::NodeConfig;
+use consentnet_node::http::{AppState, app};
+use consentnet_node::keystore;
+use consentnet_node::network::{self, NetworkConfig, peer_id_of};
+use consentnet_node::service::NodeService;
 use tracing_subscriber::EnvFilter;
 
 /// A consentnet consortium node.
-///
-/// At this milestone a node serves its HTTP API (`/healthz`, `/status`) and holds no
-/// log and no peers; consent replication arrives in later milestones.
 #[derive(Debug, Parser)]
 #[command(name = "consentnet-node", version, about, long_about)]
 struct Cli {
@@ -17,32 +22,199 @@ struct Cli {
     command: Command,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RoleArg {
+    Bank,
+    Tsp,
+    Regulator,
+}
+
+impl From<RoleArg> for Role {
+    fn from(role: RoleArg) -> Self {
+        match role {
+            RoleArg::Bank => Role::Bank,
+            RoleArg::Tsp => Role::Tsp,
+            RoleArg::Regulator => Role::Regulator,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the node until SIGTERM or SIGINT.
+    /// Create a node: an encrypted node key, a starter `node.toml` and `member.json`
+    /// (this node's line for the genesis file) in DIR. Never overwrites.
     ///
-    /// Once listening, prints one JSON line to stdout with the bound address, e.g.
-    /// `{"event":"listening","http":"127.0.0.1:8080"}`, so scripts and tests can
-    /// use port 0 and learn the real port. Logs go to stderr.
-    Run {
-        /// Address for the node HTTP API; port 0 picks a free port.
+    /// The key's passphrase comes from CONSENTNET_NODE_PASSPHRASE or --passphrase-file.
+    Init {
+        /// The node's folder.
+        dir: PathBuf,
+        /// The member's role in the consortium.
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// The member's name, for people.
+        #[arg(long)]
+        name: String,
+        /// HTTP API address written to the config.
         #[arg(long, default_value = "127.0.0.1:8080")]
         http: SocketAddr,
-        /// Write logs as JSON lines instead of text.
+        /// libp2p listen address written to the config.
+        #[arg(long, default_value = "/ip4/0.0.0.0/tcp/7400")]
+        p2p: String,
+        /// A file holding the key's passphrase (recorded in the config).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Write a genesis file from members' `member.json` files.
+    Genesis {
+        /// The network's name.
+        #[arg(long)]
+        network: String,
+        /// Where to write the genesis file.
+        #[arg(long)]
+        out: PathBuf,
+        /// The members' `member.json` files.
+        #[arg(required = true)]
+        members: Vec<PathBuf>,
+    },
+    /// Run the node until SIGTERM or SIGINT.
+    ///
+    /// Once listening, prints one JSON line to stdout with the bound addresses, e.g.
+    /// `{"event":"listening","http":"127.0.0.1:8080","p2p":[...],"peer_id":...}`, so
+    /// scripts and tests can use port 0 and learn the real ports. Logs go to stderr.
+    Run {
+        /// The config file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Overrides http.listen.
+        #[arg(long)]
+        http: Option<SocketAddr>,
+        /// Overrides p2p.listen.
+        #[arg(long)]
+        p2p: Option<String>,
+        /// Overrides p2p.bootstrap (repeat for several peers).
+        #[arg(long)]
+        bootstrap: Vec<String>,
+        /// Write logs as JSON lines instead of text (overrides log.json).
         #[arg(long)]
         log_json: bool,
     },
 }
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Run { http, log_json } => {
-            init_tracing(log_json);
+    match Cli::parse().command {
+        Command::Init {
+            dir,
+            role,
+            name,
+            http,
+            p2p,
+            passphrase_file,
+        } => init(&dir, role.into(), &name, http, p2p, passphrase_file),
+        Command::Genesis {
+            network,
+            out,
+            members,
+        } => genesis(&network, &out, &members),
+        Command::Run {
+            config,
+            http,
+            p2p,
+            bootstrap,
+            log_json,
+        } => {
+            let mut config = NodeConfig::load(&config)?;
+            if let Some(http) = http {
+                config.http.listen = http;
+            }
+            if let Some(p2p) = p2p {
+                config.p2p.listen = p2p;
+            }
+            if !bootstrap.is_empty() {
+                config.p2p.bootstrap = bootstrap;
+            }
+            config.log.json |= log_json;
+            init_tracing(config.log.json);
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-            runtime.block_on(run(http))
+            runtime.block_on(run(config))
         }
     }
+}
+
+fn init(
+    dir: &Path,
+    role: Role,
+    name: &str,
+    http: SocketAddr,
+    p2p: String,
+    passphrase_file: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let config_path = dir.join("node.toml");
+    let member_path = dir.join("member.json");
+    for path in [&config_path, &member_path] {
+        if path.exists() {
+            bail!(
+                "{} already exists; init never overwrites a node",
+                path.display()
+            );
+        }
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut config = NodeConfig::default();
+    config.http.listen = http;
+    config.p2p.listen = p2p;
+    let passphrase_file = passphrase_file
+        .map(|path| std::path::absolute(&path))
+        .transpose()
+        .context("resolving the passphrase file's path")?;
+    config.node.passphrase_file = passphrase_file.clone();
+    config.check()?;
+    let passphrase = keystore::passphrase(passphrase_file.as_deref())?;
+    let key = keystore::create(&dir.join(&config.node.key_file), &passphrase)?;
+    let member = Member {
+        did: key.did().clone(),
+        role,
+        peer_id: peer_id_of(key.did()).to_string(),
+        name: name.to_owned(),
+    };
+    let member_json = serde_json::to_string_pretty(&member)?;
+    std::fs::write(&member_path, format!("{member_json}\n"))
+        .with_context(|| format!("writing {}", member_path.display()))?;
+    std::fs::write(&config_path, config.starter_toml())
+        .with_context(|| format!("writing {}", config_path.display()))?;
+    println!("{}", serde_json::to_string(&member)?);
+    eprintln!(
+        "created {} (config), {} (encrypted key) and {} (this node's genesis entry)",
+        config_path.display(),
+        dir.join(&config.node.key_file).display(),
+        member_path.display()
+    );
+    Ok(())
+}
+
+fn genesis(network: &str, out: &Path, members: &[PathBuf]) -> anyhow::Result<()> {
+    let members = members
+        .iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            serde_json::from_str::<Member>(&text)
+                .with_context(|| format!("{} is not a member file", path.display()))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let genesis = Genesis {
+        network: network.to_owned(),
+        members,
+    };
+    let text = serde_json::to_string_pretty(&genesis)?;
+    Genesis::parse(&text).context("the genesis would be invalid")?;
+    std::fs::write(out, format!("{text}\n"))
+        .with_context(|| format!("writing {}", out.display()))?;
+    eprintln!(
+        "wrote {} with {} members",
+        out.display(),
+        genesis.members.len()
+    );
+    Ok(())
 }
 
 fn init_tracing(json: bool) {
@@ -58,20 +230,59 @@ fn init_tracing(json: bool) {
     }
 }
 
-async fn run(http: SocketAddr) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(http)
+async fn run(config: NodeConfig) -> anyhow::Result<()> {
+    let genesis = Genesis::load(&config.node.genesis)?;
+    let passphrase = keystore::passphrase(config.node.passphrase_file.as_deref())?;
+    let key_file = config.node.key_file.clone();
+    let key = tokio::task::spawn_blocking(move || keystore::open(&key_file, &passphrase))
         .await
-        .with_context(|| format!("binding the HTTP API to {http}"))?;
+        .context("opening the node key")??;
+    let store = RocksStore::open(&config.node.data_dir)
+        .with_context(|| format!("opening the log in {}", config.node.data_dir.display()))?;
+    let service = Arc::new(NodeService::open(store, genesis, key.clone())?);
+    if service.genesis().membership().get(key.did()).is_none() {
+        bail!(
+            "this node ({}) is not a member in {}",
+            key.did(),
+            config.node.genesis.display()
+        );
+    }
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let network_config = NetworkConfig::from_section(&config.p2p)?;
+    let (network, p2p_addrs, network_task) =
+        network::start(&key, service.clone(), network_config, stopped).await?;
+
+    let listener = tokio::net::TcpListener::bind(config.http.listen)
+        .await
+        .with_context(|| format!("binding the HTTP API to {}", config.http.listen))?;
     let bound = listener.local_addr().context("reading the bound address")?;
+    let peer_id = peer_id_of(key.did());
     println!(
         "{}",
-        serde_json::json!({ "event": "listening", "http": bound.to_string() })
+        serde_json::json!({
+            "event": "listening",
+            "http": bound.to_string(),
+            "p2p": p2p_addrs.iter().map(|a| format!("{a}/p2p/{peer_id}")).collect::<Vec<_>>(),
+            "peer_id": peer_id.to_string(),
+            "did": key.did().to_string(),
+        })
     );
-    tracing::info!(%bound, "node HTTP API listening");
-    axum::serve(listener, consentnet_node::http::app())
+    tracing::info!(%bound, %peer_id, "node listening");
+    let state = AppState {
+        service: service.clone(),
+        network: Some(network),
+    };
+    axum::serve(listener, app(state, config.http.max_body_bytes))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving the HTTP API")?;
+    let _ = stop.send(true);
+    let _ = network_task.await;
+    match Arc::try_unwrap(service) {
+        Ok(service) => service.close(),
+        Err(_) => tracing::warn!("log still in use at shutdown; it closes on exit"),
+    }
     tracing::info!("node stopped");
     Ok(())
 }

@@ -1,0 +1,318 @@
+//! The node's configuration: a TOML file whose every field has a documented default, overridden by flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Why a configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema (the message names the field).
+    #[error("config file {path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, naming the field.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("config field {field}: {message}")]
+    OutOfRange {
+        /// The field, as `section.name`.
+        field: &'static str,
+        /// What is allowed.
+        message: String,
+    },
+}
+
+/// The whole configuration. Relative paths are relative to the config file's folder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    /// Where the node keeps its log and key.
+    pub node: NodeSection,
+    /// The node HTTP API.
+    pub http: HttpSection,
+    /// Peer-to-peer networking.
+    pub p2p: P2pSection,
+    /// Logging.
+    pub log: LogSection,
+}
+
+/// `[node]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeSection {
+    /// Folder for the RocksDB log. Default `data`.
+    pub data_dir: PathBuf,
+    /// The node's encrypted key file, made by `consentnet-node init`. Default `node-key.json`.
+    pub key_file: PathBuf,
+    /// The consortium's genesis file. Default `genesis.json`.
+    pub genesis: PathBuf,
+    /// A file holding the key's passphrase. Default: none, and the passphrase is read from
+    /// the `CONSENTNET_NODE_PASSPHRASE` environment variable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+/// `[http]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSection {
+    /// Address of the HTTP API; port 0 picks a free port. Default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// Largest request body accepted, in bytes. Default 262144 (256 KiB).
+    pub max_body_bytes: usize,
+}
+
+/// `[p2p]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct P2pSection {
+    /// libp2p listen address. Default `/ip4/0.0.0.0/tcp/7400`.
+    pub listen: String,
+    /// Peers to dial at start and whenever they are not connected, as multiaddrs ending in
+    /// `/p2p/<peer id>`. Default: none.
+    pub bootstrap: Vec<String>,
+    /// How often to exchange frontiers with every connected peer and redial missing
+    /// bootstrap peers, in milliseconds. Default 2000.
+    pub sync_interval_ms: u64,
+    /// Most connections in total. Default 64.
+    pub max_connections: u32,
+    /// Invalid messages from one peer before it is blocked and disconnected. Default 5.
+    pub max_strikes: u32,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSection {
+    /// Logs as JSON lines instead of text. Default false.
+    pub json: bool,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            node: NodeSection::default(),
+            http: HttpSection::default(),
+            p2p: P2pSection::default(),
+            log: LogSection::default(),
+        }
+    }
+}
+
+impl Default for NodeSection {
+    fn default() -> Self {
+        Self {
+            data_dir: "data".into(),
+            key_file: "node-key.json".into(),
+            genesis: "genesis.json".into(),
+            passphrase_file: None,
+        }
+    }
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_body_bytes: 256 * 1024,
+        }
+    }
+}
+
+impl Default for P2pSection {
+    fn default() -> Self {
+        Self {
+            listen: "/ip4/0.0.0.0/tcp/7400".into(),
+            bootstrap: Vec::new(),
+            sync_interval_ms: 2_000,
+            max_connections: 64,
+            max_strikes: 5,
+        }
+    }
+}
+
+impl NodeConfig {
+    /// Reads `path`, resolving relative paths against its folder.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut config: NodeConfig =
+            toml::from_str(&text).map_err(|error| ConfigError::Invalid {
+                path: path.to_owned(),
+                message: error.to_string(),
+            })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.resolve(base);
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Makes relative paths relative to `base`.
+    pub fn resolve(&mut self, base: &Path) {
+        for path in [
+            &mut self.node.data_dir,
+            &mut self.node.key_file,
+            &mut self.node.genesis,
+        ] {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
+        }
+        if let Some(path) = &mut self.node.passphrase_file
+            && path.is_relative()
+        {
+            *path = base.join(&*path);
+        }
+    }
+
+    /// Checks values a type cannot.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if !(1024..=16 << 20).contains(&self.http.max_body_bytes) {
+            return Err(ConfigError::OutOfRange {
+                field: "http.max_body_bytes",
+                message: "1024 to 16777216".into(),
+            });
+        }
+        if !(100..=600_000).contains(&self.p2p.sync_interval_ms) {
+            return Err(ConfigError::OutOfRange {
+                field: "p2p.sync_interval_ms",
+                message: "100 to 600000".into(),
+            });
+        }
+        if !(1..=10_000).contains(&self.p2p.max_connections) {
+            return Err(ConfigError::OutOfRange {
+                field: "p2p.max_connections",
+                message: "1 to 10000".into(),
+            });
+        }
+        if self.p2p.max_strikes == 0 {
+            return Err(ConfigError::OutOfRange {
+                field: "p2p.max_strikes",
+                message: "at least 1".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The starter file `init` writes: every field, with its default, documented.
+    pub fn starter_toml(&self) -> String {
+        format!(
+            r#"# consentnet-node configuration. Relative paths are relative to this file.
+# Every field is optional; the value shown is the default unless `init` set it.
+
+[node]
+# Folder for the RocksDB log.
+data_dir = {data_dir:?}
+# The node's encrypted key (made by `consentnet-node init`).
+key_file = {key_file:?}
+# The consortium's genesis file (made by `consentnet-node genesis`).
+genesis = {genesis:?}
+# A file holding the key's passphrase. Without it the passphrase is read from the
+# CONSENTNET_NODE_PASSPHRASE environment variable.
+{passphrase_file}
+
+[http]
+# Address of the node HTTP API; port 0 picks a free port.
+listen = "{http}"
+# Largest request body accepted, in bytes.
+max_body_bytes = {max_body}
+
+[p2p]
+# libp2p listen address.
+listen = {p2p:?}
+# Peers to dial at start and whenever they are not connected: multiaddrs ending in
+# /p2p/<peer id>.
+bootstrap = {bootstrap:?}
+# How often to exchange frontiers with connected peers and redial missing ones (ms).
+sync_interval_ms = {sync}
+# Most connections in total.
+max_connections = {max_conn}
+# Invalid messages from one peer before it is blocked and disconnected.
+max_strikes = {strikes}
+
+[log]
+# Logs as JSON lines instead of text.
+json = {json}
+"#,
+            data_dir = self.node.data_dir.display().to_string(),
+            key_file = self.node.key_file.display().to_string(),
+            genesis = self.node.genesis.display().to_string(),
+            passphrase_file = match &self.node.passphrase_file {
+                Some(path) => format!("passphrase_file = {:?}", path.display().to_string()),
+                None => "# passphrase_file = \"passphrase\"".to_owned(),
+            },
+            http = self.http.listen,
+            max_body = self.http.max_body_bytes,
+            p2p = self.p2p.listen,
+            bootstrap = self.p2p.bootstrap,
+            sync = self.p2p.sync_interval_ms,
+            max_conn = self.p2p.max_connections,
+            strikes = self.p2p.max_strikes,
+            json = self.log.json,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_starter_file_parses_back_to_the_same_config() {
+        let mut config = NodeConfig::default();
+        config.p2p.bootstrap = vec!["/ip4/127.0.0.1/tcp/1/p2p/12D3KooW".into()];
+        config.node.passphrase_file = Some("/etc/consentnet/passphrase".into());
+        let parsed: NodeConfig = toml::from_str(&config.starter_toml()).unwrap();
+        assert_eq!(parsed, config);
+    }
+
+    #[test]
+    fn an_empty_file_gives_the_defaults() {
+        let parsed: NodeConfig = toml::from_str("").unwrap();
+        assert_eq!(parsed, NodeConfig::default());
+    }
+
+    #[test]
+    fn unknown_and_mistyped_fields_are_named() {
+        let error = toml::from_str::<NodeConfig>("[http]\nlisten_addr = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("listen_addr"), "{error}");
+        let error = toml::from_str::<NodeConfig>("[p2p]\nsync_interval_ms = \"soon\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("sync_interval_ms"), "{error}");
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused_with_the_field() {
+        let mut config = NodeConfig::default();
+        config.p2p.sync_interval_ms = 1;
+        let error = config.check().unwrap_err().to_string();
+        assert!(error.contains("p2p.sync_interval_ms"), "{error}");
+    }
+
+    #[test]
+    fn relative_paths_follow_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, "[node]\ndata_dir = \"log\"\n").unwrap();
+        let config = NodeConfig::load(&path).unwrap();
+        assert_eq!(config.node.data_dir, dir.path().join("log"));
+        assert_eq!(config.node.genesis, dir.path().join("genesis.json"));
+    }
+}

@@ -1,0 +1,148 @@
+//! Counters the node keeps for `/metrics`, written in the Prometheus text format.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::service::GossipVerdict;
+
+/// The node's counters. Cheap to bump from any thread.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    submissions_accepted: AtomicU64,
+    submissions_refused: AtomicU64,
+    entries_stored_from_peers: AtomicU64,
+    gossip_accepted: AtomicU64,
+    gossip_ignored: AtomicU64,
+    gossip_rejected: AtomicU64,
+    /// Sync requests sent.
+    pub sync_requests: AtomicU64,
+    /// Peers blocked for sending invalid messages.
+    pub peers_blocked: AtomicU64,
+    /// Connections refused because the peer is not a member.
+    pub connections_refused: AtomicU64,
+}
+
+impl Metrics {
+    /// Counts one submission.
+    pub fn submission(&self, accepted: bool) {
+        let counter = if accepted {
+            &self.submissions_accepted
+        } else {
+            &self.submissions_refused
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts entries stored from peers.
+    pub fn stored(&self, count: usize) {
+        self.entries_stored_from_peers
+            .fetch_add(count as u64, Ordering::Relaxed);
+    }
+
+    /// Counts one gossip verdict.
+    pub fn gossip(&self, verdict: &GossipVerdict) {
+        let counter = match verdict {
+            GossipVerdict::Accept { .. } => &self.gossip_accepted,
+            GossipVerdict::Ignore => &self.gossip_ignored,
+            GossipVerdict::Reject(_) => &self.gossip_rejected,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Invalid gossip messages so far.
+    pub fn gossip_rejected(&self) -> u64 {
+        self.gossip_rejected.load(Ordering::Relaxed)
+    }
+
+    /// The Prometheus text exposition, with the gauges passed in.
+    pub fn render(&self, peers: usize, log_entries: u64) -> String {
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let mut out = String::new();
+        let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, u64)]| {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            for (labels, value) in samples {
+                let _ = writeln!(out, "{name}{labels} {value}");
+            }
+        };
+        metric(
+            "consentnet_submissions_total",
+            "counter",
+            "Events submitted through the API, by result.",
+            &[
+                ("{result=\"accepted\"}", get(&self.submissions_accepted)),
+                ("{result=\"refused\"}", get(&self.submissions_refused)),
+            ],
+        );
+        metric(
+            "consentnet_entries_received_total",
+            "counter",
+            "Entries from peers stored in the local log.",
+            &[("", get(&self.entries_stored_from_peers))],
+        );
+        metric(
+            "consentnet_gossip_messages_total",
+            "counter",
+            "Gossiped entries, by validation verdict.",
+            &[
+                ("{verdict=\"accept\"}", get(&self.gossip_accepted)),
+                ("{verdict=\"ignore\"}", get(&self.gossip_ignored)),
+                ("{verdict=\"reject\"}", get(&self.gossip_rejected)),
+            ],
+        );
+        metric(
+            "consentnet_sync_requests_total",
+            "counter",
+            "Frontier and range requests sent to peers.",
+            &[("", get(&self.sync_requests))],
+        );
+        metric(
+            "consentnet_peers_blocked_total",
+            "counter",
+            "Peers blocked for sending invalid messages.",
+            &[("", get(&self.peers_blocked))],
+        );
+        metric(
+            "consentnet_connections_refused_total",
+            "counter",
+            "Connections from peers that are not consortium members.",
+            &[("", get(&self.connections_refused))],
+        );
+        metric(
+            "consentnet_peers",
+            "gauge",
+            "Connected member peers.",
+            &[("", peers as u64)],
+        );
+        metric(
+            "consentnet_log_entries",
+            "gauge",
+            "Entries in the local log, all feeds.",
+            &[("", log_entries)],
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_writes_every_counter_with_help_and_type() {
+        let metrics = Metrics::default();
+        metrics.submission(true);
+        metrics.submission(false);
+        metrics.gossip(&GossipVerdict::Reject("bad".into()));
+        let text = metrics.render(3, 42);
+        assert!(text.contains("consentnet_submissions_total{result=\"accepted\"} 1\n"));
+        assert!(text.contains("consentnet_submissions_total{result=\"refused\"} 1\n"));
+        assert!(text.contains("consentnet_gossip_messages_total{verdict=\"reject\"} 1\n"));
+        assert!(text.contains("# TYPE consentnet_peers gauge\nconsentnet_peers 3\n"));
+        assert!(text.contains("consentnet_log_entries 42\n"));
+        assert_eq!(
+            text.matches("# HELP").count(),
+            text.matches("# TYPE").count()
+        );
+    }
+}

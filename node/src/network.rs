@@ -1,0 +1,683 @@
+//! The libp2p side of the node: one event loop owns the swarm (gossip of new entries, frontier and range sync, membership gating) and is driven through a cloneable handle over bounded channels.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use consentnet_consent_chain::entry::MAX_ENTRY_BYTES;
+use consentnet_consent_chain::replica::MAX_RANGE;
+use consentnet_consent_chain::{Entry, FeedHead, Hash32, RangeRequest};
+use consentnet_identity::{Did, KeyPair};
+use libp2p::futures::StreamExt;
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId};
+use libp2p::request_response::{self, ProtocolSupport, ResponseChannel};
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent, dial_opts::DialOpts};
+use libp2p::{
+    Multiaddr, PeerId, StreamProtocol, Swarm, allow_block_list, connection_limits, identify,
+    identity, multiaddr::Protocol, noise, tcp, yamux,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
+
+use crate::service::{GossipVerdict, NodeService};
+
+/// The sync protocol's name.
+const SYNC_PROTOCOL: &str = "/consentnet/sync/1";
+/// Commands queued to the event loop at most.
+const COMMAND_QUEUE: usize = 1024;
+/// Gossip messages being validated at once; more are ignored (sync fetches them later).
+const VALIDATING: usize = 256;
+/// Sync requests and answers being prepared at once.
+const SYNCING: usize = 64;
+
+/// Why the network could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NetworkError {
+    /// A multiaddr in the configuration does not parse or lacks its peer id.
+    #[error("p2p address {address:?}: {reason}")]
+    Address {
+        /// The address as written.
+        address: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// libp2p refused to start.
+    #[error("starting libp2p: {0}")]
+    Start(String),
+    /// A genesis member's peer id does not belong to its DID's key.
+    #[error("genesis member {did} has peer id {peer_id}, but its key gives {expected}")]
+    PeerIdMismatch {
+        /// The member.
+        did: String,
+        /// The peer id in the genesis file.
+        peer_id: String,
+        /// The peer id its DID's key gives.
+        expected: String,
+    },
+}
+
+/// A sync request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum SyncRequest {
+    /// "Send me your frontier."
+    Frontier,
+    /// "Send me these entries of one feed."
+    Range(RangeRequest),
+}
+
+/// A sync answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum SyncResponse {
+    /// Every feed's head.
+    Frontier(BTreeMap<Did, FeedHead>),
+    /// Entries, as their canonical bytes (UTF-8 JSON), at most [`MAX_RANGE`].
+    Entries(Vec<String>),
+    /// The request was not served (the reason is for logs).
+    Refused(String),
+}
+
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    allowed: allow_block_list::Behaviour<allow_block_list::AllowedPeers>,
+    blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+    limits: connection_limits::Behaviour,
+    gossipsub: gossipsub::Behaviour,
+    sync: request_response::cbor::Behaviour<SyncRequest, SyncResponse>,
+    identify: identify::Behaviour,
+}
+
+/// The network settings the loop needs.
+#[derive(Debug, Clone)]
+pub struct NetworkConfig {
+    /// Listen address.
+    pub listen: Multiaddr,
+    /// Peers to keep dialing: address and peer id.
+    pub bootstrap: Vec<(PeerId, Multiaddr)>,
+    /// Frontier exchange and redial period.
+    pub sync_interval: Duration,
+    /// Most connections.
+    pub max_connections: u32,
+    /// Invalid messages before a peer is blocked.
+    pub max_strikes: u32,
+}
+
+impl NetworkConfig {
+    /// Parses the addresses of the `[p2p]` section.
+    pub fn from_section(section: &crate::config::P2pSection) -> Result<Self, NetworkError> {
+        let listen = section
+            .listen
+            .parse::<Multiaddr>()
+            .map_err(|e| NetworkError::Address {
+                address: section.listen.clone(),
+                reason: e.to_string(),
+            })?;
+        let bootstrap = section
+            .bootstrap
+            .iter()
+            .map(|text| parse_peer_address(text))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            listen,
+            bootstrap,
+            sync_interval: Duration::from_millis(section.sync_interval_ms),
+            max_connections: section.max_connections,
+            max_strikes: section.max_strikes,
+        })
+    }
+}
+
+/// Parses `/ip4/.../tcp/.../p2p/<peer id>` into the peer id and the address.
+pub fn parse_peer_address(text: &str) -> Result<(PeerId, Multiaddr), NetworkError> {
+    let address: Multiaddr =
+        text.parse()
+            .map_err(|e: libp2p::multiaddr::Error| NetworkError::Address {
+                address: text.to_owned(),
+                reason: e.to_string(),
+            })?;
+    match address.iter().last() {
+        Some(Protocol::P2p(peer)) => Ok((peer, address)),
+        _ => Err(NetworkError::Address {
+            address: text.to_owned(),
+            reason: "must end in /p2p/<peer id>".into(),
+        }),
+    }
+}
+
+/// The libp2p key pair of a node key (the same Ed25519 key).
+pub fn libp2p_keypair(key: &KeyPair) -> identity::Keypair {
+    let mut secret = *key.secret_bytes();
+    identity::Keypair::ed25519_from_bytes(&mut secret)
+        .unwrap_or_else(|_| unreachable!("an Ed25519 secret is 32 bytes"))
+}
+
+/// The peer id of the node whose key is behind `did`.
+pub fn peer_id_of(did: &Did) -> PeerId {
+    let public = identity::ed25519::PublicKey::try_from_bytes(did.public_key().as_bytes())
+        .unwrap_or_else(|_| unreachable!("a did:key holds a valid Ed25519 key"));
+    identity::PublicKey::from(public).to_peer_id()
+}
+
+/// The members' peer ids, checked against their DIDs.
+pub fn member_peers(service: &NodeService) -> Result<HashMap<PeerId, Did>, NetworkError> {
+    service.read(|replica| {
+        replica
+            .state()
+            .membership()
+            .iter()
+            .map(|member| {
+                let expected = peer_id_of(&member.did);
+                if expected.to_string() != member.peer_id {
+                    return Err(NetworkError::PeerIdMismatch {
+                        did: member.did.to_string(),
+                        peer_id: member.peer_id.clone(),
+                        expected: expected.to_string(),
+                    });
+                }
+                Ok((expected, member.did.clone()))
+            })
+            .collect()
+    })
+}
+
+/// What the network reports about itself.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkStatus {
+    /// This node's peer id.
+    pub peer_id: String,
+    /// Where it listens.
+    pub listen: Vec<String>,
+    /// Connected peers.
+    pub peers: Vec<String>,
+    /// Peers blocked for invalid messages.
+    pub blocked: Vec<String>,
+}
+
+enum Command {
+    Publish(Vec<u8>),
+    Status(oneshot::Sender<NetworkStatus>),
+    Validated {
+        id: MessageId,
+        source: PeerId,
+        verdict: GossipVerdict,
+    },
+    Respond {
+        channel: ResponseChannel<SyncResponse>,
+        response: SyncResponse,
+    },
+    Request {
+        peer: PeerId,
+        request: SyncRequest,
+    },
+    Strike(PeerId, String),
+}
+
+/// A cloneable handle to the network's event loop.
+#[derive(Clone, Debug)]
+pub struct NetworkHandle {
+    commands: mpsc::Sender<Command>,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Command")
+    }
+}
+
+impl NetworkHandle {
+    /// Gossips an entry this node appended. Delivery is best effort: peers that miss it
+    /// get it by sync.
+    pub async fn publish(&self, entry: &Entry) {
+        let _ = self.commands.send(Command::Publish(entry.encode())).await;
+    }
+
+    /// The network's status; `None` once the loop has stopped.
+    pub async fn status(&self) -> Option<NetworkStatus> {
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(Command::Status(reply)).await.ok()?;
+        answer.await.ok()
+    }
+}
+
+/// Builds the swarm, starts listening and returns once the listen address is known.
+pub async fn start(
+    key: &KeyPair,
+    service: Arc<NodeService>,
+    config: NetworkConfig,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(NetworkHandle, Vec<Multiaddr>, tokio::task::JoinHandle<()>), NetworkError> {
+    let members = member_peers(&service)?;
+    let local = libp2p_keypair(key);
+    let local_peer = local.public().to_peer_id();
+    let topic = IdentTopic::new(format!(
+        "consentnet/{}/entries/1",
+        service.genesis().network
+    ));
+    let start_error = |e: &dyn std::fmt::Display| NetworkError::Start(e.to_string());
+
+    let gossip_config = gossipsub::ConfigBuilder::default()
+        .validation_mode(gossipsub::ValidationMode::Strict)
+        .validate_messages()
+        .message_id_fn(|message| MessageId::from(Hash32::of(&message.data).to_string()))
+        .max_transmit_size(MAX_ENTRY_BYTES + 4096)
+        .max_publish_messages(64)
+        .heartbeat_interval(Duration::from_millis(500))
+        .duplicate_cache_time(Duration::from_secs(60))
+        // A consortium is small: keep every member in the mesh.
+        .mesh_outbound_min(1)
+        .mesh_n_low(2)
+        .mesh_n(4)
+        .mesh_n_high(8)
+        .build()
+        .map_err(|e| start_error(&e))?;
+    let mut gossip = gossipsub::Behaviour::new(
+        gossipsub::MessageAuthenticity::Signed(local.clone()),
+        gossip_config,
+    )
+    .map_err(|e| start_error(&e))?;
+    let mut score = gossipsub::PeerScoreParams::default();
+    score.topics.insert(
+        topic.hash(),
+        gossipsub::TopicScoreParams {
+            invalid_message_deliveries_weight: -100.0,
+            invalid_message_deliveries_decay: 0.9,
+            ..Default::default()
+        },
+    );
+    let thresholds = gossipsub::PeerScoreThresholds {
+        gossip_threshold: -10.0,
+        publish_threshold: -50.0,
+        graylist_threshold: -80.0,
+        ..Default::default()
+    };
+    gossip
+        .with_peer_score(score, thresholds)
+        .map_err(|e| start_error(&e))?;
+    gossip.subscribe(&topic).map_err(|e| start_error(&e))?;
+
+    let codec = request_response::cbor::codec::Codec::<SyncRequest, SyncResponse>::default()
+        .set_request_size_maximum(64 * 1024)
+        .set_response_size_maximum((MAX_RANGE as u64) * (MAX_ENTRY_BYTES as u64 + 64) + 4096);
+    let sync = request_response::Behaviour::with_codec(
+        codec,
+        [(StreamProtocol::new(SYNC_PROTOCOL), ProtocolSupport::Full)],
+        request_response::Config::default().with_request_timeout(Duration::from_secs(30)),
+    );
+    let mut allowed = allow_block_list::Behaviour::<allow_block_list::AllowedPeers>::default();
+    for peer in members.keys().filter(|p| **p != local_peer) {
+        allowed.allow_peer(*peer);
+    }
+    let limits = connection_limits::Behaviour::new(
+        connection_limits::ConnectionLimits::default()
+            .with_max_established(Some(config.max_connections))
+            .with_max_established_per_peer(Some(2))
+            .with_max_pending_incoming(Some(config.max_connections)),
+    );
+    let identify = identify::Behaviour::new(identify::Config::new(
+        "/consentnet/1".into(),
+        local.public(),
+    ));
+    let behaviour = Behaviour {
+        allowed,
+        blocked: allow_block_list::Behaviour::default(),
+        limits,
+        gossipsub: gossip,
+        sync,
+        identify,
+    };
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(local)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| start_error(&e))?
+        .with_behaviour(|_| behaviour)
+        .map_err(|e| start_error(&e))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build();
+    swarm
+        .listen_on(config.listen.clone())
+        .map_err(|e| start_error(&e))?;
+    let mut listen = Vec::new();
+    let deadline = tokio::time::sleep(Duration::from_secs(10));
+    tokio::pin!(deadline);
+    while listen.is_empty() {
+        tokio::select! {
+            event = swarm.select_next_some() => {
+                if let SwarmEvent::NewListenAddr { address, .. } = event {
+                    listen.push(address);
+                }
+            }
+            () = &mut deadline => return Err(NetworkError::Start(format!("no listen address on {}", config.listen))),
+        }
+    }
+    let (commands, inbox) = mpsc::channel(COMMAND_QUEUE);
+    let handle = NetworkHandle {
+        commands: commands.clone(),
+    };
+    let event_loop = EventLoop {
+        swarm,
+        service,
+        inbox,
+        commands,
+        topic,
+        members,
+        bootstrap: config.bootstrap,
+        strikes: HashMap::new(),
+        blocked: HashSet::new(),
+        max_strikes: config.max_strikes,
+        listen: listen.clone(),
+        validating: Arc::new(Semaphore::new(VALIDATING)),
+        syncing: Arc::new(Semaphore::new(SYNCING)),
+    };
+    let task = tokio::spawn(event_loop.run(config.sync_interval, shutdown));
+    Ok((handle, listen, task))
+}
+
+struct EventLoop {
+    swarm: Swarm<Behaviour>,
+    service: Arc<NodeService>,
+    inbox: mpsc::Receiver<Command>,
+    commands: mpsc::Sender<Command>,
+    topic: IdentTopic,
+    members: HashMap<PeerId, Did>,
+    bootstrap: Vec<(PeerId, Multiaddr)>,
+    strikes: HashMap<PeerId, u32>,
+    blocked: HashSet<PeerId>,
+    max_strikes: u32,
+    listen: Vec<Multiaddr>,
+    validating: Arc<Semaphore>,
+    syncing: Arc<Semaphore>,
+}
+
+impl EventLoop {
+    async fn run(mut self, sync_interval: Duration, mut shutdown: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(sync_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                Some(command) = self.inbox.recv() => self.on_command(command),
+                _ = tick.tick() => self.on_tick(),
+                _ = shutdown.changed() => break,
+            }
+        }
+        tracing::info!("network stopped");
+    }
+
+    fn on_tick(&mut self) {
+        self.refresh_members();
+        for (peer, address) in self.bootstrap.clone() {
+            if !self.swarm.is_connected(&peer) && !self.blocked.contains(&peer) {
+                let _ = self
+                    .swarm
+                    .dial(DialOpts::peer_id(peer).addresses(vec![address]).build());
+            }
+        }
+        let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+        for peer in peers {
+            self.request(peer, SyncRequest::Frontier);
+        }
+    }
+
+    /// Membership can change on the log: keep the allow list in step with it.
+    fn refresh_members(&mut self) {
+        let Ok(members) = member_peers(&self.service) else {
+            return;
+        };
+        let local = *self.swarm.local_peer_id();
+        for peer in members.keys().filter(|p| **p != local) {
+            if !self.members.contains_key(peer) {
+                self.swarm.behaviour_mut().allowed.allow_peer(*peer);
+            }
+        }
+        for peer in self.members.keys() {
+            if !members.contains_key(peer) {
+                self.swarm.behaviour_mut().allowed.disallow_peer(*peer);
+            }
+        }
+        self.members = members;
+    }
+
+    fn request(&mut self, peer: PeerId, request: SyncRequest) {
+        self.service
+            .metrics
+            .sync_requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.swarm.behaviour_mut().sync.send_request(&peer, request);
+    }
+
+    fn strike(&mut self, peer: PeerId, reason: &str) {
+        let strikes = self.strikes.entry(peer).or_default();
+        *strikes += 1;
+        tracing::warn!(%peer, strikes = *strikes, reason, "invalid message from peer");
+        if *strikes >= self.max_strikes && self.blocked.insert(peer) {
+            tracing::warn!(%peer, "blocking peer after repeated invalid messages");
+            self.service
+                .metrics
+                .peers_blocked
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.swarm.behaviour_mut().gossipsub.blacklist_peer(&peer);
+            self.swarm.behaviour_mut().blocked.block_peer(peer);
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Publish(bytes) => {
+                let topic = self.topic.clone();
+                if let Err(error) = self.swarm.behaviour_mut().gossipsub.publish(topic, bytes) {
+                    // Peers that miss it get it by sync.
+                    tracing::debug!(%error, "gossip publish");
+                }
+            }
+            Command::Status(reply) => {
+                let _ = reply.send(NetworkStatus {
+                    peer_id: self.swarm.local_peer_id().to_string(),
+                    listen: self.listen.iter().map(ToString::to_string).collect(),
+                    peers: self
+                        .swarm
+                        .connected_peers()
+                        .map(ToString::to_string)
+                        .collect(),
+                    blocked: self.blocked.iter().map(ToString::to_string).collect(),
+                });
+            }
+            Command::Validated {
+                id,
+                source,
+                verdict,
+            } => {
+                let acceptance = match &verdict {
+                    GossipVerdict::Accept { .. } => MessageAcceptance::Accept,
+                    GossipVerdict::Ignore => MessageAcceptance::Ignore,
+                    GossipVerdict::Reject(_) => MessageAcceptance::Reject,
+                };
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(&id, &source, acceptance);
+                match verdict {
+                    GossipVerdict::Reject(reason) => self.strike(source, &reason),
+                    GossipVerdict::Accept { gap: true } => {
+                        self.request(source, SyncRequest::Frontier);
+                    }
+                    _ => {}
+                }
+            }
+            Command::Respond { channel, response } => {
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_response(channel, response);
+            }
+            Command::Request { peer, request } => self.request(peer, request),
+            Command::Strike(peer, reason) => self.strike(peer, &reason),
+        }
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                num_established,
+                ..
+            } => {
+                tracing::info!(peer = %peer_id, "peer connected");
+                if num_established.get() == 1 {
+                    self.request(peer_id, SyncRequest::Frontier);
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } => tracing::info!(peer = %peer_id, "peer disconnected"),
+            SwarmEvent::IncomingConnectionError { error, peer_id, .. } => {
+                self.service
+                    .metrics
+                    .connections_refused
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::info!(peer = ?peer_id, %error, "incoming connection refused");
+            }
+            SwarmEvent::NewListenAddr { address, .. } => {
+                if !self.listen.contains(&address) {
+                    self.listen.push(address);
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            })) => self.validate(propagation_source, message_id, message.data),
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync(event),
+            _ => {}
+        }
+    }
+
+    /// Validates a gossiped entry off the event loop; the verdict comes back as a command.
+    fn validate(&mut self, source: PeerId, id: MessageId, data: Vec<u8>) {
+        let Ok(permit) = self.validating.clone().try_acquire_owned() else {
+            // Too much in flight: do not forward it now; sync fetches it later.
+            self.swarm
+                .behaviour_mut()
+                .gossipsub
+                .report_message_validation_result(&id, &source, MessageAcceptance::Ignore);
+            return;
+        };
+        let service = self.service.clone();
+        let commands = self.commands.clone();
+        tokio::task::spawn_blocking(move || {
+            let verdict = service.receive_gossip(&data);
+            drop(permit);
+            let _ = commands.blocking_send(Command::Validated {
+                id,
+                source,
+                verdict,
+            });
+        });
+    }
+
+    fn on_sync(&mut self, event: request_response::Event<SyncRequest, SyncResponse>) {
+        let request_response::Event::Message { peer, message, .. } = event else {
+            if let request_response::Event::OutboundFailure { peer, error, .. } = event {
+                tracing::debug!(%peer, %error, "sync request failed");
+            }
+            return;
+        };
+        let Ok(permit) = self.syncing.clone().try_acquire_owned() else {
+            if let request_response::Message::Request { channel, .. } = message {
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_response(channel, SyncResponse::Refused("busy".into()));
+            }
+            return;
+        };
+        let service = self.service.clone();
+        let commands = self.commands.clone();
+        tokio::task::spawn_blocking(move || {
+            let replies = match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => vec![Command::Respond {
+                    channel,
+                    response: answer(&service, request),
+                }],
+                request_response::Message::Response { response, .. } => {
+                    absorb(&service, peer, response)
+                }
+            };
+            drop(permit);
+            for reply in replies {
+                let _ = commands.blocking_send(reply);
+            }
+        });
+    }
+}
+
+/// Answers a peer's sync request from the log.
+fn answer(service: &NodeService, request: SyncRequest) -> SyncResponse {
+    match request {
+        SyncRequest::Frontier => SyncResponse::Frontier(service.frontier()),
+        SyncRequest::Range(range) => match service.serve(&range) {
+            Ok(entries) => SyncResponse::Entries(
+                entries
+                    .iter()
+                    .map(|e| String::from_utf8_lossy(&e.encode()).into_owned())
+                    .collect(),
+            ),
+            Err(error) => SyncResponse::Refused(error.to_string()),
+        },
+    }
+}
+
+/// Takes in a peer's sync answer; returns the follow-up commands.
+fn absorb(service: &NodeService, peer: PeerId, response: SyncResponse) -> Vec<Command> {
+    match response {
+        SyncResponse::Frontier(theirs) => service
+            .wants(&theirs)
+            .into_iter()
+            .map(|range| Command::Request {
+                peer,
+                request: SyncRequest::Range(range),
+            })
+            .collect(),
+        SyncResponse::Entries(texts) => {
+            if texts.len() > MAX_RANGE as usize {
+                return vec![Command::Strike(peer, "oversized range answer".into())];
+            }
+            let mut entries = Vec::with_capacity(texts.len());
+            let mut follow = Vec::new();
+            for text in texts {
+                match Entry::decode(text.as_bytes()) {
+                    Ok(entry) => entries.push(entry),
+                    Err(error) => follow.push(Command::Strike(peer, error.to_string())),
+                }
+            }
+            let outcome = service.receive_entries(entries);
+            if outcome.rejected > 0 {
+                follow.push(Command::Strike(
+                    peer,
+                    format!("{} invalid entries in a range answer", outcome.rejected),
+                ));
+            }
+            if outcome.stored > 0 {
+                // Keep going until this peer has nothing more for us.
+                follow.push(Command::Request {
+                    peer,
+                    request: SyncRequest::Frontier,
+                });
+            }
+            follow
+        }
+        SyncResponse::Refused(reason) => {
+            tracing::debug!(%peer, reason, "sync request refused");
+            Vec::new()
+        }
+    }
+}

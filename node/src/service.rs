@@ -1,0 +1,286 @@
+//! The node's core: the replica (log, engine, state) behind one lock, the node key, and the operations the HTTP API and the network loop ask of them.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
+
+use consentnet_consent_chain::event::{AppDecision, AppManifest};
+use consentnet_consent_chain::replica::MAX_RANGE;
+use consentnet_consent_chain::validate::EventError;
+use consentnet_consent_chain::{
+    Appended, Entry, Event, FeedHead, Genesis, Hash32, RangeRequest, Received, Rejected, Replica,
+    RocksStore, StoreError,
+};
+use consentnet_identity::{Did, KeyPair, Revocation};
+
+use crate::metrics::Metrics;
+
+/// Why a submission was refused. Each maps to one HTTP status and code.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// The event failed validation.
+    #[error(transparent)]
+    Invalid(#[from] EventError),
+    /// A revocation by someone who may not revoke that consent.
+    #[error("{0} may not revoke this consent: only its issuer or its bank may")]
+    NotEntitled(String),
+    /// This node is not a member of the consortium it was started for.
+    #[error("this node is not a member of the consortium")]
+    NodeNotMember,
+    /// The log could not be written; nothing was acknowledged.
+    #[error("the log is unavailable: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// A durable submission: the signed entry that holds the event (the receipt).
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    /// The entry holding the event, in this or another node's feed.
+    pub entry: Entry,
+    /// False when the event was already on the log.
+    pub new: bool,
+}
+
+/// What the engine said about one gossiped entry, as gossipsub needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GossipVerdict {
+    /// Valid and stored (or held for a gap): forward it.
+    Accept {
+        /// A gap this entry revealed: sync with the sender.
+        gap: bool,
+    },
+    /// Already held, or no room to hold it now: do not forward, no penalty.
+    Ignore,
+    /// Invalid: do not forward, penalise the sender.
+    Reject(String),
+}
+
+/// Outcome of storing a batch of entries from a sync answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncOutcome {
+    /// Entries stored.
+    pub stored: usize,
+    /// Entries refused as invalid.
+    pub rejected: usize,
+    /// Some entries wait for earlier ones.
+    pub gap: bool,
+}
+
+/// The node's log, state and key.
+pub struct NodeService {
+    replica: Mutex<Replica<RocksStore>>,
+    key: KeyPair,
+    genesis: Genesis,
+    known_heads: Mutex<BTreeMap<Did, u64>>,
+    /// Counters for `/metrics`.
+    pub metrics: Metrics,
+}
+
+impl std::fmt::Debug for NodeService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeService")
+            .field("did", self.key.did())
+            .finish_non_exhaustive()
+    }
+}
+
+fn now_ms() -> u64 {
+    u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves the replica as its last durable write made
+    // it: every mutation writes the store before touching memory.
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl NodeService {
+    /// Opens the log in `store` for the consortium in `genesis`, as the node with `key`.
+    pub fn open(store: RocksStore, genesis: Genesis, key: KeyPair) -> Result<Self, StoreError> {
+        let replica = Replica::open(store, &genesis)?;
+        Ok(Self {
+            replica: Mutex::new(replica),
+            key,
+            genesis,
+            known_heads: Mutex::default(),
+            metrics: Metrics::default(),
+        })
+    }
+
+    /// This node's DID.
+    pub fn did(&self) -> &Did {
+        self.key.did()
+    }
+
+    /// The genesis this node runs.
+    pub fn genesis(&self) -> &Genesis {
+        &self.genesis
+    }
+
+    /// Runs `read` with the replica locked.
+    pub fn read<T>(&self, read: impl FnOnce(&Replica<RocksStore>) -> T) -> T {
+        read(&lock(&self.replica))
+    }
+
+    /// Validates `event` and appends it to this node's feed, durably.
+    pub fn submit(&self, event: Event) -> Result<Submitted, SubmitError> {
+        if let Event::ConsentRevoked { revocation } = &event {
+            self.check_revoker(revocation)?;
+        }
+        let appended = lock(&self.replica).append_local(&self.key, event, now_ms());
+        let result = match appended {
+            Ok(Appended::New(entry)) => Ok(Submitted { entry, new: true }),
+            Ok(Appended::Existing(entry)) => Ok(Submitted { entry, new: false }),
+            Err(Rejected::InvalidEvent(error)) => Err(SubmitError::Invalid(error)),
+            Err(Rejected::Store(error)) => Err(SubmitError::Store(error)),
+            Err(Rejected::NotMember(_)) => Err(SubmitError::NodeNotMember),
+            Err(other) => Err(SubmitError::Store(StoreError::Corrupt(other.to_string()))),
+        };
+        self.metrics.submission(result.is_ok());
+        result
+    }
+
+    /// A revocation of a known consent must come from its issuer or its bank.
+    fn check_revoker(&self, revocation: &Revocation) -> Result<(), SubmitError> {
+        self.read(
+            |replica| match replica.state().consent(&revocation.consent_id) {
+                Some(consent)
+                    if revocation.revoker != consent.issuer
+                        && revocation.revoker != consent.terms.bank =>
+                {
+                    Err(SubmitError::NotEntitled(revocation.revoker.to_string()))
+                }
+                _ => Ok(()),
+            },
+        )
+    }
+
+    /// The app manifest event, checked for its signature when submitted.
+    pub fn app_published(manifest: AppManifest, signature: String) -> Event {
+        Event::AppPublished {
+            manifest,
+            signature,
+        }
+    }
+
+    /// The app decision event.
+    pub fn app_decided(decision: AppDecision, signature: String) -> Event {
+        Event::AppDecided {
+            decision,
+            signature,
+        }
+    }
+
+    /// Checks and stores one gossiped entry (its canonical bytes).
+    pub fn receive_gossip(&self, bytes: &[u8]) -> GossipVerdict {
+        let entry = match Entry::decode(bytes) {
+            Ok(entry) => entry,
+            Err(error) => return self.rejected(error.to_string()),
+        };
+        self.note_known(&entry.origin, entry.seq);
+        let verdict = match lock(&self.replica).receive(entry) {
+            Ok(Received::Stored(entries)) => {
+                self.metrics.stored(entries.len());
+                GossipVerdict::Accept { gap: false }
+            }
+            Ok(Received::Buffered { .. }) => GossipVerdict::Accept { gap: true },
+            Ok(Received::Duplicate) => GossipVerdict::Ignore,
+            Ok(Received::Equivocation(_)) => GossipVerdict::Ignore,
+            Err(Rejected::PendingFull(_) | Rejected::Store(_)) => GossipVerdict::Ignore,
+            Err(error) => return self.rejected(error.to_string()),
+        };
+        self.metrics.gossip(&verdict);
+        verdict
+    }
+
+    fn rejected(&self, reason: String) -> GossipVerdict {
+        let verdict = GossipVerdict::Reject(reason);
+        self.metrics.gossip(&verdict);
+        verdict
+    }
+
+    fn note_known(&self, origin: &Did, seq: u64) {
+        let mut known = lock(&self.known_heads);
+        let slot = known.entry(origin.clone()).or_default();
+        *slot = (*slot).max(seq);
+    }
+
+    /// This node's frontier: every feed's head.
+    pub fn frontier(&self) -> BTreeMap<Did, FeedHead> {
+        self.read(|replica| replica.heads().clone())
+    }
+
+    /// The ranges to ask a peer for, given its frontier.
+    pub fn wants(&self, theirs: &BTreeMap<Did, FeedHead>) -> Vec<RangeRequest> {
+        for (origin, head) in theirs {
+            self.note_known(origin, head.seq);
+        }
+        self.read(|replica| replica.wants(theirs))
+    }
+
+    /// Entries for a peer's range request, at most [`MAX_RANGE`].
+    pub fn serve(&self, request: &RangeRequest) -> Result<Vec<Entry>, StoreError> {
+        let request = RangeRequest {
+            to: request.to.min(request.from.saturating_add(MAX_RANGE - 1)),
+            ..request.clone()
+        };
+        self.read(|replica| replica.serve(&request))
+    }
+
+    /// Checks and stores entries from a sync answer.
+    pub fn receive_entries(&self, entries: Vec<Entry>) -> SyncOutcome {
+        let mut outcome = SyncOutcome::default();
+        for entry in &entries {
+            self.note_known(&entry.origin, entry.seq);
+        }
+        for result in lock(&self.replica).receive_many(entries) {
+            match result {
+                Ok(Received::Stored(stored)) => outcome.stored += stored.len(),
+                Ok(Received::Buffered { .. }) => outcome.gap = true,
+                Ok(Received::Duplicate | Received::Equivocation(_)) => {}
+                Err(Rejected::PendingFull(_) | Rejected::Store(_)) => outcome.gap = true,
+                Err(_) => outcome.rejected += 1,
+            }
+        }
+        self.metrics.stored(outcome.stored);
+        outcome
+    }
+
+    /// How far behind this node is, per origin: the highest seq heard of minus the
+    /// highest held.
+    pub fn lag(&self) -> BTreeMap<Did, u64> {
+        let heads = self.frontier();
+        lock(&self.known_heads)
+            .iter()
+            .map(|(origin, known)| {
+                let held = heads.get(origin).map_or(0, |h| h.seq);
+                (origin.clone(), known.saturating_sub(held))
+            })
+            .collect()
+    }
+
+    /// Entries held, all feeds together.
+    pub fn log_entries(&self) -> u64 {
+        self.frontier().values().map(|h| h.seq).sum()
+    }
+
+    /// The state digest.
+    pub fn state_digest(&self) -> Hash32 {
+        self.read(|replica| replica.state().digest())
+    }
+
+    /// The entry holding `event_id`, if held.
+    pub fn locate(&self, event_id: &Hash32) -> Result<Option<Entry>, StoreError> {
+        self.read(|replica| replica.locate(event_id))
+    }
+
+    /// Closes the store: every acknowledged entry is already durable.
+    pub fn close(self) {
+        let replica = self
+            .replica
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        drop(replica);
+    }
+}
