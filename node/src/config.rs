@@ -35,7 +35,7 @@ pub enum ConfigError {
 }
 
 /// The whole configuration. Relative paths are relative to the config file's folder.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NodeConfig {
     /// Where the node keeps its log and key.
@@ -98,17 +98,6 @@ pub struct P2pSection {
 pub struct LogSection {
     /// Logs as JSON lines instead of text. Default false.
     pub json: bool,
-}
-
-impl Default for NodeConfig {
-    fn default() -> Self {
-        Self {
-            node: NodeSection::default(),
-            http: HttpSection::default(),
-            p2p: P2pSection::default(),
-            log: LogSection::default(),
-        }
-    }
 }
 
 impl Default for NodeSection {

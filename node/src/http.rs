@@ -446,6 +446,8 @@ pub struct NodeStatus {
     pub peers: usize,
     /// Their peer ids.
     pub peer_ids: Vec<String>,
+    /// Peers blocked for sending invalid messages.
+    pub blocked_peers: Vec<String>,
     /// Entries held, all feeds.
     pub log_entries: u64,
     /// Every feed's head.
@@ -483,6 +485,7 @@ async fn status(State(state): State<AppState>) -> Json<NodeStatus> {
         listen: network.listen,
         peers: network.peers.len(),
         peer_ids: network.peers,
+        blocked_peers: network.blocked,
         log_entries: frontier.values().map(|h| h.seq).sum(),
         frontier,
         lag: service.lag(),

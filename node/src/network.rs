@@ -29,6 +29,9 @@ const COMMAND_QUEUE: usize = 1024;
 const VALIDATING: usize = 256;
 /// Sync requests and answers being prepared at once.
 const SYNCING: usize = 64;
+/// The gossip score below which a peer's messages are ignored: such a peer is blocked at
+/// once, since its later invalid messages would never reach the strike count.
+const GRAYLIST: f64 = -80.0;
 
 /// Why the network could not start.
 #[derive(Debug, thiserror::Error)]
@@ -287,7 +290,7 @@ pub async fn start(
     let thresholds = gossipsub::PeerScoreThresholds {
         gossip_threshold: -10.0,
         publish_threshold: -50.0,
-        graylist_threshold: -80.0,
+        graylist_threshold: GRAYLIST,
         ..Default::default()
     };
     gossip
@@ -297,7 +300,7 @@ pub async fn start(
 
     let codec = request_response::cbor::codec::Codec::<SyncRequest, SyncResponse>::default()
         .set_request_size_maximum(64 * 1024)
-        .set_response_size_maximum((MAX_RANGE as u64) * (MAX_ENTRY_BYTES as u64 + 64) + 4096);
+        .set_response_size_maximum(MAX_RANGE * (MAX_ENTRY_BYTES as u64 + 64) + 4096);
     let sync = request_response::Behaviour::with_codec(
         codec,
         [(StreamProtocol::new(SYNC_PROTOCOL), ProtocolSupport::Full)],
@@ -453,7 +456,13 @@ impl EventLoop {
         let strikes = self.strikes.entry(peer).or_default();
         *strikes += 1;
         tracing::warn!(%peer, strikes = *strikes, reason, "invalid message from peer");
-        if *strikes >= self.max_strikes && self.blocked.insert(peer) {
+        let graylisted = self
+            .swarm
+            .behaviour()
+            .gossipsub
+            .peer_score(&peer)
+            .is_some_and(|score| score <= GRAYLIST);
+        if (*strikes >= self.max_strikes || graylisted) && self.blocked.insert(peer) {
             tracing::warn!(%peer, "blocking peer after repeated invalid messages");
             self.service
                 .metrics
@@ -543,10 +552,8 @@ impl EventLoop {
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::info!(peer = ?peer_id, %error, "incoming connection refused");
             }
-            SwarmEvent::NewListenAddr { address, .. } => {
-                if !self.listen.contains(&address) {
-                    self.listen.push(address);
-                }
+            SwarmEvent::NewListenAddr { address, .. } if !self.listen.contains(&address) => {
+                self.listen.push(address);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
                 propagation_source,

@@ -28,6 +28,130 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// The passphrase test nodes' keys are encrypted with.
+pub const TEST_PASSPHRASE: &str = "consortium test passphrase";
+
+/// A free loopback TCP port (bound, then released for the caller to use).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+/// One member's node folder, made by `consentnet-node init`.
+#[derive(Debug, Clone)]
+pub struct NodeDir {
+    /// The folder with `node.toml`, the key and the log.
+    pub dir: PathBuf,
+    /// The member line `init` printed.
+    pub member: serde_json::Value,
+    /// The libp2p port this node always listens on.
+    pub p2p_port: u16,
+}
+
+impl NodeDir {
+    /// Runs `consentnet-node init` in `dir`.
+    pub fn init(dir: PathBuf, role: &str, name: &str) -> Self {
+        let output = Command::new(bin("consentnet-node"))
+            .arg("init")
+            .arg(&dir)
+            .args(["--role", role, "--name", name, "--http", "127.0.0.1:0"])
+            .env("CONSENTNET_NODE_PASSPHRASE", TEST_PASSPHRASE)
+            .output()
+            .expect("consentnet-node init runs");
+        assert!(output.status.success(), "init failed: {output:?}");
+        let member = serde_json::from_slice(&output.stdout).expect("init prints the member line");
+        let config = dir.join("node.toml");
+        let text = std::fs::read_to_string(&config).expect("init wrote node.toml");
+        // Sync often, so tests that wait on catch-up finish quickly.
+        std::fs::write(
+            &config,
+            text.replace("sync_interval_ms = 2000", "sync_interval_ms = 300"),
+        )
+        .expect("node.toml is writable");
+        Self {
+            dir,
+            member,
+            p2p_port: free_port(),
+        }
+    }
+
+    /// This node's DID.
+    pub fn did(&self) -> &str {
+        self.member["did"].as_str().expect("the member has a DID")
+    }
+
+    /// This node's peer id.
+    pub fn peer_id(&self) -> &str {
+        self.member["peerId"]
+            .as_str()
+            .expect("the member has a peer id")
+    }
+
+    /// The address peers dial.
+    pub fn p2p_address(&self) -> String {
+        format!(
+            "/ip4/127.0.0.1/tcp/{}/p2p/{}",
+            self.p2p_port,
+            self.peer_id()
+        )
+    }
+
+    /// Writes the genesis naming `members` into this node's folder.
+    pub fn write_genesis(&self, network: &str, members: &[&NodeDir]) {
+        let output = Command::new(bin("consentnet-node"))
+            .args(["genesis", "--network", network, "--out"])
+            .arg(self.dir.join("genesis.json"))
+            .args(members.iter().map(|m| m.dir.join("member.json")))
+            .output()
+            .expect("consentnet-node genesis runs");
+        assert!(output.status.success(), "genesis failed: {output:?}");
+    }
+}
+
+/// A consortium of node folders sharing one genesis, in a temp dir.
+pub struct Consortium {
+    /// Holds every node's folder.
+    pub root: tempfile::TempDir,
+    /// The members, in the order given.
+    pub nodes: Vec<NodeDir>,
+}
+
+impl Consortium {
+    /// Creates members with these `(role, name)`s and their shared genesis.
+    pub fn create(members: &[(&str, &str)]) -> Self {
+        let root = tempfile::tempdir().expect("a temp dir");
+        let nodes: Vec<NodeDir> = members
+            .iter()
+            .enumerate()
+            .map(|(i, (role, name))| {
+                NodeDir::init(root.path().join(format!("node{i}")), role, name)
+            })
+            .collect();
+        let all: Vec<&NodeDir> = nodes.iter().collect();
+        for node in &nodes {
+            node.write_genesis("test-consortium", &all);
+        }
+        Self { root, nodes }
+    }
+
+    /// Every member's address except `index`'s.
+    pub fn bootstrap_for(&self, index: usize) -> Vec<String> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != index)
+            .map(|(_, n)| n.p2p_address())
+            .collect()
+    }
+
+    /// Starts member `index`, bootstrapped with every other member.
+    pub fn start(&self, index: usize, deadline: Duration) -> NodeProcess {
+        NodeProcess::start(&self.nodes[index], &self.bootstrap_for(index), deadline)
+    }
+}
+
 /// A `consentnet-node` process that is killed when dropped.
 pub struct NodeProcess {
     child: Child,
@@ -36,22 +160,33 @@ pub struct NodeProcess {
 }
 
 impl NodeProcess {
-    /// Starts `consentnet-node run` on a free loopback port and waits, up to `deadline`,
-    /// for the JSON line that names the bound address.
-    pub fn start(deadline: Duration) -> Self {
-        let child = Command::new(bin("consentnet-node"))
-            .args(["run", "--http", "127.0.0.1:0"])
+    /// Starts `consentnet-node run` for `node` (HTTP on a free port, libp2p on the node's
+    /// port) and waits, up to `deadline`, for the JSON line that names its addresses.
+    pub fn start(node: &NodeDir, bootstrap: &[String], deadline: Duration) -> Self {
+        let mut command = Command::new(bin("consentnet-node"));
+        command
+            .arg("run")
+            .arg("--config")
+            .arg(node.dir.join("node.toml"))
+            .args(["--http", "127.0.0.1:0"])
+            .args(["--p2p", &format!("/ip4/127.0.0.1/tcp/{}", node.p2p_port)])
+            .env("CONSENTNET_NODE_PASSPHRASE", TEST_PASSPHRASE)
+            .env("CONSENTNET_LOG", "warn");
+        for peer in bootstrap {
+            command.args(["--bootstrap", peer]);
+        }
+        let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::inherit())
             .spawn()
             .expect("consentnet-node starts");
         // Owned by the guard at once, so a panic below still kills the process.
-        let mut node = Self {
+        let mut process = Self {
             child,
             http_url: String::new(),
         };
-        let stdout = node.child.stdout.take().expect("stdout is piped");
+        let stdout = process.child.stdout.take().expect("stdout is piped");
         let (sender, receiver) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -71,8 +206,8 @@ impl NodeProcess {
             };
             if event["event"] == "listening" {
                 let http = event["http"].as_str().expect("http is a string");
-                node.http_url = format!("http://{http}");
-                return node;
+                process.http_url = format!("http://{http}");
+                return process;
             }
         }
     }
@@ -80,6 +215,19 @@ impl NodeProcess {
     /// The operating system's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Kills the process with SIGKILL: no shutdown code runs.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// `GET /status` as JSON.
+    pub fn status(&self) -> serde_json::Value {
+        let (code, body) = http_get(&format!("{}/status", self.http_url));
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str(&body).expect("status is JSON")
     }
 
     /// Sends SIGTERM and waits, up to `deadline`, for the process to exit; returns its exit code.
@@ -105,6 +253,44 @@ impl Drop for NodeProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Polls `check` until it returns `Some`, or panics naming `what` after `deadline`.
+pub fn wait_for<T>(what: &str, deadline: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(
+            started.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for {what}"
+        );
+        std::thread::park_timeout(Duration::from_millis(50));
+    }
+}
+
+/// POSTs JSON to `url` and returns the status code and the body as JSON.
+pub fn http_post_json(url: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(20)))
+        .build()
+        .new_agent();
+    let mut response = agent
+        .post(url)
+        .header("content-type", "application/json")
+        .send(body.to_string())
+        .expect("the HTTP call completes");
+    let status = response.status().as_u16();
+    let text = response
+        .body_mut()
+        .read_to_string()
+        .expect("the body is text");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
 }
 
 /// GETs `url` and returns the status code and body.

@@ -6,13 +6,20 @@
 use std::process::Command;
 use std::time::Duration;
 
-use consentnet_tests::{NodeProcess, bin, http_get};
+use consentnet_tests::{Consortium, NodeProcess, bin, http_get};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
+/// A one-member consortium's node, running.
+fn single_node() -> (Consortium, NodeProcess) {
+    let consortium = Consortium::create(&[("bank", "Solo Bank")]);
+    let node = consortium.start(0, DEADLINE);
+    (consortium, node)
+}
+
 #[test]
 fn node_serves_health_and_stops_cleanly_on_sigterm() {
-    let node = NodeProcess::start(DEADLINE);
+    let (_consortium, node) = single_node();
     let (status, body) = http_get(&format!("{}/healthz", node.http_url));
     assert_eq!((status, body.as_str()), (200, "ok"));
     assert_eq!(node.terminate(DEADLINE), Some(0));
@@ -20,7 +27,7 @@ fn node_serves_health_and_stops_cleanly_on_sigterm() {
 
 #[test]
 fn cli_reads_node_status_as_json() {
-    let node = NodeProcess::start(DEADLINE);
+    let (_consortium, node) = single_node();
     let output = Command::new(bin("consentnet"))
         .args(["--json", "status", "--node", &node.http_url])
         .output()

@@ -1,0 +1,89 @@
+//! A misbehaving member for the consortium tests: joins with a member's key and floods the entry topic with invalid entries.
+//!
+//! Usage: `rogue_peer NODE_DIR NETWORK TARGET_MULTIADDR COUNT`, with the key's passphrase
+//! in `CONSENTNET_NODE_PASSPHRASE`. Prints `{"event":"flooded","sent":N}` once it has
+//! published, then `{"event":"disconnected"}` when the target drops it, and exits 0; exits 1
+//! if the target keeps it connected for 30 s.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use consentnet_node::keystore;
+use consentnet_node::network::{libp2p_keypair, parse_peer_address};
+use libp2p::futures::StreamExt;
+use libp2p::gossipsub::{self, IdentTopic};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{noise, tcp, yamux};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, dir, network, target, count] = args.as_slice() else {
+        bail!("usage: rogue_peer NODE_DIR NETWORK TARGET_MULTIADDR COUNT");
+    };
+    let count: usize = count.parse().context("COUNT is a number")?;
+    let passphrase = keystore::passphrase(None)?;
+    let key = keystore::open(
+        &std::path::Path::new(dir).join("node-key.json"),
+        &passphrase,
+    )?;
+    let (target_peer, target_address) = parse_peer_address(target)?;
+    let topic = IdentTopic::new(format!("consentnet/{network}/entries/1"));
+    let local = libp2p_keypair(&key);
+    let config = gossipsub::ConfigBuilder::default()
+        .build()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut gossip: gossipsub::Behaviour = gossipsub::Behaviour::new(
+        gossipsub::MessageAuthenticity::Signed(local.clone()),
+        config,
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    gossip.subscribe(&topic)?;
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(local)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )?
+        .with_behaviour(|_| gossip)?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build();
+    swarm.dial(target_address)?;
+    let deadline = tokio::time::sleep(Duration::from_secs(30));
+    tokio::pin!(deadline);
+    let mut sent = 0;
+    let mut announced = false;
+    // Publishing fails until the target's subscription is known; keep trying.
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                while sent < count {
+                    let garbage = format!("{{\"not an entry\":{sent}}}");
+                    if swarm.behaviour_mut().publish(topic.clone(), garbage).is_err() {
+                        break;
+                    }
+                    sent += 1;
+                }
+                if sent == count && !announced {
+                    announced = true;
+                    println!("{}", serde_json::json!({ "event": "flooded", "sent": sent }));
+                }
+            }
+            event = swarm.select_next_some() => {
+                if let SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } = event
+                    && peer_id == target_peer
+                    && sent > 0
+                {
+                    println!("{}", serde_json::json!({ "event": "disconnected", "sent": sent }));
+                    return Ok(());
+                }
+            }
+            () = &mut deadline => {
+                println!("{}", serde_json::json!({ "event": "still connected", "sent": sent }));
+                std::process::exit(1);
+            }
+        }
+    }
+}

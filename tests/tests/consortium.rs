@@ -1,0 +1,277 @@
+//! Four-node consortiums as real processes on loopback: replication, late joiners, `kill -9` and restart, membership gating, and a peer flooding invalid gossip.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{BTreeSet, HashSet};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use consentnet_consent_chain::Event;
+use consentnet_consent_chain::event::{AppManifest, Platform};
+use consentnet_identity::consent::block_on;
+use consentnet_identity::{ConsentTerms, Did, KeyPair, Permission, Revocation, issue_consent};
+use consentnet_tests::{
+    Consortium, NodeDir, NodeProcess, TEST_PASSPHRASE, bin_dir, http_get, http_post_json, wait_for,
+};
+use serde_json::Value;
+
+const START: Duration = Duration::from_secs(30);
+const DEADLINE: Duration = Duration::from_secs(60);
+
+const FOUR: [(&str, &str); 4] = [
+    ("bank", "Bank A"),
+    ("bank", "Bank B"),
+    ("tsp", "TSP One"),
+    ("regulator", "Regulator"),
+];
+
+/// The body of `POST /v1/apps` for a fresh manifest of `app` at `version`.
+fn manifest_body(app: &KeyPair, version: &str) -> Value {
+    let manifest = AppManifest {
+        app: app.did().clone(),
+        name: "Budget Buddy".into(),
+        description: "Shows where the money goes".into(),
+        version: version.into(),
+        platform: Platform::Web,
+        redirect_uris: vec!["https://budget.example/callback".into()],
+        requested_permissions: BTreeSet::from([Permission::ReadAccountsBasic]),
+        bundle_hash: "ab".repeat(32),
+    };
+    let mut body = serde_json::to_value(Event::app_published(app, manifest)).unwrap();
+    body.as_object_mut().unwrap().remove("type");
+    body
+}
+
+fn post(node: &NodeProcess, path: &str, body: &Value) -> (u16, Value) {
+    http_post_json(&format!("{}{path}", node.http_url), body)
+}
+
+fn consent_status(node: &NodeProcess, id: &str) -> String {
+    let (code, body) = http_get(&format!("{}/v1/consents/{id}", node.http_url));
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str::<Value>(&body).unwrap()["status"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn wait_connected(nodes: &[&NodeProcess], peers: u64) {
+    wait_for("every node to connect to the others", DEADLINE, || {
+        nodes
+            .iter()
+            .all(|n| n.status()["peers"].as_u64() == Some(peers))
+            .then_some(())
+    });
+}
+
+/// Waits until every node holds `entries` entries and all report one state digest.
+fn wait_converged(nodes: &[&NodeProcess], entries: u64) -> String {
+    wait_for(
+        &format!("all nodes to hold {entries} entries with one state digest"),
+        DEADLINE,
+        || {
+            let statuses: Vec<Value> = nodes.iter().map(|n| n.status()).collect();
+            let digests: HashSet<&str> = statuses
+                .iter()
+                .map(|s| s["state_digest"].as_str().unwrap())
+                .collect();
+            let all_there = statuses
+                .iter()
+                .all(|s| s["log_entries"].as_u64() == Some(entries));
+            (all_there && digests.len() == 1)
+                .then(|| digests.into_iter().next().unwrap().to_owned())
+        },
+    )
+}
+
+#[test]
+fn four_nodes_replicate_grants_and_revocations_and_agree() {
+    let consortium = Consortium::create(&FOUR);
+    let nodes: Vec<NodeProcess> = (0..4).map(|i| consortium.start(i, START)).collect();
+    let all: Vec<&NodeProcess> = nodes.iter().collect();
+    wait_connected(&all, 3);
+
+    // A client grants the TSP's app access at Bank A, through the TSP's node.
+    let app = KeyPair::generate();
+    let client = KeyPair::generate();
+    let terms = ConsentTerms {
+        app: app.did().clone(),
+        bank: Did::parse(consortium.nodes[0].did()).unwrap(),
+        accounts: vec!["acc-7".into()],
+        permissions: BTreeSet::from([Permission::ReadAccountsBasic, Permission::ReadBalances]),
+        payment_limits: None,
+        purpose: "Budgeting".into(),
+        valid_from: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+        valid_until: Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap(),
+    };
+    let consent = block_on(issue_consent(&client, &terms)).unwrap();
+    let id = consent.id.to_string();
+    let (code, receipt) = post(&nodes[2], "/v1/consents", &consent.credential);
+    assert_eq!(code, 201, "{receipt}");
+    assert_eq!(receipt["receipt"]["origin"], consortium.nodes[2].did());
+    assert_eq!(receipt["new"], true);
+    wait_for("the grant to be active everywhere", DEADLINE, || {
+        nodes
+            .iter()
+            .all(|n| consent_status(n, &id) == "active")
+            .then_some(())
+    });
+
+    // The same credential again, at another node: acknowledged with the first receipt.
+    let (code, again) = post(&nodes[0], "/v1/consents", &consent.credential);
+    assert_eq!(code, 200, "{again}");
+    assert_eq!(again["new"], false);
+    assert_eq!(again["entry_hash"], receipt["entry_hash"]);
+    let (code, body) = http_get(&format!("{}/v1/consents/{id}/receipt", nodes[3].http_url));
+    assert_eq!(code, 200, "{body}");
+    let held: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(held["receipt"], receipt["receipt"]);
+
+    // An app manifest published at Bank B's node shows in Bank A's catalog at the regulator.
+    let (code, published) = post(&nodes[1], "/v1/apps", &manifest_body(&app, "1.0.0"));
+    assert_eq!(code, 201, "{published}");
+    wait_for("the app in every catalog", DEADLINE, || {
+        nodes
+            .iter()
+            .all(|n| {
+                let url = format!(
+                    "{}/v1/catalog?bank={}",
+                    n.http_url,
+                    consortium.nodes[0].did()
+                );
+                let (_, body) = http_get(&url);
+                serde_json::from_str::<Value>(&body).unwrap()["apps"]
+                    .as_array()
+                    .is_some_and(|apps| apps.len() == 1)
+            })
+            .then_some(())
+    });
+
+    // The client revokes through the regulator's node; every node sees it revoked.
+    let revocation = Revocation::sign(&client, consent.id, Utc::now(), None);
+    let (code, body) = post(
+        &nodes[3],
+        "/v1/revocations",
+        &serde_json::to_value(&revocation).unwrap(),
+    );
+    assert_eq!(code, 201, "{body}");
+    wait_for("the revocation everywhere", DEADLINE, || {
+        nodes
+            .iter()
+            .all(|n| consent_status(n, &id) == "revoked")
+            .then_some(())
+    });
+    wait_converged(&all, 3);
+}
+
+#[test]
+fn a_late_node_catches_up_and_a_killed_node_loses_nothing_acknowledged() {
+    let consortium = Consortium::create(&FOUR);
+    let first = consortium.start(0, START);
+    let mut second = consortium.start(1, START);
+    let third = consortium.start(2, START);
+    wait_connected(&[&first, &second, &third], 2);
+    let app = KeyPair::generate();
+    for i in 0..10 {
+        let (code, body) = post(&first, "/v1/apps", &manifest_body(&app, &format!("1.{i}")));
+        assert_eq!(code, 201, "{body}");
+    }
+    // Acknowledged by the second node, which is then killed at once.
+    for i in 0..5 {
+        let (code, body) = post(&second, "/v1/apps", &manifest_body(&app, &format!("2.{i}")));
+        assert_eq!(code, 201, "{body}");
+    }
+    second.kill9();
+    for i in 0..5 {
+        let (code, body) = post(&first, "/v1/apps", &manifest_body(&app, &format!("3.{i}")));
+        assert_eq!(code, 201, "{body}");
+    }
+    let fourth = consortium.start(3, START);
+    second = consortium.start(1, START);
+    let digest = wait_converged(&[&first, &second, &third, &fourth], 20);
+    let status = second.status();
+    assert_eq!(
+        status["frontier"][consortium.nodes[1].did()]["seq"],
+        5,
+        "the killed node kept its acknowledged entries"
+    );
+    assert_eq!(status["state_digest"], digest);
+}
+
+#[test]
+fn a_peer_that_is_not_a_member_is_refused() {
+    let consortium = Consortium::create(&FOUR[..2]);
+    let first = consortium.start(0, START);
+    let second = consortium.start(1, START);
+    wait_connected(&[&first, &second], 1);
+    let outsider = NodeDir::init(consortium.root.path().join("outsider"), "tsp", "Outsider");
+    // The outsider's own genesis lists itself, so it runs; the members' does not.
+    outsider.write_genesis(
+        "test-consortium",
+        &[&consortium.nodes[0], &consortium.nodes[1], &outsider],
+    );
+    let stranger = NodeProcess::start(&outsider, &[consortium.nodes[0].p2p_address()], START);
+    wait_for(
+        "the member to refuse the outsider's connection",
+        DEADLINE,
+        || {
+            let (_, metrics) = http_get(&format!("{}/metrics", first.http_url));
+            metrics
+                .lines()
+                .find_map(|l| l.strip_prefix("consentnet_connections_refused_total "))
+                .and_then(|v| v.parse::<u64>().ok())
+                .filter(|refused| *refused >= 1)
+        },
+    );
+    let peers = first.status()["peer_ids"].clone();
+    assert!(
+        !peers
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == outsider.peer_id()),
+        "{peers}"
+    );
+    assert_eq!(stranger.status()["peers"], 0);
+}
+
+#[test]
+fn a_peer_flooding_invalid_gossip_is_dropped_and_the_api_keeps_answering() {
+    let consortium = Consortium::create(&FOUR[..2]);
+    let target = consortium.start(0, START);
+    let rogue = Command::new(bin_dir().join("examples").join("rogue_peer"))
+        .arg(&consortium.nodes[1].dir)
+        .arg("test-consortium")
+        .arg(consortium.nodes[0].p2p_address())
+        .arg("50")
+        .env("CONSENTNET_NODE_PASSPHRASE", TEST_PASSPHRASE)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the rogue peer starts (cargo test builds examples)");
+    let output = rogue.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the rogue was not dropped: {stdout}"
+    );
+    assert!(stdout.contains("\"disconnected\""), "{stdout}");
+    let (code, body) = http_get(&format!("{}/healthz", target.http_url));
+    assert_eq!((code, body.as_str()), (200, "ok"));
+    let status = target.status();
+    assert!(
+        status["blocked_peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == consortium.nodes[1].peer_id()),
+        "{status}"
+    );
+    assert_eq!(status["log_entries"], 0, "nothing invalid was stored");
+    let (_, metrics) = http_get(&format!("{}/metrics", target.http_url));
+    assert!(
+        metrics.contains("consentnet_peers_blocked_total 1"),
+        "{metrics}"
+    );
+}
