@@ -1,0 +1,257 @@
+//! Cluster benchmark: a four-node loopback consortium of real processes; propagation latency under background load, and replicated ingest, next to the signature-verification bound measured in the same run.
+//!
+//! Run by `scripts/bench cluster` (release binaries); prints JSON.
+//! `BENCH_LATENCY_EVENTS` (default 1000) events at `BENCH_RATE` (default 100) per second
+//! for latency; `BENCH_INGEST_EVENTS` (default 3000) for replicated ingest.
+
+// A benchmark harness: any failure should stop it loudly.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use consentnet_consent_chain::Event;
+use consentnet_consent_chain::event::{AppManifest, Platform};
+use consentnet_identity::{KeyPair, Permission};
+use consentnet_tests::{Consortium, NodeProcess, http_get, wait_for};
+use serde_json::Value;
+
+fn env_count(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .new_agent()
+}
+
+/// Pre-signed `POST /v1/apps` bodies: distinct versions of one app.
+fn manifests(app: &KeyPair, prefix: &str, count: usize) -> Vec<String> {
+    (0..count)
+        .map(|i| {
+            let manifest = AppManifest {
+                app: app.did().clone(),
+                name: "Bench App".into(),
+                description: "A benchmark app".into(),
+                version: format!("{prefix}.{i}"),
+                platform: Platform::Mobile,
+                redirect_uris: vec!["https://bench.example/cb".into()],
+                requested_permissions: BTreeSet::from([Permission::ReadAccountsBasic]),
+                bundle_hash: "cd".repeat(32),
+            };
+            let mut body = serde_json::to_value(Event::app_published(app, manifest)).unwrap();
+            body.as_object_mut().unwrap().remove("type");
+            body.to_string()
+        })
+        .collect()
+}
+
+fn submit(agent: &ureq::Agent, url: &str, body: &str) {
+    let response = agent
+        .post(&format!("{url}/v1/apps"))
+        .header("content-type", "application/json")
+        .send(body)
+        .expect("submission completes");
+    assert_eq!(response.status().as_u16(), 201, "submission acknowledged");
+}
+
+/// The seq of `origin`'s feed held by the node at `url`.
+fn held(agent: &ureq::Agent, url: &str, origin: &str) -> u64 {
+    let mut response = agent.get(&format!("{url}/status")).call().expect("status");
+    let status: Value =
+        serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+    status["frontier"][origin]["seq"].as_u64().unwrap_or(0)
+}
+
+fn raw_verify_rate() -> f64 {
+    let key = KeyPair::generate();
+    let message = vec![0x5a_u8; 400];
+    let signature = ed25519_dalek::Signature::from_bytes(&key.sign(&message));
+    let public = key.public_key();
+    let mut rates = Vec::new();
+    for _ in 0..5 {
+        let start = Instant::now();
+        let mut count = 0u64;
+        while start.elapsed() < Duration::from_millis(300) {
+            for _ in 0..64 {
+                black_box(public.verify_strict(black_box(&message), &signature)).expect("valid");
+            }
+            count += 64;
+        }
+        rates.push(count as f64 / start.elapsed().as_secs_f64());
+    }
+    rates.sort_by(f64::total_cmp);
+    rates[2]
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+fn main() {
+    let latency_events = env_count("BENCH_LATENCY_EVENTS", 1_000);
+    let rate = env_count("BENCH_RATE", 100);
+    let ingest_events = env_count("BENCH_INGEST_EVENTS", 3_000);
+    let raw = raw_verify_rate();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+
+    let consortium = Consortium::create(&[
+        ("bank", "Bank A"),
+        ("bank", "Bank B"),
+        ("tsp", "TSP"),
+        ("regulator", "Regulator"),
+    ]);
+    let nodes: Vec<NodeProcess> = (0..4)
+        .map(|i| consortium.start(i, Duration::from_secs(30)))
+        .collect();
+    wait_for("a connected consortium", Duration::from_secs(60), || {
+        nodes
+            .iter()
+            .all(|n| n.status()["peers"].as_u64() == Some(3))
+            .then_some(())
+    });
+    let origin = consortium.nodes[0].did().to_owned();
+    let urls: Vec<String> = nodes.iter().map(|n| n.http_url.clone()).collect();
+    let app = KeyPair::generate();
+
+    // Latency: one submitter at a steady rate into node 0; a watcher polls node 1.
+    let bodies = manifests(&app, "1", latency_events);
+    let acked: Arc<Vec<std::sync::OnceLock<Instant>>> = Arc::new(
+        (0..latency_events)
+            .map(|_| std::sync::OnceLock::new())
+            .collect(),
+    );
+    let watcher = {
+        let (url, origin, acked) = (urls[1].clone(), origin.clone(), acked.clone());
+        std::thread::spawn(move || {
+            let agent = agent();
+            let mut seen = vec![None; latency_events];
+            let mut next = 0usize;
+            let deadline = Instant::now() + Duration::from_secs(600);
+            while next < latency_events && Instant::now() < deadline {
+                let have = held(&agent, &url, &origin) as usize;
+                let now = Instant::now();
+                while next < have.min(latency_events) {
+                    seen[next] = Some(now);
+                    next += 1;
+                }
+            }
+            seen.into_iter()
+                .enumerate()
+                .filter_map(|(i, seen)| Some(seen?.duration_since(*acked[i].get()?)))
+                .collect::<Vec<Duration>>()
+        })
+    };
+    let submitter = agent();
+    let period = Duration::from_secs_f64(1.0 / rate as f64);
+    let start = Instant::now();
+    for (i, body) in bodies.iter().enumerate() {
+        let due = start + period * i as u32;
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let sent = Instant::now();
+        // The entry exists once acknowledged; propagation is measured from the send.
+        acked[i].set(sent).expect("set once");
+        submit(&submitter, &urls[0], body);
+    }
+    let mut latencies: Vec<f64> = watcher
+        .join()
+        .expect("watcher")
+        .iter()
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    let achieved_rate = latency_events as f64 / start.elapsed().as_secs_f64();
+
+    // Replicated ingest: 8 concurrent submitters into node 0, until all four hold it all.
+    let bodies = Arc::new(manifests(&app, "2", ingest_events));
+    let before = latency_events as u64;
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let workers: Vec<_> = (0..8)
+        .map(|_| {
+            let (bodies, next, url) = (bodies.clone(), next.clone(), urls[0].clone());
+            std::thread::spawn(move || {
+                let agent = agent();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(body) = bodies.get(i) else { break };
+                    submit(&agent, &url, body);
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().expect("submitter");
+    }
+    let acknowledged = start.elapsed().as_secs_f64();
+    let target = before + ingest_events as u64;
+    let poll = agent();
+    wait_for(
+        "every node to hold every event",
+        Duration::from_secs(600),
+        || {
+            urls.iter()
+                .all(|url| held(&poll, url, &origin) >= target)
+                .then_some(())
+        },
+    );
+    let replicated = start.elapsed().as_secs_f64();
+    let ingest_rate = ingest_events as f64 / replicated;
+    // Per event: the origin verifies the manifest signature and signs the entry (counted
+    // as one verify); three receivers each verify the entry and the manifest.
+    let verifies_per_event = 2.0 + 3.0 * 2.0;
+    let bound = raw * cores as f64 / verifies_per_event;
+    let digests: BTreeSet<String> = urls
+        .iter()
+        .map(|url| {
+            let (_, body) = http_get(&format!("{url}/status"));
+            serde_json::from_str::<Value>(&body).unwrap()["state_digest"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+
+    let report = serde_json::json!({
+        "date": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "cores": cores,
+        "nodes": 4,
+        "ed25519_verify_raw_per_second_per_core": raw,
+        "propagation": {
+            "events": latency_events,
+            "target_rate_per_second": rate,
+            "achieved_rate_per_second": achieved_rate,
+            "measured": latencies.len(),
+            "p50_ms": percentile(&latencies, 0.50),
+            "p99_ms": percentile(&latencies, 0.99),
+            "max_ms": latencies.last().copied().unwrap_or(0.0),
+            "target_p99_ms": 250.0,
+            "target_met": percentile(&latencies, 0.99) < 250.0,
+        },
+        "replicated_ingest": {
+            "events": ingest_events,
+            "acknowledged_seconds": acknowledged,
+            "replicated_seconds": replicated,
+            "events_per_second": ingest_rate,
+            "verifies_per_event": verifies_per_event,
+            "signature_bound_events_per_second": bound,
+            "ratio_to_bound": ingest_rate / bound,
+            "target_ratio": 0.5,
+            "target_met": ingest_rate / bound >= 0.5,
+        },
+        "state_digests_agree": digests.len() == 1,
+    });
+    println!("{}", serde_json::to_string_pretty(&report).unwrap());
+}
