@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -161,6 +161,13 @@ fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     })
 }
 
+/// The query string, or a specific error naming what is wrong with it.
+fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    query
+        .map(|Query(value)| value)
+        .map_err(|rejection| ApiError::bad_request("invalid_query", rejection.body_text()))
+}
+
 fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(bytes)
         .map_err(|e| ApiError::bad_request("malformed_json", e.to_string()))
@@ -293,9 +300,10 @@ struct AtQuery {
 async fn consent_status(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(query): Query<AtQuery>,
+    at: Result<Query<AtQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let id = consent_id(&id)?;
+    let query = query(at)?;
     let at = match &query.at {
         None => Utc::now(),
         Some(text) => DateTime::parse_from_rfc3339(text)
@@ -374,8 +382,9 @@ struct ListQuery {
 
 async fn list_consents(
     State(state): State<AppState>,
-    Query(query): Query<ListQuery>,
+    filters: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let query = query(filters)?;
     let filters = [
         ("client", &query.client),
         ("app", &query.app),
@@ -419,8 +428,9 @@ struct CatalogQuery {
 
 async fn catalog(
     State(state): State<AppState>,
-    Query(query): Query<CatalogQuery>,
+    bank: Result<Query<CatalogQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let query = query(bank)?;
     let bank_text = query.bank.ok_or_else(|| {
         ApiError::bad_request("missing_parameter", "bank: the bank whose catalog to show")
     })?;
