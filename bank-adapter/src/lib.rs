@@ -1,4 +1,10 @@
 //! The bank adapter for consentnet: the unified Open Banking API, consent enforcement and bank connectors.
 //!
-//! It reads consent state through a trait and never knows libp2p. At this milestone it
-//! only reserves its place in the workspace; its types arrive with the adapter milestone.
+//! It reads consent state through [`enforce::ConsentSource`] and never knows libp2p.
+//! Built so far: the consent check every call passes ([`enforce`]).
+
+pub mod enforce;
+
+pub use enforce::{
+    Authorized, ConsentSource, Operation, Presented, Refusal, ReplayCache, authorize,
+};

@@ -1,0 +1,440 @@
+//! The consent check every unified-API call passes before a bank connector is called (decision A3): proof of possession, freshness, replay, a usable consent for this bank, the account, the permission, and the bank's approval of the app; each failure with its own code.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use chrono::{DateTime, Utc};
+use consentnet_consent_chain::event::AppAction;
+use consentnet_consent_chain::{ConsentStatus, State};
+use consentnet_identity::{
+    ConsentId, Did, Permission, PopError, PopRequest, VerifiedConsent, verify_pop,
+};
+
+/// How far a proof's `iat` may be from the adapter's clock, in seconds.
+pub const PROOF_WINDOW_SECS: i64 = 30;
+
+/// The official map from OBIE permission codes to the endpoints they grant.
+const PERMISSION_MAP: &str = include_str!("../specs/uk-obie-v4.0/permission-endpoint-map.json");
+
+/// The operations of the unified API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    /// `GET /aisp/accounts`
+    Accounts,
+    /// `GET /aisp/accounts/{AccountId}`
+    Account,
+    /// `GET /aisp/accounts/{AccountId}/balances`
+    Balances,
+    /// `GET /aisp/accounts/{AccountId}/transactions`
+    Transactions,
+    /// `POST /pisp/domestic-payments`
+    CreatePayment,
+    /// `GET /pisp/domestic-payments/{DomesticPaymentId}`
+    GetPayment,
+}
+
+impl Operation {
+    /// Every operation.
+    pub const ALL: [Operation; 6] = [
+        Operation::Accounts,
+        Operation::Account,
+        Operation::Balances,
+        Operation::Transactions,
+        Operation::CreatePayment,
+        Operation::GetPayment,
+    ];
+
+    /// The method and path template, as access records name the operation.
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::Accounts => "GET /aisp/accounts",
+            Operation::Account => "GET /aisp/accounts/{AccountId}",
+            Operation::Balances => "GET /aisp/accounts/{AccountId}/balances",
+            Operation::Transactions => "GET /aisp/accounts/{AccountId}/transactions",
+            Operation::CreatePayment => "POST /pisp/domestic-payments",
+            Operation::GetPayment => "GET /pisp/domestic-payments/{DomesticPaymentId}",
+        }
+    }
+
+    /// The endpoint as the official permission map writes it (AIS only).
+    fn map_endpoint(self) -> Option<&'static str> {
+        match self {
+            Operation::Accounts => Some("/accounts"),
+            Operation::Account => Some("/accounts/{AccountId}"),
+            Operation::Balances => Some("/accounts/{AccountId}/balances"),
+            Operation::Transactions => Some("/accounts/{AccountId}/transactions"),
+            Operation::CreatePayment | Operation::GetPayment => None,
+        }
+    }
+
+    /// The permissions any one of which covers this operation. For account information
+    /// they come from the official map (so a Detail code covers what its Basic code
+    /// does); payments need `CreateDomesticPayments`.
+    pub fn covering_permissions(self) -> &'static BTreeSet<Permission> {
+        static TABLE: OnceLock<HashMap<Operation, BTreeSet<Permission>>> = OnceLock::new();
+        let table = TABLE.get_or_init(|| {
+            let map: serde_json::Value = serde_json::from_str(PERMISSION_MAP)
+                .unwrap_or_else(|_| unreachable!("the shipped permission map is JSON"));
+            Operation::ALL
+                .iter()
+                .map(|&operation| {
+                    let covering = match operation.map_endpoint() {
+                        Some(endpoint) => map["permissions"]
+                            .as_object()
+                            .into_iter()
+                            .flatten()
+                            .filter(|(_, entry)| {
+                                entry["endpoints"]
+                                    .as_array()
+                                    .is_some_and(|e| e.iter().any(|e| e == endpoint))
+                            })
+                            .filter_map(|(code, _)| code.parse::<Permission>().ok())
+                            .collect(),
+                        None => BTreeSet::from([Permission::CreateDomesticPayments]),
+                    };
+                    (operation, covering)
+                })
+                .collect()
+        });
+        &table[&self]
+    }
+
+    /// True when the operation acts on one account named in the path.
+    pub fn names_account(self) -> bool {
+        matches!(
+            self,
+            Operation::Account | Operation::Balances | Operation::Transactions
+        )
+    }
+}
+
+/// A refused call: the HTTP status and a machine-readable code, with a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct Refusal {
+    /// 400, 401 or 403.
+    pub status: u16,
+    /// The specific reason, e.g. `consent_revoked`.
+    pub code: &'static str,
+    /// For people.
+    pub message: String,
+}
+
+impl Refusal {
+    fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn from_proof(error: PopError) -> Self {
+        let code = match &error {
+            PopError::TooLarge(_) | PopError::Malformed(_) | PopError::WrongHeader => {
+                "proof_malformed"
+            }
+            PopError::WrongKey { .. } => "proof_wrong_key",
+            PopError::BadSignature => "proof_bad_signature",
+            PopError::MethodMismatch { .. } => "proof_method_mismatch",
+            PopError::UrlMismatch { .. } => "proof_url_mismatch",
+            PopError::Stale { .. } => "proof_stale",
+            PopError::TokenMismatch => "proof_token_mismatch",
+        };
+        Self::new(401, code, error.to_string())
+    }
+}
+
+/// What the adapter reads from its node's state.
+pub trait ConsentSource: Send + Sync {
+    /// The consent `id` and its status at `at`, if the node holds its grant.
+    fn consent_at(
+        &self,
+        id: &ConsentId,
+        at: DateTime<Utc>,
+    ) -> Option<(Arc<VerifiedConsent>, ConsentStatus)>;
+    /// `bank`'s current decision on `version` of `app`.
+    fn app_decision(&self, bank: &Did, app: &Did, version: &str) -> Option<AppAction>;
+}
+
+impl ConsentSource for State {
+    fn consent_at(
+        &self,
+        id: &ConsentId,
+        at: DateTime<Utc>,
+    ) -> Option<(Arc<VerifiedConsent>, ConsentStatus)> {
+        let consent = self.consent(id)?.clone();
+        Some((consent, self.consent_status(id, at)))
+    }
+
+    fn app_decision(&self, bank: &Did, app: &Did, version: &str) -> Option<AppAction> {
+        self.app_action(bank, app, version).cloned()
+    }
+}
+
+/// One call as presented by a TSP.
+#[derive(Debug, Clone, Copy)]
+pub struct Presented<'a> {
+    /// The operation the path routes to.
+    pub operation: Operation,
+    /// The HTTP method.
+    pub method: &'a str,
+    /// The full URL the TSP addressed (the proof's `htu`).
+    pub url: &'a str,
+    /// The `AccountId` in the path, for account operations.
+    pub account: Option<&'a str>,
+    /// The `Authorization` header value: `ConsentNet <consent id>`.
+    pub authorization: Option<&'a str>,
+    /// The `DPoP` header: the proof.
+    pub proof: Option<&'a str>,
+    /// The `x-consentnet-app-version` header: the app version making the call.
+    pub app_version: Option<&'a str>,
+}
+
+/// A call that passed every check.
+#[derive(Debug, Clone)]
+pub struct Authorized {
+    /// The consent it runs under.
+    pub consent: Arc<VerifiedConsent>,
+    /// The permissions of the consent that the bank allows this app (the connector
+    /// shapes its answer by them, e.g. Basic versus Detail).
+    pub permissions: BTreeSet<Permission>,
+}
+
+/// The authorization scheme name in the `Authorization` header.
+pub const SCHEME: &str = "ConsentNet";
+
+/// Remembers recent proof ids so a proof is used once. Bounded: when full of ids still
+/// inside the freshness window, new calls are refused rather than a replay let through.
+#[derive(Debug)]
+pub struct ReplayCache {
+    capacity: usize,
+    inner: Mutex<SeenProofs>,
+}
+
+/// Proof ids with when they were seen (seconds), and the same in arrival order.
+#[derive(Debug, Default)]
+struct SeenProofs {
+    by_id: HashMap<String, i64>,
+    order: VecDeque<(i64, String)>,
+}
+
+impl ReplayCache {
+    /// A cache of at most `capacity` proof ids.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            inner: Mutex::default(),
+        }
+    }
+
+    /// Records `jti`, seen at `now` (seconds). Errors when it was seen before, or when
+    /// the cache is full of ids that have not expired yet.
+    fn record(&self, jti: &str, now: i64) -> Result<(), Refusal> {
+        let mut guard = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let SeenProofs {
+            by_id: seen,
+            order,
+        } = &mut *guard;
+        // An id older than twice the window can no longer pass the freshness check.
+        while let Some((at, _)) = order.front() {
+            if *at >= now - 2 * PROOF_WINDOW_SECS {
+                break;
+            }
+            if let Some((_, old)) = order.pop_front() {
+                seen.remove(&old);
+            }
+        }
+        if seen.contains_key(jti) {
+            return Err(Refusal::new(
+                401,
+                "proof_replayed",
+                "this proof was already used",
+            ));
+        }
+        if seen.len() >= self.capacity {
+            return Err(Refusal::new(
+                429,
+                "replay_cache_full",
+                "too many calls inside the proof window; retry shortly",
+            ));
+        }
+        seen.insert(jti.to_owned(), now);
+        order.push_back((now, jti.to_owned()));
+        Ok(())
+    }
+}
+
+/// Checks a presented call for `bank`, in the order the design gives; the first
+/// failing check is the answer.
+pub fn authorize(
+    source: &dyn ConsentSource,
+    replay: &ReplayCache,
+    bank: &Did,
+    call: Presented<'_>,
+    now: DateTime<Utc>,
+) -> Result<Authorized, Refusal> {
+    let token = call.authorization.ok_or_else(|| {
+        Refusal::new(
+            401,
+            "missing_authorization",
+            format!("send Authorization: {SCHEME} <consent id>"),
+        )
+    })?;
+    let id_text = token
+        .strip_prefix(SCHEME)
+        .and_then(|rest| rest.strip_prefix(' '))
+        .ok_or_else(|| {
+            Refusal::new(
+                401,
+                "invalid_authorization",
+                format!("the Authorization scheme must be {SCHEME}"),
+            )
+        })?
+        .trim();
+    let id = ConsentId::parse(id_text).ok_or_else(|| {
+        Refusal::new(
+            401,
+            "invalid_authorization",
+            "the consent id is not 64 hex digits",
+        )
+    })?;
+    let proof = call.proof.ok_or_else(|| {
+        Refusal::new(
+            401,
+            "missing_proof",
+            "send a DPoP proof signed by the app's key",
+        )
+    })?;
+    let version = call.app_version.ok_or_else(|| {
+        Refusal::new(
+            400,
+            "missing_app_version",
+            "send x-consentnet-app-version: the calling app's version",
+        )
+    })?;
+    let (consent, status) = source.consent_at(&id, now).ok_or_else(|| {
+        Refusal::new(
+            401,
+            "consent_unknown",
+            format!("consent {id} is not known to this bank's node"),
+        )
+    })?;
+    let request = PopRequest {
+        method: call.method,
+        url: call.url,
+        access_token: id_text,
+    };
+    let claims = verify_pop(proof, &consent.terms.app, request, now, PROOF_WINDOW_SECS)
+        .map_err(Refusal::from_proof)?;
+    replay.record(&claims.jti, now.timestamp())?;
+    match status {
+        ConsentStatus::Active => {}
+        ConsentStatus::NotYetValid => {
+            return Err(Refusal::new(
+                403,
+                "consent_not_yet_valid",
+                format!("consent is valid from {}", consent.terms.valid_from),
+            ));
+        }
+        ConsentStatus::Expired => {
+            return Err(Refusal::new(
+                403,
+                "consent_expired",
+                format!("consent expired at {}", consent.terms.valid_until),
+            ));
+        }
+        ConsentStatus::Revoked => {
+            return Err(Refusal::new(
+                403,
+                "consent_revoked",
+                "consent has been revoked",
+            ));
+        }
+        ConsentStatus::Unknown => {
+            return Err(Refusal::new(
+                401,
+                "consent_unknown",
+                format!("consent {id} is not known to this bank's node"),
+            ));
+        }
+    }
+    if &consent.terms.bank != bank {
+        return Err(Refusal::new(
+            403,
+            "consent_other_bank",
+            "consent was granted for another bank",
+        ));
+    }
+    if let Some(account) = call.account
+        && call.operation.names_account()
+        && !consent.terms.accounts.iter().any(|a| a == account)
+    {
+        return Err(Refusal::new(
+            403,
+            "account_not_in_consent",
+            format!("account {account} is not in the consent"),
+        ));
+    }
+    let covering = call.operation.covering_permissions();
+    let granted: BTreeSet<Permission> = consent
+        .terms
+        .permissions
+        .intersection(covering)
+        .copied()
+        .collect();
+    if granted.is_empty() {
+        return Err(Refusal::new(
+            403,
+            "permission_missing",
+            format!("{} needs one of {}", call.operation.name(), names(covering)),
+        ));
+    }
+    match source.app_decision(bank, &consent.terms.app, version) {
+        None => Err(Refusal::new(
+            403,
+            "app_not_approved",
+            format!("app version {version} is not approved by this bank"),
+        )),
+        Some(AppAction::Suspend) => Err(Refusal::new(
+            403,
+            "app_suspended",
+            format!("app version {version} is suspended by this bank"),
+        )),
+        Some(AppAction::Approve { permissions }) => {
+            let allowed: BTreeSet<Permission> =
+                granted.intersection(&permissions).copied().collect();
+            if allowed.is_empty() {
+                return Err(Refusal::new(
+                    403,
+                    "permission_not_allowed_for_app",
+                    format!(
+                        "this bank does not allow app version {version} to use {}",
+                        names(&granted)
+                    ),
+                ));
+            }
+            let permissions = consent
+                .terms
+                .permissions
+                .intersection(&permissions)
+                .copied()
+                .collect();
+            Ok(Authorized {
+                consent,
+                permissions,
+            })
+        }
+    }
+}
+
+fn names(permissions: &BTreeSet<Permission>) -> String {
+    permissions
+        .iter()
+        .map(|p| p.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
