@@ -235,10 +235,7 @@ impl ReplayCache {
             .inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let SeenProofs {
-            by_id: seen,
-            order,
-        } = &mut *guard;
+        let SeenProofs { by_id: seen, order } = &mut *guard;
         // An id older than twice the window can no longer pass the freshness check.
         while let Some((at, _)) = order.front() {
             if *at >= now - 2 * PROOF_WINDOW_SECS {

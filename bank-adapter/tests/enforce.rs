@@ -243,7 +243,11 @@ fn a_tampered_proof_is_refused() {
     let proof = call.proof.take().unwrap();
     // Change the signature's first character: still 64 bytes, no longer the signature.
     let at = proof.rfind('.').unwrap() + 1;
-    let swapped = if proof[at..].starts_with('A') { "B" } else { "A" };
+    let swapped = if proof[at..].starts_with('A') {
+        "B"
+    } else {
+        "A"
+    };
     call.proof = Some(format!("{}{swapped}{}", &proof[..at], &proof[at + 1..]));
     assert_eq!(world.check(&call), Err((401, "proof_bad_signature")));
     call.proof = Some("not.a.proof.at.all".into());

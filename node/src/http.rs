@@ -448,6 +448,8 @@ pub struct NodeStatus {
     pub network: String,
     /// This node's DID.
     pub did: String,
+    /// Its role in the consortium (`bank`, `tsp` or `regulator`).
+    pub role: Option<consentnet_consent_chain::Role>,
     /// This node's libp2p peer id.
     pub peer_id: String,
     /// libp2p listen addresses.
@@ -477,7 +479,7 @@ async fn status(State(state): State<AppState>) -> Json<NodeStatus> {
     };
     let service = &state.service;
     let frontier = service.frontier();
-    let (digest, equivocators) = service.read(|replica| {
+    let (digest, equivocators, role) = service.read(|replica| {
         (
             replica.state().digest().to_string(),
             replica
@@ -485,12 +487,18 @@ async fn status(State(state): State<AppState>) -> Json<NodeStatus> {
                 .iter()
                 .map(ToString::to_string)
                 .collect(),
+            replica
+                .state()
+                .membership()
+                .get(service.did())
+                .map(|member| member.role),
         )
     });
     Json(NodeStatus {
         version: env!("CARGO_PKG_VERSION"),
         network: service.genesis().network.clone(),
         did: service.did().to_string(),
+        role,
         peer_id: network.peer_id,
         listen: network.listen,
         peers: network.peers.len(),

@@ -25,7 +25,8 @@ use crate::service::{GossipVerdict, NodeService};
 const SYNC_PROTOCOL: &str = "/consentnet/sync/1";
 /// Commands queued to the event loop at most.
 const COMMAND_QUEUE: usize = 1024;
-/// Gossip messages being validated at once; more are ignored (sync fetches them later).
+/// Gossip messages queued for validation at most, and the largest burst judged at once;
+/// more are ignored (sync fetches them later).
 const VALIDATING: usize = 256;
 /// Sync requests and answers being prepared at once.
 const SYNCING: usize = 64;
@@ -357,6 +358,14 @@ pub async fn start(
         }
     }
     let (commands, inbox) = mpsc::channel(COMMAND_QUEUE);
+    let (validation, queue) = mpsc::channel(VALIDATING);
+    {
+        let (service, commands) = (service.clone(), commands.clone());
+        std::thread::Builder::new()
+            .name("gossip-validator".into())
+            .spawn(move || run_validator(service, queue, commands))
+            .map_err(|e| NetworkError::Start(format!("validator thread: {e}")))?;
+    }
     let handle = NetworkHandle {
         commands: commands.clone(),
     };
@@ -372,7 +381,7 @@ pub async fn start(
         blocked: HashSet::new(),
         max_strikes: config.max_strikes,
         listen: listen.clone(),
-        validating: Arc::new(Semaphore::new(VALIDATING)),
+        validation,
         syncing: Arc::new(Semaphore::new(SYNCING)),
     };
     let task = tokio::spawn(event_loop.run(config.sync_interval, shutdown));
@@ -391,8 +400,46 @@ struct EventLoop {
     blocked: HashSet<PeerId>,
     max_strikes: u32,
     listen: Vec<Multiaddr>,
-    validating: Arc<Semaphore>,
+    validation: mpsc::Sender<Gossiped>,
     syncing: Arc<Semaphore>,
+}
+
+/// A gossiped message waiting for its verdict.
+struct Gossiped {
+    id: MessageId,
+    source: PeerId,
+    data: Vec<u8>,
+}
+
+/// Judges gossiped entries on one blocking thread, in bursts: whatever has queued up
+/// since the last burst goes through the engine under one lock and one durable write
+/// per feed. Verdicts go back to the event loop as commands.
+fn run_validator(
+    service: Arc<NodeService>,
+    mut queue: mpsc::Receiver<Gossiped>,
+    commands: mpsc::Sender<Command>,
+) {
+    while let Some(first) = queue.blocking_recv() {
+        let mut burst = vec![first];
+        while burst.len() < VALIDATING {
+            match queue.try_recv() {
+                Ok(next) => burst.push(next),
+                Err(_) => break,
+            }
+        }
+        let messages: Vec<&[u8]> = burst.iter().map(|m| m.data.as_slice()).collect();
+        let verdicts = service.receive_gossip_batch(&messages);
+        for (message, verdict) in burst.into_iter().zip(verdicts) {
+            let command = Command::Validated {
+                id: message.id,
+                source: message.source,
+                verdict,
+            };
+            if commands.blocking_send(command).is_err() {
+                return;
+            }
+        }
+    }
 }
 
 impl EventLoop {
@@ -565,27 +612,19 @@ impl EventLoop {
         }
     }
 
-    /// Validates a gossiped entry off the event loop; the verdict comes back as a command.
+    /// Queues a gossiped entry for the validator; the verdict comes back as a command.
     fn validate(&mut self, source: PeerId, id: MessageId, data: Vec<u8>) {
-        let Ok(permit) = self.validating.clone().try_acquire_owned() else {
+        if let Err(error) = self.validation.try_send(Gossiped { id, source, data }) {
             // Too much in flight: do not forward it now; sync fetches it later.
+            let Gossiped { id, source, .. } = match error {
+                mpsc::error::TrySendError::Full(message)
+                | mpsc::error::TrySendError::Closed(message) => message,
+            };
             self.swarm
                 .behaviour_mut()
                 .gossipsub
                 .report_message_validation_result(&id, &source, MessageAcceptance::Ignore);
-            return;
-        };
-        let service = self.service.clone();
-        let commands = self.commands.clone();
-        tokio::task::spawn_blocking(move || {
-            let verdict = service.receive_gossip(&data);
-            drop(permit);
-            let _ = commands.blocking_send(Command::Validated {
-                id,
-                source,
-                verdict,
-            });
-        });
+        }
     }
 
     fn on_sync(&mut self, event: request_response::Event<SyncRequest, SyncResponse>) {

@@ -174,30 +174,60 @@ impl NodeService {
 
     /// Checks and stores one gossiped entry (its canonical bytes).
     pub fn receive_gossip(&self, bytes: &[u8]) -> GossipVerdict {
-        let entry = match Entry::decode(bytes) {
-            Ok(entry) => entry,
-            Err(error) => return self.rejected(error.to_string()),
-        };
-        self.note_known(&entry.origin, entry.seq);
-        let verdict = match lock(&self.replica).receive(entry) {
-            Ok(Received::Stored(entries)) => {
-                self.metrics.stored(entries.len());
-                GossipVerdict::Accept { gap: false }
-            }
-            Ok(Received::Buffered { .. }) => GossipVerdict::Accept { gap: true },
-            Ok(Received::Duplicate) => GossipVerdict::Ignore,
-            Ok(Received::Equivocation(_)) => GossipVerdict::Ignore,
-            Err(Rejected::PendingFull(_) | Rejected::Store(_)) => GossipVerdict::Ignore,
-            Err(error) => return self.rejected(error.to_string()),
-        };
-        self.metrics.gossip(&verdict);
-        verdict
+        let mut verdicts = self.receive_gossip_batch(&[bytes]);
+        verdicts.pop().unwrap_or(GossipVerdict::Ignore)
     }
 
-    fn rejected(&self, reason: String) -> GossipVerdict {
-        let verdict = GossipVerdict::Reject(reason);
-        self.metrics.gossip(&verdict);
-        verdict
+    /// Checks and stores a burst of gossiped entries under one lock, one verdict per
+    /// message in order. Entries of one feed that arrive together are stored in one
+    /// durable write: later ones wait in the engine's buffer until the first extends
+    /// the feed.
+    pub fn receive_gossip_batch(&self, messages: &[&[u8]]) -> Vec<GossipVerdict> {
+        let mut verdicts = vec![GossipVerdict::Ignore; messages.len()];
+        let mut decoded = Vec::with_capacity(messages.len());
+        for (index, bytes) in messages.iter().enumerate() {
+            match Entry::decode(bytes) {
+                Ok(entry) => {
+                    self.note_known(&entry.origin, entry.seq);
+                    decoded.push((index, entry));
+                }
+                Err(error) => verdicts[index] = GossipVerdict::Reject(error.to_string()),
+            }
+        }
+        // Highest seq first within a feed, as `Replica::receive_many` does.
+        decoded.sort_by(|(_, a), (_, b)| (&a.origin, b.seq).cmp(&(&b.origin, a.seq)));
+        let mut buffered = Vec::new();
+        let mut stored = 0;
+        {
+            let mut replica = lock(&self.replica);
+            for (index, entry) in decoded {
+                let position = (entry.origin.clone(), entry.seq);
+                verdicts[index] = match replica.receive(entry) {
+                    Ok(Received::Stored(entries)) => {
+                        stored += entries.len();
+                        GossipVerdict::Accept { gap: false }
+                    }
+                    Ok(Received::Buffered { .. }) => {
+                        buffered.push((index, position));
+                        GossipVerdict::Accept { gap: true }
+                    }
+                    Ok(Received::Duplicate | Received::Equivocation(_)) => GossipVerdict::Ignore,
+                    Err(Rejected::PendingFull(_) | Rejected::Store(_)) => GossipVerdict::Ignore,
+                    Err(error) => GossipVerdict::Reject(error.to_string()),
+                };
+            }
+            // A buffered entry that a later one in the burst drained is no gap.
+            for (index, (origin, seq)) in buffered {
+                if replica.heads().get(&origin).is_some_and(|h| h.seq >= seq) {
+                    verdicts[index] = GossipVerdict::Accept { gap: false };
+                }
+            }
+        }
+        self.metrics.stored(stored);
+        for verdict in &verdicts {
+            self.metrics.gossip(verdict);
+        }
+        verdicts
     }
 
     fn note_known(&self, origin: &Did, seq: u64) {

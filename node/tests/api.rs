@@ -388,6 +388,7 @@ async fn status_and_metrics_describe_the_node() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["did"], f.bank.did().as_str());
     assert_eq!(body["network"], "api-test");
+    assert_eq!(body["role"], "bank");
     assert_eq!(body["log_entries"], 1);
     assert_eq!(body["frontier"][f.bank.did().as_str()]["seq"], 1);
     assert_eq!(body["state_digest"].as_str().unwrap().len(), 64);
