@@ -15,7 +15,7 @@ use crate::genesis::Genesis;
 use crate::hash::Hash32;
 use crate::state::State;
 use crate::store::{Equivocation, LogStore, StoreError};
-use crate::validate::{Check, EventError, validate_event};
+use crate::validate::{Check, EventError, ValidEvent, validate_event};
 
 /// The most entries one range request asks for or one answer carries.
 pub const MAX_RANGE: u64 = 512;
@@ -260,25 +260,81 @@ impl<S: LogStore> Replica<S> {
         event: Event,
         now_ms: u64,
     ) -> Result<Appended, Rejected> {
-        let origin = key.did();
-        if self.state.membership().get(origin).is_none() {
-            return Err(Rejected::NotMember(origin.to_string()));
+        self.append_local_many(key, vec![event], now_ms)
+            .pop()
+            .unwrap_or_else(|| unreachable!("one result per event"))
+    }
+
+    /// [`Replica::append_local`] for several events, with one durable write for all the
+    /// new entries (group commit). One result per event, in order; an invalid event is
+    /// refused without affecting the others. If the write fails, every new entry fails
+    /// and nothing is applied.
+    pub fn append_local_many(
+        &mut self,
+        key: &KeyPair,
+        events: Vec<Event>,
+        now_ms: u64,
+    ) -> Vec<Result<Appended, Rejected>> {
+        let origin = key.did().clone();
+        if self.state.membership().get(&origin).is_none() {
+            return events
+                .iter()
+                .map(|_| Err(Rejected::NotMember(origin.to_string())))
+                .collect();
         }
-        let id = event.id();
-        if let Some(existing) = self.locate(&id)? {
-            return Ok(Appended::Existing(existing));
+        let mut results: Vec<Option<Result<Appended, Rejected>>> = Vec::with_capacity(events.len());
+        let mut fresh: Vec<(usize, Entry, Hash32, ValidEvent)> = Vec::new();
+        let mut in_batch: HashMap<Hash32, usize> = HashMap::new();
+        let mut head = self.heads.get(&origin).copied();
+        for (index, event) in events.into_iter().enumerate() {
+            let id = event.id();
+            if let Some(&earlier) = in_batch.get(&id) {
+                let entry = fresh[earlier].1.clone();
+                results.push(Some(Ok(Appended::Existing(entry))));
+                continue;
+            }
+            match self.locate(&id) {
+                Ok(Some(existing)) => {
+                    results.push(Some(Ok(Appended::Existing(existing))));
+                    continue;
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    results.push(Some(Err(error.into())));
+                    continue;
+                }
+            }
+            match validate_event(
+                &event,
+                &origin,
+                self.state.membership(),
+                &self.verifier,
+                Check::Full,
+            ) {
+                Ok(valid) => {
+                    let entry = Entry::sign(key, head, now_ms, event);
+                    head = Some(entry.head());
+                    in_batch.insert(id, fresh.len());
+                    fresh.push((index, entry, id, valid));
+                    results.push(None);
+                }
+                Err(error) => results.push(Some(Err(error.into()))),
+            }
         }
-        let valid = validate_event(
-            &event,
-            origin,
-            self.state.membership(),
-            &self.verifier,
-            Check::Full,
-        )?;
-        let entry = Entry::sign(key, self.heads.get(origin).copied(), now_ms, event);
-        self.store.append(std::slice::from_ref(&entry))?;
-        self.adopt(&entry, id, &valid);
-        Ok(Appended::New(entry))
+        if !fresh.is_empty() {
+            let entries: Vec<Entry> = fresh.iter().map(|(_, entry, _, _)| entry.clone()).collect();
+            if let Err(error) = self.store.append(&entries) {
+                for (index, ..) in &fresh {
+                    results[*index] = Some(Err(Rejected::Store(error.clone())));
+                }
+                return results.into_iter().flatten().collect();
+            }
+            for (index, entry, id, valid) in fresh {
+                self.adopt(&entry, id, &valid);
+                results[index] = Some(Ok(Appended::New(entry)));
+            }
+        }
+        results.into_iter().flatten().collect()
     }
 
     fn adopt(&mut self, entry: &Entry, id: Hash32, valid: &crate::validate::ValidEvent) {

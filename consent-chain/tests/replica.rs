@@ -62,6 +62,43 @@ fn local_submission_is_stored_applied_and_idempotent() {
 }
 
 #[test]
+fn a_group_of_local_submissions_is_chained_checked_one_by_one_and_deduplicated() {
+    let c = Consortium::new();
+    let mut node = replica(&c);
+    let mut forged = approve(&c.bank_a, &c.tsp, 2);
+    if let Event::AppDecided { decision, .. } = &mut forged {
+        decision.version = "6.6.6".into();
+    }
+    let events = vec![
+        approve(&c.bank_a, &c.tsp, 1),
+        forged,
+        approve(&c.bank_a, &c.tsp, 3),
+        approve(&c.bank_a, &c.tsp, 1),
+    ];
+    let results = node.append_local_many(&c.bank_a, events, now_ms());
+    assert_eq!(results.len(), 4);
+    let Ok(Appended::New(first)) = &results[0] else {
+        panic!("{:?}", results[0])
+    };
+    assert!(matches!(
+        results[1],
+        Err(Rejected::InvalidEvent(EventError::BadSignature(_)))
+    ));
+    let Ok(Appended::New(third)) = &results[2] else {
+        panic!("{:?}", results[2])
+    };
+    assert_eq!((first.seq, third.seq), (1, 2));
+    assert_eq!(third.prev, first.hash(), "the group is one chain");
+    assert!(matches!(&results[3], Ok(Appended::Existing(e)) if e == first));
+    assert_eq!(node.heads()[c.bank_a.did()], third.head());
+    assert_eq!(
+        node.store().get(c.bank_a.did(), 2).unwrap().as_ref(),
+        Some(third)
+    );
+    assert_eq!(node.state().event_count(), 2);
+}
+
+#[test]
 fn out_of_order_entries_wait_for_the_gap_then_apply_in_order() {
     let c = Consortium::new();
     let (client, consent) = consent(&c.bank_a, &c.tsp);

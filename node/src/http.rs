@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::network::NetworkHandle;
-use crate::service::{NodeService, SubmitError, Submitted};
+use crate::service::{NodeService, SubmitError, Submitted, Submitter};
 
 /// Most consents one list query returns.
 pub const MAX_LIST: usize = 1_000;
@@ -85,6 +85,7 @@ impl From<SubmitError> for ApiError {
             SubmitError::NotEntitled(_) => (StatusCode::FORBIDDEN, "not_entitled"),
             SubmitError::NodeNotMember => (StatusCode::SERVICE_UNAVAILABLE, "node_not_member"),
             SubmitError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
+            SubmitError::Stopping => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
         };
         Self::new(status, code, message)
     }
@@ -111,6 +112,8 @@ impl IntoResponse for ApiError {
 pub struct AppState {
     /// The log, state and key.
     pub service: Arc<NodeService>,
+    /// Writes submissions to the log, several at a time.
+    pub submitter: Submitter,
     /// The network, when running (absent in tests of the API alone).
     pub network: Option<NetworkHandle>,
 }
@@ -186,9 +189,8 @@ struct Receipt {
 }
 
 async fn submit(state: AppState, event: Event) -> Result<Response, ApiError> {
-    let service = state.service.clone();
     let event_id = event.id().to_string();
-    let Submitted { entry, new } = blocking(move || service.submit(event)).await??;
+    let Submitted { entry, new } = state.submitter.submit(event).await?;
     if new && let Some(network) = &state.network {
         network.publish(&entry).await;
     }

@@ -11,7 +11,7 @@ use consentnet_node::config::NodeConfig;
 use consentnet_node::http::{AppState, app};
 use consentnet_node::keystore;
 use consentnet_node::network::{self, NetworkConfig, peer_id_of};
-use consentnet_node::service::NodeService;
+use consentnet_node::service::{NodeService, Submitter};
 use tracing_subscriber::EnvFilter;
 
 /// A consentnet consortium node.
@@ -271,6 +271,7 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
     tracing::info!(%bound, %peer_id, "node listening");
     let state = AppState {
         service: service.clone(),
+        submitter: Submitter::start(service.clone()).context("starting the submitter")?,
         network: Some(network),
     };
     axum::serve(listener, app(state, config.http.max_body_bytes))
@@ -279,6 +280,11 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
         .context("serving the HTTP API")?;
     let _ = stop.send(true);
     let _ = network_task.await;
+    // The submitter and validator threads let go of the log once their queues close.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while Arc::strong_count(&service) > 1 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     match Arc::try_unwrap(service) {
         Ok(service) => service.close(),
         Err(_) => tracing::warn!("log still in use at shutdown; it closes on exit"),

@@ -1,7 +1,9 @@
 //! The node's core: the replica (log, engine, state) behind one lock, the node key, and the operations the HTTP API and the network loop ask of them.
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::{mpsc, oneshot};
 
 use consentnet_consent_chain::event::{AppDecision, AppManifest};
 use consentnet_consent_chain::replica::MAX_RANGE;
@@ -29,6 +31,59 @@ pub enum SubmitError {
     /// The log could not be written; nothing was acknowledged.
     #[error("the log is unavailable: {0}")]
     Store(#[from] StoreError),
+    /// The node is shutting down.
+    #[error("the node is shutting down")]
+    Stopping,
+}
+
+/// Submissions waiting for the submitter thread at most.
+const SUBMIT_QUEUE: usize = 1024;
+/// Submissions written together at most.
+const SUBMIT_BURST: usize = 256;
+
+type Submission = (Event, oneshot::Sender<Result<Submitted, SubmitError>>);
+
+/// Hands submissions to one blocking thread that validates them and writes whatever
+/// has queued up with one durable write (group commit). Cloneable; bounded.
+#[derive(Clone, Debug)]
+pub struct Submitter {
+    queue: mpsc::Sender<Submission>,
+}
+
+impl Submitter {
+    /// Starts the submitter thread for `service`.
+    pub fn start(service: Arc<NodeService>) -> std::io::Result<Self> {
+        let (queue, mut inbox) = mpsc::channel::<Submission>(SUBMIT_QUEUE);
+        std::thread::Builder::new()
+            .name("submitter".into())
+            .spawn(move || {
+                while let Some(first) = inbox.blocking_recv() {
+                    let mut burst = vec![first];
+                    while burst.len() < SUBMIT_BURST {
+                        match inbox.try_recv() {
+                            Ok(next) => burst.push(next),
+                            Err(_) => break,
+                        }
+                    }
+                    let (events, replies): (Vec<Event>, Vec<_>) = burst.into_iter().unzip();
+                    for (reply, result) in replies.into_iter().zip(service.submit_many(events)) {
+                        // The caller may have gone; the entry stays acknowledged on the log.
+                        let _ = reply.send(result);
+                    }
+                }
+            })?;
+        Ok(Self { queue })
+    }
+
+    /// Submits `event`; resolves once it is durable (or refused).
+    pub async fn submit(&self, event: Event) -> Result<Submitted, SubmitError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send((event, reply))
+            .await
+            .map_err(|_| SubmitError::Stopping)?;
+        answer.await.map_err(|_| SubmitError::Stopping)?
+    }
 }
 
 /// A durable submission: the signed entry that holds the event (the receipt).
@@ -125,20 +180,47 @@ impl NodeService {
 
     /// Validates `event` and appends it to this node's feed, durably.
     pub fn submit(&self, event: Event) -> Result<Submitted, SubmitError> {
-        if let Event::ConsentRevoked { revocation } = &event {
-            self.check_revoker(revocation)?;
+        self.submit_many(vec![event])
+            .pop()
+            .unwrap_or_else(|| unreachable!("one result per event"))
+    }
+
+    /// [`NodeService::submit`] for several events with one durable write (group
+    /// commit); one result per event, in order.
+    pub fn submit_many(&self, events: Vec<Event>) -> Vec<Result<Submitted, SubmitError>> {
+        let mut results: Vec<Option<Result<Submitted, SubmitError>>> = Vec::new();
+        let mut accepted = Vec::with_capacity(events.len());
+        let mut slots = Vec::with_capacity(events.len());
+        for event in events {
+            let checked = match &event {
+                Event::ConsentRevoked { revocation } => self.check_revoker(revocation),
+                _ => Ok(()),
+            };
+            match checked {
+                Ok(()) => {
+                    slots.push(results.len());
+                    accepted.push(event);
+                    results.push(None);
+                }
+                Err(error) => results.push(Some(Err(error))),
+            }
         }
-        let appended = lock(&self.replica).append_local(&self.key, event, now_ms());
-        let result = match appended {
-            Ok(Appended::New(entry)) => Ok(Submitted { entry, new: true }),
-            Ok(Appended::Existing(entry)) => Ok(Submitted { entry, new: false }),
-            Err(Rejected::InvalidEvent(error)) => Err(SubmitError::Invalid(error)),
-            Err(Rejected::Store(error)) => Err(SubmitError::Store(error)),
-            Err(Rejected::NotMember(_)) => Err(SubmitError::NodeNotMember),
-            Err(other) => Err(SubmitError::Store(StoreError::Corrupt(other.to_string()))),
-        };
-        self.metrics.submission(result.is_ok());
-        result
+        let appended = lock(&self.replica).append_local_many(&self.key, accepted, now_ms());
+        for (slot, result) in slots.into_iter().zip(appended) {
+            results[slot] = Some(match result {
+                Ok(Appended::New(entry)) => Ok(Submitted { entry, new: true }),
+                Ok(Appended::Existing(entry)) => Ok(Submitted { entry, new: false }),
+                Err(Rejected::InvalidEvent(error)) => Err(SubmitError::Invalid(error)),
+                Err(Rejected::Store(error)) => Err(SubmitError::Store(error)),
+                Err(Rejected::NotMember(_)) => Err(SubmitError::NodeNotMember),
+                Err(other) => Err(SubmitError::Store(StoreError::Corrupt(other.to_string()))),
+            });
+        }
+        let results: Vec<_> = results.into_iter().flatten().collect();
+        for result in &results {
+            self.metrics.submission(result.is_ok());
+        }
+        results
     }
 
     /// A revocation of a known consent must come from its issuer or its bank.

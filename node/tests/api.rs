@@ -16,7 +16,7 @@ use consentnet_identity::{
 };
 use consentnet_node::http::{AppState, app};
 use consentnet_node::network::peer_id_of;
-use consentnet_node::service::NodeService;
+use consentnet_node::service::{NodeService, Submitter};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -50,11 +50,12 @@ fn fixture() -> Fixture {
         ],
     };
     let store = RocksStore::open(&dir.path().join("log")).unwrap();
-    let service = NodeService::open(store, genesis, bank.clone()).unwrap();
+    let service = Arc::new(NodeService::open(store, genesis, bank.clone()).unwrap());
     Fixture {
         _dir: dir,
         state: AppState {
-            service: Arc::new(service),
+            submitter: Submitter::start(service.clone()).unwrap(),
+            service,
             network: None,
         },
         bank,

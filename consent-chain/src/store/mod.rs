@@ -16,7 +16,7 @@ use crate::entry::Entry;
 use crate::event::FeedHead;
 
 /// Why a store operation failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The entry does not extend its feed: wrong seq or wrong `prev`.
     #[error("entry {origin}#{seq} does not extend its feed (head is {head:?})")]
