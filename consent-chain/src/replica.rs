@@ -283,7 +283,7 @@ impl<S: LogStore> Replica<S> {
                 .collect();
         }
         let mut results: Vec<Option<Result<Appended, Rejected>>> = Vec::with_capacity(events.len());
-        let mut fresh: Vec<(usize, Entry, Hash32, ValidEvent)> = Vec::new();
+        let mut fresh: Vec<(usize, Entry, FeedHead, Hash32, ValidEvent)> = Vec::new();
         let mut in_batch: HashMap<Hash32, usize> = HashMap::new();
         let mut head = self.heads.get(&origin).copied();
         for (index, event) in events.into_iter().enumerate() {
@@ -313,32 +313,34 @@ impl<S: LogStore> Replica<S> {
             ) {
                 Ok(valid) => {
                     let entry = Entry::sign(key, head, now_ms, event);
-                    head = Some(entry.head());
+                    let entry_head = entry.head();
+                    head = Some(entry_head);
                     in_batch.insert(id, fresh.len());
-                    fresh.push((index, entry, id, valid));
+                    fresh.push((index, entry, entry_head, id, valid));
                     results.push(None);
                 }
                 Err(error) => results.push(Some(Err(error.into()))),
             }
         }
         if !fresh.is_empty() {
-            let entries: Vec<Entry> = fresh.iter().map(|(_, entry, _, _)| entry.clone()).collect();
+            let entries: Vec<Entry> = fresh.iter().map(|(_, entry, ..)| entry.clone()).collect();
             if let Err(error) = self.store.append(&entries) {
                 for (index, ..) in &fresh {
                     results[*index] = Some(Err(Rejected::Store(error.clone())));
                 }
                 return results.into_iter().flatten().collect();
             }
-            for (index, entry, id, valid) in fresh {
-                self.adopt(&entry, id, &valid);
+            for (index, entry, head, id, valid) in fresh {
+                self.adopt(&entry, head, id, &valid);
                 results[index] = Some(Ok(Appended::New(entry)));
             }
         }
         results.into_iter().flatten().collect()
     }
 
-    fn adopt(&mut self, entry: &Entry, id: Hash32, valid: &crate::validate::ValidEvent) {
-        self.heads.insert(entry.origin.clone(), entry.head());
+    /// Records a stored entry (`head` is its head, already computed) and applies it.
+    fn adopt(&mut self, entry: &Entry, head: FeedHead, id: Hash32, valid: &ValidEvent) {
+        self.heads.insert(entry.origin.clone(), head);
         self.locations
             .entry(id)
             .or_insert((entry.origin.clone(), entry.seq));
@@ -452,9 +454,10 @@ impl<S: LogStore> Replica<S> {
                 Check::Full,
             ) {
                 Ok(valid) => {
-                    running_head = Some(candidate.head());
+                    let head = candidate.head();
+                    running_head = Some(head);
                     let seq = candidate.seq;
-                    batch.push((candidate, valid));
+                    batch.push((candidate, valid, head));
                     next = self.pending.remove(&(origin.clone(), seq + 1));
                 }
                 Err(source) => {
@@ -468,10 +471,10 @@ impl<S: LogStore> Replica<S> {
             }
         }
         if !batch.is_empty() {
-            let entries: Vec<Entry> = batch.iter().map(|(e, _)| e.clone()).collect();
+            let entries: Vec<Entry> = batch.iter().map(|(e, ..)| e.clone()).collect();
             self.store.append(&entries)?;
-            for (entry, valid) in &batch {
-                self.adopt(entry, entry.event.id(), valid);
+            for (entry, valid, head) in &batch {
+                self.adopt(entry, *head, entry.event.id(), valid);
             }
         }
         if let Some(conflicting) = fork {
@@ -483,7 +486,7 @@ impl<S: LogStore> Replica<S> {
         match (batch.is_empty(), first_error) {
             (true, Some(error)) => Err(error),
             _ => Ok(Received::Stored(
-                batch.into_iter().map(|(e, _)| e).collect(),
+                batch.into_iter().map(|(e, ..)| e).collect(),
             )),
         }
     }

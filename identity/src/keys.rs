@@ -26,16 +26,50 @@ pub enum KeyError {
     SecretKeyLength(usize),
 }
 
-/// A `did:key` DID for an Ed25519 key, checked to decode to a valid public key.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// A `did:key` DID for an Ed25519 key, checked to decode to a valid public key. The
+/// key is decoded once, when the DID is made, since every signature check needs it.
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct Did(String);
+pub struct Did {
+    text: String,
+    key: VerifyingKey,
+}
+
+// Identity, order and hashing are the text's; the key follows from it.
+impl PartialEq for Did {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for Did {}
+
+impl std::hash::Hash for Did {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.text.hash(state);
+    }
+}
+
+impl PartialOrd for Did {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Did {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.text.cmp(&other.text)
+    }
+}
 
 impl Did {
     /// Parses and checks a `did:key` DID for an Ed25519 key.
     pub fn parse(text: &str) -> Result<Self, KeyError> {
-        decode_did_key(text)?;
-        Ok(Self(text.to_owned()))
+        let key = decode_did_key(text)?;
+        Ok(Self {
+            text: text.to_owned(),
+            key,
+        })
     }
 
     /// The DID of an Ed25519 public key.
@@ -43,50 +77,52 @@ impl Did {
         let mut bytes = Vec::with_capacity(34);
         bytes.extend_from_slice(&ED25519_MULTICODEC);
         bytes.extend_from_slice(key.as_bytes());
-        Self(format!("did:key:z{}", bs58::encode(bytes).into_string()))
+        Self {
+            text: format!("did:key:z{}", bs58::encode(bytes).into_string()),
+            key: *key,
+        }
     }
 
     /// The DID as text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text
     }
 
     /// The Ed25519 public key this DID resolves to.
     pub fn public_key(&self) -> VerifyingKey {
-        // Checked in `parse` and by construction in `from_public_key`.
-        decode_did_key(&self.0).unwrap_or_else(|_| unreachable!("a Did always decodes"))
+        self.key
     }
 
     /// The DID URL of this DID's one verification method, `did:key:z…#z…`.
     pub fn verification_method(&self) -> String {
-        let fragment = self.0.trim_start_matches("did:key:");
-        format!("{}#{}", self.0, fragment)
+        let fragment = self.text.trim_start_matches("did:key:");
+        format!("{}#{}", self.text, fragment)
     }
 }
 
 impl TryFrom<String> for Did {
     type Error = KeyError;
     fn try_from(text: String) -> Result<Self, KeyError> {
-        decode_did_key(&text)?;
-        Ok(Self(text))
+        let key = decode_did_key(&text)?;
+        Ok(Self { text, key })
     }
 }
 
 impl From<Did> for String {
     fn from(did: Did) -> String {
-        did.0
+        did.text
     }
 }
 
 impl fmt::Display for Did {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.text)
     }
 }
 
 impl fmt::Debug for Did {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Did({})", self.0)
+        write!(f, "Did({})", self.text)
     }
 }
 

@@ -92,11 +92,13 @@ pub trait LogStore: Send {
     }
 }
 
-/// Checks that `entries` extend `heads` in order, updating `heads` as it goes.
+/// Checks that `entries` extend `heads` in order, updating `heads` as it goes. Returns
+/// each entry's canonical bytes, encoded once for both its hash and its storage.
 pub(crate) fn check_contiguous(
     heads: &mut BTreeMap<Did, FeedHead>,
     entries: &[Entry],
-) -> Result<(), StoreError> {
+) -> Result<Vec<Vec<u8>>, StoreError> {
+    let mut encoded = Vec::with_capacity(entries.len());
     for entry in entries {
         let head = heads.get(&entry.origin).copied();
         let (expected_seq, expected_prev) = match head {
@@ -110,7 +112,16 @@ pub(crate) fn check_contiguous(
                 head,
             });
         }
-        heads.insert(entry.origin.clone(), entry.head());
+        let bytes = entry.encode();
+        let hash = crate::hash::Hash32::of(&bytes);
+        heads.insert(
+            entry.origin.clone(),
+            FeedHead {
+                seq: entry.seq,
+                hash,
+            },
+        );
+        encoded.push(bytes);
     }
-    Ok(())
+    Ok(encoded)
 }

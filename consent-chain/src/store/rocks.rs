@@ -110,16 +110,12 @@ impl RocksStore {
 impl LogStore for RocksStore {
     fn append(&mut self, entries: &[Entry]) -> Result<(), StoreError> {
         let mut heads = self.heads.clone();
-        check_contiguous(&mut heads, entries)?;
+        let encoded = check_contiguous(&mut heads, entries)?;
         let mut batch = WriteBatch::default();
         let entries_cf = self.cf(ENTRIES)?;
         let heads_cf = self.cf(HEADS)?;
-        for entry in entries {
-            batch.put_cf(
-                entries_cf,
-                entry_key(&entry.origin, entry.seq),
-                entry.encode(),
-            );
+        for (entry, bytes) in entries.iter().zip(encoded) {
+            batch.put_cf(entries_cf, entry_key(&entry.origin, entry.seq), bytes);
         }
         for entry in entries {
             if let Some(head) = heads.get(&entry.origin) {
