@@ -32,7 +32,8 @@ pub enum KeyError {
 #[serde(try_from = "String", into = "String")]
 pub struct Did {
     text: String,
-    key: VerifyingKey,
+    // Shared: a decoded key is about 200 bytes, and DIDs are cloned into many maps.
+    key: std::sync::Arc<VerifyingKey>,
 }
 
 // Identity, order and hashing are the text's; the key follows from it.
@@ -68,7 +69,7 @@ impl Did {
         let key = decode_did_key(text)?;
         Ok(Self {
             text: text.to_owned(),
-            key,
+            key: key.into(),
         })
     }
 
@@ -79,7 +80,7 @@ impl Did {
         bytes.extend_from_slice(key.as_bytes());
         Self {
             text: format!("did:key:z{}", bs58::encode(bytes).into_string()),
-            key: *key,
+            key: (*key).into(),
         }
     }
 
@@ -90,7 +91,7 @@ impl Did {
 
     /// The Ed25519 public key this DID resolves to.
     pub fn public_key(&self) -> VerifyingKey {
-        self.key
+        *self.key
     }
 
     /// The DID URL of this DID's one verification method, `did:key:z…#z…`.
@@ -104,7 +105,10 @@ impl TryFrom<String> for Did {
     type Error = KeyError;
     fn try_from(text: String) -> Result<Self, KeyError> {
         let key = decode_did_key(&text)?;
-        Ok(Self { text, key })
+        Ok(Self {
+            text,
+            key: key.into(),
+        })
     }
 }
 
