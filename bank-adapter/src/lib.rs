@@ -1,9 +1,12 @@
 //! The bank adapter for consentnet: the unified Open Banking API, consent enforcement and bank connectors.
 //!
 //! It reads consent state through [`enforce::ConsentSource`] and never knows libp2p.
-//! Built so far: the consent check every call passes ([`enforce`]).
+//! Built so far: the consent check every call passes ([`enforce`]), the
+//! [`connector::BankConnector`] trait with its conformance suite, and the sandbox bank.
 
+pub mod connector;
 pub mod enforce;
+pub mod sandbox;
 
 pub use enforce::{
     Authorized, ConsentSource, Operation, Presented, Refusal, ReplayCache, authorize,

@@ -1,0 +1,378 @@
+//! The `BankConnector` trait every bank core sits behind, the unified records it returns (accounts, balances, transactions, payments), and its errors.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// An amount in minor units (pence, cents) with its ISO 4217 currency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Money {
+    /// Minor units; never negative (direction is [`CreditDebit`]).
+    pub minor: i64,
+    /// ISO 4217 code, e.g. `GBP`.
+    pub currency: String,
+}
+
+impl Money {
+    /// The OBIE decimal form, e.g. `12.30`.
+    pub fn decimal(&self) -> String {
+        format!("{}.{:02}", self.minor / 100, self.minor % 100)
+    }
+
+    /// Parses an OBIE decimal amount (`^\d{1,13}(\.\d{1,5})?$`, at most two decimals
+    /// kept as minor units).
+    pub fn parse(amount: &str, currency: &str) -> Option<Self> {
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        let (whole, fraction) = match amount.split_once('.') {
+            Some((whole, fraction)) if digits(fraction) => (whole, fraction),
+            Some(_) => return None,
+            None => (amount, ""),
+        };
+        if !digits(whole) || whole.len() > 13 || fraction.len() > 2 {
+            return None;
+        }
+        let cents = match fraction.len() {
+            0 => 0,
+            1 => fraction.parse::<i64>().ok()? * 10,
+            _ => fraction.parse::<i64>().ok()?,
+        };
+        let valid_currency =
+            currency.len() == 3 && currency.bytes().all(|b| b.is_ascii_uppercase());
+        valid_currency.then_some(())?;
+        Some(Self {
+            minor: whole
+                .parse::<i64>()
+                .ok()?
+                .checked_mul(100)?
+                .checked_add(cents)?,
+            currency: currency.to_owned(),
+        })
+    }
+}
+
+/// Money in or out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CreditDebit {
+    /// Money in.
+    Credit,
+    /// Money out.
+    Debit,
+}
+
+/// An account as the unified API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    /// The bank-issued opaque reference used in consents and paths.
+    pub account_id: String,
+    /// ISO 4217 currency.
+    pub currency: String,
+    /// `Personal` or `Business`.
+    pub account_type: String,
+    /// `CurrentAccount`, `Savings`, ...
+    pub account_sub_type: String,
+    /// The holder's nickname for it.
+    pub nickname: Option<String>,
+    /// Scheme of `identification`, e.g. `UK.OBIE.SortCodeAccountNumber` or `UK.OBIE.IBAN`.
+    pub scheme_name: String,
+    /// The account number in that scheme (shown only with a Detail permission).
+    pub identification: String,
+    /// The name on the account.
+    pub name: String,
+}
+
+/// A balance of one account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Balance {
+    /// The account.
+    pub account_id: String,
+    /// How much.
+    pub amount: Money,
+    /// In credit or overdrawn.
+    pub credit_debit: CreditDebit,
+    /// OBIE balance type, e.g. `InterimAvailable`, `InterimBooked`.
+    pub kind: String,
+    /// When it was taken.
+    pub date_time: DateTime<Utc>,
+}
+
+/// One transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transaction {
+    /// Unique within the bank.
+    pub transaction_id: String,
+    /// The account.
+    pub account_id: String,
+    /// How much.
+    pub amount: Money,
+    /// In or out.
+    pub credit_debit: CreditDebit,
+    /// `Booked` or `Pending`.
+    pub status: String,
+    /// When it was booked.
+    pub booking_date_time: DateTime<Utc>,
+    /// What it was, for the holder.
+    pub information: String,
+}
+
+/// A page request for transactions, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TransactionQuery {
+    /// Booked at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Booked at or before.
+    pub to: Option<DateTime<Utc>>,
+    /// The page, from 1.
+    pub page: u32,
+    /// Items per page.
+    pub page_size: u32,
+}
+
+/// One page of results.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// True when a later page exists.
+    pub more: bool,
+}
+
+/// A domestic payment order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentOrder {
+    /// The paying account (a reference in the consent).
+    pub debtor_account: String,
+    /// Creditor account scheme, e.g. `UK.OBIE.SortCodeAccountNumber`.
+    pub creditor_scheme: String,
+    /// Creditor account number in that scheme.
+    pub creditor_identification: String,
+    /// Creditor name.
+    pub creditor_name: String,
+    /// How much.
+    pub amount: Money,
+    /// Reference shown to the creditor.
+    pub reference: String,
+}
+
+/// A payment made by the bank.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payment {
+    /// The bank's id for it.
+    pub payment_id: String,
+    /// What was asked.
+    pub order: PaymentOrder,
+    /// OBIE status, e.g. `AcceptedSettlementCompleted`.
+    pub status: String,
+    /// When it was made.
+    pub created: DateTime<Utc>,
+}
+
+/// Why a connector could not answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectorError {
+    /// No such account or payment.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The bank refused the request (e.g. insufficient funds); `code` is machine-readable.
+    #[error("refused by the bank ({code}): {message}")]
+    Refused {
+        /// e.g. `insufficient_funds`.
+        code: String,
+        /// For people.
+        message: String,
+    },
+    /// The same idempotency key was used for a different order.
+    #[error("idempotency key reused for a different payment")]
+    IdempotencyConflict,
+    /// The bank core did not answer in time.
+    #[error("the bank core timed out")]
+    Timeout,
+    /// The bank core is unreachable or answered something unusable.
+    #[error("the bank core failed: {0}")]
+    Unavailable(String),
+}
+
+/// A bank's core, seen through the unified model. Implementations are blocking and
+/// thread-safe; the adapter calls them off its async workers.
+pub trait BankConnector: Send + Sync {
+    /// A short name for logs, e.g. `sandbox`.
+    fn name(&self) -> &str;
+
+    /// The accounts among `ids` that exist, in the order given.
+    fn accounts(&self, ids: &[String]) -> Result<Vec<Account>, ConnectorError>;
+
+    /// The balances of one account.
+    fn balances(&self, account_id: &str) -> Result<Vec<Balance>, ConnectorError>;
+
+    /// One page of an account's transactions, newest first.
+    fn transactions(
+        &self,
+        account_id: &str,
+        query: &TransactionQuery,
+    ) -> Result<Page<Transaction>, ConnectorError>;
+
+    /// Makes a payment once per `idempotency_key`: a repeat with the same key and order
+    /// returns the first payment; with another order, [`ConnectorError::IdempotencyConflict`].
+    fn create_payment(
+        &self,
+        idempotency_key: &str,
+        order: &PaymentOrder,
+    ) -> Result<Payment, ConnectorError>;
+
+    /// A payment made earlier.
+    fn payment(&self, payment_id: &str) -> Result<Payment, ConnectorError>;
+}
+
+/// The shared test suite every connector runs: what the unified API relies on.
+pub mod conformance {
+    use super::*;
+
+    /// What the suite needs to know about the bank behind the connector.
+    #[derive(Debug, Clone)]
+    pub struct Fixture {
+        /// An account with funds and transactions.
+        pub account: String,
+        /// Another account at the same bank, in the same currency, to pay into.
+        pub payee_scheme: String,
+        /// Its identification.
+        pub payee_identification: String,
+        /// The first account's currency.
+        pub currency: String,
+    }
+
+    fn order(fixture: &Fixture, minor: i64, reference: &str) -> PaymentOrder {
+        PaymentOrder {
+            debtor_account: fixture.account.clone(),
+            creditor_scheme: fixture.payee_scheme.clone(),
+            creditor_identification: fixture.payee_identification.clone(),
+            creditor_name: "Conformance Payee".into(),
+            amount: Money {
+                minor,
+                currency: fixture.currency.clone(),
+            },
+            reference: reference.into(),
+        }
+    }
+
+    fn available(connector: &dyn BankConnector, account: &str) -> i64 {
+        let balances = connector.balances(account).expect("balances");
+        let balance = balances
+            .iter()
+            .find(|b| b.kind == "InterimAvailable")
+            .expect("an InterimAvailable balance");
+        match balance.credit_debit {
+            CreditDebit::Credit => balance.amount.minor,
+            CreditDebit::Debit => -balance.amount.minor,
+        }
+    }
+
+    /// Runs every check; panics with a message naming the first failure.
+    pub fn run(connector: &dyn BankConnector, fixture: &Fixture) {
+        // Accounts: known ones come back, unknown ones are left out.
+        let accounts = connector
+            .accounts(&[fixture.account.clone(), "no-such-account".into()])
+            .expect("accounts");
+        assert_eq!(accounts.len(), 1, "only the known account");
+        assert_eq!(accounts[0].account_id, fixture.account);
+        assert_eq!(accounts[0].currency, fixture.currency);
+        assert!(matches!(
+            connector.balances("no-such-account"),
+            Err(ConnectorError::NotFound(_))
+        ));
+
+        // Transactions: newest first, filtered by date, paged without overlap.
+        let all = connector
+            .transactions(
+                &fixture.account,
+                &TransactionQuery {
+                    page: 1,
+                    page_size: 1000,
+                    ..Default::default()
+                },
+            )
+            .expect("transactions");
+        assert!(all.items.len() >= 4, "the fixture account has history");
+        assert!(
+            all.items
+                .windows(2)
+                .all(|w| w[0].booking_date_time >= w[1].booking_date_time),
+            "newest first"
+        );
+        let middle = all.items[all.items.len() / 2].booking_date_time;
+        let older = connector
+            .transactions(
+                &fixture.account,
+                &TransactionQuery {
+                    to: Some(middle),
+                    page: 1,
+                    page_size: 1000,
+                    ..Default::default()
+                },
+            )
+            .expect("filtered transactions");
+        assert!(older.items.iter().all(|t| t.booking_date_time <= middle));
+        assert!(!older.items.is_empty() && older.items.len() < all.items.len());
+        let first = connector
+            .transactions(
+                &fixture.account,
+                &TransactionQuery {
+                    page: 1,
+                    page_size: 2,
+                    ..Default::default()
+                },
+            )
+            .expect("page 1");
+        let second = connector
+            .transactions(
+                &fixture.account,
+                &TransactionQuery {
+                    page: 2,
+                    page_size: 2,
+                    ..Default::default()
+                },
+            )
+            .expect("page 2");
+        assert!(first.more, "more pages after the first");
+        assert_eq!(first.items[..], all.items[..2]);
+        assert_eq!(second.items[..], all.items[2..4]);
+
+        // Payments move money, show in transactions, and happen once per key.
+        let before = available(connector, &fixture.account);
+        let payment = connector
+            .create_payment("conformance-key-1", &order(fixture, 1_234, "CONF-1"))
+            .expect("payment");
+        assert_eq!(available(connector, &fixture.account), before - 1_234);
+        let again = connector
+            .create_payment("conformance-key-1", &order(fixture, 1_234, "CONF-1"))
+            .expect("idempotent repeat");
+        assert_eq!(again, payment, "a repeat returns the first payment");
+        assert_eq!(available(connector, &fixture.account), before - 1_234);
+        assert_eq!(
+            connector.create_payment("conformance-key-1", &order(fixture, 99, "CONF-2")),
+            Err(ConnectorError::IdempotencyConflict)
+        );
+        assert_eq!(connector.payment(&payment.payment_id), Ok(payment.clone()));
+        assert!(matches!(
+            connector.payment("no-such-payment"),
+            Err(ConnectorError::NotFound(_))
+        ));
+        let newest = connector
+            .transactions(
+                &fixture.account,
+                &TransactionQuery {
+                    page: 1,
+                    page_size: 1,
+                    ..Default::default()
+                },
+            )
+            .expect("transactions after the payment");
+        assert_eq!(newest.items[0].amount.minor, 1_234);
+        assert_eq!(newest.items[0].credit_debit, CreditDebit::Debit);
+
+        // More than the account holds is refused and moves nothing.
+        let too_much = before.max(0) + 1_000_000_000;
+        assert!(matches!(
+            connector.create_payment("conformance-key-2", &order(fixture, too_much, "CONF-3")),
+            Err(ConnectorError::Refused { .. })
+        ));
+        assert_eq!(available(connector, &fixture.account), before - 1_234);
+    }
+}
