@@ -4,6 +4,7 @@
 //! Built so far: the consent check every call passes ([`enforce`]), the
 //! [`connector::BankConnector`] trait with its conformance suite, and the sandbox bank.
 
+pub mod api;
 pub mod connector;
 pub mod enforce;
 pub mod sandbox;

@@ -1,0 +1,369 @@
+//! The unified account information API over the sandbox bank: every body validated against the official OBIE v4.0 schema, refusals as OBIE errors, an access record per call, connectors swapped at run time.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, RwLock};
+
+use axum::body::{Body, to_bytes};
+use axum::http::{Request, StatusCode};
+use chrono::{DateTime, TimeZone, Utc};
+use common::openapi::Spec;
+use consentnet_bank_adapter::api::{APP_VERSION, AccessSink, Adapter, INTERACTION_ID, router};
+use consentnet_bank_adapter::connector::{
+    Account, Balance, BankConnector, ConnectorError, Page, Payment, PaymentOrder, Transaction,
+    TransactionQuery,
+};
+use consentnet_bank_adapter::enforce::{ReplayCache, SCHEME};
+use consentnet_bank_adapter::sandbox::SandboxBank;
+use consentnet_consent_chain::event::{AppAction, AppDecision, Outcome};
+use consentnet_consent_chain::{Event, Genesis, Member, MemoryStore, Replica, Role};
+use consentnet_identity::consent::block_on;
+use consentnet_identity::{
+    ConsentId, ConsentTerms, KeyPair, Permission, PopRequest, issue_consent, sign_pop,
+};
+use serde_json::Value;
+use tower::ServiceExt;
+
+const PUBLIC: &str = "https://bank.example";
+const AIS: &str = "/open-banking/v4.0/aisp";
+
+#[derive(Default)]
+struct Records(Mutex<Vec<(ConsentId, &'static str, Outcome)>>);
+
+impl AccessSink for Records {
+    fn record(
+        &self,
+        consent: ConsentId,
+        operation: &'static str,
+        _: DateTime<Utc>,
+        outcome: Outcome,
+    ) {
+        self.0.lock().unwrap().push((consent, operation, outcome));
+    }
+}
+
+/// A bank core that never answers in time.
+struct Unresponsive;
+
+impl BankConnector for Unresponsive {
+    fn name(&self) -> &str {
+        "unresponsive"
+    }
+    fn accounts(&self, _: &[String]) -> Result<Vec<Account>, ConnectorError> {
+        Err(ConnectorError::Timeout)
+    }
+    fn balances(&self, _: &str) -> Result<Vec<Balance>, ConnectorError> {
+        Err(ConnectorError::Timeout)
+    }
+    fn transactions(
+        &self,
+        _: &str,
+        _: &TransactionQuery,
+    ) -> Result<Page<Transaction>, ConnectorError> {
+        Err(ConnectorError::Timeout)
+    }
+    fn create_payment(&self, _: &str, _: &PaymentOrder) -> Result<Payment, ConnectorError> {
+        Err(ConnectorError::Timeout)
+    }
+    fn payment(&self, _: &str) -> Result<Payment, ConnectorError> {
+        Err(ConnectorError::Timeout)
+    }
+}
+
+struct World {
+    adapter: Arc<Adapter>,
+    records: Arc<Records>,
+    app: KeyPair,
+    id: String,
+    account: String,
+    spec: Spec,
+}
+
+fn world(permissions: &[Permission]) -> World {
+    let (bank, app, client) = (
+        KeyPair::generate(),
+        KeyPair::generate(),
+        KeyPair::generate(),
+    );
+    let sandbox = SandboxBank::seeded(11, Utc::now());
+    let account = sandbox
+        .account_ids()
+        .into_iter()
+        .find(|(id, _)| sandbox.account(id).unwrap().account_sub_type == "CurrentAccount")
+        .unwrap()
+        .0;
+    let genesis = Genesis {
+        network: "api".into(),
+        members: vec![Member {
+            did: bank.did().clone(),
+            role: Role::Bank,
+            peer_id: "peer".into(),
+            name: "Bank".into(),
+        }],
+    };
+    let mut node = Replica::open(MemoryStore::new(), &genesis).unwrap();
+    let terms = ConsentTerms {
+        app: app.did().clone(),
+        bank: bank.did().clone(),
+        accounts: vec![account.clone()],
+        permissions: permissions.iter().copied().collect(),
+        payment_limits: None,
+        purpose: "Budgeting".into(),
+        valid_from: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+        valid_until: Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap(),
+    };
+    let consent = block_on(issue_consent(&client, &terms)).unwrap();
+    node.append_local(&bank, Event::consent_granted(consent.credential.clone()), 1)
+        .unwrap();
+    let decision = AppDecision {
+        bank: bank.did().clone(),
+        app: app.did().clone(),
+        version: "1.0".into(),
+        action: AppAction::Approve {
+            permissions: Permission::ALL.iter().copied().collect::<BTreeSet<_>>(),
+        },
+        time: 2,
+    };
+    node.append_local(&bank, Event::app_decided(&bank, decision), 2)
+        .unwrap();
+    let records = Arc::new(Records::default());
+    let adapter = Arc::new(Adapter {
+        bank: bank.did().clone(),
+        public_url: PUBLIC.into(),
+        source: Arc::new(node.state().clone()),
+        replay: ReplayCache::new(10_000),
+        connector: RwLock::new(Arc::new(sandbox)),
+        records: records.clone(),
+    });
+    World {
+        adapter,
+        records,
+        app,
+        id: consent.id.to_string(),
+        account,
+        spec: Spec::load("uk-obie-v4.0/account-info-openapi.json"),
+    }
+}
+
+impl World {
+    /// A signed GET of `path_and_query` (relative to the AIS base).
+    async fn get(&self, path_and_query: &str) -> (StatusCode, Value, String) {
+        let path = path_and_query.split('?').next().unwrap();
+        let url = format!("{PUBLIC}{AIS}{path}");
+        let proof = sign_pop(
+            &self.app,
+            PopRequest {
+                method: "GET",
+                url: &url,
+                access_token: &self.id,
+            },
+            Utc::now(),
+        );
+        let request = Request::get(format!("{AIS}{path_and_query}"))
+            .header("authorization", format!("{SCHEME} {}", self.id))
+            .header("dpop", proof)
+            .header(APP_VERSION, "1.0")
+            .header(INTERACTION_ID, "test-interaction-1")
+            .body(Body::empty())
+            .unwrap();
+        let response = router(self.adapter.clone()).oneshot(request).await.unwrap();
+        let status = response.status();
+        let interaction = response.headers()[INTERACTION_ID]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let body = to_bytes(response.into_body(), 1 << 22).await.unwrap();
+        (status, serde_json::from_slice(&body).unwrap(), interaction)
+    }
+
+    /// Asserts `body` is valid for the official schema of `template`'s `status` answer.
+    fn assert_valid(&self, template: &str, status: &str, body: &Value) {
+        let schema = self.spec.response_schema(template, "get", status);
+        let problems = self.spec.check(schema, body);
+        assert!(
+            problems.is_empty(),
+            "{template} {status}: {problems:#?}\n{body:#}"
+        );
+    }
+}
+
+const EVERYTHING: [Permission; 6] = [
+    Permission::ReadAccountsDetail,
+    Permission::ReadBalances,
+    Permission::ReadTransactionsDetail,
+    Permission::ReadTransactionsCredits,
+    Permission::ReadTransactionsDebits,
+    Permission::ReadAccountsBasic,
+];
+
+#[tokio::test]
+async fn every_endpoint_answers_with_a_body_the_official_schema_accepts() {
+    let w = world(&EVERYTHING);
+    let account = w.account.clone();
+    let (status, body, interaction) = w.get("/accounts").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        interaction, "test-interaction-1",
+        "the caller's id is echoed"
+    );
+    w.assert_valid("/accounts", "200", &body);
+    assert_eq!(body["Data"]["Account"][0]["AccountId"], account.as_str());
+    assert!(
+        body["Data"]["Account"][0]["Account"][0]["Identification"].is_string(),
+        "Detail shows the number"
+    );
+
+    let (status, body, _) = w.get(&format!("/accounts/{account}")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    w.assert_valid("/accounts/{AccountId}", "200", &body);
+
+    let (status, body, _) = w.get(&format!("/accounts/{account}/balances")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    w.assert_valid("/accounts/{AccountId}/balances", "200", &body);
+    assert_eq!(body["Data"]["Balance"][0]["Type"], "ITAV");
+
+    let (status, body, _) = w.get(&format!("/accounts/{account}/transactions")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    w.assert_valid("/accounts/{AccountId}/transactions", "200", &body);
+    assert!(!body["Data"]["Transaction"].as_array().unwrap().is_empty());
+    assert_eq!(
+        body["Links"]["Self"],
+        format!("{PUBLIC}{AIS}/accounts/{account}/transactions")
+    );
+
+    let records = w.records.0.lock().unwrap();
+    assert_eq!(records.len(), 4, "one access record per call");
+    assert!(
+        records
+            .iter()
+            .all(|(_, _, outcome)| *outcome == Outcome::Served)
+    );
+    assert_eq!(records[2].1, "GET /aisp/accounts/{AccountId}/balances");
+}
+
+#[tokio::test]
+async fn basic_permissions_hide_account_numbers_and_narratives() {
+    let w = world(&[
+        Permission::ReadAccountsBasic,
+        Permission::ReadTransactionsBasic,
+        Permission::ReadTransactionsDebits,
+    ]);
+    let (_, body, _) = w.get("/accounts").await;
+    assert!(
+        body["Data"]["Account"][0].get("Account").is_none(),
+        "{body}"
+    );
+    let (status, body, _) = w
+        .get(&format!("/accounts/{}/transactions", w.account))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let transactions = body["Data"]["Transaction"].as_array().unwrap();
+    assert!(!transactions.is_empty());
+    assert!(
+        transactions
+            .iter()
+            .all(|t| t["CreditDebitIndicator"] == "Debit"),
+        "debits only"
+    );
+    assert!(
+        transactions
+            .iter()
+            .all(|t| t.get("TransactionInformation").is_none())
+    );
+}
+
+#[tokio::test]
+async fn transactions_filter_by_booking_date_and_page_with_links() {
+    let w = world(&EVERYTHING);
+    let account = w.account.clone();
+    let (_, all, _) = w.get(&format!("/accounts/{account}/transactions")).await;
+    let all = all["Data"]["Transaction"].as_array().unwrap().clone();
+    let middle = all[all.len() / 2]["BookingDateTime"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let from = &middle[..19];
+    let (status, recent, _) = w
+        .get(&format!(
+            "/accounts/{account}/transactions?fromBookingDateTime={from}"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{recent}");
+    let recent = recent["Data"]["Transaction"].as_array().unwrap();
+    assert!(!recent.is_empty() && recent.len() < all.len());
+    assert!(
+        recent
+            .iter()
+            .all(|t| t["BookingDateTime"].as_str().unwrap()[..19] >= *from)
+    );
+
+    let (status, body, _) = w
+        .get(&format!(
+            "/accounts/{account}/transactions?fromBookingDateTime=last-week"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    w.assert_valid("/accounts/{AccountId}/transactions", "400", &body);
+    assert_eq!(body["Code"], "invalid_date_time");
+}
+
+#[tokio::test]
+async fn refusals_are_obie_errors_and_are_recorded() {
+    let w = world(&[Permission::ReadAccountsBasic]);
+    let (status, body, interaction) = w.get(&format!("/accounts/{}/balances", w.account)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    w.assert_valid("/accounts/{AccountId}/balances", "403", &body);
+    assert_eq!(body["Code"], "permission_missing");
+    assert_eq!(interaction, "test-interaction-1");
+    let records = w.records.0.lock().unwrap();
+    assert_eq!(
+        records.last().unwrap().2,
+        Outcome::Refused {
+            code: "permission_missing".into()
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_call_without_credentials_is_refused_with_a_generated_interaction_id() {
+    let w = world(&EVERYTHING);
+    let request = Request::get(format!("{AIS}/accounts"))
+        .body(Body::empty())
+        .unwrap();
+    let response = router(w.adapter.clone()).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let interaction = response.headers()[INTERACTION_ID]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(interaction.len(), 36, "a UUID: {interaction}");
+    let body: Value =
+        serde_json::from_slice(&to_bytes(response.into_body(), 1 << 20).await.unwrap()).unwrap();
+    // OBIE defines no 401 body; the adapter still sends its error shape, for the TSP.
+    let problems = w.spec.check(w.spec.schema("OBErrorResponse1"), &body);
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(body["Code"], "missing_authorization");
+    assert!(
+        w.records.0.lock().unwrap().is_empty(),
+        "no consent id, nothing to record against"
+    );
+}
+
+#[tokio::test]
+async fn a_bank_core_that_times_out_gives_a_504_and_nothing_is_recorded_as_served() {
+    let w = world(&EVERYTHING);
+    w.adapter.replace_connector(Arc::new(Unresponsive));
+    let (status, body, _) = w.get(&format!("/accounts/{}/balances", w.account)).await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
+    assert_eq!(body["Code"], "bank_timeout");
+    assert_eq!(body["Errors"][0]["ErrorCode"].as_str().unwrap().len(), 4);
+    let records = w.records.0.lock().unwrap();
+    assert!(
+        records
+            .iter()
+            .all(|(_, _, outcome)| *outcome != Outcome::Served)
+    );
+}
