@@ -46,6 +46,32 @@ pub struct NodeConfig {
     pub p2p: P2pSection,
     /// Logging.
     pub log: LogSection,
+    /// The unified Open Banking API, served by bank members.
+    pub adapter: AdapterSection,
+}
+
+/// `[adapter]` (used only when this node's member is a bank)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdapterSection {
+    /// The base URL TSPs address the API at; proofs name full URLs. Default: none, and
+    /// `http://<the bound HTTP address>` is used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    /// Proof ids remembered for replay detection at most. Default 262144.
+    pub replay_cache: usize,
+    /// Seed of the embedded sandbox bank, the default connector. Default 1.
+    pub sandbox_seed: u64,
+}
+
+impl Default for AdapterSection {
+    fn default() -> Self {
+        Self {
+            public_url: None,
+            replay_cache: 262_144,
+            sandbox_seed: 1,
+        }
+    }
 }
 
 /// `[node]`
@@ -188,6 +214,20 @@ impl NodeConfig {
                 message: "1 to 10000".into(),
             });
         }
+        if !(1_000..=100_000_000).contains(&self.adapter.replay_cache) {
+            return Err(ConfigError::OutOfRange {
+                field: "adapter.replay_cache",
+                message: "1000 to 100000000".into(),
+            });
+        }
+        if let Some(url) = &self.adapter.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(ConfigError::OutOfRange {
+                field: "adapter.public_url",
+                message: "an http:// or https:// URL".into(),
+            });
+        }
         if self.p2p.max_strikes == 0 {
             return Err(ConfigError::OutOfRange {
                 field: "p2p.max_strikes",
@@ -236,6 +276,16 @@ max_strikes = {strikes}
 [log]
 # Logs as JSON lines instead of text.
 json = {json}
+
+[adapter]
+# Used only when this node's member is a bank: it then serves the unified Open Banking
+# API under /open-banking/v4.0/ on the HTTP address.
+# The base URL TSPs address the API at (proofs name full URLs). Default: http://<http.listen>.
+{public_url}
+# Proof ids remembered for replay detection at most.
+replay_cache = {replay_cache}
+# Seed of the embedded sandbox bank, the default connector.
+sandbox_seed = {sandbox_seed}
 "#,
             data_dir = self.node.data_dir.display().to_string(),
             key_file = self.node.key_file.display().to_string(),
@@ -252,6 +302,12 @@ json = {json}
             max_conn = self.p2p.max_connections,
             strikes = self.p2p.max_strikes,
             json = self.log.json,
+            public_url = match &self.adapter.public_url {
+                Some(url) => format!("public_url = {url:?}"),
+                None => "# public_url = \"https://api.bank.example\"".to_owned(),
+            },
+            replay_cache = self.adapter.replay_cache,
+            sandbox_seed = self.adapter.sandbox_seed,
         )
     }
 }
@@ -265,6 +321,7 @@ mod tests {
         let mut config = NodeConfig::default();
         config.p2p.bootstrap = vec!["/ip4/127.0.0.1/tcp/1/p2p/12D3KooW".into()];
         config.node.passphrase_file = Some("/etc/consentnet/passphrase".into());
+        config.adapter.public_url = Some("https://api.bank.example".into());
         let parsed: NodeConfig = toml::from_str(&config.starter_toml()).unwrap();
         assert_eq!(parsed, config);
     }

@@ -2,6 +2,7 @@
 //!
 //! Only this crate knows libp2p. Nothing in the workspace depends on it.
 
+pub mod bank;
 pub mod config;
 pub mod http;
 pub mod keystore;

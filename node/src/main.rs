@@ -6,7 +6,11 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
+use consentnet_bank_adapter::api::Adapter;
+use consentnet_bank_adapter::enforce::ReplayCache;
+use consentnet_bank_adapter::sandbox::SandboxBank;
 use consentnet_consent_chain::{Genesis, Member, RocksStore, Role};
+use consentnet_node::bank;
 use consentnet_node::config::NodeConfig;
 use consentnet_node::http::{AppState, app};
 use consentnet_node::keystore;
@@ -269,12 +273,39 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
         })
     );
     tracing::info!(%bound, %peer_id, "node listening");
-    let state = AppState {
-        service: service.clone(),
-        submitter: Submitter::start(service.clone()).context("starting the submitter")?,
-        network: Some(network),
-    };
-    axum::serve(listener, app(state, config.http.max_body_bytes))
+    let submitter = Submitter::start(service.clone()).context("starting the submitter")?;
+    let mut router = app(
+        AppState {
+            service: service.clone(),
+            submitter: submitter.clone(),
+            network: Some(network.clone()),
+        },
+        config.http.max_body_bytes,
+    );
+    let is_bank = service
+        .genesis()
+        .membership()
+        .has_role(key.did(), Role::Bank);
+    if is_bank {
+        let public_url = config
+            .adapter
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"));
+        let records = bank::start_recorder(service.clone(), submitter, Some(network));
+        let sandbox = SandboxBank::seeded(config.adapter.sandbox_seed, chrono::Utc::now());
+        let adapter = Adapter {
+            bank: key.did().clone(),
+            public_url: public_url.clone(),
+            source: Arc::new(bank::LogConsents(service.clone())),
+            replay: ReplayCache::new(config.adapter.replay_cache),
+            connector: std::sync::RwLock::new(Arc::new(sandbox)),
+            records: Arc::new(records),
+        };
+        router = router.merge(consentnet_bank_adapter::api::router(Arc::new(adapter)));
+        tracing::info!(%public_url, "serving the unified Open Banking API (sandbox bank)");
+    }
+    axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving the HTTP API")?;

@@ -20,6 +20,7 @@ pub struct Metrics {
     pub peers_blocked: AtomicU64,
     /// Connections refused because the peer is not a member.
     pub connections_refused: AtomicU64,
+    access_records_dropped: AtomicU64,
 }
 
 impl Metrics {
@@ -47,6 +48,11 @@ impl Metrics {
             GossipVerdict::Reject(_) => &self.gossip_rejected,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts an access record lost to a full queue.
+    pub fn access_record_dropped(&self) {
+        self.access_records_dropped.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Invalid gossip messages so far.
@@ -107,6 +113,12 @@ impl Metrics {
             "counter",
             "Connections from peers that are not consortium members.",
             &[("", get(&self.connections_refused))],
+        );
+        metric(
+            "consentnet_access_records_dropped_total",
+            "counter",
+            "Access records lost because their queue was full.",
+            &[("", get(&self.access_records_dropped))],
         );
         metric(
             "consentnet_peers",

@@ -238,6 +238,11 @@ impl NodeService {
         )
     }
 
+    /// An access batch of this (bank) node, signed with its key.
+    pub fn access_event(&self, batch: consentnet_consent_chain::event::AccessBatch) -> Event {
+        Event::access_recorded(&self.key, batch)
+    }
+
     /// The app manifest event, checked for its signature when submitted.
     pub fn app_published(manifest: AppManifest, signature: String) -> Event {
         Event::AppPublished {

@@ -275,3 +275,117 @@ fn a_peer_flooding_invalid_gossip_is_dropped_and_the_api_keeps_answering() {
         "{metrics}"
     );
 }
+
+/// The bank node's own key, from its encrypted key file.
+fn node_key(node: &NodeDir) -> KeyPair {
+    let wallet =
+        consentnet_identity::Wallet::open(&node.dir.join("node-key.json"), TEST_PASSPHRASE)
+            .unwrap();
+    let did = wallet.identities()[0].did.clone();
+    wallet.key_pair(&did).unwrap()
+}
+
+/// A signed GET of the bank's unified API.
+fn obie_get(bank: &NodeProcess, path: &str, consent: &str, app: &KeyPair) -> (u16, Value) {
+    let url = format!("{}/open-banking/v4.0/aisp{path}", bank.http_url);
+    let proof = consentnet_identity::sign_pop(
+        app,
+        consentnet_identity::PopRequest {
+            method: "GET",
+            url: &url,
+            access_token: consent,
+        },
+        Utc::now(),
+    );
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let mut response = agent
+        .get(&url)
+        .header("authorization", format!("ConsentNet {consent}"))
+        .header("dpop", proof)
+        .header("x-consentnet-app-version", "1.0.0")
+        .call()
+        .unwrap();
+    let status = response.status().as_u16();
+    let body = serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+    (status, body)
+}
+
+#[test]
+fn a_tsp_reads_a_balance_at_the_bank_until_the_consent_is_revoked_and_the_regulator_sees_it() {
+    let consortium = Consortium::create(&FOUR[..]);
+    let nodes: Vec<NodeProcess> = (0..4).map(|i| consortium.start(i, START)).collect();
+    let all: Vec<&NodeProcess> = nodes.iter().collect();
+    wait_connected(&all, 3);
+    let (bank, tsp, regulator) = (&nodes[0], &nodes[2], &nodes[3]);
+    let bank_key = node_key(&consortium.nodes[0]);
+
+    // The bank approves the app; a client grants it balances on one sandbox account.
+    let app = KeyPair::generate();
+    let (code, body) = post(tsp, "/v1/apps", &manifest_body(&app, "1.0.0"));
+    assert_eq!(code, 201, "{body}");
+    let decision = consentnet_consent_chain::event::AppDecision {
+        bank: bank_key.did().clone(),
+        app: app.did().clone(),
+        version: "1.0.0".into(),
+        action: consentnet_consent_chain::event::AppAction::Approve {
+            permissions: BTreeSet::from([Permission::ReadAccountsBasic, Permission::ReadBalances]),
+        },
+        time: 1,
+    };
+    let mut body = serde_json::to_value(Event::app_decided(&bank_key, decision)).unwrap();
+    body.as_object_mut().unwrap().remove("type");
+    let (code, answer) = post(bank, "/v1/apps/decisions", &body);
+    assert_eq!(code, 201, "{answer}");
+    let sandbox = consentnet_bank_adapter::sandbox::SandboxBank::seeded(1, Utc::now());
+    let account = sandbox.account_ids()[0].0.clone();
+    let client = KeyPair::generate();
+    let terms = ConsentTerms {
+        app: app.did().clone(),
+        bank: bank_key.did().clone(),
+        accounts: vec![account.clone()],
+        permissions: BTreeSet::from([Permission::ReadAccountsBasic, Permission::ReadBalances]),
+        payment_limits: None,
+        purpose: "Budgeting".into(),
+        valid_from: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+        valid_until: Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap(),
+    };
+    let consent = block_on(issue_consent(&client, &terms)).unwrap();
+    let id = consent.id.to_string();
+    let (code, body) = post(tsp, "/v1/consents", &consent.credential);
+    assert_eq!(code, 201, "{body}");
+
+    // Once the grant reaches the bank, the balance is served.
+    let path = format!("/accounts/{account}/balances");
+    let body = wait_for("the bank to serve the balance", DEADLINE, || {
+        let (status, body) = obie_get(bank, &path, &id, &app);
+        (status == 200).then_some(body)
+    });
+    assert_eq!(body["Data"]["Balance"][0]["AccountId"], account.as_str());
+
+    // The client revokes at the regulator's node; the bank refuses from then on.
+    let revocation = Revocation::sign(&client, consent.id, Utc::now(), None);
+    let (code, body) = post(
+        regulator,
+        "/v1/revocations",
+        &serde_json::to_value(&revocation).unwrap(),
+    );
+    assert_eq!(code, 201, "{body}");
+    wait_for("the bank to refuse the revoked consent", DEADLINE, || {
+        let (status, body) = obie_get(bank, &path, &id, &app);
+        (status == 403 && body["Code"] == "consent_revoked").then_some(())
+    });
+
+    // The bank's access records (served and refused) reach the regulator.
+    let bank_did = consortium.nodes[0].did().to_owned();
+    wait_for("the access records at the regulator", DEADLINE, || {
+        let status = regulator.status();
+        let bank_seq = status["frontier"][bank_did.as_str()]["seq"]
+            .as_u64()
+            .unwrap_or(0);
+        // The decision, then at least one access batch.
+        (bank_seq >= 2).then_some(())
+    });
+}
