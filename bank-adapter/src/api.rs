@@ -4,7 +4,7 @@ use std::sync::{Arc, RwLock};
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -56,6 +56,8 @@ pub struct Adapter {
     pub connector: RwLock<Arc<dyn BankConnector>>,
     /// Where access records go.
     pub records: Arc<dyn AccessSink>,
+    /// What this bank has paid under each consent.
+    pub ledger: Arc<crate::payments::Ledger>,
 }
 
 impl std::fmt::Debug for Adapter {
@@ -84,8 +86,9 @@ impl Adapter {
     }
 }
 
-/// The account information routes.
+/// The account information and payment routes.
 pub fn router(adapter: Arc<Adapter>) -> Router {
+    let payments = crate::payments::router(adapter.clone());
     Router::new()
         .route(&format!("{AIS_BASE}/accounts"), get(accounts))
         .route(&format!("{AIS_BASE}/accounts/{{AccountId}}"), get(account))
@@ -98,18 +101,19 @@ pub fn router(adapter: Arc<Adapter>) -> Router {
             get(transactions),
         )
         .with_state(adapter)
+        .merge(payments)
 }
 
 /// An OBIE error: status, our specific code (in `Code`), a 4-character `ErrorCode`.
 #[derive(Debug)]
-struct ObError {
+pub(crate) struct ObError {
     status: StatusCode,
     code: &'static str,
     message: String,
 }
 
 impl ObError {
-    fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             code,
@@ -187,12 +191,14 @@ fn respond(status: StatusCode, interaction: &str, body: Value) -> Response {
 }
 
 /// One call through the check, the connector and the record.
-struct Call<'a> {
-    adapter: &'a Adapter,
-    headers: &'a HeaderMap,
-    operation: Operation,
-    path: String,
-    account: Option<&'a str>,
+pub(crate) struct Call<'a> {
+    pub(crate) adapter: &'a Adapter,
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) method: &'static str,
+    pub(crate) success: StatusCode,
+    pub(crate) operation: Operation,
+    pub(crate) path: String,
+    pub(crate) account: Option<&'a str>,
 }
 
 impl Call<'_> {
@@ -205,7 +211,7 @@ impl Call<'_> {
     }
 
     /// Runs the check, then `serve`; records the outcome; answers in OBIE shapes.
-    async fn run<F>(self, serve: F) -> Response
+    pub(crate) async fn run<F>(self, serve: F) -> Response
     where
         F: FnOnce(Arc<dyn BankConnector>, Authorized) -> Result<Value, ObError> + Send + 'static,
     {
@@ -215,7 +221,7 @@ impl Call<'_> {
         let now = Utc::now();
         let presented = Presented {
             operation: self.operation,
-            method: Method::GET.as_str(),
+            method: self.method,
             url: &url,
             account: self.account,
             authorization: header("authorization"),
@@ -257,7 +263,7 @@ impl Call<'_> {
             Ok(mut body) => {
                 record(Outcome::Served);
                 body["Links"]["Self"] = json!(url);
-                respond(StatusCode::OK, &interaction, body)
+                respond(self.success, &interaction, body)
             }
             Err(error) => {
                 record(Outcome::Refused {
@@ -357,6 +363,8 @@ async fn accounts(State(adapter): State<Arc<Adapter>>, headers: HeaderMap) -> Re
     let call = Call {
         adapter: &adapter,
         headers: &headers,
+        method: "GET",
+        success: StatusCode::OK,
         operation: Operation::Accounts,
         path: format!("{AIS_BASE}/accounts"),
         account: None,
@@ -380,6 +388,8 @@ async fn account(
     let call = Call {
         adapter: &adapter,
         headers: &headers,
+        method: "GET",
+        success: StatusCode::OK,
         operation: Operation::Account,
         path: format!("{AIS_BASE}/accounts/{id}"),
         account: Some(&id),
@@ -404,6 +414,8 @@ async fn balances(
     let call = Call {
         adapter: &adapter,
         headers: &headers,
+        method: "GET",
+        success: StatusCode::OK,
         operation: Operation::Balances,
         path: format!("{AIS_BASE}/accounts/{id}/balances"),
         account: Some(&id),
@@ -469,6 +481,8 @@ async fn transactions(
     let call = Call {
         adapter: &adapter,
         headers: &headers,
+        method: "GET",
+        success: StatusCode::OK,
         operation: Operation::Transactions,
         path: format!("{AIS_BASE}/accounts/{id}/transactions"),
         account: Some(&id),

@@ -21,6 +21,7 @@ use consentnet_bank_adapter::sandbox::SandboxBank;
 use consentnet_consent_chain::event::{AppAction, AppDecision, Outcome};
 use consentnet_consent_chain::{Event, Genesis, Member, MemoryStore, Replica, Role};
 use consentnet_identity::consent::block_on;
+use consentnet_identity::consent::{PaymentLimits, Period};
 use consentnet_identity::{
     ConsentId, ConsentTerms, KeyPair, Permission, PopRequest, issue_consent, sign_pop,
 };
@@ -83,6 +84,10 @@ struct World {
 }
 
 fn world(permissions: &[Permission]) -> World {
+    world_with_limits(permissions, None)
+}
+
+fn world_with_limits(permissions: &[Permission], limits: Option<PaymentLimits>) -> World {
     let (bank, app, client) = (
         KeyPair::generate(),
         KeyPair::generate(),
@@ -92,7 +97,10 @@ fn world(permissions: &[Permission]) -> World {
     let account = sandbox
         .account_ids()
         .into_iter()
-        .find(|(id, _)| sandbox.account(id).unwrap().account_sub_type == "CurrentAccount")
+        .find(|(id, _)| {
+            let account = sandbox.account(id).unwrap();
+            account.account_sub_type == "CurrentAccount" && account.currency == "GBP"
+        })
         .unwrap()
         .0;
     let genesis = Genesis {
@@ -110,7 +118,7 @@ fn world(permissions: &[Permission]) -> World {
         bank: bank.did().clone(),
         accounts: vec![account.clone()],
         permissions: permissions.iter().copied().collect(),
-        payment_limits: None,
+        payment_limits: limits,
         purpose: "Budgeting".into(),
         valid_from: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
         valid_until: Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap(),
@@ -137,6 +145,7 @@ fn world(permissions: &[Permission]) -> World {
         replay: ReplayCache::new(10_000),
         connector: RwLock::new(Arc::new(sandbox)),
         records: records.clone(),
+        ledger: Arc::default(),
     });
     World {
         adapter,
@@ -177,6 +186,76 @@ impl World {
             .to_owned();
         let body = to_bytes(response.into_body(), 1 << 22).await.unwrap();
         (status, serde_json::from_slice(&body).unwrap(), interaction)
+    }
+
+    /// A signed POST of a domestic payment of `amount` GBP with `key` as idempotency key.
+    async fn pay(&self, amount: &str, key: Option<&str>) -> (StatusCode, Value) {
+        let url = format!("{PUBLIC}/open-banking/v4.0/pisp/domestic-payments");
+        let proof = sign_pop(
+            &self.app,
+            PopRequest {
+                method: "POST",
+                url: &url,
+                access_token: &self.id,
+            },
+            Utc::now(),
+        );
+        let body = serde_json::json!({
+            "Data": {
+                "ConsentId": self.id,
+                "Initiation": {
+                    "InstructionIdentification": "INSTR-1",
+                    "EndToEndIdentification": "E2E-1",
+                    "InstructedAmount": { "Amount": amount, "Currency": "GBP" },
+                    "CreditorAccount": {
+                        "SchemeName": "UK.OBIE.SortCodeAccountNumber",
+                        "Identification": "40123412345678",
+                        "Name": "Landlord Ltd",
+                    },
+                    "RemittanceInformation": { "Unstructured": ["RENT NOV"] },
+                },
+            },
+            "Risk": {},
+        });
+        let mut request = Request::post("/open-banking/v4.0/pisp/domestic-payments")
+            .header("authorization", format!("{SCHEME} {}", self.id))
+            .header("dpop", proof)
+            .header(APP_VERSION, "1.0")
+            .header("content-type", "application/json");
+        if let Some(key) = key {
+            request = request.header("x-idempotency-key", key);
+        }
+        let response = router(self.adapter.clone())
+            .oneshot(request.body(Body::from(body.to_string())).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let body = to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    /// A signed GET of a payment.
+    async fn payment(&self, id: &str) -> (StatusCode, Value) {
+        let path = format!("/open-banking/v4.0/pisp/domestic-payments/{id}");
+        let proof = sign_pop(
+            &self.app,
+            PopRequest {
+                method: "GET",
+                url: &format!("{PUBLIC}{path}"),
+                access_token: &self.id,
+            },
+            Utc::now(),
+        );
+        let request = Request::get(path)
+            .header("authorization", format!("{SCHEME} {}", self.id))
+            .header("dpop", proof)
+            .header(APP_VERSION, "1.0")
+            .body(Body::empty())
+            .unwrap();
+        let response = router(self.adapter.clone()).oneshot(request).await.unwrap();
+        let status = response.status();
+        let body = to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        (status, serde_json::from_slice(&body).unwrap())
     }
 
     /// Asserts `body` is valid for the official schema of `template`'s `status` answer.
@@ -365,5 +444,104 @@ async fn a_bank_core_that_times_out_gives_a_504_and_nothing_is_recorded_as_serve
         records
             .iter()
             .all(|(_, _, outcome)| *outcome != Outcome::Served)
+    );
+}
+
+fn payer() -> World {
+    world_with_limits(
+        &[Permission::CreateDomesticPayments],
+        Some(PaymentLimits {
+            currency: "GBP".into(),
+            max_per_payment: "100.00".into(),
+            max_per_period: Some("150.00".into()),
+            period: Some(Period::Day),
+        }),
+    )
+}
+
+#[tokio::test]
+async fn a_payment_is_made_once_read_back_and_valid_for_the_official_schema() {
+    let w = payer();
+    let pis = Spec::load("uk-obie-v4.0/payment-initiation-openapi.json");
+    let (status, body) = w.pay("75.50", Some("key-1")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let problems = pis.check(
+        pis.response_schema("/domestic-payments", "post", "201"),
+        &body,
+    );
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert_eq!(body["Data"]["Status"], "ACSC");
+    assert_eq!(body["Data"]["ConsentId"], w.id.as_str());
+    let id = body["Data"]["DomesticPaymentId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let (status, read) = w.payment(&id).await;
+    assert_eq!(status, StatusCode::OK, "{read}");
+    let problems = pis.check(
+        pis.response_schema("/domestic-payments/{DomesticPaymentId}", "get", "200"),
+        &read,
+    );
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert_eq!(read["Data"]["Initiation"], body["Data"]["Initiation"]);
+    let (status, _) = w.payment("pay-99999999").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn concurrent_retries_with_one_idempotency_key_make_exactly_one_payment() {
+    let w = Arc::new(payer());
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let w = w.clone();
+            tokio::spawn(async move { w.pay("60.00", Some("retry-key")).await })
+        })
+        .collect();
+    let mut ids = BTreeSet::new();
+    for task in tasks {
+        let (status, body) = task.await.unwrap();
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        ids.insert(
+            body["Data"]["DomesticPaymentId"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert_eq!(ids.len(), 1, "one payment: {ids:?}");
+    // Counted once against the daily limit of 150.00: 60 + 60 fits, a third would not.
+    assert_eq!(w.pay("60.00", Some("second")).await.0, StatusCode::CREATED);
+    let (status, body) = w.pay("60.00", Some("third")).await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("payment_limit_exceeded"))
+    );
+}
+
+#[tokio::test]
+async fn payments_outside_the_limits_or_without_a_key_are_refused() {
+    let w = payer();
+    let (status, body) = w.pay("100.01", Some("big")).await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("payment_limit_exceeded"))
+    );
+    let (status, body) = w.pay("10.00", None).await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("missing_idempotency_key"))
+    );
+    let (status, body) = w.pay("ten pounds", Some("words")).await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_initiation"))
+    );
+    // The same key for a different payment is a conflict, never a second payment.
+    assert_eq!(w.pay("10.00", Some("k")).await.0, StatusCode::CREATED);
+    let (status, body) = w.pay("11.00", Some("k")).await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (StatusCode::CONFLICT, Some("idempotency_conflict"))
     );
 }

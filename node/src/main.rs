@@ -301,6 +301,7 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
             replay: ReplayCache::new(config.adapter.replay_cache),
             connector: std::sync::RwLock::new(Arc::new(sandbox)),
             records: Arc::new(records),
+            ledger: Arc::default(),
         };
         router = router.merge(consentnet_bank_adapter::api::router(Arc::new(adapter)));
         tracing::info!(%public_url, "serving the unified Open Banking API (sandbox bank)");

@@ -1,0 +1,332 @@
+//! Domestic payments on the unified API (UK OBIE v4.0 PIS shapes): one payment per idempotency key, inside the consent's limits as this bank counts them.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use chrono::{DateTime, Datelike, Utc};
+use consentnet_identity::{ConsentId, Period, VerifiedConsent};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::api::{Adapter, Call, ObError};
+use crate::connector::{Money, Payment, PaymentOrder};
+use crate::enforce::Operation;
+
+/// Where the payment initiation API lives.
+pub const PIS_BASE: &str = "/open-banking/v4.0/pisp";
+/// The idempotency header.
+pub const IDEMPOTENCY_KEY: &str = "x-idempotency-key";
+
+/// What this bank has paid under each consent: the authority for what is left.
+#[derive(Debug, Default)]
+pub struct Ledger {
+    inner: Mutex<LedgerState>,
+}
+
+#[derive(Debug, Default)]
+struct LedgerState {
+    paid: HashMap<ConsentId, Vec<(DateTime<Utc>, i64)>>,
+    counted: HashSet<String>,
+    /// Payment id -> the consent it was made under, and its initiation as sent.
+    owner: HashMap<String, (ConsentId, Value)>,
+}
+
+/// The start of the calendar `period` that `now` falls in.
+fn period_start(period: Period, now: DateTime<Utc>) -> DateTime<Utc> {
+    let date = now.date_naive();
+    let start = match period {
+        Period::Day => date,
+        Period::Week => {
+            date - chrono::Duration::days(i64::from(date.weekday().num_days_from_monday()))
+        }
+        Period::Month => date.with_day(1).unwrap_or(date),
+        Period::Year => date.with_ordinal(1).unwrap_or(date),
+    };
+    start.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
+}
+
+/// The routes.
+pub fn router(adapter: Arc<Adapter>) -> Router {
+    Router::new()
+        .route(&format!("{PIS_BASE}/domestic-payments"), post(create))
+        .route(
+            &format!("{PIS_BASE}/domestic-payments/{{DomesticPaymentId}}"),
+            get(read),
+        )
+        .with_state(adapter)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct WriteDomestic {
+    data: WriteData,
+    #[allow(dead_code)]
+    risk: Value,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct WriteData {
+    consent_id: String,
+    initiation: Value,
+}
+
+/// The order an OBIE initiation describes, paid from `debtor`.
+fn order(initiation: &Value, debtor: &str) -> Result<PaymentOrder, ObError> {
+    let bad =
+        |what: &str| ObError::new(400, "invalid_initiation", format!("Data.Initiation.{what}"));
+    let text = |value: &Value, what: &str| {
+        value
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| bad(what))
+    };
+    for field in ["InstructionIdentification", "EndToEndIdentification"] {
+        let id = text(&initiation[field], field)?;
+        if id.chars().count() > 35 {
+            return Err(bad(field));
+        }
+    }
+    let amount = &initiation["InstructedAmount"];
+    let amount = Money::parse(
+        &text(&amount["Amount"], "InstructedAmount.Amount")?,
+        &text(&amount["Currency"], "InstructedAmount.Currency")?,
+    )
+    .filter(|m| m.minor > 0)
+    .ok_or_else(|| bad("InstructedAmount: a positive decimal amount and an ISO 4217 currency"))?;
+    let creditor = &initiation["CreditorAccount"];
+    let reference = initiation["RemittanceInformation"]["Unstructured"][0]
+        .as_str()
+        .unwrap_or("")
+        .chars()
+        .take(140)
+        .collect();
+    Ok(PaymentOrder {
+        debtor_account: debtor.to_owned(),
+        creditor_scheme: text(&creditor["SchemeName"], "CreditorAccount.SchemeName")?,
+        creditor_identification: text(
+            &creditor["Identification"],
+            "CreditorAccount.Identification",
+        )?,
+        creditor_name: text(&creditor["Name"], "CreditorAccount.Name")?,
+        amount,
+        reference,
+    })
+}
+
+/// The consent's limits, as this bank has counted them, allow `amount` now.
+fn within_limits(
+    consent: &VerifiedConsent,
+    paid: &[(DateTime<Utc>, i64)],
+    amount: &Money,
+    now: DateTime<Utc>,
+) -> Result<(), ObError> {
+    let limits = consent.terms.payment_limits.as_ref().ok_or_else(|| {
+        ObError::new(
+            403,
+            "no_payment_limits",
+            "the consent carries no payment limits",
+        )
+    })?;
+    let refuse = |why: String| ObError::new(403, "payment_limit_exceeded", why);
+    if limits.currency != amount.currency {
+        return Err(refuse(format!(
+            "the consent allows payments in {} only",
+            limits.currency
+        )));
+    }
+    let cap = |text: &str| Money::parse(text, &limits.currency).map_or(0, |m| m.minor);
+    if amount.minor > cap(&limits.max_per_payment) {
+        return Err(refuse(format!(
+            "more than {} in one payment",
+            limits.max_per_payment
+        )));
+    }
+    if let (Some(max), Some(period)) = (&limits.max_per_period, limits.period) {
+        let since = period_start(period, now);
+        let spent: i64 = paid
+            .iter()
+            .filter(|(at, _)| *at >= since)
+            .map(|(_, m)| m)
+            .sum();
+        if spent + amount.minor > cap(max) {
+            return Err(refuse(format!("more than {max} in this {period:?}")));
+        }
+    }
+    Ok(())
+}
+
+fn payment_json(payment: &Payment, consent: &ConsentId, initiation: Value) -> Value {
+    let at = payment
+        .created
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
+    let status = if payment.status == "AcceptedSettlementCompleted" {
+        "ACSC"
+    } else {
+        "PDNG"
+    };
+    json!({
+        "Data": {
+            "DomesticPaymentId": payment.payment_id,
+            "ConsentId": consent.to_string(),
+            "CreationDateTime": at,
+            "Status": status,
+            "StatusUpdateDateTime": at,
+            "Initiation": initiation,
+        },
+        "Links": {},
+        "Meta": {},
+    })
+}
+
+fn initiation_of(payment: &Payment, instruction: &Value) -> Value {
+    let mut initiation = json!({
+        "InstructionIdentification": instruction["InstructionIdentification"],
+        "EndToEndIdentification": instruction["EndToEndIdentification"],
+        "InstructedAmount": { "Amount": payment.order.amount.decimal(), "Currency": payment.order.amount.currency },
+        "CreditorAccount": {
+            "SchemeName": payment.order.creditor_scheme,
+            "Identification": payment.order.creditor_identification,
+            "Name": payment.order.creditor_name,
+        },
+    });
+    if !payment.order.reference.is_empty() {
+        initiation["RemittanceInformation"] = json!({ "Unstructured": [payment.order.reference] });
+    }
+    initiation
+}
+
+async fn create(State(adapter): State<Arc<Adapter>>, headers: HeaderMap, body: Bytes) -> Response {
+    let parsed: Result<WriteDomestic, _> = serde_json::from_slice(&body);
+    let debtor = parsed
+        .as_ref()
+        .ok()
+        .and_then(|w| w.data.initiation["DebtorAccount"]["Identification"].as_str())
+        .map(str::to_owned);
+    let call = Call {
+        adapter: &adapter,
+        headers: &headers,
+        method: "POST",
+        success: StatusCode::CREATED,
+        operation: Operation::CreatePayment,
+        path: format!("{PIS_BASE}/domestic-payments"),
+        account: debtor.as_deref(),
+    };
+    let key = headers
+        .get(IDEMPOTENCY_KEY)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let ledger = adapter.ledger.clone();
+    call.run(move |connector, authorized| {
+        let write = parsed.map_err(|e| ObError::new(400, "malformed_json", e.to_string()))?;
+        let key = key.filter(|k| (1..=40).contains(&k.len())).ok_or_else(|| {
+            ObError::new(
+                400,
+                "missing_idempotency_key",
+                "send x-idempotency-key (1 to 40 characters)",
+            )
+        })?;
+        let consent = &authorized.consent;
+        if write.data.consent_id != consent.id.to_string() {
+            return Err(ObError::new(
+                400,
+                "consent_id_mismatch",
+                "Data.ConsentId is not the consent in Authorization",
+            ));
+        }
+        let debtor = match write.data.initiation["DebtorAccount"]["Identification"].as_str() {
+            Some(account) => account.to_owned(),
+            None => match consent.terms.accounts.as_slice() {
+                [only] => only.clone(),
+                _ => {
+                    return Err(ObError::new(
+                        400,
+                        "debtor_account_required",
+                        "the consent names several accounts: give Data.Initiation.DebtorAccount",
+                    ));
+                }
+            },
+        };
+        if !consent.terms.accounts.contains(&debtor) {
+            return Err(ObError::new(
+                403,
+                "account_not_in_consent",
+                format!("account {debtor} is not in the consent"),
+            ));
+        }
+        let order = order(&write.data.initiation, &debtor)?;
+        // Check, pay and count under one lock: what is left is decided here only.
+        let mut state = ledger
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Utc::now();
+        let paid = state.paid.get(&consent.id).cloned().unwrap_or_default();
+        // A repeat of a counted payment is answered, not checked against the limits again.
+        let scoped_key = format!("{}/{key}", consent.id);
+        let repeat = state.counted.contains(&scoped_key);
+        if !repeat {
+            within_limits(consent, &paid, &order.amount, now)?;
+        }
+        let payment = connector.create_payment(&scoped_key, &order)?;
+        let initiation = initiation_of(&payment, &write.data.initiation);
+        if state.counted.insert(scoped_key) {
+            state
+                .paid
+                .entry(consent.id)
+                .or_default()
+                .push((now, order.amount.minor));
+            state
+                .owner
+                .insert(payment.payment_id.clone(), (consent.id, initiation.clone()));
+        }
+        Ok(payment_json(&payment, &consent.id, initiation))
+    })
+    .await
+}
+
+async fn read(
+    State(adapter): State<Arc<Adapter>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let call = Call {
+        adapter: &adapter,
+        headers: &headers,
+        method: "GET",
+        success: StatusCode::OK,
+        operation: Operation::GetPayment,
+        path: format!("{PIS_BASE}/domestic-payments/{id}"),
+        account: None,
+    };
+    let ledger = adapter.ledger.clone();
+    call.run(move |connector, authorized| {
+        let owner = ledger
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .owner
+            .get(&id)
+            .cloned();
+        let initiation = match owner {
+            Some((consent, initiation)) if consent == authorized.consent.id => initiation,
+            _ => {
+                return Err(ObError::new(
+                    404,
+                    "not_found",
+                    format!("no payment {id} under this consent"),
+                ));
+            }
+        };
+        let payment = connector.payment(&id)?;
+        Ok(payment_json(&payment, &authorized.consent.id, initiation))
+    })
+    .await
+}
