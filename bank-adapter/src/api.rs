@@ -42,6 +42,40 @@ pub trait AccessSink: Send + Sync {
     );
 }
 
+/// Whether calls pass the consent check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Check {
+    /// Every call is checked (decision A3). The only mode the node uses.
+    #[default]
+    Enforced,
+    /// The consent is looked up but nothing is checked. Exists only so the adapter
+    /// benchmark can measure what the check costs on the same server; nothing else
+    /// builds an adapter with it.
+    SkippedForBenchmark,
+}
+
+/// The consent named by `id`, unchecked: [`Check::SkippedForBenchmark`] only.
+fn unchecked(
+    source: &dyn ConsentSource,
+    id: Option<ConsentId>,
+    now: DateTime<Utc>,
+) -> Result<Authorized, crate::enforce::Refusal> {
+    let consent = id
+        .and_then(|id| source.consent_at(&id, now))
+        .map(|(consent, _)| consent);
+    match consent {
+        Some(consent) => Ok(Authorized {
+            permissions: consent.terms.permissions.clone(),
+            consent,
+        }),
+        None => Err(crate::enforce::Refusal::new(
+            401,
+            "consent_unknown",
+            "no such consent",
+        )),
+    }
+}
+
 /// What the API needs: whose bank it is, the consent state, the connector, the records.
 pub struct Adapter {
     /// This bank's DID.
@@ -58,6 +92,8 @@ pub struct Adapter {
     pub records: Arc<dyn AccessSink>,
     /// What this bank has paid under each consent.
     pub ledger: Arc<crate::payments::Ledger>,
+    /// Always [`Check::Enforced`] outside the adapter benchmark.
+    pub check: Check,
 }
 
 impl std::fmt::Debug for Adapter {
@@ -239,13 +275,17 @@ impl Call<'_> {
                     .record(id, self.operation.name(), now, outcome);
             }
         };
-        let authorized = match authorize(
-            self.adapter.source.as_ref(),
-            &self.adapter.replay,
-            &self.adapter.bank,
-            presented,
-            now,
-        ) {
+        let checked = match self.adapter.check {
+            Check::Enforced => authorize(
+                self.adapter.source.as_ref(),
+                &self.adapter.replay,
+                &self.adapter.bank,
+                presented,
+                now,
+            ),
+            Check::SkippedForBenchmark => unchecked(self.adapter.source.as_ref(), consent_id, now),
+        };
+        let authorized = match checked {
             Ok(authorized) => authorized,
             Err(refusal) => {
                 record(Outcome::Refused {

@@ -146,6 +146,7 @@ fn world_with_limits(permissions: &[Permission], limits: Option<PaymentLimits>) 
         connector: RwLock::new(Arc::new(sandbox)),
         records: records.clone(),
         ledger: Arc::default(),
+        check: Default::default(),
     });
     World {
         adapter,

@@ -302,6 +302,7 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
             connector: std::sync::RwLock::new(Arc::new(sandbox)),
             records: Arc::new(records),
             ledger: Arc::default(),
+            check: Default::default(),
         };
         router = router.merge(consentnet_bank_adapter::api::router(Arc::new(adapter)));
         tracing::info!(%public_url, "serving the unified Open Banking API (sandbox bank)");

@@ -1,0 +1,258 @@
+//! Adapter benchmark: authorized `GET .../balances` over real HTTP through the full consent check, against the same server with the check skipped, in one run; then latency at half of the checked peak.
+//!
+//! Run by `scripts/bench adapter`; prints JSON. `BENCH_SECONDS` (default 5) per phase,
+//! `BENCH_CLIENTS` (default 8) concurrent keep-alive clients.
+
+// A benchmark harness: any failure should stop it loudly.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeZone, Utc};
+use consentnet_bank_adapter::api::{APP_VERSION, AccessSink, Adapter, Check, router};
+use consentnet_bank_adapter::enforce::{ReplayCache, SCHEME};
+use consentnet_bank_adapter::sandbox::SandboxBank;
+use consentnet_consent_chain::event::{AppAction, AppDecision, Outcome};
+use consentnet_consent_chain::{Event, Genesis, Member, MemoryStore, Replica, Role};
+use consentnet_identity::consent::block_on;
+use consentnet_identity::{
+    ConsentId, ConsentTerms, KeyPair, Permission, PopRequest, issue_consent, sign_pop,
+};
+use serde_json::json;
+
+fn env_count(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Access records are counted, as the node's queue would take them.
+struct Discard;
+
+impl AccessSink for Discard {
+    fn record(&self, _: ConsentId, _: &'static str, _: DateTime<Utc>, _: Outcome) {}
+}
+
+struct Setup {
+    bank: KeyPair,
+    state: Arc<consentnet_consent_chain::State>,
+    sandbox: Arc<SandboxBank>,
+    app: KeyPair,
+    consent: String,
+    account: String,
+}
+
+impl Setup {
+    /// An adapter over this bank, answering at `public_url`.
+    fn adapter(&self, public_url: String, check: Check) -> Arc<Adapter> {
+        Arc::new(Adapter {
+            bank: self.bank.did().clone(),
+            public_url,
+            source: self.state.clone(),
+            replay: ReplayCache::new(4_000_000),
+            connector: RwLock::new(self.sandbox.clone()),
+            records: Arc::new(Discard),
+            ledger: Arc::default(),
+            check,
+        })
+    }
+}
+
+fn setup() -> Setup {
+    let (bank, app, client) = (
+        KeyPair::generate(),
+        KeyPair::generate(),
+        KeyPair::generate(),
+    );
+    let sandbox = Arc::new(SandboxBank::seeded(3, Utc::now()));
+    let account = sandbox.account_ids()[0].0.clone();
+    let genesis = Genesis {
+        network: "bench".into(),
+        members: vec![Member {
+            did: bank.did().clone(),
+            role: Role::Bank,
+            peer_id: "peer".into(),
+            name: "Bank".into(),
+        }],
+    };
+    let mut node = Replica::open(MemoryStore::new(), &genesis).unwrap();
+    let permissions = BTreeSet::from([Permission::ReadAccountsBasic, Permission::ReadBalances]);
+    let terms = ConsentTerms {
+        app: app.did().clone(),
+        bank: bank.did().clone(),
+        accounts: vec![account.clone()],
+        permissions: permissions.clone(),
+        payment_limits: None,
+        purpose: "Benchmark".into(),
+        valid_from: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+        valid_until: Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap(),
+    };
+    let consent = block_on(issue_consent(&client, &terms)).unwrap();
+    node.append_local(&bank, Event::consent_granted(consent.credential.clone()), 1)
+        .unwrap();
+    let decision = AppDecision {
+        bank: bank.did().clone(),
+        app: app.did().clone(),
+        version: "1.0".into(),
+        action: AppAction::Approve { permissions },
+        time: 2,
+    };
+    node.append_local(&bank, Event::app_decided(&bank, decision), 2)
+        .unwrap();
+    Setup {
+        state: Arc::new(node.state().clone()),
+        bank,
+        sandbox,
+        app,
+        consent: consent.id.to_string(),
+        account,
+    }
+}
+
+/// One client's loop: signed GETs until `stop`, optionally paced to `interval`.
+fn client(
+    url: String,
+    setup: Arc<(KeyPair, String)>,
+    stop: Arc<AtomicBool>,
+    interval: Option<Duration>,
+) -> Vec<f64> {
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let (app, consent) = &*setup;
+    let mut latencies = Vec::new();
+    let mut next = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        if let Some(interval) = interval {
+            if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            next += interval;
+        }
+        // Every call carries a fresh proof, checked or not, so clients cost the same.
+        let proof = sign_pop(
+            app,
+            PopRequest {
+                method: "GET",
+                url: &url,
+                access_token: consent,
+            },
+            Utc::now(),
+        );
+        let start = Instant::now();
+        let mut response = agent
+            .get(&url)
+            .header("authorization", format!("{SCHEME} {consent}"))
+            .header("dpop", proof)
+            .header(APP_VERSION, "1.0")
+            .call()
+            .unwrap();
+        let _ = response.body_mut().read_to_vec().unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{url}");
+        latencies.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    latencies
+}
+
+struct Phase {
+    rate: f64,
+    p50: f64,
+    p99: f64,
+}
+
+fn run_phase(
+    url: &str,
+    setup: &Arc<(KeyPair, String)>,
+    clients: u64,
+    seconds: u64,
+    interval: Option<Duration>,
+) -> Phase {
+    let stop = Arc::new(AtomicBool::new(false));
+    let threads: Vec<_> = (0..clients)
+        .map(|_| {
+            let (url, setup, stop) = (url.to_owned(), setup.clone(), stop.clone());
+            std::thread::spawn(move || client(url, setup, stop, interval))
+        })
+        .collect();
+    let start = Instant::now();
+    std::thread::sleep(Duration::from_secs(seconds));
+    stop.store(true, Ordering::Relaxed);
+    let mut latencies: Vec<f64> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    let elapsed = start.elapsed().as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    let at = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize];
+    Phase {
+        rate: latencies.len() as f64 / elapsed,
+        p50: at(0.50),
+        p99: at(0.99),
+    }
+}
+
+fn main() {
+    let seconds = env_count("BENCH_SECONDS", 5);
+    let clients = env_count("BENCH_CLIENTS", 8);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (checked, plain) = runtime.block_on(async {
+        (
+            tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        )
+    });
+    let (checked_addr, unchecked_addr) =
+        (checked.local_addr().unwrap(), plain.local_addr().unwrap());
+    // The same server twice: with the check, and with only the consent lookup.
+    let setup = setup();
+    let checked_router = router(setup.adapter(format!("http://{checked_addr}"), Check::Enforced));
+    let baseline = router(setup.adapter(
+        format!("http://{unchecked_addr}"),
+        Check::SkippedForBenchmark,
+    ));
+    runtime.spawn(async move { axum::serve(checked, checked_router).await });
+    runtime.spawn(async move { axum::serve(plain, baseline).await });
+    let path = format!(
+        "/open-banking/v4.0/aisp/accounts/{}/balances",
+        setup.account
+    );
+    let checked_url = format!("http://{checked_addr}{path}");
+    let unchecked_url = format!("http://{unchecked_addr}{path}");
+    let client_setup = Arc::new((setup.app, setup.consent));
+
+    // Warm up both, then measure each at full load, then checked at half its peak.
+    run_phase(&unchecked_url, &client_setup, clients, 1, None);
+    let plain = run_phase(&unchecked_url, &client_setup, clients, seconds, None);
+    let full = run_phase(&checked_url, &client_setup, clients, seconds, None);
+    let per_client = Duration::from_secs_f64(clients as f64 / (full.rate / 2.0));
+    let half = run_phase(
+        &checked_url,
+        &client_setup,
+        clients,
+        seconds,
+        Some(per_client),
+    );
+    let ratio = full.rate / plain.rate;
+    let report = json!({
+        "date": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "cores": std::thread::available_parallelism().map_or(1, |n| n.get()),
+        "clients": clients,
+        "seconds_per_phase": seconds,
+        "unchecked": { "requests_per_second": plain.rate, "p50_ms": plain.p50, "p99_ms": plain.p99 },
+        "checked": { "requests_per_second": full.rate, "p50_ms": full.p50, "p99_ms": full.p99 },
+        "checked_at_half_peak": { "requests_per_second": half.rate, "p50_ms": half.p50, "p99_ms": half.p99 },
+        "throughput_ratio": ratio,
+        "targets": {
+            "throughput_ratio_at_least": 0.7,
+            "throughput_met": ratio >= 0.7,
+            "p99_at_half_peak_under_ms": 5.0,
+            "p99_met": half.p99 < 5.0,
+        },
+    });
+    println!("{}", serde_json::to_string_pretty(&report).unwrap());
+}
