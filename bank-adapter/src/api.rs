@@ -125,7 +125,12 @@ impl Adapter {
 /// The account information and payment routes.
 pub fn router(adapter: Arc<Adapter>) -> Router {
     let payments = crate::payments::router(adapter.clone());
+    let document = Json(crate::openapi::document(&adapter.public_url));
     Router::new()
+        .route(
+            crate::openapi::DOCUMENT_PATH,
+            get(move || async move { document.clone() }),
+        )
         .route(&format!("{AIS_BASE}/accounts"), get(accounts))
         .route(&format!("{AIS_BASE}/accounts/{{AccountId}}"), get(account))
         .route(

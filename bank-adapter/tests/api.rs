@@ -546,3 +546,39 @@ async fn payments_outside_the_limits_or_without_a_key_are_refused() {
         (StatusCode::CONFLICT, Some("idempotency_conflict"))
     );
 }
+
+#[tokio::test]
+async fn the_adapter_publishes_an_openapi_document_of_every_route_it_serves() {
+    let w = world(&EVERYTHING);
+    let request = Request::get("/open-banking/v4.0/openapi.json")
+        .body(Body::empty())
+        .unwrap();
+    let response = router(w.adapter.clone()).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let document: Value =
+        serde_json::from_slice(&to_bytes(response.into_body(), 1 << 20).await.unwrap()).unwrap();
+    assert_eq!(document["openapi"], "3.0.3");
+    assert_eq!(document["servers"][0]["url"], PUBLIC);
+    for operation in consentnet_bank_adapter::enforce::Operation::ALL {
+        let (method, template) = operation.name().split_once(' ').unwrap();
+        let path = format!("/open-banking/v4.0{template}");
+        let spec = &document["paths"][path.as_str()][method.to_ascii_lowercase()];
+        assert!(spec.is_object(), "{method} {path} is documented");
+        assert!(spec["security"].is_array());
+        // And the route answers: without credentials it is refused, not missing.
+        let concrete = path
+            .replace("{AccountId}", &w.account)
+            .replace("{DomesticPaymentId}", "pay-1");
+        let request = Request::builder()
+            .method(method)
+            .uri(concrete)
+            .body(Body::empty())
+            .unwrap();
+        let status = router(w.adapter.clone())
+            .oneshot(request)
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path}");
+    }
+}
