@@ -242,7 +242,26 @@ pub(crate) struct Call<'a> {
     pub(crate) account: Option<&'a str>,
 }
 
-impl Call<'_> {
+impl<'a> Call<'a> {
+    /// A read (`GET`, answered with 200) of `path`.
+    pub(crate) fn read(
+        adapter: &'a Adapter,
+        headers: &'a HeaderMap,
+        operation: Operation,
+        path: String,
+        account: Option<&'a str>,
+    ) -> Self {
+        Self {
+            adapter,
+            headers,
+            method: "GET",
+            success: StatusCode::OK,
+            operation,
+            path,
+            account,
+        }
+    }
+
     fn url(&self) -> String {
         format!(
             "{}{}",
@@ -318,6 +337,11 @@ impl Call<'_> {
             }
         }
     }
+}
+
+/// A one-page OBIE read answer around `data` (`Links.Self` is added by [`Call::run`]).
+fn one_page(data: Value) -> Value {
+    json!({ "Data": data, "Links": {}, "Meta": { "TotalPages": 1 } })
 }
 
 fn amount(money: &Money) -> Value {
@@ -405,22 +429,20 @@ fn transaction_json(transaction: &Transaction, detail: bool) -> Value {
 }
 
 async fn accounts(State(adapter): State<Arc<Adapter>>, headers: HeaderMap) -> Response {
-    let call = Call {
-        adapter: &adapter,
-        headers: &headers,
-        method: "GET",
-        success: StatusCode::OK,
-        operation: Operation::Accounts,
-        path: format!("{AIS_BASE}/accounts"),
-        account: None,
-    };
+    let call = Call::read(
+        &adapter,
+        &headers,
+        Operation::Accounts,
+        format!("{AIS_BASE}/accounts"),
+        None,
+    );
     call.run(|connector, authorized| {
         let detail = authorized
             .permissions
             .contains(&Permission::ReadAccountsDetail);
         let accounts = connector.accounts(&authorized.consent.terms.accounts)?;
         let list: Vec<Value> = accounts.iter().map(|a| account_json(a, detail)).collect();
-        Ok(json!({ "Data": { "Account": list }, "Links": {}, "Meta": { "TotalPages": 1 } }))
+        Ok(one_page(json!({ "Account": list })))
     })
     .await
 }
@@ -430,23 +452,25 @@ async fn account(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let call = Call {
-        adapter: &adapter,
-        headers: &headers,
-        method: "GET",
-        success: StatusCode::OK,
-        operation: Operation::Account,
-        path: format!("{AIS_BASE}/accounts/{id}"),
-        account: Some(&id),
-    };
+    let call = Call::read(
+        &adapter,
+        &headers,
+        Operation::Account,
+        format!("{AIS_BASE}/accounts/{id}"),
+        Some(&id),
+    );
     let wanted = id.clone();
     call.run(move |connector, authorized| {
-        let detail = authorized.permissions.contains(&Permission::ReadAccountsDetail);
+        let detail = authorized
+            .permissions
+            .contains(&Permission::ReadAccountsDetail);
         let accounts = connector.accounts(std::slice::from_ref(&wanted))?;
         let account = accounts
             .first()
             .ok_or_else(|| ObError::new(404, "not_found", format!("no account {wanted}")))?;
-        Ok(json!({ "Data": { "Account": [account_json(account, detail)] }, "Links": {}, "Meta": { "TotalPages": 1 } }))
+        Ok(one_page(
+            json!({ "Account": [account_json(account, detail)] }),
+        ))
     })
     .await
 }
@@ -456,15 +480,13 @@ async fn balances(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let call = Call {
-        adapter: &adapter,
-        headers: &headers,
-        method: "GET",
-        success: StatusCode::OK,
-        operation: Operation::Balances,
-        path: format!("{AIS_BASE}/accounts/{id}/balances"),
-        account: Some(&id),
-    };
+    let call = Call::read(
+        &adapter,
+        &headers,
+        Operation::Balances,
+        format!("{AIS_BASE}/accounts/{id}/balances"),
+        Some(&id),
+    );
     let wanted = id.clone();
     call.run(move |connector, _| {
         let list: Vec<Value> = connector
@@ -472,7 +494,7 @@ async fn balances(
             .iter()
             .map(balance_json)
             .collect();
-        Ok(json!({ "Data": { "Balance": list }, "Links": {}, "Meta": { "TotalPages": 1 } }))
+        Ok(one_page(json!({ "Balance": list })))
     })
     .await
 }
@@ -523,15 +545,13 @@ async fn transactions(
     query: Result<Query<TransactionsQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
-    let call = Call {
-        adapter: &adapter,
-        headers: &headers,
-        method: "GET",
-        success: StatusCode::OK,
-        operation: Operation::Transactions,
-        path: format!("{AIS_BASE}/accounts/{id}/transactions"),
-        account: Some(&id),
-    };
+    let call = Call::read(
+        &adapter,
+        &headers,
+        Operation::Transactions,
+        format!("{AIS_BASE}/accounts/{id}/transactions"),
+        Some(&id),
+    );
     let base = call.url();
     let wanted = id.clone();
     call.run(move |connector, authorized| {

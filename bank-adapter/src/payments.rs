@@ -297,15 +297,13 @@ async fn read(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let call = Call {
-        adapter: &adapter,
-        headers: &headers,
-        method: "GET",
-        success: StatusCode::OK,
-        operation: Operation::GetPayment,
-        path: format!("{PIS_BASE}/domestic-payments/{id}"),
-        account: None,
-    };
+    let call = Call::read(
+        &adapter,
+        &headers,
+        Operation::GetPayment,
+        format!("{PIS_BASE}/domestic-payments/{id}"),
+        None,
+    );
     let ledger = adapter.ledger.clone();
     call.run(move |connector, authorized| {
         let owner = ledger
