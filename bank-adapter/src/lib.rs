@@ -7,9 +7,11 @@
 pub mod api;
 pub mod connector;
 pub mod enforce;
+pub mod mapping;
 pub mod openapi;
 pub mod payments;
 pub mod sandbox;
+pub mod simulators;
 
 pub use enforce::{
     Authorized, ConsentSource, Operation, Presented, Refusal, ReplayCache, authorize,

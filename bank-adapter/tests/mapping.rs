@@ -1,0 +1,225 @@
+//! The HTTP mapping connector over real HTTP: both bank-core simulators through their shipped mapping files pass the conformance reads and give the same unified answers as the bank behind them; bad mapping files are refused naming the field; slow and garbled cores give clear errors.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+use consentnet_bank_adapter::connector::conformance::{Fixture, run_reads};
+use consentnet_bank_adapter::connector::{BankConnector, ConnectorError, TransactionQuery};
+use consentnet_bank_adapter::mapping::{Mapping, MappingConnector};
+use consentnet_bank_adapter::sandbox::SandboxBank;
+use consentnet_bank_adapter::simulators::{Style, router};
+
+fn bank() -> Arc<SandboxBank> {
+    Arc::new(SandboxBank::seeded(
+        5,
+        Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap(),
+    ))
+}
+
+/// Serves `app` on a free loopback port from a background runtime; returns its base URL.
+fn serve(app: axum::Router) -> String {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            sender.send(listener.local_addr().unwrap()).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    format!("http://{}", receiver.recv().unwrap())
+}
+
+/// The shipped mapping file `name`, pointed at `base_url`.
+fn mapping(name: &str, base_url: &str) -> Mapping {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("mappings")
+        .join(name);
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut mapping = Mapping::parse(name, &text).unwrap();
+    mapping.base_url = base_url.to_owned();
+    mapping
+}
+
+fn fixture(bank: &SandboxBank) -> Fixture {
+    let account = bank
+        .account_ids()
+        .into_iter()
+        .filter_map(|(id, _)| bank.account(&id))
+        .find(|a| a.account_sub_type == "CurrentAccount" && a.currency == "GBP")
+        .unwrap();
+    Fixture {
+        account: account.account_id,
+        payee_scheme: String::new(),
+        payee_identification: String::new(),
+        currency: "GBP".into(),
+    }
+}
+
+#[test]
+fn both_simulators_conform_and_agree_with_the_bank_behind_them() {
+    let bank = bank();
+    let berlin = MappingConnector::new(mapping(
+        "berlin-group.toml",
+        &serve(router(Style::Berlin, bank.clone())),
+    ));
+    let legacy = MappingConnector::new(mapping(
+        "legacy-core.toml",
+        &serve(router(Style::Legacy, bank.clone())),
+    ));
+    let fixture = fixture(&bank);
+    run_reads(&berlin, &fixture);
+    run_reads(&legacy, &fixture);
+
+    let all = TransactionQuery {
+        page: 1,
+        page_size: 1_000,
+        ..Default::default()
+    };
+    for (id, _) in bank.account_ids() {
+        let direct = bank.accounts(std::slice::from_ref(&id)).unwrap();
+        for connector in [&berlin as &dyn BankConnector, &legacy] {
+            let name = connector.name();
+            let mapped = connector.accounts(std::slice::from_ref(&id)).unwrap();
+            assert_eq!(mapped[0].account_id, direct[0].account_id, "{name}");
+            assert_eq!(mapped[0].currency, direct[0].currency, "{name}");
+            assert_eq!(
+                mapped[0].account_sub_type, direct[0].account_sub_type,
+                "{name}"
+            );
+            assert_eq!(
+                connector
+                    .balances(&id)
+                    .unwrap()
+                    .iter()
+                    .map(|b| (&b.kind, &b.amount, b.credit_debit))
+                    .collect::<Vec<_>>(),
+                bank.balances(&id)
+                    .unwrap()
+                    .iter()
+                    .map(|b| (&b.kind, &b.amount, b.credit_debit))
+                    .collect::<Vec<_>>(),
+                "{name} balances of {id}"
+            );
+            let key = |t: &consentnet_bank_adapter::connector::Transaction| {
+                (t.transaction_id.clone(), t.amount.clone(), t.credit_debit)
+            };
+            assert_eq!(
+                connector
+                    .transactions(&id, &all)
+                    .unwrap()
+                    .items
+                    .iter()
+                    .map(key)
+                    .collect::<Vec<_>>(),
+                bank.transactions(&id, &all)
+                    .unwrap()
+                    .items
+                    .iter()
+                    .map(key)
+                    .collect::<Vec<_>>(),
+                "{name} transactions of {id}"
+            );
+        }
+    }
+    assert!(berlin.accounts(&["acc-unknown".into()]).unwrap().is_empty());
+    assert!(matches!(
+        legacy.balances("acc-unknown"),
+        Err(ConnectorError::NotFound(_))
+    ));
+}
+
+#[test]
+fn a_bad_mapping_file_is_refused_with_a_message_naming_the_field() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/berlin-group.toml");
+    let good = std::fs::read_to_string(path).unwrap();
+    let cases = [
+        (
+            good.replace("base_url = \"http://", "base_url = \"ftp://"),
+            "base_url",
+        ),
+        (
+            good.replace("amount = \"/balanceAmount/amount\"\n", ""),
+            "balances.fields.amount",
+        ),
+        (
+            good.replace("currency = \"/currency\"", "currency = \"currency\""),
+            "account.fields.currency",
+        ),
+        (
+            good.replace("timeout_ms = 2000", "timeout_ms = 0"),
+            "timeout_ms",
+        ),
+        (
+            good.replace("[auth]", "colour = \"blue\"\n[auth]"),
+            "colour",
+        ),
+        (
+            good.replace(
+                "amount_format = \"decimal\"\n[balances.fields]",
+                "amount_format = \"roman\"\n[balances.fields]",
+            ),
+            "balances.amount_format",
+        ),
+        (
+            good.replace(
+                "nickname = \"/name\"",
+                "nickname = \"/name\"\nfavourite = \"/x\"",
+            ),
+            "account.fields.favourite",
+        ),
+    ];
+    for (text, field) in cases {
+        let error = Mapping::parse("test.toml", &text).unwrap_err().to_string();
+        assert!(error.contains(field), "{field}: {error}");
+        assert!(error.starts_with("mapping test.toml"), "{error}");
+    }
+}
+
+#[test]
+fn a_core_that_never_answers_times_out_and_one_that_answers_garbage_is_unavailable() {
+    // Accepts connections (the kernel's backlog) but never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut slow = mapping(
+        "berlin-group.toml",
+        &format!("http://{}", silent.local_addr().unwrap()),
+    );
+    slow.timeout_ms = 200;
+    slow.retries = 1;
+    let started = std::time::Instant::now();
+    assert_eq!(
+        MappingConnector::new(slow).balances("acc-1"),
+        Err(ConnectorError::Timeout)
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+
+    let garbage = serve(axum::Router::new().fallback(|| async { "<html>maintenance</html>" }));
+    let result = MappingConnector::new(mapping("legacy-core.toml", &garbage)).balances("acc-1");
+    assert!(
+        matches!(&result, Err(ConnectorError::Unavailable(message)) if message.contains("not JSON")),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn a_mapped_connector_reports_payments_as_not_supported_rather_than_pretending() {
+    let bank = bank();
+    let berlin = MappingConnector::new(mapping(
+        "berlin-group.toml",
+        &serve(router(Style::Berlin, bank.clone())),
+    ));
+    let order = consentnet_bank_adapter::connector::PaymentOrder {
+        debtor_account: fixture(&bank).account,
+        creditor_scheme: "UK.OBIE.SortCodeAccountNumber".into(),
+        creditor_identification: "40000012345678".into(),
+        creditor_name: "Someone".into(),
+        amount: consentnet_bank_adapter::connector::Money::parse("1.00", "GBP").unwrap(),
+        reference: "X".into(),
+    };
+    assert!(matches!(
+        berlin.create_payment("k", &order),
+        Err(ConnectorError::Refused { code, .. }) if code == "not_supported"
+    ));
+}
