@@ -62,6 +62,9 @@ pub struct AdapterSection {
     pub replay_cache: usize,
     /// Seed of the embedded sandbox bank, the default connector. Default 1.
     pub sandbox_seed: u64,
+    /// A folder watched for a mapping file (`*.toml`): the newest valid one is the
+    /// connector in service; with none, the sandbox bank is. Default `connectors`.
+    pub connectors_dir: PathBuf,
 }
 
 impl Default for AdapterSection {
@@ -70,6 +73,7 @@ impl Default for AdapterSection {
             public_url: None,
             replay_cache: 262_144,
             sandbox_seed: 1,
+            connectors_dir: "connectors".into(),
         }
     }
 }
@@ -182,6 +186,7 @@ impl NodeConfig {
             &mut self.node.data_dir,
             &mut self.node.key_file,
             &mut self.node.genesis,
+            &mut self.adapter.connectors_dir,
         ] {
             if path.is_relative() {
                 *path = base.join(&*path);
@@ -286,6 +291,10 @@ json = {json}
 replay_cache = {replay_cache}
 # Seed of the embedded sandbox bank, the default connector.
 sandbox_seed = {sandbox_seed}
+# A folder watched for a bank-core mapping file (*.toml, see bank-adapter/mappings/):
+# the newest valid file is the connector in service; with none, the sandbox bank is.
+# A bad file is logged, naming the field, and the connector in service stays.
+connectors_dir = {connectors_dir:?}
 "#,
             data_dir = self.node.data_dir.display().to_string(),
             key_file = self.node.key_file.display().to_string(),
@@ -308,6 +317,7 @@ sandbox_seed = {sandbox_seed}
             },
             replay_cache = self.adapter.replay_cache,
             sandbox_seed = self.adapter.sandbox_seed,
+            connectors_dir = self.adapter.connectors_dir.display().to_string(),
         )
     }
 }

@@ -116,6 +116,11 @@ pub struct AppState {
     pub submitter: Submitter,
     /// The network, when running (absent in tests of the API alone).
     pub network: Option<NetworkHandle>,
+    /// The Open Banking adapter and its connector problems, on bank nodes.
+    pub adapter: Option<(
+        Arc<consentnet_bank_adapter::api::Adapter>,
+        crate::bank::ConnectorProblem,
+    )>,
 }
 
 /// Builds the node's router. It holds no socket, so tests drive it with `oneshot`.
@@ -472,6 +477,12 @@ pub struct NodeStatus {
     pub state_digest: String,
     /// Origins caught equivocating.
     pub equivocators: Vec<String>,
+    /// On bank nodes: the bank connector in service.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connector: Option<String>,
+    /// On bank nodes: why the newest mapping file was refused, if it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connector_problem: Option<String>,
 }
 
 async fn status(State(state): State<AppState>) -> Json<NodeStatus> {
@@ -511,6 +522,14 @@ async fn status(State(state): State<AppState>) -> Json<NodeStatus> {
         lag: service.lag(),
         state_digest: digest,
         equivocators,
+        connector: state
+            .adapter
+            .as_ref()
+            .map(|(adapter, _)| adapter.connector().name().to_owned()),
+        connector_problem: state
+            .adapter
+            .as_ref()
+            .and_then(|(_, problem)| problem.get()),
     })
 }
 

@@ -274,38 +274,56 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
     );
     tracing::info!(%bound, %peer_id, "node listening");
     let submitter = Submitter::start(service.clone()).context("starting the submitter")?;
-    let mut router = app(
-        AppState {
-            service: service.clone(),
-            submitter: submitter.clone(),
-            network: Some(network.clone()),
-        },
-        config.http.max_body_bytes,
-    );
     let is_bank = service
         .genesis()
         .membership()
         .has_role(key.did(), Role::Bank);
+    let mut adapter_routes = None;
+    let mut bank_adapter = None;
     if is_bank {
         let public_url = config
             .adapter
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{bound}"));
-        let records = bank::start_recorder(service.clone(), submitter, Some(network));
-        let sandbox = SandboxBank::seeded(config.adapter.sandbox_seed, chrono::Utc::now());
+        let records =
+            bank::start_recorder(service.clone(), submitter.clone(), Some(network.clone()));
+        let sandbox: Arc<dyn consentnet_bank_adapter::connector::BankConnector> = Arc::new(
+            SandboxBank::seeded(config.adapter.sandbox_seed, chrono::Utc::now()),
+        );
         let adapter = Adapter {
             bank: key.did().clone(),
             public_url: public_url.clone(),
             source: Arc::new(bank::LogConsents(service.clone())),
             replay: ReplayCache::new(config.adapter.replay_cache),
-            connector: std::sync::RwLock::new(Arc::new(sandbox)),
+            connector: std::sync::RwLock::new(sandbox.clone()),
             records: Arc::new(records),
             ledger: Arc::default(),
             check: Default::default(),
         };
-        router = router.merge(consentnet_bank_adapter::api::router(Arc::new(adapter)));
-        tracing::info!(%public_url, "serving the unified Open Banking API (sandbox bank)");
+        let adapter = Arc::new(adapter);
+        let problem = bank::ConnectorProblem::default();
+        bank::watch_connectors(
+            adapter.clone(),
+            config.adapter.connectors_dir.clone(),
+            sandbox,
+            problem.clone(),
+        );
+        adapter_routes = Some(consentnet_bank_adapter::api::router(adapter.clone()));
+        bank_adapter = Some((adapter, problem));
+        tracing::info!(%public_url, "serving the unified Open Banking API");
+    }
+    let mut router = app(
+        AppState {
+            service: service.clone(),
+            submitter,
+            network: Some(network),
+            adapter: bank_adapter,
+        },
+        config.http.max_body_bytes,
+    );
+    if let Some(routes) = adapter_routes {
+        router = router.merge(routes);
     }
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())

@@ -1,0 +1,59 @@
+//! The `consentnet-bankcore` binary: runs one bank-core simulator (Berlin Group style or legacy style) over a seeded sandbox ledger, for demos and tests of the mapping connector.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+use consentnet_bank_adapter::sandbox::SandboxBank;
+use consentnet_bank_adapter::simulators::{Style, router};
+
+/// A bank-core simulator with its own API shape.
+#[derive(Debug, Parser)]
+#[command(name = "consentnet-bankcore", version, about, long_about)]
+struct Cli {
+    /// Which API to speak.
+    #[arg(long, value_enum)]
+    style: StyleArg,
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// Seed of the sandbox ledger behind it (the same seed gives the same accounts as a
+    /// node's embedded sandbox bank).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum StyleArg {
+    /// Berlin Group NextGenPSD2 1.3.9 account information.
+    Berlin,
+    /// A legacy core: upper-case fields, pence, dd/mm/yyyy, an API key.
+    Legacy,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let style = match cli.style {
+        StyleArg::Berlin => Style::Berlin,
+        StyleArg::Legacy => Style::Legacy,
+    };
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(cli.listen)
+            .await
+            .with_context(|| format!("binding {}", cli.listen))?;
+        let bound = listener.local_addr()?;
+        println!(
+            "{}",
+            serde_json::json!({ "event": "listening", "http": bound.to_string(), "style": format!("{:?}", cli.style).to_lowercase() })
+        );
+        let bank = Arc::new(SandboxBank::seeded(cli.seed, chrono::Utc::now()));
+        axum::serve(listener, router(style, bank))
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .context("serving")
+    })
+}

@@ -1,0 +1,228 @@
+//! Bank connectors plugged into a running bank node at run time: both bank-core simulators (real processes) through their shipped mapping files answer the same unified call with the same result; a bad file is refused naming the field and the connector in service stays.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use consentnet_consent_chain::Event;
+use consentnet_consent_chain::event::{AppAction, AppDecision};
+use consentnet_identity::consent::block_on;
+use consentnet_identity::{
+    ConsentTerms, KeyPair, Permission, PopRequest, Wallet, issue_consent, sign_pop,
+};
+use consentnet_tests::{Consortium, NodeProcess, TEST_PASSPHRASE, bin, http_post_json, wait_for};
+use serde_json::Value;
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// A simulator process, killed on drop.
+struct Simulator {
+    child: Child,
+    url: String,
+}
+
+impl Simulator {
+    fn start(style: &str) -> Self {
+        let mut child = Command::new(bin("consentnet-bankcore"))
+            .args(["--style", style, "--seed", "1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let event: Value = serde_json::from_str(&line).unwrap();
+        let url = format!("http://{}", event["http"].as_str().unwrap());
+        Self { child, url }
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The shipped mapping file `name`, pointed at `url`.
+fn mapping_text(name: &str, url: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../bank-adapter/mappings")
+        .join(name);
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines()
+        .map(|line| {
+            if line.starts_with("base_url") {
+                format!("base_url = \"{url}\"")
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn balances(node: &NodeProcess, account: &str, consent: &str, app: &KeyPair) -> (u16, Value) {
+    let url = format!(
+        "{}/open-banking/v4.0/aisp/accounts/{account}/balances",
+        node.http_url
+    );
+    let proof = sign_pop(
+        app,
+        PopRequest {
+            method: "GET",
+            url: &url,
+            access_token: consent,
+        },
+        Utc::now(),
+    );
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let mut response = agent
+        .get(&url)
+        .header("authorization", format!("ConsentNet {consent}"))
+        .header("dpop", proof)
+        .header("x-consentnet-app-version", "1.0.0")
+        .call()
+        .unwrap();
+    let status = response.status().as_u16();
+    (
+        status,
+        serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap(),
+    )
+}
+
+fn connector_is(node: &NodeProcess, name: &str) -> Option<Value> {
+    let status = node.status();
+    (status["connector"] == name).then_some(status)
+}
+
+#[test]
+fn simulators_plugged_in_at_run_time_answer_like_the_bank_they_front() {
+    let consortium = Consortium::create(&[("bank", "Mapped Bank")]);
+    let node = consortium.start(0, DEADLINE);
+    let connectors = consortium.nodes[0].dir.join("connectors");
+    std::fs::create_dir_all(&connectors).unwrap();
+    wait_for("the sandbox in service", DEADLINE, || {
+        connector_is(&node, "sandbox")
+    });
+
+    // The bank approves an app; a client grants it balances on one account.
+    let wallet = Wallet::open(
+        &consortium.nodes[0].dir.join("node-key.json"),
+        TEST_PASSPHRASE,
+    )
+    .unwrap();
+    let bank = wallet.key_pair(&wallet.identities()[0].did).unwrap();
+    let app = KeyPair::generate();
+    let permissions = BTreeSet::from([Permission::ReadAccountsBasic, Permission::ReadBalances]);
+    let decision = AppDecision {
+        bank: bank.did().clone(),
+        app: app.did().clone(),
+        version: "1.0.0".into(),
+        action: AppAction::Approve {
+            permissions: permissions.clone(),
+        },
+        time: 1,
+    };
+    let mut body = serde_json::to_value(Event::app_decided(&bank, decision)).unwrap();
+    body.as_object_mut().unwrap().remove("type");
+    let (code, answer) = http_post_json(&format!("{}/v1/apps/decisions", node.http_url), &body);
+    assert_eq!(code, 201, "{answer}");
+    let sandbox = consentnet_bank_adapter::sandbox::SandboxBank::seeded(1, Utc::now());
+    let account = sandbox.account_ids()[0].0.clone();
+    let consent = block_on(issue_consent(
+        &KeyPair::generate(),
+        &ConsentTerms {
+            app: app.did().clone(),
+            bank: bank.did().clone(),
+            accounts: vec![account.clone()],
+            permissions,
+            payment_limits: None,
+            purpose: "Budgeting".into(),
+            valid_from: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+            valid_until: Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap(),
+        },
+    ))
+    .unwrap();
+    let (code, answer) = http_post_json(
+        &format!("{}/v1/consents", node.http_url),
+        &consent.credential,
+    );
+    assert_eq!(code, 201, "{answer}");
+    let id = consent.id.to_string();
+    let amounts = |body: &Value| {
+        body["Data"]["Balance"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                (
+                    b["Type"].clone(),
+                    b["Amount"].clone(),
+                    b["CreditDebitIndicator"].clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let (code, direct) = balances(&node, &account, &id, &app);
+    assert_eq!(code, 200, "{direct}");
+
+    let legacy = Simulator::start("legacy");
+    let berlin = Simulator::start("berlin");
+    std::fs::write(
+        connectors.join("core.toml"),
+        mapping_text("legacy-core.toml", &legacy.url),
+    )
+    .unwrap();
+    wait_for("the legacy core in service", DEADLINE, || {
+        connector_is(&node, "legacy-core")
+    });
+    let (code, through_legacy) = balances(&node, &account, &id, &app);
+    assert_eq!(code, 200, "{through_legacy}");
+    assert_eq!(amounts(&through_legacy), amounts(&direct));
+
+    // Replaced in place by the Berlin Group core.
+    std::fs::write(
+        connectors.join("core.toml"),
+        mapping_text("berlin-group.toml", &berlin.url) + "\n# replaced\n",
+    )
+    .unwrap();
+    wait_for("the Berlin Group core in service", DEADLINE, || {
+        connector_is(&node, "berlin-group")
+    });
+    let (code, through_berlin) = balances(&node, &account, &id, &app);
+    assert_eq!(code, 200, "{through_berlin}");
+    assert_eq!(amounts(&through_berlin), amounts(&direct));
+
+    // A bad file is refused, naming the field; the Berlin core stays in service.
+    std::fs::write(
+        connectors.join("core.toml"),
+        mapping_text("berlin-group.toml", &berlin.url)
+            .replace("timeout_ms = 2000", "timeout_ms = \"soon\""),
+    )
+    .unwrap();
+    let status = wait_for("the bad file to be refused", DEADLINE, || {
+        let status = node.status();
+        status["connector_problem"]
+            .as_str()
+            .is_some_and(|p| p.contains("timeout_ms"))
+            .then_some(status)
+    });
+    assert_eq!(status["connector"], "berlin-group");
+    assert_eq!(balances(&node, &account, &id, &app).0, 200);
+
+    // Removed: the sandbox is back.
+    std::fs::remove_file(connectors.join("core.toml")).unwrap();
+    wait_for("the sandbox back in service", DEADLINE, || {
+        connector_is(&node, "sandbox")
+    });
+}
