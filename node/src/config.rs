@@ -65,6 +65,10 @@ pub struct AdapterSection {
     /// A folder watched for a mapping file (`*.toml`): the newest valid one is the
     /// connector in service; with none, the sandbox bank is. Default `connectors`.
     pub connectors_dir: PathBuf,
+    /// A file holding the token the connector admin API requires in `x-admin-token`.
+    /// Default: none, and the admin API is disabled (the folder still works).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_token_file: Option<PathBuf>,
 }
 
 impl Default for AdapterSection {
@@ -74,6 +78,7 @@ impl Default for AdapterSection {
             replay_cache: 262_144,
             sandbox_seed: 1,
             connectors_dir: "connectors".into(),
+            admin_token_file: None,
         }
     }
 }
@@ -192,10 +197,16 @@ impl NodeConfig {
                 *path = base.join(&*path);
             }
         }
-        if let Some(path) = &mut self.node.passphrase_file
-            && path.is_relative()
+        for path in [
+            &mut self.node.passphrase_file,
+            &mut self.adapter.admin_token_file,
+        ]
+        .into_iter()
+        .flatten()
         {
-            *path = base.join(&*path);
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
         }
     }
 
@@ -295,6 +306,9 @@ sandbox_seed = {sandbox_seed}
 # the newest valid file is the connector in service; with none, the sandbox bank is.
 # A bad file is logged, naming the field, and the connector in service stays.
 connectors_dir = {connectors_dir:?}
+# A file holding the token that PUT/DELETE /v1/admin/connector require in x-admin-token.
+# Without it the admin API is disabled; the folder still works.
+{admin_token_file}
 "#,
             data_dir = self.node.data_dir.display().to_string(),
             key_file = self.node.key_file.display().to_string(),
@@ -318,6 +332,10 @@ connectors_dir = {connectors_dir:?}
             replay_cache = self.adapter.replay_cache,
             sandbox_seed = self.adapter.sandbox_seed,
             connectors_dir = self.adapter.connectors_dir.display().to_string(),
+            admin_token_file = match &self.adapter.admin_token_file {
+                Some(path) => format!("admin_token_file = {:?}", path.display().to_string()),
+                None => "# admin_token_file = \"admin-token\"".to_owned(),
+            },
         )
     }
 }

@@ -116,6 +116,8 @@ pub struct AppState {
     pub submitter: Submitter,
     /// The network, when running (absent in tests of the API alone).
     pub network: Option<NetworkHandle>,
+    /// The connector admin API, on bank nodes.
+    pub admin: Option<crate::bank::ConnectorAdmin>,
     /// The Open Banking adapter and its connector problems, on bank nodes.
     pub adapter: Option<(
         Arc<consentnet_bank_adapter::api::Adapter>,
@@ -136,6 +138,10 @@ pub fn app(state: AppState, max_body_bytes: usize) -> Router {
         .route("/v1/apps", post(submit_manifest))
         .route("/v1/apps/decisions", post(submit_decision))
         .route("/v1/catalog", get(catalog))
+        .route(
+            "/v1/admin/connector",
+            axum::routing::put(put_connector).delete(delete_connector),
+        )
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
@@ -543,6 +549,61 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .metrics
         .render(peers, state.service.log_entries());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+fn admin(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+) -> Result<crate::bank::ConnectorAdmin, ApiError> {
+    let admin = state.admin.clone().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_a_bank",
+            "only bank nodes have bank connectors",
+        )
+    })?;
+    if admin.token.is_none() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "admin_disabled",
+            "set adapter.admin_token_file to enable the connector admin API",
+        ));
+    }
+    let given = headers.get("x-admin-token").and_then(|v| v.to_str().ok());
+    if !admin.allows(given) {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "admin_token_invalid",
+            "x-admin-token is missing or wrong",
+        ));
+    }
+    Ok(admin)
+}
+
+async fn put_connector(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let admin = admin(&state, &headers)?;
+    let bytes = body(bytes)?;
+    let text = String::from_utf8(bytes.to_vec())
+        .map_err(|_| ApiError::bad_request("invalid_mapping", "the mapping file is not UTF-8"))?;
+    let name = blocking(move || admin.install(&text))
+        .await?
+        .map_err(|e| ApiError::bad_request("invalid_mapping", e.to_string()))?;
+    Ok(Json(json!({ "installed": name })))
+}
+
+async fn delete_connector(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let admin = admin(&state, &headers)?;
+    blocking(move || admin.remove_all())
+        .await?
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Json(json!({ "installed": "sandbox" })))
 }
 
 async fn fallback(uri: axum::http::Uri) -> ApiError {

@@ -280,6 +280,7 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
         .has_role(key.did(), Role::Bank);
     let mut adapter_routes = None;
     let mut bank_adapter = None;
+    let mut connector_admin = None;
     if is_bank {
         let public_url = config
             .adapter
@@ -302,6 +303,22 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
             check: Default::default(),
         };
         let adapter = Arc::new(adapter);
+        let token = match &config.adapter.admin_token_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("reading the admin token file {}", path.display()))?
+                    .trim()
+                    .to_owned(),
+            ),
+            None => None,
+        };
+        if token.as_ref().is_some_and(|t| t.len() < 16) {
+            bail!("the admin token must be at least 16 characters");
+        }
+        connector_admin = Some(bank::ConnectorAdmin {
+            dir: config.adapter.connectors_dir.clone(),
+            token,
+        });
         let problem = bank::ConnectorProblem::default();
         bank::watch_connectors(
             adapter.clone(),
@@ -318,6 +335,7 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
             service: service.clone(),
             submitter,
             network: Some(network),
+            admin: connector_admin,
             adapter: bank_adapter,
         },
         config.http.max_body_bytes,

@@ -57,6 +57,7 @@ fn fixture() -> Fixture {
             submitter: Submitter::start(service.clone()).unwrap(),
             service,
             network: None,
+            admin: None,
             adapter: None,
         },
         bank,

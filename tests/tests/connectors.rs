@@ -18,6 +18,26 @@ use consentnet_tests::{Consortium, NodeProcess, TEST_PASSPHRASE, bin, http_post_
 use serde_json::Value;
 
 const DEADLINE: Duration = Duration::from_secs(60);
+const ADMIN_TOKEN: &str = "an-admin-token-for-tests";
+
+/// PUT or DELETE on the connector admin API.
+fn admin(node: &NodeProcess, method: &str, token: &str, body: &str) -> (u16, Value) {
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let url = format!("{}/v1/admin/connector", node.http_url);
+    let mut response = match method {
+        "PUT" => agent.put(&url).header("x-admin-token", token).send(body),
+        _ => agent.delete(&url).header("x-admin-token", token).call(),
+    }
+    .unwrap();
+    let status = response.status().as_u16();
+    (
+        status,
+        serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap(),
+    )
+}
 
 /// A simulator process, killed on drop.
 struct Simulator {
@@ -108,6 +128,14 @@ fn connector_is(node: &NodeProcess, name: &str) -> Option<Value> {
 #[test]
 fn simulators_plugged_in_at_run_time_answer_like_the_bank_they_front() {
     let consortium = Consortium::create(&[("bank", "Mapped Bank")]);
+    let node_dir = &consortium.nodes[0].dir;
+    std::fs::write(node_dir.join("admin-token"), ADMIN_TOKEN).unwrap();
+    let config = std::fs::read_to_string(node_dir.join("node.toml")).unwrap();
+    std::fs::write(
+        node_dir.join("node.toml"),
+        config.replace("# admin_token_file = ", "admin_token_file = "),
+    )
+    .unwrap();
     let node = consortium.start(0, DEADLINE);
     let connectors = consortium.nodes[0].dir.join("connectors");
     std::fs::create_dir_all(&connectors).unwrap();
@@ -223,6 +251,45 @@ fn simulators_plugged_in_at_run_time_answer_like_the_bank_they_front() {
     // Removed: the sandbox is back.
     std::fs::remove_file(connectors.join("core.toml")).unwrap();
     wait_for("the sandbox back in service", DEADLINE, || {
+        connector_is(&node, "sandbox")
+    });
+
+    // The admin API does the same, with the admin token only.
+    let legacy_text = mapping_text("legacy-core.toml", &legacy.url);
+    let (code, body) = admin(&node, "PUT", "wrong-token-wrong-token", &legacy_text);
+    assert_eq!(
+        (code, body["code"].as_str()),
+        (401, Some("admin_token_invalid"))
+    );
+    let (code, body) = admin(
+        &node,
+        "PUT",
+        ADMIN_TOKEN,
+        &legacy_text.replace("[balances]", "[balance]"),
+    );
+    assert_eq!(
+        (code, body["code"].as_str()),
+        (400, Some("invalid_mapping")),
+        "{body}"
+    );
+    assert!(
+        body["message"].as_str().unwrap().contains("balance"),
+        "{body}"
+    );
+    assert_eq!(node.status()["connector"], "sandbox", "nothing changed");
+    let (code, body) = admin(&node, "PUT", ADMIN_TOKEN, &legacy_text);
+    assert_eq!(
+        (code, body["installed"].as_str()),
+        (200, Some("legacy-core")),
+        "{body}"
+    );
+    wait_for("the legacy core in service again", DEADLINE, || {
+        connector_is(&node, "legacy-core")
+    });
+    assert_eq!(balances(&node, &account, &id, &app).0, 200);
+    let (code, _) = admin(&node, "DELETE", ADMIN_TOKEN, "");
+    assert_eq!(code, 200);
+    wait_for("the sandbox back again", DEADLINE, || {
         connector_is(&node, "sandbox")
     });
 }
