@@ -71,7 +71,7 @@ fn cli_usage_errors_exit_with_code_2() {
 
 #[test]
 fn both_binaries_report_their_version() {
-    for name in ["consentnet", "consentnet-node"] {
+    for name in ["consentnet", "consentnet-node", "consentnet-bankcore"] {
         let output = Command::new(bin(name)).arg("--version").output().unwrap();
         assert!(output.status.success());
         let text = String::from_utf8_lossy(&output.stdout);
