@@ -70,18 +70,19 @@ impl AccessSink for FeedRecords {
 }
 
 /// Starts the batcher: records are signed into access batches and appended to this
-/// node's feed, then gossiped.
+/// node's feed, then gossiped. The task ends, after writing what it holds, once every
+/// [`FeedRecords`] is dropped.
 pub fn start_recorder(
     service: Arc<NodeService>,
     submitter: Submitter,
     network: Option<NetworkHandle>,
-) -> FeedRecords {
+) -> (FeedRecords, tokio::task::JoinHandle<()>) {
     let (queue, mut inbox) = mpsc::channel::<AccessRecord>(RECORD_QUEUE);
     let sink = FeedRecords {
         queue,
         service: service.clone(),
     };
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         while let Some(first) = inbox.recv().await {
             let mut records = vec![first];
             let deadline = tokio::time::sleep(BATCH_DELAY);
@@ -111,7 +112,7 @@ pub fn start_recorder(
             }
         }
     });
-    sink
+    (sink, task)
 }
 
 /// Why the newest mapping file was refused, if it was.
@@ -146,7 +147,7 @@ pub fn watch_connectors(
     dir: std::path::PathBuf,
     sandbox: Arc<dyn consentnet_bank_adapter::connector::BankConnector>,
     problem: ConnectorProblem,
-) {
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut seen: Option<(std::path::PathBuf, std::time::SystemTime, u64)> = None;
         let mut tick = tokio::time::interval(WATCH_INTERVAL);
@@ -176,7 +177,7 @@ pub fn watch_connectors(
                 },
             }
         }
-    });
+    })
 }
 
 /// The `.toml` file in `dir` changed last, with its modification time and size.

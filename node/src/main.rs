@@ -281,14 +281,17 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let mut adapter_routes = None;
     let mut bank_adapter = None;
     let mut connector_admin = None;
+    let mut recorder_task = None;
+    let mut watcher_task: Option<tokio::task::JoinHandle<()>> = None;
     if is_bank {
         let public_url = config
             .adapter
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{bound}"));
-        let records =
+        let (records, recorder) =
             bank::start_recorder(service.clone(), submitter.clone(), Some(network.clone()));
+        recorder_task = Some(recorder);
         let sandbox: Arc<dyn consentnet_bank_adapter::connector::BankConnector> = Arc::new(
             SandboxBank::seeded(config.adapter.sandbox_seed, chrono::Utc::now()),
         );
@@ -320,12 +323,12 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
             token,
         });
         let problem = bank::ConnectorProblem::default();
-        bank::watch_connectors(
+        watcher_task = Some(bank::watch_connectors(
             adapter.clone(),
             config.adapter.connectors_dir.clone(),
             sandbox,
             problem.clone(),
-        );
+        ));
         adapter_routes = Some(consentnet_bank_adapter::api::router(adapter.clone()));
         bank_adapter = Some((adapter, problem));
         tracing::info!(%public_url, "serving the unified Open Banking API");
@@ -347,6 +350,15 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving the HTTP API")?;
+    // The watcher holds the adapter; once it goes, the access-record queue closes and
+    // the recorder writes what it holds, then ends.
+    if let Some(watcher) = watcher_task {
+        watcher.abort();
+        let _ = watcher.await;
+    }
+    if let Some(recorder) = recorder_task {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), recorder).await;
+    }
     let _ = stop.send(true);
     let _ = network_task.await;
     // The submitter and validator threads let go of the log once their queues close.
