@@ -1,3 +1,4 @@
 //! The consentnet client library: talks to nodes over HTTP only, for the `consentnet` command line and other Rust programs.
 
+pub mod commands;
 pub mod node_api;

@@ -2,14 +2,21 @@
 
 use std::process::ExitCode;
 
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+
+use anyhow::{anyhow, bail};
 use clap::{Parser, Subcommand};
+use consentnet_client::commands::{self, GrantRequest};
 use consentnet_client::node_api::{NodeApiError, NodeClient};
+use consentnet_consent_chain::event::{AppAction, AppManifest};
+use consentnet_identity::Did;
 
 /// The consentnet command line.
 ///
 /// Exit codes: 0 success, 2 usage error, 3 refused by the node, 1 any other failure.
-/// At this milestone it reads a node's status; the wallet, TSP, bank admin and
-/// regulator commands arrive in later milestones.
+/// Wallet passphrases come from CONSENTNET_WALLET_PASSPHRASE; a bank's node key
+/// passphrase from CONSENTNET_NODE_PASSPHRASE.
 #[derive(Debug, Parser)]
 #[command(name = "consentnet", version, about, long_about)]
 struct Cli {
@@ -27,6 +34,177 @@ enum Command {
         /// The node's HTTP API, e.g. http://127.0.0.1:8080.
         #[arg(long, env = "CONSENTNET_NODE", default_value = "http://127.0.0.1:8080")]
         node: String,
+    },
+    /// The bank client's wallet of DIDs and consents (encrypted).
+    #[command(subcommand)]
+    Wallet(WalletCommand),
+    /// Grant, revoke and look up consents.
+    #[command(subcommand)]
+    Consent(ConsentCommand),
+    /// A TSP's app: publish versions, call banks' unified API.
+    #[command(subcommand)]
+    Tsp(TspCommand),
+    /// A bank's decisions about apps.
+    #[command(subcommand)]
+    Bank(BankCommand),
+}
+
+#[derive(Debug, clap::Args)]
+struct WalletArg {
+    /// The wallet file.
+    #[arg(long, env = "CONSENTNET_WALLET")]
+    wallet: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+struct NodeArg {
+    /// The node's HTTP API.
+    #[arg(long, env = "CONSENTNET_NODE", default_value = "http://127.0.0.1:8080")]
+    node: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum WalletCommand {
+    /// Create an empty wallet.
+    Init(WalletArg),
+    /// Add a DID (use one per relationship: banks and apps cannot then link you).
+    NewDid {
+        #[command(flatten)]
+        wallet: WalletArg,
+        /// A label for it.
+        #[arg(long)]
+        label: String,
+    },
+    /// List the wallet's DIDs and consents.
+    List(WalletArg),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConsentCommand {
+    /// Sign a consent for an app at a bank and submit it.
+    Grant {
+        #[command(flatten)]
+        wallet: WalletArg,
+        #[command(flatten)]
+        node: NodeArg,
+        /// The wallet DID that grants (its label).
+        #[arg(long = "as")]
+        label: String,
+        /// The bank's DID.
+        #[arg(long)]
+        bank: String,
+        /// The app's DID.
+        #[arg(long)]
+        app: String,
+        /// An account reference at the bank (repeat for several).
+        #[arg(long = "account", required = true)]
+        accounts: Vec<String>,
+        /// An OBIE permission code (repeat for several).
+        #[arg(long = "permission", required = true)]
+        permissions: Vec<String>,
+        /// Last day the consent may be used (YYYY-MM-DD, UTC).
+        #[arg(long)]
+        until: chrono::NaiveDate,
+        /// Why, in words the client understands.
+        #[arg(long, default_value = "Account information")]
+        purpose: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Revoke a consent held in the wallet.
+    Revoke {
+        #[command(flatten)]
+        wallet: WalletArg,
+        #[command(flatten)]
+        node: NodeArg,
+        /// The consent id.
+        consent: String,
+    },
+    /// A consent's status.
+    Status {
+        #[command(flatten)]
+        node: NodeArg,
+        /// The consent id.
+        consent: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TspCommand {
+    /// Publish a version of an app, signed by the app's DID (a wallet DID).
+    Publish {
+        #[command(flatten)]
+        wallet: WalletArg,
+        #[command(flatten)]
+        node: NodeArg,
+        /// The app's DID (its wallet label).
+        #[arg(long = "as")]
+        label: String,
+        /// App name.
+        #[arg(long)]
+        name: String,
+        /// What it does.
+        #[arg(long)]
+        description: String,
+        /// Version.
+        #[arg(long)]
+        version: String,
+        /// web or mobile.
+        #[arg(long, default_value = "web")]
+        platform: String,
+        /// A redirect URI (repeat for several).
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// A permission the app asks for (repeat).
+        #[arg(long = "permission", required = true)]
+        permissions: Vec<String>,
+        /// SHA-256 of the app bundle (64 hex digits).
+        #[arg(long)]
+        bundle_hash: String,
+    },
+    /// GET a path of a bank's unified API with a consent; the CLI signs the proof.
+    Get {
+        #[command(flatten)]
+        wallet: WalletArg,
+        /// The bank node's HTTP API.
+        #[arg(long)]
+        bank: String,
+        /// The app's DID (its wallet label).
+        #[arg(long = "as")]
+        label: String,
+        /// The app version making the call.
+        #[arg(long)]
+        app_version: String,
+        /// The consent id.
+        #[arg(long)]
+        consent: String,
+        /// The path under /open-banking/v4.0, e.g. /aisp/accounts.
+        path: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BankCommand {
+    /// Approve an app version with the permissions it may use here, or suspend it.
+    Decide {
+        #[command(flatten)]
+        node: NodeArg,
+        /// The bank node's key file (node-key.json).
+        #[arg(long)]
+        key_file: PathBuf,
+        /// The app's DID.
+        #[arg(long)]
+        app: String,
+        /// The app version.
+        #[arg(long)]
+        version: String,
+        /// A permission the app may use at this bank (repeat).
+        #[arg(long = "permission", conflicts_with = "suspend")]
+        permissions: Vec<String>,
+        /// Suspend the version instead.
+        #[arg(long)]
+        suspend: bool,
     },
 }
 
@@ -47,8 +225,167 @@ fn main() -> ExitCode {
     }
 }
 
+fn did(name: &str, text: &str) -> anyhow::Result<Did> {
+    Did::parse(text).map_err(|e| anyhow!("--{name}: {e}"))
+}
+
+/// Prints `value` as JSON, or as indented JSON for people.
+fn show(json: bool, value: &serde_json::Value) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(value)?);
+    } else {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    }
+    Ok(())
+}
+
+fn confirm(question: &str) -> anyhow::Result<bool> {
+    eprint!("{question} [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
 fn run(cli: &Cli) -> anyhow::Result<()> {
     match &cli.command {
+        Command::Wallet(WalletCommand::Init(wallet)) => {
+            commands::wallet_init(&wallet.wallet)?;
+            show(cli.json, &serde_json::json!({ "created": wallet.wallet }))
+        }
+        Command::Wallet(WalletCommand::NewDid { wallet, label }) => {
+            let did = commands::wallet_new_did(&wallet.wallet, label)?;
+            show(cli.json, &serde_json::json!({ "label": label, "did": did }))
+        }
+        Command::Wallet(WalletCommand::List(wallet)) => {
+            let wallet = commands::open_wallet(&wallet.wallet)?;
+            let dids: Vec<_> = wallet
+                .identities()
+                .iter()
+                .map(|i| serde_json::json!({ "label": i.label, "did": i.did }))
+                .collect();
+            let consents: Vec<_> = wallet.credentials().iter().map(|c| &c.label).collect();
+            show(
+                cli.json,
+                &serde_json::json!({ "dids": dids, "credentials": consents }),
+            )
+        }
+        Command::Consent(ConsentCommand::Grant {
+            wallet,
+            node,
+            label,
+            bank,
+            app,
+            accounts,
+            permissions,
+            until,
+            purpose,
+            yes,
+        }) => {
+            let request = GrantRequest {
+                bank: did("bank", bank)?,
+                app: did("app", app)?,
+                accounts: accounts.clone(),
+                permissions: commands::permissions(permissions)?,
+                purpose: purpose.clone(),
+                until: *until,
+            };
+            eprintln!("{}", request.describe());
+            if !yes && !confirm("Grant this consent?")? {
+                bail!("not granted");
+            }
+            let node = NodeClient::new(&node.node)?;
+            show(
+                cli.json,
+                &commands::consent_grant(&node, &wallet.wallet, label, &request)?,
+            )
+        }
+        Command::Consent(ConsentCommand::Revoke {
+            wallet,
+            node,
+            consent,
+        }) => {
+            let node = NodeClient::new(&node.node)?;
+            show(
+                cli.json,
+                &commands::consent_revoke(&node, &wallet.wallet, consent)?,
+            )
+        }
+        Command::Consent(ConsentCommand::Status { node, consent }) => {
+            let node = NodeClient::new(&node.node)?;
+            show(
+                cli.json,
+                &node.get_with(&format!("/v1/consents/{consent}"), &[])?,
+            )
+        }
+        Command::Tsp(TspCommand::Publish {
+            wallet,
+            node,
+            label,
+            name,
+            description,
+            version,
+            platform,
+            redirect_uris,
+            permissions,
+            bundle_hash,
+        }) => {
+            let wallet = commands::open_wallet(&wallet.wallet)?;
+            let key = commands::key_by_label(&wallet, label)?;
+            let manifest = AppManifest {
+                app: key.did().clone(),
+                name: name.clone(),
+                description: description.clone(),
+                version: version.clone(),
+                platform: commands::platform(platform)?,
+                redirect_uris: redirect_uris.clone(),
+                requested_permissions: commands::permissions(permissions)?,
+                bundle_hash: bundle_hash.clone(),
+            };
+            let node = NodeClient::new(&node.node)?;
+            show(
+                cli.json,
+                &node.post("/v1/apps", &commands::app_manifest(&key, manifest)?)?,
+            )
+        }
+        Command::Tsp(TspCommand::Get {
+            wallet,
+            bank,
+            label,
+            app_version,
+            consent,
+            path,
+        }) => {
+            let wallet = commands::open_wallet(&wallet.wallet)?;
+            let key = commands::key_by_label(&wallet, label)?;
+            let bank = NodeClient::new(bank)?;
+            show(
+                cli.json,
+                &commands::tsp_get(&bank, path, consent, &key, app_version)?,
+            )
+        }
+        Command::Bank(BankCommand::Decide {
+            node,
+            key_file,
+            app,
+            version,
+            permissions,
+            suspend,
+        }) => {
+            let key = commands::node_key(key_file)?;
+            let action = if *suspend {
+                AppAction::Suspend
+            } else if permissions.is_empty() {
+                bail!("give --permission (repeat) to approve, or --suspend");
+            } else {
+                AppAction::Approve {
+                    permissions: commands::permissions(permissions)?,
+                }
+            };
+            let body = commands::app_decision(&key, did("app", app)?, version, action)?;
+            let node = NodeClient::new(&node.node)?;
+            show(cli.json, &node.post("/v1/apps/decisions", &body)?)
+        }
         Command::Status { node } => {
             let status = NodeClient::new(node)?.status()?;
             if cli.json {

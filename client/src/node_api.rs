@@ -59,9 +59,12 @@ pub struct NodeClient {
     agent: ureq::Agent,
 }
 
+/// The node's `{code, message}` or an OBIE `OBErrorResponse1` (`Code`, `Message`).
 #[derive(Deserialize)]
 struct ErrorBody {
+    #[serde(alias = "Code")]
     code: String,
+    #[serde(alias = "Message")]
     message: String,
 }
 
@@ -91,16 +94,64 @@ impl NodeClient {
         self.get_json("/status")
     }
 
+    /// GETs `path` (with `headers`) and returns the JSON answer.
+    pub fn get_with(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<serde_json::Value, NodeApiError> {
+        self.request(path, headers, None)
+    }
+
+    /// POSTs `body` as JSON to `path` and returns the JSON answer.
+    pub fn post(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, NodeApiError> {
+        self.request(path, &[], Some(body))
+    }
+
+    /// The full URL of `path` at this node.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
     fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, NodeApiError> {
+        self.request(path, &[], None)
+    }
+
+    /// GETs `path`, or POSTs `body` to it when given.
+    fn request<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&serde_json::Value>,
+    ) -> Result<T, NodeApiError> {
         let url = format!("{}{}", self.base, path);
-        let mut response =
-            self.agent
-                .get(&url)
-                .call()
-                .map_err(|error| NodeApiError::Unreachable {
-                    url: url.clone(),
-                    reason: error.to_string(),
-                })?;
+        let sent = match body {
+            Some(body) => {
+                let mut request = self
+                    .agent
+                    .post(&url)
+                    .header("content-type", "application/json");
+                for (name, value) in headers {
+                    request = request.header(*name, *value);
+                }
+                request.send(body.to_string())
+            }
+            None => {
+                let mut request = self.agent.get(&url);
+                for (name, value) in headers {
+                    request = request.header(*name, *value);
+                }
+                request.call()
+            }
+        };
+        let mut response = sent.map_err(|error| NodeApiError::Unreachable {
+            url: url.clone(),
+            reason: error.to_string(),
+        })?;
         let status = response.status().as_u16();
         let body = response
             .body_mut()

@@ -1,0 +1,217 @@
+//! The consentnet CLI against a running two-node consortium (a bank and a TSP): a TSP publishes an app, the bank approves it, a client grants a consent from an encrypted wallet, the TSP reads a balance with a proof the CLI signs, the client revokes, and the next call is refused.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use chrono::Utc;
+use consentnet_tests::{Consortium, TEST_PASSPHRASE, bin, wait_for};
+use serde_json::Value;
+
+const DEADLINE: Duration = Duration::from_secs(60);
+const WALLET_PASSPHRASE: &str = "client wallet passphrase";
+
+/// Runs `consentnet --json ARGS`, with `input` on stdin.
+fn cli(args: &[&str], input: &str) -> Output {
+    let mut child = Command::new(bin("consentnet"))
+        .arg("--json")
+        .args(args)
+        .env("CONSENTNET_WALLET_PASSPHRASE", WALLET_PASSPHRASE)
+        .env("CONSENTNET_NODE_PASSPHRASE", TEST_PASSPHRASE)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn ok(args: &[&str]) -> Value {
+    let output = cli(args, "");
+    assert!(
+        output.status.success(),
+        "consentnet {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn a_client_grants_a_tsp_reads_the_client_revokes_the_tsp_is_refused() {
+    let consortium = Consortium::create(&[("bank", "CLI Bank"), ("tsp", "CLI Fintech")]);
+    let bank = consortium.start(0, DEADLINE);
+    let tsp = consortium.start(1, DEADLINE);
+    wait_for("the two nodes to connect", DEADLINE, || {
+        (bank.status()["peers"] == 1 && tsp.status()["peers"] == 1).then_some(())
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let wallet = dir.path().join("client.wallet");
+    let wallet = wallet.to_str().unwrap();
+    let app_wallet = dir.path().join("tsp.wallet");
+    let app_wallet = app_wallet.to_str().unwrap();
+
+    // The TSP makes an app identity and publishes a version at its own node.
+    ok(&["wallet", "init", "--wallet", app_wallet]);
+    let app = ok(&[
+        "wallet",
+        "new-did",
+        "--wallet",
+        app_wallet,
+        "--label",
+        "budget-app",
+    ]);
+    let app_did = app["did"].as_str().unwrap().to_owned();
+    let published = ok(&[
+        "tsp",
+        "publish",
+        "--wallet",
+        app_wallet,
+        "--node",
+        &tsp.http_url,
+        "--as",
+        "budget-app",
+        "--name",
+        "Budget Buddy",
+        "--description",
+        "Where the money goes",
+        "--version",
+        "1.0.0",
+        "--permission",
+        "ReadAccountsBasic",
+        "--permission",
+        "ReadBalances",
+        "--bundle-hash",
+        &"ab".repeat(32),
+    ]);
+    assert_eq!(published["new"], true);
+
+    // The bank approves it, signing with its node key.
+    let key_file = consortium.nodes[0].dir.join("node-key.json");
+    ok(&[
+        "bank",
+        "decide",
+        "--node",
+        &bank.http_url,
+        "--key-file",
+        key_file.to_str().unwrap(),
+        "--app",
+        &app_did,
+        "--version",
+        "1.0.0",
+        "--permission",
+        "ReadAccountsBasic",
+        "--permission",
+        "ReadBalances",
+    ]);
+
+    // The client grants a consent on one sandbox account, through the TSP's node.
+    ok(&["wallet", "init", "--wallet", wallet]);
+    ok(&[
+        "wallet",
+        "new-did",
+        "--wallet",
+        wallet,
+        "--label",
+        "for-budget-buddy",
+    ]);
+    let sandbox = consentnet_bank_adapter::sandbox::SandboxBank::seeded(1, Utc::now());
+    let account = sandbox.account_ids()[0].0.clone();
+    let grant_args = [
+        "consent",
+        "grant",
+        "--wallet",
+        wallet,
+        "--node",
+        &tsp.http_url,
+        "--as",
+        "for-budget-buddy",
+        "--bank",
+        consortium.nodes[0].did(),
+        "--app",
+        &app_did,
+        "--account",
+        &account,
+        "--permission",
+        "ReadAccountsBasic",
+        "--permission",
+        "ReadBalances",
+        "--until",
+        "2029-12-31",
+    ];
+    // Answering no grants nothing.
+    let declined = cli(&grant_args, "n\n");
+    assert_eq!(declined.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&declined.stderr)
+            .contains("may use: ReadAccountsBasic, ReadBalances")
+    );
+    let granted = cli(&grant_args, "y\n");
+    assert!(
+        granted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&granted.stderr)
+    );
+    let granted: Value = serde_json::from_slice(&granted.stdout).unwrap();
+    let consent = granted["consent_id"].as_str().unwrap().to_owned();
+
+    // The TSP reads the balance at the bank once the grant has reached it.
+    let path = format!("/aisp/accounts/{account}/balances");
+    let get = || {
+        cli(
+            &[
+                "tsp",
+                "get",
+                "--wallet",
+                app_wallet,
+                "--bank",
+                &bank.http_url,
+                "--as",
+                "budget-app",
+                "--app-version",
+                "1.0.0",
+                "--consent",
+                &consent,
+                &path,
+            ],
+            "",
+        )
+    };
+    let body = wait_for("the balance through the CLI", DEADLINE, || {
+        let output = get();
+        output
+            .status
+            .success()
+            .then(|| serde_json::from_slice::<Value>(&output.stdout).unwrap())
+    });
+    assert_eq!(body["Data"]["Balance"][0]["AccountId"], account.as_str());
+
+    // The client revokes; the bank refuses from then on, with the OBIE code.
+    ok(&[
+        "consent",
+        "revoke",
+        "--wallet",
+        wallet,
+        "--node",
+        &tsp.http_url,
+        &consent,
+    ]);
+    let refused = wait_for("the bank to refuse", DEADLINE, || {
+        let output = get();
+        (output.status.code() == Some(3)).then_some(output)
+    });
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("consent_revoked"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let status = ok(&["consent", "status", "--node", &bank.http_url, &consent]);
+    assert_eq!(status["status"], "revoked");
+}
