@@ -395,6 +395,9 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                 println!("version     {}", status.version);
                 println!("peers       {}", status.peers);
                 println!("log entries {}", status.log_entries);
+                println!("did         {}", status.did);
+                println!("role        {}", status.role.as_deref().unwrap_or("-"));
+                println!("state       {}", status.state_digest);
             }
             Ok(())
         }

@@ -11,6 +11,15 @@ pub struct NodeStatus {
     pub peers: usize,
     /// Entries held in the node's local log.
     pub log_entries: u64,
+    /// The node's DID.
+    #[serde(default)]
+    pub did: String,
+    /// Its role in the consortium.
+    #[serde(default)]
+    pub role: Option<String>,
+    /// The digest of its consent state: equal on nodes holding the same events.
+    #[serde(default)]
+    pub state_digest: String,
 }
 
 /// Why a call to a node failed.

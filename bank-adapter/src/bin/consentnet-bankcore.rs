@@ -13,8 +13,12 @@ use consentnet_bank_adapter::simulators::{Style, router};
 #[command(name = "consentnet-bankcore", version, about, long_about)]
 struct Cli {
     /// Which API to speak.
-    #[arg(long, value_enum)]
-    style: StyleArg,
+    #[arg(long, value_enum, required_unless_present = "list_accounts")]
+    style: Option<StyleArg>,
+    /// Print the ledger's synthetic accounts as JSON and exit, instead of serving. A
+    /// node's embedded sandbox bank with the same seed holds the same accounts.
+    #[arg(long)]
+    list_accounts: bool,
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: SocketAddr,
@@ -34,7 +38,31 @@ enum StyleArg {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let style = match cli.style {
+    if cli.list_accounts {
+        use std::io::Write as _;
+        let bank = SandboxBank::seeded(cli.seed, chrono::Utc::now());
+        let mut out = std::io::stdout().lock();
+        for (id, _) in bank.account_ids() {
+            if let Some(account) = bank.account(&id) {
+                let line = serde_json::json!({
+                        "account": account.account_id,
+                        "holder": account.name,
+                        "currency": account.currency,
+                        "type": account.account_sub_type,
+                });
+                // A closed pipe (e.g. `| head`) just ends the listing.
+                if writeln!(out, "{line}").is_err() {
+                    break;
+                }
+            }
+        }
+        return Ok(());
+    }
+    let Some(style) = cli.style else {
+        anyhow::bail!("give --style berlin or --style legacy");
+    };
+    let style_name = format!("{style:?}").to_lowercase();
+    let style = match style {
         StyleArg::Berlin => Style::Berlin,
         StyleArg::Legacy => Style::Legacy,
     };
@@ -46,7 +74,7 @@ fn main() -> anyhow::Result<()> {
         let bound = listener.local_addr()?;
         println!(
             "{}",
-            serde_json::json!({ "event": "listening", "http": bound.to_string(), "style": format!("{:?}", cli.style).to_lowercase() })
+            serde_json::json!({ "event": "listening", "http": bound.to_string(), "style": style_name })
         );
         let bank = Arc::new(SandboxBank::seeded(cli.seed, chrono::Utc::now()));
         axum::serve(listener, router(style, bank))
