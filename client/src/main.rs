@@ -14,7 +14,8 @@ use consentnet_identity::Did;
 
 /// The consentnet command line.
 ///
-/// Exit codes: 0 success, 2 usage error, 3 refused by the node, 1 any other failure.
+/// Exit codes: 0 success, 2 usage error, 3 refused by the node, 4 the audit found
+/// problems, 1 any other failure.
 /// Wallet passphrases come from CONSENTNET_WALLET_PASSPHRASE; a bank's node key
 /// passphrase from CONSENTNET_NODE_PASSPHRASE.
 #[derive(Debug, Parser)]
@@ -47,6 +48,15 @@ enum Command {
     /// A bank's decisions about apps.
     #[command(subcommand)]
     Bank(BankCommand),
+    /// Audit a node's whole log (the regulator's check). Exit code 4 when something was
+    /// found. Offline, on a stopped node's data: `consentnet-node audit --config FILE`.
+    Audit {
+        #[command(flatten)]
+        node: NodeArg,
+        /// How long after a revocation an access still counts as in time (ms).
+        #[arg(long, default_value_t = 1_000)]
+        propagation_bound_ms: u64,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -210,6 +220,12 @@ enum BankCommand {
 
 const EXIT_FAILURE: u8 = 1;
 const EXIT_REFUSED: u8 = 3;
+const EXIT_FINDINGS: u8 = 4;
+
+/// The audit found problems.
+#[derive(Debug, thiserror::Error)]
+#[error("the audit found problems")]
+struct Findings;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -220,7 +236,14 @@ fn main() -> ExitCode {
             let refused = error
                 .downcast_ref::<NodeApiError>()
                 .is_some_and(|e| matches!(e, NodeApiError::Refused { .. }));
-            ExitCode::from(if refused { EXIT_REFUSED } else { EXIT_FAILURE })
+            let code = if error.downcast_ref::<Findings>().is_some() {
+                EXIT_FINDINGS
+            } else if refused {
+                EXIT_REFUSED
+            } else {
+                EXIT_FAILURE
+            };
+            ExitCode::from(code)
         }
     }
 }
@@ -249,6 +272,25 @@ fn confirm(question: &str) -> anyhow::Result<bool> {
 
 fn run(cli: &Cli) -> anyhow::Result<()> {
     match &cli.command {
+        Command::Audit {
+            node,
+            propagation_bound_ms,
+        } => {
+            let node = NodeClient::new(&node.node)?;
+            let report = node.get_with(
+                &format!("/v1/audit?propagation_bound_ms={propagation_bound_ms}"),
+                &[],
+            )?;
+            if cli.json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!("{}", report["summary"].as_str().unwrap_or("no summary"));
+            }
+            if report["clean"] != true {
+                return Err(Findings.into());
+            }
+            Ok(())
+        }
         Command::Wallet(WalletCommand::Init(wallet)) => {
             commands::wallet_init(&wallet.wallet)?;
             show(cli.json, &serde_json::json!({ "created": wallet.wallet }))

@@ -138,6 +138,7 @@ pub fn app(state: AppState, max_body_bytes: usize) -> Router {
         .route("/v1/apps", post(submit_manifest))
         .route("/v1/apps/decisions", post(submit_decision))
         .route("/v1/catalog", get(catalog))
+        .route("/v1/audit", get(audit))
         .route(
             "/v1/admin/connector",
             axum::routing::put(put_connector).delete(delete_connector),
@@ -549,6 +550,39 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .metrics
         .render(peers, state.service.log_entries());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    propagation_bound_ms: Option<u64>,
+}
+
+/// The most a propagation bound may be: one hour.
+const MAX_BOUND_MS: u64 = 3_600_000;
+
+async fn audit(
+    State(state): State<AppState>,
+    params: Result<Query<AuditQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let params = query(params)?;
+    let bound = params.propagation_bound_ms.unwrap_or(1_000);
+    if bound > MAX_BOUND_MS {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("propagation_bound_ms: at most {MAX_BOUND_MS}"),
+        ));
+    }
+    let service = state.service.clone();
+    let config = consentnet_consent_chain::audit::AuditConfig {
+        propagation_bound_ms: bound,
+    };
+    let report = blocking(move || service.audit(config))
+        .await?
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut body = serde_json::to_value(&report).map_err(|e| ApiError::internal(e.to_string()))?;
+    body["summary"] = json!(report.summary());
+    Ok(Json(body))
 }
 
 fn admin(

@@ -80,6 +80,20 @@ enum Command {
         #[arg(required = true)]
         members: Vec<PathBuf>,
     },
+    /// Audit a stopped node's log offline: every signature, link, credential and event,
+    /// equivocations, and accesses served under unusable consents. Exit code 0 when clean,
+    /// 4 when something was found, 1 when the audit could not run.
+    Audit {
+        /// The node's config file (for its data folder and genesis).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// How long after a revocation an access still counts as in time (ms).
+        #[arg(long, default_value_t = 1_000)]
+        propagation_bound_ms: u64,
+        /// Print the whole report as JSON instead of the summary.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the node until SIGTERM or SIGINT.
     ///
     /// Once listening, prints one JSON line to stdout with the bound addresses, e.g.
@@ -119,6 +133,36 @@ fn main() -> anyhow::Result<()> {
             out,
             members,
         } => genesis(&network, &out, &members),
+        Command::Audit {
+            config,
+            propagation_bound_ms,
+            json,
+        } => {
+            let config = NodeConfig::load(&config)?;
+            let genesis = Genesis::load(&config.node.genesis)?;
+            let store = RocksStore::open(&config.node.data_dir).with_context(|| {
+                format!(
+                    "opening the log in {} (a running node holds it: stop it, or use `consentnet audit --node URL`)",
+                    config.node.data_dir.display()
+                )
+            })?;
+            let report = consentnet_consent_chain::audit::audit(
+                &store,
+                &genesis,
+                consentnet_consent_chain::audit::AuditConfig {
+                    propagation_bound_ms,
+                },
+            )?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!("{}", report.summary());
+            }
+            if !report.clean {
+                std::process::exit(4);
+            }
+            Ok(())
+        }
         Command::Run {
             config,
             http,

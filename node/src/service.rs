@@ -392,6 +392,17 @@ impl NodeService {
         self.read(|replica| replica.locate(event_id))
     }
 
+    /// Audits the whole log (see `consent_chain::audit`). Holds the log for the duration:
+    /// submissions wait meanwhile.
+    pub fn audit(
+        &self,
+        config: consentnet_consent_chain::audit::AuditConfig,
+    ) -> Result<consentnet_consent_chain::audit::AuditReport, StoreError> {
+        self.read(|replica| {
+            consentnet_consent_chain::audit::audit(replica.store(), &self.genesis, config)
+        })
+    }
+
     /// Closes the store: every acknowledged entry is already durable.
     pub fn close(self) {
         let replica = self

@@ -24,7 +24,8 @@ const LIMIT: usize = 64 * 1024;
 
 struct Fixture {
     _dir: tempfile::TempDir,
-    state: AppState,
+    /// Taken on drop, to close the log before the test process exits.
+    state: Option<AppState>,
     bank: KeyPair,
     tsp: KeyPair,
 }
@@ -53,21 +54,40 @@ fn fixture() -> Fixture {
     let service = Arc::new(NodeService::open(store, genesis, bank.clone()).unwrap());
     Fixture {
         _dir: dir,
-        state: AppState {
+        state: Some(AppState {
             submitter: Submitter::start(service.clone()).unwrap(),
             service,
             network: None,
             admin: None,
             adapter: None,
-        },
+        }),
         bank,
         tsp,
     }
 }
 
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        // The submitter thread lets go of the log once its queue closes; wait for that,
+        // so RocksDB is closed here and not torn down while the process exits.
+        if let Some(state) = self.state.take() {
+            let service = state.service.clone();
+            drop(state);
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while Arc::strong_count(&service) > 1 && std::time::Instant::now() < deadline {
+                std::thread::yield_now();
+            }
+        }
+    }
+}
+
 impl Fixture {
+    fn state(&self) -> &AppState {
+        self.state.as_ref().expect("the fixture is alive")
+    }
+
     async fn call(&self, request: Request<Body>) -> (StatusCode, Value) {
-        let response = app(self.state.clone(), LIMIT)
+        let response = app(self.state().clone(), LIMIT)
             .oneshot(request)
             .await
             .unwrap();
@@ -92,7 +112,7 @@ impl Fixture {
     }
 
     fn entries(&self) -> u64 {
-        self.state.service.log_entries()
+        self.state().service.log_entries()
     }
 }
 
@@ -403,4 +423,26 @@ async fn status_and_metrics_describe_the_node() {
         "{text}"
     );
     assert!(text.contains("consentnet_log_entries 1"), "{text}");
+}
+
+#[tokio::test]
+async fn the_audit_endpoint_reports_a_clean_log_and_refuses_a_bad_bound() {
+    let f = fixture();
+    f.post("/v1/apps", manifest(&KeyPair::generate(), "1").to_string())
+        .await;
+    let (status, report) = f.get("/v1/audit").await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["clean"], true);
+    assert_eq!(report["entries"], 1);
+    assert!(
+        report["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("CLEAN: 1 entries")
+    );
+    let (status, body) = f.get("/v1/audit?propagation_bound_ms=99999999999").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_query"))
+    );
 }

@@ -214,4 +214,25 @@ fn a_client_grants_a_tsp_reads_the_client_revokes_the_tsp_is_refused() {
     );
     let status = ok(&["consent", "status", "--node", &bank.http_url, &consent]);
     assert_eq!(status["status"], "revoked");
+
+    // The regulator's audit: online through a node, then offline on the stopped bank's log.
+    let report = wait_for("the bank's access records in the audit", DEADLINE, || {
+        let report = ok(&["audit", "--node", &tsp.http_url]);
+        (report["accesses"].as_u64() >= Some(2)).then_some(report)
+    });
+    assert_eq!(report["clean"], true, "{report}");
+    assert_eq!(
+        (report["consents"].as_u64(), report["revoked"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(bank.terminate(DEADLINE), Some(0));
+    let offline = Command::new(bin("consentnet-node"))
+        .args(["audit", "--config"])
+        .arg(consortium.nodes[0].dir.join("node.toml"))
+        .output()
+        .unwrap();
+    assert!(offline.status.success(), "{offline:?}");
+    let summary = String::from_utf8_lossy(&offline.stdout);
+    assert!(summary.starts_with("CLEAN:"), "{summary}");
+    assert!(summary.contains("1 consents, 1 revoked"), "{summary}");
 }
