@@ -23,7 +23,9 @@ pub const PIS_BASE: &str = "/open-banking/v4.0/pisp";
 /// The idempotency header.
 pub const IDEMPOTENCY_KEY: &str = "x-idempotency-key";
 
-/// What this bank has paid under each consent: the authority for what is left.
+/// What this bank has paid under each consent: the authority for what is left. With a
+/// journal file, every change is written and synced before it takes effect, so a
+/// restart forgets nothing.
 #[derive(Debug, Default)]
 pub struct Ledger {
     inner: Mutex<LedgerState>,
@@ -31,10 +33,118 @@ pub struct Ledger {
 
 #[derive(Debug, Default)]
 struct LedgerState {
-    paid: HashMap<ConsentId, Vec<(DateTime<Utc>, i64)>>,
+    paid: HashMap<ConsentId, Vec<(DateTime<Utc>, i64, String)>>,
     counted: HashSet<String>,
     /// Payment id -> the consent it was made under, and its initiation as sent.
     owner: HashMap<String, (ConsentId, Value)>,
+    journal: Option<std::fs::File>,
+}
+
+/// One line of the journal.
+#[derive(Debug, serde::Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "camelCase")]
+enum JournalLine {
+    /// A payment counted against its consent, before the bank is asked to make it.
+    Count {
+        key: String,
+        consent: ConsentId,
+        at: DateTime<Utc>,
+        minor: i64,
+    },
+    /// The bank refused it: it no longer counts.
+    Cancel { key: String, consent: ConsentId },
+    /// The bank made it.
+    Paid {
+        payment_id: String,
+        consent: ConsentId,
+        initiation: Value,
+    },
+}
+
+impl LedgerState {
+    fn apply(&mut self, line: JournalLine) {
+        match line {
+            JournalLine::Count {
+                key,
+                consent,
+                at,
+                minor,
+            } => {
+                self.paid
+                    .entry(consent)
+                    .or_default()
+                    .push((at, minor, key.clone()));
+                self.counted.insert(key);
+            }
+            JournalLine::Cancel { key, consent } => {
+                if let Some(paid) = self.paid.get_mut(&consent) {
+                    paid.retain(|(_, _, k)| *k != key);
+                }
+                self.counted.remove(&key);
+            }
+            JournalLine::Paid {
+                payment_id,
+                consent,
+                initiation,
+            } => {
+                self.owner.insert(payment_id, (consent, initiation));
+            }
+        }
+    }
+
+    /// Writes `line` durably (when journaled), then applies it.
+    fn record(&mut self, line: JournalLine) -> std::io::Result<()> {
+        if let Some(file) = &mut self.journal {
+            use std::io::Write as _;
+            let mut text = serde_json::to_string(&line).map_err(std::io::Error::other)?;
+            text.push('\n');
+            file.write_all(text.as_bytes())?;
+            file.sync_data()?;
+        }
+        self.apply(line);
+        Ok(())
+    }
+}
+
+impl Ledger {
+    /// A ledger kept in the journal file at `path` (created if missing), replaying what
+    /// it already holds. A torn last line (a crash mid-write) is ignored; any other bad
+    /// line is an error, so nothing is silently forgotten.
+    pub fn open(path: &std::path::Path) -> std::io::Result<Self> {
+        let mut state = LedgerState::default();
+        let mut complete = None;
+        if let Ok(text) = std::fs::read_to_string(path) {
+            let lines: Vec<&str> = text.lines().collect();
+            for (number, line) in lines.iter().enumerate() {
+                match serde_json::from_str::<JournalLine>(line) {
+                    Ok(line) => state.apply(line),
+                    Err(_) if number + 1 == lines.len() && !text.ends_with('\n') => {
+                        // Cut the torn line, so the next write starts a clean line.
+                        complete = Some(text.rfind('\n').map_or(0, |end| end + 1) as u64);
+                    }
+                    Err(error) => {
+                        return Err(std::io::Error::other(format!(
+                            "{} line {}: {error}",
+                            path.display(),
+                            number + 1
+                        )));
+                    }
+                }
+            }
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        if let Some(length) = complete {
+            file.set_len(length)?;
+            file.sync_data()?;
+        }
+        state.journal = Some(file);
+        Ok(Self {
+            inner: Mutex::new(state),
+        })
+    }
 }
 
 /// The start of the calendar `period` that `now` falls in.
@@ -268,24 +378,51 @@ async fn create(State(adapter): State<Arc<Adapter>>, headers: HeaderMap, body: B
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = Utc::now();
-        let paid = state.paid.get(&consent.id).cloned().unwrap_or_default();
+        let paid: Vec<(DateTime<Utc>, i64)> = state
+            .paid
+            .get(&consent.id)
+            .map(|p| p.iter().map(|(at, minor, _)| (*at, *minor)).collect())
+            .unwrap_or_default();
         // A repeat of a counted payment is answered, not checked against the limits again.
         let scoped_key = format!("{}/{key}", consent.id);
         let repeat = state.counted.contains(&scoped_key);
+        let unavailable =
+            |e: std::io::Error| ObError::new(503, "ledger_unavailable", e.to_string());
         if !repeat {
             within_limits(consent, &paid, &order.amount, now)?;
+            // Counted before the bank is asked: a crash in between over-counts, never under.
+            state
+                .record(JournalLine::Count {
+                    key: scoped_key.clone(),
+                    consent: consent.id,
+                    at: now,
+                    minor: order.amount.minor,
+                })
+                .map_err(unavailable)?;
         }
-        let payment = connector.create_payment(&scoped_key, &order)?;
+        let payment = match connector.create_payment(&scoped_key, &order) {
+            Ok(payment) => payment,
+            Err(error) => {
+                if !repeat {
+                    state
+                        .record(JournalLine::Cancel {
+                            key: scoped_key,
+                            consent: consent.id,
+                        })
+                        .map_err(unavailable)?;
+                }
+                return Err(error.into());
+            }
+        };
         let initiation = initiation_of(&payment, &write.data.initiation);
-        if state.counted.insert(scoped_key) {
+        if !state.owner.contains_key(&payment.payment_id) {
             state
-                .paid
-                .entry(consent.id)
-                .or_default()
-                .push((now, order.amount.minor));
-            state
-                .owner
-                .insert(payment.payment_id.clone(), (consent.id, initiation.clone()));
+                .record(JournalLine::Paid {
+                    payment_id: payment.payment_id.clone(),
+                    consent: consent.id,
+                    initiation: initiation.clone(),
+                })
+                .map_err(unavailable)?;
         }
         Ok(payment_json(&payment, &consent.id, initiation))
     })

@@ -17,6 +17,7 @@ use consentnet_bank_adapter::connector::{
     TransactionQuery,
 };
 use consentnet_bank_adapter::enforce::{ReplayCache, SCHEME};
+use consentnet_bank_adapter::payments::Ledger;
 use consentnet_bank_adapter::sandbox::SandboxBank;
 use consentnet_consent_chain::event::{AppAction, AppDecision, Outcome};
 use consentnet_consent_chain::{Event, Genesis, Member, MemoryStore, Replica, Role};
@@ -581,4 +582,70 @@ async fn the_adapter_publishes_an_openapi_document_of_every_route_it_serves() {
             .status();
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path}");
     }
+}
+
+#[tokio::test]
+async fn the_payment_ledger_survives_a_restart_from_its_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("payments.jsonl");
+    let mut w = payer();
+    let reopen = |w: &World| {
+        Arc::new(Adapter {
+            bank: w.adapter.bank.clone(),
+            public_url: PUBLIC.into(),
+            source: w.adapter.source.clone(),
+            replay: ReplayCache::new(10_000),
+            connector: RwLock::new(w.adapter.connector()),
+            records: w.records.clone(),
+            ledger: Arc::new(Ledger::open(&journal).unwrap()),
+            check: Default::default(),
+        })
+    };
+    w.adapter = reopen(&w);
+    let (status, first) = w.pay("60.00", Some("one")).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    assert_eq!(w.pay("60.00", Some("two")).await.0, StatusCode::CREATED);
+    // A refused payment is counted, then cancelled: it does not use up the limit.
+    assert_eq!(
+        w.pay("100.01", Some("too-big")).await.0,
+        StatusCode::FORBIDDEN
+    );
+
+    // The node restarts: a new ledger from the same journal.
+    w.adapter = reopen(&w);
+    let (status, body) = w.pay("60.00", Some("three")).await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("payment_limit_exceeded")),
+        "the day's 120.00 is remembered"
+    );
+    let (status, again) = w.pay("60.00", Some("one")).await;
+    assert_eq!(status, StatusCode::CREATED, "{again}");
+    assert_eq!(
+        again["Data"]["DomesticPaymentId"],
+        first["Data"]["DomesticPaymentId"]
+    );
+    let id = first["Data"]["DomesticPaymentId"].as_str().unwrap();
+    assert_eq!(
+        w.payment(id).await.0,
+        StatusCode::OK,
+        "ownership is remembered"
+    );
+
+    // A torn last line (a crash mid-write) is ignored; damage elsewhere is an error.
+    let mut text = std::fs::read_to_string(&journal).unwrap();
+    text.push_str("{\"op\":\"count\",\"ke");
+    std::fs::write(&journal, &text).unwrap();
+    let mut torn = reopen(&w);
+    std::mem::swap(&mut w.adapter, &mut torn);
+    assert_eq!(
+        w.pay("1.00", Some("after-the-crash")).await.0,
+        StatusCode::CREATED
+    );
+    assert!(
+        Ledger::open(&journal).is_ok(),
+        "the torn line was cut, the next one is whole"
+    );
+    std::fs::write(&journal, format!("garbage\n{text}")).unwrap();
+    assert!(Ledger::open(&journal).is_err());
 }

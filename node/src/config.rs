@@ -65,6 +65,9 @@ pub struct AdapterSection {
     /// A folder watched for a mapping file (`*.toml`): the newest valid one is the
     /// connector in service; with none, the sandbox bank is. Default `connectors`.
     pub connectors_dir: PathBuf,
+    /// The journal of payments this bank counted against consents' limits: what is left
+    /// under a consent survives restarts. Default `payments.jsonl`.
+    pub payments_journal: PathBuf,
     /// A file holding the token the connector admin API requires in `x-admin-token`.
     /// Default: none, and the admin API is disabled (the folder still works).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -78,6 +81,7 @@ impl Default for AdapterSection {
             replay_cache: 262_144,
             sandbox_seed: 1,
             connectors_dir: "connectors".into(),
+            payments_journal: "payments.jsonl".into(),
             admin_token_file: None,
         }
     }
@@ -192,6 +196,7 @@ impl NodeConfig {
             &mut self.node.key_file,
             &mut self.node.genesis,
             &mut self.adapter.connectors_dir,
+            &mut self.adapter.payments_journal,
         ] {
             if path.is_relative() {
                 *path = base.join(&*path);
@@ -306,6 +311,8 @@ sandbox_seed = {sandbox_seed}
 # the newest valid file is the connector in service; with none, the sandbox bank is.
 # A bad file is logged, naming the field, and the connector in service stays.
 connectors_dir = {connectors_dir:?}
+# The journal of payments counted against consents' limits (synced before each payment).
+payments_journal = {payments_journal:?}
 # A file holding the token that PUT/DELETE /v1/admin/connector require in x-admin-token.
 # Without it the admin API is disabled; the folder still works.
 {admin_token_file}
@@ -332,6 +339,7 @@ connectors_dir = {connectors_dir:?}
             replay_cache = self.adapter.replay_cache,
             sandbox_seed = self.adapter.sandbox_seed,
             connectors_dir = self.adapter.connectors_dir.display().to_string(),
+            payments_journal = self.adapter.payments_journal.display().to_string(),
             admin_token_file = match &self.adapter.admin_token_file {
                 Some(path) => format!("admin_token_file = {:?}", path.display().to_string()),
                 None => "# admin_token_file = \"admin-token\"".to_owned(),

@@ -346,7 +346,15 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
             replay: ReplayCache::new(config.adapter.replay_cache),
             connector: std::sync::RwLock::new(sandbox.clone()),
             records: Arc::new(records),
-            ledger: Arc::default(),
+            ledger: Arc::new(
+                consentnet_bank_adapter::payments::Ledger::open(&config.adapter.payments_journal)
+                    .with_context(|| {
+                    format!(
+                        "opening the payments journal {}",
+                        config.adapter.payments_journal.display()
+                    )
+                })?,
+            ),
             check: Default::default(),
         };
         let adapter = Arc::new(adapter);
