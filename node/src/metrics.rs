@@ -44,7 +44,7 @@ impl Metrics {
     pub fn gossip(&self, verdict: &GossipVerdict) {
         let counter = match verdict {
             GossipVerdict::Accept { .. } => &self.gossip_accepted,
-            GossipVerdict::Ignore => &self.gossip_ignored,
+            GossipVerdict::Ignore | GossipVerdict::Conflict(_) => &self.gossip_ignored,
             GossipVerdict::Reject(_) => &self.gossip_rejected,
         };
         counter.fetch_add(1, Ordering::Relaxed);

@@ -199,6 +199,7 @@ pub struct NetworkStatus {
 
 enum Command {
     Publish(Vec<u8>),
+    PublishEvidence(Vec<u8>),
     Status(oneshot::Sender<NetworkStatus>),
     Validated {
         id: MessageId,
@@ -257,13 +258,18 @@ pub async fn start(
         "consentnet/{}/entries/1",
         service.genesis().network
     ));
+    let evidence_topic = IdentTopic::new(format!(
+        "consentnet/{}/evidence/1",
+        service.genesis().network
+    ));
     let start_error = |e: &dyn std::fmt::Display| NetworkError::Start(e.to_string());
 
     let gossip_config = gossipsub::ConfigBuilder::default()
         .validation_mode(gossipsub::ValidationMode::Strict)
         .validate_messages()
         .message_id_fn(|message| MessageId::from(Hash32::of(&message.data).to_string()))
-        .max_transmit_size(MAX_ENTRY_BYTES + 4096)
+        // Evidence carries two entries.
+        .max_transmit_size(2 * MAX_ENTRY_BYTES + 4096)
         .max_publish_messages(64)
         .heartbeat_interval(Duration::from_millis(500))
         .duplicate_cache_time(Duration::from_secs(60))
@@ -298,6 +304,9 @@ pub async fn start(
         .with_peer_score(score, thresholds)
         .map_err(|e| start_error(&e))?;
     gossip.subscribe(&topic).map_err(|e| start_error(&e))?;
+    gossip
+        .subscribe(&evidence_topic)
+        .map_err(|e| start_error(&e))?;
 
     let codec = request_response::cbor::codec::Codec::<SyncRequest, SyncResponse>::default()
         .set_request_size_maximum(64 * 1024)
@@ -375,6 +384,7 @@ pub async fn start(
         inbox,
         commands,
         topic,
+        evidence_topic,
         members,
         bootstrap: config.bootstrap,
         strikes: HashMap::new(),
@@ -394,6 +404,7 @@ struct EventLoop {
     inbox: mpsc::Receiver<Command>,
     commands: mpsc::Sender<Command>,
     topic: IdentTopic,
+    evidence_topic: IdentTopic,
     members: HashMap<PeerId, Did>,
     bootstrap: Vec<(PeerId, Multiaddr)>,
     strikes: HashMap<PeerId, u32>,
@@ -520,6 +531,13 @@ impl EventLoop {
         }
     }
 
+    fn publish_evidence(&mut self, evidence: &consentnet_consent_chain::Equivocation) {
+        tracing::warn!(origin = %evidence.origin(), seq = evidence.held.seq, "equivocation: passing on the evidence");
+        if let Ok(bytes) = serde_json::to_vec(evidence) {
+            self.on_command(Command::PublishEvidence(bytes));
+        }
+    }
+
     fn on_command(&mut self, command: Command) {
         match command {
             Command::Publish(bytes) => {
@@ -527,6 +545,12 @@ impl EventLoop {
                 if let Err(error) = self.swarm.behaviour_mut().gossipsub.publish(topic, bytes) {
                     // Peers that miss it get it by sync.
                     tracing::debug!(%error, "gossip publish");
+                }
+            }
+            Command::PublishEvidence(bytes) => {
+                let topic = self.evidence_topic.clone();
+                if let Err(error) = self.swarm.behaviour_mut().gossipsub.publish(topic, bytes) {
+                    tracing::debug!(%error, "evidence publish");
                 }
             }
             Command::Status(reply) => {
@@ -548,7 +572,7 @@ impl EventLoop {
             } => {
                 let acceptance = match &verdict {
                     GossipVerdict::Accept { .. } => MessageAcceptance::Accept,
-                    GossipVerdict::Ignore => MessageAcceptance::Ignore,
+                    GossipVerdict::Ignore | GossipVerdict::Conflict(_) => MessageAcceptance::Ignore,
                     GossipVerdict::Reject(_) => MessageAcceptance::Reject,
                 };
                 self.swarm
@@ -557,6 +581,7 @@ impl EventLoop {
                     .report_message_validation_result(&id, &source, acceptance);
                 match verdict {
                     GossipVerdict::Reject(reason) => self.strike(source, &reason),
+                    GossipVerdict::Conflict(evidence) => self.publish_evidence(&evidence),
                     GossipVerdict::Accept { gap: true } => {
                         self.request(source, SyncRequest::Frontier);
                     }
@@ -606,10 +631,31 @@ impl EventLoop {
                 propagation_source,
                 message_id,
                 message,
+            })) if message.topic == self.evidence_topic.hash() => {
+                self.validate_evidence(propagation_source, message_id, message.data);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
             })) => self.validate(propagation_source, message_id, message.data),
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync(event),
             _ => {}
         }
+    }
+
+    /// Checks equivocation evidence off the event loop (it is rare; no batching).
+    fn validate_evidence(&mut self, source: PeerId, id: MessageId, data: Vec<u8>) {
+        let service = self.service.clone();
+        let commands = self.commands.clone();
+        tokio::task::spawn_blocking(move || {
+            let verdict = service.receive_evidence(&data);
+            let _ = commands.blocking_send(Command::Validated {
+                id,
+                source,
+                verdict,
+            });
+        });
     }
 
     /// Queues a gossiped entry for the validator; the verdict comes back as a command.
@@ -706,6 +752,11 @@ fn absorb(service: &NodeService, peer: PeerId, response: SyncResponse) -> Vec<Co
                 }
             }
             let outcome = service.receive_entries(entries);
+            for evidence in &outcome.evidence {
+                if let Ok(bytes) = serde_json::to_vec(evidence) {
+                    follow.push(Command::PublishEvidence(bytes));
+                }
+            }
             if outcome.rejected > 0 {
                 follow.push(Command::Strike(
                     peer,

@@ -9,8 +9,8 @@ use consentnet_consent_chain::event::{AppDecision, AppManifest};
 use consentnet_consent_chain::replica::MAX_RANGE;
 use consentnet_consent_chain::validate::EventError;
 use consentnet_consent_chain::{
-    Appended, Entry, Event, FeedHead, Genesis, Hash32, RangeRequest, Received, Rejected, Replica,
-    RocksStore, StoreError,
+    Appended, Entry, Equivocation, Event, FeedHead, Genesis, Hash32, RangeRequest, Received,
+    Rejected, Replica, RocksStore, StoreError,
 };
 use consentnet_identity::{Did, KeyPair, Revocation};
 
@@ -107,10 +107,13 @@ pub enum GossipVerdict {
     Ignore,
     /// Invalid: do not forward, penalise the sender.
     Reject(String),
+    /// Signed by its origin but contradicting an entry held: not forwarded, and the two
+    /// entries go out as equivocation evidence.
+    Conflict(Box<Equivocation>),
 }
 
 /// Outcome of storing a batch of entries from a sync answer.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncOutcome {
     /// Entries stored.
     pub stored: usize,
@@ -118,6 +121,8 @@ pub struct SyncOutcome {
     pub rejected: usize,
     /// Some entries wait for earlier ones.
     pub gap: bool,
+    /// Equivocations the entries revealed, to pass on.
+    pub evidence: Vec<Equivocation>,
 }
 
 /// The node's log, state and key.
@@ -298,7 +303,8 @@ impl NodeService {
                         buffered.push((index, position));
                         GossipVerdict::Accept { gap: true }
                     }
-                    Ok(Received::Duplicate | Received::Equivocation(_)) => GossipVerdict::Ignore,
+                    Ok(Received::Equivocation(evidence)) => GossipVerdict::Conflict(evidence),
+                    Ok(Received::Duplicate) => GossipVerdict::Ignore,
                     Err(Rejected::PendingFull(_) | Rejected::Store(_)) => GossipVerdict::Ignore,
                     Err(error) => GossipVerdict::Reject(error.to_string()),
                 };
@@ -355,13 +361,30 @@ impl NodeService {
             match result {
                 Ok(Received::Stored(stored)) => outcome.stored += stored.len(),
                 Ok(Received::Buffered { .. }) => outcome.gap = true,
-                Ok(Received::Duplicate | Received::Equivocation(_)) => {}
+                Ok(Received::Equivocation(evidence)) => outcome.evidence.push(*evidence),
+                Ok(Received::Duplicate) => {}
                 Err(Rejected::PendingFull(_) | Rejected::Store(_)) => outcome.gap = true,
                 Err(_) => outcome.rejected += 1,
             }
         }
         self.metrics.stored(outcome.stored);
         outcome
+    }
+
+    /// Checks and keeps equivocation evidence from a peer (JSON of both signed entries).
+    pub fn receive_evidence(&self, bytes: &[u8]) -> GossipVerdict {
+        if bytes.len() > 2 * consentnet_consent_chain::entry::MAX_ENTRY_BYTES + 1024 {
+            return GossipVerdict::Reject("evidence too large".into());
+        }
+        let evidence: Equivocation = match serde_json::from_slice(bytes) {
+            Ok(evidence) => evidence,
+            Err(error) => return GossipVerdict::Reject(format!("malformed evidence: {error}")),
+        };
+        match lock(&self.replica).receive_evidence(evidence) {
+            Ok(true) => GossipVerdict::Accept { gap: false },
+            Ok(false) | Err(Rejected::Store(_)) => GossipVerdict::Ignore,
+            Err(error) => GossipVerdict::Reject(error.to_string()),
+        }
     }
 
     /// How far behind this node is, per origin: the highest seq heard of minus the

@@ -389,3 +389,47 @@ fn a_tsp_reads_a_balance_at_the_bank_until_the_consent_is_revoked_and_the_regula
         (bank_seq >= 2).then_some(())
     });
 }
+
+#[test]
+fn an_equivocating_member_is_caught_by_every_honest_node_and_by_the_audit() {
+    let consortium = Consortium::create(&FOUR[..3]);
+    let first = consortium.start(0, START);
+    let second = consortium.start(1, START);
+    wait_connected(&[&first, &second], 1);
+    // The third member signs two different entries for the same place in its feed, and
+    // shows them only to the first node.
+    let rogue_dir = &consortium.nodes[2];
+    let mut rogue = Command::new(bin_dir().join("examples").join("rogue_peer"))
+        .arg(&rogue_dir.dir)
+        .arg("test-consortium")
+        .arg(consortium.nodes[0].p2p_address())
+        .arg("0")
+        .arg("equivocate")
+        .env("CONSENTNET_NODE_PASSPHRASE", TEST_PASSPHRASE)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the rogue peer starts (cargo test builds examples)");
+    wait_for(
+        "both honest nodes to flag the equivocator",
+        DEADLINE,
+        || {
+            [&first, &second]
+                .iter()
+                .all(|node| {
+                    node.status()["equivocators"]
+                        .as_array()
+                        .is_some_and(|list| list.iter().any(|d| d == rogue_dir.did()))
+                })
+                .then_some(())
+        },
+    );
+    let _ = rogue.kill();
+    let _ = rogue.wait();
+    // The second node never saw the second fork itself: it holds the evidence it was sent.
+    let (code, body) = http_get(&format!("{}/v1/audit", second.http_url));
+    assert_eq!(code, 200, "{body}");
+    let report: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(report["clean"], false);
+    assert_eq!(report["equivocations"][0]["origin"], rogue_dir.did());
+}
