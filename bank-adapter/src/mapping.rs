@@ -52,6 +52,11 @@ pub struct Mapping {
     pub balances: Operation,
     /// How to read an account's transactions.
     pub transactions: Operation,
+    /// How to make a payment (a POST); with `payment`, or neither: without them the
+    /// connector is read-only and refuses payments as `not_supported`.
+    pub create_payment: Option<Operation>,
+    /// How to read a payment back, with `{payment}` in its path.
+    pub payment: Option<Operation>,
 }
 
 fn default_timeout() -> u64 {
@@ -101,6 +106,14 @@ pub struct Operation {
     /// Unified field -> (bank value -> unified value).
     #[serde(default)]
     pub values: BTreeMap<String, BTreeMap<String, String>>,
+    /// For `create_payment`: the JSON body template, with `{debtor}`,
+    /// `{creditor_scheme}`, `{creditor_identification}`, `{creditor_name}`, `{amount}`,
+    /// `{currency}` and `{reference}`.
+    pub body: Option<String>,
+    /// For `create_payment`: the header that carries the idempotency key.
+    pub idempotency_header: Option<String>,
+    /// For `create_payment`: a JSON pointer to the bank's reason in a refusal.
+    pub refusal_code: Option<String>,
 }
 
 fn default_date_format() -> String {
@@ -127,6 +140,18 @@ const TRANSACTION_FIELDS: &[&str] = &[
     "booking_date_time",
 ];
 const OPTIONAL_FIELDS: &[&str] = &["nickname", "account_type", "status", "information"];
+const CREATED_FIELDS: &[&str] = &["payment_id", "status", "created"];
+const PAYMENT_FIELDS: &[&str] = &[
+    "payment_id",
+    "status",
+    "created",
+    "debtor_account",
+    "creditor_scheme",
+    "creditor_identification",
+    "creditor_name",
+    "amount",
+    "currency",
+];
 
 impl Mapping {
     /// Parses and checks a mapping file's text (TOML).
@@ -158,6 +183,44 @@ impl Mapping {
         if !mapping.account.path.contains("{account}") {
             return Err(error("account.path: must contain {account}".into()));
         }
+        match (&mapping.create_payment, &mapping.payment) {
+            (None, None) => {}
+            (Some(create), Some(read)) => {
+                create
+                    .check("create_payment", CREATED_FIELDS)
+                    .map_err(error)?;
+                read.check("payment", PAYMENT_FIELDS).map_err(error)?;
+                if !read.path.contains("{payment}") {
+                    return Err(error("payment.path: must contain {payment}".into()));
+                }
+                if create
+                    .idempotency_header
+                    .as_deref()
+                    .is_none_or(str::is_empty)
+                {
+                    return Err(error("create_payment.idempotency_header: missing".into()));
+                }
+                let template = create
+                    .body
+                    .as_deref()
+                    .ok_or_else(|| error("create_payment.body: missing".into()))?;
+                let sample = PaymentOrder {
+                    debtor_account: "acc".into(),
+                    creditor_scheme: "UK.OBIE.IBAN".into(),
+                    creditor_identification: "GB00".into(),
+                    creditor_name: "Name \"quoted\"".into(),
+                    amount: Money {
+                        minor: 1_234,
+                        currency: "GBP".into(),
+                    },
+                    reference: "ref".into(),
+                };
+                serde_json::from_str::<Value>(&fill(template, &sample, &create.amount_format))
+                    .map_err(|e| error(format!("create_payment.body: not a JSON template: {e}")))?;
+            }
+            (Some(_), None) => return Err(error("payment: needed with create_payment".into())),
+            (None, Some(_)) => return Err(error("create_payment: needed with payment".into())),
+        }
         Ok(mapping)
     }
 }
@@ -173,7 +236,10 @@ impl Operation {
             }
         }
         for (field, source) in &self.fields {
-            if !required.contains(&field.as_str()) && !OPTIONAL_FIELDS.contains(&field.as_str()) {
+            if !required.contains(&field.as_str())
+                && !OPTIONAL_FIELDS.contains(&field.as_str())
+                && field != "reference"
+            {
                 return Err(format!("{section}.fields.{field}: not a unified field"));
             }
             if !(source.starts_with('/') || source.starts_with('=')) {
@@ -357,41 +423,55 @@ impl MappingConnector {
         &self.mapping
     }
 
-    /// GETs `path` with retries; `Ok(None)` for a 404.
-    fn get(&self, path: &str) -> Result<Option<Value>, ConnectorError> {
+    /// Sends a request with retries (after a timeout, a connection failure or a 5xx);
+    /// returns the status and the JSON body, if any.
+    fn call(
+        &self,
+        path: &str,
+        body: Option<(&str, &str, &str)>,
+    ) -> Result<(u16, Option<Value>), ConnectorError> {
         let url = format!("{}{path}", self.mapping.base_url.trim_end_matches('/'));
         let mut backoff = Duration::from_millis(self.mapping.backoff_ms);
         let mut attempt = 0;
         loop {
-            let mut request = self.agent.get(&url);
-            if let Some(auth) = &self.mapping.auth {
-                request = request.header(&auth.header, &auth.value);
-            }
-            let outcome = match request.call() {
+            let sent = match body {
+                // (idempotency header, its value, JSON body): a retry repeats the key.
+                Some((header, key, json)) => {
+                    let mut request = self
+                        .agent
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .header(header, key);
+                    if let Some(auth) = &self.mapping.auth {
+                        request = request.header(&auth.header, &auth.value);
+                    }
+                    request.send(json)
+                }
+                None => {
+                    let mut request = self.agent.get(&url);
+                    if let Some(auth) = &self.mapping.auth {
+                        request = request.header(&auth.header, &auth.value);
+                    }
+                    request.call()
+                }
+            };
+            let outcome = match sent {
                 Ok(mut response) => {
                     let status = response.status().as_u16();
-                    match status {
-                        200..=299 => {
-                            let body = response
-                                .body_mut()
-                                .with_config()
-                                .limit(MAX_ANSWER_BYTES)
-                                .read_to_vec()
-                                .map_err(|e| bad(e.to_string()))?;
-                            return serde_json::from_slice(&body)
-                                .map(Some)
-                                .map_err(|e| bad(format!("not JSON: {e}")));
+                    if !(500..=599).contains(&status) {
+                        let bytes = response
+                            .body_mut()
+                            .with_config()
+                            .limit(MAX_ANSWER_BYTES)
+                            .read_to_vec()
+                            .map_err(|e| bad(e.to_string()))?;
+                        let parsed = serde_json::from_slice(&bytes).ok();
+                        if (200..300).contains(&status) && parsed.is_none() {
+                            return Err(bad("not JSON".into()));
                         }
-                        404 => return Ok(None),
-                        500..=599 => {
-                            ConnectorError::Unavailable(format!("{url} answered {status}"))
-                        }
-                        _ => {
-                            return Err(ConnectorError::Unavailable(format!(
-                                "{url} answered {status}"
-                            )));
-                        }
+                        return Ok((status, parsed));
                     }
+                    ConnectorError::Unavailable(format!("{url} answered {status}"))
                 }
                 Err(ureq::Error::Timeout(_)) => ConnectorError::Timeout,
                 Err(error) => ConnectorError::Unavailable(error.to_string()),
@@ -403,6 +483,69 @@ impl MappingConnector {
             std::thread::sleep(backoff);
             backoff *= 2;
         }
+    }
+
+    /// GETs `path`; `Ok(None)` for a 404.
+    fn get(&self, path: &str) -> Result<Option<Value>, ConnectorError> {
+        match self.call(path, None)? {
+            (200..=299, body) => Ok(body),
+            (404, _) => Ok(None),
+            (status, _) => Err(ConnectorError::Unavailable(format!(
+                "{path} answered {status}"
+            ))),
+        }
+    }
+
+    /// The operation for payments, or the refusal a read-only mapping gives.
+    fn payments(&self) -> Result<(&Operation, &Operation), ConnectorError> {
+        match (&self.mapping.create_payment, &self.mapping.payment) {
+            (Some(create), Some(read)) => Ok((create, read)),
+            _ => Err(ConnectorError::Refused {
+                code: "not_supported".into(),
+                message: format!(
+                    "{} is mapped for account information only",
+                    self.mapping.name
+                ),
+            }),
+        }
+    }
+
+    /// A payment from a bank answer; `order` when the caller knows it, else read back.
+    fn payment_from(
+        &self,
+        op: &Operation,
+        record: &Value,
+        order: Option<&PaymentOrder>,
+    ) -> Result<Payment, ConnectorError> {
+        let order = match order {
+            Some(order) => order.clone(),
+            None => {
+                let currency = op.required(record, "currency")?;
+                let text = op.required(record, "amount")?;
+                let amount = match op.amount_format.as_str() {
+                    "minor" => text.parse::<i64>().ok().map(|minor| Money {
+                        minor,
+                        currency: currency.clone(),
+                    }),
+                    _ => Money::parse(&text, &currency),
+                }
+                .ok_or_else(|| bad(format!("amount: {text:?}")))?;
+                PaymentOrder {
+                    debtor_account: op.required(record, "debtor_account")?,
+                    creditor_scheme: op.required(record, "creditor_scheme")?,
+                    creditor_identification: op.required(record, "creditor_identification")?,
+                    creditor_name: op.required(record, "creditor_name")?,
+                    amount,
+                    reference: op.text(record, "reference")?.unwrap_or_default(),
+                }
+            }
+        };
+        Ok(Payment {
+            payment_id: op.required(record, "payment_id")?,
+            order,
+            status: op.required(record, "status")?,
+            created: op.time(record, "created")?,
+        })
     }
 
     fn account_one(&self, id: &str) -> Result<Option<Account>, ConnectorError> {
@@ -519,17 +662,67 @@ impl BankConnector for MappingConnector {
         Ok(Page { items, more })
     }
 
-    fn create_payment(&self, _: &str, _: &PaymentOrder) -> Result<Payment, ConnectorError> {
-        Err(ConnectorError::Refused {
-            code: "not_supported".into(),
-            message: format!(
-                "{} is mapped for account information only",
-                self.mapping.name
-            ),
-        })
+    fn create_payment(
+        &self,
+        idempotency_key: &str,
+        order: &PaymentOrder,
+    ) -> Result<Payment, ConnectorError> {
+        let (op, _) = self.payments()?;
+        let template = op.body.as_deref().unwrap_or_default();
+        let header = op.idempotency_header.as_deref().unwrap_or_default();
+        let body = fill(template, order, &op.amount_format);
+        let (status, answer) = self.call(&op.path, Some((header, idempotency_key, &body)))?;
+        let refusal = || {
+            op.refusal_code
+                .as_deref()
+                .and_then(|pointer| answer.as_ref()?.pointer(pointer)?.as_str())
+                .unwrap_or("refused")
+                .to_owned()
+        };
+        match status {
+            200..=299 => {
+                let answer = answer.ok_or_else(|| bad("no body".into()))?;
+                self.payment_from(op, &answer, Some(order))
+            }
+            404 => Err(ConnectorError::NotFound(order.debtor_account.clone())),
+            409 => Err(ConnectorError::IdempotencyConflict),
+            400..=499 => Err(ConnectorError::Refused {
+                code: refusal(),
+                message: format!("{} refused the payment ({status})", self.mapping.name),
+            }),
+            other => Err(ConnectorError::Unavailable(format!("answered {other}"))),
+        }
     }
 
     fn payment(&self, payment_id: &str) -> Result<Payment, ConnectorError> {
-        Err(ConnectorError::NotFound(payment_id.to_owned()))
+        let (_, op) = self.payments()?;
+        let answer = self
+            .get(&op.path.replace("{payment}", &escape(payment_id)))?
+            .ok_or_else(|| ConnectorError::NotFound(payment_id.to_owned()))?;
+        self.payment_from(op, &answer, None)
     }
+}
+
+/// The request body from its template: each `{placeholder}` gets the order's value,
+/// escaped for a JSON string (`{amount}` is a bare number in the `minor` format).
+fn fill(template: &str, order: &PaymentOrder, amount_format: &str) -> String {
+    let escaped = |value: &str| {
+        let quoted = serde_json::to_string(value).unwrap_or_default();
+        quoted[1..quoted.len().saturating_sub(1).max(1)].to_owned()
+    };
+    let amount = match amount_format {
+        "minor" => order.amount.minor.to_string(),
+        _ => order.amount.decimal(),
+    };
+    template
+        .replace("{debtor}", &escaped(&order.debtor_account))
+        .replace("{creditor_scheme}", &escaped(&order.creditor_scheme))
+        .replace(
+            "{creditor_identification}",
+            &escaped(&order.creditor_identification),
+        )
+        .replace("{creditor_name}", &escaped(&order.creditor_name))
+        .replace("{currency}", &escaped(&order.amount.currency))
+        .replace("{reference}", &escaped(&order.reference))
+        .replace("{amount}", &amount)
 }

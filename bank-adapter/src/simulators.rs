@@ -60,11 +60,23 @@ pub fn router(style: Style, bank: Arc<SandboxBank>) -> Router {
             .route("/v1/accounts/{id}", get(berlin_account))
             .route("/v1/accounts/{id}/balances", get(berlin_balances))
             .route("/v1/accounts/{id}/transactions", get(berlin_transactions))
+            .route(
+                "/v1/payments/sepa-credit-transfers",
+                axum::routing::post(berlin_pay),
+            )
+            .route(
+                "/v1/payments/sepa-credit-transfers/{id}",
+                get(berlin_payment),
+            )
             .with_state(bank),
         Style::Legacy => Router::new()
             .route("/api/legacy/acct", get(legacy_account))
             .route("/api/legacy/acct/bal", get(legacy_balance))
             .route("/api/legacy/acct/txns", get(legacy_transactions))
+            .route(
+                "/api/legacy/pay",
+                axum::routing::post(legacy_pay).get(legacy_payment),
+            )
             .with_state(bank),
     }
 }
@@ -309,5 +321,142 @@ async fn legacy_transactions(
                 .into_response()
         }
         Err(error) => failure(error),
+    }
+}
+
+/// A payment failure in the simulator's own shape.
+fn payment_failure(error: ConnectorError, berlin: bool) -> Response {
+    let (status, code) = match &error {
+        ConnectorError::NotFound(_) => (StatusCode::NOT_FOUND, "RESOURCE_UNKNOWN".to_owned()),
+        ConnectorError::IdempotencyConflict => (StatusCode::CONFLICT, "DUPLICATE".to_owned()),
+        ConnectorError::Refused { code, .. } => (StatusCode::BAD_REQUEST, code.clone()),
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL".to_owned()),
+    };
+    let body = if berlin {
+        json!({ "tppMessages": [{ "category": "ERROR", "code": code, "text": error.to_string() }] })
+    } else {
+        json!({ "ERR": code, "ERR_TEXT": error.to_string() })
+    };
+    (status, Json(body)).into_response()
+}
+
+fn berlin_payment_json(payment: &crate::connector::Payment) -> Value {
+    let order = &payment.order;
+    json!({
+        "paymentId": payment.payment_id,
+        "transactionStatus": if payment.status == "AcceptedSettlementCompleted" { "ACSC" } else { "PDNG" },
+        "created": payment.created.to_rfc3339(),
+        "debtorAccount": { "resourceId": order.debtor_account },
+        "creditorAccount": { "scheme": order.creditor_scheme, "identification": order.creditor_identification },
+        "creditorName": order.creditor_name,
+        "instructedAmount": { "currency": order.amount.currency, "amount": order.amount.decimal() },
+        "remittanceInformationUnstructured": order.reference,
+    })
+}
+
+fn text(value: &Value, pointer: &str) -> String {
+    value
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn berlin_pay(bank: Bank, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+    if !berlin_authorized(&headers) {
+        return refuse(StatusCode::UNAUTHORIZED, "TOKEN_INVALID");
+    }
+    let Some(key) = headers.get("x-request-id").and_then(|v| v.to_str().ok()) else {
+        return refuse(StatusCode::BAD_REQUEST, "FORMAT_ERROR: X-Request-ID");
+    };
+    let Some(amount) = crate::connector::Money::parse(
+        &text(&body, "/instructedAmount/amount"),
+        &text(&body, "/instructedAmount/currency"),
+    ) else {
+        return refuse(StatusCode::BAD_REQUEST, "FORMAT_ERROR: instructedAmount");
+    };
+    let order = crate::connector::PaymentOrder {
+        debtor_account: text(&body, "/debtorAccount/resourceId"),
+        creditor_scheme: text(&body, "/creditorAccount/scheme"),
+        creditor_identification: text(&body, "/creditorAccount/identification"),
+        creditor_name: text(&body, "/creditorName"),
+        amount,
+        reference: text(&body, "/remittanceInformationUnstructured"),
+    };
+    match bank.create_payment(key, &order) {
+        Ok(payment) => (StatusCode::CREATED, Json(berlin_payment_json(&payment))).into_response(),
+        Err(error) => payment_failure(error, true),
+    }
+}
+
+async fn berlin_payment(bank: Bank, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    if !berlin_authorized(&headers) {
+        return refuse(StatusCode::UNAUTHORIZED, "TOKEN_INVALID");
+    }
+    match bank.payment(&id) {
+        Ok(payment) => Json(berlin_payment_json(&payment)).into_response(),
+        Err(error) => payment_failure(error, true),
+    }
+}
+
+fn legacy_payment_json(payment: &crate::connector::Payment) -> Value {
+    let order = &payment.order;
+    json!({
+        "PAY_REF": payment.payment_id,
+        "STATE": if payment.status == "AcceptedSettlementCompleted" { "DONE" } else { "WAIT" },
+        "AT": payment.created.format(LEGACY_TIME).to_string(),
+        "FROM": order.debtor_account,
+        "TO_SCHEME": order.creditor_scheme,
+        "TO_NO": order.creditor_identification,
+        "TO_NAME": order.creditor_name,
+        "PENCE": order.amount.minor,
+        "CCY": order.amount.currency,
+        "REF": order.reference,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct LegacyPayQuery {
+    r#ref: String,
+}
+
+async fn legacy_pay(bank: Bank, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+    if !legacy_authorized(&headers) {
+        return refuse(StatusCode::FORBIDDEN, "BAD KEY");
+    }
+    let Some(key) = headers.get("x-dedupe-key").and_then(|v| v.to_str().ok()) else {
+        return refuse(StatusCode::BAD_REQUEST, "NO DEDUPE KEY");
+    };
+    let Some(pence) = body.pointer("/PENCE").and_then(Value::as_i64) else {
+        return refuse(StatusCode::BAD_REQUEST, "BAD PENCE");
+    };
+    let order = crate::connector::PaymentOrder {
+        debtor_account: text(&body, "/FROM"),
+        creditor_scheme: text(&body, "/TO_SCHEME"),
+        creditor_identification: text(&body, "/TO_NO"),
+        creditor_name: text(&body, "/TO_NAME"),
+        amount: crate::connector::Money {
+            minor: pence,
+            currency: text(&body, "/CCY"),
+        },
+        reference: text(&body, "/REF"),
+    };
+    match bank.create_payment(key, &order) {
+        Ok(payment) => Json(legacy_payment_json(&payment)).into_response(),
+        Err(error) => payment_failure(error, false),
+    }
+}
+
+async fn legacy_payment(
+    bank: Bank,
+    Query(query): Query<LegacyPayQuery>,
+    headers: HeaderMap,
+) -> Response {
+    if !legacy_authorized(&headers) {
+        return refuse(StatusCode::FORBIDDEN, "BAD KEY");
+    }
+    match bank.payment(&query.r#ref) {
+        Ok(payment) => Json(legacy_payment_json(&payment)).into_response(),
+        Err(error) => payment_failure(error, false),
     }
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
-use consentnet_bank_adapter::connector::conformance::{Fixture, run_reads};
+use consentnet_bank_adapter::connector::conformance::{Fixture, run, run_reads};
 use consentnet_bank_adapter::connector::{BankConnector, ConnectorError, TransactionQuery};
 use consentnet_bank_adapter::mapping::{Mapping, MappingConnector};
 use consentnet_bank_adapter::sandbox::SandboxBank;
@@ -43,17 +43,26 @@ fn mapping(name: &str, base_url: &str) -> Mapping {
     mapping
 }
 
+/// A GBP current account, and another GBP account to pay into.
 fn fixture(bank: &SandboxBank) -> Fixture {
-    let account = bank
+    let gbp: Vec<_> = bank
         .account_ids()
         .into_iter()
         .filter_map(|(id, _)| bank.account(&id))
-        .find(|a| a.account_sub_type == "CurrentAccount" && a.currency == "GBP")
+        .filter(|a| a.currency == "GBP")
+        .collect();
+    let payer = gbp
+        .iter()
+        .find(|a| a.account_sub_type == "CurrentAccount")
+        .unwrap();
+    let payee = gbp
+        .iter()
+        .find(|a| a.account_id != payer.account_id)
         .unwrap();
     Fixture {
-        account: account.account_id,
-        payee_scheme: String::new(),
-        payee_identification: String::new(),
+        account: payer.account_id.clone(),
+        payee_scheme: payee.scheme_name.clone(),
+        payee_identification: payee.identification.clone(),
         currency: "GBP".into(),
     }
 }
@@ -170,6 +179,24 @@ fn a_bad_mapping_file_is_refused_with_a_message_naming_the_field() {
             ),
             "account.fields.favourite",
         ),
+        (
+            good.replace(
+                "\"creditorName\": \"{creditor_name}\",",
+                "\"creditorName\": {creditor_name},",
+            ),
+            "create_payment.body",
+        ),
+        (
+            good.replace("idempotency_header = \"X-Request-ID\"\n", ""),
+            "create_payment.idempotency_header",
+        ),
+        (
+            good.replace(
+                "path = \"/v1/payments/sepa-credit-transfers/{payment}\"",
+                "path = \"/v1/payments\"",
+            ),
+            "payment.path",
+        ),
     ];
     for (text, field) in cases {
         let error = Mapping::parse("test.toml", &text).unwrap_err().to_string();
@@ -204,12 +231,28 @@ fn a_core_that_never_answers_times_out_and_one_that_answers_garbage_is_unavailab
 }
 
 #[test]
-fn a_mapped_connector_reports_payments_as_not_supported_rather_than_pretending() {
+fn payments_through_both_mapped_simulators_pass_the_whole_conformance_suite() {
+    for (style, file) in [
+        (Style::Berlin, "berlin-group.toml"),
+        (Style::Legacy, "legacy-core.toml"),
+    ] {
+        // A bank of its own, so the payment checks start from a known ledger.
+        let bank = bank();
+        let connector = MappingConnector::new(mapping(file, &serve(router(style, bank.clone()))));
+        run(&connector, &fixture(&bank));
+    }
+}
+
+#[test]
+fn a_mapping_without_payment_sections_refuses_payments_rather_than_pretending() {
     let bank = bank();
-    let berlin = MappingConnector::new(mapping(
+    let mut read_only = mapping(
         "berlin-group.toml",
         &serve(router(Style::Berlin, bank.clone())),
-    ));
+    );
+    read_only.create_payment = None;
+    read_only.payment = None;
+    let berlin = MappingConnector::new(read_only);
     let order = consentnet_bank_adapter::connector::PaymentOrder {
         debtor_account: fixture(&bank).account,
         creditor_scheme: "UK.OBIE.SortCodeAccountNumber".into(),
