@@ -46,6 +46,9 @@ pub struct Mapping {
     pub backoff_ms: u64,
     /// A header sent with every request, e.g. an API key or a bearer token.
     pub auth: Option<AuthHeader>,
+    /// OAuth 2.0 client credentials: a bearer token is fetched from `token_url`, kept
+    /// until shortly before it expires, and fetched again after a 401.
+    pub oauth: Option<OAuthClient>,
     /// How to read one account.
     pub account: Operation,
     /// How to read an account's balances.
@@ -69,8 +72,41 @@ fn default_backoff() -> u64 {
     100
 }
 
+impl std::fmt::Debug for AuthHeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The value is a credential: never print it.
+        f.debug_struct("AuthHeader")
+            .field("header", &self.header)
+            .finish_non_exhaustive()
+    }
+}
+
+/// OAuth 2.0 client credentials (RFC 6749 section 4.4).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthClient {
+    /// The token endpoint.
+    pub token_url: String,
+    /// The client id.
+    pub client_id: String,
+    /// The client secret (sent with HTTP Basic authentication).
+    pub client_secret: String,
+    /// Scope to ask for, if the bank needs one.
+    pub scope: Option<String>,
+}
+
+impl std::fmt::Debug for OAuthClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the secret.
+        f.debug_struct("OAuthClient")
+            .field("token_url", &self.token_url)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A fixed header.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthHeader {
     /// Header name.
@@ -169,6 +205,15 @@ impl Mapping {
         }
         if mapping.retries > 5 {
             return Err(error("retries: 0 to 5".into()));
+        }
+        if let Some(oauth) = &mapping.oauth {
+            if mapping.auth.is_some() {
+                return Err(error("oauth: give either auth or oauth, not both".into()));
+            }
+            if !(oauth.token_url.starts_with("http://") || oauth.token_url.starts_with("https://"))
+            {
+                return Err(error("oauth.token_url: an http:// or https:// URL".into()));
+            }
         }
         if mapping.backoff_ms > 10_000 {
             return Err(error("backoff_ms: at most 10000".into()));
@@ -397,6 +442,8 @@ fn escape(value: &str) -> String {
 pub struct MappingConnector {
     mapping: Mapping,
     agent: ureq::Agent,
+    /// The OAuth bearer token and when to stop using it.
+    token: std::sync::Mutex<Option<(String, std::time::Instant)>>,
 }
 
 impl std::fmt::Debug for MappingConnector {
@@ -415,12 +462,87 @@ impl MappingConnector {
             .timeout_global(Some(Duration::from_millis(mapping.timeout_ms)))
             .build()
             .new_agent();
-        Self { mapping, agent }
+        Self {
+            mapping,
+            agent,
+            token: std::sync::Mutex::new(None),
+        }
     }
 
     /// The mapping in use.
     pub fn mapping(&self) -> &Mapping {
         &self.mapping
+    }
+
+    /// The OAuth bearer token, fetched when there is none or it is about to expire.
+    fn bearer(&self, refresh: bool) -> Result<String, ConnectorError> {
+        let Some(oauth) = &self.mapping.oauth else {
+            return Err(ConnectorError::Unavailable("no OAuth client".into()));
+        };
+        let mut cached = self
+            .token
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !refresh
+            && let Some((token, until)) = cached.as_ref()
+            && std::time::Instant::now() < *until
+        {
+            return Ok(token.clone());
+        }
+        use base64::Engine as _;
+        let basic = base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", oauth.client_id, oauth.client_secret));
+        let mut form = vec![("grant_type", "client_credentials")];
+        if let Some(scope) = &oauth.scope {
+            form.push(("scope", scope));
+        }
+        let mut response = self
+            .agent
+            .post(&oauth.token_url)
+            .header("authorization", &format!("Basic {basic}"))
+            .send_form(form)
+            .map_err(|e| match e {
+                ureq::Error::Timeout(_) => ConnectorError::Timeout,
+                other => ConnectorError::Unavailable(format!("token endpoint: {other}")),
+            })?;
+        let status = response.status().as_u16();
+        let body: Value = response
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024)
+            .read_json()
+            .map_err(|e| bad(format!("token answer: {e}")))?;
+        let token = body["access_token"]
+            .as_str()
+            .filter(|_| status == 200)
+            .ok_or_else(|| {
+                ConnectorError::Unavailable(format!("token endpoint answered {status}"))
+            })?
+            .to_owned();
+        // Renew a little before the bank would refuse it.
+        let lifetime = body["expires_in"]
+            .as_u64()
+            .unwrap_or(300)
+            .saturating_sub(10);
+        *cached = Some((
+            token.clone(),
+            std::time::Instant::now() + Duration::from_secs(lifetime),
+        ));
+        Ok(token)
+    }
+
+    /// The authentication header for a request, if any.
+    fn auth_header(&self, refresh: bool) -> Result<Option<(String, String)>, ConnectorError> {
+        if let Some(auth) = &self.mapping.auth {
+            return Ok(Some((auth.header.clone(), auth.value.clone())));
+        }
+        if self.mapping.oauth.is_some() {
+            return Ok(Some((
+                "authorization".into(),
+                format!("Bearer {}", self.bearer(refresh)?),
+            )));
+        }
+        Ok(None)
     }
 
     /// Sends a request with retries (after a timeout, a connection failure or a 5xx);
@@ -433,7 +555,9 @@ impl MappingConnector {
         let url = format!("{}{path}", self.mapping.base_url.trim_end_matches('/'));
         let mut backoff = Duration::from_millis(self.mapping.backoff_ms);
         let mut attempt = 0;
+        let mut refreshed = false;
         loop {
+            let auth = self.auth_header(false)?;
             let sent = match body {
                 // (idempotency header, its value, JSON body): a retry repeats the key.
                 Some((header, key, json)) => {
@@ -442,15 +566,15 @@ impl MappingConnector {
                         .post(&url)
                         .header("content-type", "application/json")
                         .header(header, key);
-                    if let Some(auth) = &self.mapping.auth {
-                        request = request.header(&auth.header, &auth.value);
+                    if let Some((name, value)) = &auth {
+                        request = request.header(name, value);
                     }
                     request.send(json)
                 }
                 None => {
                     let mut request = self.agent.get(&url);
-                    if let Some(auth) = &self.mapping.auth {
-                        request = request.header(&auth.header, &auth.value);
+                    if let Some((name, value)) = &auth {
+                        request = request.header(name, value);
                     }
                     request.call()
                 }
@@ -458,6 +582,12 @@ impl MappingConnector {
             let outcome = match sent {
                 Ok(mut response) => {
                     let status = response.status().as_u16();
+                    if status == 401 && self.mapping.oauth.is_some() && !refreshed {
+                        // The token may have been revoked or expired early: once more.
+                        refreshed = true;
+                        self.bearer(true)?;
+                        continue;
+                    }
                     if !(500..=599).contains(&status) {
                         let bytes = response
                             .body_mut()

@@ -17,6 +17,8 @@ use crate::sandbox::SandboxBank;
 
 /// The token the Berlin Group simulator expects (`Authorization: Bearer ...`).
 pub const BERLIN_TOKEN: &str = "berlin-sim-token";
+/// The OAuth client the Berlin Group simulator's token endpoint knows.
+pub const BERLIN_CLIENT: (&str, &str) = ("berlin-client", "berlin-client-secret");
 /// The key the legacy simulator expects (`X-Api-Key`).
 pub const LEGACY_KEY: &str = "legacy-sim-key";
 /// Transactions per page in both simulators.
@@ -57,6 +59,7 @@ fn signed_decimal(minor: i64, direction: CreditDebit) -> String {
 pub fn router(style: Style, bank: Arc<SandboxBank>) -> Router {
     match style {
         Style::Berlin => Router::new()
+            .route("/oauth/token", axum::routing::post(berlin_token))
             .route("/v1/accounts/{id}", get(berlin_account))
             .route("/v1/accounts/{id}/balances", get(berlin_balances))
             .route("/v1/accounts/{id}/transactions", get(berlin_transactions))
@@ -459,4 +462,34 @@ async fn legacy_payment(
         Ok(payment) => Json(legacy_payment_json(&payment)).into_response(),
         Err(error) => payment_failure(error, false),
     }
+}
+
+/// OAuth 2.0 client credentials: HTTP Basic with the known client gives the bearer token.
+async fn berlin_token(headers: HeaderMap, body: String) -> Response {
+    use base64::Engine as _;
+    let expected = base64::engine::general_purpose::STANDARD
+        .encode(format!("{}:{}", BERLIN_CLIENT.0, BERLIN_CLIENT.1));
+    let basic_ok = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == format!("Basic {expected}"));
+    if !basic_ok {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({ "error": "invalid_client" })),
+        )
+            .into_response();
+    }
+    if !body
+        .split('&')
+        .any(|pair| pair == "grant_type=client_credentials")
+    {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": "unsupported_grant_type" })),
+        )
+            .into_response();
+    }
+    Json(json!({ "access_token": BERLIN_TOKEN, "token_type": "Bearer", "expires_in": 300 }))
+        .into_response()
 }

@@ -266,3 +266,48 @@ fn a_mapping_without_payment_sections_refuses_payments_rather_than_pretending() 
         Err(ConnectorError::Refused { code, .. }) if code == "not_supported"
     ));
 }
+
+#[test]
+fn oauth_client_credentials_fetch_the_token_and_a_wrong_secret_is_a_clear_failure() {
+    use consentnet_bank_adapter::mapping::OAuthClient;
+    use consentnet_bank_adapter::simulators::BERLIN_CLIENT;
+    let bank = bank();
+    let url = serve(router(Style::Berlin, bank.clone()));
+    let mut with_oauth = mapping("berlin-group.toml", &url);
+    with_oauth.auth = None;
+    with_oauth.oauth = Some(OAuthClient {
+        token_url: format!("{url}/oauth/token"),
+        client_id: BERLIN_CLIENT.0.into(),
+        client_secret: BERLIN_CLIENT.1.into(),
+        scope: None,
+    });
+    run_reads(&MappingConnector::new(with_oauth.clone()), &fixture(&bank));
+
+    with_oauth.oauth.as_mut().unwrap().client_secret = "wrong".into();
+    let result = MappingConnector::new(with_oauth).balances(&fixture(&bank).account);
+    assert!(
+        matches!(&result, Err(ConnectorError::Unavailable(m)) if m.contains("token endpoint answered 401")),
+        "{result:?}"
+    );
+
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/berlin-group.toml");
+    let both = std::fs::read_to_string(path).unwrap()
+        + "\n[oauth]\ntoken_url = \"http://x/token\"\nclient_id = \"a\"\nclient_secret = \"b\"\n";
+    let error = Mapping::parse("both.toml", &both).unwrap_err().to_string();
+    assert!(error.contains("oauth"), "{error}");
+}
+
+#[test]
+fn credentials_in_a_mapping_never_show_in_its_debug_output() {
+    let mut mapping = mapping("berlin-group.toml", "http://127.0.0.1:1");
+    let shown = format!("{mapping:?}");
+    assert!(!shown.contains("berlin-sim-token"), "{shown}");
+    mapping.auth = None;
+    mapping.oauth = Some(consentnet_bank_adapter::mapping::OAuthClient {
+        token_url: "http://127.0.0.1:1/token".into(),
+        client_id: "client".into(),
+        client_secret: "top-secret-value".into(),
+        scope: None,
+    });
+    assert!(!format!("{mapping:?}").contains("top-secret-value"));
+}
