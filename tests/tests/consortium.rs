@@ -433,3 +433,81 @@ fn an_equivocating_member_is_caught_by_every_honest_node_and_by_the_audit() {
     assert_eq!(report["clean"], false);
     assert_eq!(report["equivocations"][0]["origin"], rogue_dir.did());
 }
+
+/// The bank approves `app` 1.0.0 for accounts and balances.
+fn approve_at(bank: &NodeProcess, bank_key: &KeyPair, app: &KeyPair) {
+    let decision = consentnet_consent_chain::event::AppDecision {
+        bank: bank_key.did().clone(),
+        app: app.did().clone(),
+        version: "1.0.0".into(),
+        action: consentnet_consent_chain::event::AppAction::Approve {
+            permissions: BTreeSet::from([Permission::ReadAccountsBasic, Permission::ReadBalances]),
+        },
+        time: 1,
+    };
+    let mut body = serde_json::to_value(Event::app_decided(bank_key, decision)).unwrap();
+    body.as_object_mut().unwrap().remove("type");
+    let (code, answer) = post(bank, "/v1/apps/decisions", &body);
+    assert_eq!(code, 201, "{answer}");
+}
+
+#[test]
+fn a_revocation_at_any_node_is_enforced_by_every_bank_within_the_propagation_bound() {
+    const BOUND: Duration = Duration::from_secs(1);
+    let consortium = Consortium::create(&FOUR);
+    let nodes: Vec<NodeProcess> = (0..4).map(|i| consortium.start(i, START)).collect();
+    let all: Vec<&NodeProcess> = nodes.iter().collect();
+    wait_connected(&all, 3);
+    let app = KeyPair::generate();
+    let client = KeyPair::generate();
+    let account = consentnet_bank_adapter::sandbox::SandboxBank::seeded(1, Utc::now())
+        .account_ids()[0]
+        .0
+        .clone();
+    // One consent at each bank, granted through the TSP's node.
+    let mut consents = Vec::new();
+    for bank in [0, 1] {
+        let bank_key = node_key(&consortium.nodes[bank]);
+        approve_at(&nodes[bank], &bank_key, &app);
+        let terms = ConsentTerms {
+            app: app.did().clone(),
+            bank: bank_key.did().clone(),
+            accounts: vec![account.clone()],
+            permissions: BTreeSet::from([Permission::ReadAccountsBasic, Permission::ReadBalances]),
+            payment_limits: None,
+            purpose: "Budgeting".into(),
+            valid_from: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+            valid_until: Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap(),
+        };
+        let consent = block_on(issue_consent(&client, &terms)).unwrap();
+        let (code, body) = post(&nodes[2], "/v1/consents", &consent.credential);
+        assert_eq!(code, 201, "{body}");
+        consents.push((bank, consent));
+    }
+    let path = format!("/accounts/{account}/balances");
+    for (bank, consent) in &consents {
+        wait_for("each bank to serve its consent", DEADLINE, || {
+            (obie_get(&nodes[*bank], &path, &consent.id.to_string(), &app).0 == 200).then_some(())
+        });
+    }
+    // Both revoked at the regulator's node; each bank must refuse within the bound.
+    for (bank, consent) in &consents {
+        let revocation = Revocation::sign(&client, consent.id, Utc::now(), None);
+        let (code, body) = post(
+            &nodes[3],
+            "/v1/revocations",
+            &serde_json::to_value(&revocation).unwrap(),
+        );
+        assert_eq!(code, 201, "{body}");
+        let acknowledged = std::time::Instant::now();
+        wait_for("the bank to refuse the revoked consent", BOUND, || {
+            let (status, body) = obie_get(&nodes[*bank], &path, &consent.id.to_string(), &app);
+            (status == 403 && body["Code"] == "consent_revoked").then_some(())
+        });
+        assert!(
+            acknowledged.elapsed() < BOUND,
+            "bank {bank} took {:?}",
+            acknowledged.elapsed()
+        );
+    }
+}
