@@ -138,6 +138,20 @@ enum ConsentCommand {
         /// The consent id.
         consent: String,
     },
+    /// The consents in the wallet, with their status on the node.
+    List {
+        #[command(flatten)]
+        wallet: WalletArg,
+        #[command(flatten)]
+        node: NodeArg,
+    },
+    /// The access records banks made under a consent: every call served or refused.
+    Accesses {
+        #[command(flatten)]
+        node: NodeArg,
+        /// The consent id.
+        consent: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -351,6 +365,30 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             show(
                 cli.json,
                 &commands::consent_revoke(&node, &wallet.wallet, consent)?,
+            )
+        }
+        Command::Consent(ConsentCommand::List { wallet, node }) => {
+            let wallet = commands::open_wallet(&wallet.wallet)?;
+            let node = NodeClient::new(&node.node)?;
+            let mut consents = Vec::new();
+            for stored in wallet.credentials() {
+                let Ok(id) = consentnet_identity::ConsentId::of(&stored.credential) else {
+                    continue;
+                };
+                let status = node.get_with(&format!("/v1/consents/{id}"), &[])?;
+                consents.push(serde_json::json!({
+                    "consent_id": id.to_string(),
+                    "status": status["status"],
+                    "grant": status["grant"],
+                }));
+            }
+            show(cli.json, &serde_json::json!({ "consents": consents }))
+        }
+        Command::Consent(ConsentCommand::Accesses { node, consent }) => {
+            let node = NodeClient::new(&node.node)?;
+            show(
+                cli.json,
+                &node.get_with(&format!("/v1/consents/{consent}/accesses"), &[])?,
             )
         }
         Command::Consent(ConsentCommand::Status { node, consent }) => {

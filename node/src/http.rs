@@ -134,6 +134,7 @@ pub fn app(state: AppState, max_body_bytes: usize) -> Router {
         .route("/v1/consents", post(submit_consent).get(list_consents))
         .route("/v1/consents/{id}", get(consent_status))
         .route("/v1/consents/{id}/receipt", get(consent_receipt))
+        .route("/v1/consents/{id}/accesses", get(consent_accesses))
         .route("/v1/revocations", post(submit_revocation))
         .route("/v1/apps", post(submit_manifest))
         .route("/v1/apps/decisions", post(submit_decision))
@@ -384,6 +385,27 @@ async fn consent_receipt(
         "entry_hash": entry.hash().to_string(),
         "receipt": entry,
     })))
+}
+
+/// The access records banks made under one consent, newest first, at most [`MAX_LIST`].
+async fn consent_accesses(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = consent_id(&id)?;
+    let body = state.service.read(|replica| {
+        let mut records: Vec<Value> = replica
+            .state()
+            .accesses()
+            .filter(|(_, record)| record.consent_id == id)
+            .map(|(bank, record)| json!({ "bank": bank, "record": record }))
+            .collect();
+        records.sort_by_key(|r| std::cmp::Reverse(r["record"]["time"].as_u64()));
+        let truncated = records.len() > MAX_LIST;
+        records.truncate(MAX_LIST);
+        json!({ "consent_id": id.to_string(), "accesses": records, "truncated": truncated })
+    });
+    Ok(Json(body))
 }
 
 #[derive(Deserialize)]

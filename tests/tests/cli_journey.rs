@@ -214,6 +214,31 @@ fn a_client_grants_a_tsp_reads_the_client_revokes_the_tsp_is_refused() {
     );
     let status = ok(&["consent", "status", "--node", &bank.http_url, &consent]);
     assert_eq!(status["status"], "revoked");
+    let mine = ok(&[
+        "consent",
+        "list",
+        "--wallet",
+        wallet,
+        "--node",
+        &tsp.http_url,
+    ]);
+    assert_eq!(mine["consents"][0]["consent_id"], consent.as_str());
+    assert_eq!(mine["consents"][0]["status"], "revoked");
+    // What the bank did under the consent: the served call and the refused one.
+    let accesses = wait_for("the access records at the TSP's node", DEADLINE, || {
+        let accesses = ok(&["consent", "accesses", "--node", &tsp.http_url, &consent]);
+        let list = accesses["accesses"].as_array().unwrap().clone();
+        let served = list.iter().any(|a| a["record"]["outcome"] == "served");
+        let refused = list
+            .iter()
+            .any(|a| a["record"]["code"] == "consent_revoked");
+        (served && refused).then_some(list)
+    });
+    assert!(
+        accesses
+            .iter()
+            .all(|a| a["bank"] == consortium.nodes[0].did())
+    );
 
     // The regulator's audit: online through a node, then offline on the stopped bank's log.
     let report = wait_for("the bank's access records in the audit", DEADLINE, || {
