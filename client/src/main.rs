@@ -478,6 +478,9 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                 println!("did         {}", status.did);
                 println!("role        {}", status.role.as_deref().unwrap_or("-"));
                 println!("state       {}", status.state_digest);
+                if let Some(connector) = &status.connector {
+                    println!("connector   {connector}");
+                }
             }
             Ok(())
         }

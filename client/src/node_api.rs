@@ -20,6 +20,9 @@ pub struct NodeStatus {
     /// The digest of its consent state: equal on nodes holding the same events.
     #[serde(default)]
     pub state_digest: String,
+    /// On bank nodes: the bank connector in service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connector: Option<String>,
 }
 
 /// Why a call to a node failed.
