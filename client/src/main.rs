@@ -209,7 +209,32 @@ enum TspCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum ConnectorCommand {
+    /// Put a mapping file's bank core in service (checked by the node first).
+    Put {
+        #[command(flatten)]
+        node: NodeArg,
+        /// The file holding the node's admin token.
+        #[arg(long)]
+        token_file: PathBuf,
+        /// The mapping file (TOML).
+        mapping: PathBuf,
+    },
+    /// Remove every mapped core: the embedded sandbox bank comes back.
+    Remove {
+        #[command(flatten)]
+        node: NodeArg,
+        /// The file holding the node's admin token.
+        #[arg(long)]
+        token_file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum BankCommand {
+    /// Change the bank core behind a bank node at run time.
+    #[command(subcommand)]
+    Connector(ConnectorCommand),
     /// Approve an app version with the permissions it may use here, or suspend it.
     Decide {
         #[command(flatten)]
@@ -443,6 +468,27 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                 cli.json,
                 &commands::tsp_get(&bank, path, consent, &key, app_version)?,
             )
+        }
+        Command::Bank(BankCommand::Connector(command)) => {
+            let (node, token_file) = match command {
+                ConnectorCommand::Put {
+                    node, token_file, ..
+                }
+                | ConnectorCommand::Remove { node, token_file } => (node, token_file),
+            };
+            let token = std::fs::read_to_string(token_file)
+                .map_err(|e| anyhow!("reading {}: {e}", token_file.display()))?;
+            let headers = [("x-admin-token", token.trim())];
+            let node = NodeClient::new(&node.node)?;
+            let answer = match command {
+                ConnectorCommand::Put { mapping, .. } => {
+                    let text = std::fs::read_to_string(mapping)
+                        .map_err(|e| anyhow!("reading {}: {e}", mapping.display()))?;
+                    node.put_text("/v1/admin/connector", &headers, &text)?
+                }
+                ConnectorCommand::Remove { .. } => node.delete("/v1/admin/connector", &headers)?,
+            };
+            show(cli.json, &answer)
         }
         Command::Bank(BankCommand::Decide {
             node,

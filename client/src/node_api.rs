@@ -64,6 +64,14 @@ pub enum NodeApiError {
     },
 }
 
+/// What a request carries.
+enum Body<'a> {
+    None,
+    Json(&'a serde_json::Value),
+    Text(&'a str),
+    Delete,
+}
+
 /// A handle on one node's HTTP API.
 #[derive(Debug, Clone)]
 pub struct NodeClient {
@@ -112,7 +120,7 @@ impl NodeClient {
         path: &str,
         headers: &[(&str, &str)],
     ) -> Result<serde_json::Value, NodeApiError> {
-        self.request(path, headers, None)
+        self.request(path, headers, Body::None)
     }
 
     /// POSTs `body` as JSON to `path` and returns the JSON answer.
@@ -121,7 +129,7 @@ impl NodeClient {
         path: &str,
         body: &serde_json::Value,
     ) -> Result<serde_json::Value, NodeApiError> {
-        self.request(path, &[], Some(body))
+        self.request(path, &[], Body::Json(body))
     }
 
     /// The full URL of `path` at this node.
@@ -130,35 +138,57 @@ impl NodeClient {
     }
 
     fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, NodeApiError> {
-        self.request(path, &[], None)
+        self.request(path, &[], Body::None)
     }
 
-    /// GETs `path`, or POSTs `body` to it when given.
+    /// PUTs a text body (e.g. a mapping file) to `path` and returns the JSON answer.
+    pub fn put_text(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Result<serde_json::Value, NodeApiError> {
+        self.request(path, headers, Body::Text(body))
+    }
+
+    /// DELETEs `path` and returns the JSON answer.
+    pub fn delete(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<serde_json::Value, NodeApiError> {
+        self.request(path, headers, Body::Delete)
+    }
+
+    /// Sends a request: GET, POST of JSON, PUT of text, or DELETE.
     fn request<T: serde::de::DeserializeOwned>(
         &self,
         path: &str,
         headers: &[(&str, &str)],
-        body: Option<&serde_json::Value>,
+        body: Body<'_>,
     ) -> Result<T, NodeApiError> {
         let url = format!("{}{}", self.base, path);
+        let with_headers = |mut request: ureq::RequestBuilder<ureq::typestate::WithBody>| {
+            for (name, value) in headers {
+                request = request.header(*name, *value);
+            }
+            request
+        };
+        let without_body = |mut request: ureq::RequestBuilder<ureq::typestate::WithoutBody>| {
+            for (name, value) in headers {
+                request = request.header(*name, *value);
+            }
+            request
+        };
         let sent = match body {
-            Some(body) => {
-                let mut request = self
-                    .agent
-                    .post(&url)
-                    .header("content-type", "application/json");
-                for (name, value) in headers {
-                    request = request.header(*name, *value);
-                }
-                request.send(body.to_string())
-            }
-            None => {
-                let mut request = self.agent.get(&url);
-                for (name, value) in headers {
-                    request = request.header(*name, *value);
-                }
-                request.call()
-            }
+            Body::Json(json) => with_headers(self.agent.post(&url))
+                .header("content-type", "application/json")
+                .send(json.to_string()),
+            Body::Text(text) => with_headers(self.agent.put(&url))
+                .header("content-type", "text/plain")
+                .send(text),
+            Body::None => without_body(self.agent.get(&url)).call(),
+            Body::Delete => without_body(self.agent.delete(&url)).call(),
         };
         let mut response = sent.map_err(|error| NodeApiError::Unreachable {
             url: url.clone(),

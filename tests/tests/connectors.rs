@@ -287,8 +287,19 @@ fn simulators_plugged_in_at_run_time_answer_like_the_bank_they_front() {
         connector_is(&node, "legacy-core")
     });
     assert_eq!(balances(&node, &account, &id, &app).0, 200);
-    let (code, _) = admin(&node, "DELETE", ADMIN_TOKEN, "");
-    assert_eq!(code, 200);
+    let output = Command::new(bin("consentnet"))
+        .args([
+            "bank",
+            "connector",
+            "remove",
+            "--node",
+            &node.http_url,
+            "--token-file",
+        ])
+        .arg(node_dir.join("admin-token"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
     wait_for("the sandbox back again", DEADLINE, || {
         connector_is(&node, "sandbox")
     });
