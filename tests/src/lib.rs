@@ -308,3 +308,112 @@ pub fn http_get(url: &str) -> (u16, String) {
         .expect("the body is text");
     (status, body)
 }
+
+/// The node key of a member, from its encrypted key file (a bank signs decisions with it).
+pub fn node_key(node: &NodeDir) -> consentnet_identity::KeyPair {
+    let wallet =
+        consentnet_identity::Wallet::open(&node.dir.join("node-key.json"), TEST_PASSPHRASE)
+            .expect("the node key opens");
+    let did = wallet.identities()[0].did.clone();
+    wallet.key_pair(&did).expect("the node key is in its file")
+}
+
+/// The permissions the tests' app asks for and banks allow: accounts and balances.
+pub fn balance_permissions() -> std::collections::BTreeSet<consentnet_identity::Permission> {
+    use consentnet_identity::Permission;
+    [Permission::ReadAccountsBasic, Permission::ReadBalances]
+        .into_iter()
+        .collect()
+}
+
+/// Consent terms for `app` to read accounts and balances of `account` at `bank`, valid
+/// from 2026 to 2030.
+pub fn balance_terms(
+    app: &consentnet_identity::Did,
+    bank: &consentnet_identity::Did,
+    account: &str,
+) -> consentnet_identity::ConsentTerms {
+    use chrono::TimeZone;
+    consentnet_identity::ConsentTerms {
+        app: app.clone(),
+        bank: bank.clone(),
+        accounts: vec![account.to_owned()],
+        permissions: balance_permissions(),
+        payment_limits: None,
+        purpose: "Budgeting".into(),
+        valid_from: chrono::Utc
+            .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+            .single()
+            .expect("a valid date"),
+        valid_until: chrono::Utc
+            .with_ymd_and_hms(2030, 1, 1, 0, 0, 0)
+            .single()
+            .expect("a valid date"),
+    }
+}
+
+/// The body of `POST /v1/apps/decisions`: `bank` approves `app` 1.0.0 for accounts and
+/// balances.
+pub fn approval_body(
+    bank: &consentnet_identity::KeyPair,
+    app: &consentnet_identity::Did,
+) -> serde_json::Value {
+    use consentnet_consent_chain::event::{AppAction, AppDecision};
+    let decision = AppDecision {
+        bank: bank.did().clone(),
+        app: app.clone(),
+        version: "1.0.0".into(),
+        action: AppAction::Approve {
+            permissions: balance_permissions(),
+        },
+        time: 1,
+    };
+    let mut body =
+        serde_json::to_value(consentnet_consent_chain::Event::app_decided(bank, decision))
+            .expect("a decision serializes");
+    if let Some(object) = body.as_object_mut() {
+        object.remove("type");
+    }
+    body
+}
+
+/// A GET of `path` (under `/open-banking/v4.0/aisp`) at a bank node's unified API, as
+/// app version 1.0.0 under `consent`, with a proof signed by `app`.
+pub fn obie_get(
+    bank_url: &str,
+    path: &str,
+    consent: &str,
+    app: &consentnet_identity::KeyPair,
+) -> (u16, serde_json::Value) {
+    let url = format!("{bank_url}/open-banking/v4.0/aisp{path}");
+    let proof = consentnet_identity::sign_pop(
+        app,
+        consentnet_identity::PopRequest {
+            method: "GET",
+            url: &url,
+            access_token: consent,
+        },
+        chrono::Utc::now(),
+    );
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(20)))
+        .build()
+        .new_agent();
+    let mut response = agent
+        .get(&url)
+        .header("authorization", format!("ConsentNet {consent}"))
+        .header("dpop", proof)
+        .header("x-consentnet-app-version", "1.0.0")
+        .call()
+        .expect("the HTTP call completes");
+    let status = response.status().as_u16();
+    let text = response
+        .body_mut()
+        .read_to_string()
+        .expect("the body is text");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
+}

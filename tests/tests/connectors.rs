@@ -2,19 +2,17 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use chrono::{TimeZone, Utc};
-use consentnet_consent_chain::Event;
-use consentnet_consent_chain::event::{AppAction, AppDecision};
+use chrono::Utc;
 use consentnet_identity::consent::block_on;
-use consentnet_identity::{
-    ConsentTerms, KeyPair, Permission, PopRequest, Wallet, issue_consent, sign_pop,
+use consentnet_identity::{KeyPair, issue_consent};
+use consentnet_tests::{
+    Consortium, NodeProcess, approval_body, balance_terms, bin, http_post_json, node_key, obie_get,
+    wait_for,
 };
-use consentnet_tests::{Consortium, NodeProcess, TEST_PASSPHRASE, bin, http_post_json, wait_for};
 use serde_json::Value;
 
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -89,34 +87,11 @@ fn mapping_text(name: &str, url: &str) -> String {
 }
 
 fn balances(node: &NodeProcess, account: &str, consent: &str, app: &KeyPair) -> (u16, Value) {
-    let url = format!(
-        "{}/open-banking/v4.0/aisp/accounts/{account}/balances",
-        node.http_url
-    );
-    let proof = sign_pop(
+    obie_get(
+        &node.http_url,
+        &format!("/accounts/{account}/balances"),
+        consent,
         app,
-        PopRequest {
-            method: "GET",
-            url: &url,
-            access_token: consent,
-        },
-        Utc::now(),
-    );
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .new_agent();
-    let mut response = agent
-        .get(&url)
-        .header("authorization", format!("ConsentNet {consent}"))
-        .header("dpop", proof)
-        .header("x-consentnet-app-version", "1.0.0")
-        .call()
-        .unwrap();
-    let status = response.status().as_u16();
-    (
-        status,
-        serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap(),
     )
 }
 
@@ -144,41 +119,16 @@ fn simulators_plugged_in_at_run_time_answer_like_the_bank_they_front() {
     });
 
     // The bank approves an app; a client grants it balances on one account.
-    let wallet = Wallet::open(
-        &consortium.nodes[0].dir.join("node-key.json"),
-        TEST_PASSPHRASE,
-    )
-    .unwrap();
-    let bank = wallet.key_pair(&wallet.identities()[0].did).unwrap();
+    let bank = node_key(&consortium.nodes[0]);
     let app = KeyPair::generate();
-    let permissions = BTreeSet::from([Permission::ReadAccountsBasic, Permission::ReadBalances]);
-    let decision = AppDecision {
-        bank: bank.did().clone(),
-        app: app.did().clone(),
-        version: "1.0.0".into(),
-        action: AppAction::Approve {
-            permissions: permissions.clone(),
-        },
-        time: 1,
-    };
-    let mut body = serde_json::to_value(Event::app_decided(&bank, decision)).unwrap();
-    body.as_object_mut().unwrap().remove("type");
+    let body = approval_body(&bank, app.did());
     let (code, answer) = http_post_json(&format!("{}/v1/apps/decisions", node.http_url), &body);
     assert_eq!(code, 201, "{answer}");
     let sandbox = consentnet_bank_adapter::sandbox::SandboxBank::seeded(1, Utc::now());
     let account = sandbox.account_ids()[0].0.clone();
     let consent = block_on(issue_consent(
         &KeyPair::generate(),
-        &ConsentTerms {
-            app: app.did().clone(),
-            bank: bank.did().clone(),
-            accounts: vec![account.clone()],
-            permissions,
-            payment_limits: None,
-            purpose: "Budgeting".into(),
-            valid_from: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
-            valid_until: Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap(),
-        },
+        &balance_terms(app.did(), bank.did(), &account),
     ))
     .unwrap();
     let (code, answer) = http_post_json(

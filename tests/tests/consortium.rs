@@ -6,13 +6,14 @@ use std::collections::{BTreeSet, HashSet};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use chrono::{TimeZone, Utc};
+use chrono::Utc;
 use consentnet_consent_chain::Event;
 use consentnet_consent_chain::event::{AppManifest, Platform};
 use consentnet_identity::consent::block_on;
-use consentnet_identity::{ConsentTerms, Did, KeyPair, Permission, Revocation, issue_consent};
+use consentnet_identity::{Did, KeyPair, Permission, Revocation, issue_consent};
 use consentnet_tests::{
-    Consortium, NodeDir, NodeProcess, TEST_PASSPHRASE, bin_dir, http_get, http_post_json, wait_for,
+    Consortium, NodeDir, NodeProcess, TEST_PASSPHRASE, approval_body, balance_terms, bin_dir,
+    http_get, http_post_json, node_key, obie_get, wait_for,
 };
 use serde_json::Value;
 
@@ -95,16 +96,8 @@ fn four_nodes_replicate_grants_and_revocations_and_agree() {
     // A client grants the TSP's app access at Bank A, through the TSP's node.
     let app = KeyPair::generate();
     let client = KeyPair::generate();
-    let terms = ConsentTerms {
-        app: app.did().clone(),
-        bank: Did::parse(consortium.nodes[0].did()).unwrap(),
-        accounts: vec!["acc-7".into()],
-        permissions: BTreeSet::from([Permission::ReadAccountsBasic, Permission::ReadBalances]),
-        payment_limits: None,
-        purpose: "Budgeting".into(),
-        valid_from: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
-        valid_until: Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap(),
-    };
+    let bank_did = Did::parse(consortium.nodes[0].did()).unwrap();
+    let terms = balance_terms(app.did(), &bank_did, "acc-7");
     let consent = block_on(issue_consent(&client, &terms)).unwrap();
     let id = consent.id.to_string();
     let (code, receipt) = post(&nodes[2], "/v1/consents", &consent.credential);
@@ -276,43 +269,6 @@ fn a_peer_flooding_invalid_gossip_is_dropped_and_the_api_keeps_answering() {
     );
 }
 
-/// The bank node's own key, from its encrypted key file.
-fn node_key(node: &NodeDir) -> KeyPair {
-    let wallet =
-        consentnet_identity::Wallet::open(&node.dir.join("node-key.json"), TEST_PASSPHRASE)
-            .unwrap();
-    let did = wallet.identities()[0].did.clone();
-    wallet.key_pair(&did).unwrap()
-}
-
-/// A signed GET of the bank's unified API.
-fn obie_get(bank: &NodeProcess, path: &str, consent: &str, app: &KeyPair) -> (u16, Value) {
-    let url = format!("{}/open-banking/v4.0/aisp{path}", bank.http_url);
-    let proof = consentnet_identity::sign_pop(
-        app,
-        consentnet_identity::PopRequest {
-            method: "GET",
-            url: &url,
-            access_token: consent,
-        },
-        Utc::now(),
-    );
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .new_agent();
-    let mut response = agent
-        .get(&url)
-        .header("authorization", format!("ConsentNet {consent}"))
-        .header("dpop", proof)
-        .header("x-consentnet-app-version", "1.0.0")
-        .call()
-        .unwrap();
-    let status = response.status().as_u16();
-    let body = serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
-    (status, body)
-}
-
 #[test]
 fn a_tsp_reads_a_balance_at_the_bank_until_the_consent_is_revoked_and_the_regulator_sees_it() {
     let consortium = Consortium::create(&FOUR[..]);
@@ -326,32 +282,13 @@ fn a_tsp_reads_a_balance_at_the_bank_until_the_consent_is_revoked_and_the_regula
     let app = KeyPair::generate();
     let (code, body) = post(tsp, "/v1/apps", &manifest_body(&app, "1.0.0"));
     assert_eq!(code, 201, "{body}");
-    let decision = consentnet_consent_chain::event::AppDecision {
-        bank: bank_key.did().clone(),
-        app: app.did().clone(),
-        version: "1.0.0".into(),
-        action: consentnet_consent_chain::event::AppAction::Approve {
-            permissions: BTreeSet::from([Permission::ReadAccountsBasic, Permission::ReadBalances]),
-        },
-        time: 1,
-    };
-    let mut body = serde_json::to_value(Event::app_decided(&bank_key, decision)).unwrap();
-    body.as_object_mut().unwrap().remove("type");
+    let body = approval_body(&bank_key, app.did());
     let (code, answer) = post(bank, "/v1/apps/decisions", &body);
     assert_eq!(code, 201, "{answer}");
     let sandbox = consentnet_bank_adapter::sandbox::SandboxBank::seeded(1, Utc::now());
     let account = sandbox.account_ids()[0].0.clone();
     let client = KeyPair::generate();
-    let terms = ConsentTerms {
-        app: app.did().clone(),
-        bank: bank_key.did().clone(),
-        accounts: vec![account.clone()],
-        permissions: BTreeSet::from([Permission::ReadAccountsBasic, Permission::ReadBalances]),
-        payment_limits: None,
-        purpose: "Budgeting".into(),
-        valid_from: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
-        valid_until: Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap(),
-    };
+    let terms = balance_terms(app.did(), bank_key.did(), &account);
     let consent = block_on(issue_consent(&client, &terms)).unwrap();
     let id = consent.id.to_string();
     let (code, body) = post(tsp, "/v1/consents", &consent.credential);
@@ -360,7 +297,7 @@ fn a_tsp_reads_a_balance_at_the_bank_until_the_consent_is_revoked_and_the_regula
     // Once the grant reaches the bank, the balance is served.
     let path = format!("/accounts/{account}/balances");
     let body = wait_for("the bank to serve the balance", DEADLINE, || {
-        let (status, body) = obie_get(bank, &path, &id, &app);
+        let (status, body) = obie_get(&bank.http_url, &path, &id, &app);
         (status == 200).then_some(body)
     });
     assert_eq!(body["Data"]["Balance"][0]["AccountId"], account.as_str());
@@ -374,7 +311,7 @@ fn a_tsp_reads_a_balance_at_the_bank_until_the_consent_is_revoked_and_the_regula
     );
     assert_eq!(code, 201, "{body}");
     wait_for("the bank to refuse the revoked consent", DEADLINE, || {
-        let (status, body) = obie_get(bank, &path, &id, &app);
+        let (status, body) = obie_get(&bank.http_url, &path, &id, &app);
         (status == 403 && body["Code"] == "consent_revoked").then_some(())
     });
 
@@ -436,18 +373,11 @@ fn an_equivocating_member_is_caught_by_every_honest_node_and_by_the_audit() {
 
 /// The bank approves `app` 1.0.0 for accounts and balances.
 fn approve_at(bank: &NodeProcess, bank_key: &KeyPair, app: &KeyPair) {
-    let decision = consentnet_consent_chain::event::AppDecision {
-        bank: bank_key.did().clone(),
-        app: app.did().clone(),
-        version: "1.0.0".into(),
-        action: consentnet_consent_chain::event::AppAction::Approve {
-            permissions: BTreeSet::from([Permission::ReadAccountsBasic, Permission::ReadBalances]),
-        },
-        time: 1,
-    };
-    let mut body = serde_json::to_value(Event::app_decided(bank_key, decision)).unwrap();
-    body.as_object_mut().unwrap().remove("type");
-    let (code, answer) = post(bank, "/v1/apps/decisions", &body);
+    let (code, answer) = post(
+        bank,
+        "/v1/apps/decisions",
+        &approval_body(bank_key, app.did()),
+    );
     assert_eq!(code, 201, "{answer}");
 }
 
@@ -469,16 +399,7 @@ fn a_revocation_at_any_node_is_enforced_by_every_bank_within_the_propagation_bou
     for bank in [0, 1] {
         let bank_key = node_key(&consortium.nodes[bank]);
         approve_at(&nodes[bank], &bank_key, &app);
-        let terms = ConsentTerms {
-            app: app.did().clone(),
-            bank: bank_key.did().clone(),
-            accounts: vec![account.clone()],
-            permissions: BTreeSet::from([Permission::ReadAccountsBasic, Permission::ReadBalances]),
-            payment_limits: None,
-            purpose: "Budgeting".into(),
-            valid_from: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
-            valid_until: Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap(),
-        };
+        let terms = balance_terms(app.did(), bank_key.did(), &account);
         let consent = block_on(issue_consent(&client, &terms)).unwrap();
         let (code, body) = post(&nodes[2], "/v1/consents", &consent.credential);
         assert_eq!(code, 201, "{body}");
@@ -487,7 +408,8 @@ fn a_revocation_at_any_node_is_enforced_by_every_bank_within_the_propagation_bou
     let path = format!("/accounts/{account}/balances");
     for (bank, consent) in &consents {
         wait_for("each bank to serve its consent", DEADLINE, || {
-            (obie_get(&nodes[*bank], &path, &consent.id.to_string(), &app).0 == 200).then_some(())
+            (obie_get(&nodes[*bank].http_url, &path, &consent.id.to_string(), &app).0 == 200)
+                .then_some(())
         });
     }
     // Both revoked at the regulator's node; each bank must refuse within the bound.
@@ -501,7 +423,8 @@ fn a_revocation_at_any_node_is_enforced_by_every_bank_within_the_propagation_bou
         assert_eq!(code, 201, "{body}");
         let acknowledged = std::time::Instant::now();
         wait_for("the bank to refuse the revoked consent", BOUND, || {
-            let (status, body) = obie_get(&nodes[*bank], &path, &consent.id.to_string(), &app);
+            let (status, body) =
+                obie_get(&nodes[*bank].http_url, &path, &consent.id.to_string(), &app);
             (status == 403 && body["Code"] == "consent_revoked").then_some(())
         });
         assert!(
