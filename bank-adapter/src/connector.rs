@@ -238,6 +238,33 @@ pub mod conformance {
         pub currency: String,
     }
 
+    impl Fixture {
+        /// For a bank holding `bank`'s ledger: its first GBP current account, paying into
+        /// another of its GBP accounts.
+        pub fn from_sandbox(bank: &crate::sandbox::SandboxBank) -> Self {
+            let gbp: Vec<Account> = bank
+                .account_ids()
+                .into_iter()
+                .filter_map(|(id, _)| bank.account(&id))
+                .filter(|a| a.currency == "GBP")
+                .collect();
+            let payer = gbp
+                .iter()
+                .find(|a| a.account_sub_type == "CurrentAccount")
+                .expect("the sandbox has a GBP current account");
+            let payee = gbp
+                .iter()
+                .find(|a| a.account_id != payer.account_id)
+                .expect("the sandbox has a second GBP account");
+            Self {
+                account: payer.account_id.clone(),
+                payee_scheme: payee.scheme_name.clone(),
+                payee_identification: payee.identification.clone(),
+                currency: "GBP".into(),
+            }
+        }
+    }
+
     fn order(fixture: &Fixture, minor: i64, reference: &str) -> PaymentOrder {
         PaymentOrder {
             debtor_account: fixture.account.clone(),

@@ -43,28 +43,8 @@ fn mapping(name: &str, base_url: &str) -> Mapping {
     mapping
 }
 
-/// A GBP current account, and another GBP account to pay into.
 fn fixture(bank: &SandboxBank) -> Fixture {
-    let gbp: Vec<_> = bank
-        .account_ids()
-        .into_iter()
-        .filter_map(|(id, _)| bank.account(&id))
-        .filter(|a| a.currency == "GBP")
-        .collect();
-    let payer = gbp
-        .iter()
-        .find(|a| a.account_sub_type == "CurrentAccount")
-        .unwrap();
-    let payee = gbp
-        .iter()
-        .find(|a| a.account_id != payer.account_id)
-        .unwrap();
-    Fixture {
-        account: payer.account_id.clone(),
-        payee_scheme: payee.scheme_name.clone(),
-        payee_identification: payee.identification.clone(),
-        currency: "GBP".into(),
-    }
+    Fixture::from_sandbox(bank)
 }
 
 #[test]

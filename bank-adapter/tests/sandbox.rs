@@ -13,28 +13,8 @@ fn bank() -> SandboxBank {
     SandboxBank::seeded(7, Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap())
 }
 
-/// A GBP current account and another GBP account to pay into.
 fn fixture(bank: &SandboxBank) -> Fixture {
-    let gbp: Vec<_> = bank
-        .account_ids()
-        .into_iter()
-        .filter_map(|(id, _)| bank.account(&id))
-        .filter(|a| a.currency == "GBP")
-        .collect();
-    let payer = gbp
-        .iter()
-        .find(|a| a.account_sub_type == "CurrentAccount")
-        .unwrap();
-    let payee = gbp
-        .iter()
-        .find(|a| a.account_id != payer.account_id)
-        .unwrap();
-    Fixture {
-        account: payer.account_id.clone(),
-        payee_scheme: payee.scheme_name.clone(),
-        payee_identification: payee.identification.clone(),
-        currency: "GBP".into(),
-    }
+    Fixture::from_sandbox(bank)
 }
 
 #[test]
