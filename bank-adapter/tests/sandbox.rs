@@ -50,6 +50,22 @@ fn the_same_seed_gives_the_same_bank_with_several_currencies() {
 }
 
 #[test]
+fn neighbouring_seeds_give_different_banks() {
+    let at = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+    let balances = |seed| {
+        let bank = SandboxBank::seeded(seed, at);
+        bank.account_ids()
+            .iter()
+            .map(|(id, _)| bank.balances(id).unwrap()[0].amount.clone())
+            .collect::<Vec<_>>()
+    };
+    // Seeds 2 and 3 once gave the same ledger under different account references.
+    for (a, b) in [(1, 2), (2, 3), (3, 4)] {
+        assert_ne!(balances(a), balances(b), "seeds {a} and {b}");
+    }
+}
+
+#[test]
 fn concurrent_retries_of_one_payment_make_exactly_one_payment() {
     let bank = Arc::new(bank());
     let fixture = fixture(&bank);

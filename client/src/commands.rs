@@ -1,7 +1,7 @@
 //! The wallet, consent, app, bank and TSP commands: keys from encrypted wallets, signed records built here, sent to nodes over HTTP.
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow, bail};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -9,8 +9,7 @@ use consentnet_consent_chain::Event;
 use consentnet_consent_chain::event::{AppAction, AppDecision, AppManifest, Platform};
 use consentnet_identity::consent::block_on;
 use consentnet_identity::{
-    ConsentId, ConsentTerms, Did, KdfParams, KeyPair, Permission, PopRequest, Revocation, Wallet,
-    issue_consent, sign_pop,
+    ConsentId, ConsentTerms, Did, KdfParams, KeyPair, Permission, Revocation, Wallet, issue_consent,
 };
 use serde_json::{Value, json};
 
@@ -25,27 +24,58 @@ fn passphrase(variable: &str) -> anyhow::Result<String> {
     std::env::var(variable).map_err(|_| anyhow!("set {variable} to the passphrase"))
 }
 
-/// Creates a new, empty wallet.
-pub fn wallet_init(path: &Path) -> anyhow::Result<()> {
-    Wallet::create(
-        path,
-        &passphrase(WALLET_PASSPHRASE_ENV)?,
-        KdfParams::default(),
-    )
-    .with_context(|| format!("creating the wallet {}", path.display()))?;
-    Ok(())
+/// An encrypted wallet file and the passphrase that opens it.
+#[derive(Clone)]
+pub struct WalletFile {
+    /// Where the wallet is.
+    pub path: PathBuf,
+    passphrase: String,
 }
 
-/// Opens a wallet.
-pub fn open_wallet(path: &Path) -> anyhow::Result<Wallet> {
-    Wallet::open(path, &passphrase(WALLET_PASSPHRASE_ENV)?)
-        .with_context(|| format!("opening the wallet {}", path.display()))
+impl std::fmt::Debug for WalletFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WalletFile")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
 }
 
-/// Adds a DID labelled `label`; returns it.
-pub fn wallet_new_did(path: &Path, label: &str) -> anyhow::Result<Did> {
-    let mut wallet = open_wallet(path)?;
-    Ok(wallet.create_identity(label, None)?)
+impl WalletFile {
+    /// The wallet at `path`, opened with `passphrase`.
+    pub fn new(path: impl Into<PathBuf>, passphrase: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            passphrase: passphrase.into(),
+        }
+    }
+
+    /// The wallet at `path`, with the passphrase from [`WALLET_PASSPHRASE_ENV`].
+    pub fn from_env(path: &Path) -> anyhow::Result<Self> {
+        Ok(Self::new(path, passphrase(WALLET_PASSPHRASE_ENV)?))
+    }
+
+    /// Creates a new, empty wallet.
+    pub fn create(&self) -> anyhow::Result<()> {
+        Wallet::create(&self.path, &self.passphrase, KdfParams::default())
+            .with_context(|| format!("creating the wallet {}", self.path.display()))?;
+        Ok(())
+    }
+
+    /// Opens the wallet.
+    pub fn open(&self) -> anyhow::Result<Wallet> {
+        Wallet::open(&self.path, &self.passphrase)
+            .with_context(|| format!("opening the wallet {}", self.path.display()))
+    }
+
+    /// Adds a DID labelled `label`; returns it.
+    pub fn new_did(&self, label: &str) -> anyhow::Result<Did> {
+        Ok(self.open()?.create_identity(label, None)?)
+    }
+
+    /// The key labelled `label`.
+    pub fn key(&self, label: &str) -> anyhow::Result<KeyPair> {
+        key_by_label(&self.open()?, label)
+    }
 }
 
 /// The key labelled `label` in `wallet`.
@@ -60,9 +90,15 @@ pub fn key_by_label(wallet: &Wallet, label: &str) -> anyhow::Result<KeyPair> {
         .ok_or_else(|| anyhow!("the wallet cannot open the key of {label:?}"))
 }
 
-/// The node key in a node's key file (the bank's key, for bank commands).
-pub fn node_key(path: &Path) -> anyhow::Result<KeyPair> {
-    let wallet = Wallet::open(path, &passphrase(NODE_PASSPHRASE_ENV)?)
+/// The node key in a node's key file (the bank's key, for bank commands), with the
+/// passphrase from [`NODE_PASSPHRASE_ENV`].
+pub fn node_key_from_env(path: &Path) -> anyhow::Result<KeyPair> {
+    node_key(path, &passphrase(NODE_PASSPHRASE_ENV)?)
+}
+
+/// The node key in a node's key file, opened with `passphrase`.
+pub fn node_key(path: &Path, passphrase: &str) -> anyhow::Result<KeyPair> {
+    let wallet = Wallet::open(path, passphrase)
         .with_context(|| format!("opening the node key {}", path.display()))?;
     let identity = wallet
         .identities()
@@ -132,11 +168,11 @@ impl GrantRequest {
 /// Signs a consent with the wallet's DID `label`, submits it, keeps it in the wallet.
 pub fn consent_grant(
     node: &NodeClient,
-    wallet_path: &Path,
+    wallet: &WalletFile,
     label: &str,
     request: &GrantRequest,
 ) -> anyhow::Result<Value> {
-    let mut wallet = open_wallet(wallet_path)?;
+    let mut wallet = wallet.open()?;
     let key = key_by_label(&wallet, label)?;
     let consent = block_on(issue_consent(&key, &request.terms(Utc::now())?))
         .context("signing the consent")?;
@@ -149,9 +185,9 @@ pub fn consent_grant(
 }
 
 /// Revokes a consent held in the wallet, signed by the DID that granted it.
-pub fn consent_revoke(node: &NodeClient, wallet_path: &Path, id: &str) -> anyhow::Result<Value> {
+pub fn consent_revoke(node: &NodeClient, wallet: &WalletFile, id: &str) -> anyhow::Result<Value> {
     let id = ConsentId::parse(id).ok_or_else(|| anyhow!("{id:?} is not a consent id"))?;
-    let wallet = open_wallet(wallet_path)?;
+    let wallet = wallet.open()?;
     let credential = wallet
         .credentials()
         .iter()
@@ -216,34 +252,4 @@ pub fn permissions(codes: &[String]) -> anyhow::Result<BTreeSet<Permission>> {
                 .map_err(|_| anyhow!("--permission {code:?} is not an OBIE permission code"))
         })
         .collect()
-}
-
-/// A TSP's signed call to a bank's unified API (the CLI builds the proof).
-pub fn tsp_get(
-    bank: &NodeClient,
-    path: &str,
-    consent: &str,
-    app_key: &KeyPair,
-    app_version: &str,
-) -> anyhow::Result<Value> {
-    let full = format!("/open-banking/v4.0{path}");
-    let url = bank.url(&full);
-    let proof = sign_pop(
-        app_key,
-        PopRequest {
-            method: "GET",
-            url: url.split('?').next().unwrap_or(&url),
-            access_token: consent,
-        },
-        Utc::now(),
-    );
-    let authorization = format!("ConsentNet {consent}");
-    Ok(bank.get_with(
-        &full,
-        &[
-            ("authorization", &authorization),
-            ("dpop", &proof),
-            ("x-consentnet-app-version", app_version),
-        ],
-    )?)
 }

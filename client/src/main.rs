@@ -9,6 +9,7 @@ use anyhow::{anyhow, bail};
 use clap::{Parser, Subcommand};
 use consentnet_client::commands::{self, GrantRequest};
 use consentnet_client::node_api::{NodeApiError, NodeClient};
+use consentnet_client::tsp::TspClient;
 use consentnet_consent_chain::event::{AppAction, AppManifest};
 use consentnet_identity::Did;
 
@@ -30,6 +31,24 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the whole journey on a six-member consortium of real node processes started on
+    /// this machine: apps published and approved, consents at three banks (two behind
+    /// bank cores plugged in at run time), an affordability summary through the unified
+    /// API, a revocation, replication and the regulator's audit. `--json` prints every
+    /// step's outcome.
+    Demo {
+        /// Leave the consortium running at the end and print how to stop it.
+        #[arg(long)]
+        keep: bool,
+        /// An empty folder for the members' data (default: a temp folder, removed at the
+        /// end unless --keep).
+        #[arg(long)]
+        work_dir: Option<PathBuf>,
+        /// Where consentnet-node and consentnet-bankcore are (default: next to this
+        /// program).
+        #[arg(long)]
+        bin_dir: Option<PathBuf>,
+    },
     /// Show a node's status: version, peers and log size.
     Status {
         /// The node's HTTP API, e.g. http://127.0.0.1:8080.
@@ -311,6 +330,38 @@ fn confirm(question: &str) -> anyhow::Result<bool> {
 
 fn run(cli: &Cli) -> anyhow::Result<()> {
     match &cli.command {
+        Command::Demo {
+            keep,
+            work_dir,
+            bin_dir,
+        } => {
+            let bin_dir = match bin_dir {
+                Some(dir) => dir.clone(),
+                None => std::env::current_exe()?
+                    .parent()
+                    .ok_or_else(|| anyhow!("this program's folder is unknown: give --bin-dir"))?
+                    .to_path_buf(),
+            };
+            let summary = consentnet_client::demo::run(consentnet_client::demo::DemoOptions {
+                bin_dir,
+                work_dir: work_dir.clone(),
+                keep: *keep,
+                quiet_stdout: cli.json,
+            });
+            if cli.json {
+                println!("{}", serde_json::to_string(&summary)?);
+            }
+            if summary["ok"] != true {
+                bail!(
+                    "the demo failed: {}",
+                    summary["error"].as_str().unwrap_or("see above")
+                );
+            }
+            if !cli.json {
+                println!("\nThe whole journey succeeded.");
+            }
+            Ok(())
+        }
         Command::Audit {
             node,
             propagation_bound_ms,
@@ -331,15 +382,15 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Wallet(WalletCommand::Init(wallet)) => {
-            commands::wallet_init(&wallet.wallet)?;
+            commands::WalletFile::from_env(&wallet.wallet)?.create()?;
             show(cli.json, &serde_json::json!({ "created": wallet.wallet }))
         }
         Command::Wallet(WalletCommand::NewDid { wallet, label }) => {
-            let did = commands::wallet_new_did(&wallet.wallet, label)?;
+            let did = commands::WalletFile::from_env(&wallet.wallet)?.new_did(label)?;
             show(cli.json, &serde_json::json!({ "label": label, "did": did }))
         }
         Command::Wallet(WalletCommand::List(wallet)) => {
-            let wallet = commands::open_wallet(&wallet.wallet)?;
+            let wallet = commands::WalletFile::from_env(&wallet.wallet)?.open()?;
             let dids: Vec<_> = wallet
                 .identities()
                 .iter()
@@ -378,7 +429,12 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             let node = NodeClient::new(&node.node)?;
             show(
                 cli.json,
-                &commands::consent_grant(&node, &wallet.wallet, label, &request)?,
+                &commands::consent_grant(
+                    &node,
+                    &commands::WalletFile::from_env(&wallet.wallet)?,
+                    label,
+                    &request,
+                )?,
             )
         }
         Command::Consent(ConsentCommand::Revoke {
@@ -389,11 +445,15 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             let node = NodeClient::new(&node.node)?;
             show(
                 cli.json,
-                &commands::consent_revoke(&node, &wallet.wallet, consent)?,
+                &commands::consent_revoke(
+                    &node,
+                    &commands::WalletFile::from_env(&wallet.wallet)?,
+                    consent,
+                )?,
             )
         }
         Command::Consent(ConsentCommand::List { wallet, node }) => {
-            let wallet = commands::open_wallet(&wallet.wallet)?;
+            let wallet = commands::WalletFile::from_env(&wallet.wallet)?.open()?;
             let node = NodeClient::new(&node.node)?;
             let mut consents = Vec::new();
             for stored in wallet.credentials() {
@@ -435,7 +495,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             permissions,
             bundle_hash,
         }) => {
-            let wallet = commands::open_wallet(&wallet.wallet)?;
+            let wallet = commands::WalletFile::from_env(&wallet.wallet)?.open()?;
             let key = commands::key_by_label(&wallet, label)?;
             let manifest = AppManifest {
                 app: key.did().clone(),
@@ -461,13 +521,10 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             consent,
             path,
         }) => {
-            let wallet = commands::open_wallet(&wallet.wallet)?;
+            let wallet = commands::WalletFile::from_env(&wallet.wallet)?.open()?;
             let key = commands::key_by_label(&wallet, label)?;
-            let bank = NodeClient::new(bank)?;
-            show(
-                cli.json,
-                &commands::tsp_get(&bank, path, consent, &key, app_version)?,
-            )
+            let bank = TspClient::new(NodeClient::new(bank)?, key, app_version.clone());
+            show(cli.json, &bank.get(path, consent)?)
         }
         Command::Bank(BankCommand::Connector(command)) => {
             let (node, token_file) = match command {
@@ -498,7 +555,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             permissions,
             suspend,
         }) => {
-            let key = commands::node_key(key_file)?;
+            let key = commands::node_key_from_env(key_file)?;
             let action = if *suspend {
                 AppAction::Suspend
             } else if permissions.is_empty() {

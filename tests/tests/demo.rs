@@ -1,0 +1,151 @@
+//! `consentnet demo`, the README's first command: the whole journey succeeds on real processes and reports every step; `--keep` leaves a working consortium behind.
+
+#![allow(clippy::unwrap_used)]
+
+use std::process::Command;
+use std::time::Duration;
+
+use consentnet_tests::{bin, http_get, wait_for};
+
+fn demo(args: &[&str]) -> (std::process::Output, serde_json::Value) {
+    let output = Command::new(bin("consentnet"))
+        .arg("--json")
+        .arg("demo")
+        .args(args)
+        .output()
+        .unwrap();
+    let summary = serde_json::from_slice(&output.stdout).unwrap_or(serde_json::Value::Null);
+    (output, summary)
+}
+
+#[test]
+fn the_demo_runs_the_whole_journey_and_reports_every_step() {
+    let (output, summary) = demo(&[]);
+    assert!(
+        output.status.success(),
+        "{summary:#}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(summary["ok"], true);
+    let steps: Vec<&str> = summary["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .inspect(|s| assert_eq!(s["ok"], true, "{s}"))
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "create_members",
+            "start_nodes",
+            "plug_in_cores",
+            "publish_apps",
+            "find_accounts",
+            "grant_consents",
+            "affordability",
+            "second_app",
+            "revoke",
+            "replicate",
+            "audit",
+            "stop"
+        ]
+    );
+    assert_eq!(summary["nodes"].as_array().unwrap().len(), 6);
+    // Three banks' data through one API: each with transactions and a summary.
+    let banks = summary["affordability"]["banks"].as_array().unwrap();
+    assert_eq!(banks.len(), 3);
+    for bank in banks {
+        assert!(bank["transactions"].as_u64().unwrap() > 0, "{bank}");
+        assert!(bank["summary"]["monthly_income"].is_string(), "{bank}");
+    }
+    let step = |name: &str| {
+        summary["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["step"] == name)
+            .unwrap()["detail"]
+            .clone()
+    };
+    assert_eq!(
+        step("second_app")["transactions_refused"],
+        "permission_missing"
+    );
+    assert_eq!(step("revoke")["refused_with"], "consent_revoked");
+    assert_eq!(step("revoke")["still_served"].as_array().unwrap().len(), 2);
+    assert!(summary["revocation_propagation_ms"].as_f64().unwrap() > 0.0);
+    let audit = &summary["audit"];
+    assert_eq!(audit["clean"], true);
+    assert_eq!(audit["consents"], 4);
+    assert_eq!(audit["revoked"], 1);
+    assert_eq!(audit["violations"], 0);
+    assert!(audit["accesses"].as_u64().unwrap() >= 6, "{audit}");
+    // Without --keep, nothing is left behind.
+    let work = summary["work_dir"].as_str().unwrap();
+    assert!(!std::path::Path::new(work).exists(), "{work} was removed");
+}
+
+#[test]
+fn keep_leaves_the_consortium_running_and_says_how_to_stop_it() {
+    let root = tempfile::tempdir().unwrap();
+    let work = root.path().join("demo");
+    let (output, summary) = demo(&["--keep", "--work-dir", work.to_str().unwrap()]);
+    let pids = std::fs::read_to_string(work.join("pids")).unwrap_or_default();
+    // Stops the kept processes however the assertions below end.
+    struct Stop(String);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            for pid in self.0.split_whitespace() {
+                let _ = Command::new("kill").args(["-KILL", pid]).status();
+            }
+        }
+    }
+    let _stop = Stop(pids.clone());
+    assert!(
+        output.status.success(),
+        "{summary:#}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(summary["kept"], true);
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("kill $(cat"),
+        "says how to stop it"
+    );
+    assert_eq!(
+        pids.split_whitespace().count(),
+        8,
+        "six nodes and two cores"
+    );
+    // Every node still answers after the demo has exited.
+    for node in summary["nodes"].as_array().unwrap() {
+        let url = format!("{}/status", node["http"].as_str().unwrap());
+        let (code, _) = http_get(&url);
+        assert_eq!(code, 200, "{url}");
+    }
+    let regulator = summary["nodes"][5]["http"].as_str().unwrap().to_owned();
+    for pid in pids.split_whitespace() {
+        Command::new("kill").args(["-TERM", pid]).status().unwrap();
+    }
+    wait_for("the kept nodes to stop", Duration::from_secs(20), || {
+        std::net::TcpStream::connect(regulator.trim_start_matches("http://"))
+            .is_err()
+            .then_some(())
+    });
+}
+
+#[test]
+fn a_work_dir_with_files_in_it_is_refused_and_left_alone() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("precious.txt"), "keep me").unwrap();
+    let (output, summary) = demo(&["--work-dir", root.path().to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        summary["error"].as_str().unwrap().contains("is not empty"),
+        "{summary}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.path().join("precious.txt")).unwrap(),
+        "keep me"
+    );
+}
