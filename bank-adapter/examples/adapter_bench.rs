@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeZone, Utc};
 use consentnet_bank_adapter::api::{APP_VERSION, AccessSink, Adapter, Check, router};
 use consentnet_bank_adapter::enforce::{ReplayCache, SCHEME};
+use consentnet_bank_adapter::links::{LinkRequest, Links};
 use consentnet_bank_adapter::sandbox::SandboxBank;
 use consentnet_consent_chain::event::{AppAction, AppDecision, Outcome};
 use consentnet_consent_chain::{Event, Genesis, Member, MemoryStore, Replica, Role};
@@ -39,6 +40,8 @@ impl AccessSink for Discard {
 
 struct Setup {
     bank: KeyPair,
+    links: Arc<Links>,
+    _links_dir: tempfile::TempDir,
     state: Arc<consentnet_consent_chain::State>,
     sandbox: Arc<SandboxBank>,
     app: KeyPair,
@@ -53,6 +56,7 @@ impl Setup {
             bank: self.bank.did().clone(),
             public_url,
             source: self.state.clone(),
+            holders: self.links.clone(),
             replay: ReplayCache::new(4_000_000),
             connector: RwLock::new(self.sandbox.clone()),
             records: Arc::new(Discard),
@@ -103,8 +107,23 @@ fn setup() -> Setup {
     };
     node.append_local(&bank, Event::app_decided(&bank, decision), 2)
         .unwrap();
+    // The client is the bank's linked customer for the account, as in production.
+    let links_dir = tempfile::tempdir().unwrap();
+    let links = Links::open(&links_dir.path().join("links.jsonl")).unwrap();
+    let code = links
+        .issue_code("bench-customer", std::slice::from_ref(&account), Utc::now())
+        .unwrap();
+    links
+        .redeem(
+            bank.did(),
+            &LinkRequest::sign(&client, bank.did(), &code.code),
+            Utc::now(),
+        )
+        .unwrap();
     Setup {
         state: Arc::new(node.state().clone()),
+        links: Arc::new(links),
+        _links_dir: links_dir,
         bank,
         sandbox,
         app,

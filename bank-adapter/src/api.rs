@@ -84,6 +84,8 @@ pub struct Adapter {
     pub public_url: String,
     /// Consent and catalog state.
     pub source: Arc<dyn ConsentSource>,
+    /// Which client DIDs hold which accounts (the bank's private links).
+    pub holders: Arc<dyn crate::links::AccountHolders>,
     /// Proof ids seen recently.
     pub replay: ReplayCache,
     /// The bank core, replaceable at run time.
@@ -302,6 +304,7 @@ impl<'a> Call<'a> {
         let checked = match self.adapter.check {
             Check::Enforced => authorize(
                 self.adapter.source.as_ref(),
+                self.adapter.holders.as_ref(),
                 &self.adapter.replay,
                 &self.adapter.bank,
                 presented,

@@ -6,6 +6,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use chrono::{DateTime, Utc};
 use consentnet_consent_chain::event::AppAction;
 use consentnet_consent_chain::{ConsentStatus, State};
+
+use crate::links::AccountHolders;
 use consentnet_identity::{
     ConsentId, Did, Permission, PopError, PopRequest, VerifiedConsent, verify_pop,
 };
@@ -269,6 +271,7 @@ impl ReplayCache {
 /// failing check is the answer.
 pub fn authorize(
     source: &dyn ConsentSource,
+    holders: &dyn AccountHolders,
     replay: &ReplayCache,
     bank: &Did,
     call: Presented<'_>,
@@ -364,6 +367,22 @@ pub fn authorize(
             403,
             "consent_other_bank",
             "consent was granted for another bank",
+        ));
+    }
+    // The client who signed must be the bank's own customer for every account named:
+    // anyone can sign a consent, only a linked holder's consent is honoured.
+    if let Some(account) = consent
+        .terms
+        .accounts
+        .iter()
+        .find(|a| !holders.holds(&consent.issuer, a))
+    {
+        return Err(Refusal::new(
+            403,
+            "consent_issuer_not_holder",
+            format!(
+                "the consent's issuer is not linked at this bank as a holder of account {account}"
+            ),
         ));
     }
     if let Some(account) = call.account

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod connector;
 pub mod enforce;
+pub mod links;
 pub mod mapping;
 pub mod openapi;
 pub mod payments;

@@ -77,6 +77,7 @@ impl BankConnector for Unresponsive {
 
 struct World {
     adapter: Arc<Adapter>,
+    linked: common::Linked,
     records: Arc<Records>,
     app: KeyPair,
     id: String,
@@ -139,10 +140,12 @@ fn world_with_limits(permissions: &[Permission], limits: Option<PaymentLimits>) 
     node.append_local(&bank, Event::app_decided(&bank, decision), 2)
         .unwrap();
     let records = Arc::new(Records::default());
+    let linked = common::linked(bank.did(), &client, std::slice::from_ref(&account));
     let adapter = Arc::new(Adapter {
         bank: bank.did().clone(),
         public_url: PUBLIC.into(),
         source: Arc::new(node.state().clone()),
+        holders: linked.links.clone(),
         replay: ReplayCache::new(10_000),
         connector: RwLock::new(Arc::new(sandbox)),
         records: records.clone(),
@@ -151,6 +154,7 @@ fn world_with_limits(permissions: &[Permission], limits: Option<PaymentLimits>) 
     });
     World {
         adapter,
+        linked,
         records,
         app,
         id: consent.id.to_string(),
@@ -594,6 +598,7 @@ async fn the_payment_ledger_survives_a_restart_from_its_journal() {
             bank: w.adapter.bank.clone(),
             public_url: PUBLIC.into(),
             source: w.adapter.source.clone(),
+            holders: w.linked.links.clone(),
             replay: ReplayCache::new(10_000),
             connector: RwLock::new(w.adapter.connector()),
             records: w.records.clone(),

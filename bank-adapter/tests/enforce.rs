@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -24,6 +26,7 @@ struct World {
     client: KeyPair,
     consent: VerifiedConsent,
     replay: ReplayCache,
+    linked: common::Linked,
 }
 
 fn member(key: &KeyPair, role: Role) -> Member {
@@ -76,7 +79,9 @@ impl World {
         .unwrap();
         node.append_local(&bank, Event::consent_granted(consent.credential.clone()), 1)
             .unwrap();
+        let linked = common::linked(bank.did(), &client, &["acc-1".to_owned()]);
         let mut world = Self {
+            linked,
             node,
             bank,
             other_bank,
@@ -152,6 +157,7 @@ impl World {
     fn check(&self, call: &Call) -> Result<BTreeSet<Permission>, (u16, &'static str)> {
         authorize(
             self.node.state(),
+            self.linked.links.as_ref(),
             &self.replay,
             self.bank.did(),
             Presented {
@@ -364,6 +370,36 @@ fn a_consent_for_another_bank_is_refused() {
     call.authorization = Some(format!("{SCHEME} {id}"));
     call.proof = Some(world.proof(&world.app, "GET", URL, &id, now()));
     assert_eq!(world.check(&call), Err((403, "consent_other_bank")));
+}
+
+#[test]
+fn a_consent_signed_by_someone_the_bank_has_not_linked_to_the_account_is_refused() {
+    let mut world = World::new();
+    // A stranger (say, a TSP that has seen the account reference) signs a consent for the
+    // client's account: a valid credential, but not from the account's holder.
+    let stranger = KeyPair::generate();
+    let forged = block_on(issue_consent(
+        &stranger,
+        &terms(
+            &world.app,
+            &world.bank,
+            &[Permission::ReadBalances, Permission::ReadAccountsBasic],
+        ),
+    ))
+    .unwrap();
+    world
+        .node
+        .append_local(
+            &world.bank,
+            Event::consent_granted(forged.credential.clone()),
+            3,
+        )
+        .unwrap();
+    let id = forged.id.to_string();
+    let mut call = world.call();
+    call.authorization = Some(format!("{SCHEME} {id}"));
+    call.proof = Some(world.proof(&world.app, "GET", URL, &id, now()));
+    assert_eq!(world.check(&call), Err((403, "consent_issuer_not_holder")));
 }
 
 #[test]

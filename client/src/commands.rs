@@ -9,7 +9,8 @@ use consentnet_consent_chain::Event;
 use consentnet_consent_chain::event::{AppAction, AppDecision, AppManifest, Platform};
 use consentnet_identity::consent::block_on;
 use consentnet_identity::{
-    ConsentId, ConsentTerms, Did, KdfParams, KeyPair, Permission, Revocation, Wallet, issue_consent,
+    ConsentId, ConsentTerms, Did, KdfParams, KeyPair, LinkRequest, Permission, Revocation, Wallet,
+    issue_consent,
 };
 use serde_json::{Value, json};
 
@@ -252,4 +253,35 @@ pub fn permissions(codes: &[String]) -> anyhow::Result<BTreeSet<Permission>> {
                 .map_err(|_| anyhow!("--permission {code:?} is not an OBIE permission code"))
         })
         .collect()
+}
+
+/// The bank admin's token from `path` (the file `consentnet-node init` wrote).
+pub fn admin_token(path: &Path) -> anyhow::Result<String> {
+    let token = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the admin token {}", path.display()))?;
+    Ok(token.trim().to_owned())
+}
+
+/// A bank's one-time code linking a DID to `customer`'s `accounts` (the bank's own channel
+/// gives it to the customer).
+pub fn link_code(
+    bank: &NodeClient,
+    token: &str,
+    customer: &str,
+    accounts: &[String],
+) -> anyhow::Result<Value> {
+    Ok(bank.post_with(
+        "/v1/admin/link-codes",
+        &[("x-admin-token", token)],
+        &json!({ "customer": customer, "accounts": accounts }),
+    )?)
+}
+
+/// Links the wallet DID `label` at the bank node `bank` with a link code; returns the
+/// bank's answer with the opaque references of the accounts the DID now holds.
+pub fn link(bank: &NodeClient, key: &KeyPair, code: &str) -> anyhow::Result<Value> {
+    let bank_did = Did::parse(&bank.status()?.did)
+        .map_err(|e| anyhow!("the bank node reports no usable DID: {e}"))?;
+    let request = LinkRequest::sign(key, &bank_did, code);
+    Ok(bank.post("/v1/links", &serde_json::to_value(&request)?)?)
 }

@@ -574,22 +574,42 @@ fn journey_steps(
     .and_then(|_| Ok((lendwise_wallet.key("app")?, buddy_wallet.key("app")?)))?;
 
     let accounts = journey.step(
-        "find_accounts",
-        &format!("{CLIENT_NAME} banks at all three; each bank gives her an opaque reference for her current account"),
+        "link_accounts",
+        &format!("{CLIENT_NAME} banks at all three. Each bank's own app gives her a one-time link code; her wallet links a new DID per bank with it, and the bank answers with opaque references to her accounts"),
         |j| {
+            client_wallet.create()?;
             let mut accounts = Vec::new();
             for &bank in &BANKS {
+                // The bank's own channel knows its customer's accounts; the simulator's
+                // listing stands in for it.
                 let output = Command::new(&core_bin)
                     .args(["--list-accounts", "--seed", &(bank + 1).to_string()])
                     .output()?;
-                let account = String::from_utf8_lossy(&output.stdout)
+                let held: Vec<String> = String::from_utf8_lossy(&output.stdout)
                     .lines()
                     .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                    .find(|a| a["holder"] == CLIENT_NAME && a["type"] == "CurrentAccount" && a["currency"] == "GBP")
-                    .and_then(|a| a["account"].as_str().map(str::to_owned))
-                    .ok_or_else(|| anyhow!("{} has no GBP current account for {CLIENT_NAME}", members[bank].name))?;
-                j.say(&format!("   {}: {account}", members[bank].name));
-                accounts.push(account);
+                    .filter(|a| a["holder"] == CLIENT_NAME)
+                    .filter_map(|a| a["account"].as_str().map(str::to_owned))
+                    .collect();
+                let token = commands::admin_token(&members[bank].dir.join("admin-token"))?;
+                let code = commands::link_code(&members[bank].node, &token, CLIENT_NAME, &held)?;
+                let code = code["code"].as_str().ok_or_else(|| anyhow!("no link code"))?;
+                let label = format!("at {}", members[bank].name);
+                client_wallet.new_did(&label)?;
+                let linked = commands::link(&members[bank].node, &client_wallet.key(&label)?, code)?;
+                let current = linked["accounts"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|a| a["account_sub_type"] == "CurrentAccount" && a["currency"] == "GBP")
+                    .and_then(|a| a["account_id"].as_str().map(str::to_owned))
+                    .ok_or_else(|| anyhow!("{} linked no GBP current account", members[bank].name))?;
+                j.say(&format!(
+                    "   {}: {} accounts linked; GBP current account {current}",
+                    members[bank].name,
+                    linked["accounts"].as_array().map_or(0, Vec::len)
+                ));
+                accounts.push(current);
             }
             Ok(json!(accounts))
         },
@@ -602,13 +622,11 @@ fn journey_steps(
         .ok_or_else(|| anyhow!("no date a year from now"))?;
     let consents = journey.step(
         "grant_consents",
-        "the client's wallet signs a consent for Lendwise at each bank (a separate DID per bank) and one for Budget Buddy; they go on the log through the fintechs' nodes",
+        "with the DID linked at each bank, her wallet signs a consent for Lendwise there, and one for Budget Buddy at the Sandbox Bank; they go on the log through the fintechs' nodes",
         |j| {
-            client_wallet.create()?;
             let mut consents = Vec::new();
             for (i, &bank) in BANKS.iter().enumerate() {
-                let label = format!("lendwise at {}", members[bank].name);
-                client_wallet.new_did(&label)?;
+                let label = format!("at {}", members[bank].name);
                 let request = GrantRequest {
                     bank: consentnet_identity::Did::parse(&members[bank].did)?,
                     app: lendwise_key.did().clone(),
@@ -622,8 +640,7 @@ fn journey_steps(
                 j.say(&format!("   Lendwise at {}: consent {}... until {until}", members[bank].name, &id[..16]));
                 consents.push(id);
             }
-            let label = "budget buddy at Sandbox Bank";
-            client_wallet.new_did(label)?;
+            let label = "at Sandbox Bank";
             let request = GrantRequest {
                 bank: consentnet_identity::Did::parse(&members[0].did)?,
                 app: buddy_key.did().clone(),

@@ -106,6 +106,22 @@ enum WalletCommand {
     },
     /// List the wallet's DIDs and consents.
     List(WalletArg),
+    /// Link a wallet DID to your accounts at a bank, with the one-time code the bank gave
+    /// you (in its app or online banking). The bank keeps the link privately and answers
+    /// with the opaque references of your accounts, to name in consents.
+    Link {
+        #[command(flatten)]
+        wallet: WalletArg,
+        /// The bank node's HTTP API.
+        #[arg(long)]
+        bank: String,
+        /// The wallet DID to link (its label); use a separate DID per bank.
+        #[arg(long = "as")]
+        label: String,
+        /// The link code from the bank.
+        #[arg(long)]
+        code: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -254,6 +270,21 @@ enum BankCommand {
     /// Change the bank core behind a bank node at run time.
     #[command(subcommand)]
     Connector(ConnectorCommand),
+    /// Issue a one-time code that links a client's DID to a customer's accounts (what the
+    /// bank's own app shows a customer who signed in there). Valid for 15 minutes.
+    LinkCode {
+        #[command(flatten)]
+        node: NodeArg,
+        /// The file holding the node's admin token.
+        #[arg(long)]
+        token_file: PathBuf,
+        /// The bank's own identifier for the customer.
+        #[arg(long)]
+        customer: String,
+        /// An account reference of the customer (repeat for several).
+        #[arg(long = "account", required = true)]
+        accounts: Vec<String>,
+    },
     /// Approve an app version with the permissions it may use here, or suspend it.
     Decide {
         #[command(flatten)]
@@ -388,6 +419,29 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Wallet(WalletCommand::NewDid { wallet, label }) => {
             let did = commands::WalletFile::from_env(&wallet.wallet)?.new_did(label)?;
             show(cli.json, &serde_json::json!({ "label": label, "did": did }))
+        }
+        Command::Wallet(WalletCommand::Link {
+            wallet,
+            bank,
+            label,
+            code,
+        }) => {
+            let key = commands::WalletFile::from_env(&wallet.wallet)?.key(label)?;
+            let bank = NodeClient::new(bank)?;
+            show(cli.json, &commands::link(&bank, &key, code)?)
+        }
+        Command::Bank(BankCommand::LinkCode {
+            node,
+            token_file,
+            customer,
+            accounts,
+        }) => {
+            let token = commands::admin_token(token_file)?;
+            let node = NodeClient::new(&node.node)?;
+            show(
+                cli.json,
+                &commands::link_code(&node, &token, customer, accounts)?,
+            )
         }
         Command::Wallet(WalletCommand::List(wallet)) => {
             let wallet = commands::WalletFile::from_env(&wallet.wallet)?.open()?;
@@ -533,9 +587,8 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                 }
                 | ConnectorCommand::Remove { node, token_file } => (node, token_file),
             };
-            let token = std::fs::read_to_string(token_file)
-                .map_err(|e| anyhow!("reading {}: {e}", token_file.display()))?;
-            let headers = [("x-admin-token", token.trim())];
+            let token = commands::admin_token(token_file)?;
+            let headers = [("x-admin-token", token.as_str())];
             let node = NodeClient::new(&node.node)?;
             let answer = match command {
                 ConnectorCommand::Put { mapping, .. } => {

@@ -132,6 +132,16 @@ impl NodeClient {
         self.request(path, &[], Body::Json(body))
     }
 
+    /// POSTs `body` as JSON to `path` with `headers` and returns the JSON answer.
+    pub fn post_with(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, NodeApiError> {
+        self.request(path, headers, Body::Json(body))
+    }
+
     /// The full URL of `path` at this node.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)

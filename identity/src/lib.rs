@@ -10,6 +10,7 @@ pub mod cache;
 pub mod canonical;
 pub mod consent;
 pub mod keys;
+pub mod link;
 pub mod permissions;
 pub mod pop;
 pub mod revocation;
@@ -22,6 +23,7 @@ pub use consent::{
     issue_consent, verify_consent, verify_consent_blocking,
 };
 pub use keys::{Did, KeyError, KeyPair, SignatureCheck, verify_many};
+pub use link::LinkRequest;
 pub use permissions::{Permission, PermissionError};
 pub use pop::{PopClaims, PopError, PopRequest, sign_pop, verify_pop};
 pub use revocation::{Revocation, RevocationError};

@@ -68,8 +68,12 @@ pub struct AdapterSection {
     /// The journal of payments this bank counted against consents' limits: what is left
     /// under a consent survives restarts. Default `payments.jsonl`.
     pub payments_journal: PathBuf,
-    /// A file holding the token the connector admin API requires in `x-admin-token`.
-    /// Default: none, and the admin API is disabled (the folder still works).
+    /// The bank's private record of which client DID holds which accounts (account
+    /// links), kept on this node only. Default `links.jsonl`.
+    pub links_file: PathBuf,
+    /// A file holding the token the bank admin API (connectors, link codes) requires in
+    /// `x-admin-token`. Default: none, and the admin API is disabled (the connectors
+    /// folder still works). `init` makes one for bank nodes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_token_file: Option<PathBuf>,
 }
@@ -82,6 +86,7 @@ impl Default for AdapterSection {
             sandbox_seed: 1,
             connectors_dir: "connectors".into(),
             payments_journal: "payments.jsonl".into(),
+            links_file: "links.jsonl".into(),
             admin_token_file: None,
         }
     }
@@ -197,6 +202,7 @@ impl NodeConfig {
             &mut self.node.genesis,
             &mut self.adapter.connectors_dir,
             &mut self.adapter.payments_journal,
+            &mut self.adapter.links_file,
         ] {
             if path.is_relative() {
                 *path = base.join(&*path);
@@ -313,8 +319,11 @@ sandbox_seed = {sandbox_seed}
 connectors_dir = {connectors_dir:?}
 # The journal of payments counted against consents' limits (synced before each payment).
 payments_journal = {payments_journal:?}
-# A file holding the token that PUT/DELETE /v1/admin/connector require in x-admin-token.
-# Without it the admin API is disabled; the folder still works.
+# The bank's private record of which client DID holds which accounts (account links).
+# It never leaves this node; keep it private (the node writes it with mode 0600).
+links_file = {links_file:?}
+# A file holding the token the bank admin API (/v1/admin/connector, /v1/admin/link-codes)
+# requires in x-admin-token. Without it the admin API is disabled; the folder still works.
 {admin_token_file}
 "#,
             data_dir = self.node.data_dir.display().to_string(),
@@ -340,6 +349,7 @@ payments_journal = {payments_journal:?}
             sandbox_seed = self.adapter.sandbox_seed,
             connectors_dir = self.adapter.connectors_dir.display().to_string(),
             payments_journal = self.adapter.payments_journal.display().to_string(),
+            links_file = self.adapter.links_file.display().to_string(),
             admin_token_file = match &self.adapter.admin_token_file {
                 Some(path) => format!("admin_token_file = {:?}", path.display().to_string()),
                 None => "# admin_token_file = \"admin-token\"".to_owned(),

@@ -118,6 +118,8 @@ pub struct AppState {
     pub network: Option<NetworkHandle>,
     /// The connector admin API, on bank nodes.
     pub admin: Option<crate::bank::ConnectorAdmin>,
+    /// The bank's private account links, on bank nodes.
+    pub links: Option<Arc<consentnet_bank_adapter::links::Links>>,
     /// The Open Banking adapter and its connector problems, on bank nodes.
     pub adapter: Option<(
         Arc<consentnet_bank_adapter::api::Adapter>,
@@ -144,6 +146,8 @@ pub fn app(state: AppState, max_body_bytes: usize) -> Router {
             "/v1/admin/connector",
             axum::routing::put(put_connector).delete(delete_connector),
         )
+        .route("/v1/admin/link-codes", post(issue_link_code))
+        .route("/v1/links", post(redeem_link))
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
@@ -622,7 +626,7 @@ fn admin(
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "admin_disabled",
-            "set adapter.admin_token_file to enable the connector admin API",
+            "set adapter.admin_token_file to enable the bank admin API",
         ));
     }
     let given = headers.get("x-admin-token").and_then(|v| v.to_str().ok());
@@ -660,6 +664,113 @@ async fn delete_connector(
         .await?
         .map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(Json(json!({ "installed": "sandbox" })))
+}
+
+/// The bank's links and its adapter, or `not_a_bank`.
+fn bank_links(
+    state: &AppState,
+) -> Result<
+    (
+        Arc<consentnet_bank_adapter::links::Links>,
+        Arc<consentnet_bank_adapter::api::Adapter>,
+    ),
+    ApiError,
+> {
+    match (&state.links, &state.adapter) {
+        (Some(links), Some((adapter, _))) => Ok((links.clone(), adapter.clone())),
+        _ => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_a_bank",
+            "only bank nodes link clients to accounts",
+        )),
+    }
+}
+
+fn link_error(error: consentnet_bank_adapter::links::LinkError) -> ApiError {
+    let (status, code) = error.status_code();
+    ApiError::new(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        code,
+        error.to_string(),
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinkCodeRequest {
+    customer: String,
+    accounts: Vec<String>,
+}
+
+/// `POST /v1/admin/link-codes`: the bank's own channel asks for a one-time code that links
+/// a DID to one customer's accounts; every account must exist in the bank core.
+async fn issue_link_code(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    admin(&state, &headers)?;
+    let (links, adapter) = bank_links(&state)?;
+    let request: LinkCodeRequest = parse_json(&body(bytes)?)?;
+    let wanted = request.accounts.clone();
+    let found = blocking(move || adapter.connector().accounts(&wanted))
+        .await?
+        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "bank_core_failed", e.to_string()))?;
+    if let Some(missing) = request
+        .accounts
+        .iter()
+        .find(|a| !found.iter().any(|f| &f.account_id == *a))
+    {
+        return Err(ApiError::bad_request(
+            "unknown_account",
+            format!("accounts: {missing} is not an account in this bank's core"),
+        ));
+    }
+    let issued = links
+        .issue_code(&request.customer, &request.accounts, chrono::Utc::now())
+        .map_err(link_error)?;
+    Ok((StatusCode::CREATED, Json(json!(issued))).into_response())
+}
+
+/// `POST /v1/links`: a client redeems a link code with a proof signed by the DID to link;
+/// the answer lists the accounts, by their opaque references, that the DID now holds.
+async fn redeem_link(
+    State(state): State<AppState>,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let (links, adapter) = bank_links(&state)?;
+    let request: consentnet_bank_adapter::links::LinkRequest = parse_json(&body(bytes)?)?;
+    let bank = state.service.did().clone();
+    let link = blocking(move || {
+        let link = links.redeem(&bank, &request, chrono::Utc::now())?;
+        // Details are a courtesy: the link stands even if the core is slow right now.
+        let details = adapter
+            .connector()
+            .accounts(&link.accounts)
+            .unwrap_or_default();
+        Ok::<_, consentnet_bank_adapter::links::LinkError>((link, details))
+    })
+    .await?
+    .map_err(link_error)?;
+    let (link, details) = link;
+    let accounts: Vec<Value> = link
+        .accounts
+        .iter()
+        .map(|id| {
+            let detail = details.iter().find(|d| &d.account_id == id);
+            json!({
+                "account_id": id,
+                "currency": detail.map(|d| d.currency.clone()),
+                "account_sub_type": detail.map(|d| d.account_sub_type.clone()),
+                "nickname": detail.and_then(|d| d.nickname.clone()),
+            })
+        })
+        .collect();
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "bank": state.service.did(), "did": link.did, "accounts": accounts })),
+    )
+        .into_response())
 }
 
 async fn fallback(uri: axum::http::Uri) -> ApiError {

@@ -215,6 +215,9 @@ fn init(
         .transpose()
         .context("resolving the passphrase file's path")?;
     config.node.passphrase_file = passphrase_file.clone();
+    if role == Role::Bank {
+        config.adapter.admin_token_file = Some(ADMIN_TOKEN_FILE.into());
+    }
     config.check()?;
     let passphrase = keystore::passphrase(passphrase_file.as_deref())?;
     let key = keystore::create(&dir.join(&config.node.key_file), &passphrase)?;
@@ -227,6 +230,9 @@ fn init(
     let member_json = serde_json::to_string_pretty(&member)?;
     std::fs::write(&member_path, format!("{member_json}\n"))
         .with_context(|| format!("writing {}", member_path.display()))?;
+    if role == Role::Bank {
+        write_admin_token(&dir.join(ADMIN_TOKEN_FILE))?;
+    }
     std::fs::write(&config_path, config.starter_toml())
         .with_context(|| format!("writing {}", config_path.display()))?;
     println!("{}", serde_json::to_string(&member)?);
@@ -237,6 +243,26 @@ fn init(
         member_path.display()
     );
     Ok(())
+}
+
+/// The bank admin API's token file `init` makes for bank nodes.
+const ADMIN_TOKEN_FILE: &str = "admin-token";
+
+/// Writes a fresh random admin token (64 hex digits), readable by the owner only.
+fn write_admin_token(path: &Path) -> anyhow::Result<()> {
+    use rand_core::RngCore;
+    use std::io::Write;
+    let mut raw = [0u8; 32];
+    rand_core::OsRng.fill_bytes(&mut raw);
+    let token: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(path)
+        .and_then(|mut file| file.write_all(format!("{token}\n").as_bytes()))
+        .with_context(|| format!("writing the admin token {}", path.display()))
 }
 
 fn genesis(network: &str, out: &Path, members: &[PathBuf]) -> anyhow::Result<()> {
@@ -324,6 +350,7 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
         .has_role(key.did(), Role::Bank);
     let mut adapter_routes = None;
     let mut bank_adapter = None;
+    let mut bank_links = None;
     let mut connector_admin = None;
     let mut recorder_task = None;
     let mut watcher_task: Option<tokio::task::JoinHandle<()>> = None;
@@ -339,10 +366,16 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
         let sandbox: Arc<dyn consentnet_bank_adapter::connector::BankConnector> = Arc::new(
             SandboxBank::seeded(config.adapter.sandbox_seed, chrono::Utc::now()),
         );
+        let links = Arc::new(
+            consentnet_bank_adapter::links::Links::open(&config.adapter.links_file)
+                .context("opening the account links")?,
+        );
+        bank_links = Some(links.clone());
         let adapter = Adapter {
             bank: key.did().clone(),
             public_url: public_url.clone(),
             source: Arc::new(bank::LogConsents(service.clone())),
+            holders: links,
             replay: ReplayCache::new(config.adapter.replay_cache),
             connector: std::sync::RwLock::new(sandbox.clone()),
             records: Arc::new(records),
@@ -391,6 +424,7 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
             submitter,
             network: Some(network),
             admin: connector_admin,
+            links: bank_links,
             adapter: bank_adapter,
         },
         config.http.max_body_bytes,

@@ -59,6 +59,7 @@ fn fixture() -> Fixture {
             service,
             network: None,
             admin: None,
+            links: None,
             adapter: None,
         }),
         bank,

@@ -272,14 +272,25 @@ pub fn wait_for<T>(what: &str, deadline: Duration, mut check: impl FnMut() -> Op
 
 /// POSTs JSON to `url` and returns the status code and the body as JSON.
 pub fn http_post_json(url: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+    http_post_json_with(url, &[], body)
+}
+
+/// POSTs JSON to `url` with `headers`; returns the status code and the body as JSON.
+pub fn http_post_json_with(
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(20)))
         .build()
         .new_agent();
-    let mut response = agent
-        .post(url)
-        .header("content-type", "application/json")
+    let mut request = agent.post(url).header("content-type", "application/json");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let mut response = request
         .send(body.to_string())
         .expect("the HTTP call completes");
     let status = response.status().as_u16();
@@ -416,4 +427,40 @@ pub fn obie_get(
         status,
         serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
     )
+}
+
+/// Links `client` at the bank node `bank` (member folder `node`, API at `bank_url`) as the
+/// holder of `accounts`: a link code from the bank's admin API (token from the folder),
+/// redeemed with a proof signed by the client.
+pub fn link_client(
+    node: &NodeDir,
+    bank_url: &str,
+    client: &consentnet_identity::KeyPair,
+    accounts: &[&str],
+) {
+    let (status, code) = http_post_json_with(
+        &format!("{bank_url}/v1/admin/link-codes"),
+        &[("x-admin-token", &admin_token(node))],
+        &serde_json::json!({ "customer": "test customer", "accounts": accounts }),
+    );
+    assert_eq!(status, 201, "{code}");
+    let bank = consentnet_identity::Did::parse(node.did()).expect("the bank's DID");
+    let request = consentnet_identity::LinkRequest::sign(
+        client,
+        &bank,
+        code["code"].as_str().expect("a code"),
+    );
+    let (status, body) = http_post_json(
+        &format!("{bank_url}/v1/links"),
+        &serde_json::to_value(&request).expect("serializes"),
+    );
+    assert_eq!(status, 201, "{body}");
+}
+
+/// A bank node's admin token, from the file `consentnet-node init` wrote.
+pub fn admin_token(node: &NodeDir) -> String {
+    std::fs::read_to_string(node.dir.join("admin-token"))
+        .expect("init wrote the bank's admin token")
+        .trim()
+        .to_owned()
 }

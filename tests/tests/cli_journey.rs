@@ -114,16 +114,56 @@ fn a_client_grants_a_tsp_reads_the_client_revokes_the_tsp_is_refused() {
 
     // The client grants a consent on one sandbox account, through the TSP's node.
     ok(&["wallet", "init", "--wallet", wallet]);
-    ok(&[
+    let client_did = ok(&[
         "wallet",
         "new-did",
         "--wallet",
         wallet,
         "--label",
         "for-budget-buddy",
-    ]);
+    ])["did"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let sandbox = consentnet_bank_adapter::sandbox::SandboxBank::seeded(1, Utc::now());
     let account = sandbox.account_ids()[0].0.clone();
+
+    // The bank's channel issues a link code; the client links the DID with it and gets
+    // the account's opaque reference back.
+    let token_file = consortium.nodes[0].dir.join("admin-token");
+    let issued = ok(&[
+        "bank",
+        "link-code",
+        "--node",
+        &bank.http_url,
+        "--token-file",
+        token_file.to_str().unwrap(),
+        "--customer",
+        "customer-42",
+        "--account",
+        &account,
+    ]);
+    let code = issued["code"].as_str().unwrap().to_owned();
+    let link_args = [
+        "wallet",
+        "link",
+        "--wallet",
+        wallet,
+        "--bank",
+        &bank.http_url,
+        "--as",
+        "for-budget-buddy",
+        "--code",
+        &code,
+    ];
+    let linked = ok(&link_args);
+    assert_eq!(linked["accounts"][0]["account_id"], account.as_str());
+    assert_eq!(linked["did"], client_did.as_str());
+    // A code links once.
+    let again = cli(&link_args, "");
+    assert_eq!(again.status.code(), Some(3), "refused by the node");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("link_code_unusable"));
+
     let grant_args = [
         "consent",
         "grant",

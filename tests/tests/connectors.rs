@@ -10,8 +10,8 @@ use chrono::Utc;
 use consentnet_identity::consent::block_on;
 use consentnet_identity::{KeyPair, issue_consent};
 use consentnet_tests::{
-    Consortium, NodeProcess, approval_body, balance_terms, bin, http_post_json, node_key, obie_get,
-    wait_for,
+    Consortium, NodeProcess, approval_body, balance_terms, bin, http_post_json, link_client,
+    node_key, obie_get, wait_for,
 };
 use serde_json::Value;
 
@@ -126,8 +126,10 @@ fn simulators_plugged_in_at_run_time_answer_like_the_bank_they_front() {
     assert_eq!(code, 201, "{answer}");
     let sandbox = consentnet_bank_adapter::sandbox::SandboxBank::seeded(1, Utc::now());
     let account = sandbox.account_ids()[0].0.clone();
+    let client = KeyPair::generate();
+    link_client(&consortium.nodes[0], &node.http_url, &client, &[&account]);
     let consent = block_on(issue_consent(
-        &KeyPair::generate(),
+        &client,
         &balance_terms(app.did(), bank.did(), &account),
     ))
     .unwrap();

@@ -13,7 +13,7 @@ use consentnet_identity::consent::block_on;
 use consentnet_identity::{Did, KeyPair, Permission, Revocation, issue_consent};
 use consentnet_tests::{
     Consortium, NodeDir, NodeProcess, TEST_PASSPHRASE, approval_body, balance_terms, bin_dir,
-    http_get, http_post_json, node_key, obie_get, wait_for,
+    http_get, http_post_json, link_client, node_key, obie_get, wait_for,
 };
 use serde_json::Value;
 
@@ -288,6 +288,7 @@ fn a_tsp_reads_a_balance_at_the_bank_until_the_consent_is_revoked_and_the_regula
     let sandbox = consentnet_bank_adapter::sandbox::SandboxBank::seeded(1, Utc::now());
     let account = sandbox.account_ids()[0].0.clone();
     let client = KeyPair::generate();
+    link_client(&consortium.nodes[0], &bank.http_url, &client, &[&account]);
     let terms = balance_terms(app.did(), bank_key.did(), &account);
     let consent = block_on(issue_consent(&client, &terms)).unwrap();
     let id = consent.id.to_string();
@@ -399,6 +400,12 @@ fn a_revocation_at_any_node_is_enforced_by_every_bank_within_the_propagation_bou
     for bank in [0, 1] {
         let bank_key = node_key(&consortium.nodes[bank]);
         approve_at(&nodes[bank], &bank_key, &app);
+        link_client(
+            &consortium.nodes[bank],
+            &nodes[bank].http_url,
+            &client,
+            &[&account],
+        );
         let terms = balance_terms(app.did(), bank_key.did(), &account);
         let consent = block_on(issue_consent(&client, &terms)).unwrap();
         let (code, body) = post(&nodes[2], "/v1/consents", &consent.credential);

@@ -41,7 +41,7 @@ fn the_demo_runs_the_whole_journey_and_reports_every_step() {
             "start_nodes",
             "plug_in_cores",
             "publish_apps",
-            "find_accounts",
+            "link_accounts",
             "grant_consents",
             "affordability",
             "second_app",

@@ -1,0 +1,174 @@
+//! Linking a client's DID to accounts at a bank node: every defective request is refused with its own status and code and links nothing; only a linked holder's consent is served.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use chrono::Utc;
+use consentnet_identity::consent::block_on;
+use consentnet_identity::{Did, KeyPair, LinkRequest, issue_consent};
+use consentnet_tests::{
+    Consortium, admin_token, approval_body, balance_terms, http_post_json, http_post_json_with,
+    link_client, node_key, obie_get, wait_for,
+};
+use serde_json::json;
+
+const START: Duration = Duration::from_secs(30);
+const DEADLINE: Duration = Duration::from_secs(30);
+
+#[test]
+fn defective_link_requests_are_refused_and_only_a_linked_holders_consent_is_served() {
+    let consortium = Consortium::create(&[("bank", "Link Bank"), ("tsp", "Link Fintech")]);
+    let bank = consortium.start(0, START);
+    let tsp = consortium.start(1, START);
+    let bank_dir = &consortium.nodes[0];
+    let bank_did = Did::parse(bank_dir.did()).unwrap();
+    let token = admin_token(bank_dir);
+    let account = consentnet_bank_adapter::sandbox::SandboxBank::seeded(1, Utc::now())
+        .account_ids()[0]
+        .0
+        .clone();
+    let codes = format!("{}/v1/admin/link-codes", bank.http_url);
+    let issue = |headers: &[(&str, &str)], body: serde_json::Value| {
+        let (status, body) = http_post_json_with(&codes, headers, &body);
+        (
+            status,
+            body["code"].as_str().unwrap_or_default().to_owned(),
+            body,
+        )
+    };
+    let good = json!({ "customer": "c-1", "accounts": [account] });
+
+    // Issuing a code: the admin token, known accounts, well-formed fields.
+    let with_token = [("x-admin-token", token.as_str())];
+    for (headers, body, status, code) in [
+        (&[][..], good.clone(), 401, "admin_token_invalid"),
+        (
+            &[("x-admin-token", "wrong-token-wrong-token")][..],
+            good.clone(),
+            401,
+            "admin_token_invalid",
+        ),
+        (
+            &with_token[..],
+            json!({ "customer": "c-1", "accounts": ["acc-nope"] }),
+            400,
+            "unknown_account",
+        ),
+        (
+            &with_token[..],
+            json!({ "customer": "", "accounts": [account] }),
+            400,
+            "invalid_link_request",
+        ),
+        (
+            &with_token[..],
+            json!({ "customer": "c-1" }),
+            400,
+            "malformed_json",
+        ),
+    ] {
+        let (got, _, body) = issue(headers, body);
+        assert_eq!(
+            (got, body["code"].as_str().unwrap()),
+            (status, code),
+            "{body}"
+        );
+    }
+    // A TSP node links nothing.
+    let (status, body) = http_post_json_with(
+        &format!("{}/v1/admin/link-codes", tsp.http_url),
+        &with_token,
+        &good,
+    );
+    assert_eq!(
+        (status, body["code"].as_str().unwrap()),
+        (404, "not_a_bank")
+    );
+
+    // Redeeming: the proof must be the named DID's, for this bank, with a live code.
+    let (status, code, body) = issue(&with_token, good.clone());
+    assert_eq!(status, 201, "{body}");
+    let client = KeyPair::generate();
+    let stranger = KeyPair::generate();
+    let links = format!("{}/v1/links", bank.http_url);
+    let mut forged = LinkRequest::sign(&stranger, &bank_did, &code);
+    forged.did = client.did().to_string();
+    let other_bank = KeyPair::generate();
+    for (request, status, code) in [
+        (
+            serde_json::to_value(&forged).unwrap(),
+            401,
+            "link_proof_invalid",
+        ),
+        (
+            serde_json::to_value(LinkRequest::sign(&client, other_bank.did(), &code)).unwrap(),
+            401,
+            "link_proof_invalid",
+        ),
+        (
+            serde_json::to_value(LinkRequest::sign(&client, &bank_did, "0000")).unwrap(),
+            403,
+            "link_code_unusable",
+        ),
+        (json!({ "code": code }), 400, "malformed_json"),
+    ] {
+        let (got, body) = http_post_json(&links, &request);
+        assert_eq!(
+            (got, body["code"].as_str().unwrap()),
+            (status, code),
+            "{body}"
+        );
+    }
+
+    // The app is approved, and a stranger who knows the account reference signs a consent
+    // for it: the bank refuses it, because the stranger is not linked as its holder.
+    let app = KeyPair::generate();
+    let (status, body) = http_post_json(
+        &format!("{}/v1/apps/decisions", bank.http_url),
+        &approval_body(&node_key(bank_dir), app.did()),
+    );
+    assert_eq!(status, 201, "{body}");
+    let consent_of = |signer: &KeyPair| {
+        let consent = block_on(issue_consent(
+            signer,
+            &balance_terms(app.did(), &bank_did, &account),
+        ))
+        .unwrap();
+        let (status, body) = http_post_json(
+            &format!("{}/v1/consents", tsp.http_url),
+            &consent.credential,
+        );
+        assert_eq!(status, 201, "{body}");
+        consent.id.to_string()
+    };
+    let path = format!("/accounts/{account}/balances");
+    let forged_consent = consent_of(&stranger);
+    let (status, body) = wait_for("the forged consent to reach the bank", DEADLINE, || {
+        let (status, body) = obie_get(&bank.http_url, &path, &forged_consent, &app);
+        (body["Code"] != "consent_unknown").then_some((status, body))
+    });
+    assert_eq!(
+        (status, body["Code"].as_str().unwrap()),
+        (403, "consent_issuer_not_holder")
+    );
+
+    // The real holder links (the code was not used up by the refusals) and is served.
+    let (status, body) = http_post_json(
+        &links,
+        &serde_json::to_value(LinkRequest::sign(&client, &bank_did, &code)).unwrap(),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["accounts"][0]["account_id"], account.as_str());
+    let consent = consent_of(&client);
+    wait_for("the holder's consent to be served", DEADLINE, || {
+        (obie_get(&bank.http_url, &path, &consent, &app).0 == 200).then_some(())
+    });
+    // Linking survives a restart of the bank node.
+    drop(bank);
+    let bank = consortium.start(0, START);
+    assert_eq!(obie_get(&bank.http_url, &path, &consent, &app).0, 200);
+    // A second client linked through the shared helper works the same way.
+    let second = KeyPair::generate();
+    link_client(bank_dir, &bank.http_url, &second, &[&account]);
+}
