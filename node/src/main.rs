@@ -292,8 +292,16 @@ fn genesis(network: &str, out: &Path, members: &[PathBuf]) -> anyhow::Result<()>
 }
 
 fn init_tracing(json: bool) {
-    let filter =
-        EnvFilter::try_from_env("CONSENTNET_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let given = std::env::var("CONSENTNET_LOG").unwrap_or_else(|_| "info".to_owned());
+    // gossipsub warns once per message it cannot queue for a slow or vanished peer, with
+    // the whole message; sync repairs what it drops, so only its errors are logged
+    // unless CONSENTNET_LOG names it.
+    let directives = if given.contains("libp2p_gossipsub") {
+        given
+    } else {
+        format!("{given},libp2p_gossipsub=error")
+    };
+    let filter = EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

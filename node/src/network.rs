@@ -326,10 +326,11 @@ pub async fn start(
             .with_max_established_per_peer(Some(2))
             .with_max_pending_incoming(Some(config.max_connections)),
     );
-    let identify = identify::Behaviour::new(identify::Config::new(
-        "/consentnet/1".into(),
-        local.public(),
-    ));
+    // No address cache: peers are dialed only at the addresses the operator configured,
+    // never at ones a peer reported about itself or others.
+    let identify = identify::Behaviour::new(
+        identify::Config::new("/consentnet/1".into(), local.public()).with_cache_size(0),
+    );
     let behaviour = Behaviour {
         allowed,
         blocked: allow_block_list::Behaviour::default(),

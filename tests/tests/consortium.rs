@@ -2,18 +2,16 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::{BTreeSet, HashSet};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use chrono::Utc;
-use consentnet_consent_chain::Event;
-use consentnet_consent_chain::event::{AppManifest, Platform};
 use consentnet_identity::consent::block_on;
-use consentnet_identity::{Did, KeyPair, Permission, Revocation, issue_consent};
+use consentnet_identity::{Did, KeyPair, Revocation, issue_consent};
 use consentnet_tests::{
     Consortium, NodeDir, NodeProcess, TEST_PASSPHRASE, approval_body, balance_terms, bin_dir,
-    http_get, http_post_json, link_client, node_key, obie_get, wait_for,
+    http_get, http_post_json, link_client, manifest_body, node_key, obie_get, wait_connected,
+    wait_converged, wait_for,
 };
 use serde_json::Value;
 
@@ -26,23 +24,6 @@ const FOUR: [(&str, &str); 4] = [
     ("tsp", "TSP One"),
     ("regulator", "Regulator"),
 ];
-
-/// The body of `POST /v1/apps` for a fresh manifest of `app` at `version`.
-fn manifest_body(app: &KeyPair, version: &str) -> Value {
-    let manifest = AppManifest {
-        app: app.did().clone(),
-        name: "Budget Buddy".into(),
-        description: "Shows where the money goes".into(),
-        version: version.into(),
-        platform: Platform::Web,
-        redirect_uris: vec!["https://budget.example/callback".into()],
-        requested_permissions: BTreeSet::from([Permission::ReadAccountsBasic]),
-        bundle_hash: "ab".repeat(32),
-    };
-    let mut body = serde_json::to_value(Event::app_published(app, manifest)).unwrap();
-    body.as_object_mut().unwrap().remove("type");
-    body
-}
 
 fn post(node: &NodeProcess, path: &str, body: &Value) -> (u16, Value) {
     http_post_json(&format!("{}{path}", node.http_url), body)
@@ -57,41 +38,12 @@ fn consent_status(node: &NodeProcess, id: &str) -> String {
         .to_owned()
 }
 
-fn wait_connected(nodes: &[&NodeProcess], peers: u64) {
-    wait_for("every node to connect to the others", DEADLINE, || {
-        nodes
-            .iter()
-            .all(|n| n.status()["peers"].as_u64() == Some(peers))
-            .then_some(())
-    });
-}
-
-/// Waits until every node holds `entries` entries and all report one state digest.
-fn wait_converged(nodes: &[&NodeProcess], entries: u64) -> String {
-    wait_for(
-        &format!("all nodes to hold {entries} entries with one state digest"),
-        DEADLINE,
-        || {
-            let statuses: Vec<Value> = nodes.iter().map(|n| n.status()).collect();
-            let digests: HashSet<&str> = statuses
-                .iter()
-                .map(|s| s["state_digest"].as_str().unwrap())
-                .collect();
-            let all_there = statuses
-                .iter()
-                .all(|s| s["log_entries"].as_u64() == Some(entries));
-            (all_there && digests.len() == 1)
-                .then(|| digests.into_iter().next().unwrap().to_owned())
-        },
-    )
-}
-
 #[test]
 fn four_nodes_replicate_grants_and_revocations_and_agree() {
     let consortium = Consortium::create(&FOUR);
     let nodes: Vec<NodeProcess> = (0..4).map(|i| consortium.start(i, START)).collect();
     let all: Vec<&NodeProcess> = nodes.iter().collect();
-    wait_connected(&all, 3);
+    wait_connected(&all, 3, DEADLINE);
 
     // A client grants the TSP's app access at Bank A, through the TSP's node.
     let app = KeyPair::generate();
@@ -155,7 +107,7 @@ fn four_nodes_replicate_grants_and_revocations_and_agree() {
             .all(|n| consent_status(n, &id) == "revoked")
             .then_some(())
     });
-    wait_converged(&all, 3);
+    wait_converged(&all, 3, DEADLINE);
 }
 
 #[test]
@@ -164,7 +116,7 @@ fn a_late_node_catches_up_and_a_killed_node_loses_nothing_acknowledged() {
     let first = consortium.start(0, START);
     let mut second = consortium.start(1, START);
     let third = consortium.start(2, START);
-    wait_connected(&[&first, &second, &third], 2);
+    wait_connected(&[&first, &second, &third], 2, DEADLINE);
     let app = KeyPair::generate();
     for i in 0..10 {
         let (code, body) = post(&first, "/v1/apps", &manifest_body(&app, &format!("1.{i}")));
@@ -182,7 +134,7 @@ fn a_late_node_catches_up_and_a_killed_node_loses_nothing_acknowledged() {
     }
     let fourth = consortium.start(3, START);
     second = consortium.start(1, START);
-    let digest = wait_converged(&[&first, &second, &third, &fourth], 20);
+    let digest = wait_converged(&[&first, &second, &third, &fourth], 20, DEADLINE);
     let status = second.status();
     assert_eq!(
         status["frontier"][consortium.nodes[1].did()]["seq"],
@@ -197,7 +149,7 @@ fn a_peer_that_is_not_a_member_is_refused() {
     let consortium = Consortium::create(&FOUR[..2]);
     let first = consortium.start(0, START);
     let second = consortium.start(1, START);
-    wait_connected(&[&first, &second], 1);
+    wait_connected(&[&first, &second], 1, DEADLINE);
     let outsider = NodeDir::init(consortium.root.path().join("outsider"), "tsp", "Outsider");
     // The outsider's own genesis lists itself, so it runs; the members' does not.
     outsider.write_genesis(
@@ -274,7 +226,7 @@ fn a_tsp_reads_a_balance_at_the_bank_until_the_consent_is_revoked_and_the_regula
     let consortium = Consortium::create(&FOUR[..]);
     let nodes: Vec<NodeProcess> = (0..4).map(|i| consortium.start(i, START)).collect();
     let all: Vec<&NodeProcess> = nodes.iter().collect();
-    wait_connected(&all, 3);
+    wait_connected(&all, 3, DEADLINE);
     let (bank, tsp, regulator) = (&nodes[0], &nodes[2], &nodes[3]);
     let bank_key = node_key(&consortium.nodes[0]);
 
@@ -333,7 +285,7 @@ fn an_equivocating_member_is_caught_by_every_honest_node_and_by_the_audit() {
     let consortium = Consortium::create(&FOUR[..3]);
     let first = consortium.start(0, START);
     let second = consortium.start(1, START);
-    wait_connected(&[&first, &second], 1);
+    wait_connected(&[&first, &second], 1, DEADLINE);
     // The third member signs two different entries for the same place in its feed, and
     // shows them only to the first node.
     let rogue_dir = &consortium.nodes[2];
@@ -388,7 +340,7 @@ fn a_revocation_at_any_node_is_enforced_by_every_bank_within_the_propagation_bou
     let consortium = Consortium::create(&FOUR);
     let nodes: Vec<NodeProcess> = (0..4).map(|i| consortium.start(i, START)).collect();
     let all: Vec<&NodeProcess> = nodes.iter().collect();
-    wait_connected(&all, 3);
+    wait_connected(&all, 3, DEADLINE);
     let app = KeyPair::generate();
     let client = KeyPair::generate();
     let account = consentnet_bank_adapter::sandbox::SandboxBank::seeded(1, Utc::now())
