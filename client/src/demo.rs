@@ -795,6 +795,11 @@ fn journey_steps(
         |j| {
             let report = members[REGULATOR].node.get_with("/v1/audit", &[])?;
             j.say(&format!("   {}", report["summary"].as_str().unwrap_or("no summary")));
+            let page = work.join("audit.html");
+            std::fs::write(&page, crate::audit::html(&report, "the regulator's node"))?;
+            if j.options.keep {
+                j.say(&format!("   the report for people, with charts: {}", page.display()));
+            }
             ensure!(report["clean"] == true, "the audit found problems");
             Ok(json!({
                 "clean": true,
@@ -803,6 +808,7 @@ fn journey_steps(
                 "revoked": report["revoked"],
                 "accesses": report["accesses"],
                 "violations": report["violations"].as_array().map_or(0, Vec::len),
+                "report": page,
             }))
         },
     )?;

@@ -5,8 +5,9 @@ use std::process::ExitCode;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
-use anyhow::{anyhow, bail};
+use anyhow::{Context, anyhow, bail};
 use clap::{Parser, Subcommand};
+use consentnet_client::audit;
 use consentnet_client::commands::{self, GrantRequest};
 use consentnet_client::node_api::{NodeApiError, NodeClient};
 use consentnet_client::tsp::TspClient;
@@ -67,15 +68,62 @@ enum Command {
     /// A bank's decisions about apps.
     #[command(subcommand)]
     Bank(BankCommand),
-    /// Audit a node's whole log (the regulator's check). Exit code 4 when something was
-    /// found. Offline, on a stopped node's data: `consentnet-node audit --config FILE`.
-    Audit {
+    /// The regulator's audit of the whole log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Verify every signature, hash link, credential and event of the log, and every
+    /// access a bank served against the consent's state at that moment. Online through a
+    /// node (--node), or offline on a stopped node's log folder (--data-dir), with no
+    /// network. Exit code 4 when something was found.
+    Verify {
         #[command(flatten)]
-        node: NodeArg,
+        source: AuditSource,
+        /// The genesis file for --data-dir (default: genesis.json beside the folder).
+        #[arg(long, requires = "data_dir")]
+        genesis: Option<PathBuf>,
         /// How long after a revocation an access still counts as in time (ms).
         #[arg(long, default_value_t = 1_000)]
         propagation_bound_ms: u64,
+        /// text (a summary), json (the whole report) or html (a page with charts).
+        #[arg(long, value_enum, default_value = "text")]
+        format: ReportFormat,
+        /// Write the report to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Draw a progress bar on stderr (offline audits): auto = when stderr is a
+        /// terminal.
+        #[arg(long, value_enum, default_value = "auto")]
+        progress: ProgressArg,
     },
+}
+
+#[derive(Debug, clap::Args)]
+#[group(required = true, multiple = false)]
+struct AuditSource {
+    /// A node's HTTP API: the node audits its copy of the log.
+    #[arg(long)]
+    node: Option<String>,
+    /// A stopped node's log folder (its `data` folder), audited here.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ReportFormat {
+    Text,
+    Json,
+    Html,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ProgressArg {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, clap::Args)]
@@ -393,19 +441,58 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Audit {
-            node,
+        Command::Audit(AuditCommand::Verify {
+            source,
+            genesis,
             propagation_bound_ms,
-        } => {
-            let node = NodeClient::new(&node.node)?;
-            let report = node.get_with(
-                &format!("/v1/audit?propagation_bound_ms={propagation_bound_ms}"),
-                &[],
-            )?;
-            if cli.json {
-                println!("{}", serde_json::to_string(&report)?);
-            } else {
-                println!("{}", report["summary"].as_str().unwrap_or("no summary"));
+            format,
+            out,
+            progress,
+        }) => {
+            let (report, from) = match (&source.node, &source.data_dir) {
+                (Some(node), _) => {
+                    let client = NodeClient::new(node)?;
+                    let report = client.get_with(
+                        &format!("/v1/audit?propagation_bound_ms={propagation_bound_ms}"),
+                        &[],
+                    )?;
+                    (report, format!("the log held by the node at {node}"))
+                }
+                (None, Some(dir)) => {
+                    let progress = match progress {
+                        ProgressArg::Auto => audit::Progress::Auto,
+                        ProgressArg::Always => audit::Progress::Always,
+                        ProgressArg::Never => audit::Progress::Never,
+                    };
+                    let report =
+                        audit::offline(dir, genesis.as_deref(), *propagation_bound_ms, progress)?;
+                    (report, format!("the log folder {}", dir.display()))
+                }
+                (None, None) => bail!("give --node URL or --data-dir DIR"),
+            };
+            // --json asks for the machine report unless another format is named.
+            let format = match (*format, cli.json) {
+                (ReportFormat::Text, true) => ReportFormat::Json,
+                (chosen, _) => chosen,
+            };
+            let rendered = match format {
+                ReportFormat::Text => {
+                    format!("{}\n", report["summary"].as_str().unwrap_or("no summary"))
+                }
+                ReportFormat::Json => format!("{}\n", serde_json::to_string(&report)?),
+                ReportFormat::Html => audit::html(&report, &from),
+            };
+            match out {
+                Some(path) => {
+                    std::fs::write(path, rendered)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    eprintln!(
+                        "{}; report written to {}",
+                        report["summary"].as_str().unwrap_or("audited"),
+                        path.display()
+                    );
+                }
+                None => print!("{rendered}"),
             }
             if report["clean"] != true {
                 return Err(Findings.into());

@@ -65,6 +65,31 @@ pub struct Violation {
     pub reason: String,
 }
 
+/// Consents granted and revocations made on one day (UTC), by the time their entries
+/// were written.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DayCount {
+    /// `YYYY-MM-DD`.
+    pub day: String,
+    /// Consent grants.
+    pub granted: u64,
+    /// Revocations.
+    pub revoked: u64,
+}
+
+/// Accesses banks recorded for one app.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AppAccesses {
+    /// The app's DID.
+    pub app: String,
+    /// Its name in its latest manifest, if it published one.
+    pub name: Option<String>,
+    /// Calls served.
+    pub served: u64,
+    /// Calls refused.
+    pub refused: u64,
+}
+
 /// The audit's findings.
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditReport {
@@ -86,6 +111,10 @@ pub struct AuditReport {
     pub equivocations: Vec<EquivocationFinding>,
     /// Accesses served under unusable consents.
     pub violations: Vec<Violation>,
+    /// Grants and revocations per day, oldest first.
+    pub timeline: Vec<DayCount>,
+    /// Accesses per app, most first.
+    pub accesses_by_app: Vec<AppAccesses>,
     /// The digest of the state the valid entries produce.
     pub state_digest: Hash32,
     /// True when nothing was found.
@@ -214,6 +243,17 @@ pub fn audit<S: LogStore>(
     genesis: &Genesis,
     config: AuditConfig,
 ) -> Result<AuditReport, StoreError> {
+    audit_with_progress(store, genesis, config, &mut |_, _| {})
+}
+
+/// [`audit`], calling `progress(entries checked, entries in the store)` after each chunk.
+pub fn audit_with_progress<S: LogStore>(
+    store: &S,
+    genesis: &Genesis,
+    config: AuditConfig,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<AuditReport, StoreError> {
+    let total: u64 = store.heads()?.values().map(|head| head.seq).sum();
     let verifier = ConsentVerifier::new(100_000);
     // Pass 1: membership, which decides whose feeds count, may change in any feed.
     let mut membership_state = State::new(genesis);
@@ -250,6 +290,7 @@ pub fn audit<S: LogStore>(
     let mut problems = Vec::new();
     let mut events: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut entries = 0u64;
+    let mut days: BTreeMap<String, DayCount> = BTreeMap::new();
     let mut chunk: Vec<Vec<u8>> = Vec::with_capacity(AUDIT_CHUNK);
     let mut check_chunk = |chunk: &mut Vec<Vec<u8>>| {
         let checked = check_in_parallel(chunk, &verifier);
@@ -300,6 +341,20 @@ pub fn audit<S: LogStore>(
                     check,
                 ) {
                     Ok(valid) => {
+                        let kind = entry.event.kind();
+                        if kind == "consentGranted" || kind == "consentRevoked" {
+                            let day = DateTime::<Utc>::from_timestamp_millis(entry.time as i64)
+                                .unwrap_or_default()
+                                .format("%Y-%m-%d")
+                                .to_string();
+                            let count = days.entry(day.clone()).or_default();
+                            count.day = day;
+                            if kind == "consentGranted" {
+                                count.granted += 1;
+                            } else {
+                                count.revoked += 1;
+                            }
+                        }
                         state.apply(entry.event.id(), &valid);
                     }
                     Err(error) => problem(format!("invalid {}: {error}", entry.event.kind())),
@@ -307,6 +362,7 @@ pub fn audit<S: LogStore>(
             }
             heads.insert(entry.origin.clone(), (entry.seq, hash));
         }
+        progress(entries, total.max(entries));
     };
     store.for_each_encoded(&mut |bytes| {
         chunk.push(bytes.to_vec());
@@ -333,6 +389,27 @@ pub fn audit<S: LogStore>(
             });
         }
     }
+
+    let mut by_app: BTreeMap<String, AppAccesses> = BTreeMap::new();
+    for (_, record) in state.accesses() {
+        let Some(consent) = state.consent(&record.consent_id) else {
+            continue;
+        };
+        let app = by_app
+            .entry(consent.terms.app.to_string())
+            .or_insert_with(|| AppAccesses {
+                app: consent.terms.app.to_string(),
+                name: state.app_name(&consent.terms.app).map(str::to_owned),
+                ..AppAccesses::default()
+            });
+        if record.outcome == Outcome::Served {
+            app.served += 1;
+        } else {
+            app.refused += 1;
+        }
+    }
+    let mut accesses_by_app: Vec<AppAccesses> = by_app.into_values().collect();
+    accesses_by_app.sort_by_key(|a| std::cmp::Reverse(a.served + a.refused));
 
     let mut violations = Vec::new();
     for (bank, record) in state.accesses() {
@@ -388,6 +465,8 @@ pub fn audit<S: LogStore>(
         problems,
         equivocations,
         violations,
+        timeline: days.into_values().collect(),
+        accesses_by_app,
         state_digest: state.digest(),
         clean,
     })

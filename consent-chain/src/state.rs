@@ -241,6 +241,15 @@ impl State {
             .map(|(_, _, d)| &d.action)
     }
 
+    /// The name `app` gave itself in its latest-published version's manifest.
+    pub fn app_name(&self, app: &Did) -> Option<&str> {
+        self.apps
+            .iter()
+            .filter(|((did, _), _)| did == app)
+            .max_by(|((_, a), _), ((_, b), _)| a.cmp(b))
+            .map(|(_, manifest)| manifest.name.as_str())
+    }
+
     /// Every access record, with the bank that made it.
     pub fn accesses(&self) -> impl Iterator<Item = &(Did, AccessRecord)> {
         self.accesses.iter()

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use consentnet_consent_chain::audit::{AuditConfig, audit};
+use consentnet_consent_chain::audit::{AuditConfig, audit, audit_with_progress};
 use consentnet_consent_chain::{Entry, Equivocation, LogStore, MemoryStore, Replica};
 
 const BOUND: AuditConfig = AuditConfig {
@@ -48,6 +48,31 @@ fn a_clean_log_passes_and_is_counted() {
     );
     assert_eq!(report.state_digest, node.state().digest());
     assert!(report.summary().starts_with("CLEAN: 4 entries in 2 feeds"));
+    // Grants and revocations by the day their entries were written; accesses per app.
+    let sums = report
+        .timeline
+        .iter()
+        .fold((0, 0), |(g, r), d| (g + d.granted, r + d.revoked));
+    assert_eq!(sums, (1, 1));
+    for day in &report.timeline {
+        chrono::NaiveDate::parse_from_str(&day.day, "%Y-%m-%d").unwrap();
+    }
+    assert_eq!(report.accesses_by_app.len(), 1);
+    assert_eq!(report.accesses_by_app[0].app, consent.terms.app.to_string());
+    assert_eq!(
+        (
+            report.accesses_by_app[0].served,
+            report.accesses_by_app[0].refused
+        ),
+        (2, 0)
+    );
+    // Progress reaches every entry in the store.
+    let mut last = (0, 0);
+    audit_with_progress(node.store(), &c.genesis, BOUND, &mut |done, total| {
+        last = (done, total)
+    })
+    .unwrap();
+    assert_eq!(last, (4, 4));
 }
 
 #[test]

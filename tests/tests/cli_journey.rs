@@ -282,7 +282,7 @@ fn a_client_grants_a_tsp_reads_the_client_revokes_the_tsp_is_refused() {
 
     // The regulator's audit: online through a node, then offline on the stopped bank's log.
     let report = wait_for("the bank's access records in the audit", DEADLINE, || {
-        let report = ok(&["audit", "--node", &tsp.http_url]);
+        let report = ok(&["audit", "verify", "--node", &tsp.http_url]);
         (report["accesses"].as_u64() >= Some(2)).then_some(report)
     });
     assert_eq!(report["clean"], true, "{report}");
@@ -300,4 +300,50 @@ fn a_client_grants_a_tsp_reads_the_client_revokes_the_tsp_is_refused() {
     let summary = String::from_utf8_lossy(&offline.stdout);
     assert!(summary.starts_with("CLEAN:"), "{summary}");
     assert!(summary.contains("1 consents, 1 revoked"), "{summary}");
+
+    // The same, with the consentnet CLI on the stopped bank's log folder: no network,
+    // a progress bar, and the report for people as an HTML page.
+    let data = consortium.nodes[0].dir.join("data");
+    let html = consortium.root.path().join("audit.html");
+    let output = cli(
+        &[
+            "audit",
+            "verify",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--format",
+            "html",
+            "--out",
+            html.to_str().unwrap(),
+            "--progress",
+            "always",
+        ],
+        "",
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("100%"),
+        "the progress bar ends full: {stderr}"
+    );
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains(">CLEAN</span>"));
+    assert!(page.contains("Consents granted and revoked per day"));
+    assert!(
+        page.contains("Budget Buddy"),
+        "accesses per app name the app"
+    );
+    let offline = ok(&["audit", "verify", "--data-dir", data.to_str().unwrap()]);
+    assert_eq!(offline["state_digest"], report["state_digest"]);
+    assert_eq!(offline["timeline"][0]["granted"], 1);
+    // A folder that holds no log is refused, and nothing is created in it.
+    let empty = consortium.root.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let refused = cli(
+        &["audit", "verify", "--data-dir", empty.to_str().unwrap()],
+        "",
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("holds no consentnet log"));
+    assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0);
 }
