@@ -56,6 +56,18 @@ enum Command {
         #[arg(long, env = "CONSENTNET_NODE", default_value = "http://127.0.0.1:8080")]
         node: String,
     },
+    /// Browse a bank's app catalog: every published app version with the bank's decision
+    /// on it (approved with which operations, suspended, or not yet decided).
+    Catalog {
+        #[command(flatten)]
+        node: NodeArg,
+        /// The bank's DID.
+        #[arg(long)]
+        bank: String,
+        /// Show approved versions only.
+        #[arg(long)]
+        approved: bool,
+    },
     /// The bank client's wallet of DIDs and consents (encrypted).
     #[command(subcommand)]
     Wallet(WalletCommand),
@@ -506,6 +518,68 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Wallet(WalletCommand::NewDid { wallet, label }) => {
             let did = commands::WalletFile::from_env(&wallet.wallet)?.new_did(label)?;
             show(cli.json, &serde_json::json!({ "label": label, "did": did }))
+        }
+        Command::Catalog {
+            node,
+            bank,
+            approved,
+        } => {
+            let bank = did("bank", bank)?;
+            let node = NodeClient::new(&node.node)?;
+            let catalog = node.get_with(&format!("/v1/catalog?bank={bank}"), &[])?;
+            let apps: Vec<&serde_json::Value> = catalog["apps"]
+                .as_array()
+                .map(|apps| apps.iter().collect())
+                .unwrap_or_default();
+            let decision = |app: &serde_json::Value| -> String {
+                use consentnet_consent_chain::event::AppDecision;
+                match serde_json::from_value::<AppDecision>(app["decision"].clone()) {
+                    Err(_) => "not decided".into(),
+                    Ok(AppDecision {
+                        action: AppAction::Approve { permissions },
+                        ..
+                    }) => format!(
+                        "approved for {}",
+                        permissions
+                            .iter()
+                            .map(|p| p.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    Ok(_) => "suspended".into(),
+                }
+            };
+            let shown: Vec<&serde_json::Value> = apps
+                .into_iter()
+                .filter(|app| !approved || decision(app).starts_with("approved"))
+                .collect();
+            if cli.json {
+                println!("{}", serde_json::to_string(&shown)?);
+            } else if shown.is_empty() {
+                println!("no apps in the catalog of {bank}");
+            } else {
+                for app in shown {
+                    let manifest = &app["manifest"];
+                    println!(
+                        "{} {} ({}): {}\n  app {}\n  asks for {}\n  {}",
+                        manifest["name"].as_str().unwrap_or("?"),
+                        manifest["version"].as_str().unwrap_or("?"),
+                        manifest["platform"].as_str().unwrap_or("?"),
+                        manifest["description"].as_str().unwrap_or(""),
+                        manifest["app"].as_str().unwrap_or("?"),
+                        manifest["requestedPermissions"]
+                            .as_array()
+                            .map(|p| p
+                                .iter()
+                                .filter_map(|p| p.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", "))
+                            .unwrap_or_default(),
+                        decision(app),
+                    );
+                }
+            }
+            Ok(())
         }
         Command::Wallet(WalletCommand::Link {
             wallet,

@@ -112,6 +112,34 @@ fn a_client_grants_a_tsp_reads_the_client_revokes_the_tsp_is_refused() {
         "ReadBalances",
     ]);
 
+    // The client browses the bank's catalog and finds the app approved there.
+    let bank_did = consortium.nodes[0].did();
+    let catalog = wait_for(
+        "the approval in the catalog at the TSP's node",
+        DEADLINE,
+        || {
+            let listed = ok(&[
+                "catalog",
+                "--node",
+                &tsp.http_url,
+                "--bank",
+                bank_did,
+                "--approved",
+            ]);
+            (listed.as_array().map(Vec::len) == Some(1)).then_some(listed)
+        },
+    );
+    assert_eq!(catalog[0]["manifest"]["app"], app_did.as_str());
+    let text = Command::new(bin("consentnet"))
+        .args(["catalog", "--node", &tsp.http_url, "--bank", bank_did])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("approved for ReadAccountsBasic, ReadBalances"),
+        "{text}"
+    );
+
     // The client grants a consent on one sandbox account, through the TSP's node.
     ok(&["wallet", "init", "--wallet", wallet]);
     let client_did = ok(&[

@@ -1,0 +1,284 @@
+//! Gathers the benchmarks' JSON into one results file (each figure with the reference measured in the same run, the ratio and the target) and rewrites the summary table of `docs/BENCHMARKS.md`.
+//!
+//! `bench_report IN_DIR OUT_JSON [DOC]`: reads `identity.json`, `log.json`,
+//! `cluster.json` and `adapter.json` from `IN_DIR` (those present), writes `OUT_JSON`,
+//! and, given `DOC`, replaces the text between its `bench:results` markers.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+const START: &str = "<!-- bench:results:start -->";
+const END: &str = "<!-- bench:results:end -->";
+
+/// One result line.
+struct Figure {
+    name: &'static str,
+    what: &'static str,
+    value: f64,
+    unit: &'static str,
+    reference_what: &'static str,
+    reference: f64,
+    reference_unit: &'static str,
+    ratio: f64,
+    target: String,
+    met: bool,
+}
+
+fn num(value: &Value, pointer: &str) -> anyhow::Result<f64> {
+    value
+        .pointer(pointer)
+        .and_then(Value::as_f64)
+        .with_context(|| format!("{pointer} is missing"))
+}
+
+fn figures(dir: &Path) -> anyhow::Result<(Vec<Figure>, Vec<String>)> {
+    let mut figures = Vec::new();
+    let mut dates = Vec::new();
+    let read = |name: &str| -> anyhow::Result<Option<Value>> {
+        let path = dir.join(name);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&path)?;
+        Ok(Some(
+            serde_json::from_str(&text).with_context(|| format!("{}", path.display()))?,
+        ))
+    };
+    if let Some(identity) = read("identity.json")? {
+        dates.push(format!(
+            "identity {}",
+            identity["date"].as_str().unwrap_or("?")
+        ));
+        let raw = num(&identity, "/ops_per_second_per_core/ed25519_verify_raw")?;
+        let ratio = num(
+            &identity,
+            "/cached_check_plus_pop_verify_over_raw_ed25519_verify",
+        )?;
+        let limit = num(&identity, "/target_ratio")?;
+        figures.push(Figure {
+            name: "identity.check_plus_pop",
+            what: "cached consent check + PoP verify, per call",
+            value: ratio * 1e6 / raw,
+            unit: "µs",
+            reference_what: "raw Ed25519 verify",
+            reference: 1e6 / raw,
+            reference_unit: "µs",
+            ratio,
+            target: format!("ratio ≤ {limit}"),
+            met: ratio <= limit,
+        });
+    }
+    if let Some(log) = read("log.json")? {
+        dates.push(format!("log {}", log["date"].as_str().unwrap_or("?")));
+        let ratio = num(&log, "/ingest/ratio_to_bound")?;
+        let limit = num(&log, "/ingest/target_ratio")?;
+        figures.push(Figure {
+            name: "log.ingest",
+            what: "durable ingest, one core",
+            value: num(&log, "/ingest/entries_per_second")?,
+            unit: "entries/s",
+            reference_what: "raw signature bound, one core",
+            reference: num(
+                &log,
+                "/ingest/raw_signature_bound_entries_per_second_one_core",
+            )?,
+            reference_unit: "entries/s",
+            ratio,
+            target: format!("ratio ≥ {limit}"),
+            met: ratio >= limit,
+        });
+        let rate = num(&log, "/audit/entries_per_second")?;
+        let entries = num(&log, "/audit/entries")?;
+        let target = num(&log, "/audit/target_seconds")?;
+        // The target is for a million entries; smaller (quick) runs are scaled up.
+        let seconds = 1e6 / rate;
+        let cores = num(&log, "/cores")?;
+        let bound = cores
+            * num(
+                &log,
+                "/ingest/raw_signature_bound_entries_per_second_one_core",
+            )?;
+        figures.push(Figure {
+            name: "log.audit_1m",
+            what: if entries >= 1e6 {
+                "audit of 1,000,000 entries"
+            } else {
+                "audit of 1,000,000 entries (scaled from a smaller run)"
+            },
+            value: seconds,
+            unit: "s",
+            reference_what: "raw signature bound, all cores",
+            reference: bound,
+            reference_unit: "entries/s",
+            ratio: rate / bound,
+            target: format!("< {target} s"),
+            met: seconds < target,
+        });
+    }
+    if let Some(cluster) = read("cluster.json")? {
+        dates.push(format!(
+            "cluster {}",
+            cluster["date"].as_str().unwrap_or("?")
+        ));
+        let p99 = num(&cluster, "/propagation/p99_ms")?;
+        let p50 = num(&cluster, "/propagation/p50_ms")?;
+        let target = num(&cluster, "/propagation/target_p99_ms")?;
+        figures.push(Figure {
+            name: "cluster.propagation_p99",
+            what: "propagation p99 at 100 events/s, 4 nodes",
+            value: p99,
+            unit: "ms",
+            reference_what: "p50",
+            reference: p50,
+            reference_unit: "ms",
+            ratio: p99 / p50,
+            target: format!("< {target} ms"),
+            met: p99 < target,
+        });
+        let ratio = num(&cluster, "/replicated_ingest/ratio_to_bound")?;
+        let limit = num(&cluster, "/replicated_ingest/target_ratio")?;
+        figures.push(Figure {
+            name: "cluster.replicated_ingest",
+            what: "replicated ingest, 4 nodes",
+            value: num(&cluster, "/replicated_ingest/events_per_second")?,
+            unit: "events/s",
+            reference_what: "signature bound for 4 nodes on these cores",
+            reference: num(
+                &cluster,
+                "/replicated_ingest/signature_bound_events_per_second",
+            )?,
+            reference_unit: "events/s",
+            ratio,
+            target: format!("ratio ≥ {limit}"),
+            met: ratio >= limit,
+        });
+    }
+    if let Some(adapter) = read("adapter.json")? {
+        dates.push(format!(
+            "adapter {}",
+            adapter["date"].as_str().unwrap_or("?")
+        ));
+        let ratio = num(&adapter, "/throughput_ratio")?;
+        let limit = num(&adapter, "/targets/throughput_ratio_at_least")?;
+        figures.push(Figure {
+            name: "adapter.throughput",
+            what: "GET balances with the consent check",
+            value: num(&adapter, "/checked/requests_per_second")?,
+            unit: "requests/s",
+            reference_what: "the same server, check skipped",
+            reference: num(&adapter, "/unchecked/requests_per_second")?,
+            reference_unit: "requests/s",
+            ratio,
+            target: format!("ratio ≥ {limit}"),
+            met: ratio >= limit,
+        });
+        let p99 = num(&adapter, "/checked_at_half_peak/p99_ms")?;
+        let target = num(&adapter, "/targets/p99_at_half_peak_under_ms")?;
+        let unchecked = num(&adapter, "/unchecked/p99_ms")?;
+        figures.push(Figure {
+            name: "adapter.p99_half_peak",
+            what: "p99 with the check at half of peak load",
+            value: p99,
+            unit: "ms",
+            reference_what: "p99 unchecked at peak",
+            reference: unchecked,
+            reference_unit: "ms",
+            ratio: p99 / unchecked,
+            target: format!("< {target} ms"),
+            met: p99 < target,
+        });
+    }
+    Ok((figures, dates))
+}
+
+/// A number for people: thousands separated, few decimals.
+fn show(value: f64) -> String {
+    if value >= 100.0 {
+        let whole = format!("{:.0}", value);
+        let mut out = String::new();
+        for (i, c) in whole.chars().enumerate() {
+            if i > 0 && (whole.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        out
+    } else if value >= 10.0 {
+        format!("{value:.1}")
+    } else {
+        format!("{value:.2}")
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (Some(dir), Some(out)) = (args.first(), args.get(1)) else {
+        bail!("usage: bench_report IN_DIR OUT_JSON [DOC]");
+    };
+    let (figures, dates) = figures(Path::new(dir))?;
+    if figures.is_empty() {
+        bail!("{dir} holds no benchmark results");
+    }
+    let results: Vec<Value> = figures
+        .iter()
+        .map(|f| {
+            json!({
+                "name": f.name,
+                "what": f.what,
+                "value": f.value,
+                "unit": f.unit,
+                "reference": { "what": f.reference_what, "value": f.reference, "unit": f.reference_unit },
+                "ratio": f.ratio,
+                "target": f.target,
+                "met": f.met,
+            })
+        })
+        .collect();
+    let document = json!({ "measured": dates, "results": results });
+    if let Some(parent) = Path::new(out).parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(out, serde_json::to_string_pretty(&document)? + "\n")?;
+    for f in &figures {
+        println!(
+            "{:<28} {:>12} {:<10} ratio {:>6}  {:<12} {}",
+            f.name,
+            show(f.value),
+            f.unit,
+            show(f.ratio),
+            f.target,
+            if f.met { "met" } else { "NOT met" }
+        );
+    }
+    if let Some(doc) = args.get(2) {
+        let text = std::fs::read_to_string(doc).with_context(|| doc.clone())?;
+        let (Some(a), Some(b)) = (text.find(START), text.find(END)) else {
+            bail!("{doc} has no {START} ... {END} markers");
+        };
+        let mut table = format!(
+            "{START}\n_Generated by `scripts/bench` from {}._\n\n| benchmark | measured | reference, same run | ratio | target | |\n| --- | --- | --- | --- | --- | --- |\n",
+            dates.join(", ")
+        );
+        for f in &figures {
+            table.push_str(&format!(
+                "| {} (`{}`) | {} {} | {}: {} {} | {} | {} | {} |\n",
+                f.what,
+                f.name,
+                show(f.value),
+                f.unit,
+                f.reference_what,
+                show(f.reference),
+                f.reference_unit,
+                show(f.ratio),
+                f.target,
+                if f.met { "met" } else { "**not met**" }
+            ));
+        }
+        let updated = format!("{}{table}{}", &text[..a], &text[b..]);
+        std::fs::write(doc, updated)?;
+        println!("updated the summary table in {doc}");
+    }
+    Ok(())
+}
