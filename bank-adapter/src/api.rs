@@ -18,7 +18,9 @@ use crate::connector::{
     Account, Balance, BankConnector, ConnectorError, CreditDebit, Money, Transaction,
     TransactionQuery,
 };
-use crate::enforce::{Authorized, ConsentSource, Operation, Presented, ReplayCache, authorize};
+use crate::enforce::{
+    Authorized, ConsentSource, Operation, Presented, Refusal, ReplayCache, begin, finish,
+};
 
 /// Where the account information API lives.
 pub const AIS_BASE: &str = "/open-banking/v4.0/aisp";
@@ -86,6 +88,8 @@ pub struct Adapter {
     pub source: Arc<dyn ConsentSource>,
     /// Which client DIDs hold which accounts (the bank's private links).
     pub holders: Arc<dyn crate::links::AccountHolders>,
+    /// Verifies proof signatures, batching those of concurrent calls.
+    pub signatures: crate::signatures::SignatureBatcher,
     /// Proof ids seen recently.
     pub replay: ReplayCache,
     /// The bank core, replaceable at run time.
@@ -272,6 +276,30 @@ impl<'a> Call<'a> {
         )
     }
 
+    /// The consent check, with the proof's signature verified by the batcher.
+    async fn enforce(
+        &self,
+        presented: Presented<'_>,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<Authorized, Refusal> {
+        let adapter = self.adapter;
+        let (pending, signature) = begin(adapter.source.as_ref(), presented, now)?;
+        if !adapter.signatures.verify(signature).await {
+            return Err(Refusal::from_proof(
+                consentnet_identity::PopError::BadSignature,
+            ));
+        }
+        finish(
+            pending,
+            adapter.source.as_ref(),
+            adapter.holders.as_ref(),
+            &adapter.replay,
+            &adapter.bank,
+            presented,
+            now,
+        )
+    }
+
     /// Runs the check, then `serve`; records the outcome; answers in OBIE shapes.
     pub(crate) async fn run<F>(self, serve: F) -> Response
     where
@@ -302,14 +330,7 @@ impl<'a> Call<'a> {
             }
         };
         let checked = match self.adapter.check {
-            Check::Enforced => authorize(
-                self.adapter.source.as_ref(),
-                self.adapter.holders.as_ref(),
-                &self.adapter.replay,
-                &self.adapter.bank,
-                presented,
-                now,
-            ),
+            Check::Enforced => self.enforce(presented, now).await,
             Check::SkippedForBenchmark => unchecked(self.adapter.source.as_ref(), consent_id, now),
         };
         let authorized = match checked {

@@ -9,7 +9,7 @@ use consentnet_consent_chain::{ConsentStatus, State};
 
 use crate::links::AccountHolders;
 use consentnet_identity::{
-    ConsentId, Did, Permission, PopError, PopRequest, VerifiedConsent, verify_pop,
+    ConsentId, Did, Permission, PopError, PopRequest, SignatureCheck, VerifiedConsent, check_pop,
 };
 
 /// How far a proof's `iat` may be from the adapter's clock, in seconds.
@@ -131,7 +131,7 @@ impl Refusal {
         }
     }
 
-    fn from_proof(error: PopError) -> Self {
+    pub(crate) fn from_proof(error: PopError) -> Self {
         let code = match &error {
             PopError::TooLarge(_) | PopError::Malformed(_) | PopError::WrongHeader => {
                 "proof_malformed"
@@ -268,7 +268,7 @@ impl ReplayCache {
 }
 
 /// Checks a presented call for `bank`, in the order the design gives; the first
-/// failing check is the answer.
+/// failing check is the answer. [`begin`], the proof's signature, then [`finish`].
 pub fn authorize(
     source: &dyn ConsentSource,
     holders: &dyn AccountHolders,
@@ -277,6 +277,30 @@ pub fn authorize(
     call: Presented<'_>,
     now: DateTime<Utc>,
 ) -> Result<Authorized, Refusal> {
+    let (pending, signature) = begin(source, call, now)?;
+    if !signature.verify() {
+        return Err(Refusal::from_proof(PopError::BadSignature));
+    }
+    finish(pending, source, holders, replay, bank, call, now)
+}
+
+/// A call whose headers, consent and proof claims passed, waiting for the proof's
+/// signature to be verified. Nothing it claims is acted on before that.
+#[derive(Debug)]
+pub struct Pending {
+    consent: Arc<VerifiedConsent>,
+    status: ConsentStatus,
+    jti: String,
+}
+
+/// The checks before the proof's signature: headers, the consent known here, the
+/// proof's form, key, method, URL, freshness and binding. Returns the signature to
+/// verify (alone, or batched with other calls') before [`finish`].
+pub fn begin(
+    source: &dyn ConsentSource,
+    call: Presented<'_>,
+    now: DateTime<Utc>,
+) -> Result<(Pending, SignatureCheck), Refusal> {
     let token = call.authorization.ok_or_else(|| {
         Refusal::new(
             401,
@@ -309,13 +333,13 @@ pub fn authorize(
             "send a DPoP proof signed by the app's key",
         )
     })?;
-    let version = call.app_version.ok_or_else(|| {
-        Refusal::new(
+    if call.app_version.is_none() {
+        return Err(Refusal::new(
             400,
             "missing_app_version",
             "send x-consentnet-app-version: the calling app's version",
-        )
-    })?;
+        ));
+    }
     let (consent, status) = source.consent_at(&id, now).ok_or_else(|| {
         Refusal::new(
             401,
@@ -328,9 +352,38 @@ pub fn authorize(
         url: call.url,
         access_token: id_text,
     };
-    let claims = verify_pop(proof, &consent.terms.app, request, now, PROOF_WINDOW_SECS)
+    let (claims, signature) = check_pop(proof, &consent.terms.app, request, now, PROOF_WINDOW_SECS)
         .map_err(Refusal::from_proof)?;
-    replay.record(&claims.jti, now.timestamp())?;
+    Ok((
+        Pending {
+            consent,
+            status,
+            jti: claims.jti,
+        },
+        signature,
+    ))
+}
+
+/// The checks after the proof's signature verified: the proof used once, then the
+/// consent's status, bank, holder, account and permissions, and the bank's decision on
+/// the app version.
+pub fn finish(
+    pending: Pending,
+    source: &dyn ConsentSource,
+    holders: &dyn AccountHolders,
+    replay: &ReplayCache,
+    bank: &Did,
+    call: Presented<'_>,
+    now: DateTime<Utc>,
+) -> Result<Authorized, Refusal> {
+    let Pending {
+        consent,
+        status,
+        jti,
+    } = pending;
+    let version = call.app_version.unwrap_or_default();
+    replay.record(&jti, now.timestamp())?;
+
     match status {
         ConsentStatus::Active => {}
         ConsentStatus::NotYetValid => {
@@ -358,7 +411,7 @@ pub fn authorize(
             return Err(Refusal::new(
                 401,
                 "consent_unknown",
-                format!("consent {id} is not known to this bank's node"),
+                format!("consent {} is not known to this bank's node", consent.id),
             ));
         }
     }

@@ -12,6 +12,7 @@ pub mod mapping;
 pub mod openapi;
 pub mod payments;
 pub mod sandbox;
+pub mod signatures;
 pub mod simulators;
 
 pub use enforce::{

@@ -19,6 +19,7 @@ use consentnet_bank_adapter::connector::{
 use consentnet_bank_adapter::enforce::{ReplayCache, SCHEME};
 use consentnet_bank_adapter::payments::Ledger;
 use consentnet_bank_adapter::sandbox::SandboxBank;
+use consentnet_bank_adapter::signatures::SignatureBatcher;
 use consentnet_consent_chain::event::{AppAction, AppDecision, Outcome};
 use consentnet_consent_chain::{Event, Genesis, Member, MemoryStore, Replica, Role};
 use consentnet_identity::consent::block_on;
@@ -147,6 +148,7 @@ fn world_with_limits(permissions: &[Permission], limits: Option<PaymentLimits>) 
         source: Arc::new(node.state().clone()),
         holders: linked.links.clone(),
         replay: ReplayCache::new(10_000),
+        signatures: SignatureBatcher::new(),
         connector: RwLock::new(Arc::new(sandbox)),
         records: records.clone(),
         ledger: Arc::default(),
@@ -600,6 +602,7 @@ async fn the_payment_ledger_survives_a_restart_from_its_journal() {
             source: w.adapter.source.clone(),
             holders: w.linked.links.clone(),
             replay: ReplayCache::new(10_000),
+            signatures: SignatureBatcher::new(),
             connector: RwLock::new(w.adapter.connector()),
             records: w.records.clone(),
             ledger: Arc::new(Ledger::open(&journal).unwrap()),

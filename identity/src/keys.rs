@@ -233,6 +233,14 @@ pub struct SignatureCheck {
     pub signature: Vec<u8>,
 }
 
+impl SignatureCheck {
+    /// Verifies this one signature alone, as strictly as [`verify_signature`].
+    pub fn verify(&self) -> bool {
+        ed25519_dalek::Signature::from_slice(&self.signature)
+            .is_ok_and(|signature| self.signer.verify_strict(&self.message, &signature).is_ok())
+    }
+}
+
 /// Signatures verified together: larger batches cost less per signature.
 const BATCH: usize = 128;
 

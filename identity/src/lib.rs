@@ -25,7 +25,7 @@ pub use consent::{
 pub use keys::{Did, KeyError, KeyPair, SignatureCheck, verify_many};
 pub use link::LinkRequest;
 pub use permissions::{Permission, PermissionError};
-pub use pop::{PopClaims, PopError, PopRequest, sign_pop, verify_pop};
+pub use pop::{PopClaims, PopError, PopRequest, check_pop, sign_pop, verify_pop};
 pub use revocation::{Revocation, RevocationError};
 pub use statement::{sign_statement, statement_check, verify_statement};
 pub use wallet::{KdfParams, Wallet, WalletError};

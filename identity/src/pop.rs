@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::keys::{Did, KeyPair, verify_signature};
+use crate::keys::{Did, KeyPair, SignatureCheck, verify_signature};
 use crate::{b64url, b64url_decode};
 
 /// The JWS `typ` of a proof, as in RFC 9449.
@@ -135,9 +135,8 @@ fn encode_json<T: Serialize>(value: &T) -> String {
     b64url(&json)
 }
 
-/// Verifies a proof: size, header, that it is signed by `signer`'s key, method and URL,
-/// `iat` within `window_secs` of `now` either side, and the access-token binding.
-/// Returns the claims; the caller must reject a `jti` it has seen within the window.
+/// Verifies a proof for `request`, signed by `signer`, made within `window_secs` of `now`.
+/// The signature is checked before anything the proof claims is trusted.
 pub fn verify_pop(
     proof: &str,
     signer: &Did,
@@ -145,6 +144,43 @@ pub fn verify_pop(
     now: DateTime<Utc>,
     window_secs: i64,
 ) -> Result<PopClaims, PopError> {
+    let parsed = parse(proof, signer)?;
+    if !verify_signature(signer, parsed.signing_input.as_bytes(), &parsed.signature) {
+        return Err(PopError::BadSignature);
+    }
+    check_claims(parsed.claims_b64, request, now, window_secs)
+}
+
+/// Everything [`verify_pop`] checks except the signature, which it returns as a
+/// [`SignatureCheck`] for the caller to verify, e.g. in a batch with others
+/// ([`crate::verify_many`]). The claims must not be acted on before that check passes.
+pub fn check_pop(
+    proof: &str,
+    signer: &Did,
+    request: PopRequest<'_>,
+    now: DateTime<Utc>,
+    window_secs: i64,
+) -> Result<(PopClaims, SignatureCheck), PopError> {
+    let parsed = parse(proof, signer)?;
+    let claims = check_claims(parsed.claims_b64, request, now, window_secs)?;
+    Ok((
+        claims,
+        SignatureCheck {
+            signer: signer.public_key(),
+            message: parsed.signing_input.as_bytes().to_vec(),
+            signature: parsed.signature,
+        },
+    ))
+}
+
+/// A compact JWS split and its header checked.
+struct Parsed<'a> {
+    signing_input: &'a str,
+    claims_b64: &'a str,
+    signature: Vec<u8>,
+}
+
+fn parse<'a>(proof: &'a str, signer: &Did) -> Result<Parsed<'a>, PopError> {
     if proof.len() > MAX_POP_BYTES {
         return Err(PopError::TooLarge(proof.len()));
     }
@@ -170,10 +206,20 @@ pub fn verify_pop(
     }
     let signature =
         b64url_decode(signature_b64).ok_or_else(|| malformed("signature is not base64url"))?;
-    let signing_input = &proof[..header_b64.len() + 1 + claims_b64.len()];
-    if !verify_signature(signer, signing_input.as_bytes(), &signature) {
-        return Err(PopError::BadSignature);
-    }
+    Ok(Parsed {
+        signing_input: &proof[..header_b64.len() + 1 + claims_b64.len()],
+        claims_b64,
+        signature,
+    })
+}
+
+fn check_claims(
+    claims_b64: &str,
+    request: PopRequest<'_>,
+    now: DateTime<Utc>,
+    window_secs: i64,
+) -> Result<PopClaims, PopError> {
+    let malformed = |why: &str| PopError::Malformed(why.to_owned());
     let claims_bytes =
         b64url_decode(claims_b64).ok_or_else(|| malformed("claims are not base64url"))?;
     let claims: PopClaims = serde_json::from_slice(&claims_bytes)

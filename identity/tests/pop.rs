@@ -5,7 +5,9 @@
 
 use chrono::{Duration, Utc};
 use consentnet_identity::pop::MAX_POP_BYTES;
-use consentnet_identity::{KeyPair, PopError, PopRequest, sign_pop, verify_pop};
+use consentnet_identity::{
+    KeyPair, PopError, PopRequest, check_pop, sign_pop, verify_many, verify_pop,
+};
 
 const URL: &str = "https://bank.example/open-banking/v4.0/aisp/accounts";
 const TOKEN: &str = "5d41402abc4b2a76b9719d911017c592ae0d1f0b5c4a1e3b2c6d7e8f9a0b1c2d";
@@ -80,6 +82,31 @@ fn a_forged_signature_is_refused() {
         verify_pop(&forged, app.did(), request(), now, WINDOW).unwrap_err(),
         PopError::BadSignature
     );
+}
+
+#[test]
+fn the_claims_check_hands_back_the_signature_to_verify_apart() {
+    let app = KeyPair::generate();
+    let thief = KeyPair::generate();
+    let now = Utc::now();
+    let good = sign_pop(&app, request(), now);
+    let (claims, check) = check_pop(&good, app.did(), request(), now, WINDOW).unwrap();
+    assert_eq!(
+        claims,
+        verify_pop(&good, app.did(), request(), now, WINDOW).unwrap()
+    );
+    // The same forgery as above passes the claims check; its signature does not verify.
+    let header = good.split('.').next().unwrap();
+    let theirs = sign_pop(&thief, request(), now);
+    let forged = format!("{header}.{}", theirs.split_once('.').unwrap().1);
+    let (_, forged_check) = check_pop(&forged, app.did(), request(), now, WINDOW).unwrap();
+    assert_eq!(verify_many(&[check, forged_check]), vec![true, false]);
+    // Claims defects are found without the signature.
+    let late = now + Duration::seconds(WINDOW + 1);
+    assert!(matches!(
+        check_pop(&good, app.did(), request(), late, WINDOW),
+        Err(PopError::Stale { .. })
+    ));
 }
 
 #[test]

@@ -385,6 +385,7 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
             source: Arc::new(bank::LogConsents(service.clone())),
             holders: links,
             replay: ReplayCache::new(config.adapter.replay_cache),
+            signatures: consentnet_bank_adapter::signatures::SignatureBatcher::new(),
             connector: std::sync::RwLock::new(sandbox.clone()),
             records: Arc::new(records),
             ledger: Arc::new(
