@@ -414,6 +414,58 @@ async fn refusals_are_obie_errors_and_are_recorded() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_calls_with_forged_proofs_among_them_are_each_judged_alone() {
+    let w = Arc::new(world(&[Permission::ReadAccountsBasic, Permission::ReadBalances]));
+    let path = format!("/accounts/{}/balances", w.account);
+    let url = format!("{PUBLIC}{AIS}{path}");
+    let thief = KeyPair::generate();
+    let calls: Vec<_> = (0..64)
+        .map(|i| {
+            let (w, url, path) = (w.clone(), url.clone(), path.clone());
+            let forged = i % 5 == 2;
+            // A forgery: the thief's signature under a header naming the app's key.
+            let proof = {
+                let request = PopRequest {
+                    method: "GET",
+                    url: &url,
+                    access_token: &w.id,
+                };
+                let ours = sign_pop(&w.app, request, Utc::now());
+                if forged {
+                    let theirs = sign_pop(&thief, request, Utc::now());
+                    let header = ours.split('.').next().unwrap();
+                    format!("{header}.{}", theirs.split_once('.').unwrap().1)
+                } else {
+                    ours
+                }
+            };
+            tokio::spawn(async move {
+                let request = Request::get(format!("{AIS}{path}"))
+                    .header("authorization", format!("{SCHEME} {}", w.id))
+                    .header("dpop", proof)
+                    .header(APP_VERSION, "1.0")
+                    .body(Body::empty())
+                    .unwrap();
+                let response = router(w.adapter.clone()).oneshot(request).await.unwrap();
+                let status = response.status();
+                let body = to_bytes(response.into_body(), 1 << 20).await.unwrap();
+                let body: Value = serde_json::from_slice(&body).unwrap();
+                (forged, status, body)
+            })
+        })
+        .collect();
+    for call in calls {
+        let (forged, status, body) = call.await.unwrap();
+        if forged {
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+            assert_eq!(body["Code"], "proof_bad_signature");
+        } else {
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_call_without_credentials_is_refused_with_a_generated_interaction_id() {
     let w = world(&EVERYTHING);
