@@ -416,7 +416,10 @@ async fn refusals_are_obie_errors_and_are_recorded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_calls_with_forged_proofs_among_them_are_each_judged_alone() {
-    let w = Arc::new(world(&[Permission::ReadAccountsBasic, Permission::ReadBalances]));
+    let w = Arc::new(world(&[
+        Permission::ReadAccountsBasic,
+        Permission::ReadBalances,
+    ]));
     let path = format!("/accounts/{}/balances", w.account);
     let url = format!("{PUBLIC}{AIS}{path}");
     let thief = KeyPair::generate();

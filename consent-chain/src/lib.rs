@@ -18,6 +18,6 @@ pub use entry::{Entry, EntryError};
 pub use event::{Event, FeedHead};
 pub use genesis::{Genesis, Member, Membership, Role};
 pub use hash::Hash32;
-pub use replica::{Appended, RangeRequest, Received, Rejected, Replica};
+pub use replica::{Appended, RangeRequest, Received, Rejected, Replica, Signatures};
 pub use state::{ConsentStatus, State};
 pub use store::{Equivocation, LogStore, MemoryStore, RocksStore, StoreError};

@@ -62,6 +62,42 @@ pub enum Rejected {
     Store(#[from] StoreError),
 }
 
+/// Which signatures of an entry verified: its origin's, and its event's own (true for an
+/// event without one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Signatures {
+    /// The origin's signature over the entry.
+    pub entry: bool,
+    /// The event's own signature.
+    pub event: bool,
+}
+
+/// Verifies the origin and event signatures of `entries` together (Ed25519 batch
+/// verification, a failing batch re-checked one by one): one verdict per entry, for
+/// [`Replica::receive_checked`].
+pub fn verify_signatures(entries: &[Entry]) -> Vec<Signatures> {
+    let mut checks = Vec::with_capacity(entries.len() * 2);
+    let mut slots = Vec::with_capacity(entries.len());
+    for entry in entries {
+        checks.push(entry.signature_check());
+        let entry_slot = checks.len() - 1;
+        let event_slot = entry.event.signature_check().map(|check| {
+            checks.push(check);
+            checks.len() - 1
+        });
+        slots.push((entry_slot, event_slot));
+    }
+    let verdicts = consentnet_identity::verify_many(&checks);
+    slots
+        .into_iter()
+        .map(|(entry_slot, event_slot)| Signatures {
+            entry: verdicts[entry_slot],
+            // An event without its own signature has nothing more to verify.
+            event: event_slot.is_none_or(|slot| verdicts[slot]),
+        })
+        .collect()
+}
+
 /// What happened to an incoming entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Received {
@@ -121,7 +157,8 @@ pub struct Replica<S: LogStore> {
     /// evidence derives the same state whichever branch it saw.
     fork_points: BTreeMap<Did, u64>,
     heads: BTreeMap<Did, FeedHead>,
-    pending: BTreeMap<(Did, u64), Entry>,
+    /// Entries waiting for their predecessors, with how much of them is still to check.
+    pending: BTreeMap<(Did, u64), (Entry, Check)>,
     max_pending: usize,
     equivocators: BTreeSet<Did>,
     verifier: ConsentVerifier,
@@ -397,7 +434,33 @@ impl<S: LogStore> Replica<S> {
         if self.state.membership().get(&entry.origin).is_none() {
             return Err(Rejected::NotMember(entry.origin.to_string()));
         }
-        if !entry.verify_signature() {
+        let signed = entry.verify_signature();
+        self.receive_checked(
+            entry,
+            Signatures {
+                entry: signed,
+                event: false,
+            },
+        )
+    }
+
+    /// [`Replica::receive`] for an entry whose signatures were verified already
+    /// ([`verify_signatures`]). An event whose own signature did not verify
+    /// there is checked in full, so the error names what is wrong.
+    pub fn receive_checked(
+        &mut self,
+        entry: Entry,
+        signatures: Signatures,
+    ) -> Result<Received, Rejected> {
+        if self.state.membership().get(&entry.origin).is_none() {
+            return Err(Rejected::NotMember(entry.origin.to_string()));
+        }
+        let check = if signatures.event {
+            Check::Presigned
+        } else {
+            Check::Full
+        };
+        if !signatures.entry {
             return Err(Rejected::BadSignature {
                 origin: entry.origin.to_string(),
                 seq: entry.seq,
@@ -419,7 +482,7 @@ impl<S: LogStore> Replica<S> {
         }
         if entry.seq > head_seq + 1 {
             let key = (entry.origin.clone(), entry.seq);
-            if let Some(buffered) = self.pending.get(&key) {
+            if let Some((buffered, _)) = self.pending.get(&key) {
                 if *buffered == entry {
                     return Ok(Received::Duplicate);
                 }
@@ -430,17 +493,17 @@ impl<S: LogStore> Replica<S> {
                 return Err(Rejected::PendingFull(self.pending.len()));
             }
             let (origin, from, to) = (entry.origin.clone(), head_seq + 1, entry.seq - 1);
-            self.pending.insert(key, entry);
+            self.pending.insert(key, (entry, check));
             return Ok(Received::Buffered { origin, from, to });
         }
         // The next entry of its feed: it and any buffered successors go in one durable write.
         let origin = entry.origin.clone();
         let mut batch = Vec::new();
-        let mut next = Some(entry);
+        let mut next = Some((entry, check));
         let mut running_head = head;
         let mut first_error = None;
         let mut fork = None;
-        while let Some(candidate) = next.take() {
+        while let Some((candidate, check)) = next.take() {
             let expected_prev = running_head.map_or(Hash32::ZERO, |h| h.hash);
             if candidate.prev != expected_prev {
                 fork = Some(candidate);
@@ -451,7 +514,7 @@ impl<S: LogStore> Replica<S> {
                 &candidate.origin,
                 self.state.membership(),
                 &self.verifier,
-                Check::Full,
+                check,
             ) {
                 Ok(valid) => {
                     let head = candidate.head();
@@ -498,9 +561,11 @@ impl<S: LogStore> Replica<S> {
         // Highest seq first: later entries wait in the buffer, so the first one that
         // extends the feed drains them all into a single append.
         entries.sort_by(|a, b| (&a.origin, b.seq).cmp(&(&b.origin, a.seq)));
+        let signatures = verify_signatures(&entries);
         entries
             .into_iter()
-            .map(|entry| self.receive(entry))
+            .zip(signatures)
+            .map(|(entry, signatures)| self.receive_checked(entry, signatures))
             .collect()
     }
 

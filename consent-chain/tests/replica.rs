@@ -442,3 +442,59 @@ fn a_run_of_entries_is_stored_in_one_append_whatever_its_order() {
     assert_eq!(node.heads()[c.bank_a.did()].seq, 10);
     assert_eq!(node.pending_len(), 0);
 }
+
+#[test]
+fn a_burst_verified_in_one_batch_still_refuses_each_forgery_by_name() {
+    let c = Consortium::new();
+    // Bank B's feed: a good decision, then one whose event signature no longer matches
+    // (the entry around it is validly signed by the bank), then a good one.
+    let mut forged = approve(&c.bank_b, &c.tsp, 2);
+    if let Event::AppDecided { decision, .. } = &mut forged {
+        decision.version = "6.6.6".into();
+    }
+    let first = feed(&c, &c.bank_b, vec![approve(&c.bank_b, &c.tsp, 1)]).remove(0);
+    let second = Entry::sign(&c.bank_b, Some(first.head()), now_ms(), forged);
+    let third = Entry::sign(
+        &c.bank_b,
+        Some(second.head()),
+        now_ms(),
+        approve(&c.bank_b, &c.tsp, 3),
+    );
+    let bank_b = vec![first, second, third];
+    // Bank A's feed: two good entries and one whose entry signature is broken.
+    let mut bank_a = feed(
+        &c,
+        &c.bank_a,
+        (0..3).map(|i| approve(&c.bank_a, &c.tsp, i)).collect(),
+    );
+    bank_a[2].time += 1;
+    let mut node = replica(&c);
+    let burst: Vec<Entry> = bank_a.iter().chain(&bank_b[..1]).cloned().collect();
+    let results = node.receive_many(burst);
+    assert!(
+        matches!(results[0], Err(Rejected::BadSignature { seq: 3, .. })),
+        "{results:?}"
+    );
+    assert_eq!(node.heads()[c.bank_a.did()].seq, 2);
+    assert_eq!(node.heads()[c.bank_b.did()].seq, 1);
+    // The next burst: the forged event is next in its feed and is refused by name;
+    // nothing after it is stored.
+    let results = node.receive_many(bank_b[1..].to_vec());
+    assert!(
+        results.iter().any(|r| matches!(
+            r,
+            Err(Rejected::Event {
+                seq: 2,
+                source: EventError::BadSignature(_),
+                ..
+            })
+        )),
+        "{results:?}"
+    );
+    assert_eq!(
+        node.heads()[c.bank_b.did()].seq,
+        1,
+        "nothing past the forgery"
+    );
+    assert_eq!(node.state().event_count(), 3);
+}

@@ -35,14 +35,19 @@ async fn main() -> anyhow::Result<()> {
     let (target_peer, target_address) = parse_peer_address(target)?;
     let topic = IdentTopic::new(format!("consentnet/{network}/entries/1"));
     let local = libp2p_keypair(&key);
+    // The consortium's gossip settings: unsigned messages, ids from their content.
     let config = gossipsub::ConfigBuilder::default()
+        .validation_mode(gossipsub::ValidationMode::Anonymous)
+        .message_id_fn(|message| {
+            gossipsub::MessageId::from(
+                consentnet_consent_chain::Hash32::of(&message.data).to_string(),
+            )
+        })
         .build()
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut gossip: gossipsub::Behaviour = gossipsub::Behaviour::new(
-        gossipsub::MessageAuthenticity::Signed(local.clone()),
-        config,
-    )
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut gossip: gossipsub::Behaviour =
+        gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, config)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
     gossip.subscribe(&topic)?;
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(local)
         .with_tokio()

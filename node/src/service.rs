@@ -288,13 +288,27 @@ impl NodeService {
         }
         // Highest seq first within a feed, as `Replica::receive_many` does.
         decoded.sort_by(|(_, a), (_, b)| (&a.origin, b.seq).cmp(&(&b.origin, a.seq)));
+        // Non-members' entries are refused before any signature is checked.
+        let (members, outsiders): (Vec<_>, Vec<_>) = {
+            let replica = lock(&self.replica);
+            decoded
+                .into_iter()
+                .partition(|(_, entry)| replica.state().membership().get(&entry.origin).is_some())
+        };
+        for (index, entry) in outsiders {
+            verdicts[index] =
+                GossipVerdict::Reject(Rejected::NotMember(entry.origin.to_string()).to_string());
+        }
+        // Every signature of the burst verified together, outside the replica's lock.
+        let entries: Vec<Entry> = members.iter().map(|(_, e)| e.clone()).collect();
+        let signatures = consentnet_consent_chain::replica::verify_signatures(&entries);
         let mut buffered = Vec::new();
         let mut stored = 0;
         {
             let mut replica = lock(&self.replica);
-            for (index, entry) in decoded {
+            for ((index, entry), signatures) in members.into_iter().zip(signatures) {
                 let position = (entry.origin.clone(), entry.seq);
-                verdicts[index] = match replica.receive(entry) {
+                verdicts[index] = match replica.receive_checked(entry, signatures) {
                     Ok(Received::Stored(entries)) => {
                         stored += entries.len();
                         GossipVerdict::Accept { gap: false }
