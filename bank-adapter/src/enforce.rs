@@ -185,7 +185,7 @@ pub struct Presented<'a> {
     pub url: &'a str,
     /// The `AccountId` in the path, for account operations.
     pub account: Option<&'a str>,
-    /// The `Authorization` header value: `ConsentNet <consent id>`.
+    /// The `Authorization` header value: `ConsentNet <consent id>` or `DPoP <access token>`.
     pub authorization: Option<&'a str>,
     /// The `DPoP` header: the proof.
     pub proof: Option<&'a str>,
@@ -205,6 +205,9 @@ pub struct Authorized {
 
 /// The authorization scheme name in the `Authorization` header.
 pub const SCHEME: &str = "ConsentNet";
+/// The same, as RFC 9449 names it for a DPoP-bound OAuth access token: the tokens the
+/// node's authorization server issues are consent ids, so both schemes carry the same.
+pub const OAUTH_SCHEME: &str = "DPoP";
 
 /// Remembers recent proof ids so a proof is used once. Bounded: when full of ids still
 /// inside the freshness window, new calls are refused rather than a replay let through.
@@ -308,14 +311,14 @@ pub fn begin(
             format!("send Authorization: {SCHEME} <consent id>"),
         )
     })?;
-    let id_text = token
-        .strip_prefix(SCHEME)
-        .and_then(|rest| rest.strip_prefix(' '))
+    let id_text = [SCHEME, OAUTH_SCHEME]
+        .iter()
+        .find_map(|scheme| token.strip_prefix(scheme)?.strip_prefix(' '))
         .ok_or_else(|| {
             Refusal::new(
                 401,
                 "invalid_authorization",
-                format!("the Authorization scheme must be {SCHEME}"),
+                format!("the Authorization scheme must be {SCHEME} or {OAUTH_SCHEME}"),
             )
         })?
         .trim();

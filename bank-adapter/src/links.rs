@@ -261,6 +261,18 @@ impl Links {
             .map_err(|e| storage(&self.path, e))
     }
 
+    /// The accounts `did` holds here, by their opaque references, sorted.
+    pub fn accounts_of(&self, did: &Did) -> Vec<String> {
+        let mut accounts: Vec<String> = self
+            .book()
+            .by_did
+            .get(did.as_str())
+            .map(|(_, accounts)| accounts.iter().cloned().collect())
+            .unwrap_or_default();
+        accounts.sort();
+        accounts
+    }
+
     /// How many DIDs are linked.
     pub fn linked(&self) -> usize {
         self.book().by_did.len()
@@ -309,6 +321,8 @@ mod tests {
         assert_eq!(link.accounts, accounts());
         assert!(links.holds(client.did(), "acc-1"));
         assert!(!links.holds(client.did(), "acc-3"));
+        assert_eq!(links.accounts_of(client.did()), accounts());
+        assert!(links.accounts_of(bank.did()).is_empty());
         // Single use.
         assert!(matches!(
             links.redeem(bank.did(), &request, now),

@@ -285,3 +285,192 @@ pub fn link(bank: &NodeClient, key: &KeyPair, code: &str) -> anyhow::Result<Valu
     let request = LinkRequest::sign(key, &bank_did, code);
     Ok(bank.post("/v1/links", &serde_json::to_value(&request)?)?)
 }
+
+/// The wallet label under which a bank link's answer is kept.
+pub fn link_label(bank: &Did) -> String {
+    format!("link {bank}")
+}
+
+/// Links like [`link`], and keeps the bank's answer in the wallet so approvals later
+/// know which DID and accounts go with that bank.
+pub fn link_and_remember(
+    bank: &NodeClient,
+    wallet: &WalletFile,
+    label: &str,
+    code: &str,
+) -> anyhow::Result<Value> {
+    let mut opened = wallet.open()?;
+    let key = key_by_label(&opened, label)?;
+    let answer = link(bank, &key, code)?;
+    let bank_did = answer["bank"]
+        .as_str()
+        .and_then(|text| Did::parse(text).ok())
+        .ok_or_else(|| anyhow!("the bank's link answer names no bank DID"))?;
+    opened.add_credential(&link_label(&bank_did), answer.clone())?;
+    Ok(answer)
+}
+
+/// An OAuth authorization waiting at a bank, and the consent the wallet would sign for it.
+#[derive(Debug, Clone)]
+pub struct Approval {
+    /// The request id shown on the consent screen.
+    pub request: String,
+    /// The app's name.
+    pub app_name: String,
+    /// The DID that signs.
+    pub signer: Did,
+    /// What the consent grants.
+    pub terms: ConsentTerms,
+}
+
+impl Approval {
+    /// The consent in plain words, for the confirmation.
+    pub fn describe(&self) -> String {
+        let t = &self.terms;
+        let permissions: Vec<&str> = t.permissions.iter().map(|p| p.as_str()).collect();
+        let limits = t
+            .payment_limits
+            .as_ref()
+            .map(|l| {
+                format!(
+                    "\n  payments: at most {} {} each{}",
+                    l.max_per_payment,
+                    l.currency,
+                    l.max_per_period
+                        .as_ref()
+                        .map(|p| format!(", {p} per {:?}", l.period))
+                        .unwrap_or_default()
+                )
+            })
+            .unwrap_or_default();
+        format!(
+            "App {name} ({app})\n  may use: {permissions}\n  on accounts: {accounts}\n  at bank {bank}{limits}\n  until {until} (UTC), for: {purpose}\n  signed by your DID {signer}",
+            name = self.app_name,
+            app = t.app,
+            permissions = permissions.join(", "),
+            accounts = t.accounts.join(", "),
+            bank = t.bank,
+            until = t.valid_until.format("%Y-%m-%d %H:%M"),
+            purpose = t.purpose,
+            signer = self.signer,
+        )
+    }
+}
+
+/// Reads authorization `request` at `bank` and works out the consent that answers it:
+/// signed by the DID `label` (default: the DID linked at that bank), on `accounts`
+/// (default: those the app named, else every account linked at that bank).
+pub fn prepare_approval(
+    bank: &NodeClient,
+    wallet: &WalletFile,
+    request: &str,
+    label: Option<&str>,
+    accounts: &[String],
+) -> anyhow::Result<Approval> {
+    if request.is_empty()
+        || !request
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+    {
+        bail!("{request:?} is not a request id (copy it from the consent screen)");
+    }
+    let pending = bank.get_with(&format!("/oauth/requests/{request}"), &[])?;
+    if pending["status"] != "pending" {
+        bail!("request {request} is already {}", pending["status"]);
+    }
+    let details = &pending["authorization_details"][0];
+    let app = Did::parse(pending["app"].as_str().unwrap_or_default())
+        .map_err(|e| anyhow!("the request names no app DID: {e}"))?;
+    let bank_did = Did::parse(pending["bank"].as_str().unwrap_or_default())
+        .map_err(|e| anyhow!("the request names no bank DID: {e}"))?;
+    let opened = wallet.open()?;
+    let link = opened
+        .credentials()
+        .iter()
+        .find(|c| c.label == link_label(&bank_did))
+        .map(|c| c.credential.clone());
+    let key = match (label, &link) {
+        (Some(label), _) => key_by_label(&opened, label)?,
+        (None, Some(link)) => {
+            let did = Did::parse(link["did"].as_str().unwrap_or_default())
+                .map_err(|e| anyhow!("the wallet's link to {bank_did} names no DID: {e}"))?;
+            opened
+                .key_pair(&did)
+                .ok_or_else(|| anyhow!("the wallet has no key for {did}"))?
+        }
+        (None, None) => bail!(
+            "no DID of this wallet is linked at bank {bank_did}: link one with `consentnet wallet link`, or name one with --as"
+        ),
+    };
+    let chosen: Vec<String> = if !accounts.is_empty() {
+        accounts.to_vec()
+    } else if let Some(named) = details["accounts"].as_array() {
+        named
+            .iter()
+            .filter_map(|a| a.as_str().map(str::to_owned))
+            .collect()
+    } else {
+        link.as_ref()
+            .filter(|l| l["did"].as_str() == Some(key.did().as_str()))
+            .and_then(|l| l["accounts"].as_array())
+            .map(|list| {
+                list.iter()
+                    .filter_map(|a| a["account_id"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    if chosen.is_empty() {
+        bail!("say which accounts with --account (none are linked at {bank_did} for this DID)");
+    }
+    let permissions: BTreeSet<Permission> = serde_json::from_value(details["permissions"].clone())
+        .context("reading the permissions asked for")?;
+    let payment_limits = match details.get("payment_limits") {
+        Some(limits) => {
+            Some(serde_json::from_value(limits.clone()).context("reading the payment limits")?)
+        }
+        None => None,
+    };
+    let valid_until = details["valid_until"]
+        .as_str()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .ok_or_else(|| anyhow!("the request has no valid_until"))?
+        .with_timezone(&Utc);
+    Ok(Approval {
+        request: request.to_owned(),
+        app_name: pending["app_name"].as_str().unwrap_or_default().to_owned(),
+        signer: key.did().clone(),
+        terms: ConsentTerms {
+            app,
+            bank: bank_did,
+            accounts: chosen,
+            permissions,
+            payment_limits,
+            purpose: details["purpose"].as_str().unwrap_or_default().to_owned(),
+            valid_from: Utc::now(),
+            valid_until,
+        },
+    })
+}
+
+/// Signs the consent of `approval`, sends it to the bank, and keeps it in the wallet.
+pub fn approve(
+    bank: &NodeClient,
+    wallet: &WalletFile,
+    approval: &Approval,
+) -> anyhow::Result<Value> {
+    let mut opened = wallet.open()?;
+    let key = opened
+        .key_pair(&approval.signer)
+        .ok_or_else(|| anyhow!("the wallet has no key for {}", approval.signer))?;
+    let consent = block_on(issue_consent(&key, &approval.terms)).context("signing the consent")?;
+    let answer = bank.post(
+        &format!("/oauth/requests/{}/approve", approval.request),
+        &consent.credential,
+    )?;
+    opened.add_credential(
+        &format!("consent {}", consent.id),
+        consent.credential.clone(),
+    )?;
+    Ok(answer)
+}

@@ -182,6 +182,27 @@ enum WalletCommand {
         #[arg(long)]
         code: String,
     },
+    /// Approve an app's OAuth request shown on a bank's consent screen: the wallet signs
+    /// a consent for exactly what is shown (or less: fewer accounts) and sends it to the bank.
+    Approve {
+        #[command(flatten)]
+        wallet: WalletArg,
+        /// The request id from the consent screen.
+        request: String,
+        /// The bank node's HTTP API (the consent screen's address).
+        #[arg(long)]
+        bank: String,
+        /// The wallet DID that signs (its label). Default: the DID linked at that bank.
+        #[arg(long = "as")]
+        label: Option<String>,
+        /// An account to grant (repeat for several). Default: the accounts the app named,
+        /// or else every account linked at that bank.
+        #[arg(long = "account")]
+        accounts: Vec<String>,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -587,9 +608,30 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             label,
             code,
         }) => {
-            let key = commands::WalletFile::from_env(&wallet.wallet)?.key(label)?;
+            let wallet = commands::WalletFile::from_env(&wallet.wallet)?;
             let bank = NodeClient::new(bank)?;
-            show(cli.json, &commands::link(&bank, &key, code)?)
+            show(
+                cli.json,
+                &commands::link_and_remember(&bank, &wallet, label, code)?,
+            )
+        }
+        Command::Wallet(WalletCommand::Approve {
+            wallet,
+            request,
+            bank,
+            label,
+            accounts,
+            yes,
+        }) => {
+            let wallet = commands::WalletFile::from_env(&wallet.wallet)?;
+            let bank = NodeClient::new(bank)?;
+            let approval =
+                commands::prepare_approval(&bank, &wallet, request, label.as_deref(), accounts)?;
+            eprintln!("{}", approval.describe());
+            if !yes && !confirm("Grant this consent?")? {
+                bail!("not granted");
+            }
+            show(cli.json, &commands::approve(&bank, &wallet, &approval)?)
         }
         Command::Bank(BankCommand::LinkCode {
             node,

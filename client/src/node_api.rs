@@ -79,12 +79,13 @@ pub struct NodeClient {
     agent: ureq::Agent,
 }
 
-/// The node's `{code, message}` or an OBIE `OBErrorResponse1` (`Code`, `Message`).
+/// The node's `{code, message}`, an OBIE `OBErrorResponse1` (`Code`, `Message`) or an
+/// OAuth error (`error`, `error_description`).
 #[derive(Deserialize)]
 struct ErrorBody {
-    #[serde(alias = "Code")]
+    #[serde(alias = "Code", alias = "error")]
     code: String,
-    #[serde(alias = "Message")]
+    #[serde(alias = "Message", alias = "error_description", default)]
     message: String,
 }
 

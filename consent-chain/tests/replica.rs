@@ -460,7 +460,7 @@ fn a_burst_verified_in_one_batch_still_refuses_each_forgery_by_name() {
         now_ms(),
         approve(&c.bank_b, &c.tsp, 3),
     );
-    let bank_b = vec![first, second, third];
+    let bank_b = [first, second, third];
     // Bank A's feed: two good entries and one whose entry signature is broken.
     let mut bank_a = feed(
         &c,

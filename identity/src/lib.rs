@@ -9,6 +9,7 @@
 pub mod cache;
 pub mod canonical;
 pub mod consent;
+pub mod jose;
 pub mod keys;
 pub mod link;
 pub mod permissions;
@@ -34,11 +35,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 /// Base64url without padding, as JWS and the wallet use.
-pub(crate) fn b64url(bytes: &[u8]) -> String {
+pub fn b64url(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// Decodes base64url without padding; `None` when the text is not that.
-pub(crate) fn b64url_decode(text: &str) -> Option<Vec<u8>> {
+pub fn b64url_decode(text: &str) -> Option<Vec<u8>> {
     URL_SAFE_NO_PAD.decode(text).ok()
 }

@@ -66,12 +66,17 @@ pub enum PopError {
     TokenMismatch,
 }
 
+/// The proof's header names its key either as the DID URL (`kid`, what consentnet's
+/// own clients send) or as the public JWK (`jwk`, what RFC 9449 clients send).
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Header {
     typ: String,
     alg: String,
-    kid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    jwk: Option<serde_json::Value>,
 }
 
 /// The claims of a proof (RFC 9449 section 4.2).
@@ -86,8 +91,10 @@ pub struct PopClaims {
     pub htu: String,
     /// Issued at, seconds since the Unix epoch.
     pub iat: i64,
-    /// Base64url SHA-256 of the access token (here, the consent id).
-    pub ath: String,
+    /// Base64url SHA-256 of the access token (here, the consent id); absent when the
+    /// proof goes with no token (at an OAuth token endpoint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ath: Option<String>,
 }
 
 /// The request a proof is checked against.
@@ -97,7 +104,8 @@ pub struct PopRequest<'a> {
     pub method: &'a str,
     /// The full URL as the client addressed it; query and fragment are ignored.
     pub url: &'a str,
-    /// The access token presented with the proof (the consent id).
+    /// The access token presented with the proof (the consent id); empty when none is
+    /// (a proof sent to an OAuth token endpoint), and then the proof must carry no `ath`.
     pub access_token: &'a str,
 }
 
@@ -116,14 +124,15 @@ pub fn sign_pop(key: &KeyPair, request: PopRequest<'_>, now: DateTime<Utc>) -> S
     let header = Header {
         typ: POP_TYPE.to_owned(),
         alg: "EdDSA".to_owned(),
-        kid: key.did().verification_method(),
+        kid: Some(key.did().verification_method()),
+        jwk: None,
     };
     let claims = PopClaims {
         jti: b64url(&jti),
         htm: request.method.to_ascii_uppercase(),
         htu: without_query(request.url).to_owned(),
         iat: now.timestamp(),
-        ath: token_hash(request.access_token),
+        ath: (!request.access_token.is_empty()).then(|| token_hash(request.access_token)),
     };
     let signing_input = format!("{}.{}", encode_json(&header), encode_json(&claims));
     let signature = key.sign(signing_input.as_bytes());
@@ -198,9 +207,20 @@ fn parse<'a>(proof: &'a str, signer: &Did) -> Result<Parsed<'a>, PopError> {
     if header.typ != POP_TYPE || header.alg != "EdDSA" {
         return Err(PopError::WrongHeader);
     }
-    if header.kid != signer.verification_method() {
+    let named = match (header.kid, header.jwk) {
+        (Some(kid), None) => kid,
+        (None, Some(jwk)) => crate::jose::did_from_jwk(&jwk)
+            .map_err(|e| PopError::Malformed(e.to_string()))?
+            .verification_method(),
+        _ => {
+            return Err(malformed(
+                "the header names its key by exactly one of kid and jwk",
+            ));
+        }
+    };
+    if named != signer.verification_method() {
         return Err(PopError::WrongKey {
-            found: header.kid,
+            found: named,
             expected: signer.to_string(),
         });
     }
@@ -244,7 +264,8 @@ fn check_claims(
             window_secs,
         });
     }
-    if claims.ath != token_hash(request.access_token) {
+    let expected_ath = (!request.access_token.is_empty()).then(|| token_hash(request.access_token));
+    if claims.ath != expected_ath {
         return Err(PopError::TokenMismatch);
     }
     if claims.jti.is_empty() || claims.jti.len() > 64 {

@@ -48,6 +48,17 @@ pub struct NodeConfig {
     pub log: LogSection,
     /// The unified Open Banking API, served by bank members.
     pub adapter: AdapterSection,
+    /// The portal: OAuth 2.0 for TSPs and the web pages.
+    pub portal: PortalSection,
+}
+
+/// `[portal]`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PortalSection {
+    /// Serve the portal. On a bank node this is the OAuth 2.0 authorization server for
+    /// its accounts, at the adapter's public URL. Default false.
+    pub enabled: bool,
 }
 
 /// `[adapter]` (used only when this node's member is a bank)
@@ -325,6 +336,12 @@ links_file = {links_file:?}
 # A file holding the token the bank admin API (/v1/admin/connector, /v1/admin/link-codes)
 # requires in x-admin-token. Without it the admin API is disabled; the folder still works.
 {admin_token_file}
+
+[portal]
+# Serve the portal: on a bank node, the OAuth 2.0 authorization server for its accounts
+# (pushed authorization requests, PKCE, private_key_jwt, DPoP-bound tokens), its metadata at
+# /.well-known/oauth-authorization-server and the consent screen, at adapter.public_url.
+enabled = {portal}
 "#,
             data_dir = self.node.data_dir.display().to_string(),
             key_file = self.node.key_file.display().to_string(),
@@ -354,6 +371,7 @@ links_file = {links_file:?}
                 Some(path) => format!("admin_token_file = {:?}", path.display().to_string()),
                 None => "# admin_token_file = \"admin-token\"".to_owned(),
             },
+            portal = self.portal.enabled,
         )
     }
 }
@@ -368,6 +386,7 @@ mod tests {
         config.p2p.bootstrap = vec!["/ip4/127.0.0.1/tcp/1/p2p/12D3KooW".into()];
         config.node.passphrase_file = Some("/etc/consentnet/passphrase".into());
         config.adapter.public_url = Some("https://api.bank.example".into());
+        config.portal.enabled = true;
         let parsed: NodeConfig = toml::from_str(&config.starter_toml()).unwrap();
         assert_eq!(parsed, config);
     }

@@ -28,9 +28,9 @@ pub const MAX_LIST: usize = 1_000;
 #[derive(Debug, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
+    pub(crate) status: StatusCode,
+    pub(crate) code: &'static str,
+    pub(crate) message: String,
 }
 
 impl ApiError {
@@ -205,12 +205,20 @@ struct Receipt {
     receipt: Entry,
 }
 
+/// Appends `event` to this node's feed (acknowledged once durable) and gossips it.
+pub(crate) async fn append(state: &AppState, event: Event) -> Result<Submitted, ApiError> {
+    let submitted = state.submitter.submit(event).await?;
+    if submitted.new
+        && let Some(network) = &state.network
+    {
+        network.publish(&submitted.entry).await;
+    }
+    Ok(submitted)
+}
+
 async fn submit(state: AppState, event: Event) -> Result<Response, ApiError> {
     let event_id = event.id().to_string();
-    let Submitted { entry, new } = state.submitter.submit(event).await?;
-    if new && let Some(network) = &state.network {
-        network.publish(&entry).await;
-    }
+    let Submitted { entry, new } = append(&state, event).await?;
     let status = if new {
         StatusCode::CREATED
     } else {

@@ -8,4 +8,6 @@ pub mod http;
 pub mod keystore;
 pub mod metrics;
 pub mod network;
+pub mod oauth;
+pub mod portal;
 pub mod service;

@@ -427,19 +427,47 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
         bank_adapter = Some((adapter, problem));
         tracing::info!(%public_url, "serving the unified Open Banking API");
     }
-    let mut router = app(
-        AppState {
-            service: service.clone(),
-            submitter,
-            network: Some(network),
-            admin: connector_admin,
-            links: bank_links,
-            adapter: bank_adapter,
-        },
-        config.http.max_body_bytes,
-    );
+    let portal_links = bank_links.clone();
+    let state = AppState {
+        service: service.clone(),
+        submitter,
+        network: Some(network),
+        admin: connector_admin,
+        links: bank_links,
+        adapter: bank_adapter,
+    };
+    let mut router = app(state.clone(), config.http.max_body_bytes);
     if let Some(routes) = adapter_routes {
         router = router.merge(routes);
+    }
+    if config.portal.enabled {
+        match portal_links {
+            Some(links) => {
+                let issuer = config
+                    .adapter
+                    .public_url
+                    .clone()
+                    .unwrap_or_else(|| format!("http://{bound}"));
+                let server = Arc::new(consentnet_node::oauth::AuthServer::new(
+                    &issuer,
+                    key.did().clone(),
+                ));
+                tracing::info!(%issuer, "serving the OAuth 2.0 authorization server");
+                router = router.merge(
+                    consentnet_node::portal::routes(consentnet_node::portal::Portal {
+                        app: state,
+                        server,
+                        links,
+                    })
+                    .layer(axum::extract::DefaultBodyLimit::max(
+                        config.http.max_body_bytes,
+                    )),
+                );
+            }
+            None => tracing::warn!(
+                "portal.enabled is set, but only a bank's node serves the OAuth authorization server"
+            ),
+        }
     }
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())

@@ -243,6 +243,16 @@ impl NodeService {
         )
     }
 
+    /// A revocation of consent `id` signed by this (bank) node, for a reason.
+    pub fn bank_revocation(
+        &self,
+        id: consentnet_identity::ConsentId,
+        time: chrono::DateTime<chrono::Utc>,
+        reason: Option<String>,
+    ) -> Revocation {
+        Revocation::sign(&self.key, id, time, reason)
+    }
+
     /// An access batch of this (bank) node, signed with its key.
     pub fn access_event(&self, batch: consentnet_consent_chain::event::AccessBatch) -> Event {
         Event::access_recorded(&self.key, batch)

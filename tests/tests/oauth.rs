@@ -1,0 +1,698 @@
+//! OAuth 2.0 at a bank node, end to end: an independent client (Python Authlib) runs PAR, the consent screen, the CLI wallet's approval, the DPoP token, a unified-API call, introspection, revocation and the refused call; and every OAuth error, the consent form's CSRF check, and a reused code revoking its consent.
+
+#![allow(clippy::unwrap_used)]
+
+use std::process::Command;
+use std::time::Duration;
+
+use chrono::Utc;
+use consentnet_identity::consent::block_on;
+use consentnet_identity::jose::sign_jws;
+use consentnet_identity::{
+    ConsentTerms, Did, KeyPair, PopRequest, b64url, issue_consent, sign_pop,
+};
+use consentnet_tests::{
+    Consortium, NodeDir, NodeProcess, admin_token, approval_body, bin, http_get, http_post_json,
+    http_post_json_with, link_client, manifest_body, node_key,
+};
+use serde_json::{Value, json};
+
+const START: Duration = Duration::from_secs(30);
+const REDIRECT: &str = "https://budget.example/callback";
+const PASSPHRASE: &str = "wallet passphrase for tests";
+const VERIFIER: &str = "a-code-verifier-of-at-least-forty-three-characters-0123456789";
+
+/// A bank node with the portal on, plus an app published there and approved for
+/// accounts and balances, and a sandbox account.
+struct Bank {
+    _consortium: Consortium,
+    process: NodeProcess,
+    url: String,
+    did: Did,
+    app: KeyPair,
+    account: String,
+}
+
+fn enable_portal(node: &NodeDir) {
+    let config = node.dir.join("node.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        text.contains("enabled = false"),
+        "the starter config has [portal]"
+    );
+    std::fs::write(&config, text.replace("enabled = false", "enabled = true")).unwrap();
+}
+
+fn bank() -> Bank {
+    let consortium = Consortium::create(&[("bank", "OAuth Bank"), ("tsp", "OAuth Fintech")]);
+    enable_portal(&consortium.nodes[0]);
+    let process = NodeProcess::start(&consortium.nodes[0], &[], START);
+    let url = process.http_url.clone();
+    let did = Did::parse(consortium.nodes[0].did()).unwrap();
+    let app = KeyPair::generate();
+    let (status, body) = http_post_json(&format!("{url}/v1/apps"), &manifest_body(&app, "1.0.0"));
+    assert_eq!(status, 201, "{body}");
+    let bank_key = node_key(&consortium.nodes[0]);
+    let (status, body) = http_post_json(
+        &format!("{url}/v1/apps/decisions"),
+        &approval_body(&bank_key, app.did()),
+    );
+    assert_eq!(status, 201, "{body}");
+    let account = consentnet_bank_adapter::sandbox::SandboxBank::seeded(1, Utc::now())
+        .account_ids()[0]
+        .0
+        .clone();
+    Bank {
+        _consortium: consortium,
+        process,
+        url,
+        did,
+        app,
+        account,
+    }
+}
+
+/// An HTTP answer: status, headers we look at, and the body as JSON (or a string).
+struct Answer {
+    status: u16,
+    location: Option<String>,
+    set_cookie: Option<String>,
+    body: Value,
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(Duration::from_secs(20)))
+        .build()
+        .new_agent()
+}
+
+fn answer(mut response: ureq::http::Response<ureq::Body>) -> Answer {
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let (location, set_cookie) = (header("location"), header("set-cookie"));
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap();
+    Answer {
+        status,
+        location,
+        set_cookie,
+        body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    }
+}
+
+fn post_form(url: &str, headers: &[(&str, &str)], form: &[(&str, &str)]) -> Answer {
+    let mut request = agent()
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let body: String = form
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    answer(request.send(body).unwrap())
+}
+
+fn get(url: &str, cookie: Option<&str>) -> Answer {
+    let mut request = agent().get(url);
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    answer(request.call().unwrap())
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// A fresh `private_key_jwt` client assertion by `app` for `aud`, expiring in `ttl` s.
+fn assertion(app: &KeyPair, aud: &str, ttl: i64) -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let now = Utc::now().timestamp();
+    let jti = format!(
+        "{}-{}",
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    );
+    sign_jws(
+        app,
+        &json!({ "typ": "JWT" }),
+        &json!({ "iss": app.did(), "sub": app.did(), "aud": aud, "iat": now, "exp": now + ttl, "jti": jti }),
+    )
+}
+
+const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// A pushed authorization request by `app` with `extra` parameters over good defaults
+/// (an empty value removes a default).
+fn push(bank: &Bank, app: &KeyPair, extra: &[(&str, &str)]) -> Answer {
+    let endpoint = format!("{}/oauth/par", bank.url);
+    let assertion = assertion(app, &endpoint, 60);
+    let challenge = b64url(&sha256(VERIFIER));
+    let details =
+        json!([{ "type": "consentnet", "permissions": ["ReadAccountsBasic", "ReadBalances"] }])
+            .to_string();
+    let mut form: Vec<(&str, &str)> = vec![
+        ("client_id", app.did().as_str()),
+        ("response_type", "code"),
+        ("redirect_uri", REDIRECT),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+        ("state", "xyz"),
+        ("authorization_details", &details),
+        ("client_assertion_type", ASSERTION_TYPE),
+        ("client_assertion", &assertion),
+    ];
+    for (name, value) in extra {
+        form.retain(|(n, _)| n != name);
+        if !value.is_empty() {
+            form.push((name, value));
+        }
+    }
+    post_form(&endpoint, &[], &form)
+}
+
+fn sha256(text: &str) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(text.as_bytes()).into()
+}
+
+fn error_of(answer: &Answer) -> (u16, String) {
+    (
+        answer.status,
+        answer.body["error"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+/// The authorize URL of a pushed request, and its handle.
+fn authorize_url(bank: &Bank, app: &KeyPair, par: &Answer) -> (String, String) {
+    let request_uri = par.body["request_uri"].as_str().unwrap().to_owned();
+    let handle = request_uri.rsplit(':').next().unwrap().to_owned();
+    (
+        format!(
+            "{}/oauth/authorize?client_id={}&request_uri={}",
+            bank.url,
+            encode(app.did().as_str()),
+            encode(&request_uri)
+        ),
+        handle,
+    )
+}
+
+fn cookie_pair(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap().to_owned()
+}
+
+fn consent_for(bank: &Bank, client: &KeyPair, permissions: &[&str]) -> Value {
+    let terms = ConsentTerms {
+        app: bank.app.did().clone(),
+        bank: bank.did.clone(),
+        accounts: vec![bank.account.clone()],
+        permissions: permissions.iter().map(|p| p.parse().unwrap()).collect(),
+        payment_limits: None,
+        purpose: "Access granted through OAuth".into(),
+        valid_from: Utc::now(),
+        valid_until: Utc::now() + chrono::Duration::days(30),
+    };
+    block_on(issue_consent(client, &terms)).unwrap().credential
+}
+
+fn dpop(key: &KeyPair, url: &str) -> String {
+    sign_pop(
+        key,
+        PopRequest {
+            method: "POST",
+            url,
+            access_token: "",
+        },
+        Utc::now(),
+    )
+}
+
+#[test]
+fn an_independent_oauth_client_gets_a_dpop_token_calls_the_api_revokes_and_is_refused() {
+    let Ok(python) = std::env::var("CONSENTNET_PYTHON") else {
+        panic!(
+            "CONSENTNET_PYTHON must name a Python with authlib and requests: scripts/test sets it up"
+        );
+    };
+    let bank = bank();
+    let dir = tempfile::tempdir().unwrap();
+    let wallet = dir.path().join("wallet.json");
+    let cli = |args: &[&str]| {
+        let output = Command::new(bin("consentnet"))
+            .args(args)
+            .env("CONSENTNET_WALLET_PASSPHRASE", PASSPHRASE)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "consentnet {args:?}: {output:?}");
+        output
+    };
+    let wallet_arg = wallet.to_str().unwrap();
+    cli(&["wallet", "init", "--wallet", wallet_arg]);
+    cli(&[
+        "wallet", "new-did", "--wallet", wallet_arg, "--label", "my-bank",
+    ]);
+    let (status, code) = http_post_json_with(
+        &format!("{}/v1/admin/link-codes", bank.url),
+        &[("x-admin-token", &admin_token(&bank._consortium.nodes[0]))],
+        &json!({ "customer": "c-42", "accounts": [bank.account] }),
+    );
+    assert_eq!(status, 201, "{code}");
+    cli(&[
+        "wallet",
+        "link",
+        "--wallet",
+        wallet_arg,
+        "--bank",
+        &bank.url,
+        "--as",
+        "my-bank",
+        "--code",
+        code["code"].as_str().unwrap(),
+    ]);
+
+    let secret = bank.app.secret_bytes();
+    let jwk = json!({
+        "kty": "OKP", "crv": "Ed25519",
+        "x": b64url(bank.app.did().public_key().as_bytes()),
+        "d": b64url(&secret[..]),
+    });
+    let output = Command::new(python)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/oauth/oauth_client.py"
+        ))
+        .env("ISSUER", &bank.url)
+        .env("CLIENT_ID", bank.app.did().as_str())
+        .env("CLIENT_JWK", jwk.to_string())
+        .env("REDIRECT_URI", REDIRECT)
+        .env("ACCOUNT", &bank.account)
+        .env("CONSENTNET", bin("consentnet"))
+        .env("WALLET", &wallet)
+        .env("CONSENTNET_WALLET_PASSPHRASE", PASSPHRASE)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the OAuth client failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(summary["served"], 200, "{summary}");
+    assert_eq!(summary["refused"], 403, "{summary}");
+    assert_eq!(summary["error"], "consent_revoked", "{summary}");
+    // The revocation is on the log, signed by the bank.
+    let (status, body) = http_get(&format!(
+        "{}/v1/consents/{}",
+        bank.url,
+        summary["consent_id"].as_str().unwrap()
+    ));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("revoked"), "{body}");
+}
+
+#[test]
+fn every_oauth_error_is_answered_in_the_oauth_shape_and_a_reused_code_revokes_its_consent() {
+    let bank = bank();
+    let app = &bank.app;
+    let par_url = format!("{}/oauth/par", bank.url);
+    let metadata: Value = serde_json::from_str(
+        &http_get(&format!(
+            "{}/.well-known/oauth-authorization-server",
+            bank.url
+        ))
+        .1,
+    )
+    .unwrap();
+    assert_eq!(metadata["issuer"], bank.url.as_str());
+    assert_eq!(
+        metadata["code_challenge_methods_supported"],
+        json!(["S256"])
+    );
+
+    // Client authentication: each defect is invalid_client (401).
+    let other = KeyPair::generate();
+    let forged = sign_jws(
+        &other,
+        &json!({}),
+        &json!({ "iss": app.did(), "sub": app.did(), "aud": par_url, "exp": Utc::now().timestamp() + 60, "jti": "forged-1" }),
+    );
+    let replayed = assertion(app, &par_url, 60);
+    assert_eq!(
+        push(&bank, app, &[("client_assertion", &replayed)]).status,
+        201
+    );
+    for (extra, why) in [
+        (
+            vec![("client_assertion", ""), ("client_assertion_type", "")],
+            "no client authentication",
+        ),
+        (
+            vec![("client_assertion", forged.as_str())],
+            "signed by another key",
+        ),
+        (
+            vec![(
+                "client_assertion",
+                &assertion(app, "https://elsewhere.example", 60),
+            )],
+            "wrong audience",
+        ),
+        (
+            vec![("client_assertion", &assertion(app, &par_url, -120))],
+            "expired",
+        ),
+        (vec![("client_assertion", replayed.as_str())], "replayed"),
+        (
+            vec![("client_assertion_type", "urn:other")],
+            "unknown assertion type",
+        ),
+    ] {
+        let got = push(&bank, app, &extra);
+        assert_eq!(
+            error_of(&got),
+            (401, "invalid_client".into()),
+            "{why}: {}",
+            got.body
+        );
+    }
+    // An app that never published is not a client; one not approved here is unauthorized.
+    let stranger = KeyPair::generate();
+    assert_eq!(
+        error_of(&push(&bank, &stranger, &[])),
+        (401, "invalid_client".into())
+    );
+    let unapproved = KeyPair::generate();
+    let (status, _) = http_post_json(
+        &format!("{}/v1/apps", bank.url),
+        &manifest_body(&unapproved, "1.0.0"),
+    );
+    assert_eq!(status, 201);
+    assert_eq!(
+        error_of(&push(&bank, &unapproved, &[])),
+        (400, "unauthorized_client".into())
+    );
+
+    // The request itself.
+    let too_much = json!([{ "type": "consentnet", "permissions": ["ReadAccountsDetail", "ReadTransactionsDetail", "ReadTransactionsDebits"] }]).to_string();
+    let wrong_bank =
+        json!([{ "type": "consentnet", "bank": app.did(), "permissions": ["ReadAccountsBasic"] }])
+            .to_string();
+    let unknown_field =
+        json!([{ "type": "consentnet", "permissions": ["ReadAccountsBasic"], "amount": 5 }])
+            .to_string();
+    for (extra, expected, why) in [
+        (vec![("code_challenge", "")], "invalid_request", "no PKCE"),
+        (
+            vec![("code_challenge_method", "plain")],
+            "invalid_request",
+            "plain PKCE",
+        ),
+        (
+            vec![("response_type", "token")],
+            "unsupported_response_type",
+            "implicit flow",
+        ),
+        (
+            vec![("redirect_uri", "https://evil.example/cb")],
+            "invalid_request",
+            "unregistered redirect",
+        ),
+        (
+            vec![("authorization_details", ""), ("scope", "everything")],
+            "invalid_scope",
+            "unknown scope",
+        ),
+        (
+            vec![("authorization_details", "")],
+            "invalid_request",
+            "nothing asked",
+        ),
+        (
+            vec![("authorization_details", too_much.as_str())],
+            "invalid_authorization_details",
+            "beyond what the bank allows",
+        ),
+        (
+            vec![("authorization_details", wrong_bank.as_str())],
+            "invalid_authorization_details",
+            "another bank",
+        ),
+        (
+            vec![("authorization_details", unknown_field.as_str())],
+            "invalid_authorization_details",
+            "unknown field",
+        ),
+        (
+            vec![("authorization_details", "not json")],
+            "invalid_authorization_details",
+            "not JSON",
+        ),
+        (
+            vec![("request_uri", "urn:x")],
+            "invalid_request",
+            "request_uri pushed",
+        ),
+    ] {
+        let got = push(&bank, app, &extra);
+        assert_eq!(
+            error_of(&got),
+            (400, expected.into()),
+            "{why}: {}",
+            got.body
+        );
+    }
+    let repeated = post_form(&par_url, &[], &[("state", "a"), ("state", "b")]);
+    assert_eq!(
+        error_of(&repeated),
+        (400, "invalid_request".into()),
+        "{}",
+        repeated.body
+    );
+
+    // The consent screen: unknown or foreign requests get an error page, never a redirect.
+    let par = push(&bank, app, &[]);
+    assert_eq!(par.status, 201, "{}", par.body);
+    let (url, handle) = authorize_url(&bank, app, &par);
+    let foreign = url.replace(
+        &encode(app.did().as_str()),
+        &encode(unapproved.did().as_str()),
+    );
+    let refused = get(&foreign, None);
+    assert_eq!(refused.status, 400);
+    assert!(refused.location.is_none());
+    let unknown = get(
+        &format!(
+            "{}/oauth/authorize?client_id=x&request_uri=urn:ietf:params:oauth:request_uri:nope",
+            bank.url
+        ),
+        None,
+    );
+    assert_eq!(unknown.status, 400);
+    let page = get(&url, None);
+    assert_eq!(page.status, 200);
+    let cookie = cookie_pair(page.set_cookie.as_deref().unwrap());
+    let html = page.body.as_str().unwrap().to_owned();
+    assert!(html.contains("see your balances"), "{html}");
+    // Another browser cannot ride on this authorization.
+    assert_eq!(get(&url, None).status, 400);
+    assert_eq!(get(&url, Some(&cookie)).status, 200);
+
+    // CSRF: the deny form needs the page's token and the browser's cookie.
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let deny_url = format!("{}/oauth/authorize/deny", bank.url);
+    for (headers, form) in [
+        (
+            vec![("cookie", cookie.as_str())],
+            vec![("request", handle.as_str())],
+        ),
+        (
+            vec![("cookie", cookie.as_str())],
+            vec![("request", handle.as_str()), ("csrf", "forged")],
+        ),
+        (
+            vec![],
+            vec![("request", handle.as_str()), ("csrf", csrf.as_str())],
+        ),
+    ] {
+        let got = post_form(&deny_url, &headers, &form);
+        assert_eq!(got.status, 403, "{}", got.body);
+        assert!(got.body.as_str().unwrap().contains("csrf_mismatch"));
+    }
+    // The wallet's approval must match the request and come from a linked holder.
+    let client = KeyPair::generate();
+    let approve_url = format!("{}/oauth/requests/{handle}/approve", bank.url);
+    let (status, body) = http_post_json(
+        &approve_url,
+        &consent_for(&bank, &client, &["ReadAccountsBasic"]),
+    );
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request")),
+        "unlinked: {body}"
+    );
+    link_client(
+        &bank._consortium.nodes[0],
+        &bank.url,
+        &client,
+        &[&bank.account],
+    );
+    let (status, body) = http_post_json(
+        &approve_url,
+        &consent_for(&bank, &client, &["ReadAccountsDetail", "ReadBalances"]),
+    );
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request")),
+        "more than asked: {body}"
+    );
+    // Denied with the real token and cookie: back to the app with access_denied.
+    let denied = post_form(
+        &deny_url,
+        &[("cookie", &cookie)],
+        &[("request", &handle), ("csrf", &csrf)],
+    );
+    assert_eq!(denied.status, 303);
+    let location = denied.location.unwrap();
+    assert!(
+        location.starts_with(&format!("{REDIRECT}?error=access_denied")),
+        "{location}"
+    );
+    assert!(location.contains("state=xyz"), "{location}");
+
+    // A granted request, then the token endpoint's errors.
+    let par = push(&bank, app, &[]);
+    let (url, handle) = authorize_url(&bank, app, &par);
+    let page = get(&url, None);
+    let cookie = cookie_pair(page.set_cookie.as_deref().unwrap());
+    let (status, body) = http_post_json(
+        &format!("{}/oauth/requests/{handle}/approve", bank.url),
+        &consent_for(&bank, &client, &["ReadAccountsBasic", "ReadBalances"]),
+    );
+    assert_eq!(status, 201, "{body}");
+    let consent_id = body["consent_id"].as_str().unwrap().to_owned();
+    let back = get(&url, Some(&cookie));
+    assert_eq!(back.status, 303);
+    let location = back.location.unwrap();
+    let code = location
+        .split("code=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_owned();
+    let token_url = format!("{}/oauth/token", bank.url);
+    let exchange = |extra: &[(&str, &str)], proof: Option<String>| {
+        let assertion = assertion(app, &token_url, 60);
+        let mut form: Vec<(&str, &str)> = vec![
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+            ("client_assertion_type", ASSERTION_TYPE),
+            ("client_assertion", &assertion),
+        ];
+        for (name, value) in extra {
+            form.retain(|(n, _)| n != name);
+            form.push((name, value));
+        }
+        let headers: Vec<(&str, &str)> = proof
+            .as_deref()
+            .map(|p| vec![("dpop", p)])
+            .unwrap_or_default();
+        post_form(&token_url, &headers, &form)
+    };
+    let good_proof = || Some(dpop(app, &token_url));
+    for (extra, proof, expected, why) in [
+        (
+            vec![("code_verifier", "x".repeat(50))],
+            good_proof(),
+            (400, "invalid_grant"),
+            "wrong verifier",
+        ),
+        (
+            vec![("redirect_uri", "https://budget.example/other".to_owned())],
+            good_proof(),
+            (400, "invalid_grant"),
+            "other redirect",
+        ),
+        (
+            vec![("code", "not-a-code".to_owned())],
+            good_proof(),
+            (400, "invalid_grant"),
+            "unknown code",
+        ),
+        (
+            vec![("grant_type", "client_credentials".to_owned())],
+            good_proof(),
+            (400, "unsupported_grant_type"),
+            "other grant",
+        ),
+        (vec![], None, (400, "invalid_dpop_proof"), "no proof"),
+        (
+            vec![],
+            Some(dpop(&other, &token_url)),
+            (400, "invalid_dpop_proof"),
+            "proof by another key",
+        ),
+        (
+            vec![],
+            Some(dpop(app, "https://elsewhere.example/token")),
+            (400, "invalid_dpop_proof"),
+            "proof for another URL",
+        ),
+    ] {
+        let extra: Vec<(&str, &str)> = extra.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let got = exchange(&extra, proof);
+        assert_eq!(
+            error_of(&got),
+            (expected.0, expected.1.into()),
+            "{why}: {}",
+            got.body
+        );
+    }
+    let granted = exchange(&[], good_proof());
+    assert_eq!(granted.status, 200, "{}", granted.body);
+    assert_eq!(granted.body["token_type"], "DPoP");
+    assert_eq!(granted.body["access_token"], consent_id.as_str());
+    // The same code again: refused, and the consent it issued is revoked on the log.
+    let reused = exchange(&[], good_proof());
+    assert_eq!(
+        error_of(&reused),
+        (400, "invalid_grant".into()),
+        "{}",
+        reused.body
+    );
+    let (status, body) = http_get(&format!("{}/v1/consents/{consent_id}", bank.url));
+    assert_eq!(status, 200);
+    assert!(body.contains("revoked"), "{body}");
+    drop(bank.process);
+}
