@@ -44,6 +44,18 @@ ensure_rust() {
   done
 }
 
+# The portal's page tests drive Debian's headless Chromium through chromedriver.
+ensure_chromium() {
+  [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing chromium and chromium-driver (the portal's browser tests)"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  else
+    die "Chromium is missing: the portal's browser tests need it (Debian: sudo apt-get install chromium chromium-driver)"
+  fi
+}
+
 ensure_build_deps() {
   ensure_rust
   ensure_libclang

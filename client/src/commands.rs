@@ -389,19 +389,7 @@ pub fn prepare_approval(
         .iter()
         .find(|c| c.label == link_label(&bank_did))
         .map(|c| c.credential.clone());
-    let key = match (label, &link) {
-        (Some(label), _) => key_by_label(&opened, label)?,
-        (None, Some(link)) => {
-            let did = Did::parse(link["did"].as_str().unwrap_or_default())
-                .map_err(|e| anyhow!("the wallet's link to {bank_did} names no DID: {e}"))?;
-            opened
-                .key_pair(&did)
-                .ok_or_else(|| anyhow!("the wallet has no key for {did}"))?
-        }
-        (None, None) => bail!(
-            "no DID of this wallet is linked at bank {bank_did}: link one with `consentnet wallet link`, or name one with --as"
-        ),
-    };
+    let key = key_for_bank(&opened, &bank_did, label)?;
     let chosen: Vec<String> = if !accounts.is_empty() {
         accounts.to_vec()
     } else if let Some(named) = details["accounts"].as_array() {
@@ -473,4 +461,47 @@ pub fn approve(
         consent.credential.clone(),
     )?;
     Ok(answer)
+}
+
+/// The wallet's key for `bank`: the DID `label`, or else the DID the wallet linked there.
+fn key_for_bank(wallet: &Wallet, bank: &Did, label: Option<&str>) -> anyhow::Result<KeyPair> {
+    if let Some(label) = label {
+        return key_by_label(wallet, label);
+    }
+    let link = wallet
+        .credentials()
+        .iter()
+        .find(|c| c.label == link_label(bank))
+        .ok_or_else(|| {
+            anyhow!(
+                "no DID of this wallet is linked at {bank}: link one with `consentnet wallet link`, or name one with --as"
+            )
+        })?;
+    let did = Did::parse(link.credential["did"].as_str().unwrap_or_default())
+        .map_err(|e| anyhow!("the wallet's link to {bank} names no DID: {e}"))?;
+    wallet
+        .key_pair(&did)
+        .ok_or_else(|| anyhow!("the wallet has no key for {did}"))
+}
+
+/// Answers a portal sign-in `challenge` at `node`, signed by the DID `label` (default:
+/// the DID linked at that node's bank).
+pub fn sign_in(
+    node: &NodeClient,
+    wallet: &WalletFile,
+    challenge: &str,
+    label: Option<&str>,
+) -> anyhow::Result<Value> {
+    if challenge.is_empty()
+        || !challenge
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+    {
+        bail!("{challenge:?} is not a sign-in challenge (copy it from the sign-in page)");
+    }
+    let node_did = Did::parse(&node.status()?.did)
+        .map_err(|e| anyhow!("the node reports no usable DID: {e}"))?;
+    let key = key_for_bank(&wallet.open()?, &node_did, label)?;
+    let answer = consentnet_identity::signin::SignIn::sign(&key, &node_did, challenge);
+    Ok(node.post("/portal/sign-in", &serde_json::to_value(&answer)?)?)
 }

@@ -203,6 +203,20 @@ enum WalletCommand {
         #[arg(long)]
         yes: bool,
     },
+    /// Sign in to a node's portal: sign the one-time challenge its sign-in page shows;
+    /// the browser showing it is then signed in as that DID.
+    SignIn {
+        #[command(flatten)]
+        wallet: WalletArg,
+        /// The challenge from the sign-in page.
+        challenge: String,
+        /// The node's HTTP API (the sign-in page's address).
+        #[arg(long)]
+        node: String,
+        /// The wallet DID to sign in as (its label). Default: the DID linked at that bank.
+        #[arg(long = "as")]
+        label: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -613,6 +627,19 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             show(
                 cli.json,
                 &commands::link_and_remember(&bank, &wallet, label, code)?,
+            )
+        }
+        Command::Wallet(WalletCommand::SignIn {
+            wallet,
+            challenge,
+            node,
+            label,
+        }) => {
+            let wallet = commands::WalletFile::from_env(&wallet.wallet)?;
+            let node = NodeClient::new(node)?;
+            show(
+                cli.json,
+                &commands::sign_in(&node, &wallet, challenge, label.as_deref())?,
             )
         }
         Command::Wallet(WalletCommand::Approve {

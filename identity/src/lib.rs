@@ -15,6 +15,7 @@ pub mod link;
 pub mod permissions;
 pub mod pop;
 pub mod revocation;
+pub mod signin;
 pub mod statement;
 pub mod wallet;
 

@@ -9,5 +9,6 @@ pub mod keystore;
 pub mod metrics;
 pub mod network;
 pub mod oauth;
+pub mod pages;
 pub mod portal;
 pub mod service;

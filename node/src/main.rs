@@ -453,16 +453,18 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
                     key.did().clone(),
                 ));
                 tracing::info!(%issuer, "serving the OAuth 2.0 authorization server");
-                router = router.merge(
-                    consentnet_node::portal::routes(consentnet_node::portal::Portal {
-                        app: state,
-                        server,
-                        links,
-                    })
+                let portal = consentnet_node::portal::Portal {
+                    app: state,
+                    server,
+                    links,
+                    web: Arc::default(),
+                };
+                router = router
+                    .merge(consentnet_node::portal::routes(portal.clone()))
+                    .merge(consentnet_node::pages::routes(portal))
                     .layer(axum::extract::DefaultBodyLimit::max(
                         config.http.max_body_bytes,
-                    )),
-                );
+                    ));
             }
             None => tracing::warn!(
                 "portal.enabled is set, but only a bank's node serves the OAuth authorization server"

@@ -29,6 +29,8 @@ pub struct Portal {
     pub server: Arc<AuthServer>,
     /// The bank's account links (who may approve for which accounts).
     pub links: Arc<Links>,
+    /// The web pages' sign-ins and sessions.
+    pub web: Arc<crate::pages::Web>,
 }
 
 /// The portal's routes, to merge into the node's router.
@@ -386,11 +388,11 @@ async fn revoke(
 
 /// Security headers of every page: no framing (the consent screen must not be
 /// clickjacked), no scripts, forms only to this origin, no referrer carrying the request.
-fn page(html: &str) -> Response {
+pub(crate) fn page(html: &str) -> Response {
     page_with_status(StatusCode::OK, html)
 }
 
-fn page_with_status(status: StatusCode, html: &str) -> Response {
+pub(crate) fn page_with_status(status: StatusCode, html: &str) -> Response {
     (
         status,
         [
@@ -435,7 +437,7 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-fn layout(title: &str, body: &str, refresh_secs: Option<u32>) -> String {
+pub(crate) fn layout(title: &str, body: &str, refresh_secs: Option<u32>) -> String {
     let refresh = refresh_secs
         .map(|s| format!("<meta http-equiv=\"refresh\" content=\"{s}\">\n"))
         .unwrap_or_default();
@@ -453,6 +455,9 @@ h1 {{ font-size: 1.5rem; }}
 code {{ background: #f0f0f0; padding: .1rem .3rem; word-break: break-all; }}
 button {{ font-size: 1rem; padding: .5rem 1rem; }}
 .error {{ color: #a00000; }}
+nav {{ margin-bottom: 1rem; }}
+table {{ border-collapse: collapse; }}
+td, th {{ border-bottom: 1px solid #d0d0d0; padding: .2rem .5rem; text-align: left; }}
 </style>
 </head>
 <body>

@@ -6,6 +6,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+pub mod webdriver;
+
 /// Where the workspace's binaries are: `CONSENTNET_BIN_DIR`, or the profile directory
 /// this test executable was built into (`target/<profile>/deps/..`).
 pub fn bin_dir() -> PathBuf {
@@ -377,11 +379,21 @@ pub fn approval_body(
     bank: &consentnet_identity::KeyPair,
     app: &consentnet_identity::Did,
 ) -> serde_json::Value {
+    decision_body(bank, app, "1.0.0")
+}
+
+/// The body of `POST /v1/apps/decisions`: `bank` approves `version` of `app` for
+/// accounts and balances.
+pub fn decision_body(
+    bank: &consentnet_identity::KeyPair,
+    app: &consentnet_identity::Did,
+    version: &str,
+) -> serde_json::Value {
     use consentnet_consent_chain::event::{AppAction, AppDecision};
     let decision = AppDecision {
         bank: bank.did().clone(),
         app: app.clone(),
-        version: "1.0.0".into(),
+        version: version.into(),
         action: AppAction::Approve {
             permissions: balance_permissions(),
         },
@@ -404,6 +416,17 @@ pub fn obie_get(
     consent: &str,
     app: &consentnet_identity::KeyPair,
 ) -> (u16, serde_json::Value) {
+    obie_get_version(bank_url, path, consent, app, "1.0.0")
+}
+
+/// [`obie_get`] as app `version`.
+pub fn obie_get_version(
+    bank_url: &str,
+    path: &str,
+    consent: &str,
+    app: &consentnet_identity::KeyPair,
+    version: &str,
+) -> (u16, serde_json::Value) {
     let url = format!("{bank_url}/open-banking/v4.0/aisp{path}");
     let proof = consentnet_identity::sign_pop(
         app,
@@ -423,7 +446,7 @@ pub fn obie_get(
         .get(&url)
         .header("authorization", format!("ConsentNet {consent}"))
         .header("dpop", proof)
-        .header("x-consentnet-app-version", "1.0.0")
+        .header("x-consentnet-app-version", version)
         .call()
         .expect("the HTTP call completes");
     let status = response.status().as_u16();
@@ -604,6 +627,15 @@ impl Paths {
 
 /// The body of `POST /v1/apps`: a manifest of `app` at `version`, signed by the app.
 pub fn manifest_body(app: &consentnet_identity::KeyPair, version: &str) -> serde_json::Value {
+    manifest_with_redirect(app, version, "https://budget.example/callback")
+}
+
+/// [`manifest_body`] registering `redirect` as the app's redirect URI.
+pub fn manifest_with_redirect(
+    app: &consentnet_identity::KeyPair,
+    version: &str,
+    redirect: &str,
+) -> serde_json::Value {
     use consentnet_consent_chain::event::{AppManifest, Platform};
     let manifest = AppManifest {
         app: app.did().clone(),
@@ -611,7 +643,7 @@ pub fn manifest_body(app: &consentnet_identity::KeyPair, version: &str) -> serde
         description: "Shows where the money goes".into(),
         version: version.into(),
         platform: Platform::Web,
-        redirect_uris: vec!["https://budget.example/callback".into()],
+        redirect_uris: vec![redirect.into()],
         requested_permissions: std::collections::BTreeSet::from([
             consentnet_identity::Permission::ReadAccountsBasic,
         ]),

@@ -1,4 +1,4 @@
-//! OAuth 2.0 at a bank node, end to end: an independent client (Python Authlib) runs PAR, the consent screen, the CLI wallet's approval, the DPoP token, a unified-API call, introspection, revocation and the refused call; and every OAuth error, the consent form's CSRF check, and a reused code revoking its consent.
+//! OAuth 2.0 and the portal pages at a bank node, end to end: an independent client (Python Authlib) runs PAR, the consent screen, the CLI wallet's approval, the DPoP token, a unified-API call, introspection, revocation and the refused call; every OAuth error, the consent form's CSRF check, and a reused code revoking its consent; and in headless Chromium a client grants through the consent screen, signs in with the wallet, sees the consent and its access, and revokes it with one click.
 
 #![allow(clippy::unwrap_used)]
 
@@ -11,9 +11,11 @@ use consentnet_identity::jose::sign_jws;
 use consentnet_identity::{
     ConsentTerms, Did, KeyPair, PopRequest, b64url, issue_consent, sign_pop,
 };
+use consentnet_tests::webdriver::Browser;
 use consentnet_tests::{
-    Consortium, NodeDir, NodeProcess, admin_token, approval_body, bin, http_get, http_post_json,
-    http_post_json_with, link_client, manifest_body, node_key,
+    Consortium, NodeDir, NodeProcess, admin_token, approval_body, bin, decision_body, http_get,
+    http_post_json, http_post_json_with, link_client, manifest_body, manifest_with_redirect,
+    node_key, obie_get_version,
 };
 use serde_json::{Value, json};
 
@@ -247,29 +249,24 @@ fn dpop(key: &KeyPair, url: &str) -> String {
     )
 }
 
-#[test]
-fn an_independent_oauth_client_gets_a_dpop_token_calls_the_api_revokes_and_is_refused() {
-    let Ok(python) = std::env::var("CONSENTNET_PYTHON") else {
-        panic!(
-            "CONSENTNET_PYTHON must name a Python with authlib and requests: scripts/test sets it up"
-        );
-    };
-    let bank = bank();
+/// Runs the `consentnet` CLI with the test wallet's passphrase; panics on failure.
+fn cli(args: &[&str]) -> std::process::Output {
+    let output = Command::new(bin("consentnet"))
+        .args(args)
+        .env("CONSENTNET_WALLET_PASSPHRASE", PASSPHRASE)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "consentnet {args:?}: {output:?}");
+    output
+}
+
+/// A client's wallet (made with the CLI) with a DID linked to the bank's sandbox account.
+fn linked_wallet(bank: &Bank) -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
-    let wallet = dir.path().join("wallet.json");
-    let cli = |args: &[&str]| {
-        let output = Command::new(bin("consentnet"))
-            .args(args)
-            .env("CONSENTNET_WALLET_PASSPHRASE", PASSPHRASE)
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "consentnet {args:?}: {output:?}");
-        output
-    };
-    let wallet_arg = wallet.to_str().unwrap();
-    cli(&["wallet", "init", "--wallet", wallet_arg]);
+    let wallet = dir.path().join("wallet.json").to_str().unwrap().to_owned();
+    cli(&["wallet", "init", "--wallet", &wallet]);
     cli(&[
-        "wallet", "new-did", "--wallet", wallet_arg, "--label", "my-bank",
+        "wallet", "new-did", "--wallet", &wallet, "--label", "my-bank",
     ]);
     let (status, code) = http_post_json_with(
         &format!("{}/v1/admin/link-codes", bank.url),
@@ -281,7 +278,7 @@ fn an_independent_oauth_client_gets_a_dpop_token_calls_the_api_revokes_and_is_re
         "wallet",
         "link",
         "--wallet",
-        wallet_arg,
+        &wallet,
         "--bank",
         &bank.url,
         "--as",
@@ -289,6 +286,18 @@ fn an_independent_oauth_client_gets_a_dpop_token_calls_the_api_revokes_and_is_re
         "--code",
         code["code"].as_str().unwrap(),
     ]);
+    (dir, wallet)
+}
+
+#[test]
+fn an_independent_oauth_client_gets_a_dpop_token_calls_the_api_revokes_and_is_refused() {
+    let Ok(python) = std::env::var("CONSENTNET_PYTHON") else {
+        panic!(
+            "CONSENTNET_PYTHON must name a Python with authlib and requests: scripts/test sets it up"
+        );
+    };
+    let bank = bank();
+    let (_wallet_dir, wallet) = linked_wallet(&bank);
 
     let secret = bank.app.secret_bytes();
     let jwk = json!({
@@ -695,4 +704,135 @@ fn every_oauth_error_is_answered_in_the_oauth_shape_and_a_reused_code_revokes_it
     assert_eq!(status, 200);
     assert!(body.contains("revoked"), "{body}");
     drop(bank.process);
+}
+
+/// A stand-in for the app's web backend: answers every request with a small page and
+/// reports each request line.
+fn callback_server() -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/callback", listener.local_addr().unwrap());
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = std::io::BufReader::new(&stream);
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            let _ = sender.send(line.trim().to_owned());
+            let body = "<!doctype html><title>App</title><h1 id=\"callback\">The app received the answer</h1>";
+            let _ = write!(
+                &stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (url, receiver)
+}
+
+#[test]
+fn in_a_real_browser_a_client_grants_through_the_consent_screen_signs_in_sees_and_revokes_it() {
+    let bank = bank();
+    let (callback, requests) = callback_server();
+    // Version 2.0.0 of the app registers the local callback; the bank approves it.
+    let (status, body) = http_post_json(
+        &format!("{}/v1/apps", bank.url),
+        &manifest_with_redirect(&bank.app, "2.0.0", &callback),
+    );
+    assert_eq!(status, 201, "{body}");
+    let bank_key = node_key(&bank._consortium.nodes[0]);
+    let (status, body) = http_post_json(
+        &format!("{}/v1/apps/decisions", bank.url),
+        &decision_body(&bank_key, bank.app.did(), "2.0.0"),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (wallet_dir, wallet) = linked_wallet(&bank);
+
+    // The app pushes its request and sends the browser to the consent screen.
+    let par = push(&bank, &bank.app, &[("redirect_uri", &callback)]);
+    assert_eq!(par.status, 201, "{}", par.body);
+    let (authorize, handle) = authorize_url(&bank, &bank.app, &par);
+    let browser = Browser::start("grant-and-revoke");
+    browser.goto(&authorize);
+    assert_eq!(browser.text("#app-name"), "Budget Buddy");
+    assert!(browser.text("#permissions").contains("see your balances"));
+    assert_eq!(browser.text("#request-id"), handle);
+
+    // The client approves from the wallet; the screen moves on to the app by itself.
+    cli(&[
+        "wallet", "approve", &handle, "--bank", &bank.url, "--wallet", &wallet, "--yes",
+    ]);
+    browser.wait_until("the redirect to the app", Duration::from_secs(20), |b| {
+        b.url().starts_with(&callback)
+    });
+    assert_eq!(browser.text("#callback"), "The app received the answer");
+    let line = requests.recv_timeout(Duration::from_secs(5)).unwrap();
+    let code = line
+        .split("code=")
+        .nth(1)
+        .and_then(|rest| rest.split(['&', ' ']).next())
+        .unwrap()
+        .to_owned();
+    // The app's backend exchanges the code and calls the API once.
+    let token_url = format!("{}/oauth/token", bank.url);
+    let assertion = assertion(&bank.app, &token_url, 60);
+    let granted = post_form(
+        &token_url,
+        &[("dpop", &dpop(&bank.app, &token_url))],
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &callback),
+            ("code_verifier", VERIFIER),
+            ("client_assertion_type", ASSERTION_TYPE),
+            ("client_assertion", &assertion),
+        ],
+    );
+    assert_eq!(granted.status, 200, "{}", granted.body);
+    let consent = granted.body["access_token"].as_str().unwrap().to_owned();
+    let balances = format!("/accounts/{}/balances", bank.account);
+    assert_eq!(
+        obie_get_version(&bank.url, &balances, &consent, &bank.app, "2.0.0").0,
+        200
+    );
+
+    // The client signs in with the wallet and sees the consent with its access.
+    browser.goto(&format!("{}/portal/sign-in", bank.url));
+    let challenge = browser.text("#challenge");
+    assert!(!challenge.is_empty(), "{}", browser.source());
+    cli(&[
+        "wallet", "sign-in", &challenge, "--node", &bank.url, "--wallet", &wallet,
+    ]);
+    browser.wait_until("the dashboard", Duration::from_secs(20), |b| {
+        b.url().ends_with("/portal/consents")
+    });
+    let card = format!("#consent-{consent}");
+    assert_eq!(
+        browser.attribute(&card, "data-status").as_deref(),
+        Some("active")
+    );
+    browser.wait_until("the access in the history", Duration::from_secs(20), |b| {
+        b.goto(&format!("{}/portal/consents", bank.url));
+        b.text(&format!("{card} table.accesses")).contains("served")
+    });
+
+    // One click revokes it; the page shows it revoked and the API refuses the app.
+    browser.click(&format!("{card} button.revoke"));
+    browser.wait_until("the consent shown revoked", Duration::from_secs(20), |b| {
+        b.attribute(&card, "data-status").as_deref() == Some("revoked")
+    });
+    let (status, body) = obie_get_version(&bank.url, &balances, &consent, &bank.app, "2.0.0");
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (403, Some("consent_revoked")),
+        "{body}"
+    );
+    // The catalog lists the app with what this bank allows it.
+    browser.goto(&format!("{}/portal/catalog", bank.url));
+    let catalog = browser.text("#catalog");
+    assert!(catalog.contains("Budget Buddy"), "{catalog}");
+    assert!(catalog.contains("OAuth Bank allows it to"), "{catalog}");
+    drop(wallet_dir);
 }
