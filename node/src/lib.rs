@@ -4,6 +4,7 @@
 
 pub mod bank;
 pub mod config;
+pub mod console;
 pub mod http;
 pub mod keystore;
 pub mod metrics;

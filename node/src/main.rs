@@ -441,35 +441,33 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
         router = router.merge(routes);
     }
     if config.portal.enabled {
-        match portal_links {
-            Some(links) => {
-                let issuer = config
-                    .adapter
-                    .public_url
-                    .clone()
-                    .unwrap_or_else(|| format!("http://{bound}"));
-                let server = Arc::new(consentnet_node::oauth::AuthServer::new(
-                    &issuer,
-                    key.did().clone(),
-                ));
-                tracing::info!(%issuer, "serving the OAuth 2.0 authorization server");
-                let portal = consentnet_node::portal::Portal {
-                    app: state,
-                    server,
-                    links,
-                    web: Arc::default(),
-                };
-                router = router
-                    .merge(consentnet_node::portal::routes(portal.clone()))
-                    .merge(consentnet_node::pages::routes(portal))
-                    .layer(axum::extract::DefaultBodyLimit::max(
-                        config.http.max_body_bytes,
-                    ));
-            }
-            None => tracing::warn!(
-                "portal.enabled is set, but only a bank's node serves the OAuth authorization server"
-            ),
+        let issuer = config
+            .adapter
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"));
+        let portal = consentnet_node::portal::Portal {
+            app: state,
+            server: Arc::new(consentnet_node::oauth::AuthServer::new(
+                &issuer,
+                key.did().clone(),
+            )),
+            links: portal_links,
+            web: Arc::default(),
+            console: Arc::default(),
+        };
+        // Only a bank authorizes access to accounts; every node serves the pages.
+        if portal.links.is_some() {
+            router = router.merge(consentnet_node::portal::routes(portal.clone()));
+            tracing::info!(%issuer, "serving the OAuth 2.0 authorization server");
         }
+        router = router
+            .merge(consentnet_node::pages::routes(portal.clone()))
+            .merge(consentnet_node::console::routes(portal))
+            .layer(axum::extract::DefaultBodyLimit::max(
+                config.http.max_body_bytes,
+            ));
+        tracing::info!(%issuer, "serving the portal pages under /portal");
     }
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())

@@ -27,10 +27,12 @@ pub struct Portal {
     pub app: AppState,
     /// The authorization server.
     pub server: Arc<AuthServer>,
-    /// The bank's account links (who may approve for which accounts).
-    pub links: Arc<Links>,
+    /// The bank's account links (who may approve for which accounts); on bank nodes.
+    pub links: Option<Arc<Links>>,
     /// The web pages' sign-ins and sessions.
     pub web: Arc<crate::pages::Web>,
+    /// The operator pages' sessions and cached audit.
+    pub console: Arc<crate::console::Console>,
 }
 
 /// The portal's routes, to merge into the node's router.
@@ -276,9 +278,13 @@ async fn approve(
         .await
         .map_err(|e| OAuthError::invalid_request(format!("the consent does not verify: {e}")))?;
     let now = Utc::now();
+    let links = portal
+        .links
+        .as_ref()
+        .ok_or_else(|| OAuthError::server_error("this node keeps no account links"))?;
     portal
         .server
-        .begin_approval(&handle, &consent, portal.links.as_ref(), now)?;
+        .begin_approval(&handle, &consent, links.as_ref(), now)?;
     let event = Event::ConsentGranted {
         credential: consent.credential.clone(),
     };

@@ -253,6 +253,11 @@ impl NodeService {
         Revocation::sign(&self.key, id, time, reason)
     }
 
+    /// A decision of this (bank) node on an app version, signed with its key.
+    pub fn bank_decision(&self, decision: AppDecision) -> Event {
+        Event::app_decided(&self.key, decision)
+    }
+
     /// An access batch of this (bank) node, signed with its key.
     pub fn access_event(&self, batch: consentnet_consent_chain::event::AccessBatch) -> Event {
         Event::access_recorded(&self.key, batch)

@@ -834,5 +834,111 @@ fn in_a_real_browser_a_client_grants_through_the_consent_screen_signs_in_sees_an
     let catalog = browser.text("#catalog");
     assert!(catalog.contains("Budget Buddy"), "{catalog}");
     assert!(catalog.contains("OAuth Bank allows it to"), "{catalog}");
+    // The regulator's view of the same log: one consent, revoked, the audit clean.
+    browser.goto(&format!("{}/portal/regulator", bank.url));
+    let summary = browser.text("#summary");
+    assert!(summary.contains("1 consents, 1 revoked"), "{summary}");
+    assert_eq!(browser.text("#audit-verdict"), "clean");
+    assert!(browser.find("#timeline").is_some(), "{}", browser.source());
+    assert!(browser.text("#accesses").contains("Budget Buddy"));
     drop(wallet_dir);
+}
+
+#[test]
+fn on_the_bank_page_an_admin_approves_with_chosen_permissions_and_suspends_only_with_the_token_and_form()
+ {
+    let bank = bank();
+    let other = KeyPair::generate();
+    let (status, _) = http_post_json(
+        &format!("{}/v1/apps", bank.url),
+        &manifest_body(&other, "3.1.0"),
+    );
+    assert_eq!(status, 201);
+    let page_url = format!("{}/portal/bank", bank.url);
+    // Signed out: the page is the sign-in form; a wrong token is refused.
+    let form = get(&page_url, None);
+    assert_eq!(form.status, 200);
+    assert!(form.body.as_str().unwrap().contains("admin-sign-in"));
+    let wrong = post_form(
+        &format!("{page_url}/sign-in"),
+        &[],
+        &[("token", "not-the-token-at-all")],
+    );
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.body.as_str().unwrap().contains("admin_token_invalid"));
+    let signed_in = post_form(
+        &format!("{page_url}/sign-in"),
+        &[],
+        &[("token", &admin_token(&bank._consortium.nodes[0]))],
+    );
+    assert_eq!(signed_in.status, 303);
+    let cookie = cookie_pair(signed_in.set_cookie.as_deref().unwrap());
+    let html = get(&page_url, Some(&cookie))
+        .body
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(html.contains("waiting for a decision"), "{html}");
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let decide = |cookie: Option<&str>, fields: &[(&str, &str)]| {
+        let headers: Vec<(&str, &str)> = cookie.map(|c| vec![("cookie", c)]).unwrap_or_default();
+        post_form(&format!("{page_url}/decisions"), &headers, fields)
+    };
+    let app = other.did().as_str();
+    let approve = [
+        ("csrf", csrf.as_str()),
+        ("app", app),
+        ("version", "3.1.0"),
+        ("perm_ReadAccountsBasic", "on"),
+        ("action", "approve"),
+    ];
+    // Without the session, or without the page's token, nothing is decided.
+    assert_eq!(decide(None, &approve).status, 401);
+    let mut forged = approve;
+    forged[0] = ("csrf", "forged");
+    assert_eq!(decide(Some(&cookie), &forged).status, 403);
+    let none_ticked = [
+        ("csrf", csrf.as_str()),
+        ("app", app),
+        ("version", "3.1.0"),
+        ("action", "approve"),
+    ];
+    assert_eq!(decide(Some(&cookie), &none_ticked).status, 400);
+    let catalog = || {
+        let (_, body) = http_get(&format!(
+            "{}/v1/catalog?bank={}",
+            bank.url,
+            encode(bank.did.as_str())
+        ));
+        let body: Value = serde_json::from_str(&body).unwrap();
+        body["apps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["manifest"]["app"] == app)
+            .unwrap()["decision"]
+            .clone()
+    };
+    assert_eq!(catalog(), Value::Null);
+    // Approved with the ticked permission, signed by the bank, on the log.
+    assert_eq!(decide(Some(&cookie), &approve).status, 303);
+    let decision = catalog();
+    assert_eq!(decision["action"], "approve", "{decision}");
+    assert_eq!(decision["permissions"], json!(["ReadAccountsBasic"]));
+    assert_eq!(decision["bank"], bank.did.as_str());
+    let suspend = [
+        ("csrf", csrf.as_str()),
+        ("app", app),
+        ("version", "3.1.0"),
+        ("action", "suspend"),
+    ];
+    assert_eq!(decide(Some(&cookie), &suspend).status, 303);
+    assert_eq!(catalog()["action"], "suspend");
 }
