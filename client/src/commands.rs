@@ -8,6 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use consentnet_consent_chain::Event;
 use consentnet_consent_chain::event::{AppAction, AppDecision, AppManifest, Platform};
 use consentnet_identity::consent::block_on;
+use consentnet_identity::wallet::StoredCredential;
 use consentnet_identity::{
     ConsentId, ConsentTerms, Did, KdfParams, KeyPair, LinkRequest, Permission, Revocation, Wallet,
     issue_consent,
@@ -179,19 +180,28 @@ pub fn consent_grant(
         .context("signing the consent")?;
     let receipt = node.post("/v1/consents", &consent.credential)?;
     wallet.add_credential(
-        &format!("consent {}", consent.id),
+        &format!("{CONSENT_LABEL_PREFIX}{}", consent.id),
         consent.credential.clone(),
     )?;
     Ok(json!({ "consent_id": consent.id.to_string(), "receipt": receipt }))
+}
+
+/// The wallet label of a consent the wallet signed.
+pub const CONSENT_LABEL_PREFIX: &str = "consent ";
+
+/// The consents the wallet holds (not its bank links or other credentials).
+pub fn held_consents(wallet: &Wallet) -> impl Iterator<Item = &StoredCredential> {
+    wallet
+        .credentials()
+        .iter()
+        .filter(|c| c.label.starts_with(CONSENT_LABEL_PREFIX))
 }
 
 /// Revokes a consent held in the wallet, signed by the DID that granted it.
 pub fn consent_revoke(node: &NodeClient, wallet: &WalletFile, id: &str) -> anyhow::Result<Value> {
     let id = ConsentId::parse(id).ok_or_else(|| anyhow!("{id:?} is not a consent id"))?;
     let wallet = wallet.open()?;
-    let credential = wallet
-        .credentials()
-        .iter()
+    let credential = held_consents(&wallet)
         .find(|c| ConsentId::of(&c.credential).is_ok_and(|held| held == id))
         .ok_or_else(|| anyhow!("the wallet holds no consent {id}"))?;
     let issuer = credential.credential["issuer"]
@@ -457,7 +467,7 @@ pub fn approve(
         &consent.credential,
     )?;
     opened.add_credential(
-        &format!("consent {}", consent.id),
+        &format!("{CONSENT_LABEL_PREFIX}{}", consent.id),
         consent.credential.clone(),
     )?;
     Ok(answer)

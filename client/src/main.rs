@@ -740,7 +740,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             let wallet = commands::WalletFile::from_env(&wallet.wallet)?.open()?;
             let node = NodeClient::new(&node.node)?;
             let mut consents = Vec::new();
-            for stored in wallet.credentials() {
+            for stored in commands::held_consents(&wallet) {
                 let Ok(id) = consentnet_identity::ConsentId::of(&stored.credential) else {
                     continue;
                 };
