@@ -458,47 +458,170 @@ fn unsigned_credential(issuer: &Did, terms: &ConsentTerms) -> Value {
     })
 }
 
+/// The terms as a credential of `issuer`, secured with an `eddsa-rdfc-2022` proof made
+/// by `signer`. A macro rather than a function: the suite's signing bounds name the
+/// resolver and environment types, which a macro leaves to inference.
+macro_rules! secure {
+    ($issuer:expr, $terms:expr, $signer:expr) => {
+        async {
+            let issuer: &Did = $issuer;
+            let unsigned: JsonCredential =
+                serde_json::from_value(unsigned_credential(issuer, $terms))
+                    .map_err(|e| ConsentError::Signing(e.to_string()))?;
+            let method = iref::IriBuf::new(issuer.verification_method())
+                .map_err(|e| ConsentError::Signing(e.to_string()))?;
+            let resolver = did_method_key::DIDKey.into_vm_resolver::<AnyMethod>();
+            let environment = SignatureEnvironment {
+                json_ld_loader: json_ld_loader(),
+                eip712_loader: (),
+            };
+            let signed = AnySuite::EdDsaRdfc2022
+                .sign_with(
+                    environment,
+                    unsigned,
+                    &resolver,
+                    $signer,
+                    ProofOptions::from_method(method.into()),
+                    Default::default(),
+                )
+                .await
+                .map_err(|e| ConsentError::Signing(e.to_string()))?;
+            serde_json::to_value(&signed).map_err(|e| ConsentError::Signing(e.to_string()))
+        }
+    };
+}
+
 /// Issues a consent: checks the terms, then signs them as the client `issuer` with an
 /// `eddsa-rdfc-2022` Data Integrity proof.
 pub async fn issue_consent(
     issuer: &KeyPair,
     terms: &ConsentTerms,
 ) -> Result<VerifiedConsent, ConsentError> {
-    // Whole seconds only: the wire format carries seconds, so the terms must too.
-    let mut terms = terms.clone();
-    terms.valid_from = parse_time("validFrom", &timestamp(terms.valid_from))?;
-    terms.valid_until = parse_time("validUntil", &timestamp(terms.valid_until))?;
-    terms.check()?;
-    let unsigned: JsonCredential =
-        serde_json::from_value(unsigned_credential(issuer.did(), &terms))
-            .map_err(|e| ConsentError::Signing(e.to_string()))?;
-    let method = iref::IriBuf::new(issuer.did().verification_method())
-        .map_err(|e| ConsentError::Signing(e.to_string()))?;
-    let resolver = did_method_key::DIDKey.into_vm_resolver::<AnyMethod>();
-    let signer = SingleSecretSigner::new(issuer.private_jwk()).into_local();
-    let environment = SignatureEnvironment {
-        json_ld_loader: json_ld_loader(),
-        eip712_loader: (),
-    };
-    let signed = AnySuite::EdDsaRdfc2022
-        .sign_with(
-            environment,
-            unsigned,
-            &resolver,
-            signer,
-            ProofOptions::from_method(method.into()),
-            Default::default(),
-        )
-        .await
-        .map_err(|e| ConsentError::Signing(e.to_string()))?;
-    let credential =
-        serde_json::to_value(&signed).map_err(|e| ConsentError::Signing(e.to_string()))?;
+    let terms = whole_seconds(terms)?;
+    let credential = secure!(
+        issuer.did(),
+        &terms,
+        SingleSecretSigner::new(issuer.private_jwk()).into_local()
+    )
+    .await?;
     Ok(VerifiedConsent {
         id: ConsentId::of(&credential)?,
         issuer: issuer.did().clone(),
         terms,
         credential,
     })
+}
+
+/// The terms at whole seconds (the wire format carries seconds), checked.
+fn whole_seconds(terms: &ConsentTerms) -> Result<ConsentTerms, ConsentError> {
+    let mut terms = terms.clone();
+    terms.valid_from = parse_time("validFrom", &timestamp(terms.valid_from))?;
+    terms.valid_until = parse_time("validUntil", &timestamp(terms.valid_until))?;
+    terms.check()?;
+    Ok(terms)
+}
+
+/// A consent credential complete but for its issuer's signature, for a signer that holds
+/// the key elsewhere (a browser's WebCrypto key): it signs [`PreparedConsent::message`]
+/// with Ed25519, and [`complete_consent`] puts the signature in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreparedConsent {
+    /// The credential, its proof holding a placeholder value.
+    pub credential: Value,
+    /// The exact bytes the issuer's key must sign (the suite's hash data).
+    pub message: Vec<u8>,
+}
+
+/// The `proofValue` a prepared consent carries until it is completed: the multibase
+/// (base58btc) encoding of 64 zero bytes.
+fn placeholder_proof_value() -> String {
+    format!("z{}", bs58::encode([0u8; 64]).into_string())
+}
+
+/// Captures the bytes the suite asks to sign and answers with a placeholder signature.
+struct Capture(std::sync::Arc<std::sync::Mutex<Option<Vec<u8>>>>);
+
+impl<M: ssi_verification_methods::VerificationMethod> ssi_verification_methods::Signer<M>
+    for Capture
+{
+    type MessageSigner = Capture;
+
+    async fn for_method(
+        &self,
+        _method: std::borrow::Cow<'_, M>,
+    ) -> Result<Option<Capture>, ssi_claims::SignatureError> {
+        Ok(Some(Capture(self.0.clone())))
+    }
+}
+
+impl<A: ssi_crypto::algorithm::SignatureAlgorithmType> ssi_verification_methods::MessageSigner<A>
+    for Capture
+{
+    async fn sign(
+        self,
+        _algorithm: A::Instance,
+        message: &[u8],
+    ) -> Result<Vec<u8>, ssi_claims::MessageSignatureError> {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(message.to_vec());
+        Ok(vec![0u8; 64])
+    }
+}
+
+/// Prepares a consent of `issuer` on `terms` for an outside signer (see [`PreparedConsent`]).
+pub async fn prepare_consent(
+    issuer: &Did,
+    terms: &ConsentTerms,
+) -> Result<PreparedConsent, ConsentError> {
+    let terms = whole_seconds(terms)?;
+    let captured = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let credential = secure!(
+        issuer,
+        &terms,
+        ssi_verification_methods::LocalSigner(Capture(captured.clone()))
+    )
+    .await?;
+    if credential["proof"]["proofValue"].as_str() != Some(placeholder_proof_value().as_str()) {
+        return Err(ConsentError::Signing(
+            "the proof does not carry the signature as base58btc multibase".into(),
+        ));
+    }
+    let message = captured
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take()
+        .ok_or_else(|| ConsentError::Signing("nothing was signed".into()))?;
+    Ok(PreparedConsent {
+        credential,
+        message,
+    })
+}
+
+/// Puts the issuer's Ed25519 `signature` of a prepared consent's message into its proof,
+/// then verifies the whole credential as any consent is verified.
+pub async fn complete_consent(
+    prepared: &Value,
+    signature: &[u8],
+) -> Result<VerifiedConsent, ConsentError> {
+    if prepared["proof"]["proofValue"].as_str() != Some(placeholder_proof_value().as_str()) {
+        return Err(ConsentError::Malformed(
+            "not a prepared consent waiting for its signature".into(),
+        ));
+    }
+    if signature.len() != 64 {
+        return Err(ConsentError::Malformed(format!(
+            "an Ed25519 signature is 64 bytes, not {}",
+            signature.len()
+        )));
+    }
+    let mut credential = prepared.clone();
+    credential["proof"]["proofValue"] =
+        json!(format!("z{}", bs58::encode(signature).into_string()));
+    let bytes =
+        serde_json::to_vec(&credential).map_err(|e| ConsentError::Signing(e.to_string()))?;
+    verify_consent(&bytes).await
 }
 
 /// Parses credential bytes as JSON after checking them against [`MAX_CREDENTIAL_BYTES`].

@@ -391,3 +391,40 @@ async fn the_cache_is_bounded() {
     );
     assert!(verifier.get(&ids[2]).is_some());
 }
+
+#[tokio::test]
+async fn a_consent_prepared_for_an_outside_signer_verifies_once_the_issuer_signs_its_message() {
+    use consentnet_identity::consent::{complete_consent, prepare_consent};
+    let p = parties();
+    let terms = terms(&p.app, &p.bank);
+    let prepared = prepare_consent(p.client.did(), &terms).await.unwrap();
+    // The placeholder is no signature: the prepared credential does not verify as is.
+    assert!(verify_value(&prepared.credential).await.is_err());
+    // Someone else's signature of the message is refused; the issuer's completes it.
+    let forged = p.app.sign(&prepared.message);
+    assert!(
+        complete_consent(&prepared.credential, &forged)
+            .await
+            .is_err()
+    );
+    assert!(
+        complete_consent(&prepared.credential, &[1; 12])
+            .await
+            .is_err()
+    );
+    let signature = p.client.sign(&prepared.message);
+    let consent = complete_consent(&prepared.credential, &signature)
+        .await
+        .unwrap();
+    assert_eq!(&consent.issuer, p.client.did());
+    assert_eq!(consent.terms.permissions, terms.permissions);
+    // The completed credential verifies from its bytes, as any consent does.
+    let again = verify_value(&consent.credential).await.unwrap();
+    assert_eq!(again.id, consent.id);
+    // A completed credential cannot be completed again with another signature.
+    assert!(
+        complete_consent(&consent.credential, &signature)
+            .await
+            .is_err()
+    );
+}

@@ -468,6 +468,10 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
                 config.http.max_body_bytes,
             ));
         tracing::info!(%issuer, "serving the portal pages under /portal");
+    } else {
+        // The state holds the log: it must not outlive the server, or the log cannot
+        // close at shutdown.
+        drop(state);
     }
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())

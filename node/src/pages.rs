@@ -70,6 +70,8 @@ pub fn routes(portal: Portal) -> Router {
         .route("/portal/catalog", get(catalog))
         .route("/portal/consents", get(dashboard))
         .route("/portal/consents/{id}/revoke", post(revoke))
+        .route("/portal/link", get(link_page))
+        .route("/portal/wallet.js", get(wallet_script))
         .with_state(portal)
 }
 
@@ -255,10 +257,18 @@ and nothing secret leaves the wallet. Run:</p>
 <p><code id="sign-in-command">consentnet wallet sign-in {challenge} --node {issuer}</code></p>
 <p>This page moves on by itself once you have. The challenge works for 5 minutes, in
 this browser only.</p>
-<p><small>Challenge <code id="challenge">{challenge}</code></small></p>"#,
+<div id="browser-key" data-action="sign-in" data-challenge="{challenge}" data-node="{node}" data-refresh="2">
+<p>Or sign in with the key kept in this browser:
+<button type="button" id="browser-key-button">Sign in with this browser's key</button></p>
+<p><small>This browser's DID: <code id="browser-did">none yet</code></small></p>
+<p id="browser-key-status" role="status"></p>
+</div>
+<p><small>Challenge <code id="challenge">{challenge}</code></small></p>
+<script src="/portal/wallet.js"></script>"#,
         nav = nav(None),
         challenge = escape(challenge),
         issuer = escape(&portal.server.issuer),
+        node = escape(portal.app.service.did().as_str()),
     );
     layout("Sign in", &body, Some(2))
 }
@@ -579,4 +589,45 @@ async fn revoke(
             &format!("the revocation was not written: {error}"),
         ),
     }
+}
+
+/// The browser wallet's script (WebCrypto key in IndexedDB; see `node/assets/wallet.js`).
+const WALLET_JS: &str = include_str!("../assets/wallet.js");
+
+async fn wallet_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        WALLET_JS,
+    )
+        .into_response()
+}
+
+/// `GET /portal/link`: link the key kept in this browser to your accounts at this bank,
+/// with the one-time code from the bank's own channel (as `consentnet wallet link` does).
+async fn link_page(State(portal): State<Portal>, headers: HeaderMap) -> Response {
+    let session = portal.web.session(&headers, Utc::now());
+    let body = format!(
+        r#"{nav}
+<h1>Use this browser as your wallet</h1>
+<p>This browser can keep a key of its own: made here, kept in this browser only, and
+impossible to copy out, even by this page. To use it with your accounts at
+{bank}, link its DID with the one-time code your bank gave you (in its app or online
+banking).</p>
+<div id="browser-key" data-action="link" data-node="{node}">
+<p><label for="link-code">Link code</label>
+<input id="link-code" name="link-code" autocomplete="off" required>
+<button type="button" id="browser-key-button">Link this browser's key</button></p>
+<p><small>This browser's DID: <code id="browser-did">none yet</code></small></p>
+<p id="browser-key-status" role="status"></p>
+</div>
+<script src="/portal/wallet.js"></script>"#,
+        nav = nav(session.as_ref().map(|s| &s.did)),
+        bank = escape(&member_name(&portal, portal.app.service.did())),
+        node = escape(portal.app.service.did().as_str()),
+    );
+    page(&layout("Link this browser", &body, None))
 }

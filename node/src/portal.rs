@@ -13,7 +13,11 @@ use chrono::{DateTime, Utc};
 use consentnet_bank_adapter::links::Links;
 use consentnet_consent_chain::Event;
 use consentnet_consent_chain::event::AppAction;
-use consentnet_identity::{ConsentId, Permission, Revocation, verify_consent};
+use consentnet_identity::consent::{complete_consent, prepare_consent};
+use consentnet_identity::{
+    ConsentId, ConsentTerms, Did, Permission, Revocation, VerifiedConsent, b64url, b64url_decode,
+    verify_consent,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -44,6 +48,8 @@ pub fn routes(portal: Portal) -> Router {
         .route("/oauth/authorize/deny", post(deny))
         .route("/oauth/requests/{handle}", get(pending_request))
         .route("/oauth/requests/{handle}/approve", post(approve))
+        .route("/oauth/requests/{handle}/prepare", post(prepare))
+        .route("/oauth/requests/{handle}/complete", post(complete))
         .route("/oauth/token", post(token))
         .route("/oauth/introspect", post(introspect))
         .route("/oauth/revoke", post(revoke))
@@ -266,8 +272,7 @@ async fn pending_request(
 }
 
 /// `POST /oauth/requests/{handle}/approve`: the wallet's signed consent credential
-/// answering the request. It is checked against what was asked and written to the log
-/// before the code is issued.
+/// answering the request.
 async fn approve(
     State(portal): State<Portal>,
     Path(handle): Path<String>,
@@ -277,6 +282,16 @@ async fn approve(
     let consent = verify_consent(&bytes)
         .await
         .map_err(|e| OAuthError::invalid_request(format!("the consent does not verify: {e}")))?;
+    settle(&portal, &handle, consent).await
+}
+
+/// A verified consent answering `handle`: checked against what was asked and written to
+/// the log before the code is issued.
+async fn settle(
+    portal: &Portal,
+    handle: &str,
+    consent: VerifiedConsent,
+) -> Result<Response, OAuthError> {
     let now = Utc::now();
     let links = portal
         .links
@@ -284,13 +299,13 @@ async fn approve(
         .ok_or_else(|| OAuthError::server_error("this node keeps no account links"))?;
     portal
         .server
-        .begin_approval(&handle, &consent, links.as_ref(), now)?;
+        .begin_approval(handle, &consent, links.as_ref(), now)?;
     let event = Event::ConsentGranted {
         credential: consent.credential.clone(),
     };
     match append(&portal.app, event).await {
         Ok(submitted) => {
-            portal.server.approved(&handle, consent.id, Utc::now());
+            portal.server.approved(handle, consent.id, Utc::now());
             Ok((
                 StatusCode::CREATED,
                 Json(json!({
@@ -301,7 +316,7 @@ async fn approve(
                 .into_response())
         }
         Err(error) => {
-            portal.server.release(&handle);
+            portal.server.release(handle);
             Err(OAuthError::new(
                 error.status.as_u16(),
                 error.code,
@@ -309,6 +324,89 @@ async fn approve(
             ))
         }
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrepareBody {
+    did: String,
+}
+
+/// `POST /oauth/requests/{handle}/prepare`: for a key kept in the browser, the consent
+/// that answers the request for `did`, complete but for its signature, and the bytes to
+/// sign. The accounts are those the app named, or else every account `did` holds here.
+async fn prepare(
+    State(portal): State<Portal>,
+    Path(handle): Path<String>,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, OAuthError> {
+    let bytes = bytes.map_err(|r| OAuthError::invalid_request(r.body_text()))?;
+    let body: PrepareBody = serde_json::from_slice(&bytes)
+        .map_err(|e| OAuthError::invalid_request(format!("body: {e}")))?;
+    let did =
+        Did::parse(&body.did).map_err(|e| OAuthError::invalid_request(format!("did: {e}")))?;
+    let now = Utc::now();
+    let session = portal
+        .server
+        .session(&handle, now)
+        .filter(|s| s.decision == Decision::Pending)
+        .ok_or_else(|| OAuthError::invalid_request("no authorization is waiting with that id"))?;
+    let asked = &session.asked;
+    let accounts = match &asked.accounts {
+        Some(named) => named.clone(),
+        None => portal
+            .links
+            .as_ref()
+            .map(|links| links.accounts_of(&did))
+            .unwrap_or_default(),
+    };
+    if accounts.is_empty() {
+        return Err(OAuthError::invalid_request(format!(
+            "{did} is linked to no account at this bank: link it with the code from your bank first"
+        )));
+    }
+    let terms = ConsentTerms {
+        app: asked.app.clone(),
+        bank: asked.bank.clone(),
+        accounts,
+        permissions: asked.permissions.clone(),
+        payment_limits: asked.payment_limits.clone(),
+        purpose: asked.purpose.clone(),
+        valid_from: now,
+        valid_until: asked.valid_until,
+    };
+    let prepared = prepare_consent(&did, &terms)
+        .await
+        .map_err(|e| OAuthError::invalid_request(format!("the consent cannot be made: {e}")))?;
+    Ok(Json(json!({
+        "credential": prepared.credential,
+        "message": b64url(&prepared.message),
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CompleteBody {
+    credential: Value,
+    signature: String,
+}
+
+/// `POST /oauth/requests/{handle}/complete`: the browser key's signature of a prepared
+/// consent; the completed consent is verified and settles the request like an approval.
+async fn complete(
+    State(portal): State<Portal>,
+    Path(handle): Path<String>,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Result<Response, OAuthError> {
+    let bytes = bytes.map_err(|r| OAuthError::invalid_request(r.body_text()))?;
+    let body: CompleteBody = serde_json::from_slice(&bytes)
+        .map_err(|e| OAuthError::invalid_request(format!("body: {e}")))?;
+    let signature = b64url_decode(&body.signature)
+        .ok_or_else(|| OAuthError::invalid_request("signature is not base64url"))?;
+    let consent = complete_consent(&body.credential, &signature)
+        .await
+        .map_err(|e| OAuthError::invalid_request(format!("the consent does not verify: {e}")))?;
+    settle(&portal, &handle, consent).await
 }
 
 /// `POST /oauth/token`.
@@ -405,7 +503,7 @@ pub(crate) fn page_with_status(status: StatusCode, html: &str) -> Response {
             (
                 header::CONTENT_SECURITY_POLICY,
                 HeaderValue::from_static(
-                    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+                    "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
                 ),
             ),
             (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
@@ -445,7 +543,9 @@ pub fn escape(text: &str) -> String {
 
 pub(crate) fn layout(title: &str, body: &str, refresh_secs: Option<u32>) -> String {
     let refresh = refresh_secs
-        .map(|s| format!("<meta http-equiv=\"refresh\" content=\"{s}\">\n"))
+        // Without scripts the page refreshes itself; with them, wallet.js does, and stops
+        // while the browser's key is at work or when it has an error to show.
+        .map(|s| format!("<noscript><meta http-equiv=\"refresh\" content=\"{s}\"></noscript>\n"))
         .unwrap_or_default();
     format!(
         r#"<!doctype html>
@@ -581,13 +681,21 @@ fn consent_page(
 <h2>Approve</h2>
 <p>Approve with your wallet; this page moves on by itself once you have:</p>
 <p><code id="approve-command">consentnet wallet approve {handle} --bank {issuer}</code></p>
+<div id="browser-key" data-action="approve" data-request="{handle}" data-refresh="3">
+<p>Or approve with the key kept in this browser (linked to your accounts at
+<a href="/portal/link">/portal/link</a>):</p>
+<p><button type="button" id="browser-key-button">Approve with this browser's key</button></p>
+<p><small>This browser's DID: <code id="browser-did">none yet</code></small></p>
+<p id="browser-key-status" role="status"></p>
+</div>
 <h2>Or say no</h2>
 <form method="post" action="/oauth/authorize/deny">
 <input type="hidden" name="request" value="{handle}">
 <input type="hidden" name="csrf" value="{csrf}">
 <button type="submit" id="deny">Deny</button>
 </form>
-<p><small>Request <code id="request-id">{handle}</code> from app <code>{did}</code>.</small></p>"#,
+<p><small>Request <code id="request-id">{handle}</code> from app <code>{did}</code>.</small></p>
+<script src="/portal/wallet.js"></script>"#,
         app = escape(&asked.app_name),
         until = asked.valid_until.format("%Y-%m-%d %H:%M"),
         purpose = escape(&asked.purpose),

@@ -169,6 +169,18 @@ impl Browser {
         );
     }
 
+    /// Types `text` into the field matching `css`; panics when there is none.
+    pub fn type_into(&self, css: &str, text: &str) {
+        let element = self
+            .find(css)
+            .unwrap_or_else(|| panic!("no field matches {css}"));
+        self.call(
+            "POST",
+            &format!("/element/{element}/value"),
+            Some(json!({ "text": text })),
+        );
+    }
+
     /// Waits up to `deadline` for `check` to hold, reloading nothing: pages that
     /// refresh themselves move on by themselves.
     pub fn wait_until(&self, what: &str, deadline: Duration, mut check: impl FnMut(&Self) -> bool) {

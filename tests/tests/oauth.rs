@@ -732,14 +732,11 @@ fn callback_server() -> (String, std::sync::mpsc::Receiver<String>) {
     (url, receiver)
 }
 
-#[test]
-fn in_a_real_browser_a_client_grants_through_the_consent_screen_signs_in_sees_and_revokes_it() {
-    let bank = bank();
-    let (callback, requests) = callback_server();
-    // Version 2.0.0 of the app registers the local callback; the bank approves it.
+/// Version 2.0.0 of the app registers `callback` as its redirect; the bank approves it.
+fn publish_with_callback(bank: &Bank, callback: &str) {
     let (status, body) = http_post_json(
         &format!("{}/v1/apps", bank.url),
-        &manifest_with_redirect(&bank.app, "2.0.0", &callback),
+        &manifest_with_redirect(&bank.app, "2.0.0", callback),
     );
     assert_eq!(status, 201, "{body}");
     let bank_key = node_key(&bank._consortium.nodes[0]);
@@ -748,6 +745,13 @@ fn in_a_real_browser_a_client_grants_through_the_consent_screen_signs_in_sees_an
         &decision_body(&bank_key, bank.app.did(), "2.0.0"),
     );
     assert_eq!(status, 201, "{body}");
+}
+
+#[test]
+fn in_a_real_browser_a_client_grants_through_the_consent_screen_signs_in_sees_and_revokes_it() {
+    let bank = bank();
+    let (callback, requests) = callback_server();
+    publish_with_callback(&bank, &callback);
     let (wallet_dir, wallet) = linked_wallet(&bank);
 
     // The app pushes its request and sends the browser to the consent screen.
@@ -941,4 +945,74 @@ fn on_the_bank_page_an_admin_approves_with_chosen_permissions_and_suspends_only_
     ];
     assert_eq!(decide(Some(&cookie), &suspend).status, 303);
     assert_eq!(catalog()["action"], "suspend");
+}
+
+#[test]
+fn with_a_key_kept_in_the_browser_a_client_links_approves_and_signs_in_without_the_cli() {
+    let bank = bank();
+    let (callback, requests) = callback_server();
+    publish_with_callback(&bank, &callback);
+    let browser = Browser::start("browser-key");
+    let par = push(&bank, &bank.app, &[("redirect_uri", &callback)]);
+    assert_eq!(par.status, 201, "{}", par.body);
+    let (authorize, _) = authorize_url(&bank, &bank.app, &par);
+
+    // A key not linked at the bank cannot approve: the screen says why and stays put.
+    browser.goto(&authorize);
+    browser.click("#browser-key-button");
+    browser.wait_until("the refusal", Duration::from_secs(20), |b| {
+        b.text("#browser-key-status")
+            .contains("linked to no account")
+    });
+    std::thread::park_timeout(Duration::from_secs(4));
+    assert!(
+        browser
+            .text("#browser-key-status")
+            .contains("linked to no account"),
+        "the error stays on screen: the page does not refresh it away"
+    );
+
+    // The browser's key links its DID with the bank's one-time code.
+    browser.goto(&format!("{}/portal/link", bank.url));
+    let (status, code) = http_post_json_with(
+        &format!("{}/v1/admin/link-codes", bank.url),
+        &[("x-admin-token", &admin_token(&bank._consortium.nodes[0]))],
+        &json!({ "customer": "c-7", "accounts": [bank.account] }),
+    );
+    assert_eq!(status, 201, "{code}");
+    browser.type_into("#link-code", code["code"].as_str().unwrap());
+    browser.click("#browser-key-button");
+    browser.wait_until("the link", Duration::from_secs(20), |b| {
+        b.text("#browser-key-status").starts_with("Linked")
+    });
+    assert!(browser.text("#browser-key-status").contains(&bank.account));
+    let did = browser.text("#browser-did");
+    assert!(did.starts_with("did:key:z6Mk"), "{did}");
+
+    // The same request, approved with the browser's key: back to the app with a code.
+    browser.goto(&authorize);
+    assert_eq!(
+        browser.text("#browser-did"),
+        did,
+        "the key is kept across pages"
+    );
+    browser.click("#browser-key-button");
+    browser.wait_until("the redirect to the app", Duration::from_secs(20), |b| {
+        b.url().starts_with(&callback)
+    });
+    let line = requests.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert!(line.contains("code="), "{line}");
+
+    // Signing in with the same key shows the consent it signed, issued by its DID.
+    browser.goto(&format!("{}/portal/sign-in", bank.url));
+    browser.click("#browser-key-button");
+    browser.wait_until("the dashboard", Duration::from_secs(20), |b| {
+        b.url().ends_with("/portal/consents")
+    });
+    assert!(browser.text("#signed-in-as").contains(&did));
+    let consents = browser.text("#consents");
+    assert!(
+        consents.contains("Budget Buddy at OAuth Bank: active"),
+        "{consents}"
+    );
 }
