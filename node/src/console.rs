@@ -1,14 +1,14 @@
 //! The portal's operator pages: the bank's page (sign in with the admin token; approve app versions with per-app permissions, or suspend them, signed by the bank's key) and the regulator's page (log health per feed, consents and revocations over time, accesses per app, the audit's violations).
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration as StdDuration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Duration, Utc};
@@ -19,7 +19,9 @@ use consentnet_identity::{Did, Permission};
 
 use crate::http::append;
 use crate::oauth::{Params, random_token};
-use crate::portal::{Portal, escape, layout, page, page_with_status, plain_words};
+use crate::portal::{
+    Portal, cookie, escape, layout, lock, page, page_with_status, plain_words, set_cookie,
+};
 
 /// How long a bank admin's page session lasts, in seconds.
 pub const ADMIN_SESSION_SECS: i64 = 1_800;
@@ -42,12 +44,6 @@ pub struct Console {
     audit: tokio::sync::Mutex<Option<(Instant, Arc<AuditReport>)>>,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 /// The operator pages' routes.
 pub fn routes(portal: Portal) -> Router {
     Router::new()
@@ -56,17 +52,6 @@ pub fn routes(portal: Portal) -> Router {
         .route("/portal/bank/decisions", post(bank_decide))
         .route("/portal/regulator", get(regulator_page))
         .with_state(portal)
-}
-
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, value)| value)
 }
 
 fn refusal(status: StatusCode, code: &str, message: &str) -> Response {
@@ -221,19 +206,17 @@ async fn bank_sign_in(
             },
         );
     }
-    let secure = if portal.server.issuer.starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
-    let cookie = format!(
-        "{ADMIN_COOKIE}={token}; Path=/portal/bank; HttpOnly; SameSite=Strict; Max-Age={ADMIN_SESSION_SECS}{secure}"
-    );
     let mut response =
         (StatusCode::SEE_OTHER, [(header::LOCATION, "/portal/bank")]).into_response();
-    if let Ok(value) = HeaderValue::from_str(&cookie) {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
+    set_cookie(
+        &mut response,
+        &portal.server.issuer,
+        ADMIN_COOKIE,
+        &token,
+        "/portal/bank",
+        "Strict",
+        ADMIN_SESSION_SECS,
+    );
     response
 }
 

@@ -323,7 +323,9 @@ pub struct AuthServer {
     proofs: Mutex<SeenIds>,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+/// Locks in-memory portal state; a panic elsewhere leaves it usable (each update is one
+/// assignment).
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -1,12 +1,12 @@
 //! The portal's web pages for bank clients: sign-in with a DID (the wallet signs the node's challenge), the catalog of apps and what each bank allows, and the dashboard of my consents with their status, access history and a one-click revoke.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -19,7 +19,7 @@ use serde_json::json;
 
 use crate::http::{ApiError, append};
 use crate::oauth::{Params, random_token};
-use crate::portal::{Portal, escape, layout, page, page_with_status, plain_words};
+use crate::portal::{Portal, cookie, escape, layout, lock, page, page_with_status, plain_words};
 
 /// How long a sign-in challenge may wait for the wallet, in seconds.
 pub const CHALLENGE_LIFETIME_SECS: i64 = 300;
@@ -55,12 +55,6 @@ pub struct Web {
     sessions: Mutex<HashMap<String, WebSession>>,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 /// The pages' routes, to merge into the node's router.
 pub fn routes(portal: Portal) -> Router {
     Router::new()
@@ -75,29 +69,8 @@ pub fn routes(portal: Portal) -> Router {
         .with_state(portal)
 }
 
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, value)| value)
-}
-
 fn set_cookie(response: &mut Response, issuer: &str, name: &str, value: &str, max_age: i64) {
-    let secure = if issuer.starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
-    let text = format!(
-        "{name}={value}; Path=/portal; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
-    );
-    if let Ok(value) = HeaderValue::from_str(&text) {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
+    crate::portal::set_cookie(response, issuer, name, value, "/portal", "Strict", max_age);
 }
 
 fn see_other(location: &str) -> Response {

@@ -22,6 +22,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::http::{AppState, append};
+pub(crate) use crate::oauth::lock;
 use crate::oauth::{AuthServer, Decision, OAuthError, Params, Session};
 
 /// What the portal's handlers share.
@@ -109,7 +110,8 @@ fn cookie_name(handle: &str) -> String {
     format!("consentnet_authz_{handle}")
 }
 
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+/// The value of cookie `name` in the request's `Cookie` headers.
+pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -118,6 +120,30 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(n, _)| *n == name)
         .map(|(_, value)| value)
+}
+
+/// Sets cookie `name` on `response`: `HttpOnly`, sent only under `path` with `same_site`,
+/// `Secure` when the portal is served over https, living `max_age` seconds (0 deletes it).
+pub(crate) fn set_cookie(
+    response: &mut Response,
+    issuer: &str,
+    name: &str,
+    value: &str,
+    path: &str,
+    same_site: &str,
+    max_age: i64,
+) {
+    let secure = if issuer.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let text = format!(
+        "{name}={value}; Path={path}; HttpOnly; SameSite={same_site}; Max-Age={max_age}{secure}"
+    );
+    if let Ok(value) = HeaderValue::from_str(&text) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
 }
 
 /// Where the browser goes back to, with `params` added to the redirect URI's query.
@@ -199,18 +225,16 @@ async fn authorize(
         }
     };
     if let Some(value) = new_cookie {
-        let secure = if issuer.starts_with("https://") {
-            "; Secure"
-        } else {
-            ""
-        };
-        let cookie = format!(
-            "{name}={value}; Path=/oauth; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
-            crate::oauth::SESSION_LIFETIME_SECS
+        // Lax: the browser arrives here from the app's site.
+        set_cookie(
+            &mut response,
+            issuer,
+            &name,
+            &value,
+            "/oauth",
+            "Lax",
+            crate::oauth::SESSION_LIFETIME_SECS,
         );
-        if let Ok(value) = HeaderValue::from_str(&cookie) {
-            response.headers_mut().append(header::SET_COOKIE, value);
-        }
     }
     response
 }
