@@ -340,6 +340,12 @@ fn journey_steps(
                     "consentnet-node init {name}: {}",
                     String::from_utf8_lossy(&output.stderr).trim()
                 );
+                // Every member serves the portal pages; banks also run OAuth for TSPs.
+                let config = dir.join("node.toml");
+                let text = std::fs::read_to_string(&config)
+                    .with_context(|| format!("reading {}", config.display()))?;
+                std::fs::write(&config, text.replace("enabled = false", "enabled = true"))
+                    .with_context(|| format!("writing {}", config.display()))?;
             }
             for i in 0..MEMBERS.len() {
                 let output = Command::new(&node_bin)
@@ -821,8 +827,25 @@ fn journey_steps(
             .map(|(_, c)| c.id().to_string())
             .collect();
         std::fs::write(work.join("pids"), pids.join(" ") + "\n")?;
+        let portals: Vec<String> = nodes
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|node| {
+                let url = node["http"].as_str()?;
+                match node["role"].as_str()? {
+                    "bank" => Some(format!(
+                        "  {}: {url}/portal (consents, catalog), {url}/portal/bank (admin), OAuth at {url}/.well-known/oauth-authorization-server",
+                        node["name"].as_str().unwrap_or_default()
+                    )),
+                    "regulator" => Some(format!("  regulator: {url}/portal/regulator")),
+                    _ => None,
+                }
+            })
+            .collect();
         journey.say(&format!(
-            "\nThe consortium keeps running (--keep). Stop it with: kill $(cat {})",
+            "\nThe portal pages:\n{}\nThe consortium keeps running (--keep). Stop it with: kill $(cat {})",
+            portals.join("\n"),
             work.join("pids").display()
         ));
     } else {
