@@ -445,7 +445,8 @@ fn timeline_chart(report: &AuditReport) -> String {
         .max(1);
     let (width, half) = (600.0_f64, 80.0_f64);
     let step = width / days.len() as f64;
-    let bar = (step * 0.8).max(1.0);
+    // Narrow bars even for a few days, so one day does not fill the chart.
+    let bar = (step * 0.8).clamp(1.0, 24.0);
     let bars: String = days
         .iter()
         .enumerate()
