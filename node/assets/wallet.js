@@ -127,7 +127,9 @@ async function act(box, pair, did) {
     const accounts = (answer.accounts || []).map((a) => a.account_id).join(", ");
     say(`Linked to ${accounts}.`, false);
   } else if (data.action === "approve") {
-    const prepared = await post(`/oauth/requests/${data.request}/prepare`, { did });
+    const value = { did, node: data.node, request: data.request };
+    const proof = await statement(pair, "oauth-prepare", value);
+    const prepared = await post(`/oauth/requests/${data.request}/prepare`, { did, proof });
     const signature = b64url(await sign(pair, fromB64url(prepared.message)));
     await post(`/oauth/requests/${data.request}/complete`, { credential: prepared.credential, signature });
     say("Approved.", false);

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use consentnet_consent_chain::event::{AppAction, Outcome};
+use consentnet_consent_chain::event::{AccessRecord, AppAction, Outcome};
 use consentnet_consent_chain::{ConsentStatus, Event, Role};
 use consentnet_identity::signin::SignIn;
 use consentnet_identity::{ConsentId, Did};
@@ -405,16 +405,20 @@ async fn dashboard(State(portal): State<Portal>, headers: HeaderMap) -> Response
             .filter_map(|id| state.consent(&id).cloned())
             .collect();
         consents.sort_by_key(|c| std::cmp::Reverse(c.terms.valid_from));
+        // One pass over the access records for all of this client's consents.
+        let mut by_consent: HashMap<ConsentId, Vec<&AccessRecord>> =
+            consents.iter().map(|c| (c.id, Vec::new())).collect();
+        for (_, record) in state.accesses() {
+            if let Some(list) = by_consent.get_mut(&record.consent_id) {
+                list.push(record);
+            }
+        }
         consents
             .iter()
             .map(|consent| {
                 let status = state.consent_status(&consent.id, now);
                 let terms = &consent.terms;
-                let mut accesses: Vec<_> = state
-                    .accesses()
-                    .filter(|(_, record)| record.consent_id == consent.id)
-                    .map(|(_, record)| record.clone())
-                    .collect();
+                let mut accesses = by_consent.remove(&consent.id).unwrap_or_default();
                 accesses.sort_by_key(|r| std::cmp::Reverse(r.time));
                 let total = accesses.len();
                 let rows: String = accesses

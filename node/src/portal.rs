@@ -354,7 +354,14 @@ async fn settle(
 #[serde(deny_unknown_fields)]
 struct PrepareBody {
     did: String,
+    /// The DID's signature (base64url) over `{did, node, request}` under
+    /// [`PREPARE_DOMAIN`]: only the DID's holder learns which of its accounts a consent
+    /// would name.
+    proof: String,
 }
+
+/// The domain of the statement a browser key signs to ask for a prepared consent.
+pub const PREPARE_DOMAIN: &str = "oauth-prepare";
 
 /// `POST /oauth/requests/{handle}/prepare`: for a key kept in the browser, the consent
 /// that answers the request for `did`, complete but for its signature, and the bytes to
@@ -369,6 +376,18 @@ async fn prepare(
         .map_err(|e| OAuthError::invalid_request(format!("body: {e}")))?;
     let did =
         Did::parse(&body.did).map_err(|e| OAuthError::invalid_request(format!("did: {e}")))?;
+    let signed = json!({
+        "did": did.as_str(),
+        "node": portal.app.service.did().as_str(),
+        "request": handle,
+    });
+    if !consentnet_identity::verify_statement(&did, PREPARE_DOMAIN, &signed, &body.proof) {
+        return Err(OAuthError::new(
+            401,
+            "invalid_proof",
+            "proof is not the DID's signature over this request at this bank",
+        ));
+    }
     let now = Utc::now();
     let session = portal
         .server
@@ -705,7 +724,7 @@ fn consent_page(
 <h2>Approve</h2>
 <p>Approve with your wallet; this page moves on by itself once you have:</p>
 <p><code id="approve-command">consentnet wallet approve {handle} --bank {issuer}</code></p>
-<div id="browser-key" data-action="approve" data-request="{handle}" data-refresh="3">
+<div id="browser-key" data-action="approve" data-request="{handle}" data-node="{bank}" data-refresh="3">
 <p>Or approve with the key kept in this browser (linked to your accounts at
 <a href="/portal/link">/portal/link</a>):</p>
 <p><button type="button" id="browser-key-button">Approve with this browser's key</button></p>
@@ -727,6 +746,7 @@ fn consent_page(
         issuer = escape(issuer),
         csrf = escape(&session.csrf),
         did = escape(asked.app.as_str()),
+        bank = escape(asked.bank.as_str()),
     );
     layout("Grant access", &body, Some(3))
 }

@@ -955,7 +955,7 @@ fn with_a_key_kept_in_the_browser_a_client_links_approves_and_signs_in_without_t
     let browser = Browser::start("browser-key");
     let par = push(&bank, &bank.app, &[("redirect_uri", &callback)]);
     assert_eq!(par.status, 201, "{}", par.body);
-    let (authorize, _) = authorize_url(&bank, &bank.app, &par);
+    let (authorize, handle) = authorize_url(&bank, &bank.app, &par);
 
     // A key not linked at the bank cannot approve: the screen says why.
     browser.goto(&authorize);
@@ -964,6 +964,17 @@ fn with_a_key_kept_in_the_browser_a_client_links_approves_and_signs_in_without_t
         b.text("#browser-key-status")
             .contains("linked to no account")
     });
+
+    // Nobody learns which accounts a DID holds without its signature.
+    let (status, body) = http_post_json(
+        &format!("{}/oauth/requests/{handle}/prepare", bank.url),
+        &json!({ "did": KeyPair::generate().did(), "proof": "AAAA" }),
+    );
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_proof")),
+        "{body}"
+    );
 
     // The browser's key links its DID with the bank's one-time code.
     browser.goto(&format!("{}/portal/link", bank.url));
