@@ -482,6 +482,11 @@ fn every_oauth_error_is_answered_in_the_oauth_shape_and_a_reused_code_revokes_it
             "invalid_request",
             "request_uri pushed",
         ),
+        (
+            vec![("request", "eyJhbGciOiJub25lIn0.e30.")],
+            "request_not_supported",
+            "a request object",
+        ),
     ] {
         let got = push(&bank, app, &extra);
         assert_eq!(
