@@ -8,8 +8,8 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::routing::{get, post};
 use chrono::{DateTime, Duration, Utc};
 use consentnet_consent_chain::Role;
@@ -20,7 +20,7 @@ use consentnet_identity::{Did, Permission};
 use crate::http::append;
 use crate::oauth::{Params, random_token};
 use crate::portal::{
-    Portal, cookie, escape, layout, lock, page, page_with_status, plain_words, set_cookie,
+    Portal, cookie, escape, layout, lock, page, plain_words, refusal_page, see_other, set_cookie,
 };
 
 /// How long a bank admin's page session lasts, in seconds.
@@ -55,11 +55,13 @@ pub fn routes(portal: Portal) -> Router {
 }
 
 fn refusal(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = format!(
-        "<h1>Not done</h1><p class=\"error\" id=\"error\" data-error=\"{code}\">{}</p><p><a href=\"/portal/bank\">Back</a></p>",
-        escape(message)
-    );
-    page_with_status(status, &layout("Not done", &body, None))
+    refusal_page(
+        status,
+        "Not done",
+        code,
+        message,
+        "<p><a href=\"/portal/bank\">Back</a></p>",
+    )
 }
 
 impl Console {
@@ -206,8 +208,7 @@ async fn bank_sign_in(
             },
         );
     }
-    let mut response =
-        (StatusCode::SEE_OTHER, [(header::LOCATION, "/portal/bank")]).into_response();
+    let mut response = see_other("/portal/bank");
     set_cookie(
         &mut response,
         &portal.server.issuer,
@@ -307,7 +308,7 @@ async fn bank_decide(
     };
     let event = portal.app.service.bank_decision(decision);
     match append(&portal.app, event).await {
-        Ok(_) => (StatusCode::SEE_OTHER, [(header::LOCATION, "/portal/bank")]).into_response(),
+        Ok(_) => see_other("/portal/bank"),
         Err(error) => refusal(StatusCode::UNPROCESSABLE_ENTITY, error.code, &error.message),
     }
 }

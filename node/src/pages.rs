@@ -19,7 +19,9 @@ use serde_json::json;
 
 use crate::http::{ApiError, append};
 use crate::oauth::{Params, random_token};
-use crate::portal::{Portal, cookie, escape, layout, lock, page, page_with_status, plain_words};
+use crate::portal::{
+    Portal, cookie, escape, layout, lock, page, plain_words, refusal_page, see_other,
+};
 
 /// How long a sign-in challenge may wait for the wallet, in seconds.
 pub const CHALLENGE_LIFETIME_SECS: i64 = 300;
@@ -71,17 +73,6 @@ pub fn routes(portal: Portal) -> Router {
 
 fn set_cookie(response: &mut Response, issuer: &str, name: &str, value: &str, max_age: i64) {
     crate::portal::set_cookie(response, issuer, name, value, "/portal", "Strict", max_age);
-}
-
-fn see_other(location: &str) -> Response {
-    (
-        StatusCode::SEE_OTHER,
-        [
-            (header::LOCATION, location.to_owned()),
-            (header::CACHE_CONTROL, "no-store".to_owned()),
-        ],
-    )
-        .into_response()
 }
 
 impl Web {
@@ -216,9 +207,13 @@ async fn sign_in_page(State(portal): State<Portal>, headers: HeaderMap) -> Respo
 }
 
 fn busy() -> Response {
-    let body =
-        "<h1>Busy</h1><p class=\"error\">Too many sign-ins at once; try again in a minute.</p>";
-    page_with_status(StatusCode::SERVICE_UNAVAILABLE, &layout("Busy", body, None))
+    refusal_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Busy",
+        "too_many_sessions",
+        "Too many sign-ins at once; try again in a minute.",
+        "",
+    )
 }
 
 fn sign_in_html(portal: &Portal, challenge: &str) -> String {
@@ -512,11 +507,13 @@ async fn revoke(
 ) -> Response {
     let now = Utc::now();
     let refuse = |status: StatusCode, code: &str, message: &str| {
-        let body = format!(
-            "<h1>Not revoked</h1><p class=\"error\" id=\"error\" data-error=\"{code}\">{}</p><p><a href=\"/portal/consents\">Back to my consents</a></p>",
-            escape(message)
-        );
-        page_with_status(status, &layout("Not revoked", &body, None))
+        refusal_page(
+            status,
+            "Not revoked",
+            code,
+            message,
+            "<p><a href=\"/portal/consents\">Back to my consents</a></p>",
+        )
     };
     let Some(session) = portal.web.session(&headers, now) else {
         return refuse(StatusCode::UNAUTHORIZED, "signed_out", "sign in first");

@@ -560,12 +560,43 @@ pub(crate) fn page_with_status(status: StatusCode, html: &str) -> Response {
 
 fn error_page(error: &OAuthError) -> Response {
     let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
+    refusal_page(
+        status,
+        "This request cannot go on",
+        error.code,
+        &error.description,
+        "<p>Go back to the app and start again.</p>",
+    )
+}
+
+/// A page saying why something was refused: the machine-readable code in
+/// `#error[data-error]`, the message for people, then `next` (HTML: where to go now).
+pub(crate) fn refusal_page(
+    status: StatusCode,
+    title: &str,
+    code: &str,
+    message: &str,
+    next: &str,
+) -> Response {
     let body = format!(
-        "<h1>This request cannot go on</h1>\n<p class=\"error\" id=\"error\" data-error=\"{code}\">{message}</p>\n<p>Go back to the app and start again.</p>",
-        code = escape(error.code),
-        message = escape(&error.description),
+        "<h1>{title}</h1>\n<p class=\"error\" id=\"error\" data-error=\"{code}\">{message}</p>\n{next}",
+        title = escape(title),
+        code = escape(code),
+        message = escape(message),
     );
-    page_with_status(status, &layout("Request refused", &body, None))
+    page_with_status(status, &layout(title, &body, None))
+}
+
+/// A `303 See Other` to `location`, not cached.
+pub(crate) fn see_other(location: &str) -> Response {
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::LOCATION, location.to_owned()),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+    )
+        .into_response()
 }
 
 /// Escapes text for HTML element content and quoted attribute values.
