@@ -239,8 +239,8 @@ fn main() {
         format!("http://{unchecked_addr}"),
         Check::SkippedForBenchmark,
     ));
-    runtime.spawn(async move { axum::serve(checked, checked_router).await });
-    runtime.spawn(async move { axum::serve(plain, baseline).await });
+    runtime.spawn(async move { axum::serve(checked, checked_router.into_make_service()).await });
+    runtime.spawn(async move { axum::serve(plain, baseline.into_make_service()).await });
     let path = format!(
         "/open-banking/v4.0/aisp/accounts/{}/balances",
         setup.account

@@ -609,4 +609,15 @@ impl<S: LogStore> Replica<S> {
             MAX_RANGE as usize,
         )
     }
+
+    /// [`Replica::serve`] as the entries' canonical bytes, read from the store as they
+    /// are.
+    pub fn serve_encoded(&self, request: &RangeRequest) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.store.range_encoded(
+            &request.origin,
+            request.from,
+            request.to,
+            MAX_RANGE as usize,
+        )
+    }
 }

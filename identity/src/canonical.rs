@@ -29,7 +29,11 @@ fn write_value(value: &Value, out: &mut Vec<u8>) -> Result<(), CanonicalError> {
             if number.is_f64() {
                 return Err(CanonicalError::NonIntegerNumber(number.to_string()));
             }
-            out.extend_from_slice(number.to_string().as_bytes());
+            match number.as_u64() {
+                Some(n) => write_integer(n, out),
+                // Negative or beyond u64: written as parsed (`-0` stays `-0`).
+                None => out.extend_from_slice(number.to_string().as_bytes()),
+            }
         }
         Value::String(text) => write_string(text, out),
         Value::Array(items) => {
@@ -43,16 +47,15 @@ fn write_value(value: &Value, out: &mut Vec<u8>) -> Result<(), CanonicalError> {
             out.push(b']');
         }
         Value::Object(map) => {
-            let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_by(|(a, _), (b, _)| a.encode_utf16().cmp(b.encode_utf16()));
             out.push(b'{');
-            for (index, (key, item)) in entries.into_iter().enumerate() {
-                if index > 0 {
-                    out.push(b',');
-                }
-                write_string(key, out);
-                out.push(b':');
-                write_value(item, out)?;
+            // The map iterates in UTF-8 (code point) order, which is UTF-16 order unless
+            // a key holds a character from U+E000 up: only then sort again.
+            if map.keys().all(|key| key.is_ascii()) {
+                write_members(map.iter(), out)?;
+            } else {
+                let mut entries: Vec<_> = map.iter().collect();
+                entries.sort_by(|(a, _), (b, _)| a.encode_utf16().cmp(b.encode_utf16()));
+                write_members(entries.into_iter(), out)?;
             }
             out.push(b'}');
         }
@@ -60,11 +63,47 @@ fn write_value(value: &Value, out: &mut Vec<u8>) -> Result<(), CanonicalError> {
     Ok(())
 }
 
+fn write_members<'a>(
+    members: impl Iterator<Item = (&'a String, &'a Value)>,
+    out: &mut Vec<u8>,
+) -> Result<(), CanonicalError> {
+    for (index, (key, item)) in members.enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        write_string(key, out);
+        out.push(b':');
+        write_value(item, out)?;
+    }
+    Ok(())
+}
+
+fn write_integer(mut magnitude: u64, out: &mut Vec<u8>) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (magnitude % 10) as u8;
+        magnitude /= 10;
+        if magnitude == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
 fn write_string(text: &str, out: &mut Vec<u8>) {
     // serde_json's string escaping is RFC 8785's: short escapes for \b \f \n \r \t " \\,
     // lowercase \u00xx for other control characters, everything else as UTF-8.
-    let escaped = serde_json::to_string(text).unwrap_or_else(|_| unreachable!("strings serialize"));
-    out.extend_from_slice(escaped.as_bytes());
+    let plain = text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\');
+    if plain {
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+    } else {
+        serde_json::to_writer(&mut *out, text)
+            .unwrap_or_else(|_| unreachable!("strings serialize"));
+    }
 }
 
 #[cfg(test)]
@@ -87,6 +126,29 @@ mod tests {
         let one: Value = serde_json::from_str(r#"{"a":1,"b":{"c":2,"d":3}}"#).unwrap();
         let two: Value = serde_json::from_str(r#"{ "b" : { "d":3, "c":2 }, "a":1 }"#).unwrap();
         assert_eq!(canonical_json(&one).unwrap(), canonical_json(&two).unwrap());
+    }
+
+    #[test]
+    fn integers_and_escapes_match_serde_json() {
+        for n in [0i64, 7, -1, 10, 1_795_000_000_000, i64::MIN, i64::MAX] {
+            let bytes = canonical_json(&json!(n)).unwrap();
+            assert_eq!(String::from_utf8(bytes).unwrap(), n.to_string());
+        }
+        let bytes = canonical_json(&json!(u64::MAX)).unwrap();
+        assert_eq!(String::from_utf8(bytes).unwrap(), u64::MAX.to_string());
+        for text in [
+            "plain",
+            "quote \" and \\ slash",
+            "tab\tnew\nline\u{1}",
+            "é ü 😀",
+            "",
+        ] {
+            let bytes = canonical_json(&json!(text)).unwrap();
+            assert_eq!(
+                String::from_utf8(bytes).unwrap(),
+                serde_json::to_string(text).unwrap()
+            );
+        }
     }
 
     #[test]

@@ -66,10 +66,9 @@ impl Ord for Did {
 impl Did {
     /// Parses and checks a `did:key` DID for an Ed25519 key.
     pub fn parse(text: &str) -> Result<Self, KeyError> {
-        let key = decode_did_key(text)?;
         Ok(Self {
+            key: decoded_key(text)?,
             text: text.to_owned(),
-            key: key.into(),
         })
     }
 
@@ -104,10 +103,9 @@ impl Did {
 impl TryFrom<String> for Did {
     type Error = KeyError;
     fn try_from(text: String) -> Result<Self, KeyError> {
-        let key = decode_did_key(&text)?;
         Ok(Self {
+            key: decoded_key(&text)?,
             text,
-            key: key.into(),
         })
     }
 }
@@ -146,6 +144,34 @@ pub fn decode_did_key(text: &str) -> Result<VerifyingKey, KeyError> {
         .try_into()
         .map_err(|_| KeyError::InvalidPublicKey(text.to_owned()))?;
     VerifyingKey::from_bytes(&key).map_err(|_| KeyError::InvalidPublicKey(text.to_owned()))
+}
+
+/// DIDs decoded at most before the cache of decoded keys starts again.
+const DECODED_DIDS: usize = 4096;
+
+/// The key of `text`, from a process-wide cache of recently decoded DIDs: the same few
+/// DIDs (members, apps, clients) come back in every entry, and decoding one costs a
+/// base58 decode and a point decompression. Failures are not cached.
+fn decoded_key(text: &str) -> Result<std::sync::Arc<VerifyingKey>, KeyError> {
+    static DECODED: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<VerifyingKey>>>,
+    > = std::sync::OnceLock::new();
+    let cache = DECODED.get_or_init(Default::default);
+    let lock = || {
+        cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    if let Some(key) = lock().get(text) {
+        return Ok(key.clone());
+    }
+    let key = std::sync::Arc::new(decode_did_key(text)?);
+    let mut decoded = lock();
+    if decoded.len() >= DECODED_DIDS {
+        decoded.clear();
+    }
+    decoded.insert(text.to_owned(), key.clone());
+    Ok(key)
 }
 
 /// An Ed25519 key pair and its `did:key`. The secret is wiped from memory on drop.

@@ -14,7 +14,7 @@ use anyhow::{Context, bail};
 use consentnet_node::keystore;
 use consentnet_node::network::{libp2p_keypair, parse_peer_address};
 use libp2p::futures::StreamExt;
-use libp2p::gossipsub::{self, IdentTopic};
+use libp2p::gossipsub;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{noise, tcp, yamux};
 
@@ -33,7 +33,7 @@ async fn main() -> anyhow::Result<()> {
         &passphrase,
     )?;
     let (target_peer, target_address) = parse_peer_address(target)?;
-    let topic = IdentTopic::new(format!("consentnet/{network}/entries/1"));
+    let topic = consentnet_node::network::entries_topic(network);
     let local = libp2p_keypair(&key);
     // The consortium's gossip settings: unsigned messages, ids from their content.
     let config = gossipsub::ConfigBuilder::default()

@@ -11,7 +11,6 @@ use consentnet_consent_chain::event::{AccessBatch, AccessRecord, AppAction, Outc
 use consentnet_identity::{ConsentId, Did, VerifiedConsent};
 use tokio::sync::mpsc;
 
-use crate::network::NetworkHandle;
 use crate::service::{NodeService, Submitter};
 
 /// Records per access batch: a batch must fit in one entry (64 KiB).
@@ -75,7 +74,6 @@ impl AccessSink for FeedRecords {
 pub fn start_recorder(
     service: Arc<NodeService>,
     submitter: Submitter,
-    network: Option<NetworkHandle>,
 ) -> (FeedRecords, tokio::task::JoinHandle<()>) {
     let (queue, mut inbox) = mpsc::channel::<AccessRecord>(RECORD_QUEUE);
     let sink = FeedRecords {
@@ -100,15 +98,9 @@ pub fn start_recorder(
                 bank: service.did().clone(),
                 records,
             };
-            match submitter.submit(service.access_event(batch)).await {
-                Ok(submitted) => {
-                    if submitted.new
-                        && let Some(network) = &network
-                    {
-                        network.publish(&submitted.entry).await;
-                    }
-                }
-                Err(error) => tracing::error!(%error, "access batch not written"),
+            // The submitter gossips the new entry.
+            if let Err(error) = submitter.submit(service.access_event(batch)).await {
+                tracing::error!(%error, "access batch not written");
             }
         }
     });

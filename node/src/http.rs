@@ -205,15 +205,10 @@ struct Receipt {
     receipt: Entry,
 }
 
-/// Appends `event` to this node's feed (acknowledged once durable) and gossips it.
+/// Appends `event` to this node's feed (acknowledged once durable); the submitter
+/// gossips it.
 pub(crate) async fn append(state: &AppState, event: Event) -> Result<Submitted, ApiError> {
-    let submitted = state.submitter.submit(event).await?;
-    if submitted.new
-        && let Some(network) = &state.network
-    {
-        network.publish(&submitted.entry).await;
-    }
-    Ok(submitted)
+    Ok(state.submitter.submit(event).await?)
 }
 
 async fn submit(state: AppState, event: Event) -> Result<Response, ApiError> {

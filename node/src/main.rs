@@ -351,7 +351,8 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
         })
     );
     tracing::info!(%bound, %peer_id, "node listening");
-    let submitter = Submitter::start(service.clone()).context("starting the submitter")?;
+    let submitter = Submitter::start(service.clone(), Some(network.clone()))
+        .context("starting the submitter")?;
     let is_bank = service
         .genesis()
         .membership()
@@ -368,8 +369,7 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{bound}"));
-        let (records, recorder) =
-            bank::start_recorder(service.clone(), submitter.clone(), Some(network.clone()));
+        let (records, recorder) = bank::start_recorder(service.clone(), submitter.clone());
         recorder_task = Some(recorder);
         let sandbox: Arc<dyn consentnet_bank_adapter::connector::BankConnector> = Arc::new(
             SandboxBank::seeded(config.adapter.sandbox_seed, chrono::Utc::now()),
@@ -473,7 +473,9 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
         // close at shutdown.
         drop(state);
     }
-    axum::serve(listener, router)
+    // `into_make_service` turns the routes into services once; serving the router itself
+    // would rebuild every route for each new connection.
+    axum::serve(listener, router.into_make_service())
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving the HTTP API")?;

@@ -21,6 +21,10 @@ pub struct Metrics {
     /// Connections refused because the peer is not a member.
     pub connections_refused: AtomicU64,
     access_records_dropped: AtomicU64,
+    gossip_published_messages: AtomicU64,
+    gossip_published_entries: AtomicU64,
+    /// Entries received in peers' range answers (new or not).
+    pub sync_entries_received: AtomicU64,
 }
 
 impl Metrics {
@@ -48,6 +52,14 @@ impl Metrics {
             GossipVerdict::Reject(_) => &self.gossip_rejected,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one gossip message published, holding `entries` entries.
+    pub fn published(&self, entries: usize) {
+        self.gossip_published_messages
+            .fetch_add(1, Ordering::Relaxed);
+        self.gossip_published_entries
+            .fetch_add(entries as u64, Ordering::Relaxed);
     }
 
     /// Counts an access record lost to a full queue.
@@ -97,10 +109,25 @@ impl Metrics {
             ],
         );
         metric(
+            "consentnet_gossip_published_total",
+            "counter",
+            "Gossip messages this node published, and the entries they held.",
+            &[
+                ("{unit=\"messages\"}", get(&self.gossip_published_messages)),
+                ("{unit=\"entries\"}", get(&self.gossip_published_entries)),
+            ],
+        );
+        metric(
             "consentnet_sync_requests_total",
             "counter",
             "Frontier and range requests sent to peers.",
             &[("", get(&self.sync_requests))],
+        );
+        metric(
+            "consentnet_sync_entries_received_total",
+            "counter",
+            "Entries received in peers' range answers, whether new or already held.",
+            &[("", get(&self.sync_entries_received))],
         );
         metric(
             "consentnet_peers_blocked_total",
@@ -146,7 +173,10 @@ mod tests {
         metrics.submission(true);
         metrics.submission(false);
         metrics.gossip(&GossipVerdict::Reject("bad".into()));
+        metrics.published(5);
         let text = metrics.render(3, 42);
+        assert!(text.contains("consentnet_gossip_published_total{unit=\"messages\"} 1\n"));
+        assert!(text.contains("consentnet_gossip_published_total{unit=\"entries\"} 5\n"));
         assert!(text.contains("consentnet_submissions_total{result=\"accepted\"} 1\n"));
         assert!(text.contains("consentnet_submissions_total{result=\"refused\"} 1\n"));
         assert!(text.contains("consentnet_gossip_messages_total{verdict=\"reject\"} 1\n"));

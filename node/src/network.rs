@@ -23,10 +23,17 @@ use crate::service::{GossipVerdict, NodeService};
 
 /// The sync protocol's name.
 const SYNC_PROTOCOL: &str = "/consentnet/sync/1";
+/// Most entries in one gossip message.
+pub const MAX_BUNDLE_ENTRIES: usize = 64;
+/// Most bytes in one gossip message of several entries; a single entry of up to
+/// [`MAX_ENTRY_BYTES`] always goes alone.
+pub const MAX_BUNDLE_BYTES: usize = 256 * 1024;
+/// Entries judged in one validator burst at most (several messages together).
+const BURST_ENTRIES: usize = 512;
 /// Commands queued to the event loop at most.
 const COMMAND_QUEUE: usize = 1024;
-/// Gossip messages queued for validation at most, and the largest burst judged at once;
-/// more are ignored (sync fetches them later).
+/// Gossip messages queued for validation at most, and the most messages in one burst
+/// judged at once; more are ignored (sync fetches them later).
 const VALIDATING: usize = 256;
 /// Sync requests and answers being prepared at once.
 const SYNCING: usize = 64;
@@ -147,6 +154,61 @@ pub fn parse_peer_address(text: &str) -> Result<(PeerId, Multiaddr), NetworkErro
     }
 }
 
+/// Packs entries' canonical bytes into gossip messages: each message is the entries
+/// joined by `\n` (canonical JSON never holds a raw newline), at most
+/// [`MAX_BUNDLE_ENTRIES`] entries and [`MAX_BUNDLE_BYTES`] bytes, in order.
+pub fn bundle(entries: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let mut messages = Vec::new();
+    let mut message: Vec<u8> = Vec::new();
+    let mut count = 0;
+    for bytes in entries {
+        let full = count == MAX_BUNDLE_ENTRIES
+            || (count > 0 && message.len() + 1 + bytes.len() > MAX_BUNDLE_BYTES);
+        if full {
+            messages.push(std::mem::take(&mut message));
+            count = 0;
+        }
+        if count > 0 {
+            message.push(b'\n');
+        }
+        message.extend_from_slice(bytes);
+        count += 1;
+    }
+    if count > 0 {
+        messages.push(message);
+    }
+    messages
+}
+
+/// Splits a gossip message into its entries' bytes; refuses an empty message, an empty
+/// part, more than [`MAX_BUNDLE_ENTRIES`] entries or more than [`MAX_BUNDLE_BYTES`]
+/// bytes (unless it is one entry).
+pub fn unbundle(message: &[u8]) -> Result<Vec<&[u8]>, String> {
+    let parts: Vec<&[u8]> = message.split(|b| *b == b'\n').collect();
+    if parts.iter().any(|part| part.is_empty()) {
+        return Err("empty entry in a gossip message".into());
+    }
+    if parts.len() > MAX_BUNDLE_ENTRIES {
+        return Err(format!(
+            "{} entries in a gossip message; the limit is {MAX_BUNDLE_ENTRIES}",
+            parts.len()
+        ));
+    }
+    if parts.len() > 1 && message.len() > MAX_BUNDLE_BYTES {
+        return Err(format!(
+            "gossip message of {} bytes; the limit is {MAX_BUNDLE_BYTES}",
+            message.len()
+        ));
+    }
+    Ok(parts)
+}
+
+/// The gossip topic of a consortium's entries. Version 2: a message holds one or more
+/// entries (see [`bundle`]).
+pub fn entries_topic(network: &str) -> IdentTopic {
+    IdentTopic::new(format!("consentnet/{network}/entries/2"))
+}
+
 /// The libp2p key pair of a node key (the same Ed25519 key).
 pub fn libp2p_keypair(key: &KeyPair) -> identity::Keypair {
     let mut secret = *key.secret_bytes();
@@ -198,7 +260,8 @@ pub struct NetworkStatus {
 }
 
 enum Command {
-    Publish(Vec<u8>),
+    /// Entries' canonical bytes, in feed order.
+    Publish(Vec<Vec<u8>>),
     PublishEvidence(Vec<u8>),
     Status(oneshot::Sender<NetworkStatus>),
     Validated {
@@ -230,10 +293,16 @@ impl std::fmt::Debug for Command {
 }
 
 impl NetworkHandle {
-    /// Gossips an entry this node appended. Delivery is best effort: peers that miss it
-    /// get it by sync.
-    pub async fn publish(&self, entry: &Entry) {
-        let _ = self.commands.send(Command::Publish(entry.encode())).await;
+    /// Gossips entries this node appended, several to a message. Delivery is best
+    /// effort: peers that miss them get them by sync.
+    pub async fn publish(&self, entries: Vec<Vec<u8>>) {
+        let _ = self.commands.send(Command::Publish(entries)).await;
+    }
+
+    /// [`NetworkHandle::publish`] from a thread outside the runtime; waits while the
+    /// loop's queue is full.
+    pub fn publish_blocking(&self, entries: Vec<Vec<u8>>) {
+        let _ = self.commands.blocking_send(Command::Publish(entries));
     }
 
     /// The network's status; `None` once the loop has stopped.
@@ -254,26 +323,23 @@ pub async fn start(
     let members = member_peers(&service)?;
     let local = libp2p_keypair(key);
     let local_peer = local.public().to_peer_id();
-    let topic = IdentTopic::new(format!(
-        "consentnet/{}/entries/1",
-        service.genesis().network
-    ));
+    let topic = entries_topic(&service.genesis().network);
     let evidence_topic = IdentTopic::new(format!(
         "consentnet/{}/evidence/1",
         service.genesis().network
     ));
     let start_error = |e: &dyn std::fmt::Display| NetworkError::Start(e.to_string());
 
-    // Gossip messages are not signed by gossipsub: each carries one entry that its origin
-    // signed and every receiver verifies before accepting or forwarding it, so a second
+    // Gossip messages are not signed by gossipsub: each carries entries that their origin
+    // signed and every receiver verifies before accepting or forwarding them, so a second
     // signature per message would cost a sign and a verify per hop and prove nothing more.
     // Peers are still authenticated by Noise and scored per delivery.
     let gossip_config = gossipsub::ConfigBuilder::default()
         .validation_mode(gossipsub::ValidationMode::Anonymous)
         .validate_messages()
         .message_id_fn(|message| MessageId::from(Hash32::of(&message.data).to_string()))
-        // Evidence carries two entries.
-        .max_transmit_size(2 * MAX_ENTRY_BYTES + 4096)
+        // A bundle of entries, or evidence of two entries, with room for framing.
+        .max_transmit_size(MAX_BUNDLE_BYTES.max(2 * MAX_ENTRY_BYTES) + 4096)
         .max_publish_messages(64)
         .heartbeat_interval(Duration::from_millis(500))
         .duplicate_cache_time(Duration::from_secs(60))
@@ -426,18 +492,24 @@ struct Gossiped {
 }
 
 /// Judges gossiped entries on one blocking thread, in bursts: whatever has queued up
-/// since the last burst goes through the engine under one lock and one durable write
-/// per feed. Verdicts go back to the event loop as commands.
+/// since the last burst (up to [`VALIDATING`] messages and about [`BURST_ENTRIES`]
+/// entries) goes through the engine under one lock and one durable write per feed.
+/// Verdicts go back to the event loop as commands.
 fn run_validator(
     service: Arc<NodeService>,
     mut queue: mpsc::Receiver<Gossiped>,
     commands: mpsc::Sender<Command>,
 ) {
+    let entries_in = |message: &Gossiped| message.data.iter().filter(|b| **b == b'\n').count() + 1;
     while let Some(first) = queue.blocking_recv() {
+        let mut entries = entries_in(&first);
         let mut burst = vec![first];
-        while burst.len() < VALIDATING {
+        while burst.len() < VALIDATING && entries < BURST_ENTRIES {
             match queue.try_recv() {
-                Ok(next) => burst.push(next),
+                Ok(next) => {
+                    entries += entries_in(&next);
+                    burst.push(next);
+                }
                 Err(_) => break,
             }
         }
@@ -543,11 +615,16 @@ impl EventLoop {
 
     fn on_command(&mut self, command: Command) {
         match command {
-            Command::Publish(bytes) => {
-                let topic = self.topic.clone();
-                if let Err(error) = self.swarm.behaviour_mut().gossipsub.publish(topic, bytes) {
-                    // Peers that miss it get it by sync.
-                    tracing::debug!(%error, "gossip publish");
+            Command::Publish(entries) => {
+                for message in bundle(&entries) {
+                    let held = message.iter().filter(|b| **b == b'\n').count() + 1;
+                    self.service.metrics.published(held);
+                    let topic = self.topic.clone();
+                    if let Err(error) = self.swarm.behaviour_mut().gossipsub.publish(topic, message)
+                    {
+                        // Peers that miss it get it by sync.
+                        tracing::debug!(%error, "gossip publish");
+                    }
                 }
             }
             Command::PublishEvidence(bytes) => {
@@ -722,8 +799,11 @@ fn answer(service: &NodeService, request: SyncRequest) -> SyncResponse {
         SyncRequest::Range(range) => match service.serve(&range) {
             Ok(entries) => SyncResponse::Entries(
                 entries
-                    .iter()
-                    .map(|e| String::from_utf8_lossy(&e.encode()).into_owned())
+                    .into_iter()
+                    .map(|bytes| {
+                        String::from_utf8(bytes)
+                            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+                    })
                     .collect(),
             ),
             Err(error) => SyncResponse::Refused(error.to_string()),
@@ -746,6 +826,11 @@ fn absorb(service: &NodeService, peer: PeerId, response: SyncResponse) -> Vec<Co
             if texts.len() > MAX_RANGE as usize {
                 return vec![Command::Strike(peer, "oversized range answer".into())];
             }
+            let full = texts.len() == MAX_RANGE as usize;
+            service
+                .metrics
+                .sync_entries_received
+                .fetch_add(texts.len() as u64, std::sync::atomic::Ordering::Relaxed);
             let mut entries = Vec::with_capacity(texts.len());
             let mut follow = Vec::new();
             for text in texts {
@@ -766,8 +851,12 @@ fn absorb(service: &NodeService, peer: PeerId, response: SyncResponse) -> Vec<Co
                     format!("{} invalid entries in a range answer", outcome.rejected),
                 ));
             }
-            if outcome.stored > 0 {
-                // Keep going until this peer has nothing more for us.
+            if full && outcome.stored > 0 {
+                // The answer was cut at its limit: keep going until this peer has
+                // nothing more for us. An answer that was not cut reached the peer's
+                // head as it stood; what it appended since arrives by gossip (or at the
+                // next periodic exchange), so asking again would only chase the live
+                // head and fetch every new entry twice.
                 follow.push(Command::Request {
                     peer,
                     request: SyncRequest::Frontier,

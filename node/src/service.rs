@@ -43,16 +43,21 @@ const SUBMIT_BURST: usize = 256;
 
 type Submission = (Event, oneshot::Sender<Result<Submitted, SubmitError>>);
 
-/// Hands submissions to one blocking thread that validates them and writes whatever
-/// has queued up with one durable write (group commit). Cloneable; bounded.
+/// Hands submissions to one blocking thread that validates them, writes whatever has
+/// queued up with one durable write (group commit) and gossips the new entries of that
+/// write together. Cloneable; bounded.
 #[derive(Clone, Debug)]
 pub struct Submitter {
     queue: mpsc::Sender<Submission>,
 }
 
 impl Submitter {
-    /// Starts the submitter thread for `service`.
-    pub fn start(service: Arc<NodeService>) -> std::io::Result<Self> {
+    /// Starts the submitter thread for `service`; new entries are gossiped on `network`
+    /// when there is one.
+    pub fn start(
+        service: Arc<NodeService>,
+        network: Option<crate::network::NetworkHandle>,
+    ) -> std::io::Result<Self> {
         let (queue, mut inbox) = mpsc::channel::<Submission>(SUBMIT_QUEUE);
         std::thread::Builder::new()
             .name("submitter".into())
@@ -66,9 +71,20 @@ impl Submitter {
                         }
                     }
                     let (events, replies): (Vec<Event>, Vec<_>) = burst.into_iter().unzip();
-                    for (reply, result) in replies.into_iter().zip(service.submit_many(events)) {
+                    let results = service.submit_many(events);
+                    let fresh: Vec<Vec<u8>> = results
+                        .iter()
+                        .filter_map(|result| match result {
+                            Ok(submitted) if submitted.new => Some(submitted.entry.encode()),
+                            _ => None,
+                        })
+                        .collect();
+                    for (reply, result) in replies.into_iter().zip(results) {
                         // The caller may have gone; the entry stays acknowledged on the log.
                         let _ = reply.send(result);
+                    }
+                    if let Some(network) = network.as_ref().filter(|_| !fresh.is_empty()) {
+                        network.publish_blocking(fresh);
                     }
                 }
             })?;
@@ -153,6 +169,20 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The verdict for a message holding entries judged `a` and `b`: a rejection wins, then
+/// a conflict (its evidence is passed on), then acceptance (with a gap if either had
+/// one); two ignores stay ignored.
+fn worse(a: GossipVerdict, b: GossipVerdict) -> GossipVerdict {
+    use GossipVerdict::{Accept, Conflict, Ignore, Reject};
+    match (a, b) {
+        (reject @ Reject(_), _) | (_, reject @ Reject(_)) => reject,
+        (conflict @ Conflict(_), _) | (_, conflict @ Conflict(_)) => conflict,
+        (Accept { gap: x }, Accept { gap: y }) => Accept { gap: x || y },
+        (accept @ Accept { .. }, Ignore) | (Ignore, accept @ Accept { .. }) => accept,
+        (Ignore, Ignore) => Ignore,
+    }
 }
 
 impl NodeService {
@@ -279,26 +309,44 @@ impl NodeService {
         }
     }
 
-    /// Checks and stores one gossiped entry (its canonical bytes).
+    /// Checks and stores one gossip message (one or more entries' canonical bytes).
     pub fn receive_gossip(&self, bytes: &[u8]) -> GossipVerdict {
         let mut verdicts = self.receive_gossip_batch(&[bytes]);
         verdicts.pop().unwrap_or(GossipVerdict::Ignore)
     }
 
-    /// Checks and stores a burst of gossiped entries under one lock, one verdict per
-    /// message in order. Entries of one feed that arrive together are stored in one
-    /// durable write: later ones wait in the engine's buffer until the first extends
+    /// Checks and stores a burst of gossip messages under one lock, one verdict per
+    /// message in order. A message holds one or more entries (see
+    /// [`crate::network::unbundle`]); its verdict is the worst of its entries': any
+    /// invalid entry rejects it, a conflict is reported, and it is forwarded when at
+    /// least one entry was new. Entries of one feed that arrive together are stored in
+    /// one durable write: later ones wait in the engine's buffer until the first extends
     /// the feed.
     pub fn receive_gossip_batch(&self, messages: &[&[u8]]) -> Vec<GossipVerdict> {
-        let mut verdicts = vec![GossipVerdict::Ignore; messages.len()];
-        let mut decoded = Vec::with_capacity(messages.len());
-        for (index, bytes) in messages.iter().enumerate() {
-            match Entry::decode(bytes) {
-                Ok(entry) => {
-                    self.note_known(&entry.origin, entry.seq);
-                    decoded.push((index, entry));
+        // Each entry's verdict, with the message it came in.
+        let mut verdicts: Vec<(usize, GossipVerdict)> = Vec::new();
+        let mut decoded = Vec::new();
+        let mut refused = vec![None; messages.len()];
+        for (message, bytes) in messages.iter().enumerate() {
+            let parts = match crate::network::unbundle(bytes) {
+                Ok(parts) => parts,
+                Err(reason) => {
+                    refused[message] = Some(GossipVerdict::Reject(reason));
+                    continue;
                 }
-                Err(error) => verdicts[index] = GossipVerdict::Reject(error.to_string()),
+            };
+            for part in parts {
+                let index = verdicts.len();
+                match Entry::decode(part) {
+                    Ok(entry) => {
+                        self.note_known(&entry.origin, entry.seq);
+                        verdicts.push((message, GossipVerdict::Ignore));
+                        decoded.push((index, entry));
+                    }
+                    Err(error) => {
+                        verdicts.push((message, GossipVerdict::Reject(error.to_string())));
+                    }
+                }
             }
         }
         // Highest seq first within a feed, as `Replica::receive_many` does.
@@ -311,7 +359,7 @@ impl NodeService {
                 .partition(|(_, entry)| replica.state().membership().get(&entry.origin).is_some())
         };
         for (index, entry) in outsiders {
-            verdicts[index] =
+            verdicts[index].1 =
                 GossipVerdict::Reject(Rejected::NotMember(entry.origin.to_string()).to_string());
         }
         // Every signature of the burst verified together, outside the replica's lock.
@@ -323,7 +371,7 @@ impl NodeService {
             let mut replica = lock(&self.replica);
             for ((index, entry), signatures) in members.into_iter().zip(signatures) {
                 let position = (entry.origin.clone(), entry.seq);
-                verdicts[index] = match replica.receive_checked(entry, signatures) {
+                verdicts[index].1 = match replica.receive_checked(entry, signatures) {
                     Ok(Received::Stored(entries)) => {
                         stored += entries.len();
                         GossipVerdict::Accept { gap: false }
@@ -341,15 +389,30 @@ impl NodeService {
             // A buffered entry that a later one in the burst drained is no gap.
             for (index, (origin, seq)) in buffered {
                 if replica.heads().get(&origin).is_some_and(|h| h.seq >= seq) {
-                    verdicts[index] = GossipVerdict::Accept { gap: false };
+                    verdicts[index].1 = GossipVerdict::Accept { gap: false };
                 }
             }
         }
         self.metrics.stored(stored);
-        for verdict in &verdicts {
+        for verdict in refused
+            .iter()
+            .flatten()
+            .chain(verdicts.iter().map(|(_, v)| v))
+        {
             self.metrics.gossip(verdict);
         }
-        verdicts
+        let mut judged = refused;
+        for (message, verdict) in verdicts {
+            let slot = &mut judged[message];
+            *slot = Some(match slot.take() {
+                None => verdict,
+                Some(earlier) => worse(earlier, verdict),
+            });
+        }
+        judged
+            .into_iter()
+            .map(|verdict| verdict.unwrap_or(GossipVerdict::Ignore))
+            .collect()
     }
 
     fn note_known(&self, origin: &Did, seq: u64) {
@@ -371,13 +434,14 @@ impl NodeService {
         self.read(|replica| replica.wants(theirs))
     }
 
-    /// Entries for a peer's range request, at most [`MAX_RANGE`].
-    pub fn serve(&self, request: &RangeRequest) -> Result<Vec<Entry>, StoreError> {
+    /// Entries for a peer's range request, at most [`MAX_RANGE`], as their canonical
+    /// bytes straight from the store.
+    pub fn serve(&self, request: &RangeRequest) -> Result<Vec<Vec<u8>>, StoreError> {
         let request = RangeRequest {
             to: request.to.min(request.from.saturating_add(MAX_RANGE - 1)),
             ..request.clone()
         };
-        self.read(|replica| replica.serve(&request))
+        self.read(|replica| replica.serve_encoded(&request))
     }
 
     /// Checks and stores entries from a sync answer.

@@ -55,7 +55,7 @@ fn fixture() -> Fixture {
     Fixture {
         _dir: dir,
         state: Some(AppState {
-            submitter: Submitter::start(service.clone()).unwrap(),
+            submitter: Submitter::start(service.clone(), None).unwrap(),
             service,
             network: None,
             admin: None,

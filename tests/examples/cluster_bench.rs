@@ -56,12 +56,15 @@ fn manifests(app: &KeyPair, prefix: &str, count: usize) -> Vec<String> {
 }
 
 fn submit(agent: &ureq::Agent, url: &str, body: &str) {
-    let response = agent
+    let mut response = agent
         .post(&format!("{url}/v1/apps"))
         .header("content-type", "application/json")
         .send(body)
         .expect("submission completes");
     assert_eq!(response.status().as_u16(), 201, "submission acknowledged");
+    // Reading the receipt to its end lets the agent reuse the connection, as a TSP's
+    // client does.
+    response.body_mut().read_to_string().expect("receipt");
 }
 
 /// The seq of `origin`'s feed held by the node at `url`.
@@ -224,6 +227,24 @@ fn main() {
         })
         .collect();
 
+    // Each node's counters (gossip verdicts, sync requests, entries stored from peers)
+    // explain where replication work went.
+    let counters: Vec<Value> = urls
+        .iter()
+        .map(|url| {
+            let (_, text) = http_get(&format!("{url}/metrics"));
+            let samples: serde_json::Map<String, Value> = text
+                .lines()
+                .filter(|line| !line.starts_with('#'))
+                .filter_map(|line| {
+                    let (name, value) = line.rsplit_once(' ')?;
+                    Some((name.to_owned(), Value::from(value.parse::<u64>().ok()?)))
+                })
+                .collect();
+            Value::Object(samples)
+        })
+        .collect();
+
     let report = serde_json::json!({
         "date": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         "cores": cores,
@@ -252,6 +273,7 @@ fn main() {
             "target_met": ingest_rate / bound >= 0.5,
         },
         "state_digests_agree": digests.len() == 1,
+        "node_counters": counters,
     });
     println!("{}", serde_json::to_string_pretty(&report).unwrap());
 }

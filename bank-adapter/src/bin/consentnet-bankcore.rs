@@ -77,7 +77,7 @@ fn main() -> anyhow::Result<()> {
             serde_json::json!({ "event": "listening", "http": bound.to_string(), "style": style_name })
         );
         let bank = Arc::new(SandboxBank::seeded(cli.seed, chrono::Utc::now()));
-        axum::serve(listener, router(style, bank))
+        axum::serve(listener, router(style, bank).into_make_service())
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
             })

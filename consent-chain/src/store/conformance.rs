@@ -117,6 +117,35 @@ fn ranges_respect_bounds_and_limits<S: LogStore>(store: &mut S) {
             .expect("range")
             .is_empty()
     );
+    // The stored bytes of the same ranges: each entry's canonical bytes.
+    for (from, to, limit) in [
+        (3, 6, 100),
+        (3, 100, 2),
+        (0, 2, 100),
+        (11, 20, 100),
+        (1, 10, 10),
+    ] {
+        let encoded = store
+            .range_encoded(a.did(), from, to, limit)
+            .expect("range");
+        let decoded: Vec<Vec<u8>> = store
+            .range(a.did(), from, to, limit)
+            .expect("range")
+            .iter()
+            .map(Entry::encode)
+            .collect();
+        assert_eq!(encoded, decoded, "range_encoded({from}, {to}, {limit})");
+    }
+    assert!(
+        store
+            .range_encoded(b.did(), 4, 9, 10)
+            .expect("range")
+            .is_empty()
+    );
+    assert_eq!(
+        store.range_encoded(b.did(), 1, 9, 10).expect("range").len(),
+        3
+    );
 }
 
 fn evidence_is_kept_once<S: LogStore>(store: &mut S) {

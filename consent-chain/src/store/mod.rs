@@ -73,6 +73,22 @@ pub trait LogStore: Send {
         limit: usize,
     ) -> Result<Vec<Entry>, StoreError>;
 
+    /// [`LogStore::range`] as the entries' stored canonical bytes, not decoded: what a
+    /// peer's range request is answered with.
+    fn range_encoded(
+        &self,
+        origin: &Did,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        Ok(self
+            .range(origin, from, to, limit)?
+            .iter()
+            .map(Entry::encode)
+            .collect())
+    }
+
     /// Every feed's head.
     fn heads(&self) -> Result<BTreeMap<Did, FeedHead>, StoreError>;
 

@@ -172,6 +172,40 @@ impl LogStore for RocksStore {
         Ok(out)
     }
 
+    fn range_encoded(
+        &self,
+        origin: &Did,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let start = entry_key(origin, from.max(1));
+        let prefix = &start[..start.len() - 8];
+        let mut out = Vec::new();
+        let iterator = self.db.iterator_cf(
+            self.cf(ENTRIES)?,
+            IteratorMode::From(&start, Direction::Forward),
+        );
+        for item in iterator {
+            if out.len() >= limit {
+                break;
+            }
+            let (key, value) = item.map_err(backend)?;
+            // The key is the origin, a zero byte and the seq (big-endian).
+            let Some(seq) = key
+                .strip_prefix(prefix)
+                .and_then(|seq| <[u8; 8]>::try_from(seq).ok())
+            else {
+                break;
+            };
+            if u64::from_be_bytes(seq) > to {
+                break;
+            }
+            out.push(value.into_vec());
+        }
+        Ok(out)
+    }
+
     fn heads(&self) -> Result<BTreeMap<Did, FeedHead>, StoreError> {
         Ok(self.heads.clone())
     }
