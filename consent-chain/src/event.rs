@@ -323,9 +323,82 @@ impl Event {
     /// The event's id: SHA-256 of its canonical JSON. The same event reaching a node
     /// through two feeds has one id and is applied once.
     pub fn id(&self) -> Hash32 {
-        let value = to_value(self);
-        let bytes = consentnet_identity::canonical::canonical_json(&value).unwrap_or_default();
-        Hash32::of(&bytes)
+        Hash32::of(&self.canonical())
+    }
+
+    /// The event's canonical JSON (what [`Event::id`] hashes).
+    pub fn canonical(&self) -> Vec<u8> {
+        consentnet_identity::canonical::canonical_json(&to_value(self)).unwrap_or_default()
+    }
+
+    /// [`Event::signature_check`] given this event's canonical JSON (`json`), slicing the
+    /// signed record out of it instead of encoding it again (see
+    /// [`Event::signed_record`]).
+    pub fn signature_check_of_canonical(&self, json: &[u8]) -> Option<SignatureCheck> {
+        match self.signed_record(json) {
+            Some((signer, domain, record, signature)) => {
+                Some(consentnet_identity::statement::canonical_statement_check(
+                    signer, domain, record, signature,
+                ))
+            }
+            None => self.signature_check(),
+        }
+    }
+
+    /// The signer, domain, record JSON and signature of a signed event, given the
+    /// event's canonical JSON. Canonical JSON writes a signed event as
+    /// `{"<record>":<record JSON>,"signature":"…","type":"…"}`; `None` unless the bytes
+    /// around the record are exactly that, or for an event without its own signature.
+    pub(crate) fn signed_record<'a>(
+        &'a self,
+        json: &'a [u8],
+    ) -> Option<(&'a Did, &'static str, &'a [u8], &'a str)> {
+        let (field, tag, signer, domain, signature) = match self {
+            Event::AppPublished {
+                manifest,
+                signature,
+            } => (
+                "manifest",
+                "appPublished",
+                &manifest.app,
+                domain::MANIFEST,
+                signature,
+            ),
+            Event::AppDecided {
+                decision,
+                signature,
+            } => (
+                "decision",
+                "appDecided",
+                &decision.bank,
+                domain::DECISION,
+                signature,
+            ),
+            Event::AccessRecorded { batch, signature } => (
+                "batch",
+                "accessRecorded",
+                &batch.bank,
+                domain::ACCESS,
+                signature,
+            ),
+            _ => return None,
+        };
+        let head = format!("{{\"{field}\":");
+        let tail = format!(
+            ",\"signature\":{},\"type\":\"{tag}\"}}",
+            serde_json::to_string(signature).ok()?
+        );
+        let fits = json.len() >= head.len() + tail.len()
+            && json.starts_with(head.as_bytes())
+            && json.ends_with(tail.as_bytes());
+        fits.then(|| {
+            (
+                signer,
+                domain,
+                &json[head.len()..json.len() - tail.len()],
+                signature.as_str(),
+            )
+        })
     }
 }
 

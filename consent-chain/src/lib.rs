@@ -14,7 +14,7 @@ pub mod state;
 pub mod store;
 pub mod validate;
 
-pub use entry::{Entry, EntryError};
+pub use entry::{Entry, EntryError, Sealed};
 pub use event::{Event, FeedHead};
 pub use genesis::{Genesis, Member, Membership, Role};
 pub use hash::Hash32;

@@ -6,10 +6,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use consentnet_identity::{ConsentVerifier, Did, KeyPair};
+use consentnet_identity::{ConsentVerifier, Did, KeyPair, SignatureCheck};
 use serde::{Deserialize, Serialize};
 
-use crate::entry::Entry;
+use crate::entry::{Entry, Sealed};
 use crate::event::{Event, FeedHead};
 use crate::genesis::Genesis;
 use crate::hash::Hash32;
@@ -76,12 +76,32 @@ pub struct Signatures {
 /// verification, a failing batch re-checked one by one): one verdict per entry, for
 /// [`Replica::receive_checked`].
 pub fn verify_signatures(entries: &[Entry]) -> Vec<Signatures> {
-    let mut checks = Vec::with_capacity(entries.len() * 2);
-    let mut slots = Vec::with_capacity(entries.len());
-    for entry in entries {
-        checks.push(entry.signature_check());
+    verify_checks(
+        entries
+            .iter()
+            .map(|entry| (entry.signature_check(), entry.event.signature_check())),
+    )
+}
+
+/// [`verify_signatures`] for sealed entries: the signed bytes come from each entry's
+/// canonical bytes instead of being encoded again.
+pub fn verify_sealed<'a>(entries: impl IntoIterator<Item = &'a Sealed>) -> Vec<Signatures> {
+    verify_checks(
+        entries
+            .into_iter()
+            .map(|entry| (entry.signature_check(), entry.event_signature_check())),
+    )
+}
+
+fn verify_checks(
+    pairs: impl Iterator<Item = (SignatureCheck, Option<SignatureCheck>)>,
+) -> Vec<Signatures> {
+    let mut checks = Vec::new();
+    let mut slots = Vec::new();
+    for (entry_check, event_check) in pairs {
+        checks.push(entry_check);
         let entry_slot = checks.len() - 1;
-        let event_slot = entry.event.signature_check().map(|check| {
+        let event_slot = event_check.map(|check| {
             checks.push(check);
             checks.len() - 1
         });
@@ -133,14 +153,19 @@ pub struct RangeRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Appended {
     /// Appended to this node's feed; the entry is the inclusion receipt.
-    New(Entry),
+    New(Sealed),
     /// The same event is already on the log; this is where.
-    Existing(Entry),
+    Existing(Sealed),
 }
 
 impl Appended {
     /// The entry that holds the event.
     pub fn entry(&self) -> &Entry {
+        self.sealed().entry()
+    }
+
+    /// The entry that holds the event, with its bytes.
+    pub fn sealed(&self) -> &Sealed {
         match self {
             Appended::New(entry) | Appended::Existing(entry) => entry,
         }
@@ -158,7 +183,7 @@ pub struct Replica<S: LogStore> {
     fork_points: BTreeMap<Did, u64>,
     heads: BTreeMap<Did, FeedHead>,
     /// Entries waiting for their predecessors, with how much of them is still to check.
-    pending: BTreeMap<(Did, u64), (Entry, Check)>,
+    pending: BTreeMap<(Did, u64), (Sealed, Check)>,
     max_pending: usize,
     equivocators: BTreeSet<Did>,
     verifier: ConsentVerifier,
@@ -320,11 +345,12 @@ impl<S: LogStore> Replica<S> {
                 .collect();
         }
         let mut results: Vec<Option<Result<Appended, Rejected>>> = Vec::with_capacity(events.len());
-        let mut fresh: Vec<(usize, Entry, FeedHead, Hash32, ValidEvent)> = Vec::new();
+        let mut fresh: Vec<(usize, Sealed, Hash32, ValidEvent)> = Vec::new();
         let mut in_batch: HashMap<Hash32, usize> = HashMap::new();
         let mut head = self.heads.get(&origin).copied();
         for (index, event) in events.into_iter().enumerate() {
-            let id = event.id();
+            let event_json = event.canonical();
+            let id = Hash32::of(&event_json);
             if let Some(&earlier) = in_batch.get(&id) {
                 let entry = fresh[earlier].1.clone();
                 results.push(Some(Ok(Appended::Existing(entry))));
@@ -332,7 +358,7 @@ impl<S: LogStore> Replica<S> {
             }
             match self.locate(&id) {
                 Ok(Some(existing)) => {
-                    results.push(Some(Ok(Appended::Existing(existing))));
+                    results.push(Some(Ok(Appended::Existing(Sealed::new(existing)))));
                     continue;
                 }
                 Ok(None) => {}
@@ -349,26 +375,28 @@ impl<S: LogStore> Replica<S> {
                 Check::Full,
             ) {
                 Ok(valid) => {
-                    let entry = Entry::sign(key, head, now_ms, event);
-                    let entry_head = entry.head();
-                    head = Some(entry_head);
+                    let entry = Sealed::sign(key, head, now_ms, event, Some(event_json));
+                    head = Some(entry.head());
                     in_batch.insert(id, fresh.len());
-                    fresh.push((index, entry, entry_head, id, valid));
+                    fresh.push((index, entry, id, valid));
                     results.push(None);
                 }
                 Err(error) => results.push(Some(Err(error.into()))),
             }
         }
         if !fresh.is_empty() {
-            let entries: Vec<Entry> = fresh.iter().map(|(_, entry, ..)| entry.clone()).collect();
-            if let Err(error) = self.store.append(&entries) {
-                for (index, ..) in &fresh {
+            let (meta, entries): (Vec<_>, Vec<Sealed>) = fresh
+                .into_iter()
+                .map(|(index, entry, id, valid)| ((index, id, valid), entry))
+                .unzip();
+            if let Err(error) = self.store.append_sealed(&entries) {
+                for (index, ..) in &meta {
                     results[*index] = Some(Err(Rejected::Store(error.clone())));
                 }
                 return results.into_iter().flatten().collect();
             }
-            for (index, entry, head, id, valid) in fresh {
-                self.adopt(&entry, head, id, &valid);
+            for ((index, id, valid), entry) in meta.into_iter().zip(entries) {
+                self.adopt(&entry, entry.head(), id, &valid);
                 results[index] = Some(Ok(Appended::New(entry)));
             }
         }
@@ -452,6 +480,16 @@ impl<S: LogStore> Replica<S> {
         entry: Entry,
         signatures: Signatures,
     ) -> Result<Received, Rejected> {
+        self.receive_sealed(Sealed::new(entry), signatures)
+    }
+
+    /// [`Replica::receive_checked`] for a sealed entry ([`verify_sealed`]), stored as
+    /// its bytes without encoding it again.
+    pub fn receive_sealed(
+        &mut self,
+        entry: Sealed,
+        signatures: Signatures,
+    ) -> Result<Received, Rejected> {
         if self.state.membership().get(&entry.origin).is_none() {
             return Err(Rejected::NotMember(entry.origin.to_string()));
         }
@@ -475,19 +513,19 @@ impl<S: LogStore> Replica<S> {
                     entry.origin, entry.seq
                 ))
             })?;
-            if held == entry {
+            if held == *entry.entry() {
                 return Ok(Received::Duplicate);
             }
-            return self.equivocation(held, entry);
+            return self.equivocation(held, entry.into_entry());
         }
         if entry.seq > head_seq + 1 {
             let key = (entry.origin.clone(), entry.seq);
             if let Some((buffered, _)) = self.pending.get(&key) {
-                if *buffered == entry {
+                if buffered.entry() == entry.entry() {
                     return Ok(Received::Duplicate);
                 }
-                let held = buffered.clone();
-                return self.equivocation(held, entry);
+                let held = buffered.entry().clone();
+                return self.equivocation(held, entry.into_entry());
             }
             if self.pending.len() >= self.max_pending {
                 return Err(Rejected::PendingFull(self.pending.len()));
@@ -498,7 +536,8 @@ impl<S: LogStore> Replica<S> {
         }
         // The next entry of its feed: it and any buffered successors go in one durable write.
         let origin = entry.origin.clone();
-        let mut batch = Vec::new();
+        let mut batch: Vec<Sealed> = Vec::new();
+        let mut applied = Vec::new();
         let mut next = Some((entry, check));
         let mut running_head = head;
         let mut first_error = None;
@@ -517,10 +556,10 @@ impl<S: LogStore> Replica<S> {
                 check,
             ) {
                 Ok(valid) => {
-                    let head = candidate.head();
-                    running_head = Some(head);
+                    running_head = Some(candidate.head());
                     let seq = candidate.seq;
-                    batch.push((candidate, valid, head));
+                    applied.push(valid);
+                    batch.push(candidate);
                     next = self.pending.remove(&(origin.clone(), seq + 1));
                 }
                 Err(source) => {
@@ -534,22 +573,21 @@ impl<S: LogStore> Replica<S> {
             }
         }
         if !batch.is_empty() {
-            let entries: Vec<Entry> = batch.iter().map(|(e, ..)| e.clone()).collect();
-            self.store.append(&entries)?;
-            for (entry, valid, head) in &batch {
-                self.adopt(entry, *head, entry.event.id(), valid);
+            self.store.append_sealed(&batch)?;
+            for (entry, valid) in batch.iter().zip(&applied) {
+                self.adopt(entry, entry.head(), entry.event_id(), valid);
             }
         }
         if let Some(conflicting) = fork {
             let held_seq = conflicting.seq - 1;
             if let Some(held) = self.store.get(&origin, held_seq)? {
-                return self.equivocation(held, conflicting);
+                return self.equivocation(held, conflicting.into_entry());
             }
         }
         match (batch.is_empty(), first_error) {
             (true, Some(error)) => Err(error),
             _ => Ok(Received::Stored(
-                batch.into_iter().map(|(e, ..)| e).collect(),
+                batch.into_iter().map(Sealed::into_entry).collect(),
             )),
         }
     }
@@ -557,15 +595,23 @@ impl<S: LogStore> Replica<S> {
     /// Handles a run of entries from a peer (a range answer or a gossip burst): each is
     /// checked as by [`Replica::receive`], and entries that extend their feeds are stored
     /// in one durable write per feed instead of one per entry.
-    pub fn receive_many(&mut self, mut entries: Vec<Entry>) -> Vec<Result<Received, Rejected>> {
+    pub fn receive_many(&mut self, entries: Vec<Entry>) -> Vec<Result<Received, Rejected>> {
+        self.receive_many_sealed(entries.into_iter().map(Sealed::new).collect())
+    }
+
+    /// [`Replica::receive_many`] for sealed entries.
+    pub fn receive_many_sealed(
+        &mut self,
+        mut entries: Vec<Sealed>,
+    ) -> Vec<Result<Received, Rejected>> {
         // Highest seq first: later entries wait in the buffer, so the first one that
         // extends the feed drains them all into a single append.
         entries.sort_by(|a, b| (&a.origin, b.seq).cmp(&(&b.origin, a.seq)));
-        let signatures = verify_signatures(&entries);
+        let signatures = verify_sealed(&entries);
         entries
             .into_iter()
             .zip(signatures)
-            .map(|(entry, signatures)| self.receive_checked(entry, signatures))
+            .map(|(entry, signatures)| self.receive_sealed(entry, signatures))
             .collect()
     }
 

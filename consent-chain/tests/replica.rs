@@ -47,7 +47,7 @@ fn local_submission_is_stored_applied_and_idempotent() {
     assert_eq!(entry.seq, 1);
     assert_eq!(
         node.store().get(c.bank_a.did(), 1).unwrap().as_ref(),
-        Some(entry)
+        Some(entry.entry())
     );
     assert_eq!(
         node.state().consent_status(&consent.id, later(0)),
@@ -93,7 +93,7 @@ fn a_group_of_local_submissions_is_chained_checked_one_by_one_and_deduplicated()
     assert_eq!(node.heads()[c.bank_a.did()], third.head());
     assert_eq!(
         node.store().get(c.bank_a.did(), 2).unwrap().as_ref(),
-        Some(third)
+        Some(third.entry())
     );
     assert_eq!(node.state().event_count(), 2);
 }

@@ -8,9 +8,37 @@ use crate::{b64url, b64url_decode};
 
 /// The bytes a statement signature covers: `consentnet/<domain>/v1\n` then the canonical JSON.
 pub fn statement_bytes(domain: &str, value: &Value) -> Result<Vec<u8>, CanonicalError> {
+    Ok(statement_bytes_of_canonical(
+        domain,
+        &canonical_json(value)?,
+    ))
+}
+
+/// [`statement_bytes`] for a value already in canonical JSON (`canonical`), which the
+/// caller vouches for: signing or checking these bytes is signing or checking the value.
+pub fn statement_bytes_of_canonical(domain: &str, canonical: &[u8]) -> Vec<u8> {
     let mut bytes = format!("consentnet/{domain}/v1\n").into_bytes();
-    bytes.extend(canonical_json(value)?);
-    Ok(bytes)
+    bytes.extend_from_slice(canonical);
+    bytes
+}
+
+/// [`sign_statement`] over a value already in canonical JSON.
+pub fn sign_canonical_statement(key: &KeyPair, domain: &str, canonical: &[u8]) -> String {
+    b64url(&key.sign(&statement_bytes_of_canonical(domain, canonical)))
+}
+
+/// [`statement_check`] over a value already in canonical JSON.
+pub fn canonical_statement_check(
+    signer: &Did,
+    domain: &str,
+    canonical: &[u8],
+    signature: &str,
+) -> SignatureCheck {
+    SignatureCheck {
+        signer: signer.public_key(),
+        message: statement_bytes_of_canonical(domain, canonical),
+        signature: b64url_decode(signature).unwrap_or_default(),
+    }
 }
 
 /// Signs `value` under `domain`; returns the base64url signature.

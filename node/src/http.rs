@@ -194,7 +194,7 @@ fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
 }
 
 #[derive(Serialize)]
-struct Receipt {
+struct Receipt<'a> {
     /// The event's id (SHA-256 of its canonical JSON).
     event_id: String,
     /// False when the event was already on the log.
@@ -202,7 +202,7 @@ struct Receipt {
     /// The hash of the entry holding it.
     entry_hash: String,
     /// The origin node's signed entry.
-    receipt: Entry,
+    receipt: &'a Entry,
 }
 
 /// Appends `event` to this node's feed (acknowledged once durable); the submitter
@@ -212,18 +212,18 @@ pub(crate) async fn append(state: &AppState, event: Event) -> Result<Submitted, 
 }
 
 async fn submit(state: AppState, event: Event) -> Result<Response, ApiError> {
-    let event_id = event.id().to_string();
     let Submitted { entry, new } = append(&state, event).await?;
     let status = if new {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
+    // The entry holds this event (or, when it was on the log already, the same one).
     let receipt = Receipt {
-        event_id,
+        event_id: entry.event_id().to_string(),
         new,
         entry_hash: entry.hash().to_string(),
-        receipt: entry,
+        receipt: entry.entry(),
     };
     Ok((status, Json(receipt)).into_response())
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use consentnet_consent_chain::entry::MAX_ENTRY_BYTES;
 use consentnet_consent_chain::replica::MAX_RANGE;
-use consentnet_consent_chain::{Entry, FeedHead, Hash32, RangeRequest};
+use consentnet_consent_chain::{FeedHead, Hash32, RangeRequest, Sealed};
 use consentnet_identity::{Did, KeyPair};
 use libp2p::futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId};
@@ -834,7 +834,7 @@ fn absorb(service: &NodeService, peer: PeerId, response: SyncResponse) -> Vec<Co
             let mut entries = Vec::with_capacity(texts.len());
             let mut follow = Vec::new();
             for text in texts {
-                match Entry::decode(text.as_bytes()) {
+                match Sealed::decode(text.as_bytes()) {
                     Ok(entry) => entries.push(entry),
                     Err(error) => follow.push(Command::Strike(peer, error.to_string())),
                 }

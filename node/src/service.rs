@@ -10,7 +10,7 @@ use consentnet_consent_chain::replica::MAX_RANGE;
 use consentnet_consent_chain::validate::EventError;
 use consentnet_consent_chain::{
     Appended, Entry, Equivocation, Event, FeedHead, Genesis, Hash32, RangeRequest, Received,
-    Rejected, Replica, RocksStore, StoreError,
+    Rejected, Replica, RocksStore, Sealed, StoreError,
 };
 use consentnet_identity::{Did, KeyPair, Revocation};
 
@@ -75,7 +75,9 @@ impl Submitter {
                     let fresh: Vec<Vec<u8>> = results
                         .iter()
                         .filter_map(|result| match result {
-                            Ok(submitted) if submitted.new => Some(submitted.entry.encode()),
+                            Ok(submitted) if submitted.new => {
+                                Some(submitted.entry.bytes().to_vec())
+                            }
                             _ => None,
                         })
                         .collect();
@@ -105,8 +107,8 @@ impl Submitter {
 /// A durable submission: the signed entry that holds the event (the receipt).
 #[derive(Debug, Clone)]
 pub struct Submitted {
-    /// The entry holding the event, in this or another node's feed.
-    pub entry: Entry,
+    /// The entry holding the event, in this or another node's feed, with its bytes.
+    pub entry: Sealed,
     /// False when the event was already on the log.
     pub new: bool,
 }
@@ -337,7 +339,7 @@ impl NodeService {
             };
             for part in parts {
                 let index = verdicts.len();
-                match Entry::decode(part) {
+                match Sealed::decode(part) {
                     Ok(entry) => {
                         self.note_known(&entry.origin, entry.seq);
                         verdicts.push((message, GossipVerdict::Ignore));
@@ -363,15 +365,15 @@ impl NodeService {
                 GossipVerdict::Reject(Rejected::NotMember(entry.origin.to_string()).to_string());
         }
         // Every signature of the burst verified together, outside the replica's lock.
-        let entries: Vec<Entry> = members.iter().map(|(_, e)| e.clone()).collect();
-        let signatures = consentnet_consent_chain::replica::verify_signatures(&entries);
+        let signatures =
+            consentnet_consent_chain::replica::verify_sealed(members.iter().map(|(_, e)| e));
         let mut buffered = Vec::new();
         let mut stored = 0;
         {
             let mut replica = lock(&self.replica);
             for ((index, entry), signatures) in members.into_iter().zip(signatures) {
                 let position = (entry.origin.clone(), entry.seq);
-                verdicts[index].1 = match replica.receive_checked(entry, signatures) {
+                verdicts[index].1 = match replica.receive_sealed(entry, signatures) {
                     Ok(Received::Stored(entries)) => {
                         stored += entries.len();
                         GossipVerdict::Accept { gap: false }
@@ -445,12 +447,12 @@ impl NodeService {
     }
 
     /// Checks and stores entries from a sync answer.
-    pub fn receive_entries(&self, entries: Vec<Entry>) -> SyncOutcome {
+    pub fn receive_entries(&self, entries: Vec<Sealed>) -> SyncOutcome {
         let mut outcome = SyncOutcome::default();
         for entry in &entries {
             self.note_known(&entry.origin, entry.seq);
         }
-        for result in lock(&self.replica).receive_many(entries) {
+        for result in lock(&self.replica).receive_many_sealed(entries) {
             match result {
                 Ok(Received::Stored(stored)) => outcome.stored += stored.len(),
                 Ok(Received::Buffered { .. }) => outcome.gap = true,

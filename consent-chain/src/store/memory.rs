@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use consentnet_identity::Did;
 
 use super::{Equivocation, LogStore, StoreError, check_contiguous};
-use crate::entry::Entry;
+use crate::entry::{Entry, Sealed};
 use crate::event::FeedHead;
 
 /// Entries and evidence held in memory.
@@ -24,14 +24,14 @@ impl MemoryStore {
 }
 
 impl LogStore for MemoryStore {
-    fn append(&mut self, entries: &[Entry]) -> Result<(), StoreError> {
+    fn append_sealed(&mut self, entries: &[Sealed]) -> Result<(), StoreError> {
         let mut heads = self.heads.clone();
         check_contiguous(&mut heads, entries)?;
         for entry in entries {
             self.feeds
                 .entry(entry.origin.clone())
                 .or_default()
-                .push(entry.clone());
+                .push(entry.entry().clone());
         }
         self.heads = heads;
         Ok(())

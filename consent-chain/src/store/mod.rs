@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 pub use memory::MemoryStore;
 pub use rocks::RocksStore;
 
-use crate::entry::Entry;
+use crate::entry::{Entry, Sealed};
 use crate::event::FeedHead;
 
 /// Why a store operation failed.
@@ -59,7 +59,14 @@ impl Equivocation {
 pub trait LogStore: Send {
     /// Appends entries, each extending its feed's head (earlier entries in the same call
     /// count). All or nothing, and durable on return.
-    fn append(&mut self, entries: &[Entry]) -> Result<(), StoreError>;
+    fn append(&mut self, entries: &[Entry]) -> Result<(), StoreError> {
+        let sealed: Vec<Sealed> = entries.iter().cloned().map(Sealed::new).collect();
+        self.append_sealed(&sealed)
+    }
+
+    /// [`LogStore::append`] for sealed entries, whose bytes and hashes are not derived
+    /// again.
+    fn append_sealed(&mut self, entries: &[Sealed]) -> Result<(), StoreError>;
 
     /// The entry at `(origin, seq)`.
     fn get(&self, origin: &Did, seq: u64) -> Result<Option<Entry>, StoreError>;
@@ -108,13 +115,11 @@ pub trait LogStore: Send {
     }
 }
 
-/// Checks that `entries` extend `heads` in order, updating `heads` as it goes. Returns
-/// each entry's canonical bytes, encoded once for both its hash and its storage.
+/// Checks that `entries` extend `heads` in order, updating `heads` as it goes.
 pub(crate) fn check_contiguous(
     heads: &mut BTreeMap<Did, FeedHead>,
-    entries: &[Entry],
-) -> Result<Vec<Vec<u8>>, StoreError> {
-    let mut encoded = Vec::with_capacity(entries.len());
+    entries: &[Sealed],
+) -> Result<(), StoreError> {
     for entry in entries {
         let head = heads.get(&entry.origin).copied();
         let (expected_seq, expected_prev) = match head {
@@ -128,16 +133,7 @@ pub(crate) fn check_contiguous(
                 head,
             });
         }
-        let bytes = entry.encode();
-        let hash = crate::hash::Hash32::of(&bytes);
-        heads.insert(
-            entry.origin.clone(),
-            FeedHead {
-                seq: entry.seq,
-                hash,
-            },
-        );
-        encoded.push(bytes);
+        heads.insert(entry.origin.clone(), entry.head());
     }
-    Ok(encoded)
+    Ok(())
 }

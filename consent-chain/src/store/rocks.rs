@@ -10,7 +10,7 @@ use rocksdb::{
 };
 
 use super::{Equivocation, LogStore, StoreError, check_contiguous};
-use crate::entry::Entry;
+use crate::entry::{Entry, Sealed};
 use crate::event::FeedHead;
 use crate::hash::Hash32;
 
@@ -108,14 +108,18 @@ impl RocksStore {
 }
 
 impl LogStore for RocksStore {
-    fn append(&mut self, entries: &[Entry]) -> Result<(), StoreError> {
+    fn append_sealed(&mut self, entries: &[Sealed]) -> Result<(), StoreError> {
         let mut heads = self.heads.clone();
-        let encoded = check_contiguous(&mut heads, entries)?;
+        check_contiguous(&mut heads, entries)?;
         let mut batch = WriteBatch::default();
         let entries_cf = self.cf(ENTRIES)?;
         let heads_cf = self.cf(HEADS)?;
-        for (entry, bytes) in entries.iter().zip(encoded) {
-            batch.put_cf(entries_cf, entry_key(&entry.origin, entry.seq), bytes);
+        for entry in entries {
+            batch.put_cf(
+                entries_cf,
+                entry_key(&entry.origin, entry.seq),
+                entry.bytes(),
+            );
         }
         for entry in entries {
             if let Some(head) = heads.get(&entry.origin) {
