@@ -242,7 +242,9 @@ impl NodeService {
                 Err(error) => results.push(Some(Err(error))),
             }
         }
-        let appended = lock(&self.replica).append_local_many(&self.key, accepted, now_ms());
+        // Canonical JSON and a batch check of the events' own signatures, outside the lock.
+        let prepared = consentnet_consent_chain::replica::prepare_events(accepted);
+        let appended = lock(&self.replica).append_prepared(&self.key, prepared, now_ms());
         for (slot, result) in slots.into_iter().zip(appended) {
             results[slot] = Some(match result {
                 Ok(Appended::New(entry)) => Ok(Submitted { entry, new: true }),

@@ -2,7 +2,9 @@
 //!
 //! Run by `scripts/bench cluster` (release binaries); prints JSON.
 //! `BENCH_LATENCY_EVENTS` (default 1000) events at `BENCH_RATE` (default 100) per second
-//! for latency; `BENCH_INGEST_EVENTS` (default 3000) for replicated ingest.
+//! for latency; for replicated ingest, `BENCH_INGEST_ROUNDS` (default 3) rounds of
+//! `BENCH_INGEST_EVENTS` (default 12000) events from `BENCH_SUBMITTERS` (default 32)
+//! concurrent HTTP clients, the median round reported.
 
 // A benchmark harness: any failure should stop it loudly.
 #![allow(clippy::unwrap_used)]
@@ -10,7 +12,6 @@
 use std::collections::BTreeSet;
 use std::hint::black_box;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use consentnet_consent_chain::Event;
@@ -53,6 +54,94 @@ fn manifests(app: &KeyPair, prefix: &str, count: usize) -> Vec<String> {
             body.to_string()
         })
         .collect()
+}
+
+/// Posts every body to `path` at `address` over `connections` keep-alive HTTP/1.1
+/// connections, driven from one thread (a small hand-written client: the load generator
+/// shares the cores with the four nodes, so it should cost as little as it can). Panics
+/// unless every submission is acknowledged with 201.
+fn post_all(address: &str, path: &str, bodies: &[String], connections: usize) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    let next = std::rc::Rc::new(std::cell::Cell::new(0usize));
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&runtime, async {
+        let tasks: Vec<_> = (0..connections)
+            .map(|_| {
+                let next = next.clone();
+                let (address, path) = (address.to_owned(), path.to_owned());
+                let bodies = bodies.to_vec();
+                tokio::task::spawn_local(async move {
+                    let stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+                    stream.set_nodelay(true).unwrap();
+                    let mut buffer = Vec::with_capacity(8192);
+                    loop {
+                        let i = next.get();
+                        let Some(body) = bodies.get(i) else { break };
+                        next.set(i + 1);
+                        let request = format!(
+                            "POST {path} HTTP/1.1\r\nhost: {address}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        write_all(&stream, request.as_bytes()).await;
+                        let status = read_response(&stream, &mut buffer).await;
+                        assert_eq!(status, 201, "submission acknowledged");
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+    });
+}
+
+async fn write_all(stream: &tokio::net::TcpStream, mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        stream.writable().await.unwrap();
+        match stream.try_write(bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("writing a submission: {e}"),
+        }
+    }
+}
+
+/// Reads one response (status line, headers, a `content-length` body); returns its
+/// status. `buffer` keeps nothing between responses: one request is in flight at a time.
+async fn read_response(stream: &tokio::net::TcpStream, buffer: &mut Vec<u8>) -> u16 {
+    buffer.clear();
+    let mut chunk = [0u8; 8192];
+    loop {
+        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = std::str::from_utf8(&buffer[..end]).expect("response head is text");
+            let status: u16 = head
+                .split(' ')
+                .nth(1)
+                .and_then(|code| code.parse().ok())
+                .expect("status line");
+            let length: usize = head
+                .lines()
+                .find_map(|line| {
+                    let (name, value) = line.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse().ok())?
+                })
+                .expect("content-length");
+            if buffer.len() >= end + 4 + length {
+                return status;
+            }
+        }
+        stream.readable().await.unwrap();
+        match stream.try_read(&mut chunk) {
+            Ok(0) => panic!("the node closed the connection"),
+            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("reading a receipt: {e}"),
+        }
+    }
 }
 
 fn submit(agent: &ureq::Agent, url: &str, body: &str) {
@@ -104,7 +193,9 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 fn main() {
     let latency_events = env_count("BENCH_LATENCY_EVENTS", 1_000);
     let rate = env_count("BENCH_RATE", 100);
-    let ingest_events = env_count("BENCH_INGEST_EVENTS", 3_000);
+    let ingest_events = env_count("BENCH_INGEST_EVENTS", 12_000);
+    let submitters = env_count("BENCH_SUBMITTERS", 32);
+    let ingest_rounds = env_count("BENCH_INGEST_ROUNDS", 3).max(1);
     let raw = raw_verify_rate();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
 
@@ -177,45 +268,56 @@ fn main() {
     latencies.sort_by(f64::total_cmp);
     let achieved_rate = latency_events as f64 / start.elapsed().as_secs_f64();
 
-    // Replicated ingest: 8 concurrent submitters into node 0, until all four hold it all.
-    let bodies = Arc::new(manifests(&app, "2", ingest_events));
-    let before = latency_events as u64;
-    let next = Arc::new(AtomicUsize::new(0));
-    let start = Instant::now();
-    let workers: Vec<_> = (0..8)
-        .map(|_| {
-            let (bodies, next, url) = (bodies.clone(), next.clone(), urls[0].clone());
-            std::thread::spawn(move || {
-                let agent = agent();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(body) = bodies.get(i) else { break };
-                    submit(&agent, &url, body);
-                }
-            })
-        })
-        .collect();
-    for worker in workers {
-        worker.join().expect("submitter");
-    }
-    let acknowledged = start.elapsed().as_secs_f64();
-    let target = before + ingest_events as u64;
-    let poll = agent();
-    wait_for(
-        "every node to hold every event",
-        Duration::from_secs(600),
-        || {
-            urls.iter()
-                .all(|url| held(&poll, url, &origin) >= target)
-                .then_some(())
-        },
-    );
-    let replicated = start.elapsed().as_secs_f64();
-    let ingest_rate = ingest_events as f64 / replicated;
+    // Replicated ingest, in rounds: concurrent submitters into node 0, until all four
+    // hold it all. Each round's bound comes from raw verify rates measured just before
+    // and just after it, so a slow spell of the shared machine weighs on both sides.
     // Per event: the origin verifies the manifest signature and signs the entry (counted
     // as one verify); three receivers each verify the entry and the manifest.
     let verifies_per_event = 2.0 + 3.0 * 2.0;
-    let bound = raw * cores as f64 / verifies_per_event;
+    let address = urls[0].trim_start_matches("http://");
+    let mut held_so_far = latency_events as u64;
+    let mut raw_before = raw_verify_rate();
+    let mut rounds = Vec::new();
+    for round in 0..ingest_rounds {
+        let bodies = manifests(&app, &format!("2.{round}"), ingest_events);
+        let start = Instant::now();
+        post_all(address, "/v1/apps", &bodies, submitters);
+        let acknowledged = start.elapsed().as_secs_f64();
+        held_so_far += ingest_events as u64;
+        let poll = agent();
+        wait_for(
+            "every node to hold every event",
+            Duration::from_secs(600),
+            || {
+                urls.iter()
+                    .all(|url| held(&poll, url, &origin) >= held_so_far)
+                    .then_some(())
+            },
+        );
+        let replicated = start.elapsed().as_secs_f64();
+        let raw_after = raw_verify_rate();
+        let raw = (raw_before + raw_after) / 2.0;
+        let rate = ingest_events as f64 / replicated;
+        let bound = raw * cores as f64 / verifies_per_event;
+        rounds.push(serde_json::json!({
+            "acknowledged_seconds": acknowledged,
+            "replicated_seconds": replicated,
+            "events_per_second": rate,
+            "raw_verify_per_second_per_core": raw,
+            "signature_bound_events_per_second": bound,
+            "ratio_to_bound": rate / bound,
+        }));
+        raw_before = raw_after;
+    }
+    // The median round by ratio is the headline.
+    rounds.sort_by(|a, b| {
+        a["ratio_to_bound"]
+            .as_f64()
+            .unwrap()
+            .total_cmp(&b["ratio_to_bound"].as_f64().unwrap())
+    });
+    let median = rounds[rounds.len() / 2].clone();
+    let field = |name: &str| median[name].as_f64().unwrap();
     let digests: BTreeSet<String> = urls
         .iter()
         .map(|url| {
@@ -262,15 +364,18 @@ fn main() {
             "target_met": percentile(&latencies, 0.99) < 250.0,
         },
         "replicated_ingest": {
-            "events": ingest_events,
-            "acknowledged_seconds": acknowledged,
-            "replicated_seconds": replicated,
-            "events_per_second": ingest_rate,
+            "events_per_round": ingest_events,
+            "rounds": rounds,
+            "concurrent_submitters": submitters,
+            "acknowledged_seconds": field("acknowledged_seconds"),
+            "replicated_seconds": field("replicated_seconds"),
+            "events_per_second": field("events_per_second"),
             "verifies_per_event": verifies_per_event,
-            "signature_bound_events_per_second": bound,
-            "ratio_to_bound": ingest_rate / bound,
+            "raw_verify_per_second_per_core": field("raw_verify_per_second_per_core"),
+            "signature_bound_events_per_second": field("signature_bound_events_per_second"),
+            "ratio_to_bound": field("ratio_to_bound"),
             "target_ratio": 0.5,
-            "target_met": ingest_rate / bound >= 0.5,
+            "target_met": field("ratio_to_bound") >= 0.5,
         },
         "state_digests_agree": digests.len() == 1,
         "node_counters": counters,
