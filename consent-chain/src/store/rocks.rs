@@ -153,27 +153,10 @@ impl LogStore for RocksStore {
         to: u64,
         limit: usize,
     ) -> Result<Vec<Entry>, StoreError> {
-        let start = entry_key(origin, from.max(1));
-        let mut out = Vec::new();
-        let iterator = self.db.iterator_cf(
-            self.cf(ENTRIES)?,
-            IteratorMode::From(&start, Direction::Forward),
-        );
-        for item in iterator {
-            if out.len() >= limit {
-                break;
-            }
-            let (key, value) = item.map_err(backend)?;
-            if !key.starts_with(&start[..start.len() - 8]) {
-                break;
-            }
-            let entry = decode_entry(&value)?;
-            if entry.seq > to {
-                break;
-            }
-            out.push(entry);
-        }
-        Ok(out)
+        self.range_encoded(origin, from, to, limit)?
+            .iter()
+            .map(|bytes| decode_entry(bytes))
+            .collect()
     }
 
     fn range_encoded(
