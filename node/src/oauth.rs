@@ -398,10 +398,12 @@ impl AuthServer {
 
     /// `private_key_jwt` (RFC 7523): the assertion is signed by the key of the DID that is
     /// the `client_id`, names this server or `endpoint` as audience, is unexpired and used
-    /// once, and the app is in the catalog. Returns the app's DID.
+    /// once, and the app is in the catalog (`in_catalog`, asked only once the signature
+    /// verified, so a caller can check the signature before taking the log's lock and
+    /// hold it only for the lookup). Returns the app's DID.
     pub fn authenticate(
         &self,
-        state: &State,
+        in_catalog: impl FnOnce(&Did) -> bool,
         params: &Params,
         endpoint: &str,
         now: DateTime<Utc>,
@@ -480,7 +482,7 @@ impl AuthServer {
             .claim_str("jti")
             .filter(|j| (1..=128).contains(&j.len()))
             .ok_or_else(|| OAuthError::invalid_client("client_assertion needs a jti"))?;
-        if state.app_name(&client).is_none() {
+        if !in_catalog(&client) {
             return Err(OAuthError::invalid_client(format!(
                 "{client} has published no app to the catalog"
             )));
@@ -489,15 +491,16 @@ impl AuthServer {
         Ok(client)
     }
 
-    /// A pushed authorization request (RFC 9126): checks the client, the request and
-    /// the bank's approval of the app; returns the `request_uri` and its lifetime.
+    /// A pushed authorization request (RFC 9126) from `client`, already authenticated
+    /// for `/oauth/par`: checks the request and the bank's approval of the app; returns
+    /// the `request_uri` and its lifetime.
     pub fn push(
         &self,
         state: &State,
+        client: Did,
         params: &Params,
         now: DateTime<Utc>,
     ) -> Result<(String, i64), OAuthError> {
-        let client = self.authenticate(state, params, &self.url("/oauth/par"), now)?;
         if params.get("request_uri").is_some() {
             return Err(OAuthError::invalid_request(
                 "request_uri must not be pushed (RFC 9126 section 2.1)",
@@ -929,16 +932,17 @@ impl AuthServer {
     /// The token request (authorization code grant with PKCE and a DPoP proof by the
     /// app's key). `Err(Ok(_))` is a refusal; `Err(Err(reused))` is a code used twice,
     /// whose consent must be revoked before `invalid_grant` is answered.
+    /// `in_catalog` is asked as by [`AuthServer::authenticate`].
     pub fn token(
         &self,
-        state: &State,
+        in_catalog: impl FnOnce(&Did) -> bool,
         params: &Params,
         dpop: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<TokenResponse, Result<OAuthError, ReusedCode>> {
         let endpoint = self.url("/oauth/token");
         let client = self
-            .authenticate(state, params, &endpoint, now)
+            .authenticate(in_catalog, params, &endpoint, now)
             .map_err(Ok)?;
         match params.require("grant_type").map_err(Ok)? {
             "authorization_code" => {}

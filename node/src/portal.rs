@@ -88,10 +88,13 @@ async fn par(
 ) -> Result<Response, OAuthError> {
     let params = form(bytes)?;
     let server = portal.server.clone();
+    let now = Utc::now();
+    let client =
+        server.authenticate(in_catalog(&portal), &params, &server.url("/oauth/par"), now)?;
     let (request_uri, expires_in) = portal
         .app
         .service
-        .read(|replica| server.push(replica.state(), &params, Utc::now()))?;
+        .read(|replica| server.push(replica.state(), client, &params, now))?;
     Ok((
         StatusCode::CREATED,
         no_store(),
@@ -461,10 +464,7 @@ async fn token(
     let params = form(bytes)?;
     let dpop = headers.get("dpop").and_then(|v| v.to_str().ok());
     let server = portal.server.clone();
-    let answer = portal
-        .app
-        .service
-        .read(|replica| server.token(replica.state(), &params, dpop, Utc::now()));
+    let answer = server.token(in_catalog(&portal), &params, dpop, Utc::now());
     match answer {
         Ok(response) => Ok((StatusCode::OK, no_store(), Json(response)).into_response()),
         Err(Ok(error)) => Err(error),
@@ -491,6 +491,17 @@ async fn revoke_on_log(portal: &Portal, id: ConsentId, reason: &str) -> Result<(
         .map_err(|e| OAuthError::server_error(format!("the revocation was not written: {e}")))
 }
 
+/// Whether an app is in the catalog, for [`crate::oauth::AuthServer::authenticate`]: the log is
+/// locked only for this lookup, after the client's signature verified.
+fn in_catalog(portal: &Portal) -> impl FnOnce(&Did) -> bool + '_ {
+    |app| {
+        portal
+            .app
+            .service
+            .read(|replica| replica.state().app_name(app).is_some())
+    }
+}
+
 /// `POST /oauth/introspect` (RFC 7662), for the app that holds the token.
 async fn introspect(
     State(portal): State<Portal>,
@@ -500,16 +511,11 @@ async fn introspect(
     let server = portal.server.clone();
     let endpoint = server.url("/oauth/introspect");
     let now = Utc::now();
-    portal.app.service.read(|replica| {
-        let client = server.authenticate(replica.state(), &params, &endpoint, now)?;
-        let token = params.require("token")?;
-        Ok(Json(server.introspect(
-            replica.state(),
-            &client,
-            token,
-            now,
-        )))
-    })
+    let client = server.authenticate(in_catalog(&portal), &params, &endpoint, now)?;
+    let token = params.require("token")?;
+    Ok(Json(portal.app.service.read(|replica| {
+        server.introspect(replica.state(), &client, token, now)
+    })))
 }
 
 /// `POST /oauth/revoke` (RFC 7009): revoking the token revokes the consent on the log.
@@ -521,11 +527,12 @@ async fn revoke(
     let server = portal.server.clone();
     let endpoint = server.url("/oauth/revoke");
     let now = Utc::now();
-    let revocable = portal.app.service.read(|replica| {
-        let client = server.authenticate(replica.state(), &params, &endpoint, now)?;
-        let token = params.require("token")?;
-        Ok::<_, OAuthError>(server.revocable(replica.state(), &client, token, now))
-    })?;
+    let client = server.authenticate(in_catalog(&portal), &params, &endpoint, now)?;
+    let token = params.require("token")?;
+    let revocable = portal
+        .app
+        .service
+        .read(|replica| server.revocable(replica.state(), &client, token, now));
     if let Some(id) = revocable {
         revoke_on_log(&portal, id, "access token revoked by the app").await?;
     }
