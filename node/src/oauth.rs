@@ -1151,6 +1151,19 @@ mod tests {
     }
 
     #[test]
+    fn a_full_table_of_seen_ids_answers_temporarily_unavailable_until_some_expire() {
+        let mut seen = SeenIds::default();
+        for i in 0..MAX_SEEN_IDS {
+            seen.first_use(&i.to_string(), 100, 50).unwrap();
+        }
+        let full = seen.first_use("one more", 100, 50).unwrap_err();
+        assert_eq!((full.status, full.code), (503, "temporarily_unavailable"));
+        // Once the ids have expired (past the leeway), there is room again.
+        seen.first_use("one more", 400, 100 + LEEWAY_SECS + 1)
+            .unwrap();
+    }
+
+    #[test]
     fn until_takes_a_time_or_a_whole_day() {
         let day = parse_until(&json!("2027-01-31")).unwrap();
         assert_eq!(day.to_rfc3339(), "2027-01-31T23:59:59+00:00");
