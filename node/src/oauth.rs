@@ -1009,7 +1009,13 @@ impl AuthServer {
                 now.timestamp() + LEEWAY_SECS,
                 now.timestamp(),
             )
-            .map_err(|_| Ok(OAuthError::invalid_dpop("the DPoP proof was already used")))?;
+            .map_err(|error| {
+                Ok(if error.status == 503 {
+                    error
+                } else {
+                    OAuthError::invalid_dpop("the DPoP proof was already used")
+                })
+            })?;
         *used = true;
         let consent = *consent;
         Ok(TokenResponse {
