@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use consentnet_identity::{ConsentVerifier, Did, KeyPair, SignatureCheck};
+use consentnet_identity::{ConsentVerifier, Did, KeyPair};
 use serde::{Deserialize, Serialize};
 
 use crate::entry::{Entry, Sealed};
@@ -72,36 +72,17 @@ pub struct Signatures {
     pub event: bool,
 }
 
-/// Verifies the origin and event signatures of `entries` together (Ed25519 batch
-/// verification, a failing batch re-checked one by one): one verdict per entry, for
-/// [`Replica::receive_checked`].
-pub fn verify_signatures(entries: &[Entry]) -> Vec<Signatures> {
-    verify_checks(
-        entries
-            .iter()
-            .map(|entry| (entry.signature_check(), entry.event.signature_check())),
-    )
-}
-
-/// [`verify_signatures`] for sealed entries: the signed bytes come from each entry's
-/// canonical bytes instead of being encoded again.
+/// Verifies the origin and event signatures of sealed `entries` together (Ed25519
+/// batch verification, a failing batch re-checked one by one; the signed bytes are
+/// slices of each entry's canonical bytes): one verdict per entry, for
+/// [`Replica::receive_sealed`].
 pub fn verify_sealed<'a>(entries: impl IntoIterator<Item = &'a Sealed>) -> Vec<Signatures> {
-    verify_checks(
-        entries
-            .into_iter()
-            .map(|entry| (entry.signature_check(), entry.event_signature_check())),
-    )
-}
-
-fn verify_checks(
-    pairs: impl Iterator<Item = (SignatureCheck, Option<SignatureCheck>)>,
-) -> Vec<Signatures> {
     let mut checks = Vec::new();
     let mut slots = Vec::new();
-    for (entry_check, event_check) in pairs {
-        checks.push(entry_check);
+    for entry in entries {
+        checks.push(entry.signature_check());
         let entry_slot = checks.len() - 1;
-        let event_slot = event_check.map(|check| {
+        let event_slot = entry.event_signature_check().map(|check| {
             checks.push(check);
             checks.len() - 1
         });
@@ -528,7 +509,7 @@ impl<S: LogStore> Replica<S> {
     }
 
     /// [`Replica::receive`] for an entry whose signatures were verified already
-    /// ([`verify_signatures`]). An event whose own signature did not verify
+    /// ([`verify_sealed`]). An event whose own signature did not verify
     /// there is checked in full, so the error names what is wrong.
     pub fn receive_checked(
         &mut self,
