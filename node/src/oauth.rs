@@ -331,11 +331,13 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// 128 random bits, base64url.
+/// 128 random bits, as 32 lowercase hex digits.
 pub fn random_token() -> String {
     let mut bytes = [0u8; 16];
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
-    b64url(&bytes)
+    // Hex, not base64url: request handles and sign-in challenges are pasted into the CLI,
+    // where a value starting with `-` would be taken for an option.
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn sha256(text: &str) -> [u8; 32] {
@@ -1136,6 +1138,17 @@ mod tests {
             s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
+    }
+
+    #[test]
+    fn random_tokens_are_128_bits_of_lowercase_hex() {
+        let tokens: std::collections::HashSet<String> = (0..1000).map(|_| random_token()).collect();
+        assert_eq!(tokens.len(), 1000);
+        assert!(tokens.iter().all(|t| {
+            t.len() == 32
+                && t.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        }));
     }
 
     #[test]
