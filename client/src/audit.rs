@@ -1,14 +1,13 @@
-//! The regulator's audit from the command line: offline over a stopped node's log folder (with a progress bar) or online through a node, and the report for people as a self-contained HTML page with charts.
+//! The regulator's audit from the command line: offline over a stopped node's log folder (run by `consentnet-node audit`, which draws the progress bar) or online through a node, and the report for people as a self-contained HTML page with charts.
 
-use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use anyhow::{Context, bail};
-use consentnet_consent_chain::audit::{AuditConfig, audit_with_progress};
-use consentnet_consent_chain::{Genesis, RocksStore};
-use serde_json::{Value, json};
+use consentnet_identity::util::escape_html as esc;
+use serde_json::Value;
 
-/// When to draw the progress bar.
+/// When the offline audit draws its progress bar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Progress {
     /// When stderr is a terminal.
@@ -19,99 +18,51 @@ pub enum Progress {
     Never,
 }
 
+/// The `consentnet-node` program beside this one, or on the `PATH`.
+fn node_program() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("consentnet-node")))
+        .filter(|path| path.is_file())
+        .unwrap_or_else(|| PathBuf::from("consentnet-node"))
+}
+
 /// Audits the log in `data_dir` (a stopped node's RocksDB folder) against `genesis`
-/// (default: `genesis.json` beside the folder, where `consentnet-node init` puts it).
-/// Returns the report as JSON with a `summary` line.
+/// (default: `genesis.json` beside the folder) by running `consentnet-node audit`: the
+/// client itself never opens a log store. Its progress bar and errors go to this
+/// program's stderr. Returns the report as JSON with a `summary` line.
 pub fn offline(
     data_dir: &Path,
     genesis: Option<&Path>,
     propagation_bound_ms: u64,
     progress: Progress,
 ) -> anyhow::Result<Value> {
-    // RocksDB would create an empty log in a wrong folder; refuse instead.
-    if !data_dir.join("CURRENT").is_file() {
-        bail!(
-            "{} holds no consentnet log (a node's log folder is `data` inside its folder)",
-            data_dir.display()
-        );
+    let program = node_program();
+    let mut command = Command::new(&program);
+    command
+        .args(["audit", "--json", "--data-dir"])
+        .arg(data_dir)
+        .arg("--propagation-bound-ms")
+        .arg(propagation_bound_ms.to_string())
+        .arg("--progress")
+        .arg(match progress {
+            Progress::Auto => "auto",
+            Progress::Always => "always",
+            Progress::Never => "never",
+        })
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit());
+    if let Some(genesis) = genesis {
+        command.arg("--genesis").arg(genesis);
     }
-    let genesis_path: PathBuf = match genesis {
-        Some(path) => path.to_path_buf(),
-        None => data_dir
-            .parent()
-            .map(|p| p.join("genesis.json"))
-            .unwrap_or_else(|| PathBuf::from("genesis.json")),
-    };
-    let genesis = Genesis::load(&genesis_path).with_context(|| {
-        format!(
-            "reading the genesis {} (give --genesis)",
-            genesis_path.display()
-        )
-    })?;
-    let store = RocksStore::open(data_dir).with_context(|| {
-        format!(
-            "opening the log in {} (a running node holds it: stop it, or use --node URL)",
-            data_dir.display()
-        )
-    })?;
-    let draw = match progress {
-        Progress::Always => true,
-        Progress::Never => false,
-        Progress::Auto => std::io::stderr().is_terminal(),
-    };
-    let mut bar = Bar::default();
-    let report = audit_with_progress(
-        &store,
-        &genesis,
-        AuditConfig {
-            propagation_bound_ms,
-        },
-        &mut |done, total| {
-            if draw {
-                bar.draw(done, total);
-            }
-        },
-    )?;
-    if draw {
-        eprintln!();
+    let output = command
+        .output()
+        .with_context(|| format!("running {} for the offline audit", program.display()))?;
+    // 0: clean, 4: findings; both print the report.
+    if !matches!(output.status.code(), Some(0 | 4)) {
+        bail!("the offline audit did not run ({})", output.status);
     }
-    let mut value = serde_json::to_value(&report)?;
-    value["summary"] = json!(report.summary());
-    Ok(value)
-}
-
-/// A one-line progress bar on stderr, redrawn at most once per percent.
-#[derive(Debug, Default)]
-struct Bar {
-    shown: Option<u64>,
-}
-
-impl Bar {
-    fn draw(&mut self, done: u64, total: u64) {
-        let percent = (done * 100).checked_div(total).unwrap_or(100).min(100);
-        if self.shown == Some(percent) {
-            return;
-        }
-        self.shown = Some(percent);
-        let filled = (percent / 4) as usize;
-        let mut err = std::io::stderr().lock();
-        let _ = write!(
-            err,
-            "\raudit [{}{}] {percent:>3}%  {done}/{total} entries",
-            "#".repeat(filled),
-            " ".repeat(25 - filled)
-        );
-        let _ = err.flush();
-    }
-}
-
-/// Escapes text for HTML.
-fn esc(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
+    serde_json::from_slice(&output.stdout).context("reading the offline audit's report")
 }
 
 fn text(value: &Value) -> String {
@@ -385,6 +336,7 @@ figure {{ margin: 1rem 0 2rem; overflow-x: auto; }} figcaption {{ font-weight: b
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn the_html_report_escapes_what_the_log_holds_and_shows_each_finding() {

@@ -4,4 +4,5 @@ pub mod audit;
 pub mod commands;
 pub mod demo;
 pub mod node_api;
+pub mod process;
 pub mod tsp;

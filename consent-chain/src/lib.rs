@@ -1,6 +1,7 @@
 //! The consent log for consentnet: entries, signed per-origin feeds, the replication engine, consent state, storage and audit.
 //!
-//! This crate does no network I/O. Only the `store` module knows RocksDB.
+//! This crate does no network I/O. Only the `store` module knows RocksDB, and only with
+//! the default-on `rocksdb` feature.
 
 #![deny(missing_docs)]
 
@@ -20,4 +21,6 @@ pub use genesis::{Genesis, Member, Membership, Role};
 pub use hash::Hash32;
 pub use replica::{Appended, RangeRequest, Received, Rejected, Replica, Signatures};
 pub use state::{ConsentStatus, State};
-pub use store::{Equivocation, LogStore, MemoryStore, RocksStore, StoreError};
+#[cfg(feature = "rocksdb")]
+pub use store::RocksStore;
+pub use store::{Equivocation, LogStore, MemoryStore, StoreError};

@@ -17,6 +17,7 @@ pub mod pop;
 pub mod revocation;
 pub mod signin;
 pub mod statement;
+pub mod util;
 pub mod wallet;
 
 pub use cache::ConsentVerifier;

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use consentnet_node::keystore;
-use consentnet_node::network::{libp2p_keypair, parse_peer_address};
+use consentnet_node::p2p::{libp2p_keypair, parse_peer_address};
 use libp2p::futures::StreamExt;
 use libp2p::gossipsub;
 use libp2p::swarm::SwarmEvent;
@@ -33,7 +33,7 @@ async fn main() -> anyhow::Result<()> {
         &passphrase,
     )?;
     let (target_peer, target_address) = parse_peer_address(target)?;
-    let topic = consentnet_node::network::entries_topic(network);
+    let topic = consentnet_node::p2p::wire::entries_topic(network);
     let local = libp2p_keypair(&key);
     // The consortium's gossip settings: unsigned messages, ids from their content.
     let config = gossipsub::ConfigBuilder::default()

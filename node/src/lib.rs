@@ -1,15 +1,15 @@
-//! The consentnet consortium node: the replicated consent log over libp2p, and its HTTP API.
+//! The consentnet consortium node: the replicated consent log over libp2p, its HTTP API, the bank role and the portal.
 //!
-//! Only this crate knows libp2p. Nothing in the workspace depends on it.
+//! Only this crate knows libp2p. Nothing in the workspace depends on it. The layers, top
+//! to bottom: `portal` and `api` (HTTP), `bank` (the bank role), `core` (the service
+//! that owns the log), `p2p` (the swarm, which reaches the log only through
+//! [`p2p::LogPeer`]); `config` and `keystore` stand apart. No layer names one above it.
 
+pub mod api;
+pub mod audit;
 pub mod bank;
 pub mod config;
-pub mod console;
-pub mod http;
+pub mod core;
 pub mod keystore;
-pub mod metrics;
-pub mod network;
-pub mod oauth;
-pub mod pages;
+pub mod p2p;
 pub mod portal;
-pub mod service;

@@ -6,16 +6,16 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
-use consentnet_bank_adapter::api::Adapter;
-use consentnet_bank_adapter::enforce::ReplayCache;
-use consentnet_bank_adapter::sandbox::SandboxBank;
+use consentnet_consent_chain::audit::AuditConfig;
 use consentnet_consent_chain::{Genesis, Member, RocksStore, Role};
-use consentnet_node::bank;
+use consentnet_identity::Did;
+use consentnet_node::api::{AppState, app};
+use consentnet_node::audit as offline_audit;
 use consentnet_node::config::NodeConfig;
-use consentnet_node::http::{AppState, app};
-use consentnet_node::keystore;
-use consentnet_node::network::{self, NetworkConfig, peer_id_of};
-use consentnet_node::service::{NodeService, Submitter};
+use consentnet_node::core::{NodeService, Submitter};
+use consentnet_node::p2p::{self, NetworkConfig, peer_id_of};
+use consentnet_node::portal::{self, Portal, oauth::AuthServer};
+use consentnet_node::{bank, keystore};
 use tracing_subscriber::EnvFilter;
 
 /// A consentnet consortium node.
@@ -41,6 +41,13 @@ impl From<RoleArg> for Role {
             RoleArg::Regulator => Role::Regulator,
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ProgressArg {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Subcommand)]
@@ -85,14 +92,23 @@ enum Command {
     /// 4 when something was found, 1 when the audit could not run.
     Audit {
         /// The node's config file (for its data folder and genesis).
-        #[arg(long, short)]
-        config: PathBuf,
+        #[arg(long, short, conflicts_with_all = ["data_dir", "genesis"], required_unless_present = "data_dir")]
+        config: Option<PathBuf>,
+        /// A stopped node's log folder (its `data` folder), instead of --config.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// The genesis file for --data-dir (default: genesis.json beside the folder).
+        #[arg(long, requires = "data_dir")]
+        genesis: Option<PathBuf>,
         /// How long after a revocation an access still counts as in time (ms).
         #[arg(long, default_value_t = 1_000)]
         propagation_bound_ms: u64,
-        /// Print the whole report as JSON instead of the summary.
+        /// Print the whole report as JSON (with its summary) instead of the summary.
         #[arg(long)]
         json: bool,
+        /// Draw a progress bar on stderr: auto = when stderr is a terminal.
+        #[arg(long, value_enum, default_value = "auto")]
+        progress: ProgressArg,
     },
     /// Run the node until SIGTERM or SIGINT.
     ///
@@ -135,34 +151,21 @@ fn main() -> anyhow::Result<()> {
         } => genesis(&network, &out, &members),
         Command::Audit {
             config,
+            data_dir,
+            genesis,
             propagation_bound_ms,
             json,
-        } => {
-            let config = NodeConfig::load(&config)?;
-            let genesis = Genesis::load(&config.node.genesis)?;
-            let store = RocksStore::open(&config.node.data_dir).with_context(|| {
-                format!(
-                    "opening the log in {} (a running node holds it: stop it, or use `consentnet audit --node URL`)",
-                    config.node.data_dir.display()
-                )
-            })?;
-            let report = consentnet_consent_chain::audit::audit(
-                &store,
-                &genesis,
-                consentnet_consent_chain::audit::AuditConfig {
-                    propagation_bound_ms,
-                },
-            )?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                println!("{}", report.summary());
-            }
-            if !report.clean {
-                std::process::exit(4);
-            }
-            Ok(())
-        }
+            progress,
+        } => audit(
+            config,
+            data_dir,
+            genesis,
+            AuditConfig {
+                propagation_bound_ms,
+            },
+            json,
+            progress,
+        ),
         Command::Run {
             config,
             http,
@@ -250,11 +253,8 @@ const ADMIN_TOKEN_FILE: &str = "admin-token";
 
 /// Writes a fresh random admin token (64 hex digits), readable by the owner only.
 fn write_admin_token(path: &Path) -> anyhow::Result<()> {
-    use rand_core::RngCore;
     use std::io::Write;
-    let mut raw = [0u8; 32];
-    rand_core::OsRng.fill_bytes(&mut raw);
-    let token: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    let token = consentnet_identity::util::random_hex(32);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -288,6 +288,42 @@ fn genesis(network: &str, out: &Path, members: &[PathBuf]) -> anyhow::Result<()>
         out.display(),
         genesis.members.len()
     );
+    Ok(())
+}
+
+/// The offline audit: of the log named by a node's config, or of a log folder.
+fn audit(
+    config: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+    genesis: Option<PathBuf>,
+    audit_config: AuditConfig,
+    json: bool,
+    progress: ProgressArg,
+) -> anyhow::Result<()> {
+    let (data_dir, genesis) = match (config, data_dir) {
+        (Some(path), _) => {
+            let config = NodeConfig::load(&path)?;
+            (config.node.data_dir, Some(config.node.genesis))
+        }
+        (None, Some(dir)) => (dir, genesis),
+        (None, None) => bail!("give --config FILE or --data-dir DIR"),
+    };
+    let progress = match progress {
+        ProgressArg::Auto => offline_audit::Progress::Auto,
+        ProgressArg::Always => offline_audit::Progress::Always,
+        ProgressArg::Never => offline_audit::Progress::Never,
+    };
+    let report = offline_audit::offline(&data_dir, genesis.as_deref(), audit_config, progress)?;
+    if json {
+        let mut value = serde_json::to_value(&report)?;
+        value["summary"] = serde_json::json!(report.summary());
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        println!("{}", report.summary());
+    }
+    if !report.clean {
+        std::process::exit(4);
+    }
     Ok(())
 }
 
@@ -331,143 +367,50 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
     }
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let network_config = NetworkConfig::from_section(&config.p2p)?;
+    let network_config = NetworkConfig::from_section(&config.p2p, &service.genesis().network)?;
     let (network, p2p_addrs, network_task) =
-        network::start(&key, service.clone(), network_config, stopped).await?;
+        p2p::start(&key, service.clone(), network_config, stopped).await?;
 
     let listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
         .with_context(|| format!("binding the HTTP API to {}", config.http.listen))?;
     let bound = listener.local_addr().context("reading the bound address")?;
-    let peer_id = peer_id_of(key.did());
-    println!(
-        "{}",
-        serde_json::json!({
-            "event": "listening",
-            "http": bound.to_string(),
-            "p2p": p2p_addrs.iter().map(|a| format!("{a}/p2p/{peer_id}")).collect::<Vec<_>>(),
-            "peer_id": peer_id.to_string(),
-            "did": key.did().to_string(),
-        })
-    );
-    tracing::info!(%bound, %peer_id, "node listening");
+    print_listening(bound, &p2p_addrs, key.did());
     let submitter = Submitter::start(service.clone(), Some(network.clone()))
         .context("starting the submitter")?;
+    let public_url = config
+        .adapter
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{bound}"));
     let is_bank = service
         .genesis()
         .membership()
         .has_role(key.did(), Role::Bank);
-    let mut adapter_routes = None;
-    let mut bank_adapter = None;
-    let mut bank_links = None;
-    let mut connector_admin = None;
-    let mut recorder_task = None;
-    let mut watcher_task: Option<tokio::task::JoinHandle<()>> = None;
-    if is_bank {
-        let public_url = config
-            .adapter
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{bound}"));
-        let (records, recorder) = bank::start_recorder(service.clone(), submitter.clone());
-        recorder_task = Some(recorder);
-        let sandbox: Arc<dyn consentnet_bank_adapter::connector::BankConnector> = Arc::new(
-            SandboxBank::seeded(config.adapter.sandbox_seed, chrono::Utc::now()),
-        );
-        let links = Arc::new(
-            consentnet_bank_adapter::links::Links::open(&config.adapter.links_file)
-                .context("opening the account links")?,
-        );
-        bank_links = Some(links.clone());
-        let adapter = Adapter {
-            bank: key.did().clone(),
-            public_url: public_url.clone(),
-            source: Arc::new(bank::LogConsents(service.clone())),
-            holders: links,
-            replay: ReplayCache::new(config.adapter.replay_cache),
-            signatures: consentnet_bank_adapter::signatures::SignatureBatcher::new(),
-            connector: std::sync::RwLock::new(sandbox.clone()),
-            records: Arc::new(records),
-            ledger: Arc::new(
-                consentnet_bank_adapter::payments::Ledger::open(&config.adapter.payments_journal)
-                    .with_context(|| {
-                    format!(
-                        "opening the payments journal {}",
-                        config.adapter.payments_journal.display()
-                    )
-                })?,
-            ),
-            check: Default::default(),
-        };
-        let adapter = Arc::new(adapter);
-        let token = match &config.adapter.admin_token_file {
-            Some(path) => Some(
-                std::fs::read_to_string(path)
-                    .with_context(|| format!("reading the admin token file {}", path.display()))?
-                    .trim()
-                    .to_owned(),
-            ),
-            None => None,
-        };
-        if token.as_ref().is_some_and(|t| t.len() < 16) {
-            bail!("the admin token must be at least 16 characters");
-        }
-        connector_admin = Some(bank::ConnectorAdmin {
-            dir: config.adapter.connectors_dir.clone(),
-            token,
-        });
-        let problem = bank::ConnectorProblem::default();
-        watcher_task = Some(bank::watch_connectors(
-            adapter.clone(),
-            config.adapter.connectors_dir.clone(),
-            sandbox,
-            problem.clone(),
-        ));
-        adapter_routes = Some(consentnet_bank_adapter::api::router(adapter.clone()));
-        bank_adapter = Some((adapter, problem));
+    let (bank, adapter_routes, bank_tasks) = if is_bank {
+        let (bank, routes, tasks) = bank::start(
+            &config.adapter,
+            service.clone(),
+            submitter.clone(),
+            public_url.clone(),
+        )?;
         tracing::info!(%public_url, "serving the unified Open Banking API");
-    }
-    let portal_links = bank_links.clone();
+        (Some(bank), Some(routes), Some(tasks))
+    } else {
+        (None, None, None)
+    };
     let state = AppState {
         service: service.clone(),
         submitter,
         network: Some(network),
-        admin: connector_admin,
-        links: bank_links,
-        adapter: bank_adapter,
+        bank,
     };
     let mut router = app(state.clone(), config.http.max_body_bytes);
     if let Some(routes) = adapter_routes {
         router = router.merge(routes);
     }
     if config.portal.enabled {
-        let issuer = config
-            .adapter
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{bound}"));
-        let portal = consentnet_node::portal::Portal {
-            app: state,
-            server: Arc::new(consentnet_node::oauth::AuthServer::new(
-                &issuer,
-                key.did().clone(),
-            )),
-            links: portal_links,
-            web: Arc::default(),
-            console: Arc::default(),
-        };
-        // Only a bank authorizes access to accounts; every node serves the pages.
-        if portal.links.is_some() {
-            router = router.merge(consentnet_node::portal::routes(portal.clone()));
-            tracing::info!(%issuer, "serving the OAuth 2.0 authorization server");
-        }
-        router = router
-            .merge(consentnet_node::pages::routes(portal.clone()))
-            .merge(consentnet_node::console::routes(portal))
-            .layer(axum::extract::DefaultBodyLimit::max(
-                config.http.max_body_bytes,
-            ));
-        tracing::info!(%issuer, "serving the portal pages under /portal");
+        router = router.merge(portal_routes(state, key.did(), &public_url, &config));
     } else {
         // The state holds the log: it must not outlive the server, or the log cannot
         // close at shutdown.
@@ -479,18 +422,52 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving the HTTP API")?;
-    // The watcher holds the adapter; once it goes, the access-record queue closes and
-    // the recorder writes what it holds, then ends.
-    if let Some(watcher) = watcher_task {
-        watcher.abort();
-        let _ = watcher.await;
-    }
-    if let Some(recorder) = recorder_task {
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), recorder).await;
+    if let Some(tasks) = bank_tasks {
+        tasks.stop().await;
     }
     let _ = stop.send(true);
     let _ = network_task.await;
-    // The submitter and validator threads let go of the log once their queues close.
+    close(service).await;
+    tracing::info!("node stopped");
+    Ok(())
+}
+
+/// Prints the one JSON line that tells scripts and tests where the node listens.
+fn print_listening(bound: SocketAddr, p2p_addrs: &[libp2p::Multiaddr], did: &Did) {
+    let peer_id = peer_id_of(did);
+    println!(
+        "{}",
+        serde_json::json!({
+            "event": "listening",
+            "http": bound.to_string(),
+            "p2p": p2p_addrs.iter().map(|a| format!("{a}/p2p/{peer_id}")).collect::<Vec<_>>(),
+            "peer_id": peer_id.to_string(),
+            "did": did.to_string(),
+        })
+    );
+    tracing::info!(%bound, %peer_id, "node listening");
+}
+
+/// The portal's routes: the OAuth server on banks, the pages everywhere.
+fn portal_routes(state: AppState, did: &Did, issuer: &str, config: &NodeConfig) -> axum::Router {
+    let portal = Portal {
+        app: state,
+        server: Arc::new(AuthServer::new(issuer, did.clone())),
+        web: Arc::default(),
+        console: Arc::default(),
+    };
+    if portal.links().is_some() {
+        tracing::info!(%issuer, "serving the OAuth 2.0 authorization server");
+    }
+    tracing::info!(%issuer, "serving the portal pages under /portal");
+    portal::routes(portal).layer(axum::extract::DefaultBodyLimit::max(
+        config.http.max_body_bytes,
+    ))
+}
+
+/// Waits (at most 10 s) for the submitter and validator threads to let go of the log once
+/// their queues close, then closes it.
+async fn close(service: Arc<NodeService>) {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     while Arc::strong_count(&service) > 1 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -499,8 +476,6 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
         Ok(service) => service.close(),
         Err(_) => tracing::warn!("log still in use at shutdown; it closes on exit"),
     }
-    tracing::info!("node stopped");
-    Ok(())
 }
 
 /// Resolves on the first SIGTERM or SIGINT, so in-flight requests finish before exit.

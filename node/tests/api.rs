@@ -14,9 +14,9 @@ use consentnet_identity::consent::block_on;
 use consentnet_identity::{
     ConsentTerms, KeyPair, Permission, Revocation, VerifiedConsent, issue_consent,
 };
-use consentnet_node::http::{AppState, app};
-use consentnet_node::network::peer_id_of;
-use consentnet_node::service::{NodeService, Submitter};
+use consentnet_node::api::{AppState, app};
+use consentnet_node::core::{NodeService, Submitter};
+use consentnet_node::p2p::peer_id_of;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -58,9 +58,7 @@ fn fixture() -> Fixture {
             submitter: Submitter::start(service.clone(), None).unwrap(),
             service,
             network: None,
-            admin: None,
-            links: None,
-            adapter: None,
+            bank: None,
         }),
         bank,
         tsp,

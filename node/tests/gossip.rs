@@ -7,8 +7,9 @@ use std::collections::BTreeSet;
 use consentnet_consent_chain::event::{AppManifest, Platform};
 use consentnet_consent_chain::{Entry, Event, FeedHead, Genesis, Member, RocksStore, Role};
 use consentnet_identity::{KeyPair, Permission};
-use consentnet_node::network::{MAX_BUNDLE_ENTRIES, bundle, peer_id_of, unbundle};
-use consentnet_node::service::{GossipVerdict, NodeService};
+use consentnet_node::core::NodeService;
+use consentnet_node::p2p::wire::{MAX_BUNDLE_ENTRIES, bundle, unbundle};
+use consentnet_node::p2p::{GossipVerdict, peer_id_of};
 
 fn member(key: &KeyPair, role: Role) -> Member {
     Member {

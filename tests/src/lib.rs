@@ -203,10 +203,7 @@ impl NodeProcess {
             let line = receiver
                 .recv_timeout(left)
                 .expect("the node printed its listening address before the deadline");
-            let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
-                continue;
-            };
-            if event["event"] == "listening" {
+            if let Some(event) = consentnet_client::process::listening_event(&line) {
                 let http = event["http"].as_str().expect("http is a string");
                 process.http_url = format!("http://{http}");
                 return process;
@@ -258,18 +255,9 @@ impl Drop for NodeProcess {
 }
 
 /// Polls `check` until it returns `Some`, or panics naming `what` after `deadline`.
-pub fn wait_for<T>(what: &str, deadline: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let started = Instant::now();
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(
-            started.elapsed() < deadline,
-            "timed out after {deadline:?} waiting for {what}"
-        );
-        std::thread::park_timeout(Duration::from_millis(50));
-    }
+pub fn wait_for<T>(what: &str, deadline: Duration, check: impl FnMut() -> Option<T>) -> T {
+    consentnet_client::process::wait_until(what, deadline, check)
+        .unwrap_or_else(|timed_out| panic!("timed out: {timed_out}"))
 }
 
 /// POSTs JSON to `url` and returns the status code and the body as JSON.

@@ -2,6 +2,7 @@
 
 pub mod conformance;
 mod memory;
+#[cfg(feature = "rocksdb")]
 mod rocks;
 
 use std::collections::BTreeMap;
@@ -10,6 +11,7 @@ use consentnet_identity::Did;
 use serde::{Deserialize, Serialize};
 
 pub use memory::MemoryStore;
+#[cfg(feature = "rocksdb")]
 pub use rocks::RocksStore;
 
 use crate::entry::{Entry, Sealed};

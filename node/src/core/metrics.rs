@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::service::GossipVerdict;
+use crate::p2p::{Counters, GossipVerdict};
 
 /// The node's counters. Cheap to bump from any thread.
 #[derive(Debug, Default)]
@@ -14,17 +14,9 @@ pub struct Metrics {
     gossip_accepted: AtomicU64,
     gossip_ignored: AtomicU64,
     gossip_rejected: AtomicU64,
-    /// Sync requests sent.
-    pub sync_requests: AtomicU64,
-    /// Peers blocked for sending invalid messages.
-    pub peers_blocked: AtomicU64,
-    /// Connections refused because the peer is not a member.
-    pub connections_refused: AtomicU64,
     access_records_dropped: AtomicU64,
-    gossip_published_messages: AtomicU64,
-    gossip_published_entries: AtomicU64,
-    /// Entries received in peers' range answers (new or not).
-    pub sync_entries_received: AtomicU64,
+    /// The network's counters.
+    pub network: Counters,
 }
 
 impl Metrics {
@@ -54,14 +46,6 @@ impl Metrics {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Counts one gossip message published, holding `entries` entries.
-    pub fn published(&self, entries: usize) {
-        self.gossip_published_messages
-            .fetch_add(1, Ordering::Relaxed);
-        self.gossip_published_entries
-            .fetch_add(entries as u64, Ordering::Relaxed);
-    }
-
     /// Counts an access record lost to a full queue.
     pub fn access_record_dropped(&self) {
         self.access_records_dropped.fetch_add(1, Ordering::Relaxed);
@@ -75,6 +59,7 @@ impl Metrics {
     /// The Prometheus text exposition, with the gauges passed in.
     pub fn render(&self, peers: usize, log_entries: u64) -> String {
         let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let net = &self.network;
         let mut out = String::new();
         let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, u64)]| {
             let _ = writeln!(out, "# HELP {name} {help}");
@@ -113,33 +98,33 @@ impl Metrics {
             "counter",
             "Gossip messages this node published, and the entries they held.",
             &[
-                ("{unit=\"messages\"}", get(&self.gossip_published_messages)),
-                ("{unit=\"entries\"}", get(&self.gossip_published_entries)),
+                ("{unit=\"messages\"}", get(&net.gossip_published_messages)),
+                ("{unit=\"entries\"}", get(&net.gossip_published_entries)),
             ],
         );
         metric(
             "consentnet_sync_requests_total",
             "counter",
             "Frontier and range requests sent to peers.",
-            &[("", get(&self.sync_requests))],
+            &[("", get(&net.sync_requests))],
         );
         metric(
             "consentnet_sync_entries_received_total",
             "counter",
             "Entries received in peers' range answers, whether new or already held.",
-            &[("", get(&self.sync_entries_received))],
+            &[("", get(&net.sync_entries_received))],
         );
         metric(
             "consentnet_peers_blocked_total",
             "counter",
             "Peers blocked for sending invalid messages.",
-            &[("", get(&self.peers_blocked))],
+            &[("", get(&net.peers_blocked))],
         );
         metric(
             "consentnet_connections_refused_total",
             "counter",
             "Connections from peers that are not consortium members.",
-            &[("", get(&self.connections_refused))],
+            &[("", get(&net.connections_refused))],
         );
         metric(
             "consentnet_access_records_dropped_total",
@@ -173,7 +158,7 @@ mod tests {
         metrics.submission(true);
         metrics.submission(false);
         metrics.gossip(&GossipVerdict::Reject("bad".into()));
-        metrics.published(5);
+        metrics.network.published(5);
         let text = metrics.render(3, 42);
         assert!(text.contains("consentnet_gossip_published_total{unit=\"messages\"} 1\n"));
         assert!(text.contains("consentnet_gossip_published_total{unit=\"entries\"} 5\n"));

@@ -1,0 +1,172 @@
+//! The bank's own endpoints: the connector admin API and link codes behind the admin token, and the client's redemption of a link code.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use consentnet_bank_adapter::api::Adapter;
+use consentnet_bank_adapter::links::{LinkError, LinkRequest, Links};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{ApiError, AppState, blocking, body, parse_json};
+use crate::bank::ConnectorAdmin;
+
+fn admin(state: &AppState, headers: &HeaderMap) -> Result<ConnectorAdmin, ApiError> {
+    let admin = state
+        .bank
+        .as_ref()
+        .map(|bank| bank.admin.clone())
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_a_bank",
+                "only bank nodes have bank connectors",
+            )
+        })?;
+    if admin.token.is_none() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "admin_disabled",
+            "set adapter.admin_token_file to enable the bank admin API",
+        ));
+    }
+    let given = headers.get("x-admin-token").and_then(|v| v.to_str().ok());
+    if !admin.allows(given) {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "admin_token_invalid",
+            "x-admin-token is missing or wrong",
+        ));
+    }
+    Ok(admin)
+}
+
+pub(super) async fn put_connector(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let admin = admin(&state, &headers)?;
+    let bytes = body(bytes)?;
+    let text = String::from_utf8(bytes.to_vec())
+        .map_err(|_| ApiError::bad_request("invalid_mapping", "the mapping file is not UTF-8"))?;
+    let name = blocking(move || admin.install(&text))
+        .await?
+        .map_err(|e| ApiError::bad_request("invalid_mapping", e.to_string()))?;
+    Ok(Json(json!({ "installed": name })))
+}
+
+pub(super) async fn delete_connector(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let admin = admin(&state, &headers)?;
+    blocking(move || admin.remove_all())
+        .await?
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Json(json!({ "installed": "sandbox" })))
+}
+
+/// The bank's links and its adapter, or `not_a_bank`.
+fn bank_links(state: &AppState) -> Result<(Arc<Links>, Arc<Adapter>), ApiError> {
+    match &state.bank {
+        Some(bank) => Ok((bank.links.clone(), bank.adapter.clone())),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_a_bank",
+            "only bank nodes link clients to accounts",
+        )),
+    }
+}
+
+fn link_error(error: LinkError) -> ApiError {
+    let (status, code) = error.status_code();
+    ApiError::new(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        code,
+        error.to_string(),
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LinkCodeRequest {
+    customer: String,
+    accounts: Vec<String>,
+}
+
+/// `POST /v1/admin/link-codes`: the bank's own channel asks for a one-time code that links
+/// a DID to one customer's accounts; every account must exist in the bank core.
+pub(super) async fn issue_link_code(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    admin(&state, &headers)?;
+    let (links, adapter) = bank_links(&state)?;
+    let request: LinkCodeRequest = parse_json(&body(bytes)?)?;
+    let wanted = request.accounts.clone();
+    let found = blocking(move || adapter.connector().accounts(&wanted))
+        .await?
+        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "bank_core_failed", e.to_string()))?;
+    if let Some(missing) = request
+        .accounts
+        .iter()
+        .find(|a| !found.iter().any(|f| &f.account_id == *a))
+    {
+        return Err(ApiError::bad_request(
+            "unknown_account",
+            format!("accounts: {missing} is not an account in this bank's core"),
+        ));
+    }
+    let issued = links
+        .issue_code(&request.customer, &request.accounts, chrono::Utc::now())
+        .map_err(link_error)?;
+    Ok((StatusCode::CREATED, Json(json!(issued))).into_response())
+}
+
+/// `POST /v1/links`: a client redeems a link code with a proof signed by the DID to link;
+/// the answer lists the accounts, by their opaque references, that the DID now holds.
+pub(super) async fn redeem_link(
+    State(state): State<AppState>,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let (links, adapter) = bank_links(&state)?;
+    let request: LinkRequest = parse_json(&body(bytes)?)?;
+    let bank = state.service.did().clone();
+    let link = blocking(move || {
+        let link = links.redeem(&bank, &request, chrono::Utc::now())?;
+        // Details are a courtesy: the link stands even if the core is slow right now.
+        let details = adapter
+            .connector()
+            .accounts(&link.accounts)
+            .unwrap_or_default();
+        Ok::<_, LinkError>((link, details))
+    })
+    .await?
+    .map_err(link_error)?;
+    let (link, details) = link;
+    let accounts: Vec<Value> = link
+        .accounts
+        .iter()
+        .map(|id| {
+            let detail = details.iter().find(|d| &d.account_id == id);
+            json!({
+                "account_id": id,
+                "currency": detail.map(|d| d.currency.clone()),
+                "account_sub_type": detail.map(|d| d.account_sub_type.clone()),
+                "nickname": detail.and_then(|d| d.nickname.clone()),
+            })
+        })
+        .collect();
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "bank": state.service.did(), "did": link.did, "accounts": accounts })),
+    )
+        .into_response())
+}

@@ -1,0 +1,132 @@
+//! The node's HTTP API: the public router (submissions of signed objects, reads of the log, the catalog, link redemption) and the operator router (status, metrics, audit, the bank's admin endpoints), and what their handlers share.
+
+mod admin;
+mod consents;
+mod error;
+mod status;
+mod submit;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Query};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use consentnet_identity::{ConsentId, Did};
+
+pub use consents::MAX_LIST;
+pub use error::ApiError;
+pub use status::NodeStatus;
+pub(crate) use submit::append;
+
+use crate::bank::Bank;
+use crate::core::{NodeService, Submitter};
+use crate::p2p::NetworkHandle;
+
+/// What the handlers share.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The log, state and key.
+    pub service: Arc<NodeService>,
+    /// Writes submissions to the log, several at a time.
+    pub submitter: Submitter,
+    /// The network, when running (absent in tests of the API alone).
+    pub network: Option<NetworkHandle>,
+    /// The bank role, on bank nodes.
+    pub bank: Option<Bank>,
+}
+
+/// The public routes: what any party may reach.
+pub fn public_routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(status::healthz))
+        .route(
+            "/v1/consents",
+            post(submit::submit_consent).get(consents::list_consents),
+        )
+        .route("/v1/consents/{id}", get(consents::consent_status))
+        .route("/v1/consents/{id}/receipt", get(consents::consent_receipt))
+        .route(
+            "/v1/consents/{id}/accesses",
+            get(consents::consent_accesses),
+        )
+        .route("/v1/revocations", post(submit::submit_revocation))
+        .route("/v1/apps", post(submit::submit_manifest))
+        .route("/v1/apps/decisions", post(submit::submit_decision))
+        .route("/v1/catalog", get(consents::catalog))
+        .route("/v1/links", post(admin::redeem_link))
+}
+
+/// The operator routes: status, metrics, the audit and the bank's admin endpoints.
+pub fn operator_routes() -> Router<AppState> {
+    Router::new()
+        .route("/status", get(status::status))
+        .route("/metrics", get(status::metrics))
+        .route("/v1/audit", get(status::audit))
+        .route(
+            "/v1/admin/connector",
+            axum::routing::put(admin::put_connector).delete(admin::delete_connector),
+        )
+        .route("/v1/admin/link-codes", post(admin::issue_link_code))
+}
+
+/// Builds the node's router, both surfaces together. It holds no socket, so tests
+/// drive it with `oneshot`.
+pub fn app(state: AppState, max_body_bytes: usize) -> Router {
+    public_routes()
+        .merge(operator_routes())
+        .fallback(error::fallback)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(state)
+}
+
+/// Runs blocking work (the log, signature checks) off the async workers.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::internal(format!("worker failed: {e}")))
+}
+
+/// The request body, or a specific error for an oversized or unreadable one.
+fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                rejection.body_text(),
+            )
+        } else {
+            ApiError::bad_request("unreadable_body", rejection.body_text())
+        }
+    })
+}
+
+/// The query string, or a specific error naming what is wrong with it.
+fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    query
+        .map(|Query(value)| value)
+        .map_err(|rejection| ApiError::bad_request("invalid_query", rejection.body_text()))
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request("malformed_json", e.to_string()))
+}
+
+fn consent_id(text: &str) -> Result<ConsentId, ApiError> {
+    ConsentId::parse(text).ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_consent_id",
+            format!("{text:?} is not a consent id (64 hex digits)"),
+        )
+    })
+}
+
+fn did(name: &str, text: &str) -> Result<Did, ApiError> {
+    Did::parse(text).map_err(|e| ApiError::bad_request("invalid_did", format!("{name}: {e}")))
+}

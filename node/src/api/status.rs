@@ -1,0 +1,148 @@
+//! What a node says about itself: liveness, status, Prometheus metrics, and the audit of its whole log.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use consentnet_consent_chain::FeedHead;
+use consentnet_identity::Did;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{ApiError, AppState, blocking, query};
+
+pub(super) async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// What a node reports about itself on `GET /status`.
+#[derive(Debug, Serialize)]
+pub struct NodeStatus {
+    /// The node software's version.
+    pub version: &'static str,
+    /// The consortium's network name.
+    pub network: String,
+    /// This node's DID.
+    pub did: String,
+    /// Its role in the consortium (`bank`, `tsp` or `regulator`).
+    pub role: Option<consentnet_consent_chain::Role>,
+    /// This node's libp2p peer id.
+    pub peer_id: String,
+    /// libp2p listen addresses.
+    pub listen: Vec<String>,
+    /// Connected peers.
+    pub peers: usize,
+    /// Their peer ids.
+    pub peer_ids: Vec<String>,
+    /// Peers blocked for sending invalid messages.
+    pub blocked_peers: Vec<String>,
+    /// Entries held, all feeds.
+    pub log_entries: u64,
+    /// Every feed's head.
+    pub frontier: BTreeMap<Did, FeedHead>,
+    /// Entries known to exist but not held yet, per origin.
+    pub lag: BTreeMap<Did, u64>,
+    /// The digest of the consent state.
+    pub state_digest: String,
+    /// Origins caught equivocating.
+    pub equivocators: Vec<String>,
+    /// On bank nodes: the bank connector in service.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connector: Option<String>,
+    /// On bank nodes: why the newest mapping file was refused, if it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connector_problem: Option<String>,
+}
+
+pub(super) async fn status(State(state): State<AppState>) -> Json<NodeStatus> {
+    let network = match &state.network {
+        Some(network) => network.status().await.unwrap_or_default(),
+        None => Default::default(),
+    };
+    let service = &state.service;
+    let frontier = service.frontier();
+    let (digest, equivocators, role) = service.read(|replica| {
+        (
+            replica.state().digest().to_string(),
+            replica
+                .equivocators()
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            replica
+                .state()
+                .membership()
+                .get(service.did())
+                .map(|member| member.role),
+        )
+    });
+    Json(NodeStatus {
+        version: env!("CARGO_PKG_VERSION"),
+        network: service.genesis().network.clone(),
+        did: service.did().to_string(),
+        role,
+        peer_id: network.peer_id,
+        listen: network.listen,
+        peers: network.peers.len(),
+        peer_ids: network.peers,
+        blocked_peers: network.blocked,
+        log_entries: frontier.values().map(|h| h.seq).sum(),
+        frontier,
+        lag: service.lag(),
+        state_digest: digest,
+        equivocators,
+        connector: state
+            .bank
+            .as_ref()
+            .map(|bank| bank.adapter.connector().name().to_owned()),
+        connector_problem: state.bank.as_ref().and_then(|bank| bank.problem.get()),
+    })
+}
+
+pub(super) async fn metrics(State(state): State<AppState>) -> Response {
+    let peers = match &state.network {
+        Some(network) => network.status().await.map_or(0, |s| s.peers.len()),
+        None => 0,
+    };
+    let text = state
+        .service
+        .metrics
+        .render(peers, state.service.log_entries());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AuditQuery {
+    propagation_bound_ms: Option<u64>,
+}
+
+/// The most a propagation bound may be: one hour.
+const MAX_BOUND_MS: u64 = 3_600_000;
+
+pub(super) async fn audit(
+    State(state): State<AppState>,
+    params: Result<Query<AuditQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let params = query(params)?;
+    let bound = params.propagation_bound_ms.unwrap_or(1_000);
+    if bound > MAX_BOUND_MS {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("propagation_bound_ms: at most {MAX_BOUND_MS}"),
+        ));
+    }
+    let service = state.service.clone();
+    let config = consentnet_consent_chain::audit::AuditConfig {
+        propagation_bound_ms: bound,
+    };
+    let report = blocking(move || service.audit(config))
+        .await?
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut body = serde_json::to_value(&report).map_err(|e| ApiError::internal(e.to_string()))?;
+    body["summary"] = json!(report.summary());
+    Ok(Json(body))
+}

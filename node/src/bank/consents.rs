@@ -1,0 +1,30 @@
+//! Consent and catalog state for the adapter's check, read from the node's own log.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use consentnet_bank_adapter::enforce::ConsentSource;
+use consentnet_consent_chain::ConsentStatus;
+use consentnet_consent_chain::event::AppAction;
+use consentnet_identity::{ConsentId, Did, VerifiedConsent};
+
+use crate::core::NodeService;
+
+/// Consent and catalog state read from the node's log.
+#[derive(Debug, Clone)]
+pub struct LogConsents(pub Arc<NodeService>);
+
+impl ConsentSource for LogConsents {
+    fn consent_at(
+        &self,
+        id: &ConsentId,
+        at: DateTime<Utc>,
+    ) -> Option<(Arc<VerifiedConsent>, ConsentStatus)> {
+        self.0.read(|replica| replica.state().consent_at(id, at))
+    }
+
+    fn app_decision(&self, bank: &Did, app: &Did, version: &str) -> Option<AppAction> {
+        self.0
+            .read(|replica| replica.state().app_decision(bank, app, version))
+    }
+}

@@ -1,0 +1,155 @@
+//! The bank role: the node serves the unified Open Banking API, checks consents against its own log, records every call into its feed as signed access batches, and takes its bank core from a watched folder of mapping files. [`start`] wires all of it in one call.
+
+mod admin;
+mod consents;
+mod recorder;
+mod watch;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use consentnet_bank_adapter::api::Adapter;
+use consentnet_bank_adapter::connector::BankConnector;
+use consentnet_bank_adapter::enforce::ReplayCache;
+use consentnet_bank_adapter::links::{LinkError, Links};
+use consentnet_bank_adapter::payments::Ledger;
+use consentnet_bank_adapter::sandbox::SandboxBank;
+use consentnet_bank_adapter::signatures::SignatureBatcher;
+use tokio::task::JoinHandle;
+
+pub use admin::{ADMIN_MAPPING, ConnectorAdmin};
+pub use consents::LogConsents;
+pub use recorder::{BATCH_DELAY, BATCH_RECORDS, FeedRecords, RECORD_QUEUE, start_recorder};
+pub use watch::{ConnectorProblem, WATCH_INTERVAL, load_mapping, watch_connectors};
+
+use crate::config::AdapterSection;
+use crate::core::{NodeService, Submitter};
+
+/// The shortest admin token accepted.
+pub const MIN_ADMIN_TOKEN: usize = 16;
+
+/// Why the bank role could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BankError {
+    /// The account links file could not be opened.
+    #[error("opening the account links: {0}")]
+    Links(#[from] LinkError),
+    /// The payments journal could not be opened.
+    #[error("opening the payments journal {}: {source}", path.display())]
+    Journal {
+        /// The journal's path.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// The admin token file could not be read.
+    #[error("reading the admin token file {}: {source}", path.display())]
+    AdminToken {
+        /// The token file's path.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// The admin token is too short to be a secret.
+    #[error("the admin token must be at least {MIN_ADMIN_TOKEN} characters")]
+    AdminTokenShort,
+}
+
+/// What the bank role shares with the node's API and portal.
+#[derive(Debug, Clone)]
+pub struct Bank {
+    /// The unified Open Banking API.
+    pub adapter: Arc<Adapter>,
+    /// Why the newest mapping file was refused, if it was.
+    pub problem: ConnectorProblem,
+    /// The bank's private account links.
+    pub links: Arc<Links>,
+    /// The connector admin API.
+    pub admin: ConnectorAdmin,
+}
+
+/// The bank role's background tasks; [`BankTasks::stop`] ends them in order.
+#[derive(Debug)]
+pub struct BankTasks {
+    recorder: JoinHandle<()>,
+    watcher: JoinHandle<()>,
+}
+
+impl BankTasks {
+    /// Stops the connector watch; once the adapter is gone the access-record queue
+    /// closes and the recorder writes what it holds (within 10 s), then ends.
+    pub async fn stop(self) {
+        self.watcher.abort();
+        let _ = self.watcher.await;
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), self.recorder).await;
+    }
+}
+
+/// Starts the bank role: the access recorder, the adapter over the embedded sandbox, the
+/// connectors-folder watch and the admin API. Returns the shared parts, the unified
+/// API's routes and the tasks to stop at shutdown.
+pub fn start(
+    config: &AdapterSection,
+    service: Arc<NodeService>,
+    submitter: Submitter,
+    public_url: String,
+) -> Result<(Bank, Router, BankTasks), BankError> {
+    let token = admin_token(config)?;
+    let links = Arc::new(Links::open(&config.links_file)?);
+    let ledger = Ledger::open(&config.payments_journal).map_err(|source| BankError::Journal {
+        path: config.payments_journal.clone(),
+        source,
+    })?;
+    let (records, recorder) = start_recorder(service.clone(), submitter);
+    let sandbox: Arc<dyn BankConnector> =
+        Arc::new(SandboxBank::seeded(config.sandbox_seed, chrono::Utc::now()));
+    let adapter = Arc::new(Adapter {
+        bank: service.did().clone(),
+        public_url,
+        source: Arc::new(LogConsents(service)),
+        holders: links.clone(),
+        replay: ReplayCache::new(config.replay_cache),
+        signatures: SignatureBatcher::new(),
+        connector: std::sync::RwLock::new(sandbox.clone()),
+        records: Arc::new(records),
+        ledger: Arc::new(ledger),
+        check: Default::default(),
+    });
+    let problem = ConnectorProblem::default();
+    let watcher = watch_connectors(
+        adapter.clone(),
+        config.connectors_dir.clone(),
+        sandbox,
+        problem.clone(),
+    );
+    let routes = consentnet_bank_adapter::api::router(adapter.clone());
+    let bank = Bank {
+        adapter,
+        problem,
+        links,
+        admin: ConnectorAdmin {
+            dir: config.connectors_dir.clone(),
+            token,
+        },
+    };
+    Ok((bank, routes, BankTasks { recorder, watcher }))
+}
+
+/// The admin token from its file, when one is configured.
+fn admin_token(config: &AdapterSection) -> Result<Option<String>, BankError> {
+    let Some(path) = &config.admin_token_file else {
+        return Ok(None);
+    };
+    let token = std::fs::read_to_string(path)
+        .map_err(|source| BankError::AdminToken {
+            path: path.clone(),
+            source,
+        })?
+        .trim()
+        .to_owned();
+    if token.len() < MIN_ADMIN_TOKEN {
+        return Err(BankError::AdminTokenShort);
+    }
+    Ok(Some(token))
+}

@@ -1,0 +1,215 @@
+//! What the node does with what peers send: gossiped bundles judged in bursts (signatures batch-checked outside the lock), sync answers, equivocation evidence, and the [`LogPeer`] seam the network calls through.
+
+use std::collections::BTreeMap;
+
+use consentnet_consent_chain::replica::MAX_RANGE;
+use consentnet_consent_chain::{
+    Equivocation, FeedHead, Member, RangeRequest, Received, Rejected, Sealed, StoreError,
+};
+use consentnet_identity::Did;
+
+use super::service::{NodeService, lock};
+use crate::p2p::wire::unbundle;
+use crate::p2p::{Counters, GossipVerdict, LogPeer, SyncOutcome};
+
+impl NodeService {
+    /// Checks and stores one gossip message (one or more entries' canonical bytes).
+    pub fn receive_gossip(&self, bytes: &[u8]) -> GossipVerdict {
+        let mut verdicts = self.receive_gossip_batch(&[bytes]);
+        verdicts.pop().unwrap_or(GossipVerdict::Ignore)
+    }
+
+    /// Checks and stores a burst of gossip messages under one lock, one verdict per
+    /// message in order. A message holds one or more entries (see
+    /// [`unbundle`]); its verdict is the worst of its entries': any
+    /// invalid entry rejects it, a conflict is reported, and it is forwarded when at
+    /// least one entry was new. Entries of one feed that arrive together are stored in
+    /// one durable write: later ones wait in the engine's buffer until the first extends
+    /// the feed.
+    pub fn receive_gossip_batch(&self, messages: &[&[u8]]) -> Vec<GossipVerdict> {
+        // Each entry's verdict, with the message it came in.
+        let mut verdicts: Vec<(usize, GossipVerdict)> = Vec::new();
+        let mut decoded = Vec::new();
+        let mut refused = vec![None; messages.len()];
+        for (message, bytes) in messages.iter().enumerate() {
+            let parts = match unbundle(bytes) {
+                Ok(parts) => parts,
+                Err(reason) => {
+                    refused[message] = Some(GossipVerdict::Reject(reason));
+                    continue;
+                }
+            };
+            for part in parts {
+                let index = verdicts.len();
+                match Sealed::decode(part) {
+                    Ok(entry) => {
+                        self.note_known(&entry.origin, entry.seq);
+                        verdicts.push((message, GossipVerdict::Ignore));
+                        decoded.push((index, entry));
+                    }
+                    Err(error) => {
+                        verdicts.push((message, GossipVerdict::Reject(error.to_string())));
+                    }
+                }
+            }
+        }
+        // Highest seq first within a feed, as `Replica::receive_many` does.
+        decoded.sort_by(|(_, a), (_, b)| (&a.origin, b.seq).cmp(&(&b.origin, a.seq)));
+        // Non-members' entries are refused before any signature is checked.
+        let (members, outsiders): (Vec<_>, Vec<_>) = {
+            let replica = lock(&self.replica);
+            decoded
+                .into_iter()
+                .partition(|(_, entry)| replica.state().membership().get(&entry.origin).is_some())
+        };
+        for (index, entry) in outsiders {
+            verdicts[index].1 =
+                GossipVerdict::Reject(Rejected::NotMember(entry.origin.to_string()).to_string());
+        }
+        // Every signature of the burst verified together, outside the replica's lock.
+        let signatures =
+            consentnet_consent_chain::replica::verify_sealed(members.iter().map(|(_, e)| e));
+        let mut buffered = Vec::new();
+        let mut stored = 0;
+        {
+            let mut replica = lock(&self.replica);
+            for ((index, entry), signatures) in members.into_iter().zip(signatures) {
+                let position = (entry.origin.clone(), entry.seq);
+                verdicts[index].1 = match replica.receive_sealed(entry, signatures) {
+                    Ok(Received::Stored(entries)) => {
+                        stored += entries.len();
+                        GossipVerdict::Accept { gap: false }
+                    }
+                    Ok(Received::Buffered { .. }) => {
+                        buffered.push((index, position));
+                        GossipVerdict::Accept { gap: true }
+                    }
+                    Ok(Received::Equivocation(evidence)) => GossipVerdict::Conflict(evidence),
+                    Ok(Received::Duplicate) => GossipVerdict::Ignore,
+                    Err(Rejected::PendingFull(_) | Rejected::Store(_)) => GossipVerdict::Ignore,
+                    Err(error) => GossipVerdict::Reject(error.to_string()),
+                };
+            }
+            // A buffered entry that a later one in the burst drained is no gap.
+            for (index, (origin, seq)) in buffered {
+                if replica.heads().get(&origin).is_some_and(|h| h.seq >= seq) {
+                    verdicts[index].1 = GossipVerdict::Accept { gap: false };
+                }
+            }
+        }
+        self.metrics.stored(stored);
+        for verdict in refused
+            .iter()
+            .flatten()
+            .chain(verdicts.iter().map(|(_, v)| v))
+        {
+            self.metrics.gossip(verdict);
+        }
+        let mut judged = refused;
+        for (message, verdict) in verdicts {
+            let slot = &mut judged[message];
+            *slot = Some(match slot.take() {
+                None => verdict,
+                Some(earlier) => earlier.worse(verdict),
+            });
+        }
+        judged
+            .into_iter()
+            .map(|verdict| verdict.unwrap_or(GossipVerdict::Ignore))
+            .collect()
+    }
+
+    fn note_known(&self, origin: &Did, seq: u64) {
+        let mut known = lock(&self.known_heads);
+        let slot = known.entry(origin.clone()).or_default();
+        *slot = (*slot).max(seq);
+    }
+
+    /// The ranges to ask a peer for, given its frontier.
+    pub fn wants(&self, theirs: &BTreeMap<Did, FeedHead>) -> Vec<RangeRequest> {
+        for (origin, head) in theirs {
+            self.note_known(origin, head.seq);
+        }
+        self.read(|replica| replica.wants(theirs))
+    }
+
+    /// Entries for a peer's range request, at most [`MAX_RANGE`], as their canonical
+    /// bytes straight from the store.
+    pub fn serve(&self, request: &RangeRequest) -> Result<Vec<Vec<u8>>, StoreError> {
+        let request = RangeRequest {
+            to: request.to.min(request.from.saturating_add(MAX_RANGE - 1)),
+            ..request.clone()
+        };
+        self.read(|replica| replica.serve_encoded(&request))
+    }
+
+    /// Checks and stores entries from a sync answer.
+    pub fn receive_entries(&self, entries: Vec<Sealed>) -> SyncOutcome {
+        let mut outcome = SyncOutcome::default();
+        for entry in &entries {
+            self.note_known(&entry.origin, entry.seq);
+        }
+        for result in lock(&self.replica).receive_many_sealed(entries) {
+            match result {
+                Ok(Received::Stored(stored)) => outcome.stored += stored.len(),
+                Ok(Received::Buffered { .. }) => outcome.gap = true,
+                Ok(Received::Equivocation(evidence)) => outcome.evidence.push(*evidence),
+                Ok(Received::Duplicate) => {}
+                Err(Rejected::PendingFull(_) | Rejected::Store(_)) => outcome.gap = true,
+                Err(_) => outcome.rejected += 1,
+            }
+        }
+        self.metrics.stored(outcome.stored);
+        outcome
+    }
+
+    /// Checks and keeps equivocation evidence from a peer (JSON of both signed entries).
+    pub fn receive_evidence(&self, bytes: &[u8]) -> GossipVerdict {
+        if bytes.len() > 2 * consentnet_consent_chain::entry::MAX_ENTRY_BYTES + 1024 {
+            return GossipVerdict::Reject("evidence too large".into());
+        }
+        let evidence: Equivocation = match serde_json::from_slice(bytes) {
+            Ok(evidence) => evidence,
+            Err(error) => return GossipVerdict::Reject(format!("malformed evidence: {error}")),
+        };
+        match lock(&self.replica).receive_evidence(evidence) {
+            Ok(true) => GossipVerdict::Accept { gap: false },
+            Ok(false) | Err(Rejected::Store(_)) => GossipVerdict::Ignore,
+            Err(error) => GossipVerdict::Reject(error.to_string()),
+        }
+    }
+}
+
+impl LogPeer for NodeService {
+    fn members(&self) -> Vec<Member> {
+        self.read(|replica| replica.state().membership().iter().cloned().collect())
+    }
+
+    fn frontier(&self) -> BTreeMap<Did, FeedHead> {
+        NodeService::frontier(self)
+    }
+
+    fn wants(&self, theirs: &BTreeMap<Did, FeedHead>) -> Vec<RangeRequest> {
+        NodeService::wants(self, theirs)
+    }
+
+    fn serve(&self, request: &RangeRequest) -> Result<Vec<Vec<u8>>, StoreError> {
+        NodeService::serve(self, request)
+    }
+
+    fn receive_entries(&self, entries: Vec<Sealed>) -> SyncOutcome {
+        NodeService::receive_entries(self, entries)
+    }
+
+    fn receive_gossip_batch(&self, messages: &[&[u8]]) -> Vec<GossipVerdict> {
+        NodeService::receive_gossip_batch(self, messages)
+    }
+
+    fn receive_evidence(&self, bytes: &[u8]) -> GossipVerdict {
+        NodeService::receive_evidence(self, bytes)
+    }
+
+    fn counters(&self) -> &Counters {
+        &self.metrics.network
+    }
+}

@@ -1,0 +1,10 @@
+//! The node's core: the service that owns the replica and the node key, the submitter that writes this node's feed, what it does with what peers send, and its counters. It knows no HTTP; it reaches the network only through the handle the p2p layer gives it.
+
+mod gossip;
+pub mod metrics;
+mod service;
+mod submit;
+
+pub use metrics::Metrics;
+pub use service::NodeService;
+pub use submit::{SubmitError, Submitted, Submitter};

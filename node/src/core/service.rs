@@ -1,0 +1,156 @@
+//! The node's service: the replica (log, engine, state) behind one lock, the node key, and the reads the API, the bank role and the portal make of them.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+// A panic while holding the replica's lock leaves it as its last durable write made it:
+// every mutation writes the store before touching memory, so the lock is taken over.
+pub(super) use consentnet_identity::util::lock;
+
+use consentnet_consent_chain::event::{AppDecision, AppManifest};
+use consentnet_consent_chain::{
+    Entry, Event, FeedHead, Genesis, Hash32, Replica, RocksStore, StoreError,
+};
+use consentnet_identity::{Did, KeyPair, Revocation};
+
+use super::metrics::Metrics;
+
+/// The node's log, state and key.
+pub struct NodeService {
+    pub(super) replica: Mutex<Replica<RocksStore>>,
+    pub(super) key: KeyPair,
+    genesis: Genesis,
+    pub(super) known_heads: Mutex<BTreeMap<Did, u64>>,
+    /// Counters for `/metrics`.
+    pub metrics: Metrics,
+}
+
+impl std::fmt::Debug for NodeService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeService")
+            .field("did", self.key.did())
+            .finish_non_exhaustive()
+    }
+}
+
+pub(super) fn now_ms() -> u64 {
+    u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0)
+}
+
+impl NodeService {
+    /// Opens the log in `store` for the consortium in `genesis`, as the node with `key`.
+    pub fn open(store: RocksStore, genesis: Genesis, key: KeyPair) -> Result<Self, StoreError> {
+        let replica = Replica::open(store, &genesis)?;
+        Ok(Self {
+            replica: Mutex::new(replica),
+            key,
+            genesis,
+            known_heads: Mutex::default(),
+            metrics: Metrics::default(),
+        })
+    }
+
+    /// This node's DID.
+    pub fn did(&self) -> &Did {
+        self.key.did()
+    }
+
+    /// The genesis this node runs.
+    pub fn genesis(&self) -> &Genesis {
+        &self.genesis
+    }
+
+    /// Runs `read` with the replica locked.
+    pub fn read<T>(&self, read: impl FnOnce(&Replica<RocksStore>) -> T) -> T {
+        read(&lock(&self.replica))
+    }
+
+    /// A revocation of consent `id` signed by this (bank) node, for a reason.
+    pub fn bank_revocation(
+        &self,
+        id: consentnet_identity::ConsentId,
+        time: chrono::DateTime<chrono::Utc>,
+        reason: Option<String>,
+    ) -> Revocation {
+        Revocation::sign(&self.key, id, time, reason)
+    }
+
+    /// A decision of this (bank) node on an app version, signed with its key.
+    pub fn bank_decision(&self, decision: AppDecision) -> Event {
+        Event::app_decided(&self.key, decision)
+    }
+
+    /// An access batch of this (bank) node, signed with its key.
+    pub fn access_event(&self, batch: consentnet_consent_chain::event::AccessBatch) -> Event {
+        Event::access_recorded(&self.key, batch)
+    }
+
+    /// The app manifest event, checked for its signature when submitted.
+    pub fn app_published(manifest: AppManifest, signature: String) -> Event {
+        Event::AppPublished {
+            manifest,
+            signature,
+        }
+    }
+
+    /// The app decision event.
+    pub fn app_decided(decision: AppDecision, signature: String) -> Event {
+        Event::AppDecided {
+            decision,
+            signature,
+        }
+    }
+
+    /// This node's frontier: every feed's head.
+    pub fn frontier(&self) -> BTreeMap<Did, FeedHead> {
+        self.read(|replica| replica.heads().clone())
+    }
+
+    /// How far behind this node is, per origin: the highest seq heard of minus the
+    /// highest held.
+    pub fn lag(&self) -> BTreeMap<Did, u64> {
+        let heads = self.frontier();
+        lock(&self.known_heads)
+            .iter()
+            .map(|(origin, known)| {
+                let held = heads.get(origin).map_or(0, |h| h.seq);
+                (origin.clone(), known.saturating_sub(held))
+            })
+            .collect()
+    }
+
+    /// Entries held, all feeds together.
+    pub fn log_entries(&self) -> u64 {
+        self.frontier().values().map(|h| h.seq).sum()
+    }
+
+    /// The state digest.
+    pub fn state_digest(&self) -> Hash32 {
+        self.read(|replica| replica.state().digest())
+    }
+
+    /// The entry holding `event_id`, if held.
+    pub fn locate(&self, event_id: &Hash32) -> Result<Option<Entry>, StoreError> {
+        self.read(|replica| replica.locate(event_id))
+    }
+
+    /// Audits the whole log (see `consent_chain::audit`). Holds the log for the duration:
+    /// submissions wait meanwhile.
+    pub fn audit(
+        &self,
+        config: consentnet_consent_chain::audit::AuditConfig,
+    ) -> Result<consentnet_consent_chain::audit::AuditReport, StoreError> {
+        self.read(|replica| {
+            consentnet_consent_chain::audit::audit(replica.store(), &self.genesis, config)
+        })
+    }
+
+    /// Closes the store: every acknowledged entry is already durable.
+    pub fn close(self) {
+        let replica = self
+            .replica
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        drop(replica);
+    }
+}

@@ -1,0 +1,173 @@
+//! Submissions to this node's feed: the entitlement check, one durable write per burst (group commit) on the submitter thread, and the gossip of what it wrote.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use consentnet_consent_chain::validate::EventError;
+use consentnet_consent_chain::{Appended, Event, Rejected, Sealed, StoreError};
+use consentnet_identity::Revocation;
+
+use super::service::{NodeService, lock, now_ms};
+use crate::p2p::NetworkHandle;
+
+/// Why a submission was refused. Each maps to one HTTP status and code.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// The event failed validation.
+    #[error(transparent)]
+    Invalid(#[from] EventError),
+    /// A revocation by someone who may not revoke that consent.
+    #[error("{0} may not revoke this consent: only its issuer or its bank may")]
+    NotEntitled(String),
+    /// This node is not a member of the consortium it was started for.
+    #[error("this node is not a member of the consortium")]
+    NodeNotMember,
+    /// The log could not be written; nothing was acknowledged.
+    #[error("the log is unavailable: {0}")]
+    Store(#[from] StoreError),
+    /// The node is shutting down.
+    #[error("the node is shutting down")]
+    Stopping,
+}
+
+/// Submissions waiting for the submitter thread at most.
+const SUBMIT_QUEUE: usize = 1024;
+/// Submissions written together at most.
+const SUBMIT_BURST: usize = 256;
+
+type Submission = (Event, oneshot::Sender<Result<Submitted, SubmitError>>);
+
+/// Hands submissions to one blocking thread that validates them, writes whatever has
+/// queued up with one durable write (group commit) and gossips the new entries of that
+/// write together. Cloneable; bounded.
+#[derive(Clone, Debug)]
+pub struct Submitter {
+    queue: mpsc::Sender<Submission>,
+}
+
+impl Submitter {
+    /// Starts the submitter thread for `service`; new entries are gossiped on `network`
+    /// when there is one.
+    pub fn start(
+        service: Arc<NodeService>,
+        network: Option<NetworkHandle>,
+    ) -> std::io::Result<Self> {
+        let (queue, mut inbox) = mpsc::channel::<Submission>(SUBMIT_QUEUE);
+        std::thread::Builder::new()
+            .name("submitter".into())
+            .spawn(move || {
+                while let Some(first) = inbox.blocking_recv() {
+                    let mut burst = vec![first];
+                    while burst.len() < SUBMIT_BURST {
+                        match inbox.try_recv() {
+                            Ok(next) => burst.push(next),
+                            Err(_) => break,
+                        }
+                    }
+                    let (events, replies): (Vec<Event>, Vec<_>) = burst.into_iter().unzip();
+                    let results = service.submit_many(events);
+                    let fresh: Vec<Vec<u8>> = results
+                        .iter()
+                        .filter_map(|result| match result {
+                            Ok(submitted) if submitted.new => {
+                                Some(submitted.entry.bytes().to_vec())
+                            }
+                            _ => None,
+                        })
+                        .collect();
+                    for (reply, result) in replies.into_iter().zip(results) {
+                        // The caller may have gone; the entry stays acknowledged on the log.
+                        let _ = reply.send(result);
+                    }
+                    if let Some(network) = network.as_ref().filter(|_| !fresh.is_empty()) {
+                        network.publish_blocking(fresh);
+                    }
+                }
+            })?;
+        Ok(Self { queue })
+    }
+
+    /// Submits `event`; resolves once it is durable (or refused).
+    pub async fn submit(&self, event: Event) -> Result<Submitted, SubmitError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send((event, reply))
+            .await
+            .map_err(|_| SubmitError::Stopping)?;
+        answer.await.map_err(|_| SubmitError::Stopping)?
+    }
+}
+
+/// A durable submission: the signed entry that holds the event (the receipt).
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    /// The entry holding the event, in this or another node's feed, with its bytes.
+    pub entry: Sealed,
+    /// False when the event was already on the log.
+    pub new: bool,
+}
+
+impl NodeService {
+    /// Validates `event` and appends it to this node's feed, durably.
+    pub fn submit(&self, event: Event) -> Result<Submitted, SubmitError> {
+        self.submit_many(vec![event])
+            .pop()
+            .unwrap_or_else(|| unreachable!("one result per event"))
+    }
+
+    /// [`NodeService::submit`] for several events with one durable write (group
+    /// commit); one result per event, in order.
+    pub fn submit_many(&self, events: Vec<Event>) -> Vec<Result<Submitted, SubmitError>> {
+        let mut results: Vec<Option<Result<Submitted, SubmitError>>> = Vec::new();
+        let mut accepted = Vec::with_capacity(events.len());
+        let mut slots = Vec::with_capacity(events.len());
+        for event in events {
+            let checked = match &event {
+                Event::ConsentRevoked { revocation } => self.check_revoker(revocation),
+                _ => Ok(()),
+            };
+            match checked {
+                Ok(()) => {
+                    slots.push(results.len());
+                    accepted.push(event);
+                    results.push(None);
+                }
+                Err(error) => results.push(Some(Err(error))),
+            }
+        }
+        // Canonical JSON and a batch check of the events' own signatures, outside the lock.
+        let prepared = consentnet_consent_chain::replica::prepare_events(accepted);
+        let appended = lock(&self.replica).append_prepared(&self.key, prepared, now_ms());
+        for (slot, result) in slots.into_iter().zip(appended) {
+            results[slot] = Some(match result {
+                Ok(Appended::New(entry)) => Ok(Submitted { entry, new: true }),
+                Ok(Appended::Existing(entry)) => Ok(Submitted { entry, new: false }),
+                Err(Rejected::InvalidEvent(error)) => Err(SubmitError::Invalid(error)),
+                Err(Rejected::Store(error)) => Err(SubmitError::Store(error)),
+                Err(Rejected::NotMember(_)) => Err(SubmitError::NodeNotMember),
+                Err(other) => Err(SubmitError::Store(StoreError::Corrupt(other.to_string()))),
+            });
+        }
+        let results: Vec<_> = results.into_iter().flatten().collect();
+        for result in &results {
+            self.metrics.submission(result.is_ok());
+        }
+        results
+    }
+
+    /// A revocation of a known consent must come from its issuer or its bank.
+    fn check_revoker(&self, revocation: &Revocation) -> Result<(), SubmitError> {
+        self.read(
+            |replica| match replica.state().consent(&revocation.consent_id) {
+                Some(consent)
+                    if revocation.revoker != consent.issuer
+                        && revocation.revoker != consent.terms.bank =>
+                {
+                    Err(SubmitError::NotEntitled(revocation.revoker.to_string()))
+                }
+                _ => Ok(()),
+            },
+        )
+    }
+}

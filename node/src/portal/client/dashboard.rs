@@ -1,0 +1,200 @@
+//! My consents: each one's status, what it allows and every access made under it, with a one-click revoke signed by the bank on the client's session.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use chrono::Utc;
+use consentnet_consent_chain::event::{AccessRecord, Outcome};
+use consentnet_consent_chain::{ConsentStatus, Event};
+use consentnet_identity::ConsentId;
+
+use super::{ACCESSES_SHOWN, member_name, millis, nav, status_word};
+use crate::api::append;
+use crate::portal::html::{layout, page, plain_words, refusal_page, see_other};
+use crate::portal::oauth::Params;
+use crate::portal::state::Portal;
+use consentnet_identity::util::escape_html;
+
+/// `GET /portal/consents`: the signed-in client's consents, newest first.
+pub(super) async fn dashboard(State(portal): State<Portal>, headers: HeaderMap) -> Response {
+    let now = Utc::now();
+    let Some(session) = portal.web.session(&headers, now) else {
+        return see_other("/portal/sign-in");
+    };
+    let here = portal.app.service.did().clone();
+    let cards = portal.app.service.read(|replica| {
+        let state = replica.state();
+        let mut consents: Vec<_> = state
+            .consents_by_client(&session.did)
+            .into_iter()
+            .filter_map(|id| state.consent(&id).cloned())
+            .collect();
+        consents.sort_by_key(|c| std::cmp::Reverse(c.terms.valid_from));
+        // One pass over the access records for all of this client's consents.
+        let mut by_consent: HashMap<ConsentId, Vec<&AccessRecord>> =
+            consents.iter().map(|c| (c.id, Vec::new())).collect();
+        for (_, record) in state.accesses() {
+            if let Some(list) = by_consent.get_mut(&record.consent_id) {
+                list.push(record);
+            }
+        }
+        consents
+            .iter()
+            .map(|consent| {
+                let status = state.consent_status(&consent.id, now);
+                let terms = &consent.terms;
+                let mut accesses = by_consent.remove(&consent.id).unwrap_or_default();
+                accesses.sort_by_key(|r| std::cmp::Reverse(r.time));
+                let total = accesses.len();
+                let rows: String = accesses
+                    .iter()
+                    .take(ACCESSES_SHOWN)
+                    .map(|record| {
+                        let outcome = match &record.outcome {
+                            Outcome::Served => "served".to_owned(),
+                            Outcome::Refused { code } => format!("refused ({})", escape_html(code)),
+                        };
+                        format!(
+                            "<tr><td>{}</td><td>{}</td><td>{outcome}</td></tr>",
+                            millis(record.time),
+                            escape_html(&record.operation)
+                        )
+                    })
+                    .collect();
+                let history = if total == 0 {
+                    "<p>No access yet.</p>".to_owned()
+                } else {
+                    format!(
+                        "<table class=\"accesses\"><tr><th>when (UTC)</th><th>what</th><th>outcome</th></tr>{rows}</table><p>{total} in all.</p>"
+                    )
+                };
+                let action = match (status, terms.bank == here) {
+                    (ConsentStatus::Active | ConsentStatus::NotYetValid, true) => format!(
+                        r#"<form method="post" action="/portal/consents/{id}/revoke"><input type="hidden" name="csrf" value="{csrf}"><button type="submit" class="revoke">Revoke</button></form>"#,
+                        id = consent.id,
+                        csrf = escape_html(&session.csrf),
+                    ),
+                    (ConsentStatus::Active | ConsentStatus::NotYetValid, false) => format!(
+                        "<p>Revoke it at its bank's portal, or with <code>consentnet consent revoke {}</code>.</p>",
+                        consent.id
+                    ),
+                    _ => String::new(),
+                };
+                let app = state
+                    .app_name(&terms.app)
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| terms.app.to_string());
+                format!(
+                    r#"<div class="box consent" id="consent-{id}" data-status="{status}">
+<h2>{app} at {bank}: <span class="status">{status}</span></h2>
+<p>May {permissions}.</p>
+<p>Accounts: {accounts}. Until {until} (UTC). Why: {purpose}</p>
+{action}
+<h3>Accesses</h3>
+{history}
+</div>"#,
+                    id = consent.id,
+                    status = status_word(status),
+                    app = escape_html(&app),
+                    bank = escape_html(&member_name(&portal, &terms.bank)),
+                    permissions = terms
+                        .permissions
+                        .iter()
+                        .map(|p| escape_html(plain_words(*p)))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                    accounts = terms
+                        .accounts
+                        .iter()
+                        .map(|a| format!("<code>{}</code>", escape_html(a)))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    until = terms.valid_until.format("%Y-%m-%d %H:%M"),
+                    purpose = escape_html(&terms.purpose),
+                )
+            })
+            .collect::<Vec<_>>()
+    });
+    let list = if cards.is_empty() {
+        "<p>You have given no consents yet.</p>".to_owned()
+    } else {
+        cards.concat()
+    };
+    let body = format!(
+        "{nav}\n<h1>My consents</h1>\n<div id=\"consents\">{list}</div>",
+        nav = nav(Some(&session.did))
+    );
+    page(&layout("My consents", &body, None))
+}
+
+/// `POST /portal/consents/{id}/revoke`: the signed-in client's one-click revoke of a
+/// consent at this bank; the bank signs the revocation on the client's word.
+pub(super) async fn revoke(
+    State(portal): State<Portal>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Response {
+    let now = Utc::now();
+    let refuse = |status: StatusCode, code: &str, message: &str| {
+        refusal_page(
+            status,
+            "Not revoked",
+            code,
+            message,
+            "<p><a href=\"/portal/consents\">Back to my consents</a></p>",
+        )
+    };
+    let Some(session) = portal.web.session(&headers, now) else {
+        return refuse(StatusCode::UNAUTHORIZED, "signed_out", "sign in first");
+    };
+    let params = bytes
+        .ok()
+        .and_then(|b| Params::parse(&b).ok())
+        .unwrap_or_default();
+    if params.get("csrf") != Some(session.csrf.as_str()) {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "csrf_mismatch",
+            "the form did not come from your consents page",
+        );
+    }
+    let Some(id) = ConsentId::parse(&id) else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "invalid_consent_id",
+            "not a consent id",
+        );
+    };
+    let here = portal.app.service.did().clone();
+    let owned = portal.app.service.read(|replica| {
+        replica
+            .state()
+            .consent(&id)
+            .is_some_and(|c| c.issuer == session.did && c.terms.bank == here)
+    });
+    if !owned {
+        return refuse(
+            StatusCode::NOT_FOUND,
+            "consent_unknown",
+            "you have no consent with that id at this bank",
+        );
+    }
+    let revocation = portal.app.service.bank_revocation(
+        id,
+        now,
+        Some("revoked by the client in the portal".to_owned()),
+    );
+    match append(&portal.app, Event::ConsentRevoked { revocation }).await {
+        Ok(_) => see_other("/portal/consents"),
+        Err(error) => refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "not_written",
+            &format!("the revocation was not written: {error}"),
+        ),
+    }
+}

@@ -1,0 +1,333 @@
+//! Pushed authorization requests (RFC 9126): the request is checked and what it asks for is read from `scope` and `authorization_details`.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use consentnet_consent_chain::State;
+use consentnet_consent_chain::event::AppAction;
+use consentnet_identity::consent::{PaymentLimits, Period};
+use consentnet_identity::permissions::check_permission_set;
+use consentnet_identity::{Did, Permission, b64url_decode};
+use serde_json::Value;
+
+use super::error::OAuthError;
+use super::params::Params;
+use super::server::AuthServer;
+use super::session::{Asked, Decision, Session};
+use super::{
+    ACCOUNTS_SCOPE, DEFAULT_VALIDITY_DAYS, DETAILS_TYPE, MAX_SESSIONS, MAX_VALIDITY_DAYS,
+    REQUEST_URI_LIFETIME_SECS, REQUEST_URI_PREFIX,
+};
+use consentnet_identity::util::{lock, random_hex};
+
+impl AuthServer {
+    /// A pushed authorization request (RFC 9126) from `client`, already authenticated
+    /// for `/oauth/par`: checks the request and the bank's approval of the app; returns
+    /// the `request_uri` and its lifetime.
+    pub fn push(
+        &self,
+        state: &State,
+        client: Did,
+        params: &Params,
+        now: DateTime<Utc>,
+    ) -> Result<(String, i64), OAuthError> {
+        if params.get("request_uri").is_some() {
+            return Err(OAuthError::invalid_request(
+                "request_uri must not be pushed (RFC 9126 section 2.1)",
+            ));
+        }
+        if params.get("request").is_some() {
+            return Err(OAuthError::new(
+                400,
+                "request_not_supported",
+                "request objects are not supported; send the parameters as a form",
+            ));
+        }
+        match params.require("response_type")? {
+            "code" => {}
+            other => {
+                return Err(OAuthError::new(
+                    400,
+                    "unsupported_response_type",
+                    format!("response_type {other:?} is not supported; use code"),
+                ));
+            }
+        }
+        let redirect_uri = params.require("redirect_uri")?;
+        let challenge = params.get("code_challenge").ok_or_else(|| {
+            OAuthError::invalid_request("PKCE is required: send code_challenge (S256)")
+        })?;
+        if params.get("code_challenge_method") != Some("S256") {
+            return Err(OAuthError::invalid_request(
+                "code_challenge_method must be S256",
+            ));
+        }
+        if challenge.len() != 43 || b64url_decode(challenge).is_none() {
+            return Err(OAuthError::invalid_request(
+                "code_challenge must be the base64url SHA-256 of the code_verifier (43 characters)",
+            ));
+        }
+        let client_state = params.get("state").map(str::to_owned);
+        if client_state.as_ref().is_some_and(|s| s.len() > 512) {
+            return Err(OAuthError::invalid_request(
+                "state is longer than 512 characters",
+            ));
+        }
+        let mut asked = self.asked(params, &client, now)?;
+        // The app must be approved here, through a version that registered this redirect.
+        let approved: Vec<(String, BTreeSet<Permission>, bool)> = state
+            .catalog(&self.bank)
+            .into_iter()
+            .filter(|entry| entry.manifest.app == client)
+            .filter_map(|entry| match entry.decision.map(|d| d.action) {
+                Some(AppAction::Approve { permissions }) => Some((
+                    entry.manifest.version.clone(),
+                    permissions,
+                    entry
+                        .manifest
+                        .redirect_uris
+                        .iter()
+                        .any(|r| r == redirect_uri),
+                )),
+                _ => None,
+            })
+            .collect();
+        if approved.is_empty() {
+            return Err(OAuthError::unauthorized_client(format!(
+                "{client} has no version approved by this bank"
+            )));
+        }
+        let (version, allowed, _) = approved
+            .into_iter()
+            .filter(|(_, _, registered)| *registered)
+            .max_by(|a, b| a.0.cmp(&b.0))
+            .ok_or_else(|| {
+                OAuthError::invalid_request(
+                    "redirect_uri is not registered in the manifest of an approved version",
+                )
+            })?;
+        let refused: Vec<&str> = asked
+            .permissions
+            .iter()
+            .filter(|p| !allowed.contains(p))
+            .map(|p| p.as_str())
+            .collect();
+        if !refused.is_empty() {
+            return Err(OAuthError::invalid_details(format!(
+                "this bank does not allow the app {}",
+                refused.join(", ")
+            )));
+        }
+        asked.app_version = version;
+        asked.app_name = state.app_name(&client).unwrap_or_default().to_owned();
+        let handle = random_hex(16);
+        let session = Session {
+            handle: handle.clone(),
+            asked,
+            redirect_uri: redirect_uri.to_owned(),
+            state: client_state,
+            code_challenge: challenge.to_owned(),
+            csrf: random_hex(16),
+            browser: None,
+            created: now,
+            decision: Decision::Pending,
+        };
+        let mut sessions = lock(&self.sessions);
+        sessions.retain(|_, s| !s.expired(now));
+        if sessions.len() >= MAX_SESSIONS {
+            return Err(OAuthError::new(
+                503,
+                "temporarily_unavailable",
+                "too many authorizations in progress; retry shortly",
+            ));
+        }
+        sessions.insert(handle.clone(), session);
+        Ok((
+            format!("{REQUEST_URI_PREFIX}{handle}"),
+            REQUEST_URI_LIFETIME_SECS,
+        ))
+    }
+
+    /// What the request asks for, from `authorization_details` and `scope`.
+    fn asked(
+        &self,
+        params: &Params,
+        client: &Did,
+        now: DateTime<Utc>,
+    ) -> Result<Asked, OAuthError> {
+        let mut permissions = BTreeSet::new();
+        let mut payment_limits = None;
+        let mut accounts = None;
+        let mut purpose = None;
+        let mut valid_until = now + Duration::days(DEFAULT_VALIDITY_DAYS);
+        if let Some(scope) = params.get("scope") {
+            for value in scope.split(' ').filter(|s| !s.is_empty()) {
+                match value {
+                    "accounts" => permissions.extend(ACCOUNTS_SCOPE),
+                    "payments" => {
+                        permissions.insert(Permission::CreateDomesticPayments);
+                        payment_limits = Some(default_payment_limits());
+                    }
+                    other => {
+                        return Err(OAuthError::new(
+                            400,
+                            "invalid_scope",
+                            format!("scope {other:?} is unknown; use accounts and/or payments"),
+                        ));
+                    }
+                }
+            }
+        }
+        if let Some(text) = params.get("authorization_details") {
+            let details: Vec<Value> = serde_json::from_str(text).map_err(|e| {
+                OAuthError::invalid_details(format!(
+                    "authorization_details is not a JSON array: {e}"
+                ))
+            })?;
+            let [detail] = details.as_slice() else {
+                return Err(OAuthError::invalid_details(
+                    "send exactly one authorization_details entry",
+                ));
+            };
+            let object = detail.as_object().ok_or_else(|| {
+                OAuthError::invalid_details("an authorization_details entry is a JSON object")
+            })?;
+            for (name, value) in object {
+                match name.as_str() {
+                    "type" if value == DETAILS_TYPE => {}
+                    "type" => {
+                        return Err(OAuthError::invalid_details(format!(
+                            "type must be {DETAILS_TYPE:?}"
+                        )));
+                    }
+                    "bank" if value.as_str() == Some(self.bank.as_str()) => {}
+                    "bank" => {
+                        return Err(OAuthError::invalid_details(format!(
+                            "bank must be this bank, {}",
+                            self.bank
+                        )));
+                    }
+                    "permissions" => {
+                        let codes: Vec<String> =
+                            serde_json::from_value(value.clone()).map_err(|_| {
+                                OAuthError::invalid_details("permissions is a list of codes")
+                            })?;
+                        for code in codes {
+                            permissions.insert(code.parse::<Permission>().map_err(|e| {
+                                OAuthError::invalid_details(format!("permissions: {e}"))
+                            })?);
+                        }
+                    }
+                    "payment_limits" => {
+                        payment_limits =
+                            Some(serde_json::from_value(value.clone()).map_err(|e| {
+                                OAuthError::invalid_details(format!("payment_limits: {e}"))
+                            })?);
+                    }
+                    "accounts" => {
+                        accounts = Some(serde_json::from_value(value.clone()).map_err(|_| {
+                            OAuthError::invalid_details("accounts is a list of account ids")
+                        })?);
+                    }
+                    "purpose" => {
+                        purpose = Some(
+                            value
+                                .as_str()
+                                .ok_or_else(|| OAuthError::invalid_details("purpose is a string"))?
+                                .to_owned(),
+                        );
+                    }
+                    "valid_until" => {
+                        valid_until = parse_until(value).ok_or_else(|| {
+                            OAuthError::invalid_details(
+                                "valid_until is an RFC 3339 time or a date (YYYY-MM-DD)",
+                            )
+                        })?;
+                    }
+                    other => {
+                        return Err(OAuthError::invalid_details(format!(
+                            "unknown field {other:?} in the {DETAILS_TYPE} entry"
+                        )));
+                    }
+                }
+            }
+            if !object.contains_key("type") {
+                return Err(OAuthError::invalid_details(format!(
+                    "the entry needs type {DETAILS_TYPE:?}"
+                )));
+            }
+        }
+        if permissions.is_empty() {
+            return Err(OAuthError::invalid_request(
+                "say what is asked: scope (accounts, payments) or authorization_details",
+            ));
+        }
+        check_permission_set(&permissions)
+            .map_err(|e| OAuthError::invalid_details(e.to_string()))?;
+        let pays = permissions.contains(&Permission::CreateDomesticPayments);
+        if pays != payment_limits.is_some() {
+            return Err(OAuthError::invalid_details(
+                "payment_limits go with CreateDomesticPayments, and only with it",
+            ));
+        }
+        if valid_until <= now {
+            return Err(OAuthError::invalid_details("valid_until is in the past"));
+        }
+        if valid_until > now + Duration::days(MAX_VALIDITY_DAYS) {
+            return Err(OAuthError::invalid_details(format!(
+                "valid_until is more than {MAX_VALIDITY_DAYS} days away"
+            )));
+        }
+        let purpose = purpose.unwrap_or_else(|| "Access granted through OAuth".to_owned());
+        if purpose.trim().is_empty() || purpose.chars().count() > 200 {
+            return Err(OAuthError::invalid_details(
+                "purpose must be 1 to 200 characters",
+            ));
+        }
+        Ok(Asked {
+            app: client.clone(),
+            app_name: String::new(),
+            app_version: String::new(),
+            bank: self.bank.clone(),
+            permissions,
+            payment_limits,
+            accounts,
+            purpose,
+            valid_until,
+        })
+    }
+}
+
+/// The limits the `payments` scope asks for.
+pub fn default_payment_limits() -> PaymentLimits {
+    PaymentLimits {
+        currency: "GBP".into(),
+        max_per_payment: "250.00".into(),
+        max_per_period: Some("1000.00".into()),
+        period: Some(Period::Month),
+    }
+}
+
+pub(super) fn parse_until(value: &Value) -> Option<DateTime<Utc>> {
+    let text = value.as_str()?;
+    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
+        return Some(time.with_timezone(&Utc));
+    }
+    let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+    Some(date.and_hms_opt(23, 59, 59)?.and_utc())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn until_takes_a_time_or_a_whole_day() {
+        let day = parse_until(&json!("2027-01-31")).unwrap();
+        assert_eq!(day.to_rfc3339(), "2027-01-31T23:59:59+00:00");
+        assert!(parse_until(&json!("2027-01-31T10:00:00Z")).is_some());
+        assert!(parse_until(&json!("soon")).is_none());
+    }
+}

@@ -1,0 +1,187 @@
+//! The token endpoint (code with PKCE and a DPoP proof, reuse detection), introspection and revocation of consents as tokens.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use consentnet_consent_chain::{ConsentStatus, State};
+use consentnet_identity::jose::jwk_thumbprint;
+use consentnet_identity::{ConsentId, Did, PopRequest, VerifiedConsent, verify_pop};
+use serde_json::{Value, json};
+
+use super::LEEWAY_SECS;
+use super::error::OAuthError;
+use super::params::Params;
+use super::server::{AuthServer, is_pkce_text, s256};
+use super::session::{Asked, Decision, ReusedCode, TokenResponse};
+use consentnet_identity::util::{constant_time_eq as bytes_eq, lock};
+
+impl AuthServer {
+    /// The token request (authorization code grant with PKCE and a DPoP proof by the
+    /// app's key). `Err(Ok(_))` is a refusal; `Err(Err(reused))` is a code used twice,
+    /// whose consent must be revoked before `invalid_grant` is answered.
+    /// `in_catalog` is asked as by [`AuthServer::authenticate`].
+    pub fn token(
+        &self,
+        in_catalog: impl FnOnce(&Did) -> bool,
+        params: &Params,
+        dpop: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<TokenResponse, Result<OAuthError, ReusedCode>> {
+        let endpoint = self.url("/oauth/token");
+        let client = self
+            .authenticate(in_catalog, params, &endpoint, now)
+            .map_err(Ok)?;
+        match params.require("grant_type").map_err(Ok)? {
+            "authorization_code" => {}
+            other => {
+                return Err(Ok(OAuthError::new(
+                    400,
+                    "unsupported_grant_type",
+                    format!("grant_type {other:?} is not supported; use authorization_code"),
+                )));
+            }
+        }
+        let code = params.require("code").map_err(Ok)?;
+        let mut sessions = lock(&self.sessions);
+        let session = sessions
+            .values_mut()
+            .find(|s| matches!(&s.decision, Decision::Approved { code: c, .. } if bytes_eq(c.as_bytes(), code.as_bytes())))
+            .ok_or_else(|| Ok(OAuthError::invalid_grant("the code is unknown or has expired")))?;
+        let Decision::Approved {
+            consent,
+            code_expires,
+            used,
+            ..
+        } = &mut session.decision
+        else {
+            unreachable!("found by its code");
+        };
+        if *used {
+            return Err(Err(ReusedCode(*consent)));
+        }
+        if now > *code_expires {
+            return Err(Ok(OAuthError::invalid_grant("the code has expired")));
+        }
+        if session.asked.app != client {
+            return Err(Ok(OAuthError::invalid_grant(
+                "the code was issued to another client",
+            )));
+        }
+        if params.get("redirect_uri") != Some(session.redirect_uri.as_str()) {
+            return Err(Ok(OAuthError::invalid_grant(
+                "redirect_uri differs from the authorization request's",
+            )));
+        }
+        let verifier = params.require("code_verifier").map_err(Ok)?;
+        if !is_pkce_text(verifier)
+            || !bytes_eq(s256(verifier).as_bytes(), session.code_challenge.as_bytes())
+        {
+            return Err(Ok(OAuthError::invalid_grant(
+                "code_verifier does not match the code_challenge",
+            )));
+        }
+        let proof = dpop.ok_or_else(|| {
+            Ok(OAuthError::invalid_dpop(
+                "a DPoP proof signed by the app's key is required",
+            ))
+        })?;
+        let request = PopRequest {
+            method: "POST",
+            url: &endpoint,
+            access_token: "",
+        };
+        let claims = verify_pop(proof, &client, request, now, LEEWAY_SECS)
+            .map_err(|e| Ok(OAuthError::invalid_dpop(e.to_string())))?;
+        lock(&self.proofs)
+            .first_use(
+                &format!("{client} {}", claims.jti),
+                now.timestamp() + LEEWAY_SECS,
+                now.timestamp(),
+            )
+            .map_err(|error| {
+                Ok(if error.status == 503 {
+                    error
+                } else {
+                    OAuthError::invalid_dpop("the DPoP proof was already used")
+                })
+            })?;
+        *used = true;
+        let consent = *consent;
+        Ok(TokenResponse {
+            access_token: consent.to_string(),
+            token_type: "DPoP",
+            expires_in: (session.asked.valid_until - now).num_seconds().max(0),
+            authorization_details: vec![session.asked.details(Some(&consent))],
+            app_version: session.asked.app_version.clone(),
+        })
+    }
+
+    /// Token introspection (RFC 7662) for the authenticated `client`: active only for
+    /// its own usable consents at this bank; anything else is `{"active": false}`.
+    pub fn introspect(
+        &self,
+        state: &State,
+        client: &Did,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Value {
+        let Some((consent, status)) = self.owned(state, client, token, now) else {
+            return json!({ "active": false });
+        };
+        if status != ConsentStatus::Active {
+            return json!({ "active": false });
+        }
+        let asked = Asked {
+            app: consent.terms.app.clone(),
+            app_name: String::new(),
+            app_version: String::new(),
+            bank: consent.terms.bank.clone(),
+            permissions: consent.terms.permissions.clone(),
+            payment_limits: consent.terms.payment_limits.clone(),
+            accounts: Some(consent.terms.accounts.clone()),
+            purpose: consent.terms.purpose.clone(),
+            valid_until: consent.terms.valid_until,
+        };
+        json!({
+            "active": true,
+            "iss": self.issuer,
+            "client_id": client,
+            "sub": consent.issuer,
+            "token_type": "DPoP",
+            "iat": consent.terms.valid_from.timestamp(),
+            "nbf": consent.terms.valid_from.timestamp(),
+            "exp": consent.terms.valid_until.timestamp(),
+            "cnf": { "jkt": jwk_thumbprint(client) },
+            "authorization_details": [asked.details(Some(&consent.id))],
+        })
+    }
+
+    /// Token revocation (RFC 7009): the consent to revoke when `token` is one of
+    /// `client`'s usable consents at this bank; `None` when there is nothing to do.
+    pub fn revocable(
+        &self,
+        state: &State,
+        client: &Did,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Option<ConsentId> {
+        let (consent, status) = self.owned(state, client, token, now)?;
+        matches!(status, ConsentStatus::Active | ConsentStatus::NotYetValid).then_some(consent.id)
+    }
+
+    fn owned(
+        &self,
+        state: &State,
+        client: &Did,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Option<(Arc<VerifiedConsent>, ConsentStatus)> {
+        let id = ConsentId::parse(token.trim())?;
+        let consent = state.consent(&id)?.clone();
+        if &consent.terms.app != client || consent.terms.bank != self.bank {
+            return None;
+        }
+        let status = state.consent_status(&id, now);
+        Some((consent, status))
+    }
+}
