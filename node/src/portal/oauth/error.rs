@@ -1,6 +1,5 @@
 //! The OAuth error: an HTTP status, the RFC 6749 `error` code and a description for people.
 
-
 /// An OAuth error (RFC 6749 section 5.2 and the RFCs that add codes): the HTTP status,
 /// the `error` code and a description for people.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

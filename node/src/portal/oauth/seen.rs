@@ -3,7 +3,6 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
-
 use super::error::OAuthError;
 use super::{LEEWAY_SECS, MAX_SEEN_IDS};
 
