@@ -375,6 +375,7 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding the HTTP API to {}", config.http.listen))?;
     let bound = listener.local_addr().context("reading the bound address")?;
+    let shutdown = shutdown_signal()?;
     print_listening(bound, &p2p_addrs, key.did());
     let submitter = Submitter::start(service.clone(), Some(network.clone()))
         .context("starting the submitter")?;
@@ -419,7 +420,7 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
     // `into_make_service` turns the routes into services once; serving the router itself
     // would rebuild every route for each new connection.
     axum::serve(listener, router.into_make_service())
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await
         .context("serving the HTTP API")?;
     if let Some(tasks) = bank_tasks {
@@ -479,21 +480,17 @@ async fn close(service: Arc<NodeService>) {
 }
 
 /// Resolves on the first SIGTERM or SIGINT, so in-flight requests finish before exit.
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM; only SIGINT stops the node");
-                std::future::pending::<()>().await;
-            }
+/// The handlers are installed when this is called, before the node says it listens: a
+/// signal sent right after the listening line still shuts the node down cleanly.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate => {}
-    }
-    tracing::info!("shutdown requested");
+        tracing::info!("shutdown requested");
+    })
 }
