@@ -4,8 +4,8 @@ use std::sync::{Arc, RwLock};
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
@@ -14,13 +14,13 @@ use consentnet_identity::{ConsentId, Did, Permission};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::call::Call;
+pub use crate::call::Check;
 use crate::connector::{
-    Account, Balance, BankConnector, ConnectorError, CreditDebit, Money, Transaction,
-    TransactionQuery,
+    Account, Balance, BankConnector, CreditDebit, Money, Transaction, TransactionQuery,
 };
-use crate::enforce::{
-    Authorized, ConsentSource, Operation, Presented, Refusal, ReplayCache, begin, finish,
-};
+use crate::enforce::{ConsentSource, Gate, Operation, ReplayCache};
+use crate::problem::{ObCode, ObError};
 
 /// Where the account information API lives.
 pub const AIS_BASE: &str = "/open-banking/v4.0/aisp";
@@ -42,40 +42,6 @@ pub trait AccessSink: Send + Sync {
         time: DateTime<Utc>,
         outcome: Outcome,
     );
-}
-
-/// Whether calls pass the consent check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Check {
-    /// Every call is checked (decision A3). The only mode the node uses.
-    #[default]
-    Enforced,
-    /// The consent is looked up but nothing is checked. Exists only so the adapter
-    /// benchmark can measure what the check costs on the same server; nothing else
-    /// builds an adapter with it.
-    SkippedForBenchmark,
-}
-
-/// The consent named by `id`, unchecked: [`Check::SkippedForBenchmark`] only.
-fn unchecked(
-    source: &dyn ConsentSource,
-    id: Option<ConsentId>,
-    now: DateTime<Utc>,
-) -> Result<Authorized, crate::enforce::Refusal> {
-    let consent = id
-        .and_then(|id| source.consent_at(&id, now))
-        .map(|(consent, _)| consent);
-    match consent {
-        Some(consent) => Ok(Authorized {
-            permissions: consent.terms.permissions.clone(),
-            consent,
-        }),
-        None => Err(crate::enforce::Refusal::new(
-            401,
-            "consent_unknown",
-            "no such consent",
-        )),
-    }
 }
 
 /// What the API needs: whose bank it is, the consent state, the connector, the records.
@@ -111,6 +77,16 @@ impl std::fmt::Debug for Adapter {
 }
 
 impl Adapter {
+    /// The consent check as this bank runs it.
+    pub fn gate(&self) -> Gate<'_> {
+        Gate {
+            source: self.source.as_ref(),
+            holders: self.holders.as_ref(),
+            replay: &self.replay,
+            bank: &self.bank,
+        }
+    }
+
     /// The connector in service now.
     pub fn connector(&self) -> Arc<dyn BankConnector> {
         self.connector
@@ -149,218 +125,6 @@ pub fn router(adapter: Arc<Adapter>) -> Router {
         )
         .with_state(adapter)
         .merge(payments)
-}
-
-/// An OBIE error: status, our specific code (in `Code`), a 4-character `ErrorCode`.
-#[derive(Debug)]
-pub(crate) struct ObError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-}
-
-impl ObError {
-    pub(crate) fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            code,
-            message: message.into(),
-        }
-    }
-
-    /// The OBIE 4-character error code for a status.
-    fn error_code(&self) -> &'static str {
-        match self.status.as_u16() {
-            400 => "U001",
-            401 => "U003",
-            403 => "U004",
-            404 => "U005",
-            429 => "U006",
-            502 => "U007",
-            504 => "U008",
-            _ => "U000",
-        }
-    }
-
-    fn body(&self, interaction: &str) -> Value {
-        let message: String = self.message.chars().take(500).collect();
-        json!({
-            "Id": interaction.chars().take(40).collect::<String>(),
-            "Code": self.code,
-            "Message": message,
-            "Errors": [{ "ErrorCode": self.error_code(), "Message": message }],
-        })
-    }
-}
-
-impl From<ConnectorError> for ObError {
-    fn from(error: ConnectorError) -> Self {
-        let message = error.to_string();
-        match error {
-            ConnectorError::NotFound(_) => Self::new(404, "not_found", message),
-            ConnectorError::Refused { .. } => Self::new(400, "refused_by_bank", message),
-            ConnectorError::IdempotencyConflict => Self::new(409, "idempotency_conflict", message),
-            ConnectorError::Timeout => Self::new(504, "bank_timeout", message),
-            ConnectorError::Unavailable(_) => Self::new(502, "bank_unavailable", message),
-        }
-    }
-}
-
-/// The interaction id to answer with: the caller's, if sensible, else a fresh UUID v4.
-fn interaction_id(headers: &HeaderMap) -> String {
-    if let Some(given) = headers.get(INTERACTION_ID).and_then(|v| v.to_str().ok())
-        && (1..=100).contains(&given.len())
-        && given.bytes().all(|b| b.is_ascii_graphic())
-    {
-        return given.to_owned();
-    }
-    let mut bytes = [0u8; 16];
-    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
-}
-
-fn respond(status: StatusCode, interaction: &str, body: Value) -> Response {
-    let mut response = (status, Json(body)).into_response();
-    if let Ok(value) = HeaderValue::from_str(interaction) {
-        response.headers_mut().insert(INTERACTION_ID, value);
-    }
-    response
-}
-
-/// One call through the check, the connector and the record.
-pub(crate) struct Call<'a> {
-    pub(crate) adapter: &'a Adapter,
-    pub(crate) headers: &'a HeaderMap,
-    pub(crate) method: &'static str,
-    pub(crate) success: StatusCode,
-    pub(crate) operation: Operation,
-    pub(crate) path: String,
-    pub(crate) account: Option<&'a str>,
-}
-
-impl<'a> Call<'a> {
-    /// A read (`GET`, answered with 200) of `path`.
-    pub(crate) fn read(
-        adapter: &'a Adapter,
-        headers: &'a HeaderMap,
-        operation: Operation,
-        path: String,
-        account: Option<&'a str>,
-    ) -> Self {
-        Self {
-            adapter,
-            headers,
-            method: "GET",
-            success: StatusCode::OK,
-            operation,
-            path,
-            account,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!(
-            "{}{}",
-            self.adapter.public_url.trim_end_matches('/'),
-            self.path
-        )
-    }
-
-    /// The consent check, with the proof's signature verified by the batcher.
-    async fn enforce(
-        &self,
-        presented: Presented<'_>,
-        now: chrono::DateTime<Utc>,
-    ) -> Result<Authorized, Refusal> {
-        let adapter = self.adapter;
-        let (pending, signature) = begin(adapter.source.as_ref(), presented, now)?;
-        if !adapter.signatures.verify(signature).await {
-            return Err(Refusal::from_proof(
-                consentnet_identity::PopError::BadSignature,
-            ));
-        }
-        finish(
-            pending,
-            adapter.source.as_ref(),
-            adapter.holders.as_ref(),
-            &adapter.replay,
-            &adapter.bank,
-            presented,
-            now,
-        )
-    }
-
-    /// Runs the check, then `serve`; records the outcome; answers in OBIE shapes.
-    pub(crate) async fn run<F>(self, serve: F) -> Response
-    where
-        F: FnOnce(Arc<dyn BankConnector>, Authorized) -> Result<Value, ObError> + Send + 'static,
-    {
-        let interaction = interaction_id(self.headers);
-        let header = |name: &str| self.headers.get(name).and_then(|v| v.to_str().ok());
-        let url = self.url();
-        let now = Utc::now();
-        let presented = Presented {
-            operation: self.operation,
-            method: self.method,
-            url: &url,
-            account: self.account,
-            authorization: header("authorization"),
-            proof: header("dpop"),
-            app_version: header(APP_VERSION),
-        };
-        let consent_id = presented
-            .authorization
-            .and_then(|a| a.split_whitespace().nth(1))
-            .and_then(ConsentId::parse);
-        let record = |outcome: Outcome| {
-            if let Some(id) = consent_id {
-                self.adapter
-                    .records
-                    .record(id, self.operation.name(), now, outcome);
-            }
-        };
-        let checked = match self.adapter.check {
-            Check::Enforced => self.enforce(presented, now).await,
-            Check::SkippedForBenchmark => unchecked(self.adapter.source.as_ref(), consent_id, now),
-        };
-        let authorized = match checked {
-            Ok(authorized) => authorized,
-            Err(refusal) => {
-                record(Outcome::Refused {
-                    code: refusal.code.to_owned(),
-                });
-                let error = ObError::new(refusal.status, refusal.code, refusal.message);
-                return respond(error.status, &interaction, error.body(&interaction));
-            }
-        };
-        let connector = self.adapter.connector();
-        let served = tokio::task::spawn_blocking(move || serve(connector, authorized))
-            .await
-            .unwrap_or_else(|e| Err(ObError::new(502, "bank_unavailable", e.to_string())));
-        match served {
-            Ok(mut body) => {
-                record(Outcome::Served);
-                body["Links"]["Self"] = json!(url);
-                respond(self.success, &interaction, body)
-            }
-            Err(error) => {
-                record(Outcome::Refused {
-                    code: error.code.to_owned(),
-                });
-                respond(error.status, &interaction, error.body(&interaction))
-            }
-        }
-    }
 }
 
 /// A one-page OBIE read answer around `data` (`Links.Self` is added by [`Call::run`]).
@@ -491,7 +255,7 @@ async fn account(
         let accounts = connector.accounts(std::slice::from_ref(&wanted))?;
         let account = accounts
             .first()
-            .ok_or_else(|| ObError::new(404, "not_found", format!("no account {wanted}")))?;
+            .ok_or_else(|| ObError::new(ObCode::NotFound, format!("no account {wanted}")))?;
         Ok(one_page(
             json!({ "Account": [account_json(account, detail)] }),
         ))
@@ -544,8 +308,7 @@ fn booking_time(name: &str, text: &str) -> Result<DateTime<Utc>, ObError> {
         return Ok(date.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc());
     }
     Err(ObError::new(
-        400,
-        "invalid_date_time",
+        ObCode::InvalidDateTime,
         format!("{name}: {text:?} is not an ISO 8601 date-time"),
     ))
 }
@@ -579,7 +342,7 @@ async fn transactions(
     let base = call.url();
     let wanted = id.clone();
     call.run(move |connector, authorized| {
-        let Query(query) = query.map_err(|e| ObError::new(400, "invalid_query", e.body_text()))?;
+        let Query(query) = query.map_err(|e| ObError::new(ObCode::InvalidQuery, e.body_text()))?;
         let from = query
             .from_booking_date_time
             .as_deref()

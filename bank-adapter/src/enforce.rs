@@ -8,6 +8,7 @@ use consentnet_consent_chain::event::AppAction;
 use consentnet_consent_chain::{ConsentStatus, State};
 
 use crate::links::AccountHolders;
+use crate::problem::{ObCode, ObError};
 use consentnet_identity::{
     ConsentId, Did, Permission, PopError, PopRequest, SignatureCheck, VerifiedConsent, check_pop,
 };
@@ -110,43 +111,6 @@ impl Operation {
     }
 }
 
-/// A refused call: the HTTP status and a machine-readable code, with a message.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{code}: {message}")]
-pub struct Refusal {
-    /// 400, 401 or 403.
-    pub status: u16,
-    /// The specific reason, e.g. `consent_revoked`.
-    pub code: &'static str,
-    /// For people.
-    pub message: String,
-}
-
-impl Refusal {
-    pub(crate) fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-        }
-    }
-
-    pub(crate) fn from_proof(error: PopError) -> Self {
-        let code = match &error {
-            PopError::TooLarge(_) | PopError::Malformed(_) | PopError::WrongHeader => {
-                "proof_malformed"
-            }
-            PopError::WrongKey { .. } => "proof_wrong_key",
-            PopError::BadSignature => "proof_bad_signature",
-            PopError::MethodMismatch { .. } => "proof_method_mismatch",
-            PopError::UrlMismatch { .. } => "proof_url_mismatch",
-            PopError::Stale { .. } => "proof_stale",
-            PopError::TokenMismatch => "proof_token_mismatch",
-        };
-        Self::new(401, code, error.to_string())
-    }
-}
-
 /// What the adapter reads from its node's state.
 pub trait ConsentSource: Send + Sync {
     /// The consent `id` and its status at `at`, if the node holds its grant.
@@ -235,7 +199,7 @@ impl ReplayCache {
 
     /// Records `jti`, seen at `now` (seconds). Errors when it was seen before, or when
     /// the cache is full of ids that have not expired yet.
-    fn record(&self, jti: &str, now: i64) -> Result<(), Refusal> {
+    fn record(&self, jti: &str, now: i64) -> Result<(), ObError> {
         let mut guard = self
             .inner
             .lock()
@@ -251,16 +215,14 @@ impl ReplayCache {
             }
         }
         if seen.contains_key(jti) {
-            return Err(Refusal::new(
-                401,
-                "proof_replayed",
+            return Err(ObError::new(
+                ObCode::ProofReplayed,
                 "this proof was already used",
             ));
         }
         if seen.len() >= self.capacity {
-            return Err(Refusal::new(
-                429,
-                "replay_cache_full",
+            return Err(ObError::new(
+                ObCode::ReplayCacheFull,
                 "too many calls inside the proof window; retry shortly",
             ));
         }
@@ -270,21 +232,55 @@ impl ReplayCache {
     }
 }
 
-/// Checks a presented call for `bank`, in the order the design gives; the first
-/// failing check is the answer. [`begin`], the proof's signature, then [`finish`].
-pub fn authorize(
-    source: &dyn ConsentSource,
-    holders: &dyn AccountHolders,
-    replay: &ReplayCache,
-    bank: &Did,
-    call: Presented<'_>,
-    now: DateTime<Utc>,
-) -> Result<Authorized, Refusal> {
-    let (pending, signature) = begin(source, call, now)?;
-    if !signature.verify() {
-        return Err(Refusal::from_proof(PopError::BadSignature));
+/// What the consent check consults at one bank: its consent state, its account links,
+/// its replay cache and its DID. [`Gate::authorize`] runs the whole check;
+/// [`Gate::begin`] and [`Gate::finish`] are its two halves around the proof's
+/// signature, so concurrent calls can have their signatures verified in one batch.
+#[derive(Clone, Copy)]
+pub struct Gate<'a> {
+    /// Consent and catalog state.
+    pub source: &'a dyn ConsentSource,
+    /// Which client DIDs hold which accounts.
+    pub holders: &'a dyn AccountHolders,
+    /// Proof ids seen recently.
+    pub replay: &'a ReplayCache,
+    /// This bank.
+    pub bank: &'a Did,
+}
+
+impl Gate<'_> {
+    /// Checks a presented call, in the order the design gives; the first failing check
+    /// is the answer. [`Gate::begin`], the proof's signature, then [`Gate::finish`].
+    pub fn authorize(
+        &self,
+        call: Presented<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Authorized, ObError> {
+        let (pending, signature) = self.begin(call, now)?;
+        if !signature.verify() {
+            return Err(ObError::from_proof(PopError::BadSignature));
+        }
+        self.finish(pending, call, now)
     }
-    finish(pending, source, holders, replay, bank, call, now)
+
+    /// The checks before the proof's signature (see [`begin`]).
+    pub fn begin(
+        &self,
+        call: Presented<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<(Pending, SignatureCheck), ObError> {
+        begin(self.source, call, now)
+    }
+
+    /// The checks after the proof's signature verified (see [`finish`]).
+    pub fn finish(
+        &self,
+        pending: Pending,
+        call: Presented<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Authorized, ObError> {
+        finish(pending, *self, call, now)
+    }
 }
 
 /// A call whose headers, consent and proof claims passed, waiting for the proof's
@@ -299,15 +295,14 @@ pub struct Pending {
 /// The checks before the proof's signature: headers, the consent known here, the
 /// proof's form, key, method, URL, freshness and binding. Returns the signature to
 /// verify (alone, or batched with other calls') before [`finish`].
-pub fn begin(
+fn begin(
     source: &dyn ConsentSource,
     call: Presented<'_>,
     now: DateTime<Utc>,
-) -> Result<(Pending, SignatureCheck), Refusal> {
+) -> Result<(Pending, SignatureCheck), ObError> {
     let token = call.authorization.ok_or_else(|| {
-        Refusal::new(
-            401,
-            "missing_authorization",
+        ObError::new(
+            ObCode::MissingAuthorization,
             format!("send Authorization: {SCHEME} <consent id>"),
         )
     })?;
@@ -315,38 +310,33 @@ pub fn begin(
         .iter()
         .find_map(|scheme| token.strip_prefix(scheme)?.strip_prefix(' '))
         .ok_or_else(|| {
-            Refusal::new(
-                401,
-                "invalid_authorization",
+            ObError::new(
+                ObCode::InvalidAuthorization,
                 format!("the Authorization scheme must be {SCHEME} or {OAUTH_SCHEME}"),
             )
         })?
         .trim();
     let id = ConsentId::parse(id_text).ok_or_else(|| {
-        Refusal::new(
-            401,
-            "invalid_authorization",
+        ObError::new(
+            ObCode::InvalidAuthorization,
             "the consent id is not 64 hex digits",
         )
     })?;
     let proof = call.proof.ok_or_else(|| {
-        Refusal::new(
-            401,
-            "missing_proof",
+        ObError::new(
+            ObCode::MissingProof,
             "send a DPoP proof signed by the app's key",
         )
     })?;
     if call.app_version.is_none() {
-        return Err(Refusal::new(
-            400,
-            "missing_app_version",
+        return Err(ObError::new(
+            ObCode::MissingAppVersion,
             "send x-consentnet-app-version: the calling app's version",
         ));
     }
     let (consent, status) = source.consent_at(&id, now).ok_or_else(|| {
-        Refusal::new(
-            401,
-            "consent_unknown",
+        ObError::new(
+            ObCode::ConsentUnknown,
             format!("consent {id} is not known to this bank's node"),
         )
     })?;
@@ -356,7 +346,7 @@ pub fn begin(
         access_token: id_text,
     };
     let (claims, signature) = check_pop(proof, &consent.terms.app, request, now, PROOF_WINDOW_SECS)
-        .map_err(Refusal::from_proof)?;
+        .map_err(ObError::from_proof)?;
     Ok((
         Pending {
             consent,
@@ -370,15 +360,18 @@ pub fn begin(
 /// The checks after the proof's signature verified: the proof used once, then the
 /// consent's status, bank, holder, account and permissions, and the bank's decision on
 /// the app version.
-pub fn finish(
+fn finish(
     pending: Pending,
-    source: &dyn ConsentSource,
-    holders: &dyn AccountHolders,
-    replay: &ReplayCache,
-    bank: &Did,
+    gate: Gate<'_>,
     call: Presented<'_>,
     now: DateTime<Utc>,
-) -> Result<Authorized, Refusal> {
+) -> Result<Authorized, ObError> {
+    let Gate {
+        source,
+        holders,
+        replay,
+        bank,
+    } = gate;
     let Pending {
         consent,
         status,
@@ -390,38 +383,33 @@ pub fn finish(
     match status {
         ConsentStatus::Active => {}
         ConsentStatus::NotYetValid => {
-            return Err(Refusal::new(
-                403,
-                "consent_not_yet_valid",
+            return Err(ObError::new(
+                ObCode::ConsentNotYetValid,
                 format!("consent is valid from {}", consent.terms.valid_from),
             ));
         }
         ConsentStatus::Expired => {
-            return Err(Refusal::new(
-                403,
-                "consent_expired",
+            return Err(ObError::new(
+                ObCode::ConsentExpired,
                 format!("consent expired at {}", consent.terms.valid_until),
             ));
         }
         ConsentStatus::Revoked => {
-            return Err(Refusal::new(
-                403,
-                "consent_revoked",
+            return Err(ObError::new(
+                ObCode::ConsentRevoked,
                 "consent has been revoked",
             ));
         }
         ConsentStatus::Unknown => {
-            return Err(Refusal::new(
-                401,
-                "consent_unknown",
+            return Err(ObError::new(
+                ObCode::ConsentUnknown,
                 format!("consent {} is not known to this bank's node", consent.id),
             ));
         }
     }
     if &consent.terms.bank != bank {
-        return Err(Refusal::new(
-            403,
-            "consent_other_bank",
+        return Err(ObError::new(
+            ObCode::ConsentOtherBank,
             "consent was granted for another bank",
         ));
     }
@@ -433,9 +421,8 @@ pub fn finish(
         .iter()
         .find(|a| !holders.holds(&consent.issuer, a))
     {
-        return Err(Refusal::new(
-            403,
-            "consent_issuer_not_holder",
+        return Err(ObError::new(
+            ObCode::ConsentIssuerNotHolder,
             format!(
                 "the consent's issuer is not linked at this bank as a holder of account {account}"
             ),
@@ -445,9 +432,8 @@ pub fn finish(
         && call.operation.names_account()
         && !consent.terms.accounts.iter().any(|a| a == account)
     {
-        return Err(Refusal::new(
-            403,
-            "account_not_in_consent",
+        return Err(ObError::new(
+            ObCode::AccountNotInConsent,
             format!("account {account} is not in the consent"),
         ));
     }
@@ -459,30 +445,26 @@ pub fn finish(
         .copied()
         .collect();
     if granted.is_empty() {
-        return Err(Refusal::new(
-            403,
-            "permission_missing",
+        return Err(ObError::new(
+            ObCode::PermissionMissing,
             format!("{} needs one of {}", call.operation.name(), names(covering)),
         ));
     }
     match source.app_decision(bank, &consent.terms.app, version) {
-        None => Err(Refusal::new(
-            403,
-            "app_not_approved",
+        None => Err(ObError::new(
+            ObCode::AppNotApproved,
             format!("app version {version} is not approved by this bank"),
         )),
-        Some(AppAction::Suspend) => Err(Refusal::new(
-            403,
-            "app_suspended",
+        Some(AppAction::Suspend) => Err(ObError::new(
+            ObCode::AppSuspended,
             format!("app version {version} is suspended by this bank"),
         )),
         Some(AppAction::Approve { permissions }) => {
             let allowed: BTreeSet<Permission> =
                 granted.intersection(&permissions).copied().collect();
             if allowed.is_empty() {
-                return Err(Refusal::new(
-                    403,
-                    "permission_not_allowed_for_app",
+                return Err(ObError::new(
+                    ObCode::PermissionNotAllowedForApp,
                     format!(
                         "this bank does not allow app version {version} to use {}",
                         names(&granted)

@@ -5,16 +5,17 @@
 //! [`connector::BankConnector`] trait with its conformance suite, and the sandbox bank.
 
 pub mod api;
+mod call;
 pub mod connector;
 pub mod enforce;
 pub mod links;
 pub mod mapping;
 pub mod openapi;
 pub mod payments;
+pub mod problem;
 pub mod sandbox;
 pub mod signatures;
 pub mod simulators;
 
-pub use enforce::{
-    Authorized, ConsentSource, Operation, Presented, Refusal, ReplayCache, authorize,
-};
+pub use enforce::{Authorized, ConsentSource, Gate, Operation, Presented, ReplayCache};
+pub use problem::{ObCode, ObError};

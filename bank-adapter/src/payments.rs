@@ -14,9 +14,11 @@ use consentnet_identity::{ConsentId, Period, VerifiedConsent};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::api::{Adapter, Call, ObError};
+use crate::api::Adapter;
+use crate::call::Call;
 use crate::connector::{Money, Payment, PaymentOrder};
 use crate::enforce::Operation;
+use crate::problem::{ObCode, ObError};
 
 /// Where the payment initiation API lives.
 pub const PIS_BASE: &str = "/open-banking/v4.0/pisp";
@@ -190,7 +192,7 @@ struct WriteData {
 /// The order an OBIE initiation describes, paid from `debtor`.
 fn order(initiation: &Value, debtor: &str) -> Result<PaymentOrder, ObError> {
     let bad =
-        |what: &str| ObError::new(400, "invalid_initiation", format!("Data.Initiation.{what}"));
+        |what: &str| ObError::new(ObCode::InvalidInitiation, format!("Data.Initiation.{what}"));
     let text = |value: &Value, what: &str| {
         value
             .as_str()
@@ -240,12 +242,11 @@ fn within_limits(
 ) -> Result<(), ObError> {
     let limits = consent.terms.payment_limits.as_ref().ok_or_else(|| {
         ObError::new(
-            403,
-            "no_payment_limits",
+            ObCode::NoPaymentLimits,
             "the consent carries no payment limits",
         )
     })?;
-    let refuse = |why: String| ObError::new(403, "payment_limit_exceeded", why);
+    let refuse = |why: String| ObError::new(ObCode::PaymentLimitExceeded, why);
     if limits.currency != amount.currency {
         return Err(refuse(format!(
             "the consent allows payments in {} only",
@@ -335,19 +336,17 @@ async fn create(State(adapter): State<Arc<Adapter>>, headers: HeaderMap, body: B
         .map(str::to_owned);
     let ledger = adapter.ledger.clone();
     call.run(move |connector, authorized| {
-        let write = parsed.map_err(|e| ObError::new(400, "malformed_json", e.to_string()))?;
+        let write = parsed.map_err(|e| ObError::new(ObCode::MalformedJson, e.to_string()))?;
         let key = key.filter(|k| (1..=40).contains(&k.len())).ok_or_else(|| {
             ObError::new(
-                400,
-                "missing_idempotency_key",
+                ObCode::MissingIdempotencyKey,
                 "send x-idempotency-key (1 to 40 characters)",
             )
         })?;
         let consent = &authorized.consent;
         if write.data.consent_id != consent.id.to_string() {
             return Err(ObError::new(
-                400,
-                "consent_id_mismatch",
+                ObCode::ConsentIdMismatch,
                 "Data.ConsentId is not the consent in Authorization",
             ));
         }
@@ -357,8 +356,7 @@ async fn create(State(adapter): State<Arc<Adapter>>, headers: HeaderMap, body: B
                 [only] => only.clone(),
                 _ => {
                     return Err(ObError::new(
-                        400,
-                        "debtor_account_required",
+                        ObCode::DebtorAccountRequired,
                         "the consent names several accounts: give Data.Initiation.DebtorAccount",
                     ));
                 }
@@ -366,8 +364,7 @@ async fn create(State(adapter): State<Arc<Adapter>>, headers: HeaderMap, body: B
         };
         if !consent.terms.accounts.contains(&debtor) {
             return Err(ObError::new(
-                403,
-                "account_not_in_consent",
+                ObCode::AccountNotInConsent,
                 format!("account {debtor} is not in the consent"),
             ));
         }
@@ -387,7 +384,7 @@ async fn create(State(adapter): State<Arc<Adapter>>, headers: HeaderMap, body: B
         let scoped_key = format!("{}/{key}", consent.id);
         let repeat = state.counted.contains(&scoped_key);
         let unavailable =
-            |e: std::io::Error| ObError::new(503, "ledger_unavailable", e.to_string());
+            |e: std::io::Error| ObError::new(ObCode::LedgerUnavailable, e.to_string());
         if !repeat {
             within_limits(consent, &paid, &order.amount, now)?;
             // Counted before the bank is asked: a crash in between over-counts, never under.
@@ -454,8 +451,7 @@ async fn read(
             Some((consent, initiation)) if consent == authorized.consent.id => initiation,
             _ => {
                 return Err(ObError::new(
-                    404,
-                    "not_found",
+                    ObCode::NotFound,
                     format!("no payment {id} under this consent"),
                 ));
             }

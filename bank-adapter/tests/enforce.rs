@@ -7,7 +7,8 @@ mod common;
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use consentnet_bank_adapter::enforce::{Operation, Presented, ReplayCache, SCHEME, authorize};
+use consentnet_bank_adapter::Gate;
+use consentnet_bank_adapter::enforce::{Operation, Presented, ReplayCache, SCHEME};
 use consentnet_consent_chain::event::{AppAction, AppDecision};
 use consentnet_consent_chain::{Event, Genesis, Member, MemoryStore, Replica, Role};
 use consentnet_identity::consent::block_on;
@@ -155,11 +156,13 @@ impl World {
     }
 
     fn check(&self, call: &Call) -> Result<BTreeSet<Permission>, (u16, &'static str)> {
-        authorize(
-            self.node.state(),
-            self.linked.links.as_ref(),
-            &self.replay,
-            self.bank.did(),
+        Gate {
+            source: self.node.state(),
+            holders: self.linked.links.as_ref(),
+            replay: &self.replay,
+            bank: self.bank.did(),
+        }
+        .authorize(
             Presented {
                 operation: call.operation,
                 method: &call.method,
@@ -174,7 +177,7 @@ impl World {
         .map(|authorized| authorized.permissions)
         .map_err(|refusal| {
             assert!(!refusal.message.is_empty());
-            (refusal.status, refusal.code)
+            (refusal.status(), refusal.code.as_str())
         })
     }
 }

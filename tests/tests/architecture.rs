@@ -47,7 +47,13 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 fn metadata() -> Value {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let output = std::process::Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
         .current_dir(workspace_root())
         .output()
         .expect("cargo metadata runs");
@@ -166,7 +172,9 @@ fn documented_modules(doc: &str) -> BTreeMap<String, BTreeSet<String>> {
             continue;
         };
         if let Some((name, _)) = cell.split_once('`') {
-            out.entry(section.clone()).or_default().insert(name.to_owned());
+            out.entry(section.clone())
+                .or_default()
+                .insert(name.to_owned());
         }
     }
     out
@@ -257,7 +265,10 @@ fn no_layer_of_the_node_imports_one_above_it() {
             }
         }
     }
-    assert!(upward.is_empty(), "imports against the layering: {upward:?}");
+    assert!(
+        upward.is_empty(),
+        "imports against the layering: {upward:?}"
+    );
     assert_eq!(
         crate_imports("use crate::core::X;\nlet y = crate::p2p::f();"),
         set(&["core", "p2p"])

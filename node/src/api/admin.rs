@@ -13,7 +13,7 @@ use consentnet_bank_adapter::links::{LinkError, LinkRequest, Links};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiError, AppState, blocking, body, parse_json};
+use super::{ApiCode, ApiError, AppState, blocking, body, parse_json};
 use crate::bank::ConnectorAdmin;
 
 fn admin(state: &AppState, headers: &HeaderMap) -> Result<ConnectorAdmin, ApiError> {
@@ -23,23 +23,20 @@ fn admin(state: &AppState, headers: &HeaderMap) -> Result<ConnectorAdmin, ApiErr
         .map(|bank| bank.admin.clone())
         .ok_or_else(|| {
             ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_a_bank",
+                ApiCode::NotABankNode,
                 "only bank nodes have bank connectors",
             )
         })?;
     if admin.token.is_none() {
         return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "admin_disabled",
+            ApiCode::AdminDisabled,
             "set adapter.admin_token_file to enable the bank admin API",
         ));
     }
     let given = headers.get("x-admin-token").and_then(|v| v.to_str().ok());
     if !admin.allows(given) {
         return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "admin_token_invalid",
+            ApiCode::AdminTokenInvalid,
             "x-admin-token is missing or wrong",
         ));
     }
@@ -54,10 +51,10 @@ pub(super) async fn put_connector(
     let admin = admin(&state, &headers)?;
     let bytes = body(bytes)?;
     let text = String::from_utf8(bytes.to_vec())
-        .map_err(|_| ApiError::bad_request("invalid_mapping", "the mapping file is not UTF-8"))?;
+        .map_err(|_| ApiError::new(ApiCode::InvalidMapping, "the mapping file is not UTF-8"))?;
     let name = blocking(move || admin.install(&text))
         .await?
-        .map_err(|e| ApiError::bad_request("invalid_mapping", e.to_string()))?;
+        .map_err(|e| ApiError::new(ApiCode::InvalidMapping, e.to_string()))?;
     Ok(Json(json!({ "installed": name })))
 }
 
@@ -77,20 +74,10 @@ fn bank_links(state: &AppState) -> Result<(Arc<Links>, Arc<Adapter>), ApiError> 
     match &state.bank {
         Some(bank) => Ok((bank.links.clone(), bank.adapter.clone())),
         None => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_a_bank",
+            ApiCode::NotABankNode,
             "only bank nodes link clients to accounts",
         )),
     }
-}
-
-fn link_error(error: LinkError) -> ApiError {
-    let (status, code) = error.status_code();
-    ApiError::new(
-        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        code,
-        error.to_string(),
-    )
 }
 
 #[derive(Deserialize)]
@@ -113,20 +100,20 @@ pub(super) async fn issue_link_code(
     let wanted = request.accounts.clone();
     let found = blocking(move || adapter.connector().accounts(&wanted))
         .await?
-        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "bank_core_failed", e.to_string()))?;
+        .map_err(|e| ApiError::new(ApiCode::BankCoreFailed, e.to_string()))?;
     if let Some(missing) = request
         .accounts
         .iter()
         .find(|a| !found.iter().any(|f| &f.account_id == *a))
     {
-        return Err(ApiError::bad_request(
-            "unknown_account",
+        return Err(ApiError::new(
+            ApiCode::UnknownAccount,
             format!("accounts: {missing} is not an account in this bank's core"),
         ));
     }
     let issued = links
         .issue_code(&request.customer, &request.accounts, chrono::Utc::now())
-        .map_err(link_error)?;
+        .map_err(ApiError::from)?;
     Ok((StatusCode::CREATED, Json(json!(issued))).into_response())
 }
 
@@ -149,7 +136,7 @@ pub(super) async fn redeem_link(
         Ok::<_, LinkError>((link, details))
     })
     .await?
-    .map_err(link_error)?;
+    .map_err(ApiError::from)?;
     let (link, details) = link;
     let accounts: Vec<Value> = link
         .accounts

@@ -3,13 +3,12 @@
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use consentnet_consent_chain::Event;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiError, AppState, blocking, consent_id, did, query};
+use super::{ApiCode, ApiError, AppState, blocking, consent_id, did, query};
 
 /// Most consents one list query returns.
 pub const MAX_LIST: usize = 1_000;
@@ -30,7 +29,7 @@ pub(super) async fn consent_status(
     let at = match &query.at {
         None => Utc::now(),
         Some(text) => DateTime::parse_from_rfc3339(text)
-            .map_err(|e| ApiError::bad_request("invalid_time", format!("at: {e}")))?
+            .map_err(|e| ApiError::new(ApiCode::InvalidTime, format!("at: {e}")))?
             .with_timezone(&Utc),
     };
     let body = state.service.read(|replica| {
@@ -83,8 +82,7 @@ pub(super) async fn consent_receipt(
     .await??;
     let entry = entry.ok_or_else(|| {
         ApiError::new(
-            StatusCode::NOT_FOUND,
-            "consent_unknown",
+            ApiCode::ConsentUnknown,
             format!("no grant of consent {id} is on this node's log"),
         )
     })?;
@@ -139,8 +137,8 @@ pub(super) async fn list_consents(
         .filter_map(|(name, value)| value.as_ref().map(|v| (*name, v)))
         .collect();
     let [(name, value)] = given.as_slice() else {
-        return Err(ApiError::bad_request(
-            "one_filter_required",
+        return Err(ApiError::new(
+            ApiCode::OneFilterRequired,
             "give exactly one of client, app or bank",
         ));
     };
@@ -176,7 +174,10 @@ pub(super) async fn catalog(
 ) -> Result<Json<Value>, ApiError> {
     let query = query(bank)?;
     let bank_text = query.bank.ok_or_else(|| {
-        ApiError::bad_request("missing_parameter", "bank: the bank whose catalog to show")
+        ApiError::new(
+            ApiCode::MissingParameter,
+            "bank: the bank whose catalog to show",
+        )
     })?;
     let bank = did("bank", &bank_text)?;
     let apps = state.service.read(|replica| replica.state().catalog(&bank));

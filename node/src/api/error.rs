@@ -1,27 +1,109 @@
-//! The node API's one error type: an HTTP status, a machine-readable code and a message, rendered as `{"code", "message"}`.
+//! The node API's one error type: a code (which gives the HTTP status) and a message, rendered as `{"code", "message"}`.
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use consentnet_bank_adapter::links::LinkError;
 use consentnet_consent_chain::validate::EventError;
 use serde::Serialize;
 
 use crate::core::SubmitError;
 
-/// An API error: an HTTP status plus a machine-readable code and a message for people.
+consentnet_bank_adapter::problem_codes! {
+    /// The codes the node's HTTP API answers with.
+    pub enum ApiCode {
+        /// No such endpoint.
+        NotFound = (404, "not_found"),
+        /// The body is not the JSON expected.
+        MalformedJson = (400, "malformed_json"),
+        /// The body could not be read.
+        UnreadableBody = (400, "unreadable_body"),
+        /// The body is over `http.max_body_bytes`.
+        BodyTooLarge = (413, "body_too_large"),
+        /// A query parameter is malformed or out of range.
+        InvalidQuery = (400, "invalid_query"),
+        /// A required query parameter is missing.
+        MissingParameter = (400, "missing_parameter"),
+        /// Not exactly one of `client`, `app`, `bank`.
+        OneFilterRequired = (400, "one_filter_required"),
+        /// Not a consent id (64 hex digits).
+        InvalidConsentId = (400, "invalid_consent_id"),
+        /// Not a DID.
+        InvalidDid = (400, "invalid_did"),
+        /// Not an RFC 3339 time.
+        InvalidTime = (400, "invalid_time"),
+        /// The revocation does not parse.
+        MalformedRevocation = (400, "malformed_revocation"),
+        /// The revocation's signature or fields are wrong.
+        InvalidRevocation = (422, "invalid_revocation"),
+        /// The consent credential does not verify.
+        InvalidConsent = (422, "invalid_consent"),
+        /// The consent names a bank that is not a member.
+        UnknownBank = (422, "unknown_bank"),
+        /// A signed record's signature does not verify.
+        BadSignature = (422, "bad_signature"),
+        /// The event is malformed.
+        InvalidEvent = (422, "invalid_event"),
+        /// A membership change lacks its quorum.
+        QuorumNotMet = (422, "quorum_not_met"),
+        /// The signer of a bank's record is not a bank member.
+        NotABank = (403, "not_a_bank"),
+        /// An access batch names another bank.
+        ForeignAccessBatch = (403, "foreign_access_batch"),
+        /// The revoker is neither the consent's issuer nor its bank.
+        NotEntitled = (403, "not_entitled"),
+        /// No grant of the consent is on this node's log.
+        ConsentUnknown = (404, "consent_unknown"),
+        /// This node is not a bank's node.
+        NotABankNode = (404, "not_a_bank"),
+        /// No admin token is configured.
+        AdminDisabled = (403, "admin_disabled"),
+        /// `x-admin-token` is missing or wrong.
+        AdminTokenInvalid = (401, "admin_token_invalid"),
+        /// The mapping file is refused (the field is named).
+        InvalidMapping = (400, "invalid_mapping"),
+        /// An account is not in the bank's core.
+        UnknownAccount = (400, "unknown_account"),
+        /// The bank core did not answer.
+        BankCoreFailed = (502, "bank_core_failed"),
+        /// The link request is malformed.
+        InvalidLinkRequest = (400, "invalid_link_request"),
+        /// The link request's proof does not verify.
+        LinkProofInvalid = (401, "link_proof_invalid"),
+        /// The link code is unknown, used or expired.
+        LinkCodeUnusable = (403, "link_code_unusable"),
+        /// Too many link codes are outstanding.
+        LinkCodesBusy = (429, "link_codes_busy"),
+        /// The links file could not be written.
+        LinkStorageFailed = (500, "link_storage_failed"),
+        /// No such sign-in challenge.
+        SignInUnknownChallenge = (404, "sign_in_unknown_challenge"),
+        /// The sign-in answer's signature does not verify.
+        SignInBadSignature = (401, "sign_in_bad_signature"),
+        /// The challenge was answered already.
+        SignInAlreadyAnswered = (409, "sign_in_already_answered"),
+        /// This node is not a member of the consortium.
+        NodeNotMember = (503, "node_not_member"),
+        /// The log cannot be read or written now.
+        StoreUnavailable = (503, "store_unavailable"),
+        /// The node is shutting down.
+        ShuttingDown = (503, "shutting_down"),
+    }
+}
+
+/// An API error: a machine-readable code, which gives the HTTP status, and a message for
+/// people.
 #[derive(Debug, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct ApiError {
-    pub(crate) status: StatusCode,
-    pub(crate) code: &'static str,
+    pub(crate) code: ApiCode,
     pub(crate) message: String,
 }
 
 impl ApiError {
-    /// An error with this status, code and message.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    /// An error with this code and message.
+    pub fn new(code: ApiCode, message: impl Into<String>) -> Self {
         Self {
-            status,
             code,
             message: message.into(),
         }
@@ -29,49 +111,53 @@ impl ApiError {
 
     /// The error returned for any path the API does not serve.
     pub fn not_found(path: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("no such endpoint: {path}"),
-        )
+        Self::new(ApiCode::NotFound, format!("no such endpoint: {path}"))
     }
 
-    pub(crate) fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
-    }
-
+    /// The log could not be read or written.
     pub(crate) fn internal(message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "store_unavailable",
-            message,
-        )
+        Self::new(ApiCode::StoreUnavailable, message)
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 }
 
 impl From<SubmitError> for ApiError {
     fn from(error: SubmitError) -> Self {
         let message = error.to_string();
-        let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
-        let (status, code) = match &error {
+        let code = match &error {
             SubmitError::Invalid(event) => match event {
-                EventError::Consent(_) => (unprocessable, "invalid_consent"),
-                EventError::UnknownBank(_) => (unprocessable, "unknown_bank"),
-                EventError::Revocation(_) => (unprocessable, "invalid_revocation"),
-                EventError::BadSignature(_) => (unprocessable, "bad_signature"),
-                EventError::NotABank(_) => (StatusCode::FORBIDDEN, "not_a_bank"),
-                EventError::ForeignAccessBatch { .. } => {
-                    (StatusCode::FORBIDDEN, "foreign_access_batch")
-                }
-                EventError::Invalid(_) => (unprocessable, "invalid_event"),
-                EventError::QuorumNotMet { .. } => (unprocessable, "quorum_not_met"),
+                EventError::Consent(_) => ApiCode::InvalidConsent,
+                EventError::UnknownBank(_) => ApiCode::UnknownBank,
+                EventError::Revocation(_) => ApiCode::InvalidRevocation,
+                EventError::BadSignature(_) => ApiCode::BadSignature,
+                EventError::NotABank(_) => ApiCode::NotABank,
+                EventError::ForeignAccessBatch { .. } => ApiCode::ForeignAccessBatch,
+                EventError::Invalid(_) => ApiCode::InvalidEvent,
+                EventError::QuorumNotMet { .. } => ApiCode::QuorumNotMet,
             },
-            SubmitError::NotEntitled(_) => (StatusCode::FORBIDDEN, "not_entitled"),
-            SubmitError::NodeNotMember => (StatusCode::SERVICE_UNAVAILABLE, "node_not_member"),
-            SubmitError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
-            SubmitError::Stopping => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
+            SubmitError::NotEntitled(_) => ApiCode::NotEntitled,
+            SubmitError::NodeNotMember => ApiCode::NodeNotMember,
+            SubmitError::Store(_) => ApiCode::StoreUnavailable,
+            SubmitError::Stopping => ApiCode::ShuttingDown,
         };
-        Self::new(status, code, message)
+        Self::new(code, message)
+    }
+}
+
+impl From<LinkError> for ApiError {
+    fn from(error: LinkError) -> Self {
+        let code = match &error {
+            LinkError::Invalid(_) => ApiCode::InvalidLinkRequest,
+            LinkError::CodeUnusable => ApiCode::LinkCodeUnusable,
+            LinkError::BadProof(_) => ApiCode::LinkProofInvalid,
+            LinkError::Busy => ApiCode::LinkCodesBusy,
+            LinkError::Storage { .. } => ApiCode::LinkStorageFailed,
+        };
+        Self::new(code, error.to_string())
     }
 }
 
@@ -84,13 +170,14 @@ struct ErrorBody<'a> {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
-            code: self.code,
+            code: self.code.as_str(),
             message: &self.message,
         };
-        (self.status, Json(body)).into_response()
+        (self.status(), Json(body)).into_response()
     }
 }
 
+/// The answer for any path the API does not serve.
 pub(super) async fn fallback(uri: axum::http::Uri) -> ApiError {
     ApiError::not_found(uri.path())
 }

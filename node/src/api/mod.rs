@@ -17,7 +17,7 @@ use axum::routing::{get, post};
 use consentnet_identity::{ConsentId, Did};
 
 pub use consents::MAX_LIST;
-pub use error::ApiError;
+pub use error::{ApiCode, ApiError};
 pub use status::NodeStatus;
 pub(crate) use submit::append;
 
@@ -95,13 +95,9 @@ async fn blocking<T: Send + 'static>(
 fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                rejection.body_text(),
-            )
+            ApiError::new(ApiCode::BodyTooLarge, rejection.body_text())
         } else {
-            ApiError::bad_request("unreadable_body", rejection.body_text())
+            ApiError::new(ApiCode::UnreadableBody, rejection.body_text())
         }
     })
 }
@@ -110,23 +106,22 @@ fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
 fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     query
         .map(|Query(value)| value)
-        .map_err(|rejection| ApiError::bad_request("invalid_query", rejection.body_text()))
+        .map_err(|rejection| ApiError::new(ApiCode::InvalidQuery, rejection.body_text()))
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::bad_request("malformed_json", e.to_string()))
+    serde_json::from_slice(bytes).map_err(|e| ApiError::new(ApiCode::MalformedJson, e.to_string()))
 }
 
 fn consent_id(text: &str) -> Result<ConsentId, ApiError> {
     ConsentId::parse(text).ok_or_else(|| {
-        ApiError::bad_request(
-            "invalid_consent_id",
+        ApiError::new(
+            ApiCode::InvalidConsentId,
             format!("{text:?} is not a consent id (64 hex digits)"),
         )
     })
 }
 
 fn did(name: &str, text: &str) -> Result<Did, ApiError> {
-    Did::parse(text).map_err(|e| ApiError::bad_request("invalid_did", format!("{name}: {e}")))
+    Did::parse(text).map_err(|e| ApiError::new(ApiCode::InvalidDid, format!("{name}: {e}")))
 }

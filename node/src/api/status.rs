@@ -12,7 +12,7 @@ use consentnet_identity::Did;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{ApiError, AppState, blocking, query};
+use super::{ApiCode, ApiError, AppState, blocking, query};
 
 pub(super) async fn healthz() -> &'static str {
     "ok"
@@ -130,8 +130,8 @@ pub(super) async fn audit(
     let params = query(params)?;
     let bound = params.propagation_bound_ms.unwrap_or(1_000);
     if bound > MAX_BOUND_MS {
-        return Err(ApiError::bad_request(
-            "invalid_query",
+        return Err(ApiError::new(
+            ApiCode::InvalidQuery,
             format!("propagation_bound_ms: at most {MAX_BOUND_MS}"),
         ));
     }

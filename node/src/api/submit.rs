@@ -12,7 +12,7 @@ use consentnet_identity::{Revocation, RevocationError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{ApiError, AppState, blocking, body, parse_json};
+use super::{ApiCode, ApiError, AppState, blocking, body, parse_json};
 use crate::core::{NodeService, Submitted};
 
 #[derive(Serialize)]
@@ -56,8 +56,8 @@ pub(super) async fn submit_consent(
 ) -> Result<Response, ApiError> {
     let credential: Value = parse_json(&body(bytes)?)?;
     if !credential.is_object() {
-        return Err(ApiError::bad_request(
-            "malformed_json",
+        return Err(ApiError::new(
+            ApiCode::MalformedJson,
             "a consent credential is a JSON object",
         ));
     }
@@ -73,13 +73,9 @@ pub(super) async fn submit_revocation(
         .await?
         .map_err(|error| match error {
             RevocationError::Malformed(_) | RevocationError::TooLarge { .. } => {
-                ApiError::bad_request("malformed_revocation", error.to_string())
+                ApiError::new(ApiCode::MalformedRevocation, error.to_string())
             }
-            other => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_revocation",
-                other.to_string(),
-            ),
+            other => ApiError::new(ApiCode::InvalidRevocation, other.to_string()),
         })?;
     submit(state, Event::ConsentRevoked { revocation }).await
 }

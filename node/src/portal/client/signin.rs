@@ -11,7 +11,7 @@ use consentnet_identity::signin::SignIn;
 use serde_json::json;
 
 use super::{nav, set_cookie};
-use crate::api::ApiError;
+use crate::api::{ApiCode, ApiError};
 use crate::portal::html::{cookie, layout, page, refusal_page, see_other};
 use crate::portal::sessions::{
     CHALLENGE_COOKIE, CHALLENGE_LIFETIME_SECS, Challenge, MAX_WEB_SESSIONS, SESSION_COOKIE,
@@ -139,14 +139,12 @@ pub(super) async fn sign_in_answer(
     State(portal): State<Portal>,
     bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let bytes = bytes
-        .map_err(|r| ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", r.body_text()))?;
+    let bytes = bytes.map_err(|r| ApiError::new(ApiCode::UnreadableBody, r.body_text()))?;
     let answer: SignIn = serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", e.to_string()))?;
+        .map_err(|e| ApiError::new(ApiCode::MalformedJson, e.to_string()))?;
     let did = answer.verify(portal.app.service.did()).ok_or_else(|| {
         ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "sign_in_bad_signature",
+            ApiCode::SignInBadSignature,
             "the answer is not signed by its DID for this node",
         )
     })?;
@@ -157,15 +155,13 @@ pub(super) async fn sign_in_answer(
         .filter(|c| now <= c.created + Duration::seconds(CHALLENGE_LIFETIME_SECS))
         .ok_or_else(|| {
             ApiError::new(
-                StatusCode::NOT_FOUND,
-                "sign_in_unknown_challenge",
+                ApiCode::SignInUnknownChallenge,
                 "no sign-in is waiting with that challenge (it may have expired)",
             )
         })?;
     if challenge.did.is_some() {
         return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "sign_in_already_answered",
+            ApiCode::SignInAlreadyAnswered,
             "that challenge was already answered",
         ));
     }

@@ -258,6 +258,6 @@ pub(super) async fn bank_decide(
     let event = portal.app.service.bank_decision(decision);
     match append(&portal.app, event).await {
         Ok(_) => see_other("/portal/bank"),
-        Err(error) => refusal(StatusCode::UNPROCESSABLE_ENTITY, error.code, &error.message),
+        Err(error) => refusal(error.status(), error.code.as_str(), &error.message),
     }
 }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Duration, Utc};
 use consentnet_bank_adapter::links::AccountHolders;
 use consentnet_identity::{ConsentId, VerifiedConsent};
 
-use super::error::OAuthError;
+use super::error::{OAuthCode, OAuthError};
 use super::server::AuthServer;
 use super::session::{Decision, Session};
 use super::{CODE_LIFETIME_SECS, LEEWAY_SECS, REQUEST_URI_PREFIX};
@@ -74,8 +74,7 @@ impl AuthServer {
         let browser_ok = matches!((&session.browser, browser), (Some(b), Some(g)) if bytes_eq(b.as_bytes(), g.as_bytes()));
         if !csrf_ok || !browser_ok {
             return Err(OAuthError::new(
-                403,
-                "csrf_mismatch",
+                OAuthCode::CsrfMismatch,
                 "the form did not come from this authorization's consent page",
             ));
         }

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::screen::{back_to, consent_page, error_page};
-use super::{Decision, OAuthError, Params};
+use super::{Decision, OAuthCode, OAuthError, Params};
 use crate::api::append;
 use crate::portal::html::{cookie, no_store, page, set_cookie};
 use crate::portal::state::Portal;
@@ -42,8 +42,8 @@ pub fn routes(portal: Portal) -> Router {
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST);
-        let body = json!({ "error": self.code, "error_description": self.description });
+        let status = StatusCode::from_u16(self.status()).unwrap_or(StatusCode::BAD_REQUEST);
+        let body = json!({ "error": self.code.as_str(), "error_description": self.description });
         (status, no_store(), Json(body)).into_response()
     }
 }
@@ -125,7 +125,7 @@ async fn authorize(
             &session,
             issuer,
             vec![
-                ("error", "access_denied".to_owned()),
+                ("error", OAuthCode::AccessDenied.as_str().to_owned()),
                 (
                     "error_description",
                     "the client did not grant access".to_owned(),
@@ -181,7 +181,7 @@ async fn deny(
             &session,
             &portal.server.issuer,
             vec![
-                ("error", "access_denied".to_owned()),
+                ("error", OAuthCode::AccessDenied.as_str().to_owned()),
                 (
                     "error_description",
                     "the client did not grant access".to_owned(),
@@ -262,11 +262,7 @@ async fn settle(
         }
         Err(error) => {
             portal.server.release(handle);
-            Err(OAuthError::new(
-                error.status.as_u16(),
-                error.code,
-                error.message,
-            ))
+            Err(OAuthError::from(error))
         }
     }
 }
@@ -304,8 +300,7 @@ async fn prepare(
     });
     if !consentnet_identity::verify_statement(&did, PREPARE_DOMAIN, &signed, &body.proof) {
         return Err(OAuthError::new(
-            401,
-            "invalid_proof",
+            OAuthCode::InvalidProof,
             "proof is not the DID's signature over this request at this bank",
         ));
     }

@@ -14,7 +14,7 @@ mod token;
 
 use consentnet_identity::Permission;
 
-pub use error::OAuthError;
+pub use error::{OAuthCode, OAuthError};
 pub use par::default_payment_limits;
 pub use params::Params;
 pub use server::{AuthServer, s256};

@@ -10,7 +10,7 @@ use consentnet_identity::permissions::check_permission_set;
 use consentnet_identity::{Did, Permission, b64url_decode};
 use serde_json::Value;
 
-use super::error::OAuthError;
+use super::error::{OAuthCode, OAuthError};
 use super::params::Params;
 use super::server::AuthServer;
 use super::session::{Asked, Decision, Session};
@@ -38,8 +38,7 @@ impl AuthServer {
         }
         if params.get("request").is_some() {
             return Err(OAuthError::new(
-                400,
-                "request_not_supported",
+                OAuthCode::RequestNotSupported,
                 "request objects are not supported; send the parameters as a form",
             ));
         }
@@ -47,8 +46,7 @@ impl AuthServer {
             "code" => {}
             other => {
                 return Err(OAuthError::new(
-                    400,
-                    "unsupported_response_type",
+                    OAuthCode::UnsupportedResponseType,
                     format!("response_type {other:?} is not supported; use code"),
                 ));
             }
@@ -136,8 +134,7 @@ impl AuthServer {
         sessions.retain(|_, s| !s.expired(now));
         if sessions.len() >= MAX_SESSIONS {
             return Err(OAuthError::new(
-                503,
-                "temporarily_unavailable",
+                OAuthCode::TemporarilyUnavailable,
                 "too many authorizations in progress; retry shortly",
             ));
         }
@@ -170,8 +167,7 @@ impl AuthServer {
                     }
                     other => {
                         return Err(OAuthError::new(
-                            400,
-                            "invalid_scope",
+                            OAuthCode::InvalidScope,
                             format!("scope {other:?} is unknown; use accounts and/or payments"),
                         ));
                     }

@@ -49,7 +49,7 @@ mod tests {
     #[test]
     fn repeated_form_parameters_are_refused() {
         let error = Params::parse(b"a=1&b=2&a=3").unwrap_err();
-        assert_eq!(error.code, "invalid_request");
+        assert_eq!(error.code.as_str(), "invalid_request");
         assert!(error.description.contains('a'), "{error}");
         assert_eq!(Params::parse(b"a=1&b=").unwrap().get("b"), None);
     }

@@ -35,11 +35,11 @@ pub(super) fn back_to(
 }
 
 pub(super) fn error_page(error: &OAuthError) -> Response {
-    let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
+    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::BAD_REQUEST);
     refusal_page(
         status,
         "This request cannot go on",
-        error.code,
+        error.code.as_str(),
         &error.description,
         "<p>Go back to the app and start again.</p>",
     )

@@ -3,7 +3,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
-use super::error::OAuthError;
+use super::error::{OAuthCode, OAuthError};
 use super::{LEEWAY_SECS, MAX_SEEN_IDS};
 
 /// Ids seen once (assertion and proof `jti`s), each until it expires; bounded.
@@ -32,8 +32,7 @@ impl SeenIds {
         }
         if self.by_id.len() >= MAX_SEEN_IDS {
             return Err(OAuthError::new(
-                503,
-                "temporarily_unavailable",
+                OAuthCode::TemporarilyUnavailable,
                 "too many requests in flight; retry shortly",
             ));
         }
@@ -65,7 +64,10 @@ mod tests {
             seen.first_use(&i.to_string(), 100, 50).unwrap();
         }
         let full = seen.first_use("one more", 100, 50).unwrap_err();
-        assert_eq!((full.status, full.code), (503, "temporarily_unavailable"));
+        assert_eq!(
+            (full.status(), full.code.as_str()),
+            (503, "temporarily_unavailable")
+        );
         // Once the ids have expired (past the leeway), there is room again.
         seen.first_use("one more", 400, 100 + LEEWAY_SECS + 1)
             .unwrap();

@@ -9,7 +9,7 @@ use consentnet_identity::{ConsentId, Did, PopRequest, VerifiedConsent, verify_po
 use serde_json::{Value, json};
 
 use super::LEEWAY_SECS;
-use super::error::OAuthError;
+use super::error::{OAuthCode, OAuthError};
 use super::params::Params;
 use super::server::{AuthServer, is_pkce_text, s256};
 use super::session::{Asked, Decision, ReusedCode, TokenResponse};
@@ -35,8 +35,7 @@ impl AuthServer {
             "authorization_code" => {}
             other => {
                 return Err(Ok(OAuthError::new(
-                    400,
-                    "unsupported_grant_type",
+                    OAuthCode::UnsupportedGrantType,
                     format!("grant_type {other:?} is not supported; use authorization_code"),
                 )));
             }
@@ -99,7 +98,7 @@ impl AuthServer {
                 now.timestamp(),
             )
             .map_err(|error| {
-                Ok(if error.status == 503 {
+                Ok(if error.code == OAuthCode::TemporarilyUnavailable {
                     error
                 } else {
                     OAuthError::invalid_dpop("the DPoP proof was already used")

@@ -1,0 +1,202 @@
+//! One call of the unified API from headers to answer: the consent check (its proof's signature batched with concurrent calls'), the connector in service, the access record, and the OBIE answer with its interaction id.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use consentnet_consent_chain::event::Outcome;
+use consentnet_identity::ConsentId;
+use serde_json::{Value, json};
+
+use crate::connector::BankConnector;
+use crate::enforce::{Authorized, ConsentSource, Operation, Presented};
+
+use crate::api::{APP_VERSION, Adapter, INTERACTION_ID};
+use crate::problem::{ObCode, ObError};
+
+/// Whether calls pass the consent check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Check {
+    /// Every call is checked (decision A3). The only mode the node uses.
+    #[default]
+    Enforced,
+    /// The consent is looked up but nothing is checked. Exists only so the adapter
+    /// benchmark can measure what the check costs on the same server; nothing else
+    /// builds an adapter with it.
+    SkippedForBenchmark,
+}
+
+/// The consent named by `id`, unchecked: [`Check::SkippedForBenchmark`] only.
+fn unchecked(
+    source: &dyn ConsentSource,
+    id: Option<ConsentId>,
+    now: DateTime<Utc>,
+) -> Result<Authorized, ObError> {
+    let consent = id
+        .and_then(|id| source.consent_at(&id, now))
+        .map(|(consent, _)| consent);
+    match consent {
+        Some(consent) => Ok(Authorized {
+            permissions: consent.terms.permissions.clone(),
+            consent,
+        }),
+        None => Err(ObError::new(ObCode::ConsentUnknown, "no such consent")),
+    }
+}
+
+/// The interaction id to answer with: the caller's, if sensible, else a fresh UUID v4.
+fn interaction_id(headers: &HeaderMap) -> String {
+    if let Some(given) = headers.get(INTERACTION_ID).and_then(|v| v.to_str().ok())
+        && (1..=100).contains(&given.len())
+        && given.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return given.to_owned();
+    }
+    let mut bytes = [0u8; 16];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+/// The HTTP status of `error`.
+fn status_of(error: &ObError) -> StatusCode {
+    StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+fn respond(status: StatusCode, interaction: &str, body: Value) -> Response {
+    let mut response = (status, Json(body)).into_response();
+    if let Ok(value) = HeaderValue::from_str(interaction) {
+        response.headers_mut().insert(INTERACTION_ID, value);
+    }
+    response
+}
+
+/// One call through the check, the connector and the record.
+pub(crate) struct Call<'a> {
+    pub(crate) adapter: &'a Adapter,
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) method: &'static str,
+    pub(crate) success: StatusCode,
+    pub(crate) operation: Operation,
+    pub(crate) path: String,
+    pub(crate) account: Option<&'a str>,
+}
+
+impl<'a> Call<'a> {
+    /// A read (`GET`, answered with 200) of `path`.
+    pub(crate) fn read(
+        adapter: &'a Adapter,
+        headers: &'a HeaderMap,
+        operation: Operation,
+        path: String,
+        account: Option<&'a str>,
+    ) -> Self {
+        Self {
+            adapter,
+            headers,
+            method: "GET",
+            success: StatusCode::OK,
+            operation,
+            path,
+            account,
+        }
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!(
+            "{}{}",
+            self.adapter.public_url.trim_end_matches('/'),
+            self.path
+        )
+    }
+
+    /// The consent check, with the proof's signature verified by the batcher.
+    async fn enforce(
+        &self,
+        presented: Presented<'_>,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<Authorized, ObError> {
+        let adapter = self.adapter;
+        let gate = adapter.gate();
+        let (pending, signature) = gate.begin(presented, now)?;
+        if !adapter.signatures.verify(signature).await {
+            return Err(ObError::from_proof(
+                consentnet_identity::PopError::BadSignature,
+            ));
+        }
+        gate.finish(pending, presented, now)
+    }
+
+    /// Runs the check, then `serve`; records the outcome; answers in OBIE shapes.
+    pub(crate) async fn run<F>(self, serve: F) -> Response
+    where
+        F: FnOnce(Arc<dyn BankConnector>, Authorized) -> Result<Value, ObError> + Send + 'static,
+    {
+        let interaction = interaction_id(self.headers);
+        let header = |name: &str| self.headers.get(name).and_then(|v| v.to_str().ok());
+        let url = self.url();
+        let now = Utc::now();
+        let presented = Presented {
+            operation: self.operation,
+            method: self.method,
+            url: &url,
+            account: self.account,
+            authorization: header("authorization"),
+            proof: header("dpop"),
+            app_version: header(APP_VERSION),
+        };
+        let consent_id = presented
+            .authorization
+            .and_then(|a| a.split_whitespace().nth(1))
+            .and_then(ConsentId::parse);
+        let record = |outcome: Outcome| {
+            if let Some(id) = consent_id {
+                self.adapter
+                    .records
+                    .record(id, self.operation.name(), now, outcome);
+            }
+        };
+        let checked = match self.adapter.check {
+            Check::Enforced => self.enforce(presented, now).await,
+            Check::SkippedForBenchmark => unchecked(self.adapter.source.as_ref(), consent_id, now),
+        };
+        let authorized = match checked {
+            Ok(authorized) => authorized,
+            Err(refusal) => {
+                record(Outcome::Refused {
+                    code: refusal.code.as_str().to_owned(),
+                });
+                let error = refusal;
+                return respond(status_of(&error), &interaction, error.body(&interaction));
+            }
+        };
+        let connector = self.adapter.connector();
+        let served = tokio::task::spawn_blocking(move || serve(connector, authorized))
+            .await
+            .unwrap_or_else(|e| Err(ObError::new(ObCode::BankUnavailable, e.to_string())));
+        match served {
+            Ok(mut body) => {
+                record(Outcome::Served);
+                body["Links"]["Self"] = json!(url);
+                respond(self.success, &interaction, body)
+            }
+            Err(error) => {
+                record(Outcome::Refused {
+                    code: error.code.as_str().to_owned(),
+                });
+                respond(status_of(&error), &interaction, error.body(&interaction))
+            }
+        }
+    }
+}

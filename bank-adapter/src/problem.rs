@@ -1,0 +1,243 @@
+//! Machine-readable error codes as enums, and the Open Banking API's one error type: every refusal of the consent check and every error of a served call has its code in [`ObCode`], with its HTTP status, and is answered in the OBIE error shape.
+
+use consentnet_identity::PopError;
+use serde_json::{Value, json};
+
+use crate::connector::ConnectorError;
+
+/// Defines an enum of error codes, each with its wire code and HTTP status:
+/// `as_str`, `status`, `ALL` (every code, for the check of the documentation) and
+/// `Display`. Every HTTP surface family (node API, Open Banking, OAuth) has one.
+#[macro_export]
+macro_rules! problem_codes {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident {
+            $($(#[$vmeta:meta])* $variant:ident = ($status:literal, $code:literal),)+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        $vis enum $name {
+            $($(#[$vmeta])* $variant,)+
+        }
+
+        impl $name {
+            /// Every code, in the order defined.
+            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
+
+            /// The machine-readable code on the wire.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $code,)+
+                }
+            }
+
+            /// The HTTP status it is answered with.
+            pub const fn status(self) -> u16 {
+                match self {
+                    $($name::$variant => $status,)+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+problem_codes! {
+    /// The codes the unified Open Banking API answers with (`Code` in the error body).
+    pub enum ObCode {
+        /// No `Authorization` header.
+        MissingAuthorization = (401, "missing_authorization"),
+        /// Not `ConsentNet <id>` or `DPoP <id>`, or the id is not 64 hex digits.
+        InvalidAuthorization = (401, "invalid_authorization"),
+        /// No DPoP proof.
+        MissingProof = (401, "missing_proof"),
+        /// No `x-consentnet-app-version`.
+        MissingAppVersion = (400, "missing_app_version"),
+        /// The consent is not on this node's log.
+        ConsentUnknown = (401, "consent_unknown"),
+        /// The proof does not parse.
+        ProofMalformed = (401, "proof_malformed"),
+        /// The proof is not signed by the consent subject's key.
+        ProofWrongKey = (401, "proof_wrong_key"),
+        /// The proof's signature does not verify.
+        ProofBadSignature = (401, "proof_bad_signature"),
+        /// The proof names another method.
+        ProofMethodMismatch = (401, "proof_method_mismatch"),
+        /// The proof names another URL.
+        ProofUrlMismatch = (401, "proof_url_mismatch"),
+        /// The proof is too old or from the future.
+        ProofStale = (401, "proof_stale"),
+        /// The proof is bound to another consent id.
+        ProofTokenMismatch = (401, "proof_token_mismatch"),
+        /// The proof was used before.
+        ProofReplayed = (401, "proof_replayed"),
+        /// The replay cache has no room.
+        ReplayCacheFull = (429, "replay_cache_full"),
+        /// The consent's validity has not begun.
+        ConsentNotYetValid = (403, "consent_not_yet_valid"),
+        /// The consent's validity has ended.
+        ConsentExpired = (403, "consent_expired"),
+        /// The consent was revoked.
+        ConsentRevoked = (403, "consent_revoked"),
+        /// The consent is for another bank.
+        ConsentOtherBank = (403, "consent_other_bank"),
+        /// The consent's issuer is not linked here as the accounts' holder.
+        ConsentIssuerNotHolder = (403, "consent_issuer_not_holder"),
+        /// The account in the path is not in the consent.
+        AccountNotInConsent = (403, "account_not_in_consent"),
+        /// No granted permission covers the endpoint.
+        PermissionMissing = (403, "permission_missing"),
+        /// This bank has not approved the app version.
+        AppNotApproved = (403, "app_not_approved"),
+        /// This bank suspended the app version.
+        AppSuspended = (403, "app_suspended"),
+        /// This bank does not allow the app the covering permission.
+        PermissionNotAllowedForApp = (403, "permission_not_allowed_for_app"),
+        /// A query parameter is malformed.
+        InvalidQuery = (400, "invalid_query"),
+        /// A date-time parameter is not ISO 8601.
+        InvalidDateTime = (400, "invalid_date_time"),
+        /// The body is not the JSON expected.
+        MalformedJson = (400, "malformed_json"),
+        /// `Data.Initiation` lacks or misstates a field.
+        InvalidInitiation = (400, "invalid_initiation"),
+        /// The body names another consent than the one presented.
+        ConsentIdMismatch = (400, "consent_id_mismatch"),
+        /// The consent names several accounts and the payment none.
+        DebtorAccountRequired = (400, "debtor_account_required"),
+        /// No `x-idempotency-key`.
+        MissingIdempotencyKey = (400, "missing_idempotency_key"),
+        /// The consent carries no payment limits.
+        NoPaymentLimits = (403, "no_payment_limits"),
+        /// The payment would exceed the consent's limits.
+        PaymentLimitExceeded = (403, "payment_limit_exceeded"),
+        /// The payments journal cannot be written.
+        LedgerUnavailable = (503, "ledger_unavailable"),
+        /// The resource does not exist, or not under this consent.
+        NotFound = (404, "not_found"),
+        /// The bank core refused the request.
+        RefusedByBank = (400, "refused_by_bank"),
+        /// The idempotency key was used for another request.
+        IdempotencyConflict = (409, "idempotency_conflict"),
+        /// The bank core did not answer in time.
+        BankTimeout = (504, "bank_timeout"),
+        /// The bank core is unreachable or answered nonsense.
+        BankUnavailable = (502, "bank_unavailable"),
+    }
+}
+
+/// An Open Banking error: its code (which gives the HTTP status) and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ObError {
+    /// The specific reason, e.g. [`ObCode::ConsentRevoked`].
+    pub code: ObCode,
+    /// For people.
+    pub message: String,
+}
+
+impl ObError {
+    /// An error with this code and message.
+    pub fn new(code: ObCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        self.code.status()
+    }
+
+    /// A refused proof of possession.
+    pub fn from_proof(error: PopError) -> Self {
+        let code = match &error {
+            PopError::TooLarge(_) | PopError::Malformed(_) | PopError::WrongHeader => {
+                ObCode::ProofMalformed
+            }
+            PopError::WrongKey { .. } => ObCode::ProofWrongKey,
+            PopError::BadSignature => ObCode::ProofBadSignature,
+            PopError::MethodMismatch { .. } => ObCode::ProofMethodMismatch,
+            PopError::UrlMismatch { .. } => ObCode::ProofUrlMismatch,
+            PopError::Stale { .. } => ObCode::ProofStale,
+            PopError::TokenMismatch => ObCode::ProofTokenMismatch,
+        };
+        Self::new(code, error.to_string())
+    }
+
+    /// The OBIE 4-character error code for the status.
+    fn error_code(&self) -> &'static str {
+        match self.status() {
+            400 => "U001",
+            401 => "U003",
+            403 => "U004",
+            404 => "U005",
+            429 => "U006",
+            502 => "U007",
+            504 => "U008",
+            _ => "U000",
+        }
+    }
+
+    /// The OBIE error body, with the interaction id.
+    pub fn body(&self, interaction: &str) -> Value {
+        let message: String = self.message.chars().take(500).collect();
+        json!({
+            "Id": interaction.chars().take(40).collect::<String>(),
+            "Code": self.code.as_str(),
+            "Message": message,
+            "Errors": [{ "ErrorCode": self.error_code(), "Message": message }],
+        })
+    }
+}
+
+impl From<ConnectorError> for ObError {
+    fn from(error: ConnectorError) -> Self {
+        let message = error.to_string();
+        let code = match error {
+            ConnectorError::NotFound(_) => ObCode::NotFound,
+            ConnectorError::Refused { .. } => ObCode::RefusedByBank,
+            ConnectorError::IdempotencyConflict => ObCode::IdempotencyConflict,
+            ConnectorError::Timeout => ObCode::BankTimeout,
+            ConnectorError::Unavailable(_) => ObCode::BankUnavailable,
+        };
+        Self::new(code, message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_distinct_snake_case_with_an_error_status() {
+        let codes: std::collections::BTreeSet<&str> =
+            ObCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(codes.len(), ObCode::ALL.len());
+        for code in ObCode::ALL {
+            assert!(
+                code.as_str()
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'_')
+            );
+            assert!((400..600).contains(&code.status()), "{code}");
+            assert_eq!(code.to_string(), code.as_str());
+        }
+    }
+
+    #[test]
+    fn the_body_is_in_the_obie_shape() {
+        let body = ObError::new(ObCode::ConsentRevoked, "revoked").body("abc");
+        assert_eq!(body["Code"], "consent_revoked");
+        assert_eq!(body["Errors"][0]["ErrorCode"], "U004");
+        assert_eq!(body["Id"], "abc");
+    }
+}
