@@ -10,6 +10,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 use consentnet_consent_chain::event::Outcome;
+use consentnet_identity::util::percent_encode;
 use consentnet_identity::{ConsentId, Did, Permission};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -313,19 +314,6 @@ fn booking_time(name: &str, text: &str) -> Result<DateTime<Utc>, ObError> {
     ))
 }
 
-/// Escapes a query value for a link.
-fn escape(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b':' => {
-                (b as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
-}
-
 async fn transactions(
     State(adapter): State<Arc<Adapter>>,
     Path(id): Path<String>,
@@ -381,11 +369,11 @@ async fn transactions(
             query
                 .from_booking_date_time
                 .as_ref()
-                .map(|t| format!("fromBookingDateTime={}", escape(t))),
+                .map(|t| format!("fromBookingDateTime={}", percent_encode(t, b":"))),
             query
                 .to_booking_date_time
                 .as_ref()
-                .map(|t| format!("toBookingDateTime={}", escape(t))),
+                .map(|t| format!("toBookingDateTime={}", percent_encode(t, b":"))),
         ]
         .into_iter()
         .flatten()

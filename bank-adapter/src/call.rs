@@ -54,8 +54,7 @@ fn interaction_id(headers: &HeaderMap) -> String {
     {
         return given.to_owned();
     }
-    let mut bytes = [0u8; 16];
-    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
+    let mut bytes: [u8; 16] = consentnet_identity::util::random_bytes();
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();

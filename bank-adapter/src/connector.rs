@@ -126,6 +126,33 @@ pub struct TransactionQuery {
     pub page_size: u32,
 }
 
+/// Largest page of transactions a connector serves.
+pub const MAX_PAGE_SIZE: u32 = 1_000;
+
+impl TransactionQuery {
+    /// True when `transaction` was booked inside the query's range.
+    pub fn matches(&self, transaction: &Transaction) -> bool {
+        self.from
+            .is_none_or(|from| transaction.booking_date_time >= from)
+            && self.to.is_none_or(|to| transaction.booking_date_time <= to)
+    }
+
+    /// The query's page of `transactions` (newest first, as given) that match it, the
+    /// page size held to [`MAX_PAGE_SIZE`]: the filtering and paging every connector
+    /// shares.
+    pub fn page<'a>(
+        &self,
+        transactions: impl Iterator<Item = &'a Transaction>,
+    ) -> Page<Transaction> {
+        let size = self.page_size.clamp(1, MAX_PAGE_SIZE) as usize;
+        let skip = (self.page.max(1) as usize - 1).saturating_mul(size);
+        let mut matching = transactions.filter(|t| self.matches(t));
+        let items: Vec<Transaction> = matching.by_ref().skip(skip).take(size).cloned().collect();
+        let more = matching.next().is_some();
+        Page { items, more }
+    }
+}
+
 /// One page of results.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page<T> {

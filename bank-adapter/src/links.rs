@@ -12,7 +12,6 @@ use std::sync::Mutex;
 use chrono::{DateTime, Duration, Utc};
 use consentnet_identity::Did;
 pub use consentnet_identity::LinkRequest;
-use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -186,8 +185,7 @@ impl Links {
         if book.pending.len() >= MAX_PENDING_CODES {
             return Err(LinkError::Busy);
         }
-        let mut raw = [0u8; 16];
-        OsRng.fill_bytes(&mut raw);
+        let raw: [u8; 16] = consentnet_identity::util::random_bytes();
         let code: String = raw.iter().map(|b| format!("{b:02x}")).collect();
         let expires_at = now + Duration::minutes(CODE_TTL_MINUTES);
         book.pending.insert(

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use consentnet_identity::util::percent_encode;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -425,19 +426,6 @@ fn bad(message: String) -> ConnectorError {
     ConnectorError::Unavailable(format!("bad answer from the bank core: {message}"))
 }
 
-/// Escapes a value placed into a path or query.
-fn escape(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
-}
-
 /// A connector configured by a [`Mapping`].
 pub struct MappingConnector {
     mapping: Mapping,
@@ -680,7 +668,8 @@ impl MappingConnector {
 
     fn account_one(&self, id: &str) -> Result<Option<Account>, ConnectorError> {
         let op = &self.mapping.account;
-        let Some(answer) = self.get(&op.path.replace("{account}", &escape(id)))? else {
+        let Some(answer) = self.get(&op.path.replace("{account}", &percent_encode(id, b"")))?
+        else {
             return Ok(None);
         };
         let record = if op.root.is_empty() {
@@ -721,7 +710,10 @@ impl BankConnector for MappingConnector {
     fn balances(&self, account_id: &str) -> Result<Vec<Balance>, ConnectorError> {
         let op = &self.mapping.balances;
         let answer = self
-            .get(&op.path.replace("{account}", &escape(account_id)))?
+            .get(
+                &op.path
+                    .replace("{account}", &percent_encode(account_id, b"")),
+            )?
             .ok_or_else(|| ConnectorError::NotFound(account_id.to_owned()))?;
         op.records(&answer)?
             .iter()
@@ -747,8 +739,8 @@ impl BankConnector for MappingConnector {
         let query_format = op.query_date_format.as_deref().unwrap_or(&op.date_format);
         let format = |at: Option<DateTime<Utc>>| match at {
             None => String::new(),
-            Some(at) if query_format == "rfc3339" => escape(&at.to_rfc3339()),
-            Some(at) => escape(&at.format(query_format).to_string()),
+            Some(at) if query_format == "rfc3339" => percent_encode(&at.to_rfc3339(), b""),
+            Some(at) => percent_encode(&at.format(query_format).to_string(), b""),
         };
         // The bank's own paging differs from the unified one: read every page of the
         // range, then page here.
@@ -756,7 +748,7 @@ impl BankConnector for MappingConnector {
         for page in 1..=MAX_PAGES {
             let path = op
                 .path
-                .replace("{account}", &escape(account_id))
+                .replace("{account}", &percent_encode(account_id, b""))
                 .replace("{from}", &format(query.from))
                 .replace("{to}", &format(query.to))
                 .replace("{page}", &page.to_string());
@@ -781,15 +773,7 @@ impl BankConnector for MappingConnector {
                 break;
             }
         }
-        all.retain(|t| {
-            query.from.is_none_or(|from| t.booking_date_time >= from)
-                && query.to.is_none_or(|to| t.booking_date_time <= to)
-        });
-        let size = query.page_size.clamp(1, 1_000) as usize;
-        let skip = (query.page.max(1) as usize - 1).saturating_mul(size);
-        let items: Vec<Transaction> = all.iter().skip(skip).take(size).cloned().collect();
-        let more = all.len() > skip + items.len();
-        Ok(Page { items, more })
+        Ok(query.page(all.iter()))
     }
 
     fn create_payment(
@@ -827,7 +811,10 @@ impl BankConnector for MappingConnector {
     fn payment(&self, payment_id: &str) -> Result<Payment, ConnectorError> {
         let (_, op) = self.payments()?;
         let answer = self
-            .get(&op.path.replace("{payment}", &escape(payment_id)))?
+            .get(
+                &op.path
+                    .replace("{payment}", &percent_encode(payment_id, b"")),
+            )?
             .ok_or_else(|| ConnectorError::NotFound(payment_id.to_owned()))?;
         self.payment_from(op, &answer, None)
     }

@@ -12,7 +12,7 @@ use crate::connector::{
 };
 
 /// Largest page of transactions served.
-pub const MAX_PAGE_SIZE: u32 = 1_000;
+pub use crate::connector::MAX_PAGE_SIZE;
 
 /// A small deterministic generator, so a seed always gives the same bank.
 struct Rng(u64);
@@ -242,15 +242,7 @@ impl BankConnector for SandboxBank {
             .accounts
             .get(account_id)
             .ok_or_else(|| not_found(account_id))?;
-        let size = query.page_size.clamp(1, MAX_PAGE_SIZE) as usize;
-        let skip = (query.page.max(1) as usize - 1).saturating_mul(size);
-        let mut matching = held.transactions.iter().rev().filter(|t| {
-            query.from.is_none_or(|from| t.booking_date_time >= from)
-                && query.to.is_none_or(|to| t.booking_date_time <= to)
-        });
-        let items: Vec<Transaction> = matching.by_ref().skip(skip).take(size).cloned().collect();
-        let more = matching.next().is_some();
-        Ok(Page { items, more })
+        Ok(query.page(held.transactions.iter().rev()))
     }
 
     fn create_payment(

@@ -202,7 +202,7 @@ pub fn consent_revoke(node: &NodeClient, wallet: &WalletFile, id: &str) -> anyho
     let id = ConsentId::parse(id).ok_or_else(|| anyhow!("{id:?} is not a consent id"))?;
     let wallet = wallet.open()?;
     let credential = held_consents(&wallet)
-        .find(|c| ConsentId::of(&c.credential).is_ok_and(|held| held == id))
+        .find(|c| consentnet_identity::consent_id(&c.credential).is_ok_and(|held| held == id))
         .ok_or_else(|| anyhow!("the wallet holds no consent {id}"))?;
     let issuer = credential.credential["issuer"]
         .as_str()

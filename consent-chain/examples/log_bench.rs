@@ -12,7 +12,7 @@ use consentnet_consent_chain::event::{AccessBatch, AccessRecord, AppAction, AppD
 use consentnet_consent_chain::{
     Entry, Event, FeedHead, Genesis, LogStore, Member, Replica, RocksStore, Role,
 };
-use consentnet_identity::{ConsentId, KeyPair, Permission};
+use consentnet_identity::{KeyPair, Permission};
 use serde_json::json;
 
 fn env_count(name: &str, default: usize) -> usize {
@@ -51,7 +51,7 @@ fn event_for(bank: &KeyPair, app: &KeyPair, index: u64) -> Event {
             AccessBatch {
                 bank: bank.did().clone(),
                 records: vec![AccessRecord {
-                    consent_id: ConsentId([(index % 251) as u8; 32]),
+                    consent_id: consentnet_identity::Hash32([(index % 251) as u8; 32]),
                     operation: "GET /aisp/accounts/{AccountId}/transactions".into(),
                     time: 1_795_000_000_000 + index,
                     // The bench log holds no grants, so a truthful adapter refused these calls.

@@ -9,10 +9,10 @@ use serde::Serialize;
 use crate::entry::Entry;
 use crate::event::{Event, Outcome};
 use crate::genesis::Genesis;
-use crate::hash::Hash32;
 use crate::state::State;
 use crate::store::{LogStore, StoreError};
 use crate::validate::{Check, validate_event, verify_credential};
+use consentnet_identity::Hash32;
 
 /// How strict the audit is.
 #[derive(Debug, Clone, Copy)]

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::event::{Event, FeedHead, check, domain, verify};
-use crate::hash::Hash32;
+use consentnet_identity::Hash32;
 
 /// The largest encoded entry accepted, in bytes.
 pub const MAX_ENTRY_BYTES: usize = 64 * 1024;
@@ -347,7 +347,7 @@ mod tests {
         let batch = AccessBatch {
             bank: bank.did().clone(),
             records: vec![AccessRecord {
-                consent_id: consentnet_identity::ConsentId([7; 32]),
+                consent_id: consentnet_identity::Hash32([7; 32]),
                 operation: "GET /accounts".into(),
                 time: 9,
                 outcome: Outcome::Served,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::genesis::Member;
-use crate::hash::Hash32;
+use consentnet_identity::Hash32;
 
 /// The most access records one batch may hold.
 pub const MAX_ACCESS_RECORDS: usize = 1000;

@@ -9,16 +9,15 @@ pub mod audit;
 pub mod entry;
 pub mod event;
 pub mod genesis;
-pub mod hash;
 pub mod replica;
 pub mod state;
 pub mod store;
 pub mod validate;
 
+pub use consentnet_identity::Hash32;
 pub use entry::{Entry, EntryError, Sealed};
 pub use event::{Event, FeedHead};
 pub use genesis::{Genesis, Member, Membership, Role};
-pub use hash::Hash32;
 pub use replica::{Appended, RangeRequest, Received, Rejected, Replica, Signatures};
 pub use state::{ConsentStatus, State};
 #[cfg(feature = "rocksdb")]

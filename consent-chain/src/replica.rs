@@ -12,10 +12,10 @@ use serde::{Deserialize, Serialize};
 use crate::entry::{Entry, Sealed};
 use crate::event::{Event, FeedHead};
 use crate::genesis::Genesis;
-use crate::hash::Hash32;
 use crate::state::State;
 use crate::store::{Equivocation, LogStore, StoreError};
 use crate::validate::{Check, EventError, ValidEvent, validate_event};
+use consentnet_identity::Hash32;
 
 /// The most entries one range request asks for or one answer carries.
 pub const MAX_RANGE: u64 = 512;

@@ -10,8 +10,8 @@ use sha2::{Digest as _, Sha256};
 
 use crate::event::{AccessRecord, AppAction, AppDecision, AppManifest, Approval, MembershipChange};
 use crate::genesis::{Genesis, Membership};
-use crate::hash::Hash32;
 use crate::validate::ValidEvent;
+use consentnet_identity::Hash32;
 
 /// A consent's status at some instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use consentnet_identity::{
-    ConsentError, ConsentId, ConsentVerifier, Did, Revocation, RevocationError, VerifiedConsent,
+    ConsentError, ConsentVerifier, Did, Revocation, RevocationError, VerifiedConsent,
     verify_consent_blocking,
 };
 
@@ -87,7 +87,7 @@ pub fn verify_credential(
     verifier: &ConsentVerifier,
     credential: &serde_json::Value,
 ) -> Result<Arc<VerifiedConsent>, ConsentError> {
-    let id = ConsentId::of(credential)?;
+    let id = consentnet_identity::consent_id(credential)?;
     if let Some(hit) = verifier.get(&id) {
         return Ok(hit);
     }

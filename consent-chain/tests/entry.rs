@@ -87,7 +87,7 @@ fn every_event_kind_survives_encode_and_decode() {
             AccessBatch {
                 bank: key.did().clone(),
                 records: vec![AccessRecord {
-                    consent_id: consentnet_identity::ConsentId([7; 32]),
+                    consent_id: consentnet_identity::Hash32([7; 32]),
                     operation: "GET /aisp/accounts".into(),
                     time: 5,
                     outcome: Outcome::Refused {

@@ -45,7 +45,7 @@ impl ConsentVerifier {
     /// (same canonical JSON, so the same consent id) without canonicalizing it again.
     pub async fn verify(&self, bytes: &[u8]) -> Result<Arc<VerifiedConsent>, ConsentError> {
         let value = parse_bounded(bytes)?;
-        let id = ConsentId::of(&value)?;
+        let id = crate::consent::consent_id(&value)?;
         if let Some(hit) = self.get(&id) {
             return Ok(hit);
         }

@@ -1,12 +1,10 @@
 //! Consent credentials: W3C VC 2.0 documents secured with an `eddsa-rdfc-2022` Data Integrity proof, their validation and their ids.
 
 use std::collections::{BTreeSet, HashMap};
-use std::fmt;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use ssi_claims::data_integrity::{AnySuite, CryptographicSuite, DataIntegrity, ProofOptions};
 use ssi_claims::{SignatureEnvironment, VerificationParameters, vc::v2::JsonCredential};
 use ssi_dids_core::DIDResolver as _;
@@ -101,60 +99,11 @@ impl From<CanonicalError> for ConsentError {
 }
 
 /// A consent's id: SHA-256 of the signed credential's canonical JSON.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct ConsentId(pub [u8; 32]);
+pub type ConsentId = crate::hash::Hash32;
 
-impl ConsentId {
-    /// The id of a signed credential (its canonical JSON hashed).
-    pub fn of(credential: &Value) -> Result<Self, ConsentError> {
-        Ok(Self(Sha256::digest(canonical_json(credential)?).into()))
-    }
-
-    /// Parses 64 lowercase hex digits.
-    pub fn parse(text: &str) -> Option<Self> {
-        if text.len() != 64 {
-            return None;
-        }
-        let mut bytes = [0u8; 32];
-        for (index, byte) in bytes.iter_mut().enumerate() {
-            let pair = text.get(index * 2..index * 2 + 2)?;
-            if pair.bytes().any(|b| b.is_ascii_uppercase()) {
-                return None;
-            }
-            *byte = u8::from_str_radix(pair, 16).ok()?;
-        }
-        Some(Self(bytes))
-    }
-}
-
-impl fmt::Display for ConsentId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for byte in self.0 {
-            write!(f, "{byte:02x}")?;
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Debug for ConsentId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ConsentId({self})")
-    }
-}
-
-impl TryFrom<String> for ConsentId {
-    type Error = String;
-    fn try_from(text: String) -> Result<Self, String> {
-        Self::parse(&text)
-            .ok_or_else(|| format!("{text:?} is not a consent id (64 lowercase hex digits)"))
-    }
-}
-
-impl From<ConsentId> for String {
-    fn from(id: ConsentId) -> String {
-        id.to_string()
-    }
+/// The id of a signed credential (its canonical JSON hashed).
+pub fn consent_id(credential: &Value) -> Result<ConsentId, ConsentError> {
+    Ok(crate::hash::Hash32::of(&canonical_json(credential)?))
 }
 
 /// How often a per-period payment limit resets.
@@ -420,8 +369,7 @@ fn json_ld_loader() -> ssi_json_ld::ContextLoader {
 }
 
 fn random_urn_uuid() -> String {
-    let mut bytes = [0u8; 16];
-    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
+    let mut bytes: [u8; 16] = crate::util::random_bytes();
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
@@ -505,7 +453,7 @@ pub async fn issue_consent(
     )
     .await?;
     Ok(VerifiedConsent {
-        id: ConsentId::of(&credential)?,
+        id: crate::consent::consent_id(&credential)?,
         issuer: issuer.did().clone(),
         terms,
         credential,
@@ -712,7 +660,7 @@ fn check_structure(bytes: &[u8]) -> Result<(Value, Did, ConsentTerms), ConsentEr
 /// verifies, and [`VerifiedConsent::validity_at`] says where it stands.
 pub async fn verify_consent(bytes: &[u8]) -> Result<VerifiedConsent, ConsentError> {
     let (value, issuer, terms) = check_structure(bytes)?;
-    let id = ConsentId::of(&value)?;
+    let id = crate::consent::consent_id(&value)?;
     let secured: DataIntegrity<JsonCredential, AnySuite> = serde_json::from_value(value.clone())
         .map_err(|e| ConsentError::Malformed(e.to_string()))?;
     let resolver = did_method_key::DIDKey.into_vm_resolver::<AnyMethod>();
@@ -742,7 +690,7 @@ impl VerifiedConsent {
             serde_json::to_vec(credential).map_err(|e| ConsentError::Malformed(e.to_string()))?;
         let (value, issuer, terms) = check_structure(&bytes)?;
         Ok(Self {
-            id: ConsentId::of(&value)?,
+            id: crate::consent::consent_id(&value)?,
             issuer,
             terms,
             credential: value,

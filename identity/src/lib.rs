@@ -9,6 +9,7 @@
 pub mod cache;
 pub mod canonical;
 pub mod consent;
+pub mod hash;
 pub mod jose;
 pub mod keys;
 pub mod link;
@@ -23,8 +24,9 @@ pub mod wallet;
 pub use cache::ConsentVerifier;
 pub use consent::{
     ConsentError, ConsentId, ConsentTerms, PaymentLimits, Period, Validity, VerifiedConsent,
-    issue_consent, verify_consent, verify_consent_blocking,
+    consent_id, issue_consent, verify_consent, verify_consent_blocking,
 };
+pub use hash::Hash32;
 pub use keys::{Did, KeyError, KeyPair, SignatureCheck, verify_many};
 pub use link::LinkRequest;
 pub use permissions::{Permission, PermissionError};

@@ -119,8 +119,7 @@ fn token_hash(access_token: &str) -> String {
 
 /// Signs a proof for `request` with the app's key, issued at `now`, with a fresh random `jti`.
 pub fn sign_pop(key: &KeyPair, request: PopRequest<'_>, now: DateTime<Utc>) -> String {
-    let mut jti = [0u8; 16];
-    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut jti);
+    let jti: [u8; 16] = crate::util::random_bytes();
     let header = Header {
         typ: POP_TYPE.to_owned(),
         alg: "EdDSA".to_owned(),

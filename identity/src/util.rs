@@ -1,4 +1,4 @@
-//! Small helpers every crate shares, so each exists once: poison-tolerant locks, random hex ids, constant-time comparison, HTML escaping and percent-encoding.
+//! Small helpers every crate shares, so each exists once: poison-tolerant locks, random bytes and hex ids, constant-time comparison, HTML escaping and percent-encoding.
 
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -31,6 +31,13 @@ pub fn random_hex(bytes: usize) -> String {
     let mut raw = vec![0u8; bytes];
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut raw);
     hex(&raw)
+}
+
+/// `N` random bytes from the operating system: ids, salts, nonces.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut raw = [0u8; N];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut raw);
+    raw
 }
 
 /// Bytes as lowercase hex.

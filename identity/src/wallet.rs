@@ -252,8 +252,7 @@ impl Wallet {
         if path.exists() {
             return Err(WalletError::AlreadyExists(path.to_owned()));
         }
-        let mut salt = [0u8; 16];
-        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut salt);
+        let salt: [u8; 16] = crate::util::random_bytes();
         let key = kdf
             .derive(passphrase, &salt)
             .map_err(WalletError::KdfParams)?;
@@ -438,8 +437,7 @@ impl Wallet {
         if new_passphrase.chars().count() < MIN_PASSPHRASE_CHARS {
             return Err(WalletError::WeakPassphrase);
         }
-        let mut salt = [0u8; 16];
-        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut salt);
+        let salt: [u8; 16] = crate::util::random_bytes();
         let key = self
             .kdf
             .derive(new_passphrase, &salt)
@@ -463,8 +461,7 @@ impl Wallet {
     }
 
     fn write(&self, contents: &Contents) -> Result<(), WalletError> {
-        let mut nonce = [0u8; 24];
-        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce);
+        let nonce: [u8; 24] = crate::util::random_bytes();
         let kdf = KdfSection {
             algorithm: "argon2id".into(),
             params: self.kdf,
@@ -536,8 +533,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("wallet");
-    let mut suffix = [0u8; 6];
-    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut suffix);
+    let suffix: [u8; 6] = crate::util::random_bytes();
     let temp = dir.join(format!(".{name}.{}.tmp", b64url(&suffix)));
     let result = (|| {
         let mut options = fs::OpenOptions::new();

@@ -126,7 +126,7 @@ pub(crate) fn check_contiguous(
         let head = heads.get(&entry.origin).copied();
         let (expected_seq, expected_prev) = match head {
             Some(head) => (head.seq + 1, head.hash),
-            None => (1, crate::hash::Hash32::ZERO),
+            None => (1, consentnet_identity::Hash32::ZERO),
         };
         if entry.seq != expected_seq || entry.prev != expected_prev {
             return Err(StoreError::NotContiguous {

@@ -12,7 +12,7 @@ use rocksdb::{
 use super::{Equivocation, LogStore, StoreError, check_contiguous};
 use crate::entry::{Entry, Sealed};
 use crate::event::FeedHead;
-use crate::hash::Hash32;
+use consentnet_identity::Hash32;
 
 const ENTRIES: &str = "entries";
 const HEADS: &str = "heads";

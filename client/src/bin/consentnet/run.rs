@@ -341,7 +341,7 @@ pub fn consent_list(json: bool, args: &ConsentListArgs) -> anyhow::Result<()> {
     let node = NodeClient::new(&node.node)?;
     let mut consents = Vec::new();
     for stored in commands::held_consents(&wallet) {
-        let Ok(id) = consentnet_identity::ConsentId::of(&stored.credential) else {
+        let Ok(id) = consentnet_identity::consent_id(&stored.credential) else {
             continue;
         };
         let status = node.get_with(&format!("/v1/consents/{id}"), &[])?;

@@ -1,4 +1,4 @@
-//! 32-byte SHA-256 digests as a type, written as lowercase hex on the wire.
+//! 32-byte SHA-256 digests as one type, written as lowercase hex on the wire: entry hashes, event ids and consent ids alike.
 
 use std::fmt;
 
