@@ -231,31 +231,7 @@ pub fn html(report: &Value, source: &str) -> String {
         .iter()
         .map(|a| a["refused"].as_u64().unwrap_or(0))
         .collect();
-    let violations: Vec<Vec<String>> = list(&report["violations"])
-        .iter()
-        .map(|v| {
-            let at = v["time"]
-                .as_i64()
-                .and_then(chrono::DateTime::from_timestamp_millis)
-                .map(|t| t.to_rfc3339())
-                .unwrap_or_default();
-            vec![
-                text(&v["bank"]),
-                text(&v["consent_id"]),
-                text(&v["operation"]),
-                at,
-                text(&v["reason"]),
-            ]
-        })
-        .collect();
-    let problems: Vec<Vec<String>> = list(&report["problems"])
-        .iter()
-        .map(|p| vec![text(&p["origin"]), text(&p["seq"]), text(&p["problem"])])
-        .collect();
-    let equivocations: Vec<Vec<String>> = list(&report["equivocations"])
-        .iter()
-        .map(|e| vec![text(&e["origin"]), text(&e["seq"])])
-        .collect();
+    let (violations, problems, equivocations) = finding_rows(report);
     format!(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -330,6 +306,39 @@ figure {{ margin: 1rem 0 2rem; overflow-x: auto; }} figcaption {{ font-weight: b
             "None.",
         ),
     )
+}
+
+/// Rows of a table, each a list of cells.
+type Rows = Vec<Vec<String>>;
+
+/// The rows of the three findings tables: violations, bad entries, equivocations.
+fn finding_rows(report: &Value) -> (Rows, Rows, Rows) {
+    let violations: Vec<Vec<String>> = list(&report["violations"])
+        .iter()
+        .map(|v| {
+            let at = v["time"]
+                .as_i64()
+                .and_then(chrono::DateTime::from_timestamp_millis)
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_default();
+            vec![
+                text(&v["bank"]),
+                text(&v["consent_id"]),
+                text(&v["operation"]),
+                at,
+                text(&v["reason"]),
+            ]
+        })
+        .collect();
+    let problems: Vec<Vec<String>> = list(&report["problems"])
+        .iter()
+        .map(|p| vec![text(&p["origin"]), text(&p["seq"]), text(&p["problem"])])
+        .collect();
+    let equivocations: Vec<Vec<String>> = list(&report["equivocations"])
+        .iter()
+        .map(|e| vec![text(&e["origin"]), text(&e["seq"])])
+        .collect();
+    (violations, problems, equivocations)
 }
 
 #[cfg(test)]

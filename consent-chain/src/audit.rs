@@ -255,33 +255,7 @@ pub fn audit_with_progress<S: LogStore>(
 ) -> Result<AuditReport, StoreError> {
     let total: u64 = store.heads()?.values().map(|head| head.seq).sum();
     let verifier = ConsentVerifier::new(100_000);
-    // Pass 1: membership, which decides whose feeds count, may change in any feed.
-    let mut membership_state = State::new(genesis);
-    store.for_each_encoded(&mut |bytes| {
-        if may_change_membership(bytes)
-            && let Ok(entry) = Entry::decode(bytes)
-            && matches!(entry.event, Event::MembershipChanged { .. })
-            && entry.verify_signature()
-            && let Ok(valid) = validate_event(
-                &entry.event,
-                &entry.origin,
-                membership_state.membership(),
-                &verifier,
-                Check::Full,
-            )
-        {
-            membership_state.apply(entry.event.id(), &valid);
-        }
-        true
-    })?;
-    let mut ever_members: BTreeMap<Did, ()> = genesis
-        .members
-        .iter()
-        .map(|m| (m.did.clone(), ()))
-        .collect();
-    for member in membership_state.membership().iter() {
-        ever_members.insert(member.did.clone(), ());
-    }
+    let ever_members = ever_members(store, genesis, &verifier)?;
 
     // Pass 2: decoding, hashing and signatures in parallel, chunk by chunk; then links,
     // events and state in feed order.
@@ -373,6 +347,75 @@ pub fn audit_with_progress<S: LogStore>(
     })?;
     check_chunk(&mut chunk);
 
+    let equivocations = confirmed_equivocations(store)?;
+
+    let accesses_by_app = accesses_by_app(&state);
+
+    let violations = violations(&state, &config);
+
+    let consents = state.consent_count();
+    let revoked = state
+        .consents_ids()
+        .filter(|id| state.effective_revocation(id).is_some())
+        .count();
+    let clean = problems.is_empty() && equivocations.is_empty() && violations.is_empty();
+    Ok(AuditReport {
+        entries,
+        feeds: heads.len(),
+        events,
+        consents,
+        revoked,
+        accesses: state.accesses().count(),
+        problems,
+        equivocations,
+        violations,
+        timeline: days.into_values().collect(),
+        accesses_by_app,
+        state_digest: state.digest(),
+        clean,
+    })
+}
+
+/// Pass 1 of the audit: every DID that was ever a member (membership, which decides whose
+/// feeds count, may change in any feed).
+fn ever_members<S: LogStore>(
+    store: &S,
+    genesis: &Genesis,
+    verifier: &ConsentVerifier,
+) -> Result<BTreeMap<Did, ()>, StoreError> {
+    // Pass 1: membership, which decides whose feeds count, may change in any feed.
+    let mut membership_state = State::new(genesis);
+    store.for_each_encoded(&mut |bytes| {
+        if may_change_membership(bytes)
+            && let Ok(entry) = Entry::decode(bytes)
+            && matches!(entry.event, Event::MembershipChanged { .. })
+            && entry.verify_signature()
+            && let Ok(valid) = validate_event(
+                &entry.event,
+                &entry.origin,
+                membership_state.membership(),
+                verifier,
+                Check::Full,
+            )
+        {
+            membership_state.apply(entry.event.id(), &valid);
+        }
+        true
+    })?;
+    let mut ever_members: BTreeMap<Did, ()> = genesis
+        .members
+        .iter()
+        .map(|m| (m.did.clone(), ()))
+        .collect();
+    for member in membership_state.membership().iter() {
+        ever_members.insert(member.did.clone(), ());
+    }
+    Ok(ever_members)
+}
+
+/// The stored equivocation evidence that checks out: two entries of one origin, both
+/// signed, at the same or adjacent seq.
+fn confirmed_equivocations<S: LogStore>(store: &S) -> Result<Vec<EquivocationFinding>, StoreError> {
     let mut equivocations = Vec::new();
     for evidence in store.evidence()? {
         let (held, conflicting) = (&evidence.held, &evidence.conflicting);
@@ -390,6 +433,11 @@ pub fn audit_with_progress<S: LogStore>(
         }
     }
 
+    Ok(equivocations)
+}
+
+/// Served and refused accesses per app, busiest first.
+fn accesses_by_app(state: &State) -> Vec<AppAccesses> {
     let mut by_app: BTreeMap<String, AppAccesses> = BTreeMap::new();
     for (_, record) in state.accesses() {
         let Some(consent) = state.consent(&record.consent_id) else {
@@ -411,6 +459,12 @@ pub fn audit_with_progress<S: LogStore>(
     let mut accesses_by_app: Vec<AppAccesses> = by_app.into_values().collect();
     accesses_by_app.sort_by_key(|a| std::cmp::Reverse(a.served + a.refused));
 
+    accesses_by_app
+}
+
+/// Accesses served under a consent that was not usable at that time, beyond the
+/// propagation bound after a revocation.
+fn violations(state: &State, config: &AuditConfig) -> Vec<Violation> {
     let mut violations = Vec::new();
     for (bank, record) in state.accesses() {
         if record.outcome != Outcome::Served {
@@ -449,25 +503,5 @@ pub fn audit_with_progress<S: LogStore>(
         }
     }
 
-    let consents = state.consent_count();
-    let revoked = state
-        .consents_ids()
-        .filter(|id| state.effective_revocation(id).is_some())
-        .count();
-    let clean = problems.is_empty() && equivocations.is_empty() && violations.is_empty();
-    Ok(AuditReport {
-        entries,
-        feeds: heads.len(),
-        events,
-        consents,
-        revoked,
-        accesses: state.accesses().count(),
-        problems,
-        equivocations,
-        violations,
-        timeline: days.into_values().collect(),
-        accesses_by_app,
-        state_digest: state.digest(),
-        clean,
-    })
+    violations
 }

@@ -7,15 +7,20 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use consentnet_identity::{ConsentVerifier, Did, KeyPair};
-use serde::{Deserialize, Serialize};
 
 use crate::entry::{Entry, Sealed};
 use crate::event::{Event, FeedHead};
 use crate::genesis::Genesis;
 use crate::state::State;
 use crate::store::{Equivocation, LogStore, StoreError};
-use crate::validate::{Check, EventError, ValidEvent, validate_event};
+use crate::validate::{Check, ValidEvent, validate_event};
 use consentnet_identity::Hash32;
+
+mod batch;
+mod outcome;
+
+pub use batch::{Prepared, Signatures, prepare_events, verify_sealed};
+pub use outcome::{Appended, RangeRequest, Received, Rejected};
 
 /// The most entries one range request asks for or one answer carries.
 pub const MAX_RANGE: u64 = 512;
@@ -23,175 +28,6 @@ pub const MAX_RANGE: u64 = 512;
 pub const DEFAULT_MAX_PENDING: usize = 10_000;
 /// How many verified consents the replica remembers.
 const VERIFIER_CAPACITY: usize = 100_000;
-
-/// Why an entry or event was refused. Nothing refused is stored or applied.
-#[derive(Debug, thiserror::Error)]
-pub enum Rejected {
-    /// The feed's origin is not a member.
-    #[error("{0} is not a member of this consortium")]
-    NotMember(String),
-    /// The entry's signature is not its origin's.
-    #[error("entry {origin}#{seq} is not signed by its origin")]
-    BadSignature {
-        /// The claimed origin.
-        origin: String,
-        /// The entry's seq.
-        seq: u64,
-    },
-    /// The event inside is invalid.
-    #[error("entry {origin}#{seq}: {source}")]
-    Event {
-        /// The origin.
-        origin: String,
-        /// The entry's seq.
-        seq: u64,
-        /// Why the event is invalid.
-        source: EventError,
-    },
-    /// An event submitted to this node is invalid.
-    #[error(transparent)]
-    InvalidEvent(#[from] EventError),
-    /// Equivocation evidence that does not prove anything.
-    #[error("equivocation evidence does not show two conflicting entries of one origin")]
-    InvalidEvidence,
-    /// Too many out-of-order entries are waiting for gaps to fill.
-    #[error("too many out-of-order entries are waiting ({0}); request the gap first")]
-    PendingFull(usize),
-    /// The store failed; the entry may be retried.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// Which signatures of an entry verified: its origin's, and its event's own (true for an
-/// event without one).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Signatures {
-    /// The origin's signature over the entry.
-    pub entry: bool,
-    /// The event's own signature.
-    pub event: bool,
-}
-
-/// Verifies the origin and event signatures of sealed `entries` together (Ed25519
-/// batch verification, a failing batch re-checked one by one; the signed bytes are
-/// slices of each entry's canonical bytes): one verdict per entry, for
-/// [`Replica::receive_sealed`].
-pub fn verify_sealed<'a>(entries: impl IntoIterator<Item = &'a Sealed>) -> Vec<Signatures> {
-    let mut checks = Vec::new();
-    let mut slots = Vec::new();
-    for entry in entries {
-        checks.push(entry.signature_check());
-        let entry_slot = checks.len() - 1;
-        let event_slot = entry.event_signature_check().map(|check| {
-            checks.push(check);
-            checks.len() - 1
-        });
-        slots.push((entry_slot, event_slot));
-    }
-    let verdicts = consentnet_identity::verify_many(&checks);
-    slots
-        .into_iter()
-        .map(|(entry_slot, event_slot)| Signatures {
-            entry: verdicts[entry_slot],
-            // An event without its own signature has nothing more to verify.
-            event: event_slot.is_none_or(|slot| verdicts[slot]),
-        })
-        .collect()
-}
-
-/// An event to append, prepared by [`prepare_events`].
-#[derive(Debug, Clone)]
-pub struct Prepared {
-    event: Event,
-    /// The event's canonical JSON.
-    json: Vec<u8>,
-    /// [`Check::Presigned`] when the event's own signature verified in the batch,
-    /// [`Check::Full`] otherwise (so a bad one is refused by name).
-    check: Check,
-}
-
-/// Prepares events for [`Replica::append_prepared`]: each event's canonical JSON, and
-/// the events' own signatures (app manifests, decisions, access batches) verified
-/// together in one batch. Needs no replica, so it can run outside the replica's lock.
-pub fn prepare_events(events: Vec<Event>) -> Vec<Prepared> {
-    let jsons: Vec<Vec<u8>> = events.iter().map(Event::canonical).collect();
-    let mut checks = Vec::new();
-    let mut slots = Vec::with_capacity(events.len());
-    for (event, json) in events.iter().zip(&jsons) {
-        slots.push(event.signature_check_of_canonical(json).map(|check| {
-            checks.push(check);
-            checks.len() - 1
-        }));
-    }
-    let verdicts = consentnet_identity::verify_many(&checks);
-    events
-        .into_iter()
-        .zip(jsons)
-        .zip(slots)
-        .map(|((event, json), slot)| Prepared {
-            event,
-            json,
-            check: match slot {
-                Some(slot) if verdicts[slot] => Check::Presigned,
-                _ => Check::Full,
-            },
-        })
-        .collect()
-}
-
-/// What happened to an incoming entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Received {
-    /// Stored durably: this entry and any buffered successors it unblocked, in order.
-    Stored(Vec<Entry>),
-    /// Already held, byte for byte.
-    Duplicate,
-    /// Held back until the gap `from..=to` in its origin's feed is filled.
-    Buffered {
-        /// The origin.
-        origin: Did,
-        /// First missing seq.
-        from: u64,
-        /// Last missing seq.
-        to: u64,
-    },
-    /// The origin signed two different entries for one position; both are kept as evidence.
-    Equivocation(Box<Equivocation>),
-}
-
-/// A request for entries `from..=to` of `origin`'s feed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RangeRequest {
-    /// The feed.
-    pub origin: Did,
-    /// First seq wanted.
-    pub from: u64,
-    /// Last seq wanted.
-    pub to: u64,
-}
-
-/// The result of submitting an event locally.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Appended {
-    /// Appended to this node's feed; the entry is the inclusion receipt.
-    New(Sealed),
-    /// The same event is already on the log; this is where.
-    Existing(Sealed),
-}
-
-impl Appended {
-    /// The entry that holds the event.
-    pub fn entry(&self) -> &Entry {
-        self.sealed().entry()
-    }
-
-    /// The entry that holds the event, with its bytes.
-    pub fn sealed(&self) -> &Sealed {
-        match self {
-            Appended::New(entry) | Appended::Existing(entry) => entry,
-        }
-    }
-}
 
 /// One node's replica of the log: store, frontier, buffered entries and derived state.
 pub struct Replica<S: LogStore> {

@@ -18,6 +18,7 @@ pub mod pop;
 pub mod revocation;
 pub mod signin;
 pub mod statement;
+pub mod terms;
 pub mod util;
 pub mod wallet;
 

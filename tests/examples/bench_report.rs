@@ -48,164 +48,204 @@ fn figures(dir: &Path) -> anyhow::Result<(Vec<Figure>, Vec<String>)> {
         ))
     };
     if let Some(identity) = read("identity.json")? {
-        dates.push(format!(
-            "identity {}",
-            identity["date"].as_str().unwrap_or("?")
-        ));
-        let raw = num(&identity, "/ops_per_second_per_core/ed25519_verify_raw")?;
-        let ratio = num(
-            &identity,
-            "/cached_check_plus_pop_verify_over_raw_ed25519_verify",
-        )?;
-        let limit = num(&identity, "/target_ratio")?;
-        figures.push(Figure {
-            name: "identity.check_plus_pop",
-            what: "cached consent check + PoP verify, per call",
-            value: ratio * 1e6 / raw,
-            unit: "µs",
-            reference_what: "raw Ed25519 verify",
-            reference: 1e6 / raw,
-            reference_unit: "µs",
-            ratio,
-            target: format!("ratio ≤ {limit}"),
-            met: Some(ratio <= limit),
-        });
+        identity_figures(&identity, &mut figures, &mut dates)?;
     }
     if let Some(log) = read("log.json")? {
-        dates.push(format!("log {}", log["date"].as_str().unwrap_or("?")));
-        let ratio = num(&log, "/ingest/ratio_to_bound")?;
-        let limit = num(&log, "/ingest/target_ratio")?;
-        figures.push(Figure {
-            name: "log.ingest",
-            what: "durable ingest, one core",
-            value: num(&log, "/ingest/entries_per_second")?,
-            unit: "entries/s",
-            reference_what: "raw signature bound, one core",
-            reference: num(
-                &log,
-                "/ingest/raw_signature_bound_entries_per_second_one_core",
-            )?,
-            reference_unit: "entries/s",
-            ratio,
-            target: format!("ratio ≥ {limit}"),
-            met: Some(ratio >= limit),
-        });
-        let rate = num(&log, "/audit/entries_per_second")?;
-        let entries = num(&log, "/audit/entries")?;
-        let target = num(&log, "/audit/target_seconds")?;
-        // The target is for a million entries; smaller (quick) runs are scaled up.
-        let seconds = 1e6 / rate;
-        let cores = num(&log, "/cores")?;
-        let bound = cores
-            * num(
-                &log,
-                "/ingest/raw_signature_bound_entries_per_second_one_core",
-            )?;
-        figures.push(Figure {
-            name: "log.audit_1m",
-            what: if entries >= 1e6 {
-                "audit of 1,000,000 entries"
-            } else {
-                "audit of 1,000,000 entries (scaled from a smaller run)"
-            },
-            value: seconds,
-            unit: "s",
-            reference_what: "raw signature bound, all cores",
-            reference: bound,
-            reference_unit: "entries/s",
-            ratio: rate / bound,
-            target: format!("< {target} s"),
-            met: Some(seconds < target),
-        });
+        log_figures(&log, &mut figures, &mut dates)?;
     }
     if let Some(cluster) = read("cluster.json")? {
-        dates.push(format!(
-            "cluster {}",
-            cluster["date"].as_str().unwrap_or("?")
-        ));
-        let p99 = num(&cluster, "/propagation/p99_ms")?;
-        let p50 = num(&cluster, "/propagation/p50_ms")?;
-        let target = num(&cluster, "/propagation/target_p99_ms")?;
-        figures.push(Figure {
-            name: "cluster.propagation_p99",
-            what: "propagation p99 at 100 events/s, 4 nodes",
-            value: p99,
-            unit: "ms",
-            reference_what: "p50",
-            reference: p50,
-            reference_unit: "ms",
-            ratio: p99 / p50,
-            target: format!("< {target} ms"),
-            met: Some(p99 < target),
-        });
-        let ratio = num(&cluster, "/replicated_ingest/ratio_to_bound")?;
-        let limit = num(&cluster, "/replicated_ingest/target_ratio")?;
-        figures.push(Figure {
-            name: "cluster.replicated_ingest",
-            what: "replicated ingest, 4 nodes",
-            value: num(&cluster, "/replicated_ingest/events_per_second")?,
-            unit: "events/s",
-            reference_what: "signature bound for 4 nodes on these cores",
-            reference: num(
-                &cluster,
-                "/replicated_ingest/signature_bound_events_per_second",
-            )?,
-            reference_unit: "events/s",
-            ratio,
-            target: format!("ratio ≥ {limit}"),
-            met: Some(ratio >= limit),
-        });
+        cluster_figures(&cluster, &mut figures, &mut dates)?;
     }
     if let Some(adapter) = read("adapter.json")? {
-        dates.push(format!(
-            "adapter {}",
-            adapter["date"].as_str().unwrap_or("?")
-        ));
-        let ratio = num(&adapter, "/throughput_ratio")?;
-        let limit = num(&adapter, "/targets/throughput_ratio_at_least")?;
-        figures.push(Figure {
-            name: "adapter.throughput",
-            what: "GET balances with the consent check",
-            value: num(&adapter, "/checked/requests_per_second")?,
-            unit: "requests/s",
-            reference_what: "the same server, check skipped",
-            reference: num(&adapter, "/unchecked/requests_per_second")?,
-            reference_unit: "requests/s",
-            ratio,
-            target: format!("ratio ≥ {limit}"),
-            met: Some(ratio >= limit),
-        });
-        if let Ok(few) = num(&adapter, "/few_clients/throughput_ratio") {
-            figures.push(Figure {
-                name: "adapter.throughput_few_connections",
-                what: "the same with 8 connections (proofs rarely batch)",
-                value: num(&adapter, "/few_clients/checked_requests_per_second")?,
-                unit: "requests/s",
-                reference_what: "the same server, check skipped",
-                reference: num(&adapter, "/few_clients/unchecked_requests_per_second")?,
-                reference_unit: "requests/s",
-                ratio: few,
-                target: "context".into(),
-                met: None,
-            });
-        }
-        let p99 = num(&adapter, "/checked_at_half_peak/p99_ms")?;
-        let target = num(&adapter, "/targets/p99_at_half_peak_under_ms")?;
-        let unchecked = num(&adapter, "/unchecked/p99_ms")?;
-        figures.push(Figure {
-            name: "adapter.p99_half_peak",
-            what: "p99 with the check at half of peak load",
-            value: p99,
-            unit: "ms",
-            reference_what: "p99 unchecked at peak",
-            reference: unchecked,
-            reference_unit: "ms",
-            ratio: p99 / unchecked,
-            target: format!("< {target} ms"),
-            met: Some(p99 < target),
-        });
+        adapter_figures(&adapter, &mut figures, &mut dates)?;
     }
     Ok((figures, dates))
+}
+
+/// The figures of `identity.json`.
+fn identity_figures(
+    identity: &Value,
+    figures: &mut Vec<Figure>,
+    dates: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    dates.push(format!(
+        "identity {}",
+        identity["date"].as_str().unwrap_or("?")
+    ));
+    let raw = num(identity, "/ops_per_second_per_core/ed25519_verify_raw")?;
+    let ratio = num(
+        identity,
+        "/cached_check_plus_pop_verify_over_raw_ed25519_verify",
+    )?;
+    let limit = num(identity, "/target_ratio")?;
+    figures.push(Figure {
+        name: "identity.check_plus_pop",
+        what: "cached consent check + PoP verify, per call",
+        value: ratio * 1e6 / raw,
+        unit: "µs",
+        reference_what: "raw Ed25519 verify",
+        reference: 1e6 / raw,
+        reference_unit: "µs",
+        ratio,
+        target: format!("ratio ≤ {limit}"),
+        met: Some(ratio <= limit),
+    });
+    Ok(())
+}
+
+/// The figures of `log.json`.
+fn log_figures(
+    log: &Value,
+    figures: &mut Vec<Figure>,
+    dates: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    dates.push(format!("log {}", log["date"].as_str().unwrap_or("?")));
+    let ratio = num(log, "/ingest/ratio_to_bound")?;
+    let limit = num(log, "/ingest/target_ratio")?;
+    figures.push(Figure {
+        name: "log.ingest",
+        what: "durable ingest, one core",
+        value: num(log, "/ingest/entries_per_second")?,
+        unit: "entries/s",
+        reference_what: "raw signature bound, one core",
+        reference: num(
+            log,
+            "/ingest/raw_signature_bound_entries_per_second_one_core",
+        )?,
+        reference_unit: "entries/s",
+        ratio,
+        target: format!("ratio ≥ {limit}"),
+        met: Some(ratio >= limit),
+    });
+    let rate = num(log, "/audit/entries_per_second")?;
+    let entries = num(log, "/audit/entries")?;
+    let target = num(log, "/audit/target_seconds")?;
+    // The target is for a million entries; smaller (quick) runs are scaled up.
+    let seconds = 1e6 / rate;
+    let cores = num(log, "/cores")?;
+    let bound = cores
+        * num(
+            log,
+            "/ingest/raw_signature_bound_entries_per_second_one_core",
+        )?;
+    figures.push(Figure {
+        name: "log.audit_1m",
+        what: if entries >= 1e6 {
+            "audit of 1,000,000 entries"
+        } else {
+            "audit of 1,000,000 entries (scaled from a smaller run)"
+        },
+        value: seconds,
+        unit: "s",
+        reference_what: "raw signature bound, all cores",
+        reference: bound,
+        reference_unit: "entries/s",
+        ratio: rate / bound,
+        target: format!("< {target} s"),
+        met: Some(seconds < target),
+    });
+    Ok(())
+}
+
+/// The figures of `cluster.json`.
+fn cluster_figures(
+    cluster: &Value,
+    figures: &mut Vec<Figure>,
+    dates: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    dates.push(format!(
+        "cluster {}",
+        cluster["date"].as_str().unwrap_or("?")
+    ));
+    let p99 = num(cluster, "/propagation/p99_ms")?;
+    let p50 = num(cluster, "/propagation/p50_ms")?;
+    let target = num(cluster, "/propagation/target_p99_ms")?;
+    figures.push(Figure {
+        name: "cluster.propagation_p99",
+        what: "propagation p99 at 100 events/s, 4 nodes",
+        value: p99,
+        unit: "ms",
+        reference_what: "p50",
+        reference: p50,
+        reference_unit: "ms",
+        ratio: p99 / p50,
+        target: format!("< {target} ms"),
+        met: Some(p99 < target),
+    });
+    let ratio = num(cluster, "/replicated_ingest/ratio_to_bound")?;
+    let limit = num(cluster, "/replicated_ingest/target_ratio")?;
+    figures.push(Figure {
+        name: "cluster.replicated_ingest",
+        what: "replicated ingest, 4 nodes",
+        value: num(cluster, "/replicated_ingest/events_per_second")?,
+        unit: "events/s",
+        reference_what: "signature bound for 4 nodes on these cores",
+        reference: num(
+            cluster,
+            "/replicated_ingest/signature_bound_events_per_second",
+        )?,
+        reference_unit: "events/s",
+        ratio,
+        target: format!("ratio ≥ {limit}"),
+        met: Some(ratio >= limit),
+    });
+    Ok(())
+}
+
+/// The figures of `adapter.json`.
+fn adapter_figures(
+    adapter: &Value,
+    figures: &mut Vec<Figure>,
+    dates: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    dates.push(format!(
+        "adapter {}",
+        adapter["date"].as_str().unwrap_or("?")
+    ));
+    let ratio = num(adapter, "/throughput_ratio")?;
+    let limit = num(adapter, "/targets/throughput_ratio_at_least")?;
+    figures.push(Figure {
+        name: "adapter.throughput",
+        what: "GET balances with the consent check",
+        value: num(adapter, "/checked/requests_per_second")?,
+        unit: "requests/s",
+        reference_what: "the same server, check skipped",
+        reference: num(adapter, "/unchecked/requests_per_second")?,
+        reference_unit: "requests/s",
+        ratio,
+        target: format!("ratio ≥ {limit}"),
+        met: Some(ratio >= limit),
+    });
+    if let Ok(few) = num(adapter, "/few_clients/throughput_ratio") {
+        figures.push(Figure {
+            name: "adapter.throughput_few_connections",
+            what: "the same with 8 connections (proofs rarely batch)",
+            value: num(adapter, "/few_clients/checked_requests_per_second")?,
+            unit: "requests/s",
+            reference_what: "the same server, check skipped",
+            reference: num(adapter, "/few_clients/unchecked_requests_per_second")?,
+            reference_unit: "requests/s",
+            ratio: few,
+            target: "context".into(),
+            met: None,
+        });
+    }
+    let p99 = num(adapter, "/checked_at_half_peak/p99_ms")?;
+    let target = num(adapter, "/targets/p99_at_half_peak_under_ms")?;
+    let unchecked = num(adapter, "/unchecked/p99_ms")?;
+    figures.push(Figure {
+        name: "adapter.p99_half_peak",
+        what: "p99 with the check at half of peak load",
+        value: p99,
+        unit: "ms",
+        reference_what: "p99 unchecked at peak",
+        reference: unchecked,
+        reference_unit: "ms",
+        ratio: p99 / unchecked,
+        target: format!("< {target} ms"),
+        met: Some(p99 < target),
+    });
+    Ok(())
 }
 
 /// A number for people: thousands separated, few decimals.

@@ -190,43 +190,23 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[index.min(sorted.len() - 1)]
 }
 
-fn main() {
-    let latency_events = env_count("BENCH_LATENCY_EVENTS", 1_000);
-    let rate = env_count("BENCH_RATE", 100);
-    let ingest_events = env_count("BENCH_INGEST_EVENTS", 12_000);
-    let submitters = env_count("BENCH_SUBMITTERS", 32);
-    let ingest_rounds = env_count("BENCH_INGEST_ROUNDS", 3).max(1);
-    let raw = raw_verify_rate();
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-
-    let consortium = Consortium::create(&[
-        ("bank", "Bank A"),
-        ("bank", "Bank B"),
-        ("tsp", "TSP"),
-        ("regulator", "Regulator"),
-    ]);
-    let nodes: Vec<NodeProcess> = (0..4)
-        .map(|i| consortium.start(i, Duration::from_secs(30)))
-        .collect();
-    wait_for("a connected consortium", Duration::from_secs(60), || {
-        nodes
-            .iter()
-            .all(|n| n.status()["peers"].as_u64() == Some(3))
-            .then_some(())
-    });
-    let origin = consortium.nodes[0].did().to_owned();
-    let urls: Vec<String> = nodes.iter().map(|n| n.http_url.clone()).collect();
-    let app = KeyPair::generate();
-
-    // Latency: one submitter at a steady rate into node 0; a watcher polls node 1.
-    let bodies = manifests(&app, "1", latency_events);
+/// Propagation latency: one submitter at a steady `rate` into node 0, a watcher polling
+/// node 1. Returns the sorted latencies in milliseconds and the rate achieved.
+fn measure_latency(
+    urls: &[String],
+    origin: &str,
+    app: &KeyPair,
+    latency_events: usize,
+    rate: usize,
+) -> (Vec<f64>, f64) {
+    let bodies = manifests(app, "1", latency_events);
     let acked: Arc<Vec<std::sync::OnceLock<Instant>>> = Arc::new(
         (0..latency_events)
             .map(|_| std::sync::OnceLock::new())
             .collect(),
     );
     let watcher = {
-        let (url, origin, acked) = (urls[1].clone(), origin.clone(), acked.clone());
+        let (url, origin, acked) = (urls[1].clone(), origin.to_owned(), acked.clone());
         std::thread::spawn(move || {
             let agent = agent();
             let mut seen = vec![None; latency_events];
@@ -267,6 +247,39 @@ fn main() {
         .collect();
     latencies.sort_by(f64::total_cmp);
     let achieved_rate = latency_events as f64 / start.elapsed().as_secs_f64();
+
+    (latencies, achieved_rate)
+}
+
+fn main() {
+    let latency_events = env_count("BENCH_LATENCY_EVENTS", 1_000);
+    let rate = env_count("BENCH_RATE", 100);
+    let ingest_events = env_count("BENCH_INGEST_EVENTS", 12_000);
+    let submitters = env_count("BENCH_SUBMITTERS", 32);
+    let ingest_rounds = env_count("BENCH_INGEST_ROUNDS", 3).max(1);
+    let raw = raw_verify_rate();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+
+    let consortium = Consortium::create(&[
+        ("bank", "Bank A"),
+        ("bank", "Bank B"),
+        ("tsp", "TSP"),
+        ("regulator", "Regulator"),
+    ]);
+    let nodes: Vec<NodeProcess> = (0..4)
+        .map(|i| consortium.start(i, Duration::from_secs(30)))
+        .collect();
+    wait_for("a connected consortium", Duration::from_secs(60), || {
+        nodes
+            .iter()
+            .all(|n| n.status()["peers"].as_u64() == Some(3))
+            .then_some(())
+    });
+    let origin = consortium.nodes[0].did().to_owned();
+    let urls: Vec<String> = nodes.iter().map(|n| n.http_url.clone()).collect();
+    let app = KeyPair::generate();
+
+    let (latencies, achieved_rate) = measure_latency(&urls, &origin, &app, latency_events, rate);
 
     // Replicated ingest, in rounds: concurrent submitters into node 0, until all four
     // hold it all. Each round's bound comes from raw verify rates measured just before
