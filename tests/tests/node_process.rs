@@ -79,3 +79,31 @@ fn both_binaries_report_their_version() {
         assert_eq!(text.trim(), format!("{name} {}", env!("CARGO_PKG_VERSION")));
     }
 }
+
+#[test]
+fn cli_ends_quietly_when_its_output_pipe_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let wallet = dir.path().join("w.wallet");
+    let cli = |args: &[&str]| {
+        let mut command = Command::new(bin("consentnet"));
+        command
+            .args(args)
+            .arg("--wallet")
+            .arg(&wallet)
+            .env("CONSENTNET_WALLET_PASSPHRASE", "a passphrase for this test");
+        command
+    };
+    assert!(cli(&["wallet", "init"]).output().unwrap().status.success());
+    // The reader goes away before the wallet is open (its key derivation takes a while),
+    // so the listing is written into a closed pipe, like `consentnet wallet list | head`.
+    let mut child = cli(&["wallet", "list"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(output.status.success(), "{:?}: {stderr}", output.status);
+}
