@@ -90,18 +90,12 @@ impl Adapter {
 
     /// The connector in service now.
     pub fn connector(&self) -> Arc<dyn BankConnector> {
-        self.connector
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        consentnet_identity::util::read(&self.connector).clone()
     }
 
     /// Puts `connector` in service; calls already running finish on the old one.
     pub fn replace_connector(&self, connector: Arc<dyn BankConnector>) {
-        *self
-            .connector
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = connector;
+        *consentnet_identity::util::write(&self.connector) = connector;
     }
 }
 

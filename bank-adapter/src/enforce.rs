@@ -200,10 +200,7 @@ impl ReplayCache {
     /// Records `jti`, seen at `now` (seconds). Errors when it was seen before, or when
     /// the cache is full of ids that have not expired yet.
     fn record(&self, jti: &str, now: i64) -> Result<(), ObError> {
-        let mut guard = self
-            .inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut guard = consentnet_identity::util::lock(&self.inner);
         let SeenProofs { by_id: seen, order } = &mut *guard;
         // An id older than twice the window can no longer pass the freshness check.
         while let Some((at, _)) = order.front() {

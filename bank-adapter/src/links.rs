@@ -150,9 +150,7 @@ impl Links {
     }
 
     fn book(&self) -> std::sync::MutexGuard<'_, Book> {
-        self.book
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        consentnet_identity::util::lock(&self.book)
     }
 
     /// Issues a one-time code that links a DID to `customer`'s `accounts`.

@@ -370,10 +370,7 @@ async fn create(State(adapter): State<Arc<Adapter>>, headers: HeaderMap, body: B
         }
         let order = order(&write.data.initiation, &debtor)?;
         // Check, pay and count under one lock: what is left is decided here only.
-        let mut state = ledger
-            .inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut state = consentnet_identity::util::lock(&ledger.inner);
         let now = Utc::now();
         let paid: Vec<(DateTime<Utc>, i64)> = state
             .paid
@@ -440,10 +437,7 @@ async fn read(
     );
     let ledger = adapter.ledger.clone();
     call.run(move |connector, authorized| {
-        let owner = ledger
-            .inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        let owner = consentnet_identity::util::lock(&ledger.inner)
             .owner
             .get(&id)
             .cloned();

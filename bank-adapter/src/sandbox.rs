@@ -182,9 +182,7 @@ impl SandboxBank {
 
     fn ledger(&self) -> MutexGuard<'_, Ledger> {
         // Every mutation completes before the guard drops; a panic cannot leave half a payment.
-        self.ledger
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        consentnet_identity::util::lock(&self.ledger)
     }
 }
 

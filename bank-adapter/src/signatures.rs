@@ -30,9 +30,7 @@ impl SignatureBatcher {
     }
 
     fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
-        self.queue
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        consentnet_identity::util::lock(&self.queue)
     }
 
     /// Verifies `check`: strictly when it is alone, in a batch when other calls' checks

@@ -336,10 +336,7 @@ impl<A: ssi_crypto::algorithm::SignatureAlgorithmType> ssi_verification_methods:
         _algorithm: A::Instance,
         message: &[u8],
     ) -> Result<Vec<u8>, ssi_claims::MessageSignatureError> {
-        *self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(message.to_vec());
+        *crate::util::lock(&self.0) = Some(message.to_vec());
         Ok(vec![0u8; 64])
     }
 }
@@ -362,9 +359,7 @@ pub async fn prepare_consent(
             "the proof does not carry the signature as base58btc multibase".into(),
         ));
     }
-    let message = captured
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    let message = crate::util::lock(&captured)
         .take()
         .ok_or_else(|| ConsentError::Signing("nothing was signed".into()))?;
     Ok(PreparedConsent {

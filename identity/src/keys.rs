@@ -157,11 +157,7 @@ fn decoded_key(text: &str) -> Result<std::sync::Arc<VerifyingKey>, KeyError> {
         std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<VerifyingKey>>>,
     > = std::sync::OnceLock::new();
     let cache = DECODED.get_or_init(Default::default);
-    let lock = || {
-        cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    };
+    let lock = || crate::util::lock(cache);
     if let Some(key) = lock().get(text) {
         return Ok(key.clone());
     }

@@ -54,10 +54,7 @@ impl MappingConnector {
         let Some(oauth) = &self.mapping.oauth else {
             return Err(ConnectorError::Unavailable("no OAuth client".into()));
         };
-        let mut cached = self
-            .token
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut cached = consentnet_identity::util::lock(&self.token);
         if !refresh
             && let Some((token, until)) = cached.as_ref()
             && std::time::Instant::now() < *until
