@@ -81,6 +81,20 @@ impl Drop for Processes {
     }
 }
 
+/// Runs `command` to its end; fails naming `what`, with its stderr, unless it succeeded.
+pub(super) fn run_ok(command: &mut Command, what: &str) -> anyhow::Result<std::process::Output> {
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running {what}"))?;
+    ensure!(
+        output.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
+    Ok(output)
+}
+
 /// Polls `check` until it returns `Some`, or fails naming `what` after [`DEADLINE`].
 pub(super) fn wait_for<T>(what: &str, check: impl FnMut() -> Option<T>) -> anyhow::Result<T> {
     Ok(wait_until(what, DEADLINE, check)?)

@@ -12,7 +12,7 @@ use consentnet_identity::{KeyPair, Permission};
 use serde_json::{Value, json};
 
 use super::flows::Flows;
-use super::processes::{Processes, listening_line, wait_for};
+use super::processes::{Processes, listening_line, run_ok, wait_for};
 use super::{
     BANKS, BERLIN_MAPPING, BUDGET_BUDDY, CLIENT_NAME, DEADLINE, Journey, LEGACY_MAPPING, LENDWISE,
     MEMBERS, Member, NODE_PASSPHRASE, REGULATOR, WINDOW_DAYS,
@@ -64,19 +64,15 @@ fn permission_names(permissions: &[Permission]) -> String {
 pub(super) fn create_members(node_bin: &Path, work: &Path) -> anyhow::Result<Value> {
     for (i, (name, role)) in MEMBERS.iter().enumerate() {
         let dir = work.join(format!("node{i}"));
-        let output = Command::new(node_bin)
-            .arg("init")
-            .arg(&dir)
-            .args(["--role", role, "--name", name])
-            .args(["--http", "127.0.0.1:0", "--p2p", "/ip4/127.0.0.1/tcp/0"])
-            .env("CONSENTNET_NODE_PASSPHRASE", NODE_PASSPHRASE)
-            .output()
-            .context("running consentnet-node init")?;
-        ensure!(
-            output.status.success(),
-            "consentnet-node init {name}: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
+        run_ok(
+            Command::new(node_bin)
+                .arg("init")
+                .arg(&dir)
+                .args(["--role", role, "--name", name])
+                .args(["--http", "127.0.0.1:0", "--p2p", "/ip4/127.0.0.1/tcp/0"])
+                .env("CONSENTNET_NODE_PASSPHRASE", NODE_PASSPHRASE),
+            &format!("consentnet-node init {name}"),
+        )?;
         // Every member serves the portal pages; banks also run OAuth for TSPs.
         let config = dir.join("node.toml");
         let text = std::fs::read_to_string(&config)
@@ -85,17 +81,13 @@ pub(super) fn create_members(node_bin: &Path, work: &Path) -> anyhow::Result<Val
             .with_context(|| format!("writing {}", config.display()))?;
     }
     for i in 0..MEMBERS.len() {
-        let output = Command::new(node_bin)
-            .args(["genesis", "--network", "demo", "--out"])
-            .arg(work.join(format!("node{i}/genesis.json")))
-            .args((0..MEMBERS.len()).map(|m| work.join(format!("node{m}/member.json"))))
-            .output()
-            .context("running consentnet-node genesis")?;
-        ensure!(
-            output.status.success(),
-            "consentnet-node genesis: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
+        run_ok(
+            Command::new(node_bin)
+                .args(["genesis", "--network", "demo", "--out"])
+                .arg(work.join(format!("node{i}/genesis.json")))
+                .args((0..MEMBERS.len()).map(|m| work.join(format!("node{m}/member.json")))),
+            "consentnet-node genesis",
+        )?;
     }
     Ok(json!({ "members": MEMBERS.len() }))
 }
