@@ -4,9 +4,9 @@
 #![allow(clippy::unwrap_used)]
 
 use chrono::{Duration, Utc};
-use consentnet_identity::pop::MAX_POP_BYTES;
+use consentnet_identity::pop::{MAX_POP_BYTES, sign_claims};
 use consentnet_identity::{
-    KeyPair, PopError, PopRequest, check_pop, sign_pop, verify_many, verify_pop,
+    KeyPair, PopClaims, PopError, PopRequest, check_pop, sign_pop, verify_many, verify_pop,
 };
 
 const URL: &str = "https://bank.example/open-banking/v4.0/aisp/accounts";
@@ -156,6 +156,35 @@ fn stale_and_future_proofs_are_refused() {
     ));
     let edge = sign_pop(&app, request(), now - Duration::seconds(WINDOW));
     verify_pop(&edge, app.did(), request(), now, WINDOW).unwrap();
+}
+
+#[test]
+fn proofs_issued_at_the_ends_of_time_are_stale_not_a_panic() {
+    let app = KeyPair::generate();
+    let now = Utc::now();
+    let fresh = verify_pop(
+        &sign_pop(&app, request(), now),
+        app.did(),
+        request(),
+        now,
+        WINDOW,
+    )
+    .unwrap();
+    for iat in [i64::MIN, i64::MIN + 1, i64::MAX, -1] {
+        let claims = PopClaims {
+            iat,
+            jti: format!("{}-{iat}", fresh.jti),
+            ..fresh.clone()
+        };
+        let proof = sign_claims(&app, &claims);
+        assert!(
+            matches!(
+                verify_pop(&proof, app.did(), request(), now, WINDOW),
+                Err(PopError::Stale { iat: found, .. }) if found == iat
+            ),
+            "iat {iat}"
+        );
+    }
 }
 
 #[test]
