@@ -44,6 +44,14 @@ fn lendwise_at(members: &[Member], keys: &AppKeys, bank: usize) -> TspClient {
     )
 }
 
+/// The HTTP base URL a process's listening line names.
+fn http_url(line: &Value, what: &str) -> anyhow::Result<String> {
+    let address = line["http"]
+        .as_str()
+        .ok_or_else(|| anyhow!("the {what} reported no http address"))?;
+    Ok(format!("http://{address}"))
+}
+
 /// The OBIE error code of a refusal, if the bank refused.
 fn refusal_code(error: &NodeApiError) -> Option<String> {
     match error {
@@ -117,12 +125,7 @@ pub(super) fn start_nodes(
         let label = format!("node{i}");
         processes.spawn(&label, &mut command)?;
         let line = listening_line(processes, &label, &out, &log)?;
-        let http = format!(
-            "http://{}",
-            line["http"]
-                .as_str()
-                .ok_or_else(|| anyhow!("no http address"))?
-        );
+        let http = http_url(&line, "node")?;
         let p2p = line["p2p"][0]
             .as_str()
             .ok_or_else(|| anyhow!("no libp2p address"))?
@@ -181,12 +184,7 @@ pub(super) fn plug_in_cores(
                 .stderr(File::create(&log)?),
         )?;
         let line = listening_line(processes, &label, &out, &log)?;
-        let core = format!(
-            "http://{}",
-            line["http"]
-                .as_str()
-                .ok_or_else(|| anyhow!("no core address"))?
-        );
+        let core = http_url(&line, "bank core")?;
         let file = text
             .lines()
             .map(|l| {
