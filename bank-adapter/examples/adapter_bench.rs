@@ -64,6 +64,7 @@ impl Setup {
             records: Arc::new(Discard),
             ledger: Arc::default(),
             check,
+            unproven: Default::default(),
         })
     }
 }

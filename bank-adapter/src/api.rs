@@ -67,6 +67,8 @@ pub struct Adapter {
     pub ledger: Arc<crate::payments::Ledger>,
     /// Always [`Check::Enforced`] outside the adapter benchmark.
     pub check: Check,
+    /// Refusals whose proof never verified: counted and kept here, never recorded.
+    pub unproven: crate::unproven::UnprovenRefusals,
 }
 
 impl std::fmt::Debug for Adapter {
@@ -382,4 +384,13 @@ async fn transactions(
         Ok(json!({ "Data": { "Transaction": list }, "Links": links, "Meta": {} }))
     })
     .await
+}
+
+/// True when `Content-Type` is `application/json`, with or without parameters.
+pub fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
 }

@@ -73,12 +73,25 @@ fn status_of(error: &ObError) -> StatusCode {
     StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
+/// Refuses a request before any consent is looked at (its form is wrong), in the OBIE
+/// error shape with its interaction id. Nothing is recorded.
+pub(crate) fn refuse(headers: &HeaderMap, error: ObError) -> Response {
+    let interaction = interaction_id(headers);
+    respond(status_of(&error), &interaction, error.body(&interaction))
+}
+
 fn respond(status: StatusCode, interaction: &str, body: Value) -> Response {
     let mut response = (status, Json(body)).into_response();
     if let Ok(value) = HeaderValue::from_str(interaction) {
         response.headers_mut().insert(INTERACTION_ID, value);
     }
     response
+}
+
+/// A refused check, and whether the proof had verified with the consent's app key.
+struct Refusal {
+    error: ObError,
+    proven: bool,
 }
 
 /// One call through the check, the connector and the record.
@@ -120,21 +133,30 @@ impl<'a> Call<'a> {
         )
     }
 
-    /// The consent check, with the proof's signature verified by the batcher.
+    /// The consent check, with the proof's signature verified by the batcher. A refusal
+    /// says whether the proof had verified with the consent's app key by then.
     async fn enforce(
         &self,
         presented: Presented<'_>,
         now: chrono::DateTime<Utc>,
-    ) -> Result<Authorized, ObError> {
+    ) -> Result<Authorized, Refusal> {
         let adapter = self.adapter;
         let gate = adapter.gate();
-        let (pending, signature) = gate.begin(presented, now)?;
+        let unproven = |error| Refusal {
+            error,
+            proven: false,
+        };
+        let (pending, signature) = gate.begin(presented, now).map_err(unproven)?;
         if !adapter.signatures.verify(signature).await {
-            return Err(ObError::from_proof(
+            return Err(unproven(ObError::from_proof(
                 consentnet_identity::PopError::BadSignature,
-            ));
+            )));
         }
         gate.finish(pending, presented, now)
+            .map_err(|error| Refusal {
+                error,
+                proven: true,
+            })
     }
 
     /// Runs the check, then `serve`; records the outcome; answers in OBIE shapes.
@@ -168,15 +190,26 @@ impl<'a> Call<'a> {
         };
         let checked = match self.adapter.check {
             Check::Enforced => self.enforce(presented, now).await,
-            Check::SkippedForBenchmark => unchecked(self.adapter.source.as_ref(), consent_id, now),
+            Check::SkippedForBenchmark => unchecked(self.adapter.source.as_ref(), consent_id, now)
+                .map_err(|error| Refusal {
+                    error,
+                    proven: false,
+                }),
         };
         let authorized = match checked {
             Ok(authorized) => authorized,
-            Err(refusal) => {
-                record(Outcome::Refused {
-                    code: refusal.code.as_str().to_owned(),
-                });
-                let error = refusal;
+            Err(Refusal { error, proven }) => {
+                // Only a caller that proved it holds the app's key leaves a record on the
+                // shared log; anyone else's refusal stays on this node.
+                if proven {
+                    record(Outcome::Refused {
+                        code: error.code.as_str().to_owned(),
+                    });
+                } else {
+                    self.adapter
+                        .unproven
+                        .note(now, self.operation.name(), error.code);
+                }
                 return respond(status_of(&error), &interaction, error.body(&interaction));
             }
         };

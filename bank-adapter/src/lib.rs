@@ -16,6 +16,7 @@ pub mod problem;
 pub mod sandbox;
 pub mod signatures;
 pub mod simulators;
+pub mod unproven;
 
 pub use enforce::{Authorized, ConsentSource, Gate, Operation, Presented, ReplayCache};
 pub use problem::{ObCode, ObError};

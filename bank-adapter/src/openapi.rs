@@ -96,6 +96,11 @@ pub fn document(public_url: &str) -> Value {
                 "429": error, "502": error, "504": error,
             },
         });
+        if operation == Operation::CreatePayment {
+            for status in ["409", "413", "415", "503"] {
+                spec["responses"][status] = error.clone();
+            }
+        }
         if let Some(body) = body {
             spec["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": { "$ref": body } } } });
         }

@@ -1,10 +1,11 @@
 //! Domestic payments on the unified API (UK OBIE v4.0 PIS shapes): one payment per idempotency key, inside the consent's limits as this bank counts them.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -14,8 +15,8 @@ use consentnet_identity::{ConsentId, Period, VerifiedConsent};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::api::Adapter;
-use crate::call::Call;
+use crate::api::{Adapter, is_json};
+use crate::call::{Call, refuse};
 use crate::connector::{Money, Payment, PaymentOrder};
 use crate::enforce::Operation;
 use crate::problem::{ObCode, ObError};
@@ -36,7 +37,11 @@ pub struct Ledger {
 #[derive(Debug, Default)]
 struct LedgerState {
     paid: HashMap<ConsentId, Vec<(DateTime<Utc>, i64, String)>>,
-    counted: HashSet<String>,
+    /// Scoped idempotency key -> the hash of the order it was counted for (absent in
+    /// journals written before orders were hashed).
+    counted: HashMap<String, Option<String>>,
+    /// Scoped idempotency key -> the payment the bank made for it.
+    made: HashMap<String, String>,
     /// Payment id -> the consent it was made under, and its initiation as sent.
     owner: HashMap<String, (ConsentId, Value)>,
     journal: Option<std::fs::File>,
@@ -52,6 +57,9 @@ enum JournalLine {
         consent: ConsentId,
         at: DateTime<Utc>,
         minor: i64,
+        /// The hash of the order, so a repeat with another body is told apart.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        order: Option<String>,
     },
     /// The bank refused it: it no longer counts.
     Cancel { key: String, consent: ConsentId },
@@ -60,6 +68,9 @@ enum JournalLine {
         payment_id: String,
         consent: ConsentId,
         initiation: Value,
+        /// The scoped idempotency key it was made for.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
     },
 }
 
@@ -71,12 +82,13 @@ impl LedgerState {
                 consent,
                 at,
                 minor,
+                order,
             } => {
                 self.paid
                     .entry(consent)
                     .or_default()
                     .push((at, minor, key.clone()));
-                self.counted.insert(key);
+                self.counted.insert(key, order);
             }
             JournalLine::Cancel { key, consent } => {
                 if let Some(paid) = self.paid.get_mut(&consent) {
@@ -88,7 +100,11 @@ impl LedgerState {
                 payment_id,
                 consent,
                 initiation,
+                key,
             } => {
+                if let Some(key) = key {
+                    self.made.insert(key, payment_id.clone());
+                }
                 self.owner.insert(payment_id, (consent, initiation));
             }
         }
@@ -149,6 +165,12 @@ impl Ledger {
     }
 }
 
+/// The hash of a payment order, as the ledger remembers it with its idempotency key.
+fn order_hash(order: &PaymentOrder) -> String {
+    let bytes = serde_json::to_vec(order).unwrap_or_else(|_| unreachable!("plain fields"));
+    consentnet_identity::Hash32::of(&bytes).to_string()
+}
+
 /// The start of the calendar `period` that `now` falls in.
 fn period_start(period: Period, now: DateTime<Utc>) -> DateTime<Utc> {
     let date = now.date_naive();
@@ -163,10 +185,16 @@ fn period_start(period: Period, now: DateTime<Utc>) -> DateTime<Utc> {
     start.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
 }
 
+/// The largest payment request body accepted, in bytes.
+pub const MAX_PAYMENT_BODY: usize = 64 * 1024;
+
 /// The routes.
 pub fn router(adapter: Arc<Adapter>) -> Router {
     Router::new()
-        .route(&format!("{PIS_BASE}/domestic-payments"), post(create))
+        .route(
+            &format!("{PIS_BASE}/domestic-payments"),
+            post(create).layer(axum::extract::DefaultBodyLimit::max(MAX_PAYMENT_BODY)),
+        )
         .route(
             &format!("{PIS_BASE}/domestic-payments/{{DomesticPaymentId}}"),
             get(read),
@@ -314,8 +342,39 @@ fn initiation_of(payment: &Payment, instruction: &Value) -> Value {
     initiation
 }
 
-async fn create(State(adapter): State<Arc<Adapter>>, headers: HeaderMap, body: Bytes) -> Response {
-    let parsed: Result<WriteDomestic, _> = serde_json::from_slice(&body);
+async fn create(
+    State(adapter): State<Arc<Adapter>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    if !is_json(&headers) {
+        return refuse(
+            &headers,
+            ObError::new(
+                ObCode::UnsupportedMediaType,
+                "send the payment as Content-Type: application/json",
+            ),
+        );
+    }
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return refuse(
+                &headers,
+                ObError::new(
+                    ObCode::BodyTooLarge,
+                    format!("the body is over {MAX_PAYMENT_BODY} bytes"),
+                ),
+            );
+        }
+        Err(rejection) => {
+            return refuse(
+                &headers,
+                ObError::new(ObCode::MalformedJson, rejection.body_text()),
+            );
+        }
+    };
+    let parsed: Result<WriteDomestic, _> = consentnet_identity::strict::from_slice(&body);
     let debtor = parsed
         .as_ref()
         .ok()
@@ -377,9 +436,30 @@ async fn create(State(adapter): State<Arc<Adapter>>, headers: HeaderMap, body: B
             .get(&consent.id)
             .map(|p| p.iter().map(|(at, minor, _)| (*at, *minor)).collect())
             .unwrap_or_default();
-        // A repeat of a counted payment is answered, not checked against the limits again.
+        // A repeat of a counted payment is answered, not checked against the limits again;
+        // the same key with another order is a conflict, whatever the bank core remembers.
         let scoped_key = format!("{}/{key}", consent.id);
-        let repeat = state.counted.contains(&scoped_key);
+        let order_hash = order_hash(&order);
+        let repeat = match state.counted.get(&scoped_key) {
+            None => false,
+            Some(Some(counted)) if *counted != order_hash => {
+                return Err(ObError::new(
+                    ObCode::IdempotencyConflict,
+                    "this x-idempotency-key was used for another payment order under this consent",
+                ));
+            }
+            Some(_) => true,
+        };
+        if let Some(made) = state.made.get(&scoped_key).cloned() {
+            // Made already: answered from what the bank made, never asked to pay again.
+            let payment = connector.payment(&made)?;
+            let initiation = state
+                .owner
+                .get(&made)
+                .map(|(_, initiation)| initiation.clone())
+                .unwrap_or_else(|| initiation_of(&payment, &write.data.initiation));
+            return Ok(payment_json(&payment, &consent.id, initiation));
+        }
         let unavailable =
             |e: std::io::Error| ObError::new(ObCode::LedgerUnavailable, e.to_string());
         if !repeat {
@@ -391,6 +471,7 @@ async fn create(State(adapter): State<Arc<Adapter>>, headers: HeaderMap, body: B
                     consent: consent.id,
                     at: now,
                     minor: order.amount.minor,
+                    order: Some(order_hash),
                 })
                 .map_err(unavailable)?;
         }
@@ -415,6 +496,7 @@ async fn create(State(adapter): State<Arc<Adapter>>, headers: HeaderMap, body: B
                     payment_id: payment.payment_id.clone(),
                     consent: consent.id,
                     initiation: initiation.clone(),
+                    key: Some(scoped_key),
                 })
                 .map_err(unavailable)?;
         }

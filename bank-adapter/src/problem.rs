@@ -112,6 +112,10 @@ problem_codes! {
         ConsentIdMismatch = (400, "consent_id_mismatch"),
         /// The consent names several accounts and the payment none.
         DebtorAccountRequired = (400, "debtor_account_required"),
+        /// The body is not sent as `application/json`.
+        UnsupportedMediaType = (415, "unsupported_media_type"),
+        /// The body is larger than the endpoint accepts.
+        BodyTooLarge = (413, "body_too_large"),
         /// No `x-idempotency-key`.
         MissingIdempotencyKey = (400, "missing_idempotency_key"),
         /// The consent carries no payment limits.

@@ -17,7 +17,7 @@ use consentnet_bank_adapter::connector::{
     TransactionQuery,
 };
 use consentnet_bank_adapter::enforce::{ReplayCache, SCHEME};
-use consentnet_bank_adapter::payments::Ledger;
+use consentnet_bank_adapter::payments::{Ledger, MAX_PAYMENT_BODY};
 use consentnet_bank_adapter::sandbox::SandboxBank;
 use consentnet_bank_adapter::signatures::SignatureBatcher;
 use consentnet_consent_chain::event::{AppAction, AppDecision, Outcome};
@@ -153,6 +153,7 @@ fn world_with_limits(permissions: &[Permission], limits: Option<PaymentLimits>) 
         records: records.clone(),
         ledger: Arc::default(),
         check: Default::default(),
+        unproven: Default::default(),
     });
     World {
         adapter,
@@ -458,15 +459,28 @@ async fn concurrent_calls_with_forged_proofs_among_them_are_each_judged_alone() 
             })
         })
         .collect();
+    let mut forgeries = 0;
     for call in calls {
         let (forged, status, body) = call.await.unwrap();
         if forged {
+            forgeries += 1;
             assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
             assert_eq!(body["Code"], "proof_bad_signature");
         } else {
             assert_eq!(status, StatusCode::OK, "{body}");
         }
     }
+    // A forgery under the client's consent id leaves no record on the shared log: it is
+    // counted on this node only.
+    let records = w.records.0.lock().unwrap();
+    assert_eq!(records.len(), 64 - forgeries);
+    assert!(records.iter().all(|(_, _, o)| *o == Outcome::Served));
+    assert_eq!(w.adapter.unproven.total(), forgeries as u64);
+    let noted = w.adapter.unproven.recent();
+    assert!(
+        noted.iter().all(|r| r.code == "proof_bad_signature"),
+        "{noted:?}"
+    );
 }
 
 #[tokio::test]
@@ -610,6 +624,74 @@ async fn payments_outside_the_limits_or_without_a_key_are_refused() {
 }
 
 #[tokio::test]
+async fn a_key_reused_for_another_order_is_a_conflict_even_after_the_bank_core_forgot_it() {
+    let w = payer();
+    assert_eq!(w.pay("75.00", Some("k")).await.0, StatusCode::CREATED);
+    // The bank core restarts and forgets every idempotency key it saw.
+    *w.adapter.connector.write().unwrap() = Arc::new(SandboxBank::seeded(11, Utc::now()));
+    let (status, body) = w.pay("80.00", Some("k")).await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (StatusCode::CONFLICT, Some("idempotency_conflict")),
+        "{body}"
+    );
+    // Neither paid nor counted: 75 + 60 fits the day's 150, another 60 does not.
+    assert_eq!(w.pay("60.00", Some("n")).await.0, StatusCode::CREATED);
+    let (status, body) = w.pay("60.00", Some("m")).await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("payment_limit_exceeded")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_payment_not_sent_as_json_or_too_large_gets_an_obie_error_and_nothing_is_paid() {
+    let w = payer();
+    let send = |content_type: &'static str, body: String| {
+        let adapter = w.adapter.clone();
+        async move {
+            let request = Request::post("/open-banking/v4.0/pisp/domestic-payments")
+                .header("content-type", content_type)
+                .header(INTERACTION_ID, "test-interaction-9")
+                .body(Body::from(body))
+                .unwrap();
+            let response = router(adapter).oneshot(request).await.unwrap();
+            let status = response.status();
+            let interaction = response.headers()[INTERACTION_ID]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            let body = to_bytes(response.into_body(), 1 << 20).await.unwrap();
+            (
+                status,
+                serde_json::from_slice::<Value>(&body).unwrap(),
+                interaction,
+            )
+        }
+    };
+    let (status, body, interaction) = send("text/plain", "{}".into()).await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Some("unsupported_media_type")
+        )
+    );
+    assert_eq!(interaction, "test-interaction-9");
+    let problems = w.spec.check(w.spec.schema("OBErrorResponse1"), &body);
+    assert!(problems.is_empty(), "{problems:?}");
+    let (status, body, _) = send("application/json", "x".repeat(MAX_PAYMENT_BODY + 1)).await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("body_too_large"))
+    );
+    let problems = w.spec.check(w.spec.schema("OBErrorResponse1"), &body);
+    assert!(problems.is_empty(), "{problems:?}");
+    assert!(w.records.0.lock().unwrap().is_empty(), "nothing recorded");
+}
+
+#[tokio::test]
 async fn the_adapter_publishes_an_openapi_document_of_every_route_it_serves() {
     let w = world(&EVERYTHING);
     let request = Request::get("/open-banking/v4.0/openapi.json")
@@ -634,6 +716,7 @@ async fn the_adapter_publishes_an_openapi_document_of_every_route_it_serves() {
         let request = Request::builder()
             .method(method)
             .uri(concrete)
+            .header("content-type", "application/json")
             .body(Body::empty())
             .unwrap();
         let status = router(w.adapter.clone())
@@ -662,6 +745,7 @@ async fn the_payment_ledger_survives_a_restart_from_its_journal() {
             records: w.records.clone(),
             ledger: Arc::new(Ledger::open(&journal).unwrap()),
             check: Default::default(),
+            unproven: Default::default(),
         })
     };
     w.adapter = reopen(&w);

@@ -200,19 +200,36 @@ pub fn held_consents(wallet: &Wallet) -> impl Iterator<Item = &StoredCredential>
 /// Revokes a consent held in the wallet, signed by the DID that granted it.
 pub fn consent_revoke(node: &NodeClient, wallet: &WalletFile, id: &str) -> anyhow::Result<Value> {
     let id = ConsentId::parse(id).ok_or_else(|| anyhow!("{id:?} is not a consent id"))?;
-    let wallet = wallet.open()?;
-    let credential = held_consents(&wallet)
+    let key = consent_key(&wallet.open()?, &id)?;
+    let revocation = Revocation::sign(&key, id, Utc::now(), None);
+    Ok(node.post("/v1/revocations", &serde_json::to_value(&revocation)?)?)
+}
+
+/// The key of the DID that granted consent `id`, held in the wallet.
+pub fn consent_key(wallet: &Wallet, id: &ConsentId) -> anyhow::Result<KeyPair> {
+    let id = *id;
+    let credential = held_consents(wallet)
         .find(|c| consentnet_identity::consent_id(&c.credential).is_ok_and(|held| held == id))
         .ok_or_else(|| anyhow!("the wallet holds no consent {id}"))?;
     let issuer = credential.credential["issuer"]
         .as_str()
         .and_then(|text| Did::parse(text).ok())
         .ok_or_else(|| anyhow!("consent {id} names no issuer DID"))?;
-    let key = wallet
+    wallet
         .key_pair(&issuer)
-        .ok_or_else(|| anyhow!("the wallet has no key for {issuer}"))?;
-    let revocation = Revocation::sign(&key, id, Utc::now(), None);
-    Ok(node.post("/v1/revocations", &serde_json::to_value(&revocation)?)?)
+        .ok_or_else(|| anyhow!("the wallet has no key for {issuer}"))
+}
+
+/// Reads `path` about consent `id` at `node`, signed by the wallet DID that granted it.
+pub fn consent_read(
+    node: &NodeClient,
+    wallet: &Wallet,
+    id: &str,
+    path: &str,
+) -> anyhow::Result<Value> {
+    let id = ConsentId::parse(id).ok_or_else(|| anyhow!("{id:?} is not a consent id"))?;
+    let key = consent_key(wallet, &id)?;
+    Ok(node.get_signed(&format!("/v1/consents/{id}{path}"), &key)?)
 }
 
 /// The body of an app publication, signed by the app key.
@@ -290,7 +307,7 @@ pub fn link_code(
 /// Links the wallet DID `label` at the bank node `bank` with a link code; returns the
 /// bank's answer with the opaque references of the accounts the DID now holds.
 pub fn link(bank: &NodeClient, key: &KeyPair, code: &str) -> anyhow::Result<Value> {
-    let bank_did = Did::parse(&bank.status()?.did)
+    let bank_did = Did::parse(&bank.identity()?.did)
         .map_err(|e| anyhow!("the bank node reports no usable DID: {e}"))?;
     let request = LinkRequest::sign(key, &bank_did, code);
     Ok(bank.post("/v1/links", &serde_json::to_value(&request)?)?)
@@ -509,7 +526,7 @@ pub fn sign_in(
     {
         bail!("{challenge:?} is not a sign-in challenge (copy it from the sign-in page)");
     }
-    let node_did = Did::parse(&node.status()?.did)
+    let node_did = Did::parse(&node.identity()?.did)
         .map_err(|e| anyhow!("the node reports no usable DID: {e}"))?;
     let key = key_for_bank(&wallet.open()?, &node_did, label)?;
     let answer = consentnet_identity::signin::SignIn::sign(&key, &node_did, challenge);

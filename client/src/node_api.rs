@@ -25,6 +25,19 @@ pub struct NodeStatus {
     pub connector: Option<String>,
 }
 
+/// Who a node is, from its public `GET /.well-known/consentnet-node`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NodeIdentity {
+    /// The node's DID.
+    pub did: String,
+    /// Its role in the consortium.
+    #[serde(default)]
+    pub role: Option<String>,
+    /// The consortium's network name.
+    #[serde(default)]
+    pub network: String,
+}
+
 /// Why a call to a node failed.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeApiError {
@@ -110,9 +123,14 @@ impl NodeClient {
         })
     }
 
-    /// Reads the node's status.
+    /// Reads the node's status (on its operator listener).
     pub fn status(&self) -> Result<NodeStatus, NodeApiError> {
         self.get_json("/status")
+    }
+
+    /// Reads who the node is (on its public listener).
+    pub fn identity(&self) -> Result<NodeIdentity, NodeApiError> {
+        self.get_json("/.well-known/consentnet-node")
     }
 
     /// GETs `path` (with `headers`) and returns the JSON answer.
@@ -122,6 +140,23 @@ impl NodeClient {
         headers: &[(&str, &str)],
     ) -> Result<serde_json::Value, NodeApiError> {
         self.request(path, headers, Body::None)
+    }
+
+    /// GETs `path` as a read signed by `key` (a DPoP proof for this node's URL, which the
+    /// node checks against its public URL) and returns the JSON answer.
+    pub fn get_signed(
+        &self,
+        path: &str,
+        key: &consentnet_identity::KeyPair,
+    ) -> Result<serde_json::Value, NodeApiError> {
+        let url = format!("{}{}", self.base, path);
+        let request = consentnet_identity::PopRequest {
+            method: "GET",
+            url: &url,
+            access_token: "",
+        };
+        let proof = consentnet_identity::sign_pop(key, request, chrono::Utc::now());
+        self.get_with(path, &[("dpop", &proof)])
     }
 
     /// POSTs `body` as JSON to `path` and returns the JSON answer.

@@ -401,7 +401,7 @@ pub(crate) fn parse_bounded(bytes: &[u8]) -> Result<Value, ConsentError> {
             max: MAX_CREDENTIAL_BYTES,
         });
     }
-    serde_json::from_slice(bytes).map_err(|e| ConsentError::InvalidJson(e.to_string()))
+    crate::strict::from_slice(bytes).map_err(|e| ConsentError::InvalidJson(e.to_string()))
 }
 
 /// Parses a credential and checks everything but the proof's signature; returns the

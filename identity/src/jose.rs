@@ -87,7 +87,7 @@ impl Jws {
         let object = |part: &str, what: &str| -> Result<Map<String, Value>, JoseError> {
             let bytes = b64url_decode(part)
                 .ok_or_else(|| JoseError::Malformed(format!("{what} is not base64url")))?;
-            match serde_json::from_slice(&bytes) {
+            match crate::strict::from_slice(&bytes) {
                 Ok(Value::Object(map)) => Ok(map),
                 _ => Err(JoseError::Malformed(format!("{what} is not a JSON object"))),
             }

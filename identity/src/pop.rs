@@ -187,6 +187,16 @@ pub fn check_pop(
     ))
 }
 
+/// The DID whose key a proof's header names (by `kid` or `jwk`), before anything is
+/// verified: a verifier that accepts several signers learns whom to check the proof
+/// against, then calls [`verify_pop`] with that DID, which checks the signature.
+pub fn proof_signer(proof: &str) -> Result<Did, PopError> {
+    let (header, _) = split_header(proof)?;
+    let method = header_key(header)?;
+    let did = method.split('#').next().unwrap_or(&method);
+    Did::parse(did).map_err(|e| PopError::Malformed(format!("kid: {e}")))
+}
+
 /// A compact JWS split and its header checked.
 struct Parsed<'a> {
     signing_input: &'a str,
@@ -194,7 +204,8 @@ struct Parsed<'a> {
     signature: Vec<u8>,
 }
 
-fn parse<'a>(proof: &'a str, signer: &Did) -> Result<Parsed<'a>, PopError> {
+/// The proof's header, checked for `typ` and `alg`, and the three parts of the JWS.
+fn split_header(proof: &str) -> Result<(Header, [&str; 3]), PopError> {
     if proof.len() > MAX_POP_BYTES {
         return Err(PopError::TooLarge(proof.len()));
     }
@@ -207,22 +218,31 @@ fn parse<'a>(proof: &'a str, signer: &Did) -> Result<Parsed<'a>, PopError> {
     };
     let header_bytes =
         b64url_decode(header_b64).ok_or_else(|| malformed("header is not base64url"))?;
-    let header: Header = serde_json::from_slice(&header_bytes)
+    let header: Header = crate::strict::from_slice(&header_bytes)
         .map_err(|e| PopError::Malformed(format!("header: {e}")))?;
     if header.typ != POP_TYPE || header.alg != "EdDSA" {
         return Err(PopError::WrongHeader);
     }
-    let named = match (header.kid, header.jwk) {
-        (Some(kid), None) => kid,
-        (None, Some(jwk)) => crate::jose::did_from_jwk(&jwk)
+    Ok((header, [header_b64, claims_b64, signature_b64]))
+}
+
+/// The verification method the header names, by `kid` or by `jwk`.
+fn header_key(header: Header) -> Result<String, PopError> {
+    match (header.kid, header.jwk) {
+        (Some(kid), None) => Ok(kid),
+        (None, Some(jwk)) => Ok(crate::jose::did_from_jwk(&jwk)
             .map_err(|e| PopError::Malformed(e.to_string()))?
-            .verification_method(),
-        _ => {
-            return Err(malformed(
-                "the header names its key by exactly one of kid and jwk",
-            ));
-        }
-    };
+            .verification_method()),
+        _ => Err(PopError::Malformed(
+            "the header names its key by exactly one of kid and jwk".to_owned(),
+        )),
+    }
+}
+
+fn parse<'a>(proof: &'a str, signer: &Did) -> Result<Parsed<'a>, PopError> {
+    let malformed = |why: &str| PopError::Malformed(why.to_owned());
+    let (header, [header_b64, claims_b64, signature_b64]) = split_header(proof)?;
+    let named = header_key(header)?;
     if named != signer.verification_method() {
         return Err(PopError::WrongKey {
             found: named,
@@ -247,7 +267,7 @@ fn check_claims(
     let malformed = |why: &str| PopError::Malformed(why.to_owned());
     let claims_bytes =
         b64url_decode(claims_b64).ok_or_else(|| malformed("claims are not base64url"))?;
-    let claims: PopClaims = serde_json::from_slice(&claims_bytes)
+    let claims: PopClaims = crate::strict::from_slice(&claims_bytes)
         .map_err(|e| PopError::Malformed(format!("claims: {e}")))?;
     if !claims.htm.eq_ignore_ascii_case(request.method) {
         return Err(PopError::MethodMismatch {

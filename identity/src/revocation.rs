@@ -106,8 +106,8 @@ impl Revocation {
                 max: MAX_REVOCATION_BYTES,
             });
         }
-        let revocation: Self =
-            serde_json::from_slice(bytes).map_err(|e| RevocationError::Malformed(e.to_string()))?;
+        let revocation: Self = crate::strict::from_slice(bytes)
+            .map_err(|e| RevocationError::Malformed(e.to_string()))?;
         revocation.verify_signature()?;
         Ok(revocation)
     }

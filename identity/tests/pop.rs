@@ -6,7 +6,8 @@
 use chrono::{Duration, Utc};
 use consentnet_identity::pop::{MAX_POP_BYTES, sign_claims};
 use consentnet_identity::{
-    KeyPair, PopClaims, PopError, PopRequest, check_pop, sign_pop, verify_many, verify_pop,
+    KeyPair, PopClaims, PopError, PopRequest, check_pop, proof_signer, sign_pop, verify_many,
+    verify_pop,
 };
 
 const URL: &str = "https://bank.example/open-banking/v4.0/aisp/accounts";
@@ -205,4 +206,29 @@ fn malformed_and_oversized_proofs_are_refused() {
         verify_pop(&big, app.did(), request(), now, WINDOW).unwrap_err(),
         PopError::TooLarge(MAX_POP_BYTES + 1)
     );
+}
+
+#[test]
+fn the_signer_a_proof_names_is_read_before_it_is_verified_and_a_forgery_still_fails() {
+    let app = KeyPair::generate();
+    let now = Utc::now();
+    let proof = sign_pop(&app, request(), now);
+    assert_eq!(&proof_signer(&proof).unwrap(), app.did());
+    // A proof that names one key but is signed by another names that key, and fails
+    // when verified against it.
+    let forger = KeyPair::generate();
+    let forged = sign_pop(&forger, request(), now);
+    let (_, rest) = forged.split_once('.').unwrap();
+    let (claims, signature) = rest.split_once('.').unwrap();
+    let (app_head, _) = proof.split_once('.').unwrap();
+    let spliced = format!("{app_head}.{claims}.{signature}");
+    assert_eq!(&proof_signer(&spliced).unwrap(), app.did());
+    assert_eq!(
+        verify_pop(&spliced, app.did(), request(), now, WINDOW),
+        Err(PopError::BadSignature)
+    );
+    assert!(matches!(
+        proof_signer("not.a.proof"),
+        Err(PopError::Malformed(_))
+    ));
 }

@@ -50,6 +50,64 @@ pub struct NodeConfig {
     pub adapter: AdapterSection,
     /// The portal: OAuth 2.0 for TSPs and the web pages.
     pub portal: PortalSection,
+    /// The operator surface: status, metrics, audit, admin and the operator pages.
+    pub operator: OperatorSection,
+}
+
+/// `[operator]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OperatorSection {
+    /// Address of the operator listener (status, metrics, audit, the bank admin API, the
+    /// bank's and the regulator's pages); port 0 picks a free port. Default
+    /// `127.0.0.1:8081`: only this machine reaches it.
+    pub listen: SocketAddr,
+    /// A file holding the operator's admin token (at least 16 characters). The bank admin
+    /// API always requires it in `x-admin-token`; when `listen` is not a loopback
+    /// address, every operator request does. Default: none, and then the admin API is
+    /// disabled and `listen` must be a loopback address. `init` makes one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_token_file: Option<PathBuf>,
+}
+
+impl Default for OperatorSection {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            admin_token_file: None,
+        }
+    }
+}
+
+/// The shortest admin token accepted.
+pub const MIN_ADMIN_TOKEN: usize = 16;
+
+impl OperatorSection {
+    /// True when only this machine can reach the operator listener.
+    pub fn is_local(&self) -> bool {
+        self.listen.ip().is_loopback()
+    }
+
+    /// The admin token from its file, when one is configured.
+    pub fn admin_token(&self) -> Result<Option<String>, ConfigError> {
+        let Some(path) = &self.admin_token_file else {
+            return Ok(None);
+        };
+        let token = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?
+            .trim()
+            .to_owned();
+        if token.len() < MIN_ADMIN_TOKEN {
+            return Err(ConfigError::OutOfRange {
+                field: "operator.admin_token_file",
+                message: format!("the token must be at least {MIN_ADMIN_TOKEN} characters"),
+            });
+        }
+        Ok(Some(token))
+    }
 }
 
 /// `[portal]`
@@ -65,10 +123,6 @@ pub struct PortalSection {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdapterSection {
-    /// The base URL TSPs address the API at; proofs name full URLs. Default: none, and
-    /// `http://<the bound HTTP address>` is used.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub public_url: Option<String>,
     /// Proof ids remembered for replay detection at most. Default 262144.
     pub replay_cache: usize,
     /// Seed of the embedded sandbox bank, the default connector. Default 1.
@@ -82,23 +136,16 @@ pub struct AdapterSection {
     /// The bank's private record of which client DID holds which accounts (account
     /// links), kept on this node only. Default `links.jsonl`.
     pub links_file: PathBuf,
-    /// A file holding the token the bank admin API (connectors, link codes) requires in
-    /// `x-admin-token`. Default: none, and the admin API is disabled (the connectors
-    /// folder still works). `init` makes one for bank nodes.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub admin_token_file: Option<PathBuf>,
 }
 
 impl Default for AdapterSection {
     fn default() -> Self {
         Self {
-            public_url: None,
             replay_cache: 262_144,
             sandbox_seed: 1,
             connectors_dir: "connectors".into(),
             payments_journal: "payments.jsonl".into(),
             links_file: "links.jsonl".into(),
-            admin_token_file: None,
         }
     }
 }
@@ -123,8 +170,13 @@ pub struct NodeSection {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpSection {
-    /// Address of the HTTP API; port 0 picks a free port. Default `127.0.0.1:8080`.
+    /// Address of the public listener; port 0 picks a free port. Default `127.0.0.1:8080`.
     pub listen: SocketAddr,
+    /// The base URL other parties address this node at: the unified API, the OAuth
+    /// issuer and signed reads name it (proofs name full URLs). Default: none, and
+    /// `http://<the bound public address>` is used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
     /// Largest request body accepted, in bytes. Default 262144 (256 KiB).
     pub max_body_bytes: usize,
 }
@@ -170,6 +222,7 @@ impl Default for HttpSection {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
             max_body_bytes: 256 * 1024,
         }
     }
@@ -221,7 +274,7 @@ impl NodeConfig {
         }
         for path in [
             &mut self.node.passphrase_file,
-            &mut self.adapter.admin_token_file,
+            &mut self.operator.admin_token_file,
         ]
         .into_iter()
         .flatten()
@@ -258,12 +311,27 @@ impl NodeConfig {
                 message: "1000 to 100000000".into(),
             });
         }
-        if let Some(url) = &self.adapter.public_url
+        if let Some(url) = &self.http.public_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
             return Err(ConfigError::OutOfRange {
-                field: "adapter.public_url",
+                field: "http.public_url",
                 message: "an http:// or https:// URL".into(),
+            });
+        }
+        if !self.operator.is_local() && self.operator.admin_token_file.is_none() {
+            return Err(ConfigError::OutOfRange {
+                field: "operator.admin_token_file",
+                message: format!(
+                    "required when operator.listen ({}) is not a loopback address",
+                    self.operator.listen
+                ),
+            });
+        }
+        if self.operator.listen == self.http.listen && self.http.listen.port() != 0 {
+            return Err(ConfigError::OutOfRange {
+                field: "operator.listen",
+                message: "an address other than http.listen".into(),
             });
         }
         if self.p2p.max_strikes == 0 {
@@ -293,8 +361,11 @@ genesis = {genesis:?}
 {passphrase_file}
 
 [http]
-# Address of the node HTTP API; port 0 picks a free port.
+# Address of the public listener; port 0 picks a free port.
 listen = "{http}"
+# The base URL other parties address this node at (the unified API, the OAuth issuer and
+# signed reads name it). Default: http://<http.listen>.
+{public_url}
 # Largest request body accepted, in bytes.
 max_body_bytes = {max_body}
 
@@ -317,9 +388,7 @@ json = {json}
 
 [adapter]
 # Used only when this node's member is a bank: it then serves the unified Open Banking
-# API under /open-banking/v4.0/ on the HTTP address.
-# The base URL TSPs address the API at (proofs name full URLs). Default: http://<http.listen>.
-{public_url}
+# API under /open-banking/v4.0/ on the public listener, at http.public_url.
 # Proof ids remembered for replay detection at most.
 replay_cache = {replay_cache}
 # Seed of the embedded sandbox bank, the default connector.
@@ -333,15 +402,22 @@ payments_journal = {payments_journal:?}
 # The bank's private record of which client DID holds which accounts (account links).
 # It never leaves this node; keep it private (the node writes it with mode 0600).
 links_file = {links_file:?}
-# A file holding the token the bank admin API (/v1/admin/connector, /v1/admin/link-codes)
-# requires in x-admin-token. Without it the admin API is disabled; the folder still works.
-{admin_token_file}
 
 [portal]
 # Serve the portal: on a bank node, the OAuth 2.0 authorization server for its accounts
 # (pushed authorization requests, PKCE, private_key_jwt, DPoP-bound tokens), its metadata at
-# /.well-known/oauth-authorization-server and the consent screen, at adapter.public_url.
+# /.well-known/oauth-authorization-server and the consent screen, at http.public_url.
 enabled = {portal}
+
+[operator]
+# Address of the operator listener: /status, /metrics, /v1/audit, the bank admin API
+# (/v1/admin/...) and the operator pages (/portal/bank, /portal/regulator). Keep it on a
+# loopback address; anywhere else every operator request needs the admin token.
+listen = "{operator}"
+# A file holding the admin token (at least 16 characters), sent as x-admin-token. The bank
+# admin API always needs it. Without it the admin API is disabled and listen must be a
+# loopback address.
+{admin_token_file}
 "#,
             data_dir = self.node.data_dir.display().to_string(),
             key_file = self.node.key_file.display().to_string(),
@@ -358,7 +434,7 @@ enabled = {portal}
             max_conn = self.p2p.max_connections,
             strikes = self.p2p.max_strikes,
             json = self.log.json,
-            public_url = match &self.adapter.public_url {
+            public_url = match &self.http.public_url {
                 Some(url) => format!("public_url = {url:?}"),
                 None => "# public_url = \"https://api.bank.example\"".to_owned(),
             },
@@ -367,7 +443,8 @@ enabled = {portal}
             connectors_dir = self.adapter.connectors_dir.display().to_string(),
             payments_journal = self.adapter.payments_journal.display().to_string(),
             links_file = self.adapter.links_file.display().to_string(),
-            admin_token_file = match &self.adapter.admin_token_file {
+            operator = self.operator.listen,
+            admin_token_file = match &self.operator.admin_token_file {
                 Some(path) => format!("admin_token_file = {:?}", path.display().to_string()),
                 None => "# admin_token_file = \"admin-token\"".to_owned(),
             },
@@ -385,8 +462,9 @@ mod tests {
         let mut config = NodeConfig::default();
         config.p2p.bootstrap = vec!["/ip4/127.0.0.1/tcp/1/p2p/12D3KooW".into()];
         config.node.passphrase_file = Some("/etc/consentnet/passphrase".into());
-        config.adapter.public_url = Some("https://api.bank.example".into());
+        config.http.public_url = Some("https://api.bank.example".into());
         config.portal.enabled = true;
+        config.operator.admin_token_file = Some("admin-token".into());
         let parsed: NodeConfig = toml::from_str(&config.starter_toml()).unwrap();
         assert_eq!(parsed, config);
     }
@@ -415,6 +493,38 @@ mod tests {
         config.p2p.sync_interval_ms = 1;
         let error = config.check().unwrap_err().to_string();
         assert!(error.contains("p2p.sync_interval_ms"), "{error}");
+    }
+
+    #[test]
+    fn an_operator_listener_off_this_machine_needs_the_admin_token() {
+        let mut config = NodeConfig::default();
+        config.operator.listen = "0.0.0.0:8081".parse().unwrap();
+        let error = config.check().unwrap_err().to_string();
+        assert!(error.contains("operator.admin_token_file"), "{error}");
+        assert!(error.contains("0.0.0.0:8081"), "{error}");
+        config.operator.admin_token_file = Some("admin-token".into());
+        config.check().unwrap();
+    }
+
+    #[test]
+    fn the_two_listeners_cannot_share_an_address() {
+        let mut config = NodeConfig::default();
+        config.operator.listen = config.http.listen;
+        let error = config.check().unwrap_err().to_string();
+        assert!(error.contains("operator.listen"), "{error}");
+    }
+
+    #[test]
+    fn a_short_admin_token_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("admin-token");
+        std::fs::write(&path, "short\n").unwrap();
+        let section = OperatorSection {
+            admin_token_file: Some(path),
+            ..OperatorSection::default()
+        };
+        let error = section.admin_token().unwrap_err().to_string();
+        assert!(error.contains("at least 16"), "{error}");
     }
 
     #[test]

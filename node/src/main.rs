@@ -9,13 +9,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 use consentnet_consent_chain::audit::AuditConfig;
 use consentnet_consent_chain::{Genesis, Member, RocksStore, Role};
 use consentnet_identity::Did;
-use consentnet_node::api::{AppState, app};
+use consentnet_node::api::AppState;
 use consentnet_node::audit as offline_audit;
 use consentnet_node::config::NodeConfig;
 use consentnet_node::core::{NodeService, Submitter};
 use consentnet_node::p2p::{self, NetworkConfig, peer_id_of};
-use consentnet_node::portal::{self, Portal, oauth::AuthServer};
-use consentnet_node::{bank, keystore};
+use consentnet_node::{bank, keystore, server};
 use tracing_subscriber::EnvFilter;
 
 /// A consentnet consortium node.
@@ -65,9 +64,12 @@ enum Command {
         /// The member's name, for people.
         #[arg(long)]
         name: String,
-        /// HTTP API address written to the config.
+        /// Public HTTP address written to the config.
         #[arg(long, default_value = "127.0.0.1:8080")]
         http: SocketAddr,
+        /// Operator HTTP address written to the config (keep it on loopback).
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        operator: SocketAddr,
         /// libp2p listen address written to the config.
         #[arg(long, default_value = "/ip4/0.0.0.0/tcp/7400")]
         p2p: String,
@@ -113,7 +115,7 @@ enum Command {
     /// Run the node until SIGTERM or SIGINT.
     ///
     /// Once listening, prints one JSON line to stdout with the bound addresses, e.g.
-    /// `{"event":"listening","http":"127.0.0.1:8080","p2p":[...],"peer_id":...}`, so
+    /// `{"event":"listening","http":"127.0.0.1:8080","operator":"127.0.0.1:8081","p2p":[...],"peer_id":...}`, so
     /// scripts and tests can use port 0 and learn the real ports. Logs go to stderr.
     Run {
         /// The config file.
@@ -122,6 +124,9 @@ enum Command {
         /// Overrides http.listen.
         #[arg(long)]
         http: Option<SocketAddr>,
+        /// Overrides operator.listen.
+        #[arg(long)]
+        operator: Option<SocketAddr>,
         /// Overrides p2p.listen.
         #[arg(long)]
         p2p: Option<String>,
@@ -141,9 +146,20 @@ fn main() -> anyhow::Result<()> {
             role,
             name,
             http,
+            operator,
             p2p,
             passphrase_file,
-        } => init(&dir, role.into(), &name, http, p2p, passphrase_file),
+        } => init(
+            &dir,
+            role.into(),
+            &name,
+            Listen {
+                http,
+                operator,
+                p2p,
+            },
+            passphrase_file,
+        ),
         Command::Genesis {
             network,
             out,
@@ -169,6 +185,7 @@ fn main() -> anyhow::Result<()> {
         Command::Run {
             config,
             http,
+            operator,
             p2p,
             bootstrap,
             log_json,
@@ -176,6 +193,10 @@ fn main() -> anyhow::Result<()> {
             let mut config = NodeConfig::load(&config)?;
             if let Some(http) = http {
                 config.http.listen = http;
+            }
+            if let Some(operator) = operator {
+                config.operator.listen = operator;
+                config.check()?;
             }
             if let Some(p2p) = p2p {
                 config.p2p.listen = p2p;
@@ -191,17 +212,23 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+/// The addresses `init` writes to a new config.
+struct Listen {
+    http: SocketAddr,
+    operator: SocketAddr,
+    p2p: String,
+}
+
 fn init(
     dir: &Path,
     role: Role,
     name: &str,
-    http: SocketAddr,
-    p2p: String,
+    listen: Listen,
     passphrase_file: Option<PathBuf>,
 ) -> anyhow::Result<()> {
     let config_path = dir.join("node.toml");
     let member_path = dir.join("member.json");
-    for path in [&config_path, &member_path] {
+    for path in [&config_path, &member_path, &dir.join(ADMIN_TOKEN_FILE)] {
         if path.exists() {
             bail!(
                 "{} already exists; init never overwrites a node",
@@ -211,16 +238,15 @@ fn init(
     }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut config = NodeConfig::default();
-    config.http.listen = http;
-    config.p2p.listen = p2p;
+    config.http.listen = listen.http;
+    config.operator.listen = listen.operator;
+    config.p2p.listen = listen.p2p;
     let passphrase_file = passphrase_file
         .map(|path| std::path::absolute(&path))
         .transpose()
         .context("resolving the passphrase file's path")?;
     config.node.passphrase_file = passphrase_file.clone();
-    if role == Role::Bank {
-        config.adapter.admin_token_file = Some(ADMIN_TOKEN_FILE.into());
-    }
+    config.operator.admin_token_file = Some(ADMIN_TOKEN_FILE.into());
     config.check()?;
     let passphrase = keystore::passphrase(passphrase_file.as_deref())?;
     let key = keystore::create(&dir.join(&config.node.key_file), &passphrase)?;
@@ -233,22 +259,21 @@ fn init(
     let member_json = serde_json::to_string_pretty(&member)?;
     std::fs::write(&member_path, format!("{member_json}\n"))
         .with_context(|| format!("writing {}", member_path.display()))?;
-    if role == Role::Bank {
-        write_admin_token(&dir.join(ADMIN_TOKEN_FILE))?;
-    }
+    write_admin_token(&dir.join(ADMIN_TOKEN_FILE))?;
     std::fs::write(&config_path, config.starter_toml())
         .with_context(|| format!("writing {}", config_path.display()))?;
     println!("{}", serde_json::to_string(&member)?);
     eprintln!(
-        "created {} (config), {} (encrypted key) and {} (this node's genesis entry)",
+        "created {} (config), {} (encrypted key), {} (operator admin token) and {} (this node's genesis entry)",
         config_path.display(),
         dir.join(&config.node.key_file).display(),
+        dir.join(ADMIN_TOKEN_FILE).display(),
         member_path.display()
     );
     Ok(())
 }
 
-/// The bank admin API's token file `init` makes for bank nodes.
+/// The operator's admin token file `init` makes.
 const ADMIN_TOKEN_FILE: &str = "admin-token";
 
 /// Writes a fresh random admin token (64 hex digits), readable by the owner only.
@@ -371,16 +396,17 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let (network, p2p_addrs, network_task) =
         p2p::start(&key, service.clone(), network_config, stopped).await?;
 
-    let listener = tokio::net::TcpListener::bind(config.http.listen)
-        .await
-        .with_context(|| format!("binding the HTTP API to {}", config.http.listen))?;
-    let bound = listener.local_addr().context("reading the bound address")?;
+    let admin_token = config.operator.admin_token()?;
+    let public = bind(config.http.listen, "the public HTTP API").await?;
+    let operator = bind(config.operator.listen, "the operator HTTP API").await?;
+    let bound = public.local_addr().context("reading the bound address")?;
+    let operator_bound = operator.local_addr().context("reading the bound address")?;
     let shutdown = shutdown_signal()?;
-    print_listening(bound, &p2p_addrs, key.did());
+    print_listening(bound, operator_bound, &p2p_addrs, key.did());
     let submitter = Submitter::start(service.clone(), Some(network.clone()))
         .context("starting the submitter")?;
     let public_url = config
-        .adapter
+        .http
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{bound}"));
@@ -391,6 +417,7 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let (bank, adapter_routes, bank_tasks) = if is_bank {
         let (bank, routes, tasks) = bank::start(
             &config.adapter,
+            admin_token.clone(),
             service.clone(),
             submitter.clone(),
             public_url.clone(),
@@ -405,22 +432,12 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
         submitter,
         network: Some(network),
         bank,
+        public_url: public_url.clone(),
     };
-    let mut router = app(state.clone(), config.http.max_body_bytes);
-    if let Some(routes) = adapter_routes {
-        router = router.merge(routes);
-    }
-    if config.portal.enabled {
-        router = router.merge(portal_routes(state, key.did(), &public_url, &config));
-    } else {
-        // The state holds the log: it must not outlive the server, or the log cannot
-        // close at shutdown.
-        drop(state);
-    }
-    // `into_make_service` turns the routes into services once; serving the router itself
-    // would rebuild every route for each new connection.
-    axum::serve(listener, router.into_make_service())
-        .with_graceful_shutdown(shutdown)
+    // The routers hold the log: they must not outlive the servers, or the log cannot close
+    // at shutdown.
+    let surfaces = server::surfaces(state, adapter_routes, &config, &public_url, admin_token)?;
+    server::serve(public, operator, surfaces, shutdown)
         .await
         .context("serving the HTTP API")?;
     if let Some(tasks) = bank_tasks {
@@ -433,37 +450,33 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Binds one HTTP listener, naming it in the error.
+async fn bind(address: SocketAddr, what: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("binding {what} to {address}"))
+}
+
 /// Prints the one JSON line that tells scripts and tests where the node listens.
-fn print_listening(bound: SocketAddr, p2p_addrs: &[libp2p::Multiaddr], did: &Did) {
+fn print_listening(
+    bound: SocketAddr,
+    operator: SocketAddr,
+    p2p_addrs: &[libp2p::Multiaddr],
+    did: &Did,
+) {
     let peer_id = peer_id_of(did);
     println!(
         "{}",
         serde_json::json!({
             "event": "listening",
             "http": bound.to_string(),
+            "operator": operator.to_string(),
             "p2p": p2p_addrs.iter().map(|a| format!("{a}/p2p/{peer_id}")).collect::<Vec<_>>(),
             "peer_id": peer_id.to_string(),
             "did": did.to_string(),
         })
     );
-    tracing::info!(%bound, %peer_id, "node listening");
-}
-
-/// The portal's routes: the OAuth server on banks, the pages everywhere.
-fn portal_routes(state: AppState, did: &Did, issuer: &str, config: &NodeConfig) -> axum::Router {
-    let portal = Portal {
-        app: state,
-        server: Arc::new(AuthServer::new(issuer, did.clone())),
-        web: Arc::default(),
-        console: Arc::default(),
-    };
-    if portal.links().is_some() {
-        tracing::info!(%issuer, "serving the OAuth 2.0 authorization server");
-    }
-    tracing::info!(%issuer, "serving the portal pages under /portal");
-    portal::routes(portal).layer(axum::extract::DefaultBodyLimit::max(
-        config.http.max_body_bytes,
-    ))
+    tracing::info!(%bound, %operator, %peer_id, "node listening");
 }
 
 /// Waits (at most 10 s) for the submitter and validator threads to let go of the log once

@@ -12,15 +12,18 @@ use consentnet_consent_chain::event::{AppAction, AppDecision, AppManifest, Platf
 use consentnet_consent_chain::{Event, Genesis, Member, RocksStore, Role};
 use consentnet_identity::consent::block_on;
 use consentnet_identity::{
-    ConsentTerms, KeyPair, Permission, Revocation, VerifiedConsent, issue_consent,
+    ConsentTerms, KeyPair, Permission, PopRequest, Revocation, VerifiedConsent, issue_consent,
+    sign_pop,
 };
-use consentnet_node::api::{AppState, app};
+use consentnet_node::api::{AppState, operator_app, public_app};
 use consentnet_node::core::{NodeService, Submitter};
 use consentnet_node::p2p::peer_id_of;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
 const LIMIT: usize = 64 * 1024;
+/// The public URL the fixture's node answers at, which signed reads name.
+const PUBLIC_URL: &str = "https://node.example";
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -28,6 +31,7 @@ struct Fixture {
     state: Option<AppState>,
     bank: KeyPair,
     tsp: KeyPair,
+    regulator: KeyPair,
 }
 
 fn member(key: &KeyPair, role: Role, name: &str) -> Member {
@@ -43,11 +47,13 @@ fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let bank = KeyPair::generate();
     let tsp = KeyPair::generate();
+    let regulator = KeyPair::generate();
     let genesis = Genesis {
         network: "api-test".into(),
         members: vec![
             member(&bank, Role::Bank, "Bank"),
             member(&tsp, Role::Tsp, "TSP"),
+            member(&regulator, Role::Regulator, "Regulator"),
         ],
     };
     let store = RocksStore::open(&dir.path().join("log")).unwrap();
@@ -59,9 +65,11 @@ fn fixture() -> Fixture {
             service,
             network: None,
             bank: None,
+            public_url: PUBLIC_URL.into(),
         }),
         bank,
         tsp,
+        regulator,
     }
 }
 
@@ -86,10 +94,12 @@ impl Fixture {
     }
 
     async fn call(&self, request: Request<Body>) -> (StatusCode, Value) {
-        let response = app(self.state().clone(), LIMIT)
-            .oneshot(request)
+        self.call_on(public_app(self.state().clone(), LIMIT), request)
             .await
-            .unwrap();
+    }
+
+    async fn call_on(&self, app: axum::Router, request: Request<Body>) -> (StatusCode, Value) {
+        let response = app.oneshot(request).await.unwrap();
         let status = response.status();
         let bytes = to_bytes(response.into_body(), 1 << 20).await.unwrap();
         let body = serde_json::from_slice(&bytes)
@@ -99,6 +109,24 @@ impl Fixture {
 
     async fn get(&self, path: &str) -> (StatusCode, Value) {
         self.call(Request::get(path).body(Body::empty()).unwrap())
+            .await
+    }
+
+    /// GET with a read proof signed by `key` for the fixture's public URL.
+    async fn get_as(&self, key: &KeyPair, path_and_query: &str) -> (StatusCode, Value) {
+        let path = path_and_query.split('?').next().unwrap();
+        let proof = signed_read(key, &format!("{PUBLIC_URL}{path}"));
+        let request = Request::get(path_and_query)
+            .header("dpop", proof)
+            .body(Body::empty())
+            .unwrap();
+        self.call(request).await
+    }
+
+    /// GET on the operator listener's routes.
+    async fn operator_get(&self, path: &str) -> (StatusCode, Value) {
+        let app = operator_app(self.state().clone(), LIMIT);
+        self.call_on(app, Request::get(path).body(Body::empty()).unwrap())
             .await
     }
 
@@ -113,6 +141,16 @@ impl Fixture {
     fn entries(&self) -> u64 {
         self.state().service.log_entries()
     }
+}
+
+/// A read proof for `GET url`, signed by `key` now.
+fn signed_read(key: &KeyPair, url: &str) -> String {
+    let request = PopRequest {
+        method: "GET",
+        url,
+        access_token: "",
+    };
+    sign_pop(key, request, Utc::now())
 }
 
 fn without_type(event: Event) -> Value {
@@ -144,7 +182,7 @@ fn decision(signer: &KeyPair, bank: &KeyPair, app: &KeyPair) -> Value {
         action: AppAction::Approve {
             permissions: BTreeSet::from([Permission::ReadAccountsBasic]),
         },
-        time: 1,
+        time: u64::try_from(Utc::now().timestamp_millis()).unwrap(),
     };
     without_type(Event::app_decided(signer, decision))
 }
@@ -287,22 +325,27 @@ async fn consents_are_granted_queried_and_revoked_only_by_the_entitled() {
     let id = consent.id.to_string();
     let (status, receipt) = f.post("/v1/consents", consent.credential.to_string()).await;
     assert_eq!(status, StatusCode::CREATED, "{receipt}");
-    let (_, body) = f.get(&format!("/v1/consents/{id}")).await;
+    let (_, body) = f.get_as(&client, &format!("/v1/consents/{id}")).await;
     assert_eq!(body["status"], "active");
     assert_eq!(body["grant"]["bank"], f.bank.did().as_str());
     let (_, body) = f
-        .get(&format!("/v1/consents/{id}?at=2025-06-01T00:00:00Z"))
+        .get_as(
+            &client,
+            &format!("/v1/consents/{id}?at=2025-06-01T00:00:00Z"),
+        )
         .await;
     assert_eq!(body["status"], "not_yet_valid");
-    let (status, held) = f.get(&format!("/v1/consents/{id}/receipt")).await;
+    let (status, held) = f
+        .get_as(&client, &format!("/v1/consents/{id}/receipt"))
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(held["receipt"], receipt["receipt"]);
-    for filter in [
-        format!("client={}", client.did()),
-        format!("app={}", app.did()),
-        format!("bank={}", f.bank.did()),
+    for (reader, filter) in [
+        (&client, format!("client={}", client.did())),
+        (&app, format!("app={}", app.did())),
+        (&f.bank, format!("bank={}", f.bank.did())),
     ] {
-        let (status, list) = f.get(&format!("/v1/consents?{filter}")).await;
+        let (status, list) = f.get_as(reader, &format!("/v1/consents?{filter}")).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(list["consents"][0]["consent_id"], id.as_str(), "{filter}");
     }
@@ -334,15 +377,129 @@ async fn consents_are_granted_queried_and_revoked_only_by_the_entitled() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);
-    let (_, body) = f.get(&format!("/v1/consents/{id}")).await;
+    let (_, body) = f.get_as(&client, &format!("/v1/consents/{id}")).await;
     assert_eq!(body["status"], "revoked");
+}
+
+#[tokio::test]
+async fn a_consent_is_read_only_by_its_client_app_bank_and_regulators() {
+    let f = fixture();
+    let (client, app) = (KeyPair::generate(), KeyPair::generate());
+    let consent = consent(&client, &app, &f.bank);
+    let id = consent.id.to_string();
+    let (status, _) = f.post("/v1/consents", consent.credential.to_string()).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let status_path = format!("/v1/consents/{id}");
+    let receipt_path = format!("/v1/consents/{id}/receipt");
+    let accesses_path = format!("/v1/consents/{id}/accesses");
+    for reader in [&client, &app, &f.bank, &f.regulator] {
+        let (_, body) = f.get_as(reader, &status_path).await;
+        assert_eq!(body["status"], "active", "{body}");
+        assert_eq!(body["grant"]["issuer"], client.did().as_str());
+        let (status, _) = f.get_as(reader, &receipt_path).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    // Another member (a competing TSP) and a stranger get what a consent that is not on
+    // the log gets.
+    let unknown = format!("/v1/consents/{}", "ab".repeat(32));
+    for reader in [&f.tsp, &KeyPair::generate()] {
+        let (status, body) = f.get_as(reader, &status_path).await;
+        let (_, absent) = f.get_as(reader, &unknown).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["status"], absent["status"]);
+        assert_eq!(body["status"], "unknown");
+        assert!(body.get("grant").is_none(), "{body}");
+        let (status, body) = f.get_as(reader, &receipt_path).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("consent_unknown"))
+        );
+        let (_, body) = f.get_as(reader, &accesses_path).await;
+        assert_eq!(body["accesses"], json!([]));
+        for filter in [
+            format!("client={}", client.did()),
+            format!("app={}", app.did()),
+            format!("bank={}", f.bank.did()),
+        ] {
+            let (status, body) = f.get_as(reader, &format!("/v1/consents?{filter}")).await;
+            assert_eq!(
+                (status, body["code"].as_str()),
+                (StatusCode::FORBIDDEN, Some("read_not_entitled")),
+                "{filter}"
+            );
+        }
+    }
+    // A regulator lists anyone's.
+    let (status, list) = f
+        .get_as(
+            &f.regulator,
+            &format!("/v1/consents?client={}", client.did()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["consents"][0]["consent_id"], id.as_str());
+}
+
+#[tokio::test]
+async fn a_read_without_a_valid_proof_is_refused_alike_for_known_and_unknown_consents() {
+    let f = fixture();
+    let (client, app) = (KeyPair::generate(), KeyPair::generate());
+    let consent = consent(&client, &app, &f.bank);
+    f.post("/v1/consents", consent.credential.to_string()).await;
+    let known = format!("/v1/consents/{}", consent.id);
+    let unknown = format!("/v1/consents/{}", "ab".repeat(32));
+    for path in [&known, &unknown] {
+        let (status, body) = f.get(path).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("read_proof_required")),
+            "{path}"
+        );
+        // A proof for another node's URL, or for another path.
+        for url in [
+            format!("https://other.example{path}"),
+            format!("{PUBLIC_URL}/v1/consents"),
+        ] {
+            let request = Request::get(path.as_str())
+                .header("dpop", signed_read(&client, &url))
+                .body(Body::empty())
+                .unwrap();
+            let (status, body) = f.call(request).await;
+            assert_eq!(
+                (status, body["code"].as_str()),
+                (StatusCode::UNAUTHORIZED, Some("read_proof_invalid")),
+                "{url}: {body}"
+            );
+        }
+    }
+    // The client's kid on a stranger's signature.
+    let forger = KeyPair::generate();
+    let genuine = signed_read(&client, &format!("{PUBLIC_URL}{known}"));
+    let forged = signed_read(&forger, &format!("{PUBLIC_URL}{known}"));
+    let spliced = format!(
+        "{}.{}",
+        genuine.split('.').next().unwrap(),
+        forged.split_once('.').unwrap().1
+    );
+    let request = Request::get(known.as_str())
+        .header("dpop", spliced)
+        .body(Body::empty())
+        .unwrap();
+    let (status, body) = f.call(request).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("read_proof_invalid")),
+        "{body}"
+    );
 }
 
 #[tokio::test]
 async fn bad_queries_get_specific_errors() {
     let f = fixture();
     let unknown = "ab".repeat(32);
-    let (status, body) = f.get(&format!("/v1/consents/{unknown}")).await;
+    let (status, body) = f
+        .get_as(&f.regulator, &format!("/v1/consents/{unknown}"))
+        .await;
     assert_eq!(
         (status, body["status"].as_str()),
         (StatusCode::OK, Some("unknown"))
@@ -392,7 +549,7 @@ async fn bad_queries_get_specific_errors() {
     ];
     for (path, expected, code) in cases {
         let path = path.replace("{unknown}", &unknown);
-        let (status, body) = f.get(&path).await;
+        let (status, body) = f.get_as(&f.regulator, &path).await;
         assert_eq!(
             (status, body["code"].as_str()),
             (expected, Some(code)),
@@ -402,11 +559,37 @@ async fn bad_queries_get_specific_errors() {
 }
 
 #[tokio::test]
+async fn the_public_surface_serves_no_operator_route_and_the_operator_surface_no_submission() {
+    let f = fixture();
+    for path in ["/status", "/metrics", "/v1/audit"] {
+        let (status, body) = f.get(path).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("not_found")),
+            "{path}: {body}"
+        );
+    }
+    let request = Request::post("/v1/apps")
+        .header("content-type", "application/json")
+        .body(Body::from(manifest(&KeyPair::generate(), "1").to_string()))
+        .unwrap();
+    let (status, _) = f
+        .call_on(operator_app(f.state().clone(), LIMIT), request)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(f.entries(), 0, "nothing was stored");
+    let (status, body) = f.get("/.well-known/consentnet-node").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["did"], f.bank.did().as_str());
+    assert_eq!(body["role"], "bank");
+}
+
+#[tokio::test]
 async fn status_and_metrics_describe_the_node() {
     let f = fixture();
     f.post("/v1/apps", manifest(&KeyPair::generate(), "1").to_string())
         .await;
-    let (status, body) = f.get("/status").await;
+    let (status, body) = f.operator_get("/status").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["did"], f.bank.did().as_str());
     assert_eq!(body["network"], "api-test");
@@ -414,7 +597,7 @@ async fn status_and_metrics_describe_the_node() {
     assert_eq!(body["log_entries"], 1);
     assert_eq!(body["frontier"][f.bank.did().as_str()]["seq"], 1);
     assert_eq!(body["state_digest"].as_str().unwrap().len(), 64);
-    let (status, text) = f.get("/metrics").await;
+    let (status, text) = f.operator_get("/metrics").await;
     assert_eq!(status, StatusCode::OK);
     let text = text.as_str().unwrap().to_owned();
     assert!(
@@ -429,7 +612,7 @@ async fn the_audit_endpoint_reports_a_clean_log_and_refuses_a_bad_bound() {
     let f = fixture();
     f.post("/v1/apps", manifest(&KeyPair::generate(), "1").to_string())
         .await;
-    let (status, report) = f.get("/v1/audit").await;
+    let (status, report) = f.operator_get("/v1/audit").await;
     assert_eq!(status, StatusCode::OK, "{report}");
     assert_eq!(report["clean"], true);
     assert_eq!(report["entries"], 1);
@@ -439,9 +622,180 @@ async fn the_audit_endpoint_reports_a_clean_log_and_refuses_a_bad_bound() {
             .unwrap()
             .starts_with("CLEAN: 1 entries")
     );
-    let (status, body) = f.get("/v1/audit?propagation_bound_ms=99999999999").await;
+    let (status, body) = f
+        .operator_get("/v1/audit?propagation_bound_ms=99999999999")
+        .await;
     assert_eq!(
         (status, body["code"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_query"))
     );
+}
+
+#[tokio::test]
+async fn a_signed_object_with_a_duplicate_key_is_refused_and_nothing_is_stored() {
+    let f = fixture();
+    let (client, app) = (KeyPair::generate(), KeyPair::generate());
+    let consent = consent(&client, &app, &f.bank);
+    // The credential as signed, with its purpose named twice: one reader would see the
+    // first, another the last.
+    let text = consent.credential.to_string();
+    let doubled = text.replacen("{", "{\"id\":\"urn:a\",\"id\":\"urn:b\",", 1);
+    let (status, body) = f.post("/v1/consents", doubled).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("malformed_json")),
+        "{body}"
+    );
+    assert!(body["message"].as_str().unwrap().contains("duplicate key"));
+    let revocation =
+        serde_json::to_string(&Revocation::sign(&client, consent.id, Utc::now(), None))
+            .unwrap()
+            .replacen("{", "{\"reason\":\"a\",\"reason\":\"b\",", 1);
+    let (status, body) = f.post("/v1/revocations", revocation).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("malformed_revocation")),
+        "{body}"
+    );
+    assert_eq!(f.entries(), 0, "nothing was stored");
+}
+
+#[tokio::test]
+async fn a_revocation_of_a_consent_not_on_the_log_is_refused_unless_it_carries_the_grant() {
+    let f = fixture();
+    let (client, app) = (KeyPair::generate(), KeyPair::generate());
+    let consent = consent(&client, &app, &f.bank);
+    let revocation = Revocation::sign(&client, consent.id, Utc::now(), None);
+    let (status, body) = f
+        .post(
+            "/v1/revocations",
+            serde_json::to_string(&revocation).unwrap(),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("revocation_unverifiable")
+        ),
+        "{body}"
+    );
+    // A random id, as a stranger would send.
+    let stranger = KeyPair::generate();
+    let random = consentnet_identity::ConsentId::parse(&"cd".repeat(32)).unwrap();
+    let (status, _) = f
+        .post(
+            "/v1/revocations",
+            serde_json::to_string(&Revocation::sign(&stranger, random, Utc::now(), None)).unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    // Carrying the credential, by someone not entitled to revoke it: refused, and the
+    // grant is not stored either.
+    let (status, body) = f
+        .post(
+            "/v1/revocations",
+            json!({
+                "revocation": Revocation::sign(&stranger, consent.id, Utc::now(), None),
+                "credential": consent.credential,
+            })
+            .to_string(),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("not_entitled")),
+        "{body}"
+    );
+    assert_eq!(f.entries(), 0, "nothing was stored");
+    // Carrying the credential, by its client: the grant, then the revocation.
+    let (status, body) = f
+        .post(
+            "/v1/revocations",
+            json!({ "revocation": revocation, "credential": consent.credential }).to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(f.entries(), 2);
+    let (_, body) = f
+        .get_as(&client, &format!("/v1/consents/{}", consent.id))
+        .await;
+    assert_eq!(body["status"], "revoked");
+}
+
+#[tokio::test]
+async fn a_revocation_or_decision_naming_a_time_far_from_now_is_refused() {
+    let f = fixture();
+    let (client, app) = (KeyPair::generate(), KeyPair::generate());
+    let consent = consent(&client, &app, &f.bank);
+    f.post("/v1/consents", consent.credential.to_string()).await;
+    for time in [
+        Utc::now() - chrono::Duration::days(30),
+        Utc::now() + chrono::Duration::minutes(10),
+    ] {
+        let revocation = Revocation::sign(&client, consent.id, time, None);
+        let (status, body) = f
+            .post(
+                "/v1/revocations",
+                serde_json::to_string(&revocation).unwrap(),
+            )
+            .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("time_outside_skew")),
+            "{time}: {body}"
+        );
+    }
+    let decision = AppDecision {
+        bank: f.bank.did().clone(),
+        app: app.did().clone(),
+        version: "1.0.0".into(),
+        action: AppAction::Suspend,
+        time: 1,
+    };
+    let (status, body) = f
+        .post(
+            "/v1/apps/decisions",
+            without_type(Event::app_decided(&f.bank, decision)).to_string(),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("time_outside_skew")),
+        "{body}"
+    );
+    assert_eq!(f.entries(), 1, "only the grant");
+}
+
+#[tokio::test]
+async fn a_submission_that_is_not_sent_as_json_is_refused_with_415() {
+    let f = fixture();
+    let body = manifest(&KeyPair::generate(), "1").to_string();
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+    ] {
+        let mut request = Request::post("/v1/apps");
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        let (status, answer) = f
+            .call(request.body(Body::from(body.clone())).unwrap())
+            .await;
+        assert_eq!(
+            (status, answer["code"].as_str()),
+            (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                Some("unsupported_media_type")
+            ),
+            "{content_type:?}: {answer}"
+        );
+    }
+    assert_eq!(f.entries(), 0, "nothing was stored");
+    let request = Request::post("/v1/apps")
+        .header("content-type", "application/json; charset=utf-8")
+        .body(Body::from(body))
+        .unwrap();
+    assert_eq!(f.call(request).await.0, StatusCode::CREATED);
 }

@@ -194,6 +194,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 /// node 1. Returns the sorted latencies in milliseconds and the rate achieved.
 fn measure_latency(
     urls: &[String],
+    operators: &[String],
     origin: &str,
     app: &KeyPair,
     latency_events: usize,
@@ -206,7 +207,7 @@ fn measure_latency(
             .collect(),
     );
     let watcher = {
-        let (url, origin, acked) = (urls[1].clone(), origin.to_owned(), acked.clone());
+        let (url, origin, acked) = (operators[1].clone(), origin.to_owned(), acked.clone());
         std::thread::spawn(move || {
             let agent = agent();
             let mut seen = vec![None; latency_events];
@@ -277,9 +278,11 @@ fn main() {
     });
     let origin = consortium.nodes[0].did().to_owned();
     let urls: Vec<String> = nodes.iter().map(|n| n.http_url.clone()).collect();
+    let operators: Vec<String> = nodes.iter().map(|n| n.operator_url.clone()).collect();
     let app = KeyPair::generate();
 
-    let (latencies, achieved_rate) = measure_latency(&urls, &origin, &app, latency_events, rate);
+    let (latencies, achieved_rate) =
+        measure_latency(&urls, &operators, &origin, &app, latency_events, rate);
 
     // Replicated ingest, in rounds: concurrent submitters into node 0, until all four
     // hold it all. Each round's bound comes from raw verify rates measured just before
@@ -302,7 +305,8 @@ fn main() {
             "every node to hold every event",
             Duration::from_secs(600),
             || {
-                urls.iter()
+                operators
+                    .iter()
                     .all(|url| held(&poll, url, &origin) >= held_so_far)
                     .then_some(())
             },
@@ -331,7 +335,7 @@ fn main() {
     });
     let median = rounds[rounds.len() / 2].clone();
     let field = |name: &str| median[name].as_f64().unwrap();
-    let digests: BTreeSet<String> = urls
+    let digests: BTreeSet<String> = operators
         .iter()
         .map(|url| {
             let (_, body) = http_get(&format!("{url}/status"));
@@ -344,7 +348,7 @@ fn main() {
 
     // Each node's counters (gossip verdicts, sync requests, entries stored from peers)
     // explain where replication work went.
-    let counters: Vec<Value> = urls
+    let counters: Vec<Value> = operators
         .iter()
         .map(|url| {
             let (_, text) = http_get(&format!("{url}/metrics"));

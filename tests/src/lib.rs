@@ -62,6 +62,7 @@ impl NodeDir {
             .arg("init")
             .arg(&dir)
             .args(["--role", role, "--name", name, "--http", "127.0.0.1:0"])
+            .args(["--operator", "127.0.0.1:0"])
             .env("CONSENTNET_NODE_PASSPHRASE", TEST_PASSPHRASE)
             .output()
             .expect("consentnet-node init runs");
@@ -160,20 +161,32 @@ impl Consortium {
 /// A `consentnet-node` process that is killed when dropped.
 pub struct NodeProcess {
     child: Child,
-    /// The HTTP API's base URL, e.g. `http://127.0.0.1:40123`.
+    /// The public HTTP API's base URL, e.g. `http://127.0.0.1:40123`.
     pub http_url: String,
+    /// The operator HTTP API's base URL (status, metrics, audit, admin).
+    pub operator_url: String,
 }
 
 impl NodeProcess {
     /// Starts `consentnet-node run` for `node` (HTTP on a free port, libp2p on the node's
     /// port) and waits, up to `deadline`, for the JSON line that names its addresses.
     pub fn start(node: &NodeDir, bootstrap: &[String], deadline: Duration) -> Self {
+        Self::start_with_operator(node, bootstrap, "127.0.0.1:0", deadline)
+    }
+
+    /// [`NodeProcess::start`] with the operator listener bound to `operator`.
+    pub fn start_with_operator(
+        node: &NodeDir,
+        bootstrap: &[String],
+        operator: &str,
+        deadline: Duration,
+    ) -> Self {
         let mut command = Command::new(bin("consentnet-node"));
         command
             .arg("run")
             .arg("--config")
             .arg(node.dir.join("node.toml"))
-            .args(["--http", "127.0.0.1:0"])
+            .args(["--http", "127.0.0.1:0", "--operator", operator])
             .args(["--p2p", &format!("/ip4/127.0.0.1/tcp/{}", node.p2p_port)])
             .env("CONSENTNET_NODE_PASSPHRASE", TEST_PASSPHRASE)
             .env("CONSENTNET_LOG", "warn");
@@ -190,6 +203,7 @@ impl NodeProcess {
         let mut process = Self {
             child,
             http_url: String::new(),
+            operator_url: String::new(),
         };
         let stdout = process.child.stdout.take().expect("stdout is piped");
         let (sender, receiver) = mpsc::channel();
@@ -209,6 +223,8 @@ impl NodeProcess {
             if let Some(event) = consentnet_client::process::listening_event(&line) {
                 let http = event["http"].as_str().expect("http is a string");
                 process.http_url = format!("http://{http}");
+                let operator = event["operator"].as_str().expect("operator is a string");
+                process.operator_url = format!("http://{operator}");
                 return process;
             }
         }
@@ -227,7 +243,7 @@ impl NodeProcess {
 
     /// `GET /status` as JSON.
     pub fn status(&self) -> serde_json::Value {
-        let (code, body) = http_get(&format!("{}/status", self.http_url));
+        let (code, body) = http_get(&format!("{}/status", self.operator_url));
         assert_eq!(code, 200, "{body}");
         serde_json::from_str(&body).expect("status is JSON")
     }
@@ -321,6 +337,33 @@ pub fn http_get(url: &str) -> (u16, String) {
     (status, body)
 }
 
+/// `GET url` as a read signed by `key` (a DPoP proof for the URL without its query), as
+/// the node's consent reads require.
+pub fn signed_get(url: &str, key: &consentnet_identity::KeyPair) -> (u16, String) {
+    let request = consentnet_identity::PopRequest {
+        method: "GET",
+        url,
+        access_token: "",
+    };
+    let proof = consentnet_identity::sign_pop(key, request, chrono::Utc::now());
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .new_agent();
+    let mut response = agent
+        .get(url)
+        .header("dpop", &proof)
+        .call()
+        .expect("the HTTP call completes");
+    let status = response.status().as_u16();
+    let body = response
+        .body_mut()
+        .read_to_string()
+        .expect("the body is text");
+    (status, body)
+}
+
 /// The node key of a member, from its encrypted key file (a bank signs decisions with it).
 pub fn node_key(node: &NodeDir) -> consentnet_identity::KeyPair {
     let wallet =
@@ -388,7 +431,7 @@ pub fn decision_body(
         action: AppAction::Approve {
             permissions: balance_permissions(),
         },
-        time: 1,
+        time: u64::try_from(chrono::Utc::now().timestamp_millis()).expect("now is after 1970"),
     };
     let mut body =
         serde_json::to_value(consentnet_consent_chain::Event::app_decided(bank, decision))
@@ -451,17 +494,18 @@ pub fn obie_get_version(
     )
 }
 
-/// Links `client` at the bank node `bank` (member folder `node`, API at `bank_url`) as the
-/// holder of `accounts`: a link code from the bank's admin API (token from the folder),
-/// redeemed with a proof signed by the client.
+/// Links `client` at the bank node `bank` (member folder `node`) as the holder of
+/// `accounts`: a link code from the bank's admin API (token from the folder), redeemed
+/// on its public API with a proof signed by the client.
 pub fn link_client(
     node: &NodeDir,
-    bank_url: &str,
+    bank: &NodeProcess,
     client: &consentnet_identity::KeyPair,
     accounts: &[&str],
 ) {
+    let bank_url = &bank.http_url;
     let (status, code) = http_post_json_with(
-        &format!("{bank_url}/v1/admin/link-codes"),
+        &format!("{}/v1/admin/link-codes", bank.operator_url),
         &[("x-admin-token", &admin_token(node))],
         &serde_json::json!({ "customer": "test customer", "accounts": accounts }),
     );

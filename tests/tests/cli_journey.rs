@@ -162,8 +162,8 @@ fn a_client_grants_a_tsp_reads_the_client_revokes_the_tsp_is_refused() {
     let issued = ok(&[
         "bank",
         "link-code",
-        "--node",
-        &bank.http_url,
+        "--operator",
+        &bank.operator_url,
         "--token-file",
         token_file.to_str().unwrap(),
         "--customer",
@@ -280,7 +280,15 @@ fn a_client_grants_a_tsp_reads_the_client_revokes_the_tsp_is_refused() {
         "{}",
         String::from_utf8_lossy(&refused.stderr)
     );
-    let status = ok(&["consent", "status", "--node", &bank.http_url, &consent]);
+    let status = ok(&[
+        "consent",
+        "status",
+        "--wallet",
+        wallet,
+        "--node",
+        &bank.http_url,
+        &consent,
+    ]);
     assert_eq!(status["status"], "revoked");
     let mine = ok(&[
         "consent",
@@ -294,7 +302,15 @@ fn a_client_grants_a_tsp_reads_the_client_revokes_the_tsp_is_refused() {
     assert_eq!(mine["consents"][0]["status"], "revoked");
     // What the bank did under the consent: the served call and the refused one.
     let accesses = wait_for("the access records at the TSP's node", DEADLINE, || {
-        let accesses = ok(&["consent", "accesses", "--node", &tsp.http_url, &consent]);
+        let accesses = ok(&[
+            "consent",
+            "accesses",
+            "--wallet",
+            wallet,
+            "--node",
+            &tsp.http_url,
+            &consent,
+        ]);
         let list = accesses["accesses"].as_array().unwrap().clone();
         let served = list.iter().any(|a| a["record"]["outcome"] == "served");
         let refused = list
@@ -310,7 +326,7 @@ fn a_client_grants_a_tsp_reads_the_client_revokes_the_tsp_is_refused() {
 
     // The regulator's audit: online through a node, then offline on the stopped bank's log.
     let report = wait_for("the bank's access records in the audit", DEADLINE, || {
-        let report = ok(&["audit", "verify", "--node", &tsp.http_url]);
+        let report = ok(&["audit", "verify", "--operator", &tsp.operator_url]);
         (report["accesses"].as_u64() >= Some(2)).then_some(report)
     });
     assert_eq!(report["clean"], true, "{report}");

@@ -24,7 +24,7 @@ fn admin(node: &NodeProcess, method: &str, token: &str, body: &str) -> (u16, Val
         .http_status_as_error(false)
         .build()
         .new_agent();
-    let url = format!("{}/v1/admin/connector", node.http_url);
+    let url = format!("{}/v1/admin/connector", node.operator_url);
     let mut response = match method {
         "PUT" => agent.put(&url).header("x-admin-token", token).send(body),
         _ => agent.delete(&url).header("x-admin-token", token).call(),
@@ -104,13 +104,8 @@ fn connector_is(node: &NodeProcess, name: &str) -> Option<Value> {
 fn simulators_plugged_in_at_run_time_answer_like_the_bank_they_front() {
     let consortium = Consortium::create(&[("bank", "Mapped Bank")]);
     let node_dir = &consortium.nodes[0].dir;
+    // Replaces the token `init` wrote, which the config names.
     std::fs::write(node_dir.join("admin-token"), ADMIN_TOKEN).unwrap();
-    let config = std::fs::read_to_string(node_dir.join("node.toml")).unwrap();
-    std::fs::write(
-        node_dir.join("node.toml"),
-        config.replace("# admin_token_file = ", "admin_token_file = "),
-    )
-    .unwrap();
     let node = consortium.start(0, DEADLINE);
     let connectors = consortium.nodes[0].dir.join("connectors");
     std::fs::create_dir_all(&connectors).unwrap();
@@ -127,7 +122,7 @@ fn simulators_plugged_in_at_run_time_answer_like_the_bank_they_front() {
     let sandbox = consentnet_bank_adapter::sandbox::SandboxBank::seeded(1, Utc::now());
     let account = sandbox.account_ids()[0].0.clone();
     let client = KeyPair::generate();
-    link_client(&consortium.nodes[0], &node.http_url, &client, &[&account]);
+    link_client(&consortium.nodes[0], &node, &client, &[&account]);
     let consent = block_on(issue_consent(
         &client,
         &balance_terms(app.did(), bank.did(), &account),
@@ -244,8 +239,8 @@ fn simulators_plugged_in_at_run_time_answer_like_the_bank_they_front() {
             "bank",
             "connector",
             "remove",
-            "--node",
-            &node.http_url,
+            "--operator",
+            &node.operator_url,
             "--token-file",
         ])
         .arg(node_dir.join("admin-token"))

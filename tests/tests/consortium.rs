@@ -10,8 +10,8 @@ use consentnet_identity::consent::block_on;
 use consentnet_identity::{Did, KeyPair, Revocation, issue_consent};
 use consentnet_tests::{
     Consortium, NodeDir, NodeProcess, TEST_PASSPHRASE, approval_body, balance_terms, bin_dir,
-    http_get, http_post_json, link_client, manifest_body, node_key, obie_get, wait_connected,
-    wait_converged, wait_for,
+    http_get, http_post_json, link_client, manifest_body, node_key, obie_get, signed_get,
+    wait_connected, wait_converged, wait_for,
 };
 use serde_json::Value;
 
@@ -29,8 +29,9 @@ fn post(node: &NodeProcess, path: &str, body: &Value) -> (u16, Value) {
     http_post_json(&format!("{}{path}", node.http_url), body)
 }
 
-fn consent_status(node: &NodeProcess, id: &str) -> String {
-    let (code, body) = http_get(&format!("{}/v1/consents/{id}", node.http_url));
+/// A consent's status at `node`, read as `reader`.
+fn consent_status(node: &NodeProcess, reader: &KeyPair, id: &str) -> String {
+    let (code, body) = signed_get(&format!("{}/v1/consents/{id}", node.http_url), reader);
     assert_eq!(code, 200, "{body}");
     serde_json::from_str::<Value>(&body).unwrap()["status"]
         .as_str()
@@ -59,7 +60,7 @@ fn four_nodes_replicate_grants_and_revocations_and_agree() {
     wait_for("the grant to be active everywhere", DEADLINE, || {
         nodes
             .iter()
-            .all(|n| consent_status(n, &id) == "active")
+            .all(|n| consent_status(n, &client, &id) == "active")
             .then_some(())
     });
 
@@ -68,7 +69,10 @@ fn four_nodes_replicate_grants_and_revocations_and_agree() {
     assert_eq!(code, 200, "{again}");
     assert_eq!(again["new"], false);
     assert_eq!(again["entry_hash"], receipt["entry_hash"]);
-    let (code, body) = http_get(&format!("{}/v1/consents/{id}/receipt", nodes[3].http_url));
+    let (code, body) = signed_get(
+        &format!("{}/v1/consents/{id}/receipt", nodes[3].http_url),
+        &client,
+    );
     assert_eq!(code, 200, "{body}");
     let held: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(held["receipt"], receipt["receipt"]);
@@ -104,7 +108,7 @@ fn four_nodes_replicate_grants_and_revocations_and_agree() {
     wait_for("the revocation everywhere", DEADLINE, || {
         nodes
             .iter()
-            .all(|n| consent_status(n, &id) == "revoked")
+            .all(|n| consent_status(n, &client, &id) == "revoked")
             .then_some(())
     });
     wait_converged(&all, 3, DEADLINE);
@@ -161,7 +165,7 @@ fn a_peer_that_is_not_a_member_is_refused() {
         "the member to refuse the outsider's connection",
         DEADLINE,
         || {
-            let (_, metrics) = http_get(&format!("{}/metrics", first.http_url));
+            let (_, metrics) = http_get(&format!("{}/metrics", first.operator_url));
             metrics
                 .lines()
                 .find_map(|l| l.strip_prefix("consentnet_connections_refused_total "))
@@ -214,7 +218,7 @@ fn a_peer_flooding_invalid_gossip_is_dropped_and_the_api_keeps_answering() {
         "{status}"
     );
     assert_eq!(status["log_entries"], 0, "nothing invalid was stored");
-    let (_, metrics) = http_get(&format!("{}/metrics", target.http_url));
+    let (_, metrics) = http_get(&format!("{}/metrics", target.operator_url));
     assert!(
         metrics.contains("consentnet_peers_blocked_total 1"),
         "{metrics}"
@@ -240,7 +244,7 @@ fn a_tsp_reads_a_balance_at_the_bank_until_the_consent_is_revoked_and_the_regula
     let sandbox = consentnet_bank_adapter::sandbox::SandboxBank::seeded(1, Utc::now());
     let account = sandbox.account_ids()[0].0.clone();
     let client = KeyPair::generate();
-    link_client(&consortium.nodes[0], &bank.http_url, &client, &[&account]);
+    link_client(&consortium.nodes[0], bank, &client, &[&account]);
     let terms = balance_terms(app.did(), bank_key.did(), &account);
     let consent = block_on(issue_consent(&client, &terms)).unwrap();
     let id = consent.id.to_string();
@@ -317,7 +321,7 @@ fn an_equivocating_member_is_caught_by_every_honest_node_and_by_the_audit() {
     let _ = rogue.kill();
     let _ = rogue.wait();
     // The second node never saw the second fork itself: it holds the evidence it was sent.
-    let (code, body) = http_get(&format!("{}/v1/audit", second.http_url));
+    let (code, body) = http_get(&format!("{}/v1/audit", second.operator_url));
     assert_eq!(code, 200, "{body}");
     let report: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(report["clean"], false);
@@ -352,12 +356,7 @@ fn a_revocation_at_any_node_is_enforced_by_every_bank_within_the_propagation_bou
     for bank in [0, 1] {
         let bank_key = node_key(&consortium.nodes[bank]);
         approve_at(&nodes[bank], &bank_key, &app);
-        link_client(
-            &consortium.nodes[bank],
-            &nodes[bank].http_url,
-            &client,
-            &[&account],
-        );
+        link_client(&consortium.nodes[bank], &nodes[bank], &client, &[&account]);
         let terms = balance_terms(app.did(), bank_key.did(), &account);
         let consent = block_on(issue_consent(&client, &terms)).unwrap();
         let (code, body) = post(&nodes[2], "/v1/consents", &consent.credential);

@@ -119,7 +119,7 @@ fn keep_leaves_the_consortium_running_and_says_how_to_stop_it() {
     );
     // Every node still answers after the demo has exited.
     for node in summary["nodes"].as_array().unwrap() {
-        let url = format!("{}/status", node["http"].as_str().unwrap());
+        let url = format!("{}/status", node["operator"].as_str().unwrap());
         let (code, _) = http_get(&url);
         assert_eq!(code, 200, "{url}");
     }

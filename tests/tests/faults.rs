@@ -11,8 +11,8 @@ use chrono::Utc;
 use consentnet_identity::consent::block_on;
 use consentnet_identity::{Did, KeyPair, Revocation, issue_consent};
 use consentnet_tests::{
-    Consortium, NodeProcess, Paths, balance_terms, http_get, http_post_json, manifest_body,
-    try_post_json, wait_connected, wait_converged, wait_for,
+    Consortium, NodeProcess, Paths, balance_terms, http_post_json, manifest_body, node_key,
+    signed_get, try_post_json, wait_connected, wait_converged, wait_for,
 };
 use serde_json::Value;
 
@@ -121,8 +121,9 @@ fn a_bank_killed_during_10000_submissions_loses_nothing_acknowledged() {
     }
 }
 
-/// A consent from a fresh client at `bank`, submitted at `node`; returns the client and id.
-fn grant(node: &NodeProcess, bank: &Did, app: &Did) -> (KeyPair, String) {
+/// A consent from a fresh client at `bank`, submitted at `node`; returns the client, the
+/// id and the credential.
+fn grant(node: &NodeProcess, bank: &Did, app: &Did) -> (KeyPair, String, Value) {
     let client = KeyPair::generate();
     let consent = block_on(issue_consent(
         &client,
@@ -134,7 +135,7 @@ fn grant(node: &NodeProcess, bank: &Did, app: &Did) -> (KeyPair, String) {
         &consent.credential,
     );
     assert_eq!(code, 201, "{body}");
-    (client, consent.id.to_string())
+    (client, consent.id.to_string(), consent.credential)
 }
 
 fn revoke(node: &NodeProcess, client: &KeyPair, id: &str) {
@@ -147,8 +148,20 @@ fn revoke(node: &NodeProcess, client: &KeyPair, id: &str) {
     assert_eq!(code, 201, "{body}");
 }
 
-fn status_of(node: &NodeProcess, id: &str) -> String {
-    let (code, body) = http_get(&format!("{}/v1/consents/{id}", node.http_url));
+/// Revokes at a node that may not hold the grant: the revocation carries the credential.
+fn revoke_carrying(node: &NodeProcess, client: &KeyPair, id: &str, credential: &Value) {
+    let id = consentnet_identity::ConsentId::parse(id).unwrap();
+    let revocation = Revocation::sign(client, id, Utc::now(), None);
+    let (code, body) = http_post_json(
+        &format!("{}/v1/revocations", node.http_url),
+        &serde_json::json!({ "revocation": revocation, "credential": credential }),
+    );
+    assert_eq!(code, 201, "{body}");
+}
+
+/// A consent's status at `node`, read as `reader` (a regulator sees every consent).
+fn status_of(node: &NodeProcess, reader: &KeyPair, id: &str) -> String {
+    let (code, body) = signed_get(&format!("{}/v1/consents/{id}", node.http_url), reader);
     if code != 200 {
         return format!("http {code}");
     }
@@ -176,9 +189,10 @@ fn a_partitioned_node_and_the_rest_both_take_writes_and_converge_after_healing()
     let bank_a = Did::parse(consortium.nodes[0].did()).unwrap();
     let bank_b = Did::parse(consortium.nodes[1].did()).unwrap();
     let app = KeyPair::generate();
+    let regulator = node_key(&consortium.nodes[3]);
 
     // Before the cut: a consent everyone holds.
-    let (early_client, early) = grant(&nodes[2], &bank_b, app.did());
+    let (early_client, early, _) = grant(&nodes[2], &bank_b, app.did());
     wait_converged(&all, 1, DEADLINE);
 
     // Bank B is cut off from everyone.
@@ -192,27 +206,28 @@ fn a_partitioned_node_and_the_rest_both_take_writes_and_converge_after_healing()
     // Both sides take writes. The majority grants, and revokes the early consent; the
     // isolated bank grants one of its own and takes the revocation of a consent granted
     // on the other side, which it has never seen.
-    let (majority_client, majority) = grant(&nodes[2], &bank_a, app.did());
+    let (majority_client, majority, majority_credential) = grant(&nodes[2], &bank_a, app.did());
     revoke(&nodes[3], &early_client, &early);
-    let (_, minority) = grant(&nodes[1], &bank_b, app.did());
-    revoke(&nodes[1], &majority_client, &majority);
+    let (_, minority, _) = grant(&nodes[1], &bank_b, app.did());
+    revoke_carrying(&nodes[1], &majority_client, &majority, &majority_credential);
     // Each side sees only its own writes.
-    assert_eq!(status_of(&nodes[0], &early), "revoked");
-    assert_eq!(status_of(&nodes[1], &early), "active");
-    assert_eq!(status_of(&nodes[0], &majority), "active");
-    assert_eq!(status_of(&nodes[0], &minority), "unknown");
+    assert_eq!(status_of(&nodes[0], &regulator, &early), "revoked");
+    assert_eq!(status_of(&nodes[1], &regulator, &early), "active");
+    assert_eq!(status_of(&nodes[0], &regulator, &majority), "active");
+    assert_eq!(status_of(&nodes[0], &regulator, &minority), "unknown");
     let majority_entries = nodes[0].status()["log_entries"].as_u64().unwrap();
     let minority_entries = nodes[1].status()["log_entries"].as_u64().unwrap();
-    assert_eq!((majority_entries, minority_entries), (3, 3));
+    // The isolated bank stored the grant the revocation carried, then the revocation.
+    assert_eq!((majority_entries, minority_entries), (3, 4));
 
-    // Healed: every node ends with all five entries, one digest, and every revocation
-    // in force whichever side it was made on.
+    // Healed: every node ends with all six entries (the majority's grant is in two feeds),
+    // one digest, and every revocation in force whichever side it was made on.
     paths.rejoin(1);
-    let digest = wait_converged(&all, 5, CONVERGE);
+    let digest = wait_converged(&all, 6, CONVERGE);
     for node in &nodes {
         assert_eq!(node.status()["state_digest"], digest.as_str());
-        assert_eq!(status_of(node, &early), "revoked");
-        assert_eq!(status_of(node, &majority), "revoked");
-        assert_eq!(status_of(node, &minority), "active");
+        assert_eq!(status_of(node, &regulator, &early), "revoked");
+        assert_eq!(status_of(node, &regulator, &majority), "revoked");
+        assert_eq!(status_of(node, &regulator, &minority), "active");
     }
 }

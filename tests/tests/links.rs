@@ -28,7 +28,7 @@ fn defective_link_requests_are_refused_and_only_a_linked_holders_consent_is_serv
         .account_ids()[0]
         .0
         .clone();
-    let codes = format!("{}/v1/admin/link-codes", bank.http_url);
+    let codes = format!("{}/v1/admin/link-codes", bank.operator_url);
     let issue = |headers: &[(&str, &str)], body: serde_json::Value| {
         let (status, body) = http_post_json_with(&codes, headers, &body);
         (
@@ -77,7 +77,7 @@ fn defective_link_requests_are_refused_and_only_a_linked_holders_consent_is_serv
     }
     // A TSP node links nothing.
     let (status, body) = http_post_json_with(
-        &format!("{}/v1/admin/link-codes", tsp.http_url),
+        &format!("{}/v1/admin/link-codes", tsp.operator_url),
         &with_token,
         &good,
     );
@@ -170,5 +170,5 @@ fn defective_link_requests_are_refused_and_only_a_linked_holders_consent_is_serv
     assert_eq!(obie_get(&bank.http_url, &path, &consent, &app).0, 200);
     // A second client linked through the shared helper works the same way.
     let second = KeyPair::generate();
-    link_client(bank_dir, &bank.http_url, &second, &[&account]);
+    link_client(bank_dir, &bank, &second, &[&account]);
 }

@@ -30,7 +30,7 @@ fn node_serves_health_and_stops_cleanly_on_sigterm() {
 fn cli_reads_node_status_as_json() {
     let (_consortium, node) = single_node();
     let output = Command::new(bin("consentnet"))
-        .args(["--json", "status", "--node", &node.http_url])
+        .args(["--json", "status", "--operator", &node.operator_url])
         .output()
         .expect("consentnet runs");
     assert!(output.status.success(), "{output:?}");
@@ -50,7 +50,7 @@ fn cli_names_the_unreachable_node_and_fails_with_code_1() {
         .port();
     let url = format!("http://127.0.0.1:{port}");
     let output = Command::new(bin("consentnet"))
-        .args(["status", "--node", &url])
+        .args(["status", "--operator", &url])
         .output()
         .expect("consentnet runs");
     assert_eq!(output.status.code(), Some(1));
@@ -106,4 +106,71 @@ fn cli_ends_quietly_when_its_output_pipe_closes() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(output.status.success(), "{:?}: {stderr}", output.status);
+}
+
+#[test]
+fn the_operator_surface_is_not_on_the_public_listener() {
+    let (_consortium, node) = single_node();
+    for path in ["/status", "/metrics", "/v1/audit"] {
+        let (status, body) = http_get(&format!("{}{path}", node.http_url));
+        assert_eq!(status, 404, "{path} on the public listener: {body}");
+        let (status, body) = http_get(&format!("{}{path}", node.operator_url));
+        assert_ne!(status, 404, "{path} on the operator listener: {body}");
+    }
+    let (status, body) = http_get(&format!("{}/.well-known/consentnet-node", node.http_url));
+    assert_eq!(status, 200, "{body}");
+}
+
+#[test]
+fn an_operator_listener_reachable_from_other_machines_needs_the_admin_token() {
+    let consortium = Consortium::create(&[("regulator", "Open Regulator")]);
+    let node = NodeProcess::start_with_operator(&consortium.nodes[0], &[], "0.0.0.0:0", DEADLINE);
+    let port = node.operator_url.rsplit(':').next().unwrap();
+    let status_url = format!("http://127.0.0.1:{port}/status");
+    let (status, body) = http_get(&status_url);
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("admin_token_invalid"), "{body}");
+    let token = consentnet_tests::admin_token(&consortium.nodes[0]);
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let wrong = agent
+        .get(&status_url)
+        .header("x-admin-token", "not-the-token-at-all")
+        .call()
+        .unwrap();
+    assert_eq!(wrong.status().as_u16(), 401);
+    for (name, value) in [
+        ("x-admin-token", token.clone()),
+        ("authorization", format!("Bearer {token}")),
+    ] {
+        let answer = agent.get(&status_url).header(name, &value).call().unwrap();
+        assert_eq!(answer.status().as_u16(), 200, "with {name}");
+    }
+}
+
+#[test]
+fn a_node_refuses_to_open_its_operator_listener_to_other_machines_without_a_token() {
+    let consortium = Consortium::create(&[("tsp", "Careless Fintech")]);
+    let config = consortium.nodes[0].dir.join("node.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("admin_token_file = \"admin-token\"", ""),
+    )
+    .unwrap();
+    let output = Command::new(bin("consentnet-node"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .args(["--operator", "0.0.0.0:0"])
+        .env(
+            "CONSENTNET_NODE_PASSPHRASE",
+            consentnet_tests::TEST_PASSPHRASE,
+        )
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("operator.admin_token_file"), "{stderr}");
 }

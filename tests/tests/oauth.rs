@@ -15,7 +15,7 @@ use consentnet_tests::webdriver::Browser;
 use consentnet_tests::{
     Consortium, NodeDir, NodeProcess, admin_token, approval_body, bin, decision_body, http_get,
     http_post_json, http_post_json_with, link_client, manifest_body, manifest_with_redirect,
-    node_key, obie_get_version,
+    node_key, obie_get_version, signed_get,
 };
 use serde_json::{Value, json};
 
@@ -269,7 +269,7 @@ fn linked_wallet(bank: &Bank) -> (tempfile::TempDir, String) {
         "wallet", "new-did", "--wallet", &wallet, "--label", "my-bank",
     ]);
     let (status, code) = http_post_json_with(
-        &format!("{}/v1/admin/link-codes", bank.url),
+        &format!("{}/v1/admin/link-codes", bank.process.operator_url),
         &[("x-admin-token", &admin_token(&bank._consortium.nodes[0]))],
         &json!({ "customer": "c-42", "accounts": [bank.account] }),
     );
@@ -331,11 +331,14 @@ fn an_independent_oauth_client_gets_a_dpop_token_calls_the_api_revokes_and_is_re
     assert_eq!(summary["refused"], 403, "{summary}");
     assert_eq!(summary["error"], "consent_revoked", "{summary}");
     // The revocation is on the log, signed by the bank.
-    let (status, body) = http_get(&format!(
-        "{}/v1/consents/{}",
-        bank.url,
-        summary["consent_id"].as_str().unwrap()
-    ));
+    let (status, body) = signed_get(
+        &format!(
+            "{}/v1/consents/{}",
+            bank.url,
+            summary["consent_id"].as_str().unwrap()
+        ),
+        &node_key(&bank._consortium.nodes[0]),
+    );
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("revoked"), "{body}");
 }
@@ -574,7 +577,7 @@ fn every_oauth_error_is_answered_in_the_oauth_shape_and_a_reused_code_revokes_it
     );
     link_client(
         &bank._consortium.nodes[0],
-        &bank.url,
+        &bank.process,
         &client,
         &[&bank.account],
     );
@@ -697,7 +700,38 @@ fn every_oauth_error_is_answered_in_the_oauth_shape_and_a_reused_code_revokes_it
     assert_eq!(granted.status, 200, "{}", granted.body);
     assert_eq!(granted.body["token_type"], "DPoP");
     assert_eq!(granted.body["access_token"], consent_id.as_str());
-    // The same code again: refused, and the consent it issued is revoked on the log.
+    // The used code presented by another app of the catalog: refused, nothing revoked.
+    let rival = KeyPair::generate();
+    approve_rival(&bank, &rival);
+    let rival_assertion = assertion(&rival, &token_url, 60);
+    let stolen = post_form(
+        &token_url,
+        &[("dpop", &dpop(&rival, &token_url))],
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+            ("client_assertion_type", ASSERTION_TYPE),
+            ("client_assertion", &rival_assertion),
+        ],
+    );
+    assert_eq!(
+        error_of(&stolen),
+        (400, "invalid_grant".into()),
+        "{}",
+        stolen.body
+    );
+    let (_, body) = signed_get(
+        &format!("{}/v1/consents/{consent_id}", bank.url),
+        &node_key(&bank._consortium.nodes[0]),
+    );
+    assert!(
+        body.contains("\"active\""),
+        "another app's reuse revoked it: {body}"
+    );
+    // The same code again from its own app: refused, and the consent it issued is
+    // revoked on the log.
     let reused = exchange(&[], good_proof());
     assert_eq!(
         error_of(&reused),
@@ -705,10 +739,27 @@ fn every_oauth_error_is_answered_in_the_oauth_shape_and_a_reused_code_revokes_it
         "{}",
         reused.body
     );
-    let (status, body) = http_get(&format!("{}/v1/consents/{consent_id}", bank.url));
+    let (status, body) = signed_get(
+        &format!("{}/v1/consents/{consent_id}", bank.url),
+        &node_key(&bank._consortium.nodes[0]),
+    );
     assert_eq!(status, 200);
     assert!(body.contains("revoked"), "{body}");
     drop(bank.process);
+}
+
+/// Publishes `rival` at the bank and has the bank approve it, like the fixture's app.
+fn approve_rival(bank: &Bank, rival: &KeyPair) {
+    let (status, body) = http_post_json(
+        &format!("{}/v1/apps", bank.url),
+        &manifest_body(rival, "1.0.0"),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = http_post_json(
+        &format!("{}/v1/apps/decisions", bank.url),
+        &approval_body(&node_key(&bank._consortium.nodes[0]), rival.did()),
+    );
+    assert_eq!(status, 201, "{body}");
 }
 
 /// A stand-in for the app's web backend: answers every request with a small page and
@@ -844,7 +895,7 @@ fn in_a_real_browser_a_client_grants_through_the_consent_screen_signs_in_sees_an
     assert!(catalog.contains("Budget Buddy"), "{catalog}");
     assert!(catalog.contains("OAuth Bank allows it to"), "{catalog}");
     // The regulator's view of the same log: one consent, revoked, the audit clean.
-    browser.goto(&format!("{}/portal/regulator", bank.url));
+    browser.goto(&format!("{}/portal/regulator", bank.process.operator_url));
     let summary = browser.text("#summary");
     assert!(summary.contains("1 consents, 1 revoked"), "{summary}");
     assert_eq!(browser.text("#audit-verdict"), "clean");
@@ -863,7 +914,7 @@ fn on_the_bank_page_an_admin_approves_with_chosen_permissions_and_suspends_only_
         &manifest_body(&other, "3.1.0"),
     );
     assert_eq!(status, 201);
-    let page_url = format!("{}/portal/bank", bank.url);
+    let page_url = format!("{}/portal/bank", bank.process.operator_url);
     // Signed out: the page is the sign-in form; a wrong token is refused.
     let form = get(&page_url, None);
     assert_eq!(form.status, 200);
@@ -984,7 +1035,7 @@ fn with_a_key_kept_in_the_browser_a_client_links_approves_and_signs_in_without_t
     // The browser's key links its DID with the bank's one-time code.
     browser.goto(&format!("{}/portal/link", bank.url));
     let (status, code) = http_post_json_with(
-        &format!("{}/v1/admin/link-codes", bank.url),
+        &format!("{}/v1/admin/link-codes", bank.process.operator_url),
         &[("x-admin-token", &admin_token(&bank._consortium.nodes[0]))],
         &json!({ "customer": "c-7", "accounts": [bank.account] }),
     );

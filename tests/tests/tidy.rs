@@ -281,6 +281,7 @@ fn node_rank(module: &str) -> Option<u8> {
         "bank" | "audit" => 3,
         "api" => 4,
         "portal" => 5,
+        "server" => 6,
         _ => return None,
     })
 }

@@ -74,8 +74,10 @@ struct Member {
     dir: PathBuf,
     did: String,
     http: String,
+    operator_url: String,
     p2p: String,
     node: NodeClient,
+    operator: NodeClient,
 }
 
 /// The demo's narration and its record of steps.
@@ -323,12 +325,13 @@ fn finish(
             .flatten()
             .filter_map(|node| {
                 let url = node["http"].as_str()?;
+                let operator = node["operator"].as_str()?;
                 match node["role"].as_str()? {
                     "bank" => Some(format!(
-                        "  {}: {url}/portal (consents, catalog), {url}/portal/bank (admin), OAuth at {url}/.well-known/oauth-authorization-server",
+                        "  {}: {url}/portal (consents, catalog), {operator}/portal/bank (admin), OAuth at {url}/.well-known/oauth-authorization-server",
                         node["name"].as_str().unwrap_or_default()
                     )),
-                    "regulator" => Some(format!("  regulator: {url}/portal/regulator")),
+                    "regulator" => Some(format!("  regulator: {operator}/portal/regulator")),
                     _ => None,
                 }
             })

@@ -44,12 +44,17 @@ fn lendwise_at(members: &[Member], keys: &AppKeys, bank: usize) -> TspClient {
     )
 }
 
-/// The HTTP base URL a process's listening line names.
-fn http_url(line: &Value, what: &str) -> anyhow::Result<String> {
-    let address = line["http"]
+/// The HTTP base URL a process's listening line names for `listener` (`http`, `operator`).
+fn listener_url(line: &Value, listener: &str, what: &str) -> anyhow::Result<String> {
+    let address = line[listener]
         .as_str()
-        .ok_or_else(|| anyhow!("the {what} reported no http address"))?;
+        .ok_or_else(|| anyhow!("the {what} reported no {listener} address"))?;
     Ok(format!("http://{address}"))
+}
+
+/// The public HTTP base URL a process's listening line names.
+fn http_url(line: &Value, what: &str) -> anyhow::Result<String> {
+    listener_url(line, "http", what)
 }
 
 /// The OBIE error code of a refusal, if the bank refused.
@@ -77,7 +82,8 @@ pub(super) fn create_members(node_bin: &Path, work: &Path) -> anyhow::Result<Val
                 .arg("init")
                 .arg(&dir)
                 .args(["--role", role, "--name", name])
-                .args(["--http", "127.0.0.1:0", "--p2p", "/ip4/127.0.0.1/tcp/0"])
+                .args(["--http", "127.0.0.1:0", "--operator", "127.0.0.1:0"])
+                .args(["--p2p", "/ip4/127.0.0.1/tcp/0"])
                 .env("CONSENTNET_NODE_PASSPHRASE", NODE_PASSPHRASE),
             &format!("consentnet-node init {name}"),
         )?;
@@ -126,6 +132,7 @@ pub(super) fn start_nodes(
         processes.spawn(&label, &mut command)?;
         let line = listening_line(processes, &label, &out, &log)?;
         let http = http_url(&line, "node")?;
+        let operator_url = listener_url(&line, "operator", "node")?;
         let p2p = line["p2p"][0]
             .as_str()
             .ok_or_else(|| anyhow!("no libp2p address"))?
@@ -141,7 +148,9 @@ pub(super) fn start_nodes(
                 .ok_or_else(|| anyhow!("member.json names no DID"))?
                 .to_owned(),
             node: NodeClient::new(&http)?,
+            operator: NodeClient::new(&operator_url)?,
             http,
+            operator_url,
             p2p,
         });
     }
@@ -149,13 +158,13 @@ pub(super) fn start_nodes(
     wait_for("every node connecting to the five others", || {
         members
             .iter()
-            .all(|m| m.node.status().is_ok_and(|s| s.peers >= everyone))
+            .all(|m| m.operator.status().is_ok_and(|s| s.peers >= everyone))
             .then_some(())
     })?;
     Ok(json!({
         "nodes": members
             .iter()
-            .map(|m| json!({ "name": m.name, "role": m.role, "http": m.http, "did": m.did }))
+            .map(|m| json!({ "name": m.name, "role": m.role, "http": m.http, "operator": m.operator_url, "did": m.did }))
             .collect::<Vec<_>>()
     }))
 }
@@ -208,7 +217,7 @@ pub(super) fn plug_in_cores(
             &format!("{} putting {mapping} in service", members[bank].name),
             || {
                 members[bank]
-                    .node
+                    .operator
                     .status()
                     .ok()
                     .filter(|s| s.connector.as_deref() == Some(mapping))
@@ -319,7 +328,7 @@ pub(super) fn link_accounts(
             .filter_map(|a| a["account"].as_str().map(str::to_owned))
             .collect();
         let token = commands::admin_token(&members[bank].dir.join("admin-token"))?;
-        let code = commands::link_code(&members[bank].node, &token, CLIENT_NAME, &held)?;
+        let code = commands::link_code(&members[bank].operator, &token, CLIENT_NAME, &held)?;
         let code = code["code"]
             .as_str()
             .ok_or_else(|| anyhow!("no link code"))?;
@@ -528,7 +537,7 @@ pub(super) fn replicate(j: &Journey, members: &[Member]) -> anyhow::Result<Value
     let (entries, digest) = wait_for("all six nodes agreeing on the log", || {
         let statuses: Vec<_> = members
             .iter()
-            .filter_map(|m| m.node.status().ok())
+            .filter_map(|m| m.operator.status().ok())
             .collect();
         let first = statuses.first()?;
         // Two apps, six decisions, four consents, one revocation, access records.
@@ -548,7 +557,7 @@ pub(super) fn replicate(j: &Journey, members: &[Member]) -> anyhow::Result<Value
 
 /// The regulator audits the whole log.
 pub(super) fn audit(j: &Journey, members: &[Member], work: &Path) -> anyhow::Result<Value> {
-    let report = members[REGULATOR].node.get_with("/v1/audit", &[])?;
+    let report = members[REGULATOR].operator.get_with("/v1/audit", &[])?;
     j.say(&format!(
         "   {}",
         report["summary"].as_str().unwrap_or("no summary")

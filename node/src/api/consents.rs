@@ -1,13 +1,15 @@
-//! Reads of the log: a consent's status, its receipt and access history, consents by party, and a bank's catalog.
+//! Reads of the log: a consent's status, its receipt and access history, consents by party (each only for the parties entitled to it), and a bank's catalog (for anyone).
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Uri};
 use chrono::{DateTime, Utc};
 use consentnet_consent_chain::Event;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::reader::{is_regulator, may_read, reader};
 use super::{ApiCode, ApiError, AppState, blocking, consent_id, did, query};
 
 /// Most consents one list query returns.
@@ -19,13 +21,18 @@ pub(super) struct AtQuery {
     at: Option<String>,
 }
 
+/// A consent's status. A reader who may not read the consent gets the answer for a
+/// consent that is not on the log: `unknown`, with no grant.
 pub(super) async fn consent_status(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
     at: Result<Query<AtQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let id = consent_id(&id)?;
     let query = query(at)?;
+    let reader = reader(&state, &headers, uri.path())?;
     let at = match &query.at {
         None => Utc::now(),
         Some(text) => DateTime::parse_from_rfc3339(text)
@@ -34,12 +41,22 @@ pub(super) async fn consent_status(
     };
     let body = state.service.read(|replica| {
         let state = replica.state();
-        let status = state.consent_status(&id, at);
+        let entitled = state
+            .consent(&id)
+            .is_some_and(|consent| may_read(state, &reader, consent));
+        let status = if entitled {
+            json!(state.consent_status(&id, at))
+        } else {
+            json!("unknown")
+        };
         let mut body = json!({
             "consent_id": id.to_string(),
             "status": status,
             "at": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         });
+        if !entitled {
+            return body;
+        }
         if let Some(consent) = state.consent(&id) {
             body["grant"] = json!({
                 "issuer": consent.issuer,
@@ -59,17 +76,22 @@ pub(super) async fn consent_status(
     Ok(Json(body))
 }
 
+/// The signed entry that recorded a consent's grant, for the parties entitled to it.
 pub(super) async fn consent_receipt(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let id = consent_id(&id)?;
+    let reader = reader(&state, &headers, uri.path())?;
     let service = state.service.clone();
     let entry = blocking(move || {
         let credential = service.read(|replica| {
-            replica
-                .state()
+            let state = replica.state();
+            state
                 .consent(&id)
+                .filter(|consent| may_read(state, &reader, consent))
                 .map(|consent| consent.credential.clone())
         });
         match credential {
@@ -83,7 +105,7 @@ pub(super) async fn consent_receipt(
     let entry = entry.ok_or_else(|| {
         ApiError::new(
             ApiCode::ConsentUnknown,
-            format!("no grant of consent {id} is on this node's log"),
+            format!("no grant of consent {id} that you may read is on this node's log"),
         )
     })?;
     Ok(Json(json!({
@@ -93,15 +115,26 @@ pub(super) async fn consent_receipt(
     })))
 }
 
-/// The access records banks made under one consent, newest first, at most [`MAX_LIST`].
+/// The access records banks made under one consent, newest first, at most [`MAX_LIST`],
+/// for the parties entitled to the consent; anyone else gets none, as for a consent not
+/// on the log.
 pub(super) async fn consent_accesses(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let id = consent_id(&id)?;
+    let reader = reader(&state, &headers, uri.path())?;
     let body = state.service.read(|replica| {
-        let mut records: Vec<Value> = replica
-            .state()
+        let state = replica.state();
+        let entitled = state
+            .consent(&id)
+            .is_some_and(|consent| may_read(state, &reader, consent));
+        if !entitled {
+            return json!({ "consent_id": id.to_string(), "accesses": [], "truncated": false });
+        }
+        let mut records: Vec<Value> = state
             .accesses()
             .filter(|(_, record)| record.consent_id == id)
             .map(|(bank, record)| json!({ "bank": bank, "record": record }))
@@ -122,8 +155,11 @@ pub(super) struct ListQuery {
     bank: Option<String>,
 }
 
+/// The consents of one party: for that party itself, or a regulator.
 pub(super) async fn list_consents(
     State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
     filters: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let query = query(filters)?;
@@ -143,9 +179,16 @@ pub(super) async fn list_consents(
         ));
     };
     let who = did(name, value)?;
+    let reader = reader(&state, &headers, uri.path())?;
     let now = Utc::now();
     let body = state.service.read(|replica| {
         let state = replica.state();
+        if reader != who && !is_regulator(state, &reader) {
+            return Err(ApiError::new(
+                ApiCode::ReadNotEntitled,
+                format!("{name}={who}: only that party or a regulator lists its consents"),
+            ));
+        }
         let ids = match *name {
             "client" => state.consents_by_client(&who),
             "app" => state.consents_by_app(&who),
@@ -157,8 +200,8 @@ pub(super) async fn list_consents(
             .take(MAX_LIST)
             .map(|id| json!({ "consent_id": id.to_string(), "status": state.consent_status(id, now) }))
             .collect();
-        json!({ "consents": consents, "truncated": truncated })
-    });
+        Ok(json!({ "consents": consents, "truncated": truncated }))
+    })?;
     Ok(Json(body))
 }
 

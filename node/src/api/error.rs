@@ -20,6 +20,8 @@ consentnet_bank_adapter::problem_codes! {
         UnreadableBody = (400, "unreadable_body"),
         /// The body is over `http.max_body_bytes`.
         BodyTooLarge = (413, "body_too_large"),
+        /// A submission's `Content-Type` is not `application/json`.
+        UnsupportedMediaType = (415, "unsupported_media_type"),
         /// A query parameter is malformed or out of range.
         InvalidQuery = (400, "invalid_query"),
         /// A required query parameter is missing.
@@ -52,8 +54,19 @@ consentnet_bank_adapter::problem_codes! {
         ForeignAccessBatch = (403, "foreign_access_batch"),
         /// The revoker is neither the consent's issuer nor its bank.
         NotEntitled = (403, "not_entitled"),
-        /// No grant of the consent is on this node's log.
+        /// A revocation of a consent whose grant is not on this node's log, sent without
+        /// its credential.
+        RevocationUnverifiable = (422, "revocation_unverifiable"),
+        /// A submission names a time more than 5 minutes from the node's clock.
+        TimeOutsideSkew = (422, "time_outside_skew"),
+        /// No grant of the consent that the reader may read is on this node's log.
         ConsentUnknown = (404, "consent_unknown"),
+        /// A read of consents carries no `DPoP` proof.
+        ReadProofRequired = (401, "read_proof_required"),
+        /// The read's proof does not verify for this request.
+        ReadProofInvalid = (401, "read_proof_invalid"),
+        /// The reader may not list that party's consents.
+        ReadNotEntitled = (403, "read_not_entitled"),
         /// This node is not a bank's node.
         NotABankNode = (404, "not_a_bank"),
         /// No admin token is configured.
@@ -140,6 +153,8 @@ impl From<SubmitError> for ApiError {
                 EventError::QuorumNotMet { .. } => ApiCode::QuorumNotMet,
             },
             SubmitError::NotEntitled(_) => ApiCode::NotEntitled,
+            SubmitError::ConsentUnknown(_) => ApiCode::RevocationUnverifiable,
+            SubmitError::TimeOutsideSkew { .. } => ApiCode::TimeOutsideSkew,
             SubmitError::NodeNotMember => ApiCode::NodeNotMember,
             SubmitError::Store(_) => ApiCode::StoreUnavailable,
             SubmitError::Stopping => ApiCode::ShuttingDown,

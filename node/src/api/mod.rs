@@ -3,6 +3,8 @@
 mod admin;
 mod consents;
 mod error;
+mod guard;
+mod reader;
 mod status;
 mod submit;
 
@@ -18,6 +20,8 @@ use consentnet_identity::{ConsentId, Did};
 
 pub use consents::MAX_LIST;
 pub use error::{ApiCode, ApiError};
+pub use guard::require_admin_token;
+pub use reader::{READ_PROOF_HEADER, READ_PROOF_WINDOW_SECS};
 pub use status::NodeStatus;
 pub(crate) use submit::append;
 
@@ -36,12 +40,15 @@ pub struct AppState {
     pub network: Option<NetworkHandle>,
     /// The bank role, on bank nodes.
     pub bank: Option<Bank>,
+    /// The base URL other parties address this node at; signed reads name it.
+    pub public_url: String,
 }
 
 /// The public routes: what any party may reach.
 pub fn public_routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(status::healthz))
+        .route("/.well-known/consentnet-node", get(status::identity))
         .route(
             "/v1/consents",
             post(submit::submit_consent).get(consents::list_consents),
@@ -62,9 +69,11 @@ pub fn public_routes() -> Router<AppState> {
 /// The operator routes: status, metrics, the audit and the bank's admin endpoints.
 pub fn operator_routes() -> Router<AppState> {
     Router::new()
+        .route("/healthz", get(status::healthz))
         .route("/status", get(status::status))
         .route("/metrics", get(status::metrics))
         .route("/v1/audit", get(status::audit))
+        .route("/v1/refusals", get(status::refusals))
         .route(
             "/v1/admin/connector",
             axum::routing::put(admin::put_connector).delete(admin::delete_connector),
@@ -72,11 +81,19 @@ pub fn operator_routes() -> Router<AppState> {
         .route("/v1/admin/link-codes", post(admin::issue_link_code))
 }
 
-/// Builds the node's router, both surfaces together. It holds no socket, so tests
-/// drive it with `oneshot`.
-pub fn app(state: AppState, max_body_bytes: usize) -> Router {
+/// The public listener's node routes, with their fallback and body limit. It holds no
+/// socket, so tests drive it with `oneshot`.
+pub fn public_app(state: AppState, max_body_bytes: usize) -> Router {
     public_routes()
-        .merge(operator_routes())
+        .fallback(error::fallback)
+        .layer(axum::middleware::from_fn(guard::json_only))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(state)
+}
+
+/// The operator listener's node routes, with their fallback and body limit.
+pub fn operator_app(state: AppState, max_body_bytes: usize) -> Router {
+    operator_routes()
         .fallback(error::fallback)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
@@ -110,7 +127,8 @@ fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| ApiError::new(ApiCode::MalformedJson, e.to_string()))
+    consentnet_identity::strict::from_slice(bytes)
+        .map_err(|e| ApiError::new(ApiCode::MalformedJson, e.to_string()))
 }
 
 fn consent_id(text: &str) -> Result<ConsentId, ApiError> {

@@ -18,6 +18,23 @@ pub(super) async fn healthz() -> &'static str {
     "ok"
 }
 
+/// `GET /.well-known/consentnet-node`: who this node is, as the genesis already tells
+/// every member (its DID, role and network), for clients that sign objects for it.
+pub(super) async fn identity(State(state): State<AppState>) -> Json<Value> {
+    let service = &state.service;
+    let role = service
+        .genesis()
+        .membership()
+        .get(service.did())
+        .map(|member| member.role);
+    Json(json!({
+        "did": service.did(),
+        "role": role,
+        "network": service.genesis().network,
+        "version": env!("CARGO_PKG_VERSION"),
+    }))
+}
+
 /// What a node reports about itself on `GET /status`.
 #[derive(Debug, Serialize)]
 pub struct NodeStatus {
@@ -107,11 +124,35 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
         Some(network) => network.status().await.map_or(0, |s| s.peers.len()),
         None => 0,
     };
-    let text = state
+    let mut text = state
         .service
         .metrics
         .render(peers, state.service.log_entries());
+    if let Some(bank) = &state.bank {
+        text.push_str(&format!(
+            "# HELP consentnet_unproven_refusals_total Unified API calls refused before their proof verified with the consent's app key (kept on this node, not recorded on the log).\n\
+             # TYPE consentnet_unproven_refusals_total counter\n\
+             consentnet_unproven_refusals_total {}\n",
+            bank.adapter.unproven.total()
+        ));
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// `GET /v1/refusals` (bank nodes): the unified API's calls refused before their proof
+/// verified, which stay on this node: their count and the newest ones.
+pub(super) async fn refusals(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let bank = state.bank.as_ref().ok_or_else(|| {
+        ApiError::new(
+            ApiCode::NotABankNode,
+            "only bank nodes serve the unified API",
+        )
+    })?;
+    let unproven = &bank.adapter.unproven;
+    Ok(Json(json!({
+        "total": unproven.total(),
+        "recent": unproven.recent(),
+    })))
 }
 
 #[derive(Deserialize)]

@@ -64,20 +64,71 @@ pub(super) async fn submit_consent(
     submit(state, Event::ConsentGranted { credential }).await
 }
 
+/// A revocation with the credential it revokes, for a node that may not hold the grant.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CarriedRevocation {
+    revocation: Value,
+    credential: Value,
+}
+
+/// `POST /v1/revocations`: a signed revocation, or `{revocation, credential}`. The node
+/// accepts it only when it can check who may revoke: the grant is on its log, or comes
+/// with it (and is then stored first, as any submitted grant is).
 pub(super) async fn submit_revocation(
     State(state): State<AppState>,
     bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let bytes = body(bytes)?;
-    let revocation = blocking(move || Revocation::from_json(&bytes))
+    let malformed = |message: String| ApiError::new(ApiCode::MalformedRevocation, message);
+    let value: Value =
+        consentnet_identity::strict::from_slice(&bytes).map_err(|e| malformed(e.to_string()))?;
+    let (revocation, credential) = if value.get("credential").is_some() {
+        let carried: CarriedRevocation =
+            serde_json::from_value(value).map_err(|e| malformed(e.to_string()))?;
+        let revocation = serde_json::to_vec(&carried.revocation)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        (revocation, Some(carried.credential))
+    } else {
+        (bytes.to_vec(), None)
+    };
+    let revocation = blocking(move || Revocation::from_json(&revocation))
         .await?
         .map_err(|error| match error {
             RevocationError::Malformed(_) | RevocationError::TooLarge { .. } => {
-                ApiError::new(ApiCode::MalformedRevocation, error.to_string())
+                malformed(error.to_string())
             }
             other => ApiError::new(ApiCode::InvalidRevocation, other.to_string()),
         })?;
+    if let Some(credential) = credential {
+        grant_first(&state, &revocation, credential).await?;
+    }
     submit(state, Event::ConsentRevoked { revocation }).await
+}
+
+/// Stores the grant a revocation carries, when it verifies, the revocation may revoke it
+/// and it is not on the log yet. Nothing is stored for a revocation that would be refused.
+async fn grant_first(
+    state: &AppState,
+    revocation: &Revocation,
+    credential: Value,
+) -> Result<(), ApiError> {
+    let bytes = serde_json::to_vec(&credential).map_err(|e| ApiError::internal(e.to_string()))?;
+    let consent = blocking(move || consentnet_identity::verify_consent_blocking(&bytes))
+        .await?
+        .map_err(|e| ApiError::new(ApiCode::InvalidConsent, e.to_string()))?;
+    revocation.verify_for(&consent).map_err(|e| match e {
+        RevocationError::NotEntitled(_) => ApiError::new(ApiCode::NotEntitled, e.to_string()),
+        other => ApiError::new(ApiCode::InvalidRevocation, other.to_string()),
+    })?;
+    let id = consent.id;
+    let known = state
+        .service
+        .read(|replica| replica.state().consent(&id).is_some());
+    if !known {
+        append(state, Event::ConsentGranted { credential }).await?;
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]

@@ -26,9 +26,6 @@ pub use watch::{ConnectorProblem, WATCH_INTERVAL, load_mapping, watch_connectors
 use crate::config::AdapterSection;
 use crate::core::{NodeService, Submitter};
 
-/// The shortest admin token accepted.
-pub const MIN_ADMIN_TOKEN: usize = 16;
-
 /// Why the bank role could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum BankError {
@@ -43,17 +40,6 @@ pub enum BankError {
         /// What went wrong.
         source: std::io::Error,
     },
-    /// The admin token file could not be read.
-    #[error("reading the admin token file {}: {source}", path.display())]
-    AdminToken {
-        /// The token file's path.
-        path: PathBuf,
-        /// What went wrong.
-        source: std::io::Error,
-    },
-    /// The admin token is too short to be a secret.
-    #[error("the admin token must be at least {MIN_ADMIN_TOKEN} characters")]
-    AdminTokenShort,
 }
 
 /// What the bank role shares with the node's API and portal.
@@ -87,15 +73,16 @@ impl BankTasks {
 }
 
 /// Starts the bank role: the access recorder, the adapter over the embedded sandbox, the
-/// connectors-folder watch and the admin API. Returns the shared parts, the unified
-/// API's routes and the tasks to stop at shutdown.
+/// connectors-folder watch and the admin API (behind `admin_token`, disabled without
+/// one). Returns the shared parts, the unified API's routes and the tasks to stop at
+/// shutdown.
 pub fn start(
     config: &AdapterSection,
+    admin_token: Option<String>,
     service: Arc<NodeService>,
     submitter: Submitter,
     public_url: String,
 ) -> Result<(Bank, Router, BankTasks), BankError> {
-    let token = admin_token(config)?;
     let links = Arc::new(Links::open(&config.links_file)?);
     let ledger = Ledger::open(&config.payments_journal).map_err(|source| BankError::Journal {
         path: config.payments_journal.clone(),
@@ -115,6 +102,7 @@ pub fn start(
         records: Arc::new(records),
         ledger: Arc::new(ledger),
         check: Default::default(),
+        unproven: Default::default(),
     });
     let problem = ConnectorProblem::default();
     let watcher = watch_connectors(
@@ -130,26 +118,8 @@ pub fn start(
         links,
         admin: ConnectorAdmin {
             dir: config.connectors_dir.clone(),
-            token,
+            token: admin_token,
         },
     };
     Ok((bank, routes, BankTasks { recorder, watcher }))
-}
-
-/// The admin token from its file, when one is configured.
-fn admin_token(config: &AdapterSection) -> Result<Option<String>, BankError> {
-    let Some(path) = &config.admin_token_file else {
-        return Ok(None);
-    };
-    let token = std::fs::read_to_string(path)
-        .map_err(|source| BankError::AdminToken {
-            path: path.clone(),
-            source,
-        })?
-        .trim()
-        .to_owned();
-    if token.len() < MIN_ADMIN_TOKEN {
-        return Err(BankError::AdminTokenShort);
-    }
-    Ok(Some(token))
 }

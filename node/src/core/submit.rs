@@ -20,6 +20,24 @@ pub enum SubmitError {
     /// A revocation by someone who may not revoke that consent.
     #[error("{0} may not revoke this consent: only its issuer or its bank may")]
     NotEntitled(String),
+    /// A revocation of a consent whose grant this node does not hold, so who may revoke
+    /// it cannot be checked.
+    #[error(
+        "consent {0} is not on this node's log: send its credential with the revocation ({{\"revocation\", \"credential\"}})"
+    )]
+    ConsentUnknown(consentnet_identity::ConsentId),
+    /// The submission names a time too far from this node's clock.
+    #[error(
+        "the {what} names {named_ms} ms since the epoch, more than {SUBMISSION_SKEW_MS} ms from this node's clock ({now_ms})"
+    )]
+    TimeOutsideSkew {
+        /// What names the time.
+        what: &'static str,
+        /// The time named, in ms since the epoch.
+        named_ms: i64,
+        /// This node's clock, in ms since the epoch.
+        now_ms: i64,
+    },
     /// This node is not a member of the consortium it was started for.
     #[error("this node is not a member of the consortium")]
     NodeNotMember,
@@ -30,6 +48,10 @@ pub enum SubmitError {
     #[error("the node is shutting down")]
     Stopping,
 }
+
+/// How far the time a submission names (a revocation's, a decision's) may be from this
+/// node's clock, either side: 5 minutes. The log's own time for the event is its entry's.
+pub const SUBMISSION_SKEW_MS: i64 = 5 * 60 * 1000;
 
 /// Submissions waiting for the submitter thread at most.
 const SUBMIT_QUEUE: usize = 1024;
@@ -124,7 +146,12 @@ impl NodeService {
         let mut slots = Vec::with_capacity(events.len());
         for event in events {
             let checked = match &event {
-                Event::ConsentRevoked { revocation } => self.check_revoker(revocation),
+                Event::ConsentRevoked { revocation } => self
+                    .check_revoker(revocation)
+                    .and_then(|()| check_time("revocation", revocation.time.timestamp_millis())),
+                Event::AppDecided { decision, .. } => {
+                    check_time("decision", i64::try_from(decision.time).unwrap_or(i64::MAX))
+                }
                 _ => Ok(()),
             };
             match checked {
@@ -156,18 +183,33 @@ impl NodeService {
         results
     }
 
-    /// A revocation of a known consent must come from its issuer or its bank.
+    /// A revocation must name a consent whose grant is on the log, and come from its
+    /// issuer or its bank.
     fn check_revoker(&self, revocation: &Revocation) -> Result<(), SubmitError> {
         self.read(
             |replica| match replica.state().consent(&revocation.consent_id) {
+                None => Err(SubmitError::ConsentUnknown(revocation.consent_id)),
                 Some(consent)
                     if revocation.revoker != consent.issuer
                         && revocation.revoker != consent.terms.bank =>
                 {
                     Err(SubmitError::NotEntitled(revocation.revoker.to_string()))
                 }
-                _ => Ok(()),
+                Some(_) => Ok(()),
             },
         )
     }
+}
+
+/// A time a submission names must be within [`SUBMISSION_SKEW_MS`] of this node's clock.
+fn check_time(what: &'static str, named_ms: i64) -> Result<(), SubmitError> {
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    if named_ms.abs_diff(now_ms) > SUBMISSION_SKEW_MS.unsigned_abs() {
+        return Err(SubmitError::TimeOutsideSkew {
+            what,
+            named_ms,
+            now_ms,
+        });
+    }
+    Ok(())
 }

@@ -1,4 +1,4 @@
-//! The portal: the OAuth 2.0 authorization server (on bank nodes), the client's pages, the bank's and the regulator's pages, and the HTML kit they share. [`routes`] gives every route of it.
+//! The portal: the OAuth 2.0 authorization server (on bank nodes), the client's pages, the bank's and the regulator's pages, and the HTML kit they share. [`public_routes`] and [`operator_routes`] give its routes for each listener.
 
 pub mod client;
 pub mod console;
@@ -11,14 +11,17 @@ use axum::Router;
 
 pub use state::Portal;
 
-/// Every portal route, to merge into the node's router: the OAuth server only where the
-/// node keeps account links (a bank), the pages everywhere.
-pub fn routes(portal: Portal) -> Router {
+/// The portal's public routes, for the public listener: the OAuth server only where the
+/// node keeps account links (a bank), the client's pages everywhere.
+pub fn public_routes(portal: Portal) -> Router {
     let mut router = Router::new();
     if portal.links().is_some() {
         router = router.merge(oauth::http::routes(portal.clone()));
     }
-    router
-        .merge(client::routes(portal.clone()))
-        .merge(console::routes(portal))
+    router.merge(client::routes(portal))
+}
+
+/// The portal's operator pages (the bank's and the regulator's), for the operator listener.
+pub fn operator_routes(portal: Portal) -> Router {
+    console::routes(portal)
 }

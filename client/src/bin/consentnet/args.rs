@@ -54,7 +54,7 @@ pub enum Command {
 pub enum AuditCommand {
     /// Verify every signature, hash link, credential and event of the log, and every
     /// access a bank served against the consent's state at that moment. Online through a
-    /// node (--node), or offline on a stopped node's log folder (--data-dir), with no
+    /// node's operator API (--operator), or offline on a stopped node's log folder (--data-dir), with no
     /// network. Exit code 4 when something was found.
     Verify(AuditVerifyArgs),
 }
@@ -62,9 +62,9 @@ pub enum AuditCommand {
 #[derive(Debug, clap::Args)]
 #[group(required = true, multiple = false)]
 pub struct AuditSource {
-    /// A node's HTTP API: the node audits its copy of the log.
+    /// A node's operator HTTP API: the node audits its copy of the log.
     #[arg(long)]
-    pub node: Option<String>,
+    pub operator: Option<String>,
     /// A stopped node's log folder (its `data` folder), audited here.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -93,9 +93,20 @@ pub struct WalletArg {
 
 #[derive(Debug, clap::Args)]
 pub struct NodeArg {
-    /// The node's HTTP API.
+    /// The node's public HTTP API.
     #[arg(long, env = "CONSENTNET_NODE", default_value = "http://127.0.0.1:8080")]
     pub node: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct OperatorArg {
+    /// The node's operator HTTP API (status, audit, admin; on the node's machine).
+    #[arg(
+        long,
+        env = "CONSENTNET_OPERATOR",
+        default_value = "http://127.0.0.1:8081"
+    )]
+    pub operator: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -177,9 +188,8 @@ pub struct DemoArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
-    /// The node's HTTP API, e.g. http://127.0.0.1:8080.
-    #[arg(long, env = "CONSENTNET_NODE", default_value = "http://127.0.0.1:8080")]
-    pub node: String,
+    #[command(flatten)]
+    pub operator: OperatorArg,
 }
 
 #[derive(Debug, clap::Args)]
@@ -320,6 +330,8 @@ pub struct ConsentRevokeArgs {
 #[derive(Debug, clap::Args)]
 pub struct ConsentStatusArgs {
     #[command(flatten)]
+    pub wallet: WalletArg,
+    #[command(flatten)]
     pub node: NodeArg,
     /// The consent id.
     pub consent: String,
@@ -335,6 +347,8 @@ pub struct ConsentListArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct ConsentAccessesArgs {
+    #[command(flatten)]
+    pub wallet: WalletArg,
     #[command(flatten)]
     pub node: NodeArg,
     /// The consent id.
@@ -396,7 +410,7 @@ pub struct TspGetArgs {
 #[derive(Debug, clap::Args)]
 pub struct ConnectorPutArgs {
     #[command(flatten)]
-    pub node: NodeArg,
+    pub operator: OperatorArg,
     /// The file holding the node's admin token.
     #[arg(long)]
     pub token_file: PathBuf,
@@ -407,7 +421,7 @@ pub struct ConnectorPutArgs {
 #[derive(Debug, clap::Args)]
 pub struct ConnectorRemoveArgs {
     #[command(flatten)]
-    pub node: NodeArg,
+    pub operator: OperatorArg,
     /// The file holding the node's admin token.
     #[arg(long)]
     pub token_file: PathBuf,
@@ -416,7 +430,7 @@ pub struct ConnectorRemoveArgs {
 #[derive(Debug, clap::Args)]
 pub struct BankLinkCodeArgs {
     #[command(flatten)]
-    pub node: NodeArg,
+    pub operator: OperatorArg,
     /// The file holding the node's admin token.
     #[arg(long)]
     pub token_file: PathBuf,

@@ -78,7 +78,7 @@ pub fn audit_verify(json: bool, args: &AuditVerifyArgs) -> anyhow::Result<()> {
         out,
         progress,
     } = args;
-    let (report, from) = match (&source.node, &source.data_dir) {
+    let (report, from) = match (&source.operator, &source.data_dir) {
         (Some(node), _) => {
             let client = NodeClient::new(node)?;
             let report = client.get_with(
@@ -96,7 +96,7 @@ pub fn audit_verify(json: bool, args: &AuditVerifyArgs) -> anyhow::Result<()> {
             let report = audit::offline(dir, genesis.as_deref(), *propagation_bound_ms, progress)?;
             (report, format!("the log folder {}", dir.display()))
         }
-        (None, None) => bail!("give --node URL or --data-dir DIR"),
+        (None, None) => bail!("give --operator URL or --data-dir DIR"),
     };
     // --json asks for the machine report unless another format is named.
     let format = match (*format, json) {
@@ -254,13 +254,13 @@ pub fn wallet_approve(json: bool, args: &WalletApproveArgs) -> anyhow::Result<()
 
 pub fn bank_link_code(json: bool, args: &BankLinkCodeArgs) -> anyhow::Result<()> {
     let BankLinkCodeArgs {
-        node,
+        operator,
         token_file,
         customer,
         accounts,
     } = args;
     let token = commands::admin_token(token_file)?;
-    let node = NodeClient::new(&node.node)?;
+    let node = NodeClient::new(&operator.operator)?;
     show(
         json,
         &commands::link_code(&node, &token, customer, accounts)?,
@@ -344,7 +344,7 @@ pub fn consent_list(json: bool, args: &ConsentListArgs) -> anyhow::Result<()> {
         let Ok(id) = consentnet_identity::consent_id(&stored.credential) else {
             continue;
         };
-        let status = node.get_with(&format!("/v1/consents/{id}"), &[])?;
+        let status = commands::consent_read(&node, &wallet, &id.to_string(), "")?;
         consents.push(serde_json::json!({
             "consent_id": id.to_string(),
             "status": status["status"],
@@ -355,21 +355,28 @@ pub fn consent_list(json: bool, args: &ConsentListArgs) -> anyhow::Result<()> {
 }
 
 pub fn consent_accesses(json: bool, args: &ConsentAccessesArgs) -> anyhow::Result<()> {
-    let ConsentAccessesArgs { node, consent } = args;
+    let ConsentAccessesArgs {
+        wallet,
+        node,
+        consent,
+    } = args;
+    let wallet = commands::WalletFile::from_env(&wallet.wallet)?.open()?;
     let node = NodeClient::new(&node.node)?;
     show(
         json,
-        &node.get_with(&format!("/v1/consents/{consent}/accesses"), &[])?,
+        &commands::consent_read(&node, &wallet, consent, "/accesses")?,
     )
 }
 
 pub fn consent_status(json: bool, args: &ConsentStatusArgs) -> anyhow::Result<()> {
-    let ConsentStatusArgs { node, consent } = args;
+    let ConsentStatusArgs {
+        wallet,
+        node,
+        consent,
+    } = args;
+    let wallet = commands::WalletFile::from_env(&wallet.wallet)?.open()?;
     let node = NodeClient::new(&node.node)?;
-    show(
-        json,
-        &node.get_with(&format!("/v1/consents/{consent}"), &[])?,
-    )
+    show(json, &commands::consent_read(&node, &wallet, consent, "")?)
 }
 
 pub fn tsp_publish(json: bool, args: &TspPublishArgs) -> anyhow::Result<()> {
@@ -420,15 +427,20 @@ pub fn tsp_get(json: bool, args: &TspGetArgs) -> anyhow::Result<()> {
 }
 
 pub fn bank_connector(json: bool, command: &ConnectorCommand) -> anyhow::Result<()> {
-    let (node, token_file) = match command {
+    let (operator, token_file) = match command {
         ConnectorCommand::Put(ConnectorPutArgs {
-            node, token_file, ..
+            operator,
+            token_file,
+            ..
         })
-        | ConnectorCommand::Remove(ConnectorRemoveArgs { node, token_file }) => (node, token_file),
+        | ConnectorCommand::Remove(ConnectorRemoveArgs {
+            operator,
+            token_file,
+        }) => (operator, token_file),
     };
     let token = commands::admin_token(token_file)?;
     let headers = [("x-admin-token", token.as_str())];
-    let node = NodeClient::new(&node.node)?;
+    let node = NodeClient::new(&operator.operator)?;
     let answer = match command {
         ConnectorCommand::Put(ConnectorPutArgs { mapping, .. }) => {
             let text = std::fs::read_to_string(mapping)
@@ -465,12 +477,12 @@ pub fn bank_decide(json: bool, args: &BankDecideArgs) -> anyhow::Result<()> {
 }
 
 pub fn status(json: bool, args: &StatusArgs) -> anyhow::Result<()> {
-    let StatusArgs { node } = args;
-    let status = NodeClient::new(node)?.status()?;
+    let StatusArgs { operator } = args;
+    let status = NodeClient::new(&operator.operator)?.status()?;
     if json {
         println!("{}", serde_json::to_string(&status)?);
     } else {
-        println!("node        {node}");
+        println!("node        {}", operator.operator);
         println!("version     {}", status.version);
         println!("peers       {}", status.peers);
         println!("log entries {}", status.log_entries);

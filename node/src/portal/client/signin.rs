@@ -140,7 +140,7 @@ pub(super) async fn sign_in_answer(
     bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let bytes = bytes.map_err(|r| ApiError::new(ApiCode::UnreadableBody, r.body_text()))?;
-    let answer: SignIn = serde_json::from_slice(&bytes)
+    let answer: SignIn = consentnet_identity::strict::from_slice(&bytes)
         .map_err(|e| ApiError::new(ApiCode::MalformedJson, e.to_string()))?;
     let did = answer.verify(portal.app.service.did()).ok_or_else(|| {
         ApiError::new(

@@ -289,7 +289,7 @@ async fn prepare(
     bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, OAuthError> {
     let bytes = bytes.map_err(|r| OAuthError::invalid_request(r.body_text()))?;
-    let body: PrepareBody = serde_json::from_slice(&bytes)
+    let body: PrepareBody = consentnet_identity::strict::from_slice(&bytes)
         .map_err(|e| OAuthError::invalid_request(format!("body: {e}")))?;
     let did =
         Did::parse(&body.did).map_err(|e| OAuthError::invalid_request(format!("did: {e}")))?;
@@ -357,7 +357,7 @@ async fn complete(
     bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
     let bytes = bytes.map_err(|r| OAuthError::invalid_request(r.body_text()))?;
-    let body: CompleteBody = serde_json::from_slice(&bytes)
+    let body: CompleteBody = consentnet_identity::strict::from_slice(&bytes)
         .map_err(|e| OAuthError::invalid_request(format!("body: {e}")))?;
     let signature = b64url_decode(&body.signature)
         .ok_or_else(|| OAuthError::invalid_request("signature is not base64url"))?;

@@ -175,7 +175,7 @@ impl AuthServer {
             }
         }
         if let Some(text) = params.get("authorization_details") {
-            let details: Vec<Value> = serde_json::from_str(text).map_err(|e| {
+            let details: Vec<Value> = consentnet_identity::strict::from_str(text).map_err(|e| {
                 OAuthError::invalid_details(format!(
                     "authorization_details is not a JSON array: {e}"
                 ))

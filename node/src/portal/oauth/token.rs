@@ -55,16 +55,18 @@ impl AuthServer {
         else {
             unreachable!("found by its code");
         };
+        // Another client presenting the code learns nothing and revokes nothing: only the
+        // client it was issued to can show that the code leaked from it.
+        if session.asked.app != client {
+            return Err(Ok(OAuthError::invalid_grant(
+                "the code was issued to another client",
+            )));
+        }
         if *used {
             return Err(Err(ReusedCode(*consent)));
         }
         if now > *code_expires {
             return Err(Ok(OAuthError::invalid_grant("the code has expired")));
-        }
-        if session.asked.app != client {
-            return Err(Ok(OAuthError::invalid_grant(
-                "the code was issued to another client",
-            )));
         }
         if params.get("redirect_uri") != Some(session.redirect_uri.as_str()) {
             return Err(Ok(OAuthError::invalid_grant(
