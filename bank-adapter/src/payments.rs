@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use crate::api::{Adapter, is_json};
 use crate::call::{Call, refuse};
-use crate::connector::{Money, Payment, PaymentOrder};
+use crate::connector::{BankConnector, Money, Payment, PaymentOrder};
 use crate::enforce::Operation;
 use crate::problem::{ObCode, ObError};
 
@@ -342,37 +342,35 @@ fn initiation_of(payment: &Payment, instruction: &Value) -> Value {
     initiation
 }
 
+/// The body of a payment request, or its refusal in the OBIE shape: JSON only, at most
+/// [`MAX_PAYMENT_BODY`] bytes.
+fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Bytes, ObError> {
+    if !is_json(headers) {
+        return Err(ObError::new(
+            ObCode::UnsupportedMediaType,
+            "send the payment as Content-Type: application/json",
+        ));
+    }
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ObError::new(
+                ObCode::BodyTooLarge,
+                format!("the body is over {MAX_PAYMENT_BODY} bytes"),
+            )
+        } else {
+            ObError::new(ObCode::MalformedJson, rejection.body_text())
+        }
+    })
+}
+
 async fn create(
     State(adapter): State<Arc<Adapter>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    if !is_json(&headers) {
-        return refuse(
-            &headers,
-            ObError::new(
-                ObCode::UnsupportedMediaType,
-                "send the payment as Content-Type: application/json",
-            ),
-        );
-    }
-    let body = match body {
+    let body = match json_body(&headers, body) {
         Ok(body) => body,
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return refuse(
-                &headers,
-                ObError::new(
-                    ObCode::BodyTooLarge,
-                    format!("the body is over {MAX_PAYMENT_BODY} bytes"),
-                ),
-            );
-        }
-        Err(rejection) => {
-            return refuse(
-                &headers,
-                ObError::new(ObCode::MalformedJson, rejection.body_text()),
-            );
-        }
+        Err(error) => return refuse(&headers, error),
     };
     let parsed: Result<WriteDomestic, _> = consentnet_identity::strict::from_slice(&body);
     let debtor = parsed
@@ -409,100 +407,125 @@ async fn create(
                 "Data.ConsentId is not the consent in Authorization",
             ));
         }
-        let debtor = match write.data.initiation["DebtorAccount"]["Identification"].as_str() {
-            Some(account) => account.to_owned(),
-            None => match consent.terms.accounts.as_slice() {
-                [only] => only.clone(),
-                _ => {
-                    return Err(ObError::new(
-                        ObCode::DebtorAccountRequired,
-                        "the consent names several accounts: give Data.Initiation.DebtorAccount",
-                    ));
-                }
-            },
-        };
-        if !consent.terms.accounts.contains(&debtor) {
-            return Err(ObError::new(
-                ObCode::AccountNotInConsent,
-                format!("account {debtor} is not in the consent"),
-            ));
-        }
+        let debtor = debtor_of(&write.data.initiation, consent)?;
         let order = order(&write.data.initiation, &debtor)?;
-        // Check, pay and count under one lock: what is left is decided here only.
-        let mut state = consentnet_identity::util::lock(&ledger.inner);
-        let now = Utc::now();
-        let paid: Vec<(DateTime<Utc>, i64)> = state
-            .paid
-            .get(&consent.id)
-            .map(|p| p.iter().map(|(at, minor, _)| (*at, *minor)).collect())
-            .unwrap_or_default();
-        // A repeat of a counted payment is answered, not checked against the limits again;
-        // the same key with another order is a conflict, whatever the bank core remembers.
-        let scoped_key = format!("{}/{key}", consent.id);
-        let order_hash = order_hash(&order);
-        let repeat = match state.counted.get(&scoped_key) {
-            None => false,
-            Some(Some(counted)) if *counted != order_hash => {
-                return Err(ObError::new(
-                    ObCode::IdempotencyConflict,
-                    "this x-idempotency-key was used for another payment order under this consent",
-                ));
-            }
-            Some(_) => true,
-        };
-        if let Some(made) = state.made.get(&scoped_key).cloned() {
-            // Made already: answered from what the bank made, never asked to pay again.
-            let payment = connector.payment(&made)?;
-            let initiation = state
-                .owner
-                .get(&made)
-                .map(|(_, initiation)| initiation.clone())
-                .unwrap_or_else(|| initiation_of(&payment, &write.data.initiation));
-            return Ok(payment_json(&payment, &consent.id, initiation));
-        }
-        let unavailable =
-            |e: std::io::Error| ObError::new(ObCode::LedgerUnavailable, e.to_string());
-        if !repeat {
-            within_limits(consent, &paid, &order.amount, now)?;
-            // Counted before the bank is asked: a crash in between over-counts, never under.
-            state
-                .record(JournalLine::Count {
-                    key: scoped_key.clone(),
-                    consent: consent.id,
-                    at: now,
-                    minor: order.amount.minor,
-                    order: Some(order_hash),
-                })
-                .map_err(unavailable)?;
-        }
-        let payment = match connector.create_payment(&scoped_key, &order) {
-            Ok(payment) => payment,
-            Err(error) => {
-                if !repeat {
-                    state
-                        .record(JournalLine::Cancel {
-                            key: scoped_key,
-                            consent: consent.id,
-                        })
-                        .map_err(unavailable)?;
-                }
-                return Err(error.into());
-            }
-        };
-        let initiation = initiation_of(&payment, &write.data.initiation);
-        if !state.owner.contains_key(&payment.payment_id) {
-            state
-                .record(JournalLine::Paid {
-                    payment_id: payment.payment_id.clone(),
-                    consent: consent.id,
-                    initiation: initiation.clone(),
-                    key: Some(scoped_key),
-                })
-                .map_err(unavailable)?;
-        }
-        Ok(payment_json(&payment, &consent.id, initiation))
+        pay_once(
+            &ledger,
+            connector.as_ref(),
+            consent,
+            &key,
+            &order,
+            &write.data.initiation,
+        )
     })
     .await
+}
+
+/// The paying account: the one the initiation names, which must be in the consent, or
+/// the consent's only account.
+fn debtor_of(initiation: &Value, consent: &VerifiedConsent) -> Result<String, ObError> {
+    let debtor = match initiation["DebtorAccount"]["Identification"].as_str() {
+        Some(account) => account.to_owned(),
+        None => match consent.terms.accounts.as_slice() {
+            [only] => only.clone(),
+            _ => {
+                return Err(ObError::new(
+                    ObCode::DebtorAccountRequired,
+                    "the consent names several accounts: give Data.Initiation.DebtorAccount",
+                ));
+            }
+        },
+    };
+    if !consent.terms.accounts.contains(&debtor) {
+        return Err(ObError::new(
+            ObCode::AccountNotInConsent,
+            format!("account {debtor} is not in the consent"),
+        ));
+    }
+    Ok(debtor)
+}
+
+/// Checks, pays and counts `order` under `key`, under the ledger's one lock: what is left
+/// under a consent is decided here only, and one key makes at most one payment.
+fn pay_once(
+    ledger: &Ledger,
+    connector: &dyn BankConnector,
+    consent: &VerifiedConsent,
+    key: &str,
+    order: &PaymentOrder,
+    instruction: &Value,
+) -> Result<Value, ObError> {
+    let mut state = consentnet_identity::util::lock(&ledger.inner);
+    let now = Utc::now();
+    let paid: Vec<(DateTime<Utc>, i64)> = state
+        .paid
+        .get(&consent.id)
+        .map(|p| p.iter().map(|(at, minor, _)| (*at, *minor)).collect())
+        .unwrap_or_default();
+    // A repeat of a counted payment is answered, not checked against the limits again;
+    // the same key with another order is a conflict, whatever the bank core remembers.
+    let scoped_key = format!("{}/{key}", consent.id);
+    let order_hash = order_hash(order);
+    let repeat = match state.counted.get(&scoped_key) {
+        None => false,
+        Some(Some(counted)) if *counted != order_hash => {
+            return Err(ObError::new(
+                ObCode::IdempotencyConflict,
+                "this x-idempotency-key was used for another payment order under this consent",
+            ));
+        }
+        Some(_) => true,
+    };
+    if let Some(made) = state.made.get(&scoped_key).cloned() {
+        // Made already: answered from what the bank made, never asked to pay again.
+        let payment = connector.payment(&made)?;
+        let initiation = state
+            .owner
+            .get(&made)
+            .map(|(_, initiation)| initiation.clone())
+            .unwrap_or_else(|| initiation_of(&payment, instruction));
+        return Ok(payment_json(&payment, &consent.id, initiation));
+    }
+    let unavailable = |e: std::io::Error| ObError::new(ObCode::LedgerUnavailable, e.to_string());
+    if !repeat {
+        within_limits(consent, &paid, &order.amount, now)?;
+        // Counted before the bank is asked: a crash in between over-counts, never under.
+        state
+            .record(JournalLine::Count {
+                key: scoped_key.clone(),
+                consent: consent.id,
+                at: now,
+                minor: order.amount.minor,
+                order: Some(order_hash),
+            })
+            .map_err(unavailable)?;
+    }
+    let payment = match connector.create_payment(&scoped_key, order) {
+        Ok(payment) => payment,
+        Err(error) => {
+            if !repeat {
+                state
+                    .record(JournalLine::Cancel {
+                        key: scoped_key,
+                        consent: consent.id,
+                    })
+                    .map_err(unavailable)?;
+            }
+            return Err(error.into());
+        }
+    };
+    let initiation = initiation_of(&payment, instruction);
+    if !state.owner.contains_key(&payment.payment_id) {
+        state
+            .record(JournalLine::Paid {
+                payment_id: payment.payment_id.clone(),
+                consent: consent.id,
+                initiation: initiation.clone(),
+                key: Some(scoped_key),
+            })
+            .map_err(unavailable)?;
+    }
+    Ok(payment_json(&payment, &consent.id, initiation))
 }
 
 async fn read(

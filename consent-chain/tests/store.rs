@@ -37,3 +37,29 @@ fn rocksdb_reopens_with_every_entry_and_head() {
     assert_eq!(store.heads().unwrap()[a.did()], feed[49].head());
     assert_eq!(store.range(a.did(), 1, 50, 100).unwrap(), feed);
 }
+
+#[test]
+fn a_reader_sees_the_log_as_it_stood_while_the_store_goes_on_appending() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = KeyPair::generate();
+    let feed = make_feed(&a, None, 20);
+    let mut store = RocksStore::open(dir.path()).unwrap();
+    store.append(&feed[..10]).unwrap();
+    let mut reader = store.reader();
+    store.append(&feed[10..]).unwrap();
+    assert_eq!(reader.heads().unwrap()[a.did()], feed[9].head());
+    assert_eq!(reader.range(a.did(), 1, 20, 100).unwrap(), feed[..10]);
+    assert_eq!(reader.get(a.did(), 15).unwrap(), None);
+    let mut seen = 0;
+    reader
+        .for_each_encoded(&mut |_| {
+            seen += 1;
+            true
+        })
+        .unwrap();
+    assert_eq!(seen, 10, "only the entries up to the heads it was made at");
+    // The writer sees everything; the reader refuses writes.
+    assert_eq!(store.range(a.did(), 1, 20, 100).unwrap(), feed);
+    assert!(reader.append(&feed[10..11]).is_err());
+    assert_eq!(store.heads().unwrap()[a.did()], feed[19].head());
+}

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use consentnet_identity::Did;
 use rocksdb::{
@@ -21,8 +22,10 @@ const EVIDENCE: &str = "evidence";
 /// A log kept in RocksDB. Keys in `entries` are `origin DID bytes, 0x00, seq (u64
 /// big-endian)`, so one feed is one contiguous, ordered key range.
 pub struct RocksStore {
-    db: DB,
+    db: Arc<DB>,
     heads: BTreeMap<Did, FeedHead>,
+    /// A view made by [`RocksStore::reader`]: it refuses writes.
+    read_only: bool,
 }
 
 impl std::fmt::Debug for RocksStore {
@@ -80,11 +83,53 @@ impl RocksStore {
             .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
         let db = DB::open_cf_descriptors(&options, path, families).map_err(backend)?;
         let mut store = Self {
-            db,
+            db: Arc::new(db),
             heads: BTreeMap::new(),
+            read_only: false,
         };
         store.heads = store.read_heads()?;
         Ok(store)
+    }
+
+    /// A read-only view of the log as it stands now: the entries up to today's heads and
+    /// the evidence. Entries are never changed once written, so the view stays
+    /// consistent while the store goes on appending, and reading it takes no lock of the
+    /// writer's (the audit runs on one). It refuses writes.
+    pub fn reader(&self) -> Self {
+        Self {
+            db: self.db.clone(),
+            heads: self.heads.clone(),
+            read_only: true,
+        }
+    }
+
+    /// The seq of `origin`'s head in this view (0 when it has none).
+    fn head_seq(&self, origin: &Did) -> u64 {
+        self.heads.get(origin).map_or(0, |head| head.seq)
+    }
+
+    fn writable(&self) -> Result<(), StoreError> {
+        if self.read_only {
+            return Err(StoreError::Backend("a read-only view of the log".into()));
+        }
+        Ok(())
+    }
+
+    /// True when the entry at `key` is within this view's heads.
+    fn in_view(&self, key: &[u8]) -> bool {
+        let Some(split) = key.len().checked_sub(9) else {
+            return false;
+        };
+        let (origin, seq) = (&key[..split], &key[split + 1..]);
+        let Ok(seq) = <[u8; 8]>::try_from(seq) else {
+            return false;
+        };
+        let seq = u64::from_be_bytes(seq);
+        std::str::from_utf8(origin)
+            .ok()
+            .and_then(|origin| Did::parse(origin).ok())
+            .and_then(|origin| self.heads.get(&origin))
+            .is_some_and(|head| seq <= head.seq)
     }
 
     fn cf(&self, name: &str) -> Result<&ColumnFamily, StoreError> {
@@ -109,6 +154,7 @@ impl RocksStore {
 
 impl LogStore for RocksStore {
     fn append_sealed(&mut self, entries: &[Sealed]) -> Result<(), StoreError> {
+        self.writable()?;
         let mut heads = self.heads.clone();
         check_contiguous(&mut heads, entries)?;
         let mut batch = WriteBatch::default();
@@ -139,6 +185,9 @@ impl LogStore for RocksStore {
     }
 
     fn get(&self, origin: &Did, seq: u64) -> Result<Option<Entry>, StoreError> {
+        if seq > self.head_seq(origin) {
+            return Ok(None);
+        }
         let bytes = self
             .db
             .get_cf(self.cf(ENTRIES)?, entry_key(origin, seq))
@@ -166,6 +215,7 @@ impl LogStore for RocksStore {
         to: u64,
         limit: usize,
     ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let to = to.min(self.head_seq(origin));
         let start = entry_key(origin, from.max(1));
         let prefix = &start[..start.len() - 8];
         let mut out = Vec::new();
@@ -198,6 +248,7 @@ impl LogStore for RocksStore {
     }
 
     fn put_evidence(&mut self, evidence: &Equivocation) -> Result<(), StoreError> {
+        self.writable()?;
         let mut key = evidence.held.hash().0.to_vec();
         key.extend_from_slice(&evidence.conflicting.hash().0);
         let value = serde_json::to_vec(evidence).map_err(|e| StoreError::Backend(e.to_string()))?;
@@ -221,7 +272,10 @@ impl LogStore for RocksStore {
 
     fn for_each(&self, visit: &mut dyn FnMut(Entry) -> bool) -> Result<(), StoreError> {
         for item in self.db.iterator_cf(self.cf(ENTRIES)?, IteratorMode::Start) {
-            let (_, value) = item.map_err(backend)?;
+            let (key, value) = item.map_err(backend)?;
+            if !self.in_view(&key) {
+                continue;
+            }
             if !visit(decode_entry(&value)?) {
                 break;
             }
@@ -231,7 +285,10 @@ impl LogStore for RocksStore {
 
     fn for_each_encoded(&self, visit: &mut dyn FnMut(&[u8]) -> bool) -> Result<(), StoreError> {
         for item in self.db.iterator_cf(self.cf(ENTRIES)?, IteratorMode::Start) {
-            let (_, value) = item.map_err(backend)?;
+            let (key, value) = item.map_err(backend)?;
+            if !self.in_view(&key) {
+                continue;
+            }
             if !visit(&value) {
                 break;
             }

@@ -99,6 +99,8 @@ consentnet_bank_adapter::problem_codes! {
         NodeNotMember = (503, "node_not_member"),
         /// The log cannot be read or written now.
         StoreUnavailable = (503, "store_unavailable"),
+        /// Another audit of the log is running.
+        AuditBusy = (429, "audit_busy"),
         /// The node is shutting down.
         ShuttingDown = (503, "shutting_down"),
     }
@@ -111,6 +113,8 @@ consentnet_bank_adapter::problem_codes! {
 pub struct ApiError {
     pub(crate) code: ApiCode,
     pub(crate) message: String,
+    /// For a `429`: when to ask again, in seconds (`Retry-After`).
+    pub(crate) retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -119,7 +123,14 @@ impl ApiError {
         Self {
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// The same error, telling the caller to ask again after `seconds`.
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds.max(1));
+        self
     }
 
     /// The error returned for any path the API does not serve.
@@ -188,7 +199,15 @@ impl IntoResponse for ApiError {
             code: self.code.as_str(),
             message: &self.message,
         };
-        (self.status(), Json(body)).into_response()
+        let mut response = (self.status(), Json(body)).into_response();
+        // Every 429 says when to come back; 1 s when nothing more precise is known.
+        if self.status() == StatusCode::TOO_MANY_REQUESTS {
+            let seconds = self.retry_after.unwrap_or(1);
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{ApiCode, ApiError, AppState, blocking, query};
+use crate::core::AuditError;
 
 pub(super) async fn healthz() -> &'static str {
     "ok"
@@ -182,7 +183,10 @@ pub(super) async fn audit(
     };
     let report = blocking(move || service.audit(config))
         .await?
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+        .map_err(|e| match e {
+            AuditError::Busy => ApiError::new(ApiCode::AuditBusy, e.to_string()).retry_after(5),
+            AuditError::Store(e) => ApiError::internal(e.to_string()),
+        })?;
     let mut body = serde_json::to_value(&report).map_err(|e| ApiError::internal(e.to_string()))?;
     body["summary"] = json!(report.summary());
     Ok(Json(body))

@@ -6,5 +6,5 @@ mod service;
 mod submit;
 
 pub use metrics::Metrics;
-pub use service::NodeService;
+pub use service::{AuditError, NodeService};
 pub use submit::{SubmitError, Submitted, Submitter};

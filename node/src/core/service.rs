@@ -21,8 +21,21 @@ pub struct NodeService {
     pub(super) key: KeyPair,
     genesis: Genesis,
     pub(super) known_heads: Mutex<BTreeMap<Did, u64>>,
+    /// Held by the one audit that may run at a time.
+    audit_running: Mutex<()>,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
+}
+
+/// Why an audit did not run.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// Another audit is running; one runs at a time.
+    #[error("an audit of this node's log is running; one runs at a time")]
+    Busy,
+    /// The log could not be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 impl std::fmt::Debug for NodeService {
@@ -46,6 +59,7 @@ impl NodeService {
             key,
             genesis,
             known_heads: Mutex::default(),
+            audit_running: Mutex::default(),
             metrics: Metrics::default(),
         })
     }
@@ -134,15 +148,26 @@ impl NodeService {
         self.read(|replica| replica.locate(event_id))
     }
 
-    /// Audits the whole log (see `consent_chain::audit`). Holds the log for the duration:
-    /// submissions wait meanwhile.
+    /// Audits the whole log (see `consent_chain::audit`) over a read-only view of it as
+    /// it stands: nothing waits on the audit. One runs at a time; another is
+    /// [`AuditError::Busy`].
     pub fn audit(
         &self,
         config: consentnet_consent_chain::audit::AuditConfig,
-    ) -> Result<consentnet_consent_chain::audit::AuditReport, StoreError> {
-        self.read(|replica| {
-            consentnet_consent_chain::audit::audit(replica.store(), &self.genesis, config)
-        })
+    ) -> Result<consentnet_consent_chain::audit::AuditReport, AuditError> {
+        let _running = match self.audit_running.try_lock() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return Err(AuditError::Busy),
+        };
+        // A view of the log as it stands, read without the replica's lock: writers and
+        // readers go on while the audit runs.
+        let view = self.read(|replica| replica.store().reader());
+        Ok(consentnet_consent_chain::audit::audit(
+            &view,
+            &self.genesis,
+            config,
+        )?)
     }
 
     /// Closes the store: every acknowledged entry is already durable.

@@ -16,8 +16,8 @@ use crate::portal::sessions::AUDIT_REUSE;
 use crate::portal::state::Portal;
 use consentnet_identity::util::escape_html;
 
-/// The audit for the regulator's page: reused for [`AUDIT_REUSE`], since an audit holds
-/// the log while it runs.
+/// The audit for the regulator's page: reused for [`AUDIT_REUSE`], since an audit reads
+/// the whole log.
 pub(super) async fn audit(portal: &Portal) -> Result<Arc<AuditReport>, String> {
     let mut cached = portal.console.audit.lock().await;
     if let Some((at, report)) = cached.as_ref()
