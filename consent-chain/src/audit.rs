@@ -1,6 +1,6 @@
 //! Offline audit of a whole store: every signature, hash link and event re-checked, equivocations confirmed, and accesses served under consents that were not usable.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use consentnet_identity::{ConsentId, ConsentVerifier, Did, Validity, verify_many};
@@ -265,6 +265,7 @@ pub fn audit_with_progress<S: LogStore>(
     let mut events: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut entries = 0u64;
     let mut days: BTreeMap<String, DayCount> = BTreeMap::new();
+    let mut logged_at: HashMap<Hash32, u64> = HashMap::new();
     let mut chunk: Vec<Vec<u8>> = Vec::with_capacity(AUDIT_CHUNK);
     let mut check_chunk = |chunk: &mut Vec<Vec<u8>>| {
         let checked = check_in_parallel(chunk, &verifier);
@@ -329,6 +330,14 @@ pub fn audit_with_progress<S: LogStore>(
                                 count.revoked += 1;
                             }
                         }
+                        if kind == "consentRevoked" {
+                            // The log's time for a revocation: its first entry's, whichever
+                            // feed holds it; never the time the revoker names.
+                            logged_at
+                                .entry(entry.event.id())
+                                .and_modify(|at: &mut u64| *at = (*at).min(entry.time))
+                                .or_insert(entry.time);
+                        }
                         state.apply(entry.event.id(), &valid);
                     }
                     Err(error) => problem(format!("invalid {}: {error}", entry.event.kind())),
@@ -351,7 +360,7 @@ pub fn audit_with_progress<S: LogStore>(
 
     let accesses_by_app = accesses_by_app(&state);
 
-    let violations = violations(&state, &config);
+    let violations = violations(&state, &config, &logged_at);
 
     let consents = state.consent_count();
     let revoked = state
@@ -463,8 +472,13 @@ fn accesses_by_app(state: &State) -> Vec<AppAccesses> {
 }
 
 /// Accesses served under a consent that was not usable at that time, beyond the
-/// propagation bound after a revocation.
-fn violations(state: &State, config: &AuditConfig) -> Vec<Violation> {
+/// propagation bound after a revocation entered the log (`logged_at`: each revocation
+/// event's first entry time).
+fn violations(
+    state: &State,
+    config: &AuditConfig,
+    logged_at: &HashMap<Hash32, u64>,
+) -> Vec<Violation> {
     let mut violations = Vec::new();
     for (bank, record) in state.accesses() {
         if record.outcome != Outcome::Served {
@@ -478,12 +492,21 @@ fn violations(state: &State, config: &AuditConfig) -> Vec<Violation> {
             }
             Some(consent) => {
                 let revoked_at = state
-                    .effective_revocation(&record.consent_id)
-                    .map(|r| r.time.timestamp_millis() as u64);
+                    .verified_revocations(&record.consent_id)
+                    .iter()
+                    .filter_map(|event_id| logged_at.get(event_id).copied())
+                    .min();
                 match revoked_at {
-                    Some(at_ms) if record.time > at_ms + config.propagation_bound_ms => Some(
-                        format!("served {} ms after the revocation", record.time - at_ms),
-                    ),
+                    Some(at_ms)
+                        if record.time > at_ms.saturating_add(config.propagation_bound_ms) =>
+                    {
+                        Some(
+                            format!(
+                                "served {} ms after the revocation entered the log",
+                                record.time - at_ms
+                            ),
+                        )
+                    }
                     _ => match consent.validity_at(at) {
                         Validity::NotYetValid => Some("served before validFrom".to_owned()),
                         Validity::Expired => Some("served after validUntil".to_owned()),

@@ -179,6 +179,20 @@ impl State {
             .map(|(_, r)| r)
     }
 
+    /// The event ids of a consent's revocations that verify for it (its issuer's or its
+    /// bank's), in id order.
+    pub fn verified_revocations(&self, id: &ConsentId) -> Vec<Hash32> {
+        let (Some(consent), Some(revocations)) = (self.consents.get(id), self.revocations.get(id))
+        else {
+            return Vec::new();
+        };
+        revocations
+            .iter()
+            .filter(|(_, r)| r.verify_for(consent).is_ok())
+            .map(|(event_id, _)| *event_id)
+            .collect()
+    }
+
     /// A consent's status at `at`. A revocation counts from the moment it is known,
     /// whatever time it names: revoking is never delayed.
     pub fn consent_status(&self, id: &ConsentId, at: DateTime<Utc>) -> ConsentStatus {

@@ -26,10 +26,11 @@ fn a_clean_log_passes_and_is_counted() {
         now_ms(),
     )
     .unwrap();
+    // The revocation enters the log at granted_at + 5 s (its entry's time).
     node.append_local(
         &c.tsp,
         revoke(&client, consent.id, (granted_at + 5_000) as i64),
-        now_ms(),
+        granted_at + 5_000,
     )
     .unwrap();
     // Served within the propagation bound after the revocation: not a violation.
@@ -86,7 +87,7 @@ fn access_after_revocation_beyond_the_bound_is_a_violation() {
     node.append_local(
         &c.tsp,
         revoke(&client, consent.id, (start + 1_000) as i64),
-        now_ms(),
+        start + 1_000,
     )
     .unwrap();
     node.append_local(
@@ -111,10 +112,44 @@ fn access_after_revocation_beyond_the_bound_is_a_violation() {
         .collect();
     assert_eq!(reasons.len(), 2, "{reasons:?}");
     assert!(
-        reasons.contains(&"served 2000 ms after the revocation"),
+        reasons.contains(&"served 2000 ms after the revocation entered the log"),
         "{reasons:?}"
     );
     assert!(reasons.contains(&"served before validFrom"), "{reasons:?}");
+}
+
+#[test]
+fn a_revocation_naming_a_past_time_counts_from_when_it_entered_the_log() {
+    let c = Consortium::new();
+    let mut node = Replica::open(MemoryStore::new(), &c.genesis).unwrap();
+    let (client, consent) = consent(&c.bank_a, &c.tsp);
+    let start = consent.terms.valid_from.timestamp_millis() as u64;
+    node.append_local(&c.bank_a, grant(&consent), now_ms())
+        .unwrap();
+    // Lawful accesses at +10 s and +20 s ...
+    for at in [10_000, 20_000] {
+        node.append_local(&c.bank_a, access(&c.bank_a, consent.id, start + at), now_ms())
+            .unwrap();
+    }
+    // ... then a revocation that enters the log at +30 s but names +1 s.
+    node.append_local(
+        &c.tsp,
+        revoke(&client, consent.id, (start + 1_000) as i64),
+        start + 30_000,
+    )
+    .unwrap();
+    let report = audit(node.store(), &c.genesis, BOUND).unwrap();
+    assert!(report.clean, "{:?}", report.violations);
+    // An access after it entered the log is still found.
+    node.append_local(
+        &c.bank_a,
+        access(&c.bank_a, consent.id, start + 35_000),
+        now_ms(),
+    )
+    .unwrap();
+    let report = audit(node.store(), &c.genesis, BOUND).unwrap();
+    assert_eq!(report.violations.len(), 1, "{:?}", report.violations);
+    assert_eq!(report.violations[0].time, start + 35_000);
 }
 
 #[test]

@@ -179,3 +179,48 @@ impl NodeService {
         drop(replica);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use consentnet_consent_chain::audit::AuditConfig;
+    use consentnet_consent_chain::{Member, Role};
+
+    fn service(dir: &std::path::Path) -> NodeService {
+        let key = KeyPair::generate();
+        let genesis = Genesis {
+            network: "service-test".into(),
+            members: vec![Member {
+                did: key.did().clone(),
+                role: Role::Regulator,
+                peer_id: crate::p2p::peer_id_of(key.did()).to_string(),
+                name: "Regulator".into(),
+            }],
+        };
+        NodeService::open(RocksStore::open(dir).unwrap(), genesis, key).unwrap()
+    }
+
+    #[test]
+    fn one_audit_runs_at_a_time_and_none_holds_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let service = service(dir.path());
+        {
+            let _running = service.audit_running.lock().unwrap();
+            assert!(matches!(
+                service.audit(AuditConfig::default()),
+                Err(AuditError::Busy)
+            ));
+        }
+        // An audit made while another part holds the replica waits only to take its view:
+        // with the view taken, it reads without the lock.
+        let report = service.audit(AuditConfig::default()).unwrap();
+        assert!(report.clean);
+        let view = service.read(|replica| replica.store().reader());
+        let _writer = lock(&service.replica);
+        let report =
+            consentnet_consent_chain::audit::audit(&view, &service.genesis, AuditConfig::default())
+                .unwrap();
+        assert_eq!(report.entries, 0);
+    }
+}
