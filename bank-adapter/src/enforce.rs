@@ -354,6 +354,15 @@ fn begin(
     ))
 }
 
+/// True when `consent` becomes valid within the clock-skew bound of `now`.
+fn starts_within_skew(consent: &VerifiedConsent, now: DateTime<Utc>) -> bool {
+    let skew = chrono::Duration::milliseconds(
+        i64::try_from(consentnet_consent_chain::MAX_CLOCK_SKEW_MS).unwrap_or(i64::MAX),
+    );
+    now.checked_add_signed(skew)
+        .is_some_and(|latest| consent.terms.valid_from <= latest)
+}
+
 /// The checks after the proof's signature verified: the proof used once, then the
 /// consent's status, bank, holder, account and permissions, and the bank's decision on
 /// the app version.
@@ -379,6 +388,9 @@ fn finish(
 
     match status {
         ConsentStatus::Active => {}
+        // A consent valid from "now" at a bank whose clock runs a little slow: harmless
+        // within the consortium's clock-skew bound.
+        ConsentStatus::NotYetValid if starts_within_skew(&consent, now) => {}
         ConsentStatus::NotYetValid => {
             return Err(ObError::new(
                 ObCode::ConsentNotYetValid,

@@ -338,6 +338,23 @@ fn a_consent_outside_its_validity_window_is_refused() {
 }
 
 #[test]
+fn a_consent_valid_from_just_after_a_slow_clock_is_served_but_not_earlier() {
+    let world = World::new();
+    let valid_from = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    for (before, served) in [(Duration::minutes(4), true), (Duration::minutes(6), false)] {
+        let mut call = world.call();
+        call.at = valid_from - before;
+        call.proof = Some(world.proof(&world.app, "GET", URL, &world.id(), call.at));
+        let result = world.check(&call);
+        if served {
+            assert!(result.is_ok(), "{before}: {result:?}");
+        } else {
+            assert_eq!(result, Err((403, "consent_not_yet_valid")), "{before}");
+        }
+    }
+}
+
+#[test]
 fn a_revoked_consent_is_refused() {
     let mut world = World::new();
     let revocation = Revocation::sign(&world.client, world.consent.id, now(), None);

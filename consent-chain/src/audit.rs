@@ -500,12 +500,10 @@ fn violations(
                     Some(at_ms)
                         if record.time > at_ms.saturating_add(config.propagation_bound_ms) =>
                     {
-                        Some(
-                            format!(
-                                "served {} ms after the revocation entered the log",
-                                record.time - at_ms
-                            ),
-                        )
+                        Some(format!(
+                            "served {} ms after the revocation entered the log",
+                            record.time - at_ms
+                        ))
                     }
                     _ => match consent.validity_at(at) {
                         Validity::NotYetValid => Some("served before validFrom".to_owned()),

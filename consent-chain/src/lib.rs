@@ -15,6 +15,11 @@ pub mod store;
 pub mod validate;
 
 pub use consentnet_identity::Hash32;
+
+/// How far members' clocks may drift apart, in ms: 5 minutes. A time a submission names
+/// must be within it of the node's clock; an entry stamped further ahead of a receiver's
+/// clock is refused; a consent valid from a moment within it is served.
+pub const MAX_CLOCK_SKEW_MS: u64 = 5 * 60 * 1000;
 pub use entry::{Entry, EntryError, Sealed};
 pub use event::{Event, FeedHead};
 pub use genesis::{Genesis, Member, Membership, Role};

@@ -128,8 +128,12 @@ fn a_revocation_naming_a_past_time_counts_from_when_it_entered_the_log() {
         .unwrap();
     // Lawful accesses at +10 s and +20 s ...
     for at in [10_000, 20_000] {
-        node.append_local(&c.bank_a, access(&c.bank_a, consent.id, start + at), now_ms())
-            .unwrap();
+        node.append_local(
+            &c.bank_a,
+            access(&c.bank_a, consent.id, start + at),
+            now_ms(),
+        )
+        .unwrap();
     }
     // ... then a revocation that enters the log at +30 s but names +1 s.
     node.append_local(

@@ -180,3 +180,38 @@ fn a_bundle_after_a_missing_one_is_held_and_reports_the_gap() {
     );
     assert_eq!(held(&f.service, &f.origin), 6);
 }
+
+#[test]
+fn an_entry_stamped_beyond_the_skew_bound_ahead_is_refused_and_its_origin_reported() {
+    let f = fixture();
+    let now = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap();
+    let ahead = Entry::sign(&f.origin, None, now + 10 * 60 * 1000, manifest_event(1));
+    let verdict = f.service.receive_gossip(&bundle(&encoded(&[ahead]))[0]);
+    assert!(
+        matches!(&verdict, GossipVerdict::Reject(reason) if reason.contains("ahead of this node's clock")),
+        "{verdict:?}"
+    );
+    assert_eq!(held(&f.service, &f.origin), 0, "nothing stored");
+    let skew = f.service.clock_skew()[f.origin.did()];
+    assert!(skew > 9 * 60 * 1000, "{skew}");
+    // Within the bound, it is stored; far behind in live gossip, stored and reported.
+    let fresh = Entry::sign(&f.origin, None, now + 60 * 1000, manifest_event(2));
+    let late = Entry::sign(
+        &f.origin,
+        Some(fresh.head()),
+        now - 10 * 60 * 1000,
+        manifest_event(3),
+    );
+    assert_eq!(
+        f.service
+            .receive_gossip(&bundle(&encoded(&[fresh, late]))[0]),
+        GossipVerdict::Accept { gap: false }
+    );
+    assert_eq!(held(&f.service, &f.origin), 2);
+    assert!(f.service.clock_skew()[f.origin.did()] < -9 * 60 * 1000);
+    let metrics = f.service.metrics.render(0, 2);
+    assert!(
+        metrics.contains("consentnet_entries_clock_skewed_total{direction=\"ahead\"} 1"),
+        "{metrics}"
+    );
+}

@@ -67,6 +67,9 @@ pub struct NodeStatus {
     pub state_digest: String,
     /// Origins caught equivocating.
     pub equivocators: Vec<String>,
+    /// Members whose entries came stamped beyond the clock-skew bound, with the last
+    /// skew seen in ms (positive: ahead of this node's clock, and refused).
+    pub clock_skew_ms: BTreeMap<Did, i64>,
     /// On bank nodes: the bank connector in service.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connector: Option<String>,
@@ -112,6 +115,7 @@ pub(super) async fn status(State(state): State<AppState>) -> Json<NodeStatus> {
         lag: service.lag(),
         state_digest: digest,
         equivocators,
+        clock_skew_ms: service.clock_skew(),
         connector: state
             .bank
             .as_ref()

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use consentnet_consent_chain::MAX_CLOCK_SKEW_MS;
 use consentnet_consent_chain::replica::MAX_RANGE;
 use consentnet_consent_chain::{
     Equivocation, FeedHead, Member, RangeRequest, Received, Rejected, Sealed, StoreError,
@@ -42,11 +43,14 @@ impl NodeService {
             for part in parts {
                 let index = verdicts.len();
                 match Sealed::decode(part) {
-                    Ok(entry) => {
-                        self.note_known(&entry.origin, entry.seq);
-                        verdicts.push((message, GossipVerdict::Ignore));
-                        decoded.push((index, entry));
-                    }
+                    Ok(entry) => match self.check_clock(&entry, true) {
+                        Ok(()) => {
+                            self.note_known(&entry.origin, entry.seq);
+                            verdicts.push((message, GossipVerdict::Ignore));
+                            decoded.push((index, entry));
+                        }
+                        Err(reason) => verdicts.push((message, GossipVerdict::Reject(reason))),
+                    },
                     Err(error) => {
                         verdicts.push((message, GossipVerdict::Reject(error.to_string())));
                     }
@@ -119,6 +123,35 @@ impl NodeService {
             .collect()
     }
 
+    /// Refuses an entry stamped more than [`MAX_CLOCK_SKEW_MS`] ahead of this node's
+    /// clock, and notes its origin. An entry of live gossip stamped as far behind is
+    /// stored (it may have waited in a partition) but its origin is noted too: both show
+    /// in `/status` and the metrics.
+    fn check_clock(&self, entry: &Sealed, live: bool) -> Result<(), String> {
+        let now = i64::try_from(super::service::now_ms()).unwrap_or(i64::MAX);
+        let skew = i64::try_from(entry.time)
+            .unwrap_or(i64::MAX)
+            .saturating_sub(now);
+        let bound = i64::try_from(MAX_CLOCK_SKEW_MS).unwrap_or(i64::MAX);
+        let ahead = skew > bound;
+        if ahead || (live && skew < -bound) {
+            self.metrics.clock_skewed(ahead);
+            let first = lock(&self.clock_skew)
+                .insert(entry.origin.clone(), skew)
+                .is_none();
+            if first {
+                tracing::warn!(origin = %entry.origin, skew_ms = skew, "a member's entry is stamped beyond the clock-skew bound");
+            }
+        }
+        if ahead {
+            return Err(format!(
+                "entry {}#{} is stamped {skew} ms ahead of this node's clock (the bound is {MAX_CLOCK_SKEW_MS} ms)",
+                entry.origin, entry.seq
+            ));
+        }
+        Ok(())
+    }
+
     fn note_known(&self, origin: &Did, seq: u64) {
         let mut known = lock(&self.known_heads);
         let slot = known.entry(origin.clone()).or_default();
@@ -146,6 +179,10 @@ impl NodeService {
     /// Checks and stores entries from a sync answer.
     pub fn receive_entries(&self, entries: Vec<Sealed>) -> SyncOutcome {
         let mut outcome = SyncOutcome::default();
+        let (entries, ahead): (Vec<Sealed>, Vec<Sealed>) = entries
+            .into_iter()
+            .partition(|entry| self.check_clock(entry, false).is_ok());
+        outcome.rejected += ahead.len();
         for entry in &entries {
             self.note_known(&entry.origin, entry.seq);
         }

@@ -15,6 +15,8 @@ pub struct Metrics {
     gossip_ignored: AtomicU64,
     gossip_rejected: AtomicU64,
     access_records_dropped: AtomicU64,
+    entries_ahead_refused: AtomicU64,
+    entries_behind: AtomicU64,
     /// The network's counters.
     pub network: Counters,
 }
@@ -42,6 +44,17 @@ impl Metrics {
             GossipVerdict::Accept { .. } => &self.gossip_accepted,
             GossipVerdict::Ignore | GossipVerdict::Conflict(_) => &self.gossip_ignored,
             GossipVerdict::Reject(_) => &self.gossip_rejected,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a peer's entry stamped beyond the clock-skew bound: refused when ahead of
+    /// this node's clock, stored (and reported) when behind it.
+    pub fn clock_skewed(&self, ahead: bool) {
+        let counter = if ahead {
+            &self.entries_ahead_refused
+        } else {
+            &self.entries_behind
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -82,6 +95,15 @@ impl Metrics {
             "counter",
             "Entries from peers stored in the local log.",
             &[("", get(&self.entries_stored_from_peers))],
+        );
+        metric(
+            "consentnet_entries_clock_skewed_total",
+            "counter",
+            "Peers' entries stamped beyond the clock-skew bound: ahead of this node's clock (refused) or behind it in live gossip (stored, reported in /status).",
+            &[
+                ("{direction=\"ahead\"}", get(&self.entries_ahead_refused)),
+                ("{direction=\"behind\"}", get(&self.entries_behind)),
+            ],
         );
         metric(
             "consentnet_gossip_messages_total",

@@ -21,6 +21,9 @@ pub struct NodeService {
     pub(super) key: KeyPair,
     genesis: Genesis,
     pub(super) known_heads: Mutex<BTreeMap<Did, u64>>,
+    /// Members whose entries came stamped beyond the clock-skew bound: the last skew
+    /// seen (entry time minus this node's clock, ms). One slot per member at most.
+    pub(super) clock_skew: Mutex<BTreeMap<Did, i64>>,
     /// Held by the one audit that may run at a time.
     audit_running: Mutex<()>,
     /// Counters for `/metrics`.
@@ -59,6 +62,7 @@ impl NodeService {
             key,
             genesis,
             known_heads: Mutex::default(),
+            clock_skew: Mutex::default(),
             audit_running: Mutex::default(),
             metrics: Metrics::default(),
         })
@@ -131,6 +135,12 @@ impl NodeService {
                 (origin.clone(), known.saturating_sub(held))
             })
             .collect()
+    }
+
+    /// Members whose entries came stamped beyond the clock-skew bound, with the last skew
+    /// seen in ms (positive: ahead of this node's clock).
+    pub fn clock_skew(&self) -> BTreeMap<Did, i64> {
+        lock(&self.clock_skew).clone()
     }
 
     /// Entries held, all feeds together.

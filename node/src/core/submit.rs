@@ -50,8 +50,8 @@ pub enum SubmitError {
 }
 
 /// How far the time a submission names (a revocation's, a decision's) may be from this
-/// node's clock, either side: 5 minutes. The log's own time for the event is its entry's.
-pub const SUBMISSION_SKEW_MS: i64 = 5 * 60 * 1000;
+/// node's clock, either side. The log's own time for the event is its entry's.
+pub const SUBMISSION_SKEW_MS: u64 = consentnet_consent_chain::MAX_CLOCK_SKEW_MS;
 
 /// Submissions waiting for the submitter thread at most.
 const SUBMIT_QUEUE: usize = 1024;
@@ -204,7 +204,7 @@ impl NodeService {
 /// A time a submission names must be within [`SUBMISSION_SKEW_MS`] of this node's clock.
 fn check_time(what: &'static str, named_ms: i64) -> Result<(), SubmitError> {
     let now_ms = chrono::Utc::now().timestamp_millis();
-    if named_ms.abs_diff(now_ms) > SUBMISSION_SKEW_MS.unsigned_abs() {
+    if named_ms.abs_diff(now_ms) > SUBMISSION_SKEW_MS {
         return Err(SubmitError::TimeOutsideSkew {
             what,
             named_ms,
