@@ -42,10 +42,20 @@ pub struct NodeIdentity {
 #[derive(Debug, thiserror::Error)]
 pub enum NodeApiError {
     /// The node URL could not be used.
-    #[error("invalid node URL {url:?}: expected http://HOST:PORT")]
+    #[error(
+        "invalid node URL {url:?}: expected https://HOST:PORT (or http:// for a local plain-HTTP node)"
+    )]
     InvalidUrl {
         /// The URL as given.
         url: String,
+    },
+    /// The CA file to trust could not be read or holds no certificate.
+    #[error("the CA file {path} ({CA_FILE_ENV}): {reason}")]
+    CaFile {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
     },
     /// The node could not be reached at all.
     #[error("cannot reach the node at {url}: {reason}")]
@@ -102,21 +112,91 @@ struct ErrorBody {
     message: String,
 }
 
+/// The environment variable naming a CA certificate file (PEM) to trust besides the
+/// public roots: the CA of a demo or test consortium, or a node's own `tls/ca.pem`.
+pub const CA_FILE_ENV: &str = "CONSENTNET_CA_FILE";
+
+static CA_FILE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Trusts the CA certificate in `path` (PEM) for every client made after this, instead
+/// of [`CA_FILE_ENV`] (the CLI's `--ca-file`). The first call wins.
+pub fn trust_ca_file(path: &std::path::Path) {
+    let _ = CA_FILE.set(path.to_owned());
+}
+
+/// The roots to trust: the CA file given, else the public (Mozilla) roots.
+fn root_certs() -> Result<ureq::tls::RootCerts, NodeApiError> {
+    let path = CA_FILE
+        .get()
+        .cloned()
+        .or_else(|| std::env::var_os(CA_FILE_ENV).map(Into::into));
+    match path {
+        Some(path) => roots_from(&path),
+        None => Ok(ureq::tls::RootCerts::WebPki),
+    }
+}
+
+/// The certificates in the PEM file at `path`, as the only roots.
+fn roots_from(path: &std::path::Path) -> Result<ureq::tls::RootCerts, NodeApiError> {
+    let error = |reason: String| NodeApiError::CaFile {
+        path: path.display().to_string(),
+        reason,
+    };
+    let pem = std::fs::read(path).map_err(|e| error(e.to_string()))?;
+    let certs: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(&pem)
+        .filter_map(|item| match item {
+            Ok(ureq::tls::PemItem::Certificate(cert)) => Some(Ok(cert)),
+            Ok(_) => None,
+            Err(e) => Some(Err(error(e.to_string()))),
+        })
+        .collect::<Result<_, _>>()?;
+    if certs.is_empty() {
+        return Err(error("holds no certificate".into()));
+    }
+    Ok(ureq::tls::RootCerts::new_with_certs(&certs))
+}
+
+/// An HTTP agent that answers every status (errors are read from the body) and, over
+/// https, trusts `roots`.
+fn agent(timeout: std::time::Duration, roots: ureq::tls::RootCerts) -> ureq::Agent {
+    let tls = ureq::tls::TlsConfig::builder()
+        .provider(ureq::tls::TlsProvider::Rustls)
+        .root_certs(roots)
+        .unversioned_rustls_crypto_provider(std::sync::Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .build();
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .tls_config(tls)
+        .build()
+        .new_agent()
+}
+
 impl NodeClient {
-    /// Makes a client for the node at `base`, e.g. `http://127.0.0.1:8080`.
+    /// Makes a client for the node at `base`, e.g. `https://127.0.0.1:8080`, trusting the
+    /// public roots or the CA file given to [`trust_ca_file`] or in [`CA_FILE_ENV`].
     pub fn new(base: &str) -> Result<Self, NodeApiError> {
+        Self::with_roots(base, root_certs()?)
+    }
+
+    /// Makes a client for the node at `base` trusting only the CA certificate in
+    /// `ca_file` (a demo or test consortium's).
+    pub fn trusting(base: &str, ca_file: &std::path::Path) -> Result<Self, NodeApiError> {
+        Self::with_roots(base, roots_from(ca_file)?)
+    }
+
+    fn with_roots(base: &str, roots: ureq::tls::RootCerts) -> Result<Self, NodeApiError> {
         let trimmed = base.trim_end_matches('/');
         let rest = trimmed
-            .strip_prefix("http://")
+            .strip_prefix("https://")
+            .or_else(|| trimmed.strip_prefix("http://"))
             .ok_or_else(|| NodeApiError::InvalidUrl { url: base.into() })?;
         if rest.is_empty() || rest.contains('/') {
             return Err(NodeApiError::InvalidUrl { url: base.into() });
         }
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(std::time::Duration::from_secs(10)))
-            .build()
-            .new_agent();
+        let agent = agent(std::time::Duration::from_secs(10), roots);
         Ok(Self {
             base: trimmed.to_owned(),
             agent,

@@ -52,6 +52,8 @@ pub struct NodeConfig {
     pub portal: PortalSection,
     /// The operator surface: status, metrics, audit, admin and the operator pages.
     pub operator: OperatorSection,
+    /// Rate limits.
+    pub limits: LimitsSection,
 }
 
 /// `[operator]`
@@ -179,6 +181,49 @@ pub struct HttpSection {
     pub public_url: Option<String>,
     /// Largest request body accepted, in bytes. Default 262144 (256 KiB).
     pub max_body_bytes: usize,
+    /// The public listener's certificate chain (PEM), reloaded when the file changes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// The certificate's private key (PEM), reloaded with it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key_file: Option<PathBuf>,
+    /// Serve the public listener as plain HTTP: for local development only. Default
+    /// false, and then both TLS files are required.
+    pub plain_http: bool,
+    /// How long a client has to send a request's headers, and how long an idle
+    /// connection is kept, in milliseconds. Default 10000.
+    pub header_timeout_ms: u64,
+    /// Most open connections from one IP address, per listener. Default 64.
+    pub max_connections_per_ip: usize,
+    /// Most open connections in all, per listener. Default 4096.
+    pub max_connections: usize,
+}
+
+/// `[limits]`: token buckets that answer `429` with `Retry-After` when empty.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSection {
+    /// Requests per second one client IP may make to the public listener (OAuth,
+    /// submissions, reads, pages), sustained. Default 50.
+    pub per_ip_per_second: u32,
+    /// The burst one client IP may make above that. Default 200.
+    pub per_ip_burst: u32,
+    /// Unified API calls per second one app may make at this bank, sustained, unless the
+    /// bank's decision on the log sets the app's own. Default 100.
+    pub per_app_per_second: u32,
+    /// The burst one app may make above that. Default 400.
+    pub per_app_burst: u32,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        Self {
+            per_ip_per_second: 50,
+            per_ip_burst: 200,
+            per_app_per_second: 100,
+            per_app_burst: 400,
+        }
+    }
 }
 
 /// `[p2p]`
@@ -224,6 +269,12 @@ impl Default for HttpSection {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: None,
             max_body_bytes: 256 * 1024,
+            tls_cert_file: None,
+            tls_key_file: None,
+            plain_http: false,
+            header_timeout_ms: 10_000,
+            max_connections_per_ip: 64,
+            max_connections: 4096,
         }
     }
 }
@@ -275,6 +326,8 @@ impl NodeConfig {
         for path in [
             &mut self.node.passphrase_file,
             &mut self.operator.admin_token_file,
+            &mut self.http.tls_cert_file,
+            &mut self.http.tls_key_file,
         ]
         .into_iter()
         .flatten()
@@ -334,10 +387,57 @@ impl NodeConfig {
                 message: "an address other than http.listen".into(),
             });
         }
+        self.check_http()?;
         if self.p2p.max_strikes == 0 {
             return Err(ConfigError::OutOfRange {
                 field: "p2p.max_strikes",
                 message: "at least 1".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The listeners' TLS and connection limits.
+    fn check_http(&self) -> Result<(), ConfigError> {
+        let http = &self.http;
+        if !http.plain_http && (http.tls_cert_file.is_none() || http.tls_key_file.is_none()) {
+            return Err(ConfigError::OutOfRange {
+                field: "http.tls_cert_file",
+                message: "http.tls_cert_file and http.tls_key_file are required unless http.plain_http = true (plain HTTP is for local development only)".into(),
+            });
+        }
+        if let Some(url) = &http.public_url
+            && url.starts_with("http://") != http.plain_http
+        {
+            return Err(ConfigError::OutOfRange {
+                field: "http.public_url",
+                message: "https:// when the listener serves TLS, http:// only with http.plain_http = true".into(),
+            });
+        }
+        if !(100..=600_000).contains(&http.header_timeout_ms) {
+            return Err(ConfigError::OutOfRange {
+                field: "http.header_timeout_ms",
+                message: "100 to 600000".into(),
+            });
+        }
+        if http.max_connections_per_ip == 0 || http.max_connections < http.max_connections_per_ip {
+            return Err(ConfigError::OutOfRange {
+                field: "http.max_connections_per_ip",
+                message: "at least 1, and at most http.max_connections".into(),
+            });
+        }
+        let limits = &self.limits;
+        if [
+            limits.per_ip_per_second,
+            limits.per_ip_burst,
+            limits.per_app_per_second,
+            limits.per_app_burst,
+        ]
+        .contains(&0)
+        {
+            return Err(ConfigError::OutOfRange {
+                field: "limits",
+                message: "every rate and burst is at least 1".into(),
             });
         }
         Ok(())
@@ -368,6 +468,27 @@ listen = "{http}"
 {public_url}
 # Largest request body accepted, in bytes.
 max_body_bytes = {max_body}
+# The public listener serves HTTPS (TLS 1.2 and 1.3) with this certificate chain and key
+# (PEM). Both files are reloaded, without a restart, when they change.
+{tls_cert_file}
+{tls_key_file}
+# Serve plain HTTP instead: for local development only.
+plain_http = {plain_http}
+# How long a client has to send a request's headers, and an idle connection is kept (ms).
+header_timeout_ms = {header_timeout}
+# Most open connections from one IP address, and in all, per listener.
+max_connections_per_ip = {conn_per_ip}
+max_connections = {conn_total}
+
+[limits]
+# Token buckets: requests per second one client IP may make to the public listener, and
+# the burst above that; unified API calls per second one app may make at this bank (a
+# bank's decision on the log may set an app's own), and its burst. Empty: 429 with
+# Retry-After.
+per_ip_per_second = {ip_rate}
+per_ip_burst = {ip_burst}
+per_app_per_second = {app_rate}
+per_app_burst = {app_burst}
 
 [p2p]
 # libp2p listen address.
@@ -428,6 +549,22 @@ listen = "{operator}"
             },
             http = self.http.listen,
             max_body = self.http.max_body_bytes,
+            tls_cert_file = match &self.http.tls_cert_file {
+                Some(path) => format!("tls_cert_file = {:?}", path.display().to_string()),
+                None => "# tls_cert_file = \"tls/cert.pem\"".to_owned(),
+            },
+            tls_key_file = match &self.http.tls_key_file {
+                Some(path) => format!("tls_key_file = {:?}", path.display().to_string()),
+                None => "# tls_key_file = \"tls/key.pem\"".to_owned(),
+            },
+            plain_http = self.http.plain_http,
+            header_timeout = self.http.header_timeout_ms,
+            conn_per_ip = self.http.max_connections_per_ip,
+            conn_total = self.http.max_connections,
+            ip_rate = self.limits.per_ip_per_second,
+            ip_burst = self.limits.per_ip_burst,
+            app_rate = self.limits.per_app_per_second,
+            app_burst = self.limits.per_app_burst,
             p2p = self.p2p.listen,
             bootstrap = self.p2p.bootstrap,
             sync = self.p2p.sync_interval_ms,
@@ -465,6 +602,8 @@ mod tests {
         config.http.public_url = Some("https://api.bank.example".into());
         config.portal.enabled = true;
         config.operator.admin_token_file = Some("admin-token".into());
+        config.http.tls_cert_file = Some("tls/cert.pem".into());
+        config.http.tls_key_file = Some("tls/key.pem".into());
         let parsed: NodeConfig = toml::from_str(&config.starter_toml()).unwrap();
         assert_eq!(parsed, config);
     }
@@ -503,6 +642,24 @@ mod tests {
         assert!(error.contains("operator.admin_token_file"), "{error}");
         assert!(error.contains("0.0.0.0:8081"), "{error}");
         config.operator.admin_token_file = Some("admin-token".into());
+        config.http.plain_http = true;
+        config.check().unwrap();
+    }
+
+    #[test]
+    fn the_public_listener_needs_tls_files_unless_plain_http_is_asked_for() {
+        let mut config = NodeConfig::default();
+        let error = config.check().unwrap_err().to_string();
+        assert!(error.contains("http.tls_cert_file"), "{error}");
+        config.http.tls_cert_file = Some("cert.pem".into());
+        config.http.tls_key_file = Some("key.pem".into());
+        config.check().unwrap();
+        config.http.public_url = Some("http://api.bank.example".into());
+        let error = config.check().unwrap_err().to_string();
+        assert!(error.contains("http.public_url"), "{error}");
+        config.http.public_url = None;
+        config.http.tls_key_file = None;
+        config.http.plain_http = true;
         config.check().unwrap();
     }
 
@@ -531,7 +688,11 @@ mod tests {
     fn relative_paths_follow_the_config_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("node.toml");
-        std::fs::write(&path, "[node]\ndata_dir = \"log\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "[node]\ndata_dir = \"log\"\n[http]\nplain_http = true\n",
+        )
+        .unwrap();
         let config = NodeConfig::load(&path).unwrap();
         assert_eq!(config.node.data_dir, dir.path().join("log"));
         assert_eq!(config.node.genesis, dir.path().join("genesis.json"));

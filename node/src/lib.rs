@@ -14,3 +14,4 @@ pub mod keystore;
 pub mod p2p;
 pub mod portal;
 pub mod server;
+pub mod setup;

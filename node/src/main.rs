@@ -14,6 +14,8 @@ use consentnet_node::audit as offline_audit;
 use consentnet_node::config::NodeConfig;
 use consentnet_node::core::{NodeService, Submitter};
 use consentnet_node::p2p::{self, NetworkConfig, peer_id_of};
+use consentnet_node::server::tls::ReloadingCert;
+use consentnet_node::setup::{self, ADMIN_TOKEN_FILE, TlsSetup};
 use consentnet_node::{bank, keystore, server};
 use tracing_subscriber::EnvFilter;
 
@@ -76,6 +78,23 @@ enum Command {
         /// A file holding the key's passphrase (recorded in the config).
         #[arg(long)]
         passphrase_file: Option<PathBuf>,
+        /// Sign the public listener's certificate with the CA in this folder (made by
+        /// `tls-ca`). Default: a CA of this node's own, whose certificate `tls/ca.pem`
+        /// clients trust.
+        #[arg(long, conflicts_with = "plain_http")]
+        tls_ca: Option<PathBuf>,
+        /// A further DNS name or IP address for the certificate (repeat for several).
+        #[arg(long = "tls-name")]
+        tls_names: Vec<String>,
+        /// Serve plain HTTP instead of HTTPS: for local development only.
+        #[arg(long)]
+        plain_http: bool,
+    },
+    /// Make a certificate authority in DIR (`ca.pem` to trust, `ca-key.pem` to keep) for
+    /// a test or demo consortium whose nodes `init --tls-ca DIR`. Never overwrites.
+    TlsCa {
+        /// The new CA's folder.
+        dir: PathBuf,
     },
     /// Write a genesis file from members' `member.json` files.
     Genesis {
@@ -149,17 +168,29 @@ fn main() -> anyhow::Result<()> {
             operator,
             p2p,
             passphrase_file,
-        } => init(
-            &dir,
-            role.into(),
-            &name,
-            Listen {
-                http,
-                operator,
-                p2p,
-            },
-            passphrase_file,
-        ),
+            tls_ca,
+            tls_names,
+            plain_http,
+        } => {
+            let tls = match (plain_http, tls_ca) {
+                (true, _) => TlsSetup::Plain,
+                (false, Some(dir)) => TlsSetup::SharedCa(dir),
+                (false, None) => TlsSetup::OwnCa,
+            };
+            init(
+                &dir,
+                role.into(),
+                &name,
+                Listen {
+                    http,
+                    operator,
+                    p2p,
+                },
+                passphrase_file,
+                (tls, tls_names),
+            )
+        }
+        Command::TlsCa { dir } => tls_ca(&dir),
         Command::Genesis {
             network,
             out,
@@ -225,10 +256,16 @@ fn init(
     name: &str,
     listen: Listen,
     passphrase_file: Option<PathBuf>,
+    (tls, tls_names): (TlsSetup, Vec<String>),
 ) -> anyhow::Result<()> {
     let config_path = dir.join("node.toml");
     let member_path = dir.join("member.json");
-    for path in [&config_path, &member_path, &dir.join(ADMIN_TOKEN_FILE)] {
+    for path in [
+        &config_path,
+        &member_path,
+        &dir.join(ADMIN_TOKEN_FILE),
+        &dir.join(setup::TLS_DIR),
+    ] {
         if path.exists() {
             bail!(
                 "{} already exists; init never overwrites a node",
@@ -247,6 +284,12 @@ fn init(
         .context("resolving the passphrase file's path")?;
     config.node.passphrase_file = passphrase_file.clone();
     config.operator.admin_token_file = Some(ADMIN_TOKEN_FILE.into());
+    config.http.plain_http = matches!(tls, TlsSetup::Plain);
+    let names = setup::certificate_names(listen.http, &tls_names);
+    if let Some((cert, key)) = setup::write_tls(dir, &tls, &names)? {
+        config.http.tls_cert_file = Some(cert);
+        config.http.tls_key_file = Some(key);
+    }
     config.check()?;
     let passphrase = keystore::passphrase(passphrase_file.as_deref())?;
     let key = keystore::create(&dir.join(&config.node.key_file), &passphrase)?;
@@ -259,7 +302,7 @@ fn init(
     let member_json = serde_json::to_string_pretty(&member)?;
     std::fs::write(&member_path, format!("{member_json}\n"))
         .with_context(|| format!("writing {}", member_path.display()))?;
-    write_admin_token(&dir.join(ADMIN_TOKEN_FILE))?;
+    setup::write_admin_token(&dir.join(ADMIN_TOKEN_FILE))?;
     std::fs::write(&config_path, config.starter_toml())
         .with_context(|| format!("writing {}", config_path.display()))?;
     println!("{}", serde_json::to_string(&member)?);
@@ -273,21 +316,21 @@ fn init(
     Ok(())
 }
 
-/// The operator's admin token file `init` makes.
-const ADMIN_TOKEN_FILE: &str = "admin-token";
-
-/// Writes a fresh random admin token (64 hex digits), readable by the owner only.
-fn write_admin_token(path: &Path) -> anyhow::Result<()> {
-    use std::io::Write;
-    let token = consentnet_identity::util::random_hex(32);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options
-        .open(path)
-        .and_then(|mut file| file.write_all(format!("{token}\n").as_bytes()))
-        .with_context(|| format!("writing the admin token {}", path.display()))
+/// `tls-ca DIR`: a CA for a demo or test consortium.
+fn tls_ca(dir: &Path) -> anyhow::Result<()> {
+    if dir.join(setup::CA_KEY_FILE).exists() || dir.join(setup::CA_CERT_FILE).exists() {
+        bail!(
+            "{} already holds a CA; tls-ca never overwrites",
+            dir.display()
+        );
+    }
+    setup::write_ca(dir)?;
+    eprintln!(
+        "created the CA {} (trust it) and {} (keep it private)",
+        dir.join(setup::CA_CERT_FILE).display(),
+        dir.join(setup::CA_KEY_FILE).display()
+    );
+    Ok(())
 }
 
 fn genesis(network: &str, out: &Path, members: &[PathBuf]) -> anyhow::Result<()> {
@@ -397,19 +440,28 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
         p2p::start(&key, service.clone(), network_config, stopped).await?;
 
     let admin_token = config.operator.admin_token()?;
+    let (tls, cert_watch) = match (&config.http.tls_cert_file, &config.http.tls_key_file) {
+        (Some(cert), Some(key)) if !config.http.plain_http => {
+            let cert = Arc::new(ReloadingCert::load(cert, key)?);
+            let acceptor = server::tls::acceptor(cert.clone())?;
+            (Some(acceptor), Some(tokio::spawn(server::tls::watch(cert))))
+        }
+        _ => (None, None),
+    };
     let public = bind(config.http.listen, "the public HTTP API").await?;
     let operator = bind(config.operator.listen, "the operator HTTP API").await?;
     let bound = public.local_addr().context("reading the bound address")?;
     let operator_bound = operator.local_addr().context("reading the bound address")?;
-    let shutdown = shutdown_signal()?;
-    print_listening(bound, operator_bound, &p2p_addrs, key.did());
-    let submitter = Submitter::start(service.clone(), Some(network.clone()))
-        .context("starting the submitter")?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let public_url = config
         .http
         .public_url
         .clone()
-        .unwrap_or_else(|| format!("http://{bound}"));
+        .unwrap_or_else(|| format!("{scheme}://{bound}"));
+    let shutdown = shutdown_signal()?;
+    print_listening(bound, &public_url, operator_bound, &p2p_addrs, key.did());
+    let submitter = Submitter::start(service.clone(), Some(network.clone()))
+        .context("starting the submitter")?;
     let is_bank = service
         .genesis()
         .membership()
@@ -437,9 +489,20 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
     // The routers hold the log: they must not outlive the servers, or the log cannot close
     // at shutdown.
     let surfaces = server::surfaces(state, adapter_routes, &config, &public_url, admin_token)?;
-    server::serve(public, operator, surfaces, shutdown)
-        .await
-        .context("serving the HTTP API")?;
+    let listeners = server::Listeners {
+        public,
+        tls,
+        operator,
+        limits: server::listener::ConnectionLimits {
+            header_timeout: std::time::Duration::from_millis(config.http.header_timeout_ms),
+            per_ip: config.http.max_connections_per_ip,
+            total: config.http.max_connections,
+        },
+    };
+    server::serve(listeners, surfaces, shutdown).await;
+    if let Some(watch) = cert_watch {
+        watch.abort();
+    }
     if let Some(tasks) = bank_tasks {
         tasks.stop().await;
     }
@@ -460,6 +523,7 @@ async fn bind(address: SocketAddr, what: &str) -> anyhow::Result<tokio::net::Tcp
 /// Prints the one JSON line that tells scripts and tests where the node listens.
 fn print_listening(
     bound: SocketAddr,
+    url: &str,
     operator: SocketAddr,
     p2p_addrs: &[libp2p::Multiaddr],
     did: &Did,
@@ -470,6 +534,7 @@ fn print_listening(
         serde_json::json!({
             "event": "listening",
             "http": bound.to_string(),
+            "url": url,
             "operator": operator.to_string(),
             "p2p": p2p_addrs.iter().map(|a| format!("{a}/p2p/{peer_id}")).collect::<Vec<_>>(),
             "peer_id": peer_id.to_string(),

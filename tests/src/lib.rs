@@ -58,13 +58,20 @@ pub struct NodeDir {
 }
 
 impl NodeDir {
-    /// Runs `consentnet-node init` in `dir`.
+    /// Runs `consentnet-node init` in `dir`, serving plain HTTP (the TLS tests use
+    /// [`NodeDir::init_with`]).
     pub fn init(dir: PathBuf, role: &str, name: &str) -> Self {
+        Self::init_with(dir, role, name, &["--plain-http"])
+    }
+
+    /// Runs `consentnet-node init` in `dir` with `extra` arguments.
+    pub fn init_with(dir: PathBuf, role: &str, name: &str, extra: &[&str]) -> Self {
         let output = Command::new(bin("consentnet-node"))
             .arg("init")
             .arg(&dir)
             .args(["--role", role, "--name", name, "--http", "127.0.0.1:0"])
             .args(["--operator", "127.0.0.1:0"])
+            .args(extra)
             .env("CONSENTNET_NODE_PASSPHRASE", TEST_PASSPHRASE)
             .output()
             .expect("consentnet-node init runs");
@@ -127,6 +134,11 @@ pub struct Consortium {
 }
 
 impl Consortium {
+    /// A consortium of members made elsewhere (in folders under `root`).
+    pub fn from_nodes(root: tempfile::TempDir, nodes: Vec<NodeDir>) -> Self {
+        Self { root, nodes }
+    }
+
     /// Creates members with these `(role, name)`s and their shared genesis.
     pub fn create(members: &[(&str, &str)]) -> Self {
         let root = tempfile::tempdir().expect("a temp dir");
@@ -223,8 +235,8 @@ impl NodeProcess {
                 .recv_timeout(left)
                 .expect("the node printed its listening address before the deadline");
             if let Some(event) = consentnet_client::process::listening_event(&line) {
-                let http = event["http"].as_str().expect("http is a string");
-                process.http_url = format!("http://{http}");
+                let url = event["url"].as_str().expect("url is a string");
+                process.http_url = url.to_owned();
                 let operator = event["operator"].as_str().expect("operator is a string");
                 process.operator_url = format!("http://{operator}");
                 return process;

@@ -123,12 +123,38 @@ fn keep_leaves_the_consortium_running_and_says_how_to_stop_it() {
         let (code, _) = http_get(&url);
         assert_eq!(code, 200, "{url}");
     }
-    let regulator = summary["nodes"][5]["http"].as_str().unwrap().to_owned();
+    // The public listeners serve HTTPS with certificates from the demo's throw-away CA: a
+    // client trusting that CA reads who the node is; one trusting only the public roots
+    // is refused at the handshake.
+    let ca = work.join("ca").join("ca.pem");
+    for node in summary["nodes"].as_array().unwrap() {
+        let url = node["http"].as_str().unwrap();
+        assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+        let client = consentnet_client::node_api::NodeClient::trusting(url, &ca).unwrap();
+        assert_eq!(
+            client.identity().unwrap().did,
+            node["did"].as_str().unwrap()
+        );
+    }
+    let url = summary["nodes"][0]["http"].as_str().unwrap();
+    let stranger = consentnet_client::node_api::NodeClient::new(url).unwrap();
+    assert!(
+        matches!(
+            stranger.identity(),
+            Err(consentnet_client::node_api::NodeApiError::Unreachable { .. })
+        ),
+        "a client that does not trust the demo's CA must not connect"
+    );
+    let regulator = summary["nodes"][5]["http"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("https://")
+        .to_owned();
     for pid in pids.split_whitespace() {
         Command::new("kill").args(["-TERM", pid]).status().unwrap();
     }
     wait_for("the kept nodes to stop", Duration::from_secs(20), || {
-        std::net::TcpStream::connect(regulator.trim_start_matches("http://"))
+        std::net::TcpStream::connect(&regulator)
             .is_err()
             .then_some(())
     });

@@ -282,6 +282,7 @@ fn node_rank(module: &str) -> Option<u8> {
         "api" => 4,
         "portal" => 5,
         "server" => 6,
+        "setup" => 7,
         _ => return None,
     })
 }

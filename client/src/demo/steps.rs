@@ -73,8 +73,19 @@ fn permission_names(permissions: &[Permission]) -> String {
         .join(", ")
 }
 
-/// Creates six members: an encrypted node key, a config and a shared genesis each.
+/// The demo consortium's throw-away CA: it signs every node's certificate, and the
+/// demo's clients trust it (as `consentnet --ca-file` or `CONSENTNET_CA_FILE` would).
+pub(super) fn ca_file(work: &Path) -> std::path::PathBuf {
+    work.join("ca").join("ca.pem")
+}
+
+/// Creates six members: an encrypted node key, a certificate from the demo's CA, a
+/// config and a shared genesis each.
 pub(super) fn create_members(node_bin: &Path, work: &Path) -> anyhow::Result<Value> {
+    run_ok(
+        Command::new(node_bin).arg("tls-ca").arg(work.join("ca")),
+        "consentnet-node tls-ca",
+    )?;
     for (i, (name, role)) in MEMBERS.iter().enumerate() {
         let dir = work.join(format!("node{i}"));
         run_ok(
@@ -84,6 +95,8 @@ pub(super) fn create_members(node_bin: &Path, work: &Path) -> anyhow::Result<Val
                 .args(["--role", role, "--name", name])
                 .args(["--http", "127.0.0.1:0", "--operator", "127.0.0.1:0"])
                 .args(["--p2p", "/ip4/127.0.0.1/tcp/0"])
+                .arg("--tls-ca")
+                .arg(work.join("ca"))
                 .env("CONSENTNET_NODE_PASSPHRASE", NODE_PASSPHRASE),
             &format!("consentnet-node init {name}"),
         )?;
@@ -131,7 +144,10 @@ pub(super) fn start_nodes(
         let label = format!("node{i}");
         processes.spawn(&label, &mut command)?;
         let line = listening_line(processes, &label, &out, &log)?;
-        let http = http_url(&line, "node")?;
+        let http = line["url"]
+            .as_str()
+            .ok_or_else(|| anyhow!("node{i} reported no public URL"))?
+            .to_owned();
         let operator_url = listener_url(&line, "operator", "node")?;
         let p2p = line["p2p"][0]
             .as_str()
@@ -147,7 +163,7 @@ pub(super) fn start_nodes(
                 .as_str()
                 .ok_or_else(|| anyhow!("member.json names no DID"))?
                 .to_owned(),
-            node: NodeClient::new(&http)?,
+            node: NodeClient::trusting(&http, &ca_file(work))?,
             operator: NodeClient::new(&operator_url)?,
             http,
             operator_url,

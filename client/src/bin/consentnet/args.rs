@@ -16,6 +16,10 @@ pub struct Cli {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// A CA certificate (PEM) to trust for nodes' HTTPS besides the public roots, e.g. a
+    /// demo consortium's or a node's own `tls/ca.pem`.
+    #[arg(long, global = true, env = "CONSENTNET_CA_FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -41,6 +41,9 @@ fn quiet_on_closed_pipe() {
 fn main() -> ExitCode {
     quiet_on_closed_pipe();
     let cli = Cli::parse();
+    if let Some(path) = &cli.ca_file {
+        consentnet_client::node_api::trust_ca_file(path);
+    }
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

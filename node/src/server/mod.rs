@@ -1,6 +1,9 @@
-//! The node's two HTTP listeners: what each serves (the public surface; the operator surface, gated by the admin token when other machines can reach it) and serving both until shutdown.
+//! The node's two HTTP listeners: what each serves (the public surface over TLS; the operator surface, gated by the admin token when other machines can reach it), their security headers, and serving both until shutdown.
 
-use std::future::{Future, IntoFuture};
+pub mod listener;
+pub mod tls;
+
+use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
@@ -62,33 +65,65 @@ pub fn surfaces(
         let token = admin_token.ok_or(ServerError::OpenOperator(config.operator.listen))?;
         operator = api::require_admin_token(operator, token);
     }
+    let tls = !config.http.plain_http;
+    let public = public.layer(axum::middleware::from_fn_with_state(tls, security_headers));
+    let operator = operator.layer(axum::middleware::from_fn_with_state(
+        false,
+        security_headers,
+    ));
     Ok(Surfaces { public, operator })
 }
 
-/// Serves both surfaces until `shutdown` resolves; then both finish their requests in
-/// flight and return.
-pub async fn serve(
-    public: TcpListener,
-    operator: TcpListener,
-    surfaces: Surfaces,
-    shutdown: impl Future<Output = ()>,
-) -> std::io::Result<()> {
+/// How the two listeners serve.
+pub struct Listeners {
+    /// The public listener.
+    pub public: TcpListener,
+    /// Its TLS, unless `http.plain_http`.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// The operator listener (plain HTTP, loopback by default).
+    pub operator: TcpListener,
+    /// What each connection may use.
+    pub limits: listener::ConnectionLimits,
+}
+
+/// Serves both surfaces until `shutdown` resolves; then both stop accepting, finish
+/// their requests in flight and return.
+pub async fn serve(listeners: Listeners, surfaces: Surfaces, shutdown: impl Future<Output = ()>) {
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = stopped.wait_for(|stop| *stop).await;
-    };
-    // `into_make_service` turns the routes into services once; serving the router itself
-    // would rebuild every route for each new connection.
-    let public = axum::serve(public, surfaces.public.into_make_service())
-        .with_graceful_shutdown(until_stopped(stopped.clone()))
-        .into_future();
-    let operator = axum::serve(operator, surfaces.operator.into_make_service())
-        .with_graceful_shutdown(until_stopped(stopped))
-        .into_future();
+    let Listeners {
+        public,
+        tls,
+        operator,
+        limits,
+    } = listeners;
+    let public = listener::serve(public, surfaces.public, tls, limits, stopped.clone());
+    let operator = listener::serve(operator, surfaces.operator, None, limits, stopped);
     let trigger = async move {
         shutdown.await;
         let _ = stop.send(true);
     };
-    let (public, operator, ()) = tokio::join!(public, operator, trigger);
-    public.and(operator)
+    tokio::join!(public, operator, trigger);
+}
+
+/// Headers on every answer: `nosniff` everywhere, and over TLS `Strict-Transport-Security`
+/// (a year), so a browser never falls back to plain HTTP.
+async fn security_headers(
+    axum::extract::State(tls): axum::extract::State<bool>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{HeaderValue, header};
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if tls {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    response
 }
