@@ -358,12 +358,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rejects_urls_that_are_not_plain_http_hosts() {
+    fn rejects_urls_that_are_not_http_or_https_hosts() {
         for bad in [
             "",
             "127.0.0.1:8080",
-            "https://x:1",
+            "ftp://x:1",
             "http://",
+            "https://",
             "http://h:1/path",
         ] {
             let error = NodeClient::new(bad).unwrap_err();
@@ -373,5 +374,6 @@ mod tests {
             );
         }
         assert!(NodeClient::new("http://127.0.0.1:8080/").is_ok());
+        assert!(NodeClient::new("https://bank.example:8443").is_ok());
     }
 }
