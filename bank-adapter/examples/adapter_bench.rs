@@ -12,8 +12,10 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
+use consentnet_bank_adapter::api::AppLimits;
 use consentnet_bank_adapter::api::{APP_VERSION, AccessSink, Adapter, Check, router};
 use consentnet_bank_adapter::enforce::{ReplayCache, SCHEME};
+use consentnet_bank_adapter::limits::Rate;
 use consentnet_bank_adapter::links::{LinkRequest, Links};
 use consentnet_bank_adapter::sandbox::SandboxBank;
 use consentnet_bank_adapter::signatures::SignatureBatcher;
@@ -65,6 +67,11 @@ impl Setup {
             ledger: Arc::default(),
             check,
             unproven: Default::default(),
+            // Limiting runs on every call, with a rate the benchmark never reaches.
+            limits: AppLimits::new(Rate {
+                per_second: u32::MAX,
+                burst: u32::MAX,
+            }),
         })
     }
 }
@@ -105,7 +112,10 @@ fn setup() -> Setup {
         bank: bank.did().clone(),
         app: app.did().clone(),
         version: "1.0".into(),
-        action: AppAction::Approve { permissions },
+        action: AppAction::Approve {
+            permissions,
+            rate_limit: None,
+        },
         time: 2,
     };
     node.append_local(&bank, Event::app_decided(&bank, decision), 2)

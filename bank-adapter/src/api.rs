@@ -67,8 +67,41 @@ pub struct Adapter {
     pub ledger: Arc<crate::payments::Ledger>,
     /// Always [`Check::Enforced`] outside the adapter benchmark.
     pub check: Check,
-    /// Refusals whose proof never verified: counted and kept here, never recorded.
+    /// Refusals kept on this node, never recorded: those whose proof never verified,
+    /// and calls over the app's rate.
     pub unproven: crate::unproven::UnprovenRefusals,
+    /// Each app's rate at this bank.
+    pub limits: AppLimits,
+}
+
+/// The unified API's rate limits: one token bucket per app, at the rate the bank's
+/// decision sets or this default.
+#[derive(Debug)]
+pub struct AppLimits {
+    /// The rate of an app whose decision sets none.
+    pub default: crate::limits::Rate,
+    /// The apps' buckets.
+    pub buckets: crate::limits::TokenBuckets<Did>,
+}
+
+impl AppLimits {
+    /// Limits with `default` for apps whose decision sets no rate.
+    pub fn new(default: crate::limits::Rate) -> Self {
+        Self {
+            default,
+            buckets: crate::limits::TokenBuckets::default(),
+        }
+    }
+}
+
+impl Default for AppLimits {
+    /// 100 calls a second with bursts of 400: the node's default.
+    fn default() -> Self {
+        Self::new(crate::limits::Rate {
+            per_second: 100,
+            burst: 400,
+        })
+    }
 }
 
 impl std::fmt::Debug for Adapter {

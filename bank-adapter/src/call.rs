@@ -41,6 +41,7 @@ fn unchecked(
         Some(consent) => Ok(Authorized {
             permissions: consent.terms.permissions.clone(),
             consent,
+            rate_limit: None,
         }),
         None => Err(ObError::new(ObCode::ConsentUnknown, "no such consent")),
     }
@@ -77,7 +78,21 @@ fn status_of(error: &ObError) -> StatusCode {
 /// error shape with its interaction id. Nothing is recorded.
 pub(crate) fn refuse(headers: &HeaderMap, error: ObError) -> Response {
     let interaction = interaction_id(headers);
-    respond(status_of(&error), &interaction, error.body(&interaction))
+    answer_error(&interaction, &error)
+}
+
+/// `error` in the OBIE shape; a `429` says when to come back (`Retry-After`, 1 s when
+/// nothing more precise is known).
+fn answer_error(interaction: &str, error: &ObError) -> Response {
+    let status = status_of(error);
+    let mut response = respond(status, interaction, error.body(interaction));
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        let seconds = error.retry_after.unwrap_or(1);
+        response
+            .headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, seconds.into());
+    }
+    response
 }
 
 fn respond(status: StatusCode, interaction: &str, body: Value) -> Response {
@@ -159,6 +174,32 @@ impl<'a> Call<'a> {
             })
     }
 
+    /// The app's rate limit at this bank (its decision's, or the adapter's default): a
+    /// call over it is refused with `429 rate_limited` and not recorded, since the app's
+    /// own flood must not write the shared log.
+    fn within_rate(&self, authorized: Authorized) -> Result<Authorized, Refusal> {
+        let limits = &self.adapter.limits;
+        let rate = authorized.rate_limit.unwrap_or(limits.default);
+        match limits.buckets.take(
+            &authorized.consent.terms.app,
+            rate,
+            std::time::Instant::now(),
+        ) {
+            Ok(()) => Ok(authorized),
+            Err(wait) => Err(Refusal {
+                error: ObError::new(
+                    ObCode::RateLimited,
+                    format!(
+                        "this app is over its rate at this bank ({} calls/s, burst {})",
+                        rate.per_second, rate.burst
+                    ),
+                )
+                .retry_after(crate::limits::retry_after_secs(wait)),
+                proven: false,
+            }),
+        }
+    }
+
     /// Runs the check, then `serve`; records the outcome; answers in OBIE shapes.
     pub(crate) async fn run<F>(self, serve: F) -> Response
     where
@@ -196,7 +237,7 @@ impl<'a> Call<'a> {
                     proven: false,
                 }),
         };
-        let authorized = match checked {
+        let authorized = match checked.and_then(|authorized| self.within_rate(authorized)) {
             Ok(authorized) => authorized,
             Err(Refusal { error, proven }) => {
                 // Only a caller that proved it holds the app's key leaves a record on the
@@ -210,7 +251,7 @@ impl<'a> Call<'a> {
                         .unproven
                         .note(now, self.operation.name(), error.code);
                 }
-                return respond(status_of(&error), &interaction, error.body(&interaction));
+                return answer_error(&interaction, &error);
             }
         };
         let connector = self.adapter.connector();
@@ -227,7 +268,7 @@ impl<'a> Call<'a> {
                 record(Outcome::Refused {
                     code: error.code.as_str().to_owned(),
                 });
-                respond(status_of(&error), &interaction, error.body(&interaction))
+                answer_error(&interaction, &error)
             }
         }
     }

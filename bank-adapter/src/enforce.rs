@@ -165,6 +165,8 @@ pub struct Authorized {
     /// The permissions of the consent that the bank allows this app (the connector
     /// shapes its answer by them, e.g. Basic versus Detail).
     pub permissions: BTreeSet<Permission>,
+    /// The rate the bank set for the app in its decision, if it set one.
+    pub rate_limit: Option<consentnet_consent_chain::event::RateLimit>,
 }
 
 /// The authorization scheme name in the `Authorization` header.
@@ -173,12 +175,15 @@ pub const SCHEME: &str = "ConsentNet";
 /// node's authorization server issues are consent ids, so both schemes carry the same.
 pub const OAUTH_SCHEME: &str = "DPoP";
 
-/// Remembers recent proof ids so a proof is used once. Bounded: when full of ids still
-/// inside the freshness window, new calls are refused rather than a replay let through.
+/// Remembers recent proof ids so a proof is used once, in one partition per app: an app
+/// that fills its own (at most `capacity` ids still inside the freshness window) has its
+/// new calls refused rather than a replay let through, and every other app is unaffected.
+/// Partitions exist only for apps whose proofs verified, so their number is bounded by
+/// the apps holding consents at this bank.
 #[derive(Debug)]
 pub struct ReplayCache {
     capacity: usize,
-    inner: Mutex<SeenProofs>,
+    inner: Mutex<HashMap<Did, SeenProofs>>,
 }
 
 /// Proof ids with when they were seen (seconds), and the same in arrival order.
@@ -189,7 +194,7 @@ struct SeenProofs {
 }
 
 impl ReplayCache {
-    /// A cache of at most `capacity` proof ids.
+    /// A cache of at most `capacity` proof ids per app.
     pub fn new(capacity: usize) -> Self {
         Self {
             capacity: capacity.max(1),
@@ -197,11 +202,11 @@ impl ReplayCache {
         }
     }
 
-    /// Records `jti`, seen at `now` (seconds). Errors when it was seen before, or when
-    /// the cache is full of ids that have not expired yet.
-    fn record(&self, jti: &str, now: i64) -> Result<(), ObError> {
-        let mut guard = consentnet_identity::util::lock(&self.inner);
-        let SeenProofs { by_id: seen, order } = &mut *guard;
+    /// Records `jti` of `app`'s proof, seen at `now` (seconds). Errors when it was seen
+    /// before, or when the app's partition is full of ids that have not expired yet.
+    fn record(&self, app: &Did, jti: &str, now: i64) -> Result<(), ObError> {
+        let mut partitions = consentnet_identity::util::lock(&self.inner);
+        let SeenProofs { by_id: seen, order } = partitions.entry(app.clone()).or_default();
         // An id older than twice the window can no longer pass the freshness check.
         while let Some((at, _)) = order.front() {
             if *at >= now - 2 * PROOF_WINDOW_SECS {
@@ -220,8 +225,9 @@ impl ReplayCache {
         if seen.len() >= self.capacity {
             return Err(ObError::new(
                 ObCode::ReplayCacheFull,
-                "too many calls inside the proof window; retry shortly",
-            ));
+                "this app made too many calls inside the proof window; retry shortly",
+            )
+            .retry_after(u64::try_from(PROOF_WINDOW_SECS).unwrap_or(1)));
         }
         seen.insert(jti.to_owned(), now);
         order.push_back((now, jti.to_owned()));
@@ -384,7 +390,7 @@ fn finish(
         jti,
     } = pending;
     let version = call.app_version.unwrap_or_default();
-    replay.record(&jti, now.timestamp())?;
+    replay.record(&consent.terms.app, &jti, now.timestamp())?;
 
     match status {
         ConsentStatus::Active => {}
@@ -468,7 +474,10 @@ fn finish(
             ObCode::AppSuspended,
             format!("app version {version} is suspended by this bank"),
         )),
-        Some(AppAction::Approve { permissions }) => {
+        Some(AppAction::Approve {
+            permissions,
+            rate_limit,
+        }) => {
             let allowed: BTreeSet<Permission> =
                 granted.intersection(&permissions).copied().collect();
             if allowed.is_empty() {
@@ -489,6 +498,7 @@ fn finish(
             Ok(Authorized {
                 consent,
                 permissions,
+                rate_limit,
             })
         }
     }
@@ -500,4 +510,32 @@ fn names(permissions: &BTreeSet<Permission>) -> String {
         .map(|p| p.as_str())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use consentnet_identity::KeyPair;
+
+    #[test]
+    fn one_busy_app_fills_only_its_own_replay_partition() {
+        let cache = ReplayCache::new(2);
+        let (busy, quiet) = (KeyPair::generate(), KeyPair::generate());
+        cache.record(busy.did(), "a", 100).unwrap();
+        cache.record(busy.did(), "b", 100).unwrap();
+        let full = cache.record(busy.did(), "c", 100).unwrap_err();
+        assert_eq!(full.code, ObCode::ReplayCacheFull);
+        assert_eq!(full.retry_after, Some(PROOF_WINDOW_SECS as u64));
+        // The other app still calls, and a replay is still caught in either partition.
+        cache.record(quiet.did(), "a", 100).unwrap();
+        assert_eq!(
+            cache.record(quiet.did(), "a", 101).unwrap_err().code,
+            ObCode::ProofReplayed
+        );
+        assert_eq!(
+            cache.record(busy.did(), "a", 101).unwrap_err().code,
+            ObCode::ProofReplayed
+        );
+    }
 }

@@ -80,6 +80,8 @@ problem_codes! {
         ProofReplayed = (401, "proof_replayed"),
         /// The replay cache has no room.
         ReplayCacheFull = (429, "replay_cache_full"),
+        /// The app is over its rate at this bank.
+        RateLimited = (429, "rate_limited"),
         /// The consent's validity has not begun.
         ConsentNotYetValid = (403, "consent_not_yet_valid"),
         /// The consent's validity has ended.
@@ -145,6 +147,8 @@ pub struct ObError {
     pub code: ObCode,
     /// For people.
     pub message: String,
+    /// For a `429`: when to ask again, in seconds (`Retry-After`).
+    pub retry_after: Option<u64>,
 }
 
 impl ObError {
@@ -153,7 +157,14 @@ impl ObError {
         Self {
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// The same error, telling the caller to ask again after `seconds`.
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds.max(1));
+        self
     }
 
     /// The HTTP status.

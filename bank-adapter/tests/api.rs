@@ -11,12 +11,15 @@ use axum::body::{Body, to_bytes};
 use axum::http::{Request, StatusCode};
 use chrono::{DateTime, TimeZone, Utc};
 use common::openapi::Spec;
-use consentnet_bank_adapter::api::{APP_VERSION, AccessSink, Adapter, INTERACTION_ID, router};
+use consentnet_bank_adapter::api::{
+    APP_VERSION, AccessSink, Adapter, AppLimits, INTERACTION_ID, router,
+};
 use consentnet_bank_adapter::connector::{
     Account, Balance, BankConnector, ConnectorError, Page, Payment, PaymentOrder, Transaction,
     TransactionQuery,
 };
 use consentnet_bank_adapter::enforce::{ReplayCache, SCHEME};
+use consentnet_bank_adapter::limits::Rate;
 use consentnet_bank_adapter::payments::{Ledger, MAX_PAYMENT_BODY};
 use consentnet_bank_adapter::sandbox::SandboxBank;
 use consentnet_bank_adapter::signatures::SignatureBatcher;
@@ -135,6 +138,7 @@ fn world_with_limits(permissions: &[Permission], limits: Option<PaymentLimits>) 
         version: "1.0".into(),
         action: AppAction::Approve {
             permissions: Permission::ALL.iter().copied().collect::<BTreeSet<_>>(),
+            rate_limit: None,
         },
         time: 2,
     };
@@ -154,6 +158,7 @@ fn world_with_limits(permissions: &[Permission], limits: Option<PaymentLimits>) 
         ledger: Arc::default(),
         check: Default::default(),
         unproven: Default::default(),
+        limits: Default::default(),
     });
     World {
         adapter,
@@ -692,6 +697,63 @@ async fn a_payment_not_sent_as_json_or_too_large_gets_an_obie_error_and_nothing_
 }
 
 #[tokio::test]
+async fn an_app_over_its_rate_gets_429_with_retry_after_and_nothing_is_recorded() {
+    let mut w = world(&EVERYTHING);
+    w.adapter = Arc::new(Adapter {
+        bank: w.adapter.bank.clone(),
+        public_url: PUBLIC.into(),
+        source: w.adapter.source.clone(),
+        holders: w.linked.links.clone(),
+        replay: ReplayCache::new(10_000),
+        signatures: SignatureBatcher::new(),
+        connector: RwLock::new(w.adapter.connector()),
+        records: w.records.clone(),
+        ledger: Arc::default(),
+        check: Default::default(),
+        unproven: Default::default(),
+        limits: AppLimits::new(Rate {
+            per_second: 1,
+            burst: 2,
+        }),
+    });
+    assert_eq!(w.get("/accounts").await.0, StatusCode::OK);
+    assert_eq!(w.get("/accounts").await.0, StatusCode::OK);
+    let request = Request::get(format!("{AIS}/accounts"))
+        .header("authorization", format!("{SCHEME} {}", w.id))
+        .header(
+            "dpop",
+            sign_pop(
+                &w.app,
+                PopRequest {
+                    method: "GET",
+                    url: &format!("{PUBLIC}{AIS}/accounts"),
+                    access_token: &w.id,
+                },
+                Utc::now(),
+            ),
+        )
+        .header(APP_VERSION, "1.0")
+        .body(Body::empty())
+        .unwrap();
+    let response = router(w.adapter.clone()).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry), "{retry}");
+    let body: Value =
+        serde_json::from_slice(&to_bytes(response.into_body(), 1 << 20).await.unwrap()).unwrap();
+    assert_eq!(body["Code"], "rate_limited");
+    let problems = w.spec.check(w.spec.schema("OBErrorResponse1"), &body);
+    assert!(problems.is_empty(), "{problems:?}");
+    // Two served calls on the log; the refused one stays on this node.
+    assert_eq!(w.records.0.lock().unwrap().len(), 2);
+    assert_eq!(w.adapter.unproven.total(), 1);
+}
+
+#[tokio::test]
 async fn the_adapter_publishes_an_openapi_document_of_every_route_it_serves() {
     let w = world(&EVERYTHING);
     let request = Request::get("/open-banking/v4.0/openapi.json")
@@ -746,6 +808,7 @@ async fn the_payment_ledger_survives_a_restart_from_its_journal() {
             ledger: Arc::new(Ledger::open(&journal).unwrap()),
             check: Default::default(),
             unproven: Default::default(),
+            limits: Default::default(),
         })
     };
     w.adapter = reopen(&w);

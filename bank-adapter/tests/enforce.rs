@@ -93,12 +93,14 @@ impl World {
         };
         let basic_and_balances = AppAction::Approve {
             permissions: BTreeSet::from([Permission::ReadAccountsBasic, Permission::ReadBalances]),
+            rate_limit: None,
         };
         world.decide("1.0", basic_and_balances);
         world.decide(
             "1.1",
             AppAction::Approve {
                 permissions: BTreeSet::from([Permission::ReadAccountsBasic]),
+                rate_limit: None,
             },
         );
         world.decide("0.9", AppAction::Suspend);

@@ -69,6 +69,7 @@ fn event_for(bank: &KeyPair, app: &KeyPair, index: u64) -> Event {
                 version: format!("1.{index}"),
                 action: AppAction::Approve {
                     permissions: BTreeSet::from([Permission::ReadAccountsBasic]),
+                    rate_limit: None,
                 },
                 time: index,
             },

@@ -49,6 +49,16 @@ pub struct AppManifest {
     pub bundle_hash: String,
 }
 
+/// A sustained rate and the burst allowed above it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RateLimit {
+    /// Requests per second, sustained.
+    pub per_second: u32,
+    /// Requests that may come at once.
+    pub burst: u32,
+}
+
 /// What a bank decides about one app version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "action")]
@@ -57,6 +67,10 @@ pub enum AppAction {
     Approve {
         /// The permissions the app may use at this bank.
         permissions: BTreeSet<Permission>,
+        /// The rate this bank lets the app call its unified API at; absent, the bank
+        /// node's default applies.
+        #[serde(default, rename = "rateLimit", skip_serializing_if = "Option::is_none")]
+        rate_limit: Option<RateLimit>,
     },
     /// The version may not be used at this bank; every consent for it stops working there.
     Suspend,

@@ -467,8 +467,13 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
         .membership()
         .has_role(key.did(), Role::Bank);
     let (bank, adapter_routes, bank_tasks) = if is_bank {
+        let app_rate = consentnet_bank_adapter::limits::Rate {
+            per_second: config.limits.per_app_per_second,
+            burst: config.limits.per_app_burst,
+        };
         let (bank, routes, tasks) = bank::start(
             &config.adapter,
+            app_rate,
             admin_token.clone(),
             service.clone(),
             submitter.clone(),

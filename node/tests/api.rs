@@ -181,6 +181,7 @@ fn decision(signer: &KeyPair, bank: &KeyPair, app: &KeyPair) -> Value {
         version: "1.0.0".into(),
         action: AppAction::Approve {
             permissions: BTreeSet::from([Permission::ReadAccountsBasic]),
+            rate_limit: None,
         },
         time: u64::try_from(Utc::now().timestamp_millis()).unwrap(),
     };

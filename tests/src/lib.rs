@@ -359,6 +359,7 @@ pub fn decision_body(
         version: version.into(),
         action: AppAction::Approve {
             permissions: balance_permissions(),
+            rate_limit: None,
         },
         time: u64::try_from(chrono::Utc::now().timestamp_millis()).expect("now is after 1970"),
     };

@@ -292,6 +292,7 @@ pub(super) fn publish_apps(j: &Journey, members: &[Member], apps: &Apps) -> anyh
                 "1.0.0",
                 AppAction::Approve {
                     permissions: permissions.iter().copied().collect(),
+                    rate_limit: None,
                 },
             )?;
             members[bank].node.post("/v1/apps/decisions", &body)?;

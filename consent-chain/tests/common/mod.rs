@@ -120,6 +120,7 @@ pub fn approve(bank: &KeyPair, app: &KeyPair, time: u64) -> Event {
             version: "1.0.0".into(),
             action: AppAction::Approve {
                 permissions: BTreeSet::from([Permission::ReadAccountsBasic]),
+                rate_limit: None,
             },
             time,
         },

@@ -9,9 +9,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
-use consentnet_bank_adapter::api::Adapter;
+use consentnet_bank_adapter::api::{Adapter, AppLimits};
 use consentnet_bank_adapter::connector::BankConnector;
 use consentnet_bank_adapter::enforce::ReplayCache;
+use consentnet_bank_adapter::limits::Rate;
 use consentnet_bank_adapter::links::{LinkError, Links};
 use consentnet_bank_adapter::payments::Ledger;
 use consentnet_bank_adapter::sandbox::SandboxBank;
@@ -78,6 +79,7 @@ impl BankTasks {
 /// shutdown.
 pub fn start(
     config: &AdapterSection,
+    app_rate: Rate,
     admin_token: Option<String>,
     service: Arc<NodeService>,
     submitter: Submitter,
@@ -103,6 +105,7 @@ pub fn start(
         ledger: Arc::new(ledger),
         check: Default::default(),
         unproven: Default::default(),
+        limits: AppLimits::new(app_rate),
     });
     let problem = ConnectorProblem::default();
     let watcher = watch_connectors(

@@ -157,7 +157,11 @@ pub fn catalog(json: bool, args: &CatalogArgs) -> anyhow::Result<()> {
         match serde_json::from_value::<AppDecision>(app["decision"].clone()) {
             Err(_) => "not decided".into(),
             Ok(AppDecision {
-                action: AppAction::Approve { permissions },
+                action:
+                    AppAction::Approve {
+                        permissions,
+                        rate_limit: None,
+                    },
                 ..
             }) => format!(
                 "approved for {}",
@@ -469,6 +473,7 @@ pub fn bank_decide(json: bool, args: &BankDecideArgs) -> anyhow::Result<()> {
     } else {
         AppAction::Approve {
             permissions: commands::permissions(permissions)?,
+            rate_limit: None,
         }
     };
     let body = commands::app_decision(&key, did("app", app)?, version, action)?;

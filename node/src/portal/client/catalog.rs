@@ -71,7 +71,7 @@ pub(super) async fn catalog(State(portal): State<Portal>, headers: HeaderMap) ->
                     .map(|bank| {
                         let verdict =
                             match state.app_action(&bank.did, &manifest.app, &manifest.version) {
-                                Some(AppAction::Approve { permissions }) => format!(
+                                Some(AppAction::Approve { permissions, .. }) => format!(
                                     "allows it to {}",
                                     permissions
                                         .iter()

@@ -60,7 +60,7 @@ pub(super) async fn bank_page(State(portal): State<Portal>, headers: HeaderMap) 
                 let manifest = &entry.manifest;
                 let (state_text, allowed): (String, BTreeSet<Permission>) =
                     match entry.decision.map(|d| d.action) {
-                        Some(AppAction::Approve { permissions }) => {
+                        Some(AppAction::Approve { permissions, .. }) => {
                             ("approved".into(), permissions)
                         }
                         Some(AppAction::Suspend) => ("suspended".into(), BTreeSet::new()),
@@ -237,7 +237,10 @@ pub(super) async fn bank_decide(
                     "tick at least one permission to approve, or suspend instead",
                 );
             }
-            AppAction::Approve { permissions }
+            AppAction::Approve {
+                permissions,
+                rate_limit: None,
+            }
         }
         Some("suspend") => AppAction::Suspend,
         _ => {

@@ -78,7 +78,7 @@ impl AuthServer {
             .into_iter()
             .filter(|entry| entry.manifest.app == client)
             .filter_map(|entry| match entry.decision.map(|d| d.action) {
-                Some(AppAction::Approve { permissions }) => Some((
+                Some(AppAction::Approve { permissions, .. }) => Some((
                     entry.manifest.version.clone(),
                     permissions,
                     entry

@@ -95,7 +95,7 @@ pub(super) fn consent_page(
         })
         .unwrap_or_default();
     let bank_allows = match allowed {
-        Some(AppAction::Approve { permissions }) => format!(
+        Some(AppAction::Approve { permissions, .. }) => format!(
             "Your bank has checked this app (version {}) and allows it to {}.",
             escape_html(&asked.app_version),
             permissions
