@@ -181,6 +181,16 @@ pub fn validate_event(
         } => {
             require_bank(&decision.bank)?;
             text_field("app version", &decision.version)?;
+            if let crate::event::AppAction::Approve {
+                rate_limit: Some(rate),
+                ..
+            } = &decision.action
+                && (rate.per_second == 0 || rate.burst == 0)
+            {
+                return Err(EventError::Invalid(
+                    "rateLimit: perSecond and burst are at least 1".into(),
+                ));
+            }
             if !verify(&decision.bank, domain::DECISION, decision, signature) {
                 return Err(EventError::BadSignature("app decision"));
             }

@@ -79,10 +79,13 @@ impl NodeDir {
         let member = serde_json::from_slice(&output.stdout).expect("init prints the member line");
         let config = dir.join("node.toml");
         let text = std::fs::read_to_string(&config).expect("init wrote node.toml");
-        // Sync often, so tests that wait on catch-up finish quickly.
+        // Sync often, so tests that wait on catch-up finish quickly; every test client is
+        // on 127.0.0.1, so the per-IP rate is raised (the rate-limit tests set their own).
         std::fs::write(
             &config,
-            text.replace("sync_interval_ms = 2000", "sync_interval_ms = 300"),
+            text.replace("sync_interval_ms = 2000", "sync_interval_ms = 300")
+                .replace("per_ip_per_second = 50", "per_ip_per_second = 100000")
+                .replace("per_ip_burst = 200", "per_ip_burst = 100000"),
         )
         .expect("node.toml is writable");
         Self {

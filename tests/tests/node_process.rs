@@ -174,3 +174,68 @@ fn a_node_refuses_to_open_its_operator_listener_to_other_machines_without_a_toke
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("operator.admin_token_file"), "{stderr}");
 }
+
+#[test]
+fn one_client_address_over_its_rate_gets_429_with_retry_after_in_each_surfaces_shape() {
+    let consortium = Consortium::create(&[("bank", "Busy Bank")]);
+    let config = consortium.nodes[0].dir.join("node.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text
+        .replace("per_ip_per_second = 100000", "per_ip_per_second = 1")
+        .replace("per_ip_burst = 100000", "per_ip_burst = 3")
+        .replace("enabled = false", "enabled = true");
+    std::fs::write(&config, text).unwrap();
+    let node = consortium.start(0, DEADLINE);
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let mut answers = Vec::new();
+    for path in [
+        "/healthz",
+        "/v1/catalog?bank=x",
+        "/.well-known/consentnet-node",
+        "/v1/catalog?bank=x",
+        "/portal",
+        "/.well-known/oauth-authorization-server",
+    ] {
+        let mut response = agent
+            .get(&format!("{}{path}", node.http_url))
+            .call()
+            .unwrap();
+        let status = response.status().as_u16();
+        let retry = response
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body = response.body_mut().read_to_string().unwrap();
+        answers.push((path, status, retry, body));
+    }
+    // The burst of 3 is served; then each surface refuses in its own shape.
+    for (path, status, _, body) in &answers[..3] {
+        assert_ne!(*status, 429, "{path}: {body}");
+    }
+    for (path, status, retry, body) in &answers[3..] {
+        assert_eq!(*status, 429, "{path}: {body}");
+        assert_eq!(retry.as_deref(), Some("1"), "{path}");
+    }
+    assert!(
+        answers[3].3.contains("\"code\":\"rate_limited\""),
+        "{}",
+        answers[3].3
+    );
+    assert!(
+        answers[4].3.contains("data-error=\"rate_limited\""),
+        "{}",
+        answers[4].3
+    );
+    assert!(
+        answers[5].3.contains("\"error\":\"slow_down\""),
+        "{}",
+        answers[5].3
+    );
+    // The operator listener is not limited.
+    for _ in 0..10 {
+        assert_eq!(http_get(&format!("{}/status", node.operator_url)).0, 200);
+    }
+}

@@ -99,6 +99,8 @@ consentnet_bank_adapter::problem_codes! {
         NodeNotMember = (503, "node_not_member"),
         /// The log cannot be read or written now.
         StoreUnavailable = (503, "store_unavailable"),
+        /// The client IP is over its rate.
+        RateLimited = (429, "rate_limited"),
         /// Another audit of the log is running.
         AuditBusy = (429, "audit_busy"),
         /// The node is shutting down.

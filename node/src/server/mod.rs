@@ -1,5 +1,6 @@
 //! The node's two HTTP listeners: what each serves (the public surface over TLS; the operator surface, gated by the admin token when other machines can reach it), their security headers, and serving both until shutdown.
 
+pub mod limits;
 pub mod listener;
 pub mod tls;
 
@@ -66,7 +67,13 @@ pub fn surfaces(
         operator = api::require_admin_token(operator, token);
     }
     let tls = !config.http.plain_http;
-    let public = public.layer(axum::middleware::from_fn_with_state(tls, security_headers));
+    let per_ip = limits::IpLimits::new(consentnet_bank_adapter::limits::Rate {
+        per_second: config.limits.per_ip_per_second,
+        burst: config.limits.per_ip_burst,
+    });
+    let public = public
+        .layer(axum::middleware::from_fn_with_state(per_ip, limits::per_ip))
+        .layer(axum::middleware::from_fn_with_state(tls, security_headers));
     let operator = operator.layer(axum::middleware::from_fn_with_state(
         false,
         security_headers,

@@ -465,4 +465,11 @@ pub struct BankDecideArgs {
     /// Suspend the version instead.
     #[arg(long)]
     pub suspend: bool,
+    /// The app's rate at this bank, in unified API calls per second (default: the node's
+    /// `limits.per_app_per_second`).
+    #[arg(long, requires = "burst", conflicts_with = "suspend")]
+    pub rate: Option<u32>,
+    /// The burst the app may make above its rate.
+    #[arg(long, requires = "rate")]
+    pub burst: Option<u32>,
 }

@@ -464,8 +464,18 @@ pub fn bank_decide(json: bool, args: &BankDecideArgs) -> anyhow::Result<()> {
         version,
         permissions,
         suspend,
+        rate,
+        burst,
     } = args;
     let key = commands::node_key_from_env(key_file)?;
+    let rate_limit = match (rate, burst) {
+        (Some(0), _) | (_, Some(0)) => bail!("--rate and --burst are at least 1"),
+        (Some(per_second), Some(burst)) => Some(consentnet_consent_chain::event::RateLimit {
+            per_second: *per_second,
+            burst: *burst,
+        }),
+        _ => None,
+    };
     let action = if *suspend {
         AppAction::Suspend
     } else if permissions.is_empty() {
@@ -473,7 +483,7 @@ pub fn bank_decide(json: bool, args: &BankDecideArgs) -> anyhow::Result<()> {
     } else {
         AppAction::Approve {
             permissions: commands::permissions(permissions)?,
-            rate_limit: None,
+            rate_limit,
         }
     };
     let body = commands::app_decision(&key, did("app", app)?, version, action)?;

@@ -31,6 +31,8 @@ consentnet_bank_adapter::problem_codes! {
         AccessDenied = (303, "access_denied"),
         /// The Deny form lacks this request's token or the browser's cookie.
         CsrfMismatch = (403, "csrf_mismatch"),
+        /// The client IP is over its rate (with `Retry-After`).
+        SlowDown = (429, "slow_down"),
         /// A bounded table is full, or the log cannot be written now.
         TemporarilyUnavailable = (503, "temporarily_unavailable"),
         /// Anything else that went wrong on this server.
