@@ -140,9 +140,15 @@ impl ApiError {
         Self::new(ApiCode::NotFound, format!("no such endpoint: {path}"))
     }
 
-    /// The log could not be read or written.
-    pub(crate) fn internal(message: impl Into<String>) -> Self {
-        Self::new(ApiCode::StoreUnavailable, message)
+    /// The log could not be read or written. The cause (which may name the server's
+    /// files) goes to the node's log only; the caller learns that it failed, not where.
+    pub(crate) fn internal(cause: impl Into<String>) -> Self {
+        let cause = cause.into();
+        tracing::error!(%cause, "a request failed on the node's side");
+        Self::new(
+            ApiCode::StoreUnavailable,
+            "the node cannot read or write its log now; its operator's log names the cause",
+        )
     }
 
     /// The HTTP status.
@@ -153,6 +159,9 @@ impl ApiError {
 
 impl From<SubmitError> for ApiError {
     fn from(error: SubmitError) -> Self {
+        if let SubmitError::Store(cause) = &error {
+            return Self::internal(cause.to_string());
+        }
         let message = error.to_string();
         let code = match &error {
             SubmitError::Invalid(event) => match event {

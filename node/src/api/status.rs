@@ -15,8 +15,17 @@ use serde_json::{Value, json};
 use super::{ApiCode, ApiError, AppState, blocking, query};
 use crate::core::AuditError;
 
-pub(super) async fn healthz() -> &'static str {
-    "ok"
+/// `GET /healthz`: `ok`, or `503 store_unavailable` while the log refuses writes.
+pub(super) async fn healthz(State(state): State<AppState>) -> Response {
+    if state.service.writable() {
+        "ok".into_response()
+    } else {
+        ApiError::new(
+            ApiCode::StoreUnavailable,
+            "not ready: the log refuses writes (see the node's log for the cause)",
+        )
+        .into_response()
+    }
 }
 
 /// `GET /.well-known/consentnet-node`: who this node is, as the genesis already tells

@@ -90,7 +90,11 @@ impl NodeService {
                     }
                     Ok(Received::Equivocation(evidence)) => GossipVerdict::Conflict(evidence),
                     Ok(Received::Duplicate) => GossipVerdict::Ignore,
-                    Err(Rejected::PendingFull(_) | Rejected::Store(_)) => GossipVerdict::Ignore,
+                    Err(Rejected::Store(_)) => {
+                        self.note_write(false);
+                        GossipVerdict::Ignore
+                    }
+                    Err(Rejected::PendingFull(_)) => GossipVerdict::Ignore,
                     Err(error) => GossipVerdict::Reject(error.to_string()),
                 };
             }
@@ -100,6 +104,9 @@ impl NodeService {
                     verdicts[index].1 = GossipVerdict::Accept { gap: false };
                 }
             }
+        }
+        if stored > 0 {
+            self.note_write(true);
         }
         self.metrics.stored(stored);
         for verdict in refused
@@ -192,9 +199,16 @@ impl NodeService {
                 Ok(Received::Buffered { .. }) => outcome.gap = true,
                 Ok(Received::Equivocation(evidence)) => outcome.evidence.push(*evidence),
                 Ok(Received::Duplicate) => {}
-                Err(Rejected::PendingFull(_) | Rejected::Store(_)) => outcome.gap = true,
+                Err(Rejected::Store(_)) => {
+                    self.note_write(false);
+                    outcome.gap = true;
+                }
+                Err(Rejected::PendingFull(_)) => outcome.gap = true,
                 Err(_) => outcome.rejected += 1,
             }
+        }
+        if outcome.stored > 0 {
+            self.note_write(true);
         }
         self.metrics.stored(outcome.stored);
         outcome

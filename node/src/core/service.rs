@@ -26,6 +26,8 @@ pub struct NodeService {
     pub(super) clock_skew: Mutex<BTreeMap<Did, i64>>,
     /// Held by the one audit that may run at a time.
     audit_running: Mutex<()>,
+    /// True from a write the store refused until one it takes.
+    store_refusing: std::sync::atomic::AtomicBool,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
 }
@@ -64,6 +66,7 @@ impl NodeService {
             known_heads: Mutex::default(),
             clock_skew: Mutex::default(),
             audit_running: Mutex::default(),
+            store_refusing: std::sync::atomic::AtomicBool::new(false),
             metrics: Metrics::default(),
         })
     }
@@ -141,6 +144,28 @@ impl NodeService {
     /// seen in ms (positive: ahead of this node's clock).
     pub fn clock_skew(&self) -> BTreeMap<Did, i64> {
         lock(&self.clock_skew).clone()
+    }
+
+    /// False while the store refuses writes (a full disk, say): from the refused write
+    /// until the next one it takes. `/healthz` then answers not ready.
+    pub fn writable(&self) -> bool {
+        !self
+            .store_refusing
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Notes whether the store took a write.
+    pub(super) fn note_write(&self, taken: bool) {
+        let was = self
+            .store_refusing
+            .swap(!taken, std::sync::atomic::Ordering::Relaxed);
+        if was != !taken {
+            if taken {
+                tracing::info!("the log takes writes again");
+            } else {
+                tracing::error!("the log refuses writes; /healthz answers not ready");
+            }
+        }
     }
 
     /// Entries held, all feeds together.

@@ -166,6 +166,14 @@ impl NodeService {
         // Canonical JSON and a batch check of the events' own signatures, outside the lock.
         let prepared = consentnet_consent_chain::replica::prepare_events(accepted);
         let appended = lock(&self.replica).append_prepared(&self.key, prepared, now_ms());
+        let refused = appended
+            .iter()
+            .any(|result| matches!(result, Err(Rejected::Store(_))));
+        if refused {
+            self.note_write(false);
+        } else if appended.iter().any(|r| matches!(r, Ok(Appended::New(_)))) {
+            self.note_write(true);
+        }
         for (slot, result) in slots.into_iter().zip(appended) {
             results[slot] = Some(match result {
                 Ok(Appended::New(entry)) => Ok(Submitted { entry, new: true }),
