@@ -159,7 +159,7 @@ impl NodeService {
         let was = self
             .store_refusing
             .swap(!taken, std::sync::atomic::Ordering::Relaxed);
-        if was != !taken {
+        if was == taken {
             if taken {
                 tracing::info!("the log takes writes again");
             } else {
