@@ -231,3 +231,44 @@ fn a_partitioned_node_and_the_rest_both_take_writes_and_converge_after_healing()
         assert_eq!(status_of(node, &regulator, &minority), "active");
     }
 }
+
+/// Opens `count` TCP connections from `source` to `port` on loopback and holds them open,
+/// sending nothing: a stranger squatting on the handshake slots.
+fn squat(
+    source: &str,
+    port: u16,
+    count: usize,
+) -> (tokio::runtime::Runtime, Vec<tokio::net::TcpStream>) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let streams = runtime.block_on(async {
+        let mut streams = Vec::new();
+        for _ in 0..count {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+            if let Ok(stream) = socket
+                .connect(format!("127.0.0.1:{port}").parse().unwrap())
+                .await
+            {
+                streams.push(stream);
+            }
+        }
+        streams
+    });
+    (runtime, streams)
+}
+
+#[test]
+fn a_stranger_holding_idle_connections_to_the_p2p_port_does_not_lock_a_member_out() {
+    let consortium = Consortium::create(&[("bank", "Squatted Bank"), ("tsp", "Member TSP")]);
+    let first = consortium.start(0, START);
+    let (_runtime, streams) = squat("127.0.0.2", consortium.nodes[0].p2p_port, 64);
+    assert!(!streams.is_empty(), "the stranger reached the port");
+    // The member dials in while the stranger holds its connections: it gets in well
+    // before any of the stranger's handshakes could time out (5 s).
+    let second = consortium.start(1, START);
+    wait_connected(&[&first, &second], 1, Duration::from_secs(4));
+    drop(streams);
+}

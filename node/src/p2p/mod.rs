@@ -3,6 +3,7 @@
 mod counters;
 mod event_loop;
 mod log;
+pub mod pending;
 mod swarm;
 mod sync;
 mod validator;

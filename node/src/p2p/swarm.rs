@@ -33,10 +33,14 @@ pub(super) struct Behaviour {
     pub(super) allowed: allow_block_list::Behaviour<allow_block_list::AllowedPeers>,
     pub(super) blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     pub(super) limits: connection_limits::Behaviour,
+    pub(super) pending: super::pending::PendingLimits,
     pub(super) gossipsub: gossipsub::Behaviour,
     pub(super) sync: request_response::cbor::Behaviour<SyncRequest, SyncResponse>,
     pub(super) identify: identify::Behaviour,
 }
+
+/// How long an inbound or outbound connection has for its TCP, Noise and Yamux handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn start_error(error: &dyn std::fmt::Display) -> NetworkError {
     NetworkError::Start(error.to_string())
@@ -123,9 +127,15 @@ fn behaviour(
     let limits = connection_limits::Behaviour::new(
         connection_limits::ConnectionLimits::default()
             .with_max_established(Some(config.max_connections))
-            .with_max_established_per_peer(Some(2))
-            .with_max_pending_incoming(Some(config.max_connections)),
+            .with_max_established_per_peer(Some(2)),
     );
+    // Handshakes in progress are capped per address and in all, except from members'
+    // addresses (the bootstrap list), so strangers cannot lock members out.
+    let member_ips = config
+        .bootstrap
+        .iter()
+        .filter_map(|(_, address)| super::pending::ip_of(address));
+    let pending = super::pending::PendingLimits::new(member_ips, config.max_connections as usize);
     // No address cache: peers are dialed only at the addresses the operator configured,
     // never at ones a peer reported about itself or others.
     let identify = identify::Behaviour::new(
@@ -135,6 +145,7 @@ fn behaviour(
         allowed,
         blocked: allow_block_list::Behaviour::default(),
         limits,
+        pending,
         gossipsub: gossip_behaviour(topics.0, topics.1)?,
         sync: sync_behaviour(),
         identify,
@@ -188,6 +199,7 @@ pub async fn start(
         .with_behaviour(|_| behaviour)
         .map_err(|e| start_error(&e))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .with_connection_timeout(HANDSHAKE_TIMEOUT)
         .build();
     let listen = listen(&mut swarm, &config.listen).await?;
     let (commands, inbox) = mpsc::channel(COMMAND_QUEUE);
