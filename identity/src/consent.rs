@@ -178,6 +178,20 @@ fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, ConsentError> {
         })
 }
 
+/// True for `urn:uuid:` and a UUID in its 8-4-4-4-12 hex form, nothing else: the id is
+/// an IRI the JSON-LD processor reads, so nothing but those characters reaches it.
+fn is_urn_uuid(text: &str) -> bool {
+    let Some(uuid) = text.strip_prefix("urn:uuid:") else {
+        return false;
+    };
+    let groups: Vec<&str> = uuid.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(group, len)| group.len() == len && group.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 fn did_field(field: &str, text: &str) -> Result<Did, ConsentError> {
     Did::parse(text).map_err(|e| ConsentError::Malformed(format!("{field}: {e}")))
 }
@@ -419,7 +433,7 @@ fn check_structure(bytes: &[u8]) -> Result<(Value, Did, ConsentTerms), ConsentEr
             wire.types
         )));
     }
-    if !wire.id.starts_with("urn:uuid:") {
+    if !is_urn_uuid(&wire.id) {
         return Err(ConsentError::Malformed(format!(
             "id {:?} is not a urn:uuid",
             wire.id
@@ -466,6 +480,16 @@ fn check_structure(bytes: &[u8]) -> Result<(Value, Did, ConsentTerms), ConsentEr
             method: method.to_owned(),
             issuer: issuer.to_string(),
         });
+    }
+    // The proof's own times are read by the suite: they must be dates it can hold (a year
+    // of thirty digits is refused here, not left to overflow inside it).
+    for field in ["created", "expires"] {
+        if let Some(value) = proof.get(field) {
+            let text = value
+                .as_str()
+                .ok_or_else(|| ConsentError::Malformed(format!("proof.{field} is not a string")))?;
+            parse_time(&format!("proof.{field}"), text)?;
+        }
     }
     if proof.get("proofPurpose").and_then(Value::as_str) != Some("assertionMethod") {
         return Err(ConsentError::Malformed(

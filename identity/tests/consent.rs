@@ -428,3 +428,47 @@ async fn a_consent_prepared_for_an_outside_signer_verifies_once_the_issuer_signs
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn a_proof_dated_beyond_any_calendar_is_refused_not_a_panic() {
+    // Found by the fuzzer (`scripts/fuzz`): a thirty-digit year in `proof.created`.
+    let (_, credential) = issued().await;
+    for created in [
+        "20269999999999999999999999-12-02T01:20:52.267Z",
+        "yesterday",
+        "2026-13-45T99:99:99Z",
+    ] {
+        let mut forged = credential.clone();
+        forged["proof"]["created"] = json!(created);
+        let result = verify_value(&forged).await;
+        assert!(
+            matches!(&result, Err(ConsentError::Malformed(m)) if m.contains("proof.created")),
+            "{created}: {result:?}"
+        );
+    }
+    let mut forged = credential.clone();
+    forged["proof"]["created"] = json!(12);
+    assert!(matches!(
+        verify_value(&forged).await,
+        Err(ConsentError::Malformed(_))
+    ));
+}
+
+#[tokio::test]
+async fn an_id_that_is_not_a_plain_urn_uuid_is_refused_not_a_panic() {
+    // Found by the fuzzer (`scripts/fuzz`): a `%` in the id reached the JSON-LD processor.
+    let (_, credential) = issued().await;
+    for id in [
+        "urn:uuid:49685bee%ee73-4816-904c-4d930c60cf98",
+        "urn:uuid:49685bee-ee73-4816-904c",
+        "urn:uuid:49685bee-ee73-4816-904c-4d930c60cf9g",
+    ] {
+        let mut forged = credential.clone();
+        forged["id"] = json!(id);
+        let result = verify_value(&forged).await;
+        assert!(
+            matches!(&result, Err(ConsentError::Malformed(m)) if m.contains("urn:uuid")),
+            "{id}: {result:?}"
+        );
+    }
+}
