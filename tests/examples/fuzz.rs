@@ -89,8 +89,10 @@ fn mutate_jws(rng: &mut Rng, token: &str, seeds: &[Vec<u8>]) -> Vec<u8> {
 
 /// What one target does with an input; a panic is a crash.
 type Target = Box<dyn Fn(&[u8])>;
+/// A target's valid inputs and the target.
+type Seeded = (Vec<Vec<u8>>, Target);
 
-fn pop_target() -> (Vec<Vec<u8>>, Target) {
+fn pop_target() -> Seeded {
     let app = KeyPair::generate();
     let url = "https://bank.example/open-banking/v4.0/aisp/accounts";
     let request = PopRequest {
@@ -110,7 +112,7 @@ fn pop_target() -> (Vec<Vec<u8>>, Target) {
     (seeds, target)
 }
 
-fn credential_target() -> (Vec<Vec<u8>>, Target) {
+fn credential_target() -> Seeded {
     let (client, app, bank) = (
         KeyPair::generate(),
         KeyPair::generate(),
@@ -134,7 +136,7 @@ fn credential_target() -> (Vec<Vec<u8>>, Target) {
     (seeds, target)
 }
 
-fn entry_target() -> (Vec<Vec<u8>>, Target) {
+fn entry_target() -> Seeded {
     let key = KeyPair::generate();
     let app = KeyPair::generate();
     let manifest = AppManifest {
@@ -156,7 +158,7 @@ fn entry_target() -> (Vec<Vec<u8>>, Target) {
     (seeds, target)
 }
 
-fn mapping_target() -> (Vec<Vec<u8>>, Target) {
+fn mapping_target() -> Seeded {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../bank-adapter/mappings");
     let seeds = ["berlin-group.toml", "legacy-core.toml"]
         .iter()
@@ -170,7 +172,7 @@ fn mapping_target() -> (Vec<Vec<u8>>, Target) {
     (seeds, target)
 }
 
-fn json_target() -> (Vec<Vec<u8>>, Target) {
+fn json_target() -> Seeded {
     let seeds = vec![
         json!({"a": [1, -2.5e3, "x\u{e9}", null, true], "b": {"c": {}}})
             .to_string()
@@ -232,7 +234,7 @@ fn main() {
         .iter()
         .position(|a| a == "--target")
         .and_then(|i| args.get(i + 1));
-    let targets: Vec<(&str, (Vec<Vec<u8>>, Target))> = vec![
+    let targets: Vec<(&str, Seeded)> = vec![
         ("dpop-jws", pop_target()),
         ("credential", credential_target()),
         ("entry", entry_target()),
