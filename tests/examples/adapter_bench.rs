@@ -1,7 +1,7 @@
-//! Adapter benchmark: authorized `GET .../balances` over real HTTP through the full consent check, against the same server with the check skipped, in one run; then latency at half of the checked peak.
+//! Adapter benchmark: authorized `GET .../balances` over real HTTPS (the node's own listener: rustls, connection caps, header timeouts) through the full consent check and the per-app rate limit, against the same server with the check skipped, in one run; latency at half of the checked peak; and the cost of TLS itself, the checked server over HTTPS against plain HTTP.
 //!
 //! Run by `scripts/bench adapter`; prints JSON. `BENCH_SECONDS` (default 5) per phase,
-//! `BENCH_CLIENTS` (default 8) concurrent keep-alive clients.
+//! `BENCH_CLIENTS` (default 32) concurrent keep-alive clients.
 
 // A benchmark harness: any failure should stop it loudly.
 #![allow(clippy::unwrap_used)]
@@ -25,6 +25,8 @@ use consentnet_identity::consent::block_on;
 use consentnet_identity::{
     ConsentId, ConsentTerms, KeyPair, Permission, PopRequest, issue_consent, sign_pop,
 };
+use consentnet_node::server::listener::{self, ConnectionLimits};
+use consentnet_node::server::tls::{Ca, ReloadingCert, TlsAcceptor};
 use serde_json::json;
 
 fn env_count(name: &str, default: u64) -> u64 {
@@ -145,18 +147,38 @@ fn setup() -> Setup {
     }
 }
 
+/// What every client shares: the app key, the consent, and the CA the server's
+/// certificate chains to.
+struct Clients {
+    app: KeyPair,
+    consent: String,
+    ca: ureq::tls::Certificate<'static>,
+}
+
+/// A keep-alive agent trusting the benchmark's CA.
+fn agent(ca: &ureq::tls::Certificate<'static>) -> ureq::Agent {
+    let tls = ureq::tls::TlsConfig::builder()
+        .root_certs(ureq::tls::RootCerts::new_with_certs(std::slice::from_ref(
+            ca,
+        )))
+        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .build();
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .tls_config(tls)
+        .build()
+        .new_agent()
+}
+
 /// One client's loop: signed GETs until `stop`, optionally paced to `interval`.
 fn client(
     url: String,
-    setup: Arc<(KeyPair, String)>,
+    setup: Arc<Clients>,
     stop: Arc<AtomicBool>,
     interval: Option<Duration>,
 ) -> Vec<f64> {
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .new_agent();
-    let (app, consent) = &*setup;
+    let agent = agent(&setup.ca);
+    let (app, consent) = (&setup.app, &setup.consent);
     let mut latencies = Vec::new();
     let mut next = Instant::now();
     while !stop.load(Ordering::Relaxed) {
@@ -199,7 +221,7 @@ struct Phase {
 
 fn run_phase(
     url: &str,
-    setup: &Arc<(KeyPair, String)>,
+    setup: &Arc<Clients>,
     clients: u64,
     seconds: u64,
     interval: Option<Duration>,
@@ -228,6 +250,36 @@ fn run_phase(
     }
 }
 
+/// A loopback listener on a free port.
+fn bind(runtime: &tokio::runtime::Runtime) -> tokio::net::TcpListener {
+    runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap()
+}
+
+/// What the benchmark's listeners allow: more than its clients use.
+const LIMITS: ConnectionLimits = ConnectionLimits {
+    header_timeout: Duration::from_secs(10),
+    per_ip: 4096,
+    total: 4096,
+};
+
+/// A certificate for 127.0.0.1 from a fresh CA: the acceptor, and the CA to trust.
+fn tls() -> (TlsAcceptor, ureq::tls::Certificate<'static>) {
+    let ca = Ca::generate().unwrap();
+    let (cert, key) = ca.issue(&["127.0.0.1".into()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_file, cert).unwrap();
+    std::fs::write(&key_file, key).unwrap();
+    let reloading = Arc::new(ReloadingCert::load(&cert_file, &key_file).unwrap());
+    let acceptor = consentnet_node::server::tls::acceptor(reloading).unwrap();
+    let trusted = ureq::tls::Certificate::from_pem(ca.cert_pem().as_bytes())
+        .unwrap()
+        .to_owned();
+    (acceptor, trusted)
+}
+
 fn main() {
     let seconds = env_count("BENCH_SECONDS", 5);
     // A bank's API serves many TSP connections at once; both servers are saturated at
@@ -235,35 +287,60 @@ fn main() {
     let clients = env_count("BENCH_CLIENTS", 32);
     let few_clients = env_count("BENCH_FEW_CLIENTS", 8);
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (checked, plain) = runtime.block_on(async {
-        (
-            tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
-            tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        )
-    });
-    let (checked_addr, unchecked_addr) =
-        (checked.local_addr().unwrap(), plain.local_addr().unwrap());
-    // The same server twice: with the check, and with only the consent lookup.
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    let (acceptor, ca) = tls();
     let setup = setup();
-    let checked_router = router(setup.adapter(format!("http://{checked_addr}"), Check::Enforced));
-    let baseline = router(setup.adapter(
-        format!("http://{unchecked_addr}"),
-        Check::SkippedForBenchmark,
-    ));
-    runtime.spawn(async move { axum::serve(checked, checked_router.into_make_service()).await });
-    runtime.spawn(async move { axum::serve(plain, baseline.into_make_service()).await });
+    // The same server three times: checked over HTTPS, with only the consent lookup over
+    // HTTPS, and checked over plain HTTP. The proofs name each one's URL.
+    let listeners = [bind(&runtime), bind(&runtime), bind(&runtime)];
+    let [checked, unchecked, plain] = [0, 1, 2].map(|i| listeners[i].local_addr().unwrap());
+    let [checked_listener, unchecked_listener, plain_listener] = listeners;
+    let checked_base = format!("https://{checked}");
+    let unchecked_base = format!("https://{unchecked}");
+    let plain_base = format!("http://{plain}");
+    for (listener, base, check, tls) in [
+        (
+            checked_listener,
+            &checked_base,
+            Check::Enforced,
+            Some(acceptor.clone()),
+        ),
+        (
+            unchecked_listener,
+            &unchecked_base,
+            Check::SkippedForBenchmark,
+            Some(acceptor),
+        ),
+        (plain_listener, &plain_base, Check::Enforced, None),
+    ] {
+        // Served by the node's own listener code, over TLS where `tls` is given.
+        let router = router(setup.adapter(base.clone(), check));
+        runtime.spawn(listener::serve(
+            listener,
+            router,
+            tls,
+            LIMITS,
+            stopped.clone(),
+        ));
+    }
     let path = format!(
         "/open-banking/v4.0/aisp/accounts/{}/balances",
         setup.account
     );
-    let checked_url = format!("http://{checked_addr}{path}");
-    let unchecked_url = format!("http://{unchecked_addr}{path}");
-    let client_setup = Arc::new((setup.app, setup.consent));
+    let checked_url = format!("{checked_base}{path}");
+    let unchecked_url = format!("{unchecked_base}{path}");
+    let plain_url = format!("{plain_base}{path}");
+    let client_setup = Arc::new(Clients {
+        app: setup.app,
+        consent: setup.consent,
+        ca,
+    });
 
-    // Warm up both, then measure each at full load, then checked at half its peak.
+    // Warm up, then measure each at full load, then checked at half its peak.
     run_phase(&unchecked_url, &client_setup, clients, 1, None);
-    let plain = run_phase(&unchecked_url, &client_setup, clients, seconds, None);
+    let baseline = run_phase(&unchecked_url, &client_setup, clients, seconds, None);
     let full = run_phase(&checked_url, &client_setup, clients, seconds, None);
+    let over_http = run_phase(&plain_url, &client_setup, clients, seconds, None);
     let per_client = Duration::from_secs_f64(clients as f64 / (full.rate / 2.0));
     let half = run_phase(
         &checked_url,
@@ -275,16 +352,22 @@ fn main() {
     // The same pair with few connections: proof signatures then rarely batch.
     let few_plain = run_phase(&unchecked_url, &client_setup, few_clients, seconds, None);
     let few_full = run_phase(&checked_url, &client_setup, few_clients, seconds, None);
-    let ratio = full.rate / plain.rate;
+    let ratio = full.rate / baseline.rate;
     let report = json!({
         "date": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         "cores": std::thread::available_parallelism().map_or(1, |n| n.get()),
         "clients": clients,
         "seconds_per_phase": seconds,
-        "unchecked": { "requests_per_second": plain.rate, "p50_ms": plain.p50, "p99_ms": plain.p99 },
+        "transport": "HTTPS (TLS 1.3, the node's listener), per-app rate limit on",
+        "unchecked": { "requests_per_second": baseline.rate, "p50_ms": baseline.p50, "p99_ms": baseline.p99 },
         "checked": { "requests_per_second": full.rate, "p50_ms": full.p50, "p99_ms": full.p99 },
         "checked_at_half_peak": { "requests_per_second": half.rate, "p50_ms": half.p50, "p99_ms": half.p99 },
         "throughput_ratio": ratio,
+        "tls": {
+            "checked_over_http_requests_per_second": over_http.rate,
+            "checked_over_http_p99_ms": over_http.p99,
+            "https_to_http_throughput_ratio": full.rate / over_http.rate,
+        },
         "few_clients": {
             "clients": few_clients,
             "unchecked_requests_per_second": few_plain.rate,
