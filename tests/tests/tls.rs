@@ -17,10 +17,13 @@ use rustls::pki_types::{CertificateDer, ServerName};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
-/// A one-bank consortium whose node serves HTTPS with a CA of its own.
+/// A one-bank consortium whose node serves HTTPS (and the portal) with a CA of its own.
 fn tls_node() -> (Consortium, NodeProcess) {
     let root = tempfile::tempdir().unwrap();
     let node = NodeDir::init_with(root.path().join("node0"), "bank", "TLS Bank", &[]);
+    let config = node.dir.join("node.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("enabled = false", "enabled = true")).unwrap();
     node.write_genesis("tls-test", &[&node]);
     let consortium = Consortium::from_nodes(root, vec![node]);
     let process = consortium.start(0, DEADLINE);
@@ -98,6 +101,19 @@ fn the_public_listener_serves_https_only_with_fapi_suites_and_security_headers()
         lower.contains("x-content-type-options: nosniff"),
         "{answer}"
     );
+    // Over HTTPS the portal's cookies are Secure.
+    let answer = raw_get(
+        port,
+        client_config(&ca, &[&rustls::version::TLS13], all.clone()),
+        "/portal/sign-in",
+    )
+    .unwrap();
+    let cookie = answer
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .unwrap_or_else(|| panic!("no cookie: {answer}"));
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
     // TLS 1.2 with a FAPI 2.0 suite is served; with a suite outside that list it is not.
     let tls12 = [&rustls::version::TLS12];
     let gcm = vec![cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256];

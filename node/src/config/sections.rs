@@ -76,7 +76,8 @@ pub struct PortalSection {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdapterSection {
-    /// Proof ids remembered for replay detection at most. Default 262144.
+    /// Proof ids remembered for replay detection at most, per app (each app has a
+    /// partition of its own). Default 262144.
     pub replay_cache: usize,
     /// Seed of the embedded sandbox bank, the default connector. Default 1.
     pub sandbox_seed: u64,

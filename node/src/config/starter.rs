@@ -70,7 +70,8 @@ json = {json}
 [adapter]
 # Used only when this node's member is a bank: it then serves the unified Open Banking
 # API under /open-banking/v4.0/ on the public listener, at http.public_url.
-# Proof ids remembered for replay detection at most.
+# Proof ids remembered for replay detection at most, per app (one busy app fills only
+# its own partition).
 replay_cache = {replay_cache}
 # Seed of the embedded sandbox bank, the default connector.
 sandbox_seed = {sandbox_seed}
