@@ -153,6 +153,23 @@ impl<S: LogStore> Replica<S> {
         &self.heads
     }
 
+    /// Lets `recover` repair the store in place (e.g. reopen it after a full disk), then
+    /// checks that the store holds exactly what this replica acknowledged: the same
+    /// heads. When it does not, the store is left as it is and an error says that only
+    /// a restart (which rebuilds state from the store) can go on.
+    pub fn recover_store(
+        &mut self,
+        recover: impl FnOnce(&mut S) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        recover(&mut self.store)?;
+        if self.store.heads()? != self.heads {
+            return Err(StoreError::Corrupt(
+                "the reopened log differs from what was acknowledged; restart the node".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Origins caught equivocating.
     pub fn equivocators(&self) -> &BTreeSet<Did> {
         &self.equivocators

@@ -1,4 +1,4 @@
-//! A node whose disk fills up: submissions fail with a message that names no server path, and health says not ready for as long as the store refuses writes. The log lives on a small tmpfs of its own (the test mounts one, so it runs as root, as the test command does).
+//! A node whose disk fills up: submissions fail with a message that names no server path, health says not ready for as long as the store refuses writes, and once space is back the node reopens its log and writes resume without a restart. The log lives on a small tmpfs of its own (the test mounts one, so it runs as root, as the test command does).
 
 #![allow(clippy::unwrap_used)]
 
@@ -103,7 +103,7 @@ async fn health(state: &AppState) -> StatusCode {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_disk_makes_the_node_not_ready_and_its_errors_name_no_server_path() {
+async fn a_full_disk_makes_the_node_not_ready_names_no_path_and_writes_resume_when_space_is_back() {
     let disk = SmallDisk::mount("16m");
     let key = KeyPair::generate();
     let genesis = Genesis {
@@ -146,10 +146,22 @@ async fn a_full_disk_makes_the_node_not_ready_and_its_errors_name_no_server_path
     assert!(!message.contains('/'), "a server path in {message:?}");
     assert_eq!(health(&state).await, StatusCode::SERVICE_UNAVAILABLE);
 
-    // Space is back; the store stays refusing until the node restarts (RocksDB keeps
-    // its background error), and health keeps saying so rather than ok.
+    // Space is back: the node reopens its log, health is ok and submissions are taken
+    // again, with no restart; everything acknowledged before is still there.
     std::fs::remove_file(filler).unwrap();
-    assert_eq!(health(&state).await, StatusCode::SERVICE_UNAVAILABLE);
+    let before = state.service.log_entries();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut version = 10_000;
+    while submit(&state, version).await.0 != StatusCode::CREATED {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "writes did not resume once space was back"
+        );
+        version += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(state.service.log_entries(), before + 1);
+    assert_eq!(health(&state).await, StatusCode::OK);
     let service = state.service.clone();
     drop(state);
     while Arc::strong_count(&service) > 1 {

@@ -22,7 +22,9 @@ const EVIDENCE: &str = "evidence";
 /// A log kept in RocksDB. Keys in `entries` are `origin DID bytes, 0x00, seq (u64
 /// big-endian)`, so one feed is one contiguous, ordered key range.
 pub struct RocksStore {
-    db: Arc<DB>,
+    /// `None` only between closing and opening again in [`RocksStore::reopen`].
+    db: Option<Arc<DB>>,
+    path: std::path::PathBuf,
     heads: BTreeMap<Did, FeedHead>,
     /// A view made by [`RocksStore::reader`]: it refuses writes.
     read_only: bool,
@@ -31,7 +33,7 @@ pub struct RocksStore {
 impl std::fmt::Debug for RocksStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RocksStore")
-            .field("path", &self.db.path())
+            .field("path", &self.path)
             .finish_non_exhaustive()
     }
 }
@@ -69,6 +71,15 @@ fn decode_head(bytes: &[u8]) -> Result<FeedHead, StoreError> {
     })
 }
 
+fn open_db(path: &Path) -> Result<DB, StoreError> {
+    let mut options = Options::default();
+    options.create_if_missing(true);
+    options.create_missing_column_families(true);
+    let families = [ENTRIES, HEADS, EVIDENCE]
+        .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
+    DB::open_cf_descriptors(&options, path, families).map_err(backend)
+}
+
 fn decode_entry(bytes: &[u8]) -> Result<Entry, StoreError> {
     Entry::decode(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
@@ -76,19 +87,36 @@ fn decode_entry(bytes: &[u8]) -> Result<Entry, StoreError> {
 impl RocksStore {
     /// Opens (or creates) the store in directory `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let mut options = Options::default();
-        options.create_if_missing(true);
-        options.create_missing_column_families(true);
-        let families = [ENTRIES, HEADS, EVIDENCE]
-            .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
-        let db = DB::open_cf_descriptors(&options, path, families).map_err(backend)?;
         let mut store = Self {
-            db: Arc::new(db),
+            db: Some(Arc::new(open_db(path)?)),
+            path: path.to_owned(),
             heads: BTreeMap::new(),
             read_only: false,
         };
         store.heads = store.read_heads()?;
         Ok(store)
+    }
+
+    /// Closes the database and opens it again: after the disk refused a write (a full
+    /// disk), RocksDB refuses every later one until then. Refused while a
+    /// [`RocksStore::reader`] view is open; the heads are read again from disk.
+    pub fn reopen(&mut self) -> Result<(), StoreError> {
+        self.writable()?;
+        if self.db.as_ref().is_some_and(|db| Arc::strong_count(db) > 1) {
+            return Err(StoreError::Backend(
+                "a reader holds the log; reopen later".into(),
+            ));
+        }
+        self.db = None;
+        self.db = Some(Arc::new(open_db(&self.path)?));
+        self.heads = self.read_heads()?;
+        Ok(())
+    }
+
+    fn db(&self) -> Result<&DB, StoreError> {
+        self.db.as_deref().ok_or_else(|| {
+            StoreError::Backend("the log is closed; it reopens on the next write".into())
+        })
     }
 
     /// A read-only view of the log as it stands now: the entries up to today's heads and
@@ -98,6 +126,7 @@ impl RocksStore {
     pub fn reader(&self) -> Self {
         Self {
             db: self.db.clone(),
+            path: self.path.clone(),
             heads: self.heads.clone(),
             read_only: true,
         }
@@ -133,14 +162,14 @@ impl RocksStore {
     }
 
     fn cf(&self, name: &str) -> Result<&ColumnFamily, StoreError> {
-        self.db
+        self.db()?
             .cf_handle(name)
             .ok_or_else(|| StoreError::Corrupt(format!("column family {name} is missing")))
     }
 
     fn read_heads(&self) -> Result<BTreeMap<Did, FeedHead>, StoreError> {
         let mut heads = BTreeMap::new();
-        for item in self.db.iterator_cf(self.cf(HEADS)?, IteratorMode::Start) {
+        for item in self.db()?.iterator_cf(self.cf(HEADS)?, IteratorMode::Start) {
             let (key, value) = item.map_err(backend)?;
             let origin = std::str::from_utf8(&key)
                 .ok()
@@ -179,7 +208,7 @@ impl LogStore for RocksStore {
         // Synced: when append returns, the entries survive a crash or power loss.
         let mut options = WriteOptions::default();
         options.set_sync(true);
-        self.db.write_opt(batch, &options).map_err(backend)?;
+        self.db()?.write_opt(batch, &options).map_err(backend)?;
         self.heads = heads;
         Ok(())
     }
@@ -189,7 +218,7 @@ impl LogStore for RocksStore {
             return Ok(None);
         }
         let bytes = self
-            .db
+            .db()?
             .get_cf(self.cf(ENTRIES)?, entry_key(origin, seq))
             .map_err(backend)?;
         bytes.map(|b| decode_entry(&b)).transpose()
@@ -219,7 +248,7 @@ impl LogStore for RocksStore {
         let start = entry_key(origin, from.max(1));
         let prefix = &start[..start.len() - 8];
         let mut out = Vec::new();
-        let iterator = self.db.iterator_cf(
+        let iterator = self.db()?.iterator_cf(
             self.cf(ENTRIES)?,
             IteratorMode::From(&start, Direction::Forward),
         );
@@ -256,12 +285,15 @@ impl LogStore for RocksStore {
         options.set_sync(true);
         let mut batch = WriteBatch::default();
         batch.put_cf(self.cf(EVIDENCE)?, Hash32::of(&key).0, value);
-        self.db.write_opt(batch, &options).map_err(backend)
+        self.db()?.write_opt(batch, &options).map_err(backend)
     }
 
     fn evidence(&self) -> Result<Vec<Equivocation>, StoreError> {
         let mut out = Vec::new();
-        for item in self.db.iterator_cf(self.cf(EVIDENCE)?, IteratorMode::Start) {
+        for item in self
+            .db()?
+            .iterator_cf(self.cf(EVIDENCE)?, IteratorMode::Start)
+        {
             let (_, value) = item.map_err(backend)?;
             out.push(
                 serde_json::from_slice(&value).map_err(|e| StoreError::Corrupt(e.to_string()))?,
@@ -271,7 +303,10 @@ impl LogStore for RocksStore {
     }
 
     fn for_each(&self, visit: &mut dyn FnMut(Entry) -> bool) -> Result<(), StoreError> {
-        for item in self.db.iterator_cf(self.cf(ENTRIES)?, IteratorMode::Start) {
+        for item in self
+            .db()?
+            .iterator_cf(self.cf(ENTRIES)?, IteratorMode::Start)
+        {
             let (key, value) = item.map_err(backend)?;
             if !self.in_view(&key) {
                 continue;
@@ -284,7 +319,10 @@ impl LogStore for RocksStore {
     }
 
     fn for_each_encoded(&self, visit: &mut dyn FnMut(&[u8]) -> bool) -> Result<(), StoreError> {
-        for item in self.db.iterator_cf(self.cf(ENTRIES)?, IteratorMode::Start) {
+        for item in self
+            .db()?
+            .iterator_cf(self.cf(ENTRIES)?, IteratorMode::Start)
+        {
             let (key, value) = item.map_err(backend)?;
             if !self.in_view(&key) {
                 continue;

@@ -28,6 +28,8 @@ pub struct NodeService {
     audit_running: Mutex<()>,
     /// True from a write the store refused until one it takes.
     store_refusing: std::sync::atomic::AtomicBool,
+    /// When the store was last reopened to recover from refusing writes.
+    last_recovery: Mutex<Option<std::time::Instant>>,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
 }
@@ -67,6 +69,7 @@ impl NodeService {
             clock_skew: Mutex::default(),
             audit_running: Mutex::default(),
             store_refusing: std::sync::atomic::AtomicBool::new(false),
+            last_recovery: Mutex::default(),
             metrics: Metrics::default(),
         })
     }
@@ -152,6 +155,33 @@ impl NodeService {
         !self
             .store_refusing
             .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// While the store refuses writes, reopens it (at most once a second) so that writes
+    /// resume by themselves once the cause is gone (space is back on the disk). Returns
+    /// true when the store was reopened and holds what was acknowledged.
+    pub fn recover(&self) -> bool {
+        if self.writable() {
+            return true;
+        }
+        {
+            let mut last = lock(&self.last_recovery);
+            if last.is_some_and(|at| at.elapsed() < std::time::Duration::from_secs(1)) {
+                return false;
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        match lock(&self.replica).recover_store(RocksStore::reopen) {
+            Ok(()) => {
+                // Health turns ok with the first write the reopened log takes.
+                tracing::info!("the log reopened after refusing writes");
+                true
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the log still refuses writes");
+                false
+            }
+        }
     }
 
     /// Notes whether the store took a write.

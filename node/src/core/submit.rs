@@ -163,6 +163,8 @@ impl NodeService {
                 Err(error) => results.push(Some(Err(error))),
             }
         }
+        // A store that refused writes is reopened first: writes resume once space is back.
+        self.recover();
         // Canonical JSON and a batch check of the events' own signatures, outside the lock.
         let prepared = consentnet_consent_chain::replica::prepare_events(accepted);
         let appended = lock(&self.replica).append_prepared(&self.key, prepared, now_ms());
