@@ -38,12 +38,21 @@ pub fn bin(name: &str) -> PathBuf {
 /// The passphrase test nodes' keys are encrypted with.
 pub const TEST_PASSPHRASE: &str = "consortium test passphrase";
 
-/// A free loopback TCP port (bound, then released for the caller to use).
+/// A free loopback TCP port (bound, then released for the caller to use), below Linux's
+/// ephemeral range (32768 up): a port from that range may be taken as the source port of
+/// some outgoing connection before the caller binds it.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free loopback port")
-        .port()
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let start = std::process::id() % 10_000;
+    for _ in 0..12_000 {
+        let offset = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let port = 20_000 + (start + offset) % 12_000;
+        let port = u16::try_from(port).expect("below 32000");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port between 20000 and 32000")
 }
 
 /// One member's node folder, made by `consentnet-node init`.

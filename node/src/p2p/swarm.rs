@@ -157,9 +157,10 @@ async fn listen(
     swarm: &mut Swarm<Behaviour>,
     address: &Multiaddr,
 ) -> Result<Vec<Multiaddr>, NetworkError> {
-    swarm
-        .listen_on(address.clone())
-        .map_err(|e| start_error(&e))?;
+    swarm.listen_on(address.clone()).map_err(|e| {
+        // The transport's own text can be empty (an address in use, say): name it all.
+        NetworkError::Start(format!("listening on {address}: {e:?}"))
+    })?;
     let mut listen = Vec::new();
     let deadline = tokio::time::sleep(Duration::from_secs(10));
     tokio::pin!(deadline);
