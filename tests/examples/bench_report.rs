@@ -206,7 +206,7 @@ fn adapter_figures(
     let limit = num(adapter, "/targets/throughput_ratio_at_least")?;
     figures.push(Figure {
         name: "adapter.throughput",
-        what: "GET balances with the consent check",
+        what: "GET balances over HTTPS with the consent check and rate limit",
         value: num(adapter, "/checked/requests_per_second")?,
         unit: "requests/s",
         reference_what: "the same server, check skipped",
@@ -226,6 +226,20 @@ fn adapter_figures(
             reference: num(adapter, "/few_clients/unchecked_requests_per_second")?,
             reference_unit: "requests/s",
             ratio: few,
+            target: "context".into(),
+            met: None,
+        });
+    }
+    if let Ok(tls) = num(adapter, "/tls/https_to_http_throughput_ratio") {
+        figures.push(Figure {
+            name: "adapter.tls_cost",
+            what: "the checked server over HTTPS",
+            value: num(adapter, "/checked/requests_per_second")?,
+            unit: "requests/s",
+            reference_what: "the same server over plain HTTP",
+            reference: num(adapter, "/tls/checked_over_http_requests_per_second")?,
+            reference_unit: "requests/s",
+            ratio: tls,
             target: "context".into(),
             met: None,
         });

@@ -143,9 +143,12 @@ impl NodeService {
         let ahead = skew > bound;
         if ahead || (live && skew < -bound) {
             self.metrics.clock_skewed(ahead);
-            let first = lock(&self.clock_skew)
-                .insert(entry.origin.clone(), skew)
-                .is_none();
+            // One slot per founding member: an entry naming any other origin is counted
+            // but takes no room (it is refused as a non-member's anyway).
+            let first = self.genesis().membership().get(&entry.origin).is_some()
+                && lock(&self.clock_skew)
+                    .insert(entry.origin.clone(), skew)
+                    .is_none();
             if first {
                 tracing::warn!(origin = %entry.origin, skew_ms = skew, "a member's entry is stamped beyond the clock-skew bound");
             }
