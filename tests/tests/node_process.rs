@@ -239,3 +239,40 @@ fn one_client_address_over_its_rate_gets_429_with_retry_after_in_each_surfaces_s
         assert_eq!(http_get(&format!("{}/status", node.operator_url)).0, 200);
     }
 }
+
+#[test]
+fn a_client_slow_to_send_its_headers_or_idle_after_a_request_is_disconnected() {
+    use std::io::{Read, Write};
+    let consortium = Consortium::create(&[("tsp", "Patient Fintech")]);
+    let config = consortium.nodes[0].dir.join("node.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("header_timeout_ms = 10000", "header_timeout_ms = 500"),
+    )
+    .unwrap();
+    let node = consortium.start(0, DEADLINE);
+    let address = node.http_url.trim_start_matches("http://").to_owned();
+    let closed_within = |stream: &mut std::net::TcpStream| {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let started = std::time::Instant::now();
+        let mut rest = Vec::new();
+        let read = stream.read_to_end(&mut rest);
+        (read.is_ok(), started.elapsed(), rest)
+    };
+    // Half a request line, then nothing (slowloris): closed soon after 500 ms.
+    let mut slow = std::net::TcpStream::connect(&address).unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let (closed, after, _) = closed_within(&mut slow);
+    assert!(closed && after < Duration::from_secs(4), "{after:?}");
+    // A whole request on a keep-alive connection, then idle: the answer, then closed.
+    let mut idle = std::net::TcpStream::connect(&address).unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let (closed, after, answer) = closed_within(&mut idle);
+    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
+    assert!(closed && after < Duration::from_secs(4), "{after:?}");
+}
