@@ -206,7 +206,14 @@ impl ReplayCache {
     /// before, or when the app's partition is full of ids that have not expired yet.
     fn record(&self, app: &Did, jti: &str, now: i64) -> Result<(), ObError> {
         let mut partitions = consentnet_identity::util::lock(&self.inner);
-        let SeenProofs { by_id: seen, order } = partitions.entry(app.clone()).or_default();
+        // The app's DID is cloned only for its first proof: this runs on every call.
+        if !partitions.contains_key(app) {
+            partitions.insert(app.clone(), SeenProofs::default());
+        }
+        let Some(SeenProofs { by_id: seen, order }) = partitions.get_mut(app) else {
+            // Inserted just above; were it missing, refuse rather than let a replay in.
+            return Err(ObError::new(ObCode::ReplayCacheFull, "retry shortly"));
+        };
         // An id older than twice the window can no longer pass the freshness check.
         while let Some((at, _)) = order.front() {
             if *at >= now - 2 * PROOF_WINDOW_SECS {

@@ -46,10 +46,19 @@ impl<K: Hash + Eq + Clone> TokenBuckets<K> {
             buckets.retain(|_, bucket| now.saturating_duration_since(bucket.at) < refill);
         }
         let full = f64::from(rate.burst.max(1));
-        let bucket = buckets.entry(key.clone()).or_insert(Bucket {
-            tokens: full,
-            at: now,
-        });
+        // The key is cloned only the first time it is seen: this runs on every call.
+        if !buckets.contains_key(key) {
+            buckets.insert(
+                key.clone(),
+                Bucket {
+                    tokens: full,
+                    at: now,
+                },
+            );
+        }
+        let Some(bucket) = buckets.get_mut(key) else {
+            return Ok(());
+        };
         let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * f64::from(rate.per_second.max(1))).min(full);
         bucket.at = now;
