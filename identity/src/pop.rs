@@ -218,7 +218,7 @@ fn split_header(proof: &str) -> Result<(Header, [&str; 3]), PopError> {
     };
     let header_bytes =
         b64url_decode(header_b64).ok_or_else(|| malformed("header is not base64url"))?;
-    let header: Header = crate::strict::from_slice(&header_bytes)
+    let header: Header = serde_json::from_slice(&header_bytes)
         .map_err(|e| PopError::Malformed(format!("header: {e}")))?;
     if header.typ != POP_TYPE || header.alg != "EdDSA" {
         return Err(PopError::WrongHeader);
@@ -267,7 +267,7 @@ fn check_claims(
     let malformed = |why: &str| PopError::Malformed(why.to_owned());
     let claims_bytes =
         b64url_decode(claims_b64).ok_or_else(|| malformed("claims are not base64url"))?;
-    let claims: PopClaims = crate::strict::from_slice(&claims_bytes)
+    let claims: PopClaims = serde_json::from_slice(&claims_bytes)
         .map_err(|e| PopError::Malformed(format!("claims: {e}")))?;
     if !claims.htm.eq_ignore_ascii_case(request.method) {
         return Err(PopError::MethodMismatch {

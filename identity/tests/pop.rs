@@ -232,3 +232,32 @@ fn the_signer_a_proof_names_is_read_before_it_is_verified_and_a_forgery_still_fa
         Err(PopError::Malformed(_))
     ));
 }
+
+#[test]
+fn a_proof_whose_claims_name_a_field_twice_is_refused() {
+    use base64::Engine as _;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let app = KeyPair::generate();
+    let now = Utc::now();
+    let header = format!(
+        r#"{{"typ":"dpop+jwt","alg":"EdDSA","kid":"{}"}}"#,
+        app.did().verification_method()
+    );
+    // One reader would see POST, another GET.
+    let claims = format!(
+        r#"{{"jti":"x","htm":"POST","htm":"GET","htu":"{URL}","iat":{}}}"#,
+        now.timestamp()
+    );
+    let input = format!("{}.{}", b64(header.as_bytes()), b64(claims.as_bytes()));
+    let proof = format!("{input}.{}", b64(&app.sign(input.as_bytes())));
+    let request = PopRequest {
+        method: "GET",
+        url: URL,
+        access_token: "",
+    };
+    let error = verify_pop(&proof, app.did(), request, now, WINDOW).unwrap_err();
+    assert!(
+        matches!(&error, PopError::Malformed(m) if m.contains("duplicate field")),
+        "{error:?}"
+    );
+}
