@@ -303,19 +303,15 @@ impl LogStore for RocksStore {
     }
 
     fn for_each(&self, visit: &mut dyn FnMut(Entry) -> bool) -> Result<(), StoreError> {
-        for item in self
-            .db()?
-            .iterator_cf(self.cf(ENTRIES)?, IteratorMode::Start)
-        {
-            let (key, value) = item.map_err(backend)?;
-            if !self.in_view(&key) {
-                continue;
+        let mut failed = None;
+        self.for_each_encoded(&mut |bytes| match decode_entry(bytes) {
+            Ok(entry) => visit(entry),
+            Err(error) => {
+                failed = Some(error);
+                false
             }
-            if !visit(decode_entry(&value)?) {
-                break;
-            }
-        }
-        Ok(())
+        })?;
+        failed.map_or(Ok(()), Err)
     }
 
     fn for_each_encoded(&self, visit: &mut dyn FnMut(&[u8]) -> bool) -> Result<(), StoreError> {
