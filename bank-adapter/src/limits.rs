@@ -41,9 +41,16 @@ impl<K: Hash + Eq + Clone> TokenBuckets<K> {
     /// Takes one token from `key`'s bucket at `now`, or says how long until one is there.
     pub fn take(&self, key: &K, rate: Rate, now: Instant) -> Result<(), Duration> {
         let mut buckets = lock(&self.buckets);
-        if !buckets.contains_key(key) && buckets.len() >= MAX_TRACKED {
+        if !buckets.contains_key(key) && buckets.len() >= max_tracked() {
             let refill = refill_time(rate);
             buckets.retain(|_, bucket| now.saturating_duration_since(bucket.at) < refill);
+            // Still full of busy keys (a flood from many addresses): one is forgotten,
+            // so memory stays bounded whatever arrives.
+            if buckets.len() >= max_tracked()
+                && let Some(evicted) = buckets.keys().next().cloned()
+            {
+                buckets.remove(&evicted);
+            }
         }
         let full = f64::from(rate.burst.max(1));
         // The key is cloned only the first time it is seen: this runs on every call.
@@ -71,6 +78,17 @@ impl<K: Hash + Eq + Clone> TokenBuckets<K> {
             missing / f64::from(rate.per_second.max(1)),
         ))
     }
+}
+
+#[cfg(not(test))]
+const fn max_tracked() -> usize {
+    MAX_TRACKED
+}
+
+/// Small in unit tests, so the bound can be reached.
+#[cfg(test)]
+const fn max_tracked() -> usize {
+    8
 }
 
 /// Whole seconds to send in `Retry-After` for a wait of `wait` (at least 1).
@@ -102,5 +120,19 @@ mod tests {
         buckets
             .take(&"app", rate, start + Duration::from_millis(100))
             .unwrap();
+    }
+
+    #[test]
+    fn a_flood_of_new_keys_never_tracks_more_than_the_bound() {
+        let buckets = TokenBuckets::default();
+        let rate = Rate {
+            per_second: 1,
+            burst: 1,
+        };
+        let now = Instant::now();
+        for key in 0..1_000u32 {
+            buckets.take(&key, rate, now).unwrap();
+        }
+        assert!(lock(&buckets.buckets).len() <= max_tracked());
     }
 }
