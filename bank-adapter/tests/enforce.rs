@@ -382,7 +382,7 @@ fn a_consent_for_another_bank_is_refused() {
     world
         .node
         .append_local(
-            &world.bank,
+            &world.other_bank,
             Event::consent_granted(elsewhere.credential.clone()),
             3,
         )

@@ -282,6 +282,18 @@ pub fn permissions(codes: &[String]) -> anyhow::Result<BTreeSet<Permission>> {
         .collect()
 }
 
+/// Publishes an app manifest signed by `key` through a member node's operator surface
+/// (`token`: its admin token, when that surface is not on loopback).
+pub fn publish(
+    member: &NodeClient,
+    token: Option<&str>,
+    key: &KeyPair,
+    manifest: AppManifest,
+) -> anyhow::Result<Value> {
+    let headers: Vec<(&str, &str)> = token.map(|t| ("x-admin-token", t)).into_iter().collect();
+    Ok(member.post_with("/v1/apps", &headers, &app_manifest(key, manifest)?)?)
+}
+
 /// The bank admin's token from `path` (the file `consentnet-node init` wrote).
 pub fn admin_token(path: &Path) -> anyhow::Result<String> {
     let token = std::fs::read_to_string(path)

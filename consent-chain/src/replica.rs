@@ -5,6 +5,7 @@
 //! [`crate::store::MemoryStore`] that nodes run on RocksDB.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use consentnet_identity::{ConsentVerifier, Did, KeyPair};
 
@@ -43,7 +44,7 @@ pub struct Replica<S: LogStore> {
     pending: BTreeMap<(Did, u64), (Sealed, Check)>,
     max_pending: usize,
     equivocators: BTreeSet<Did>,
-    verifier: ConsentVerifier,
+    verifier: Arc<ConsentVerifier>,
     locations: HashMap<Hash32, (Did, u64)>,
 }
 
@@ -67,7 +68,7 @@ impl<S: LogStore> Replica<S> {
             pending: BTreeMap::new(),
             max_pending: DEFAULT_MAX_PENDING,
             equivocators: BTreeSet::new(),
-            verifier: ConsentVerifier::new(VERIFIER_CAPACITY),
+            verifier: Arc::new(ConsentVerifier::new(VERIFIER_CAPACITY)),
             locations: HashMap::new(),
             store,
         };
@@ -136,6 +137,12 @@ impl<S: LogStore> Replica<S> {
     /// Sets the bound on buffered out-of-order entries.
     pub fn set_max_pending(&mut self, max_pending: usize) {
         self.max_pending = max_pending;
+    }
+
+    /// The verified-credential cache this replica checks grants through; a caller that
+    /// verifies a credential before submitting it shares the work.
+    pub fn verifier(&self) -> Arc<ConsentVerifier> {
+        self.verifier.clone()
     }
 
     /// The derived state.

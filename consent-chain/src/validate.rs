@@ -41,6 +41,17 @@ pub enum EventError {
         /// The feed it arrived in.
         origin: String,
     },
+    /// A grant in a feed other than its bank's own: only the bank a consent names
+    /// admits it to the log, once it knows the signer as the holder of its accounts.
+    #[error(
+        "consents for {bank} are admitted to the log only by that bank's node, not {origin}'s; submit it there"
+    )]
+    ForeignGrant {
+        /// The consent's bank.
+        bank: String,
+        /// The feed it arrived in.
+        origin: String,
+    },
     /// A field is empty, too long or out of bounds.
     #[error("invalid {0}")]
     Invalid(String),
@@ -140,6 +151,12 @@ pub fn validate_event(
             };
             if !membership.has_role(&consent.terms.bank, Role::Bank) {
                 return Err(EventError::UnknownBank(consent.terms.bank.to_string()));
+            }
+            if &consent.terms.bank != origin {
+                return Err(EventError::ForeignGrant {
+                    bank: consent.terms.bank.to_string(),
+                    origin: origin.to_string(),
+                });
             }
             Ok(ValidEvent::Granted(consent))
         }

@@ -1,4 +1,4 @@
-//! Property tests: any set of consent events, submitted at any nodes and delivered in any order with duplicates and drops healed by sync, gives every node the same state, and a revocation always beats its grant.
+//! Property tests: any set of consent events, submitted at any nodes (grants at their banks) and delivered in any order with duplicates and drops healed by sync, gives every node the same state, and a revocation always beats its grant.
 
 #![allow(clippy::unwrap_used)]
 
@@ -17,7 +17,10 @@ fn fixture() -> &'static (Consortium, Vec<(KeyPair, VerifiedConsent)>) {
     static FIXTURE: OnceLock<(Consortium, Vec<(KeyPair, VerifiedConsent)>)> = OnceLock::new();
     FIXTURE.get_or_init(|| {
         let c = Consortium::new();
-        let pool = consent_pool(&c.bank_a, &c.tsp, POOL);
+        // Consents at both banks: each grant enters the log through its bank's feed.
+        let pool = (0..POOL)
+            .map(|i| consent(if i % 2 == 0 { &c.bank_a } else { &c.bank_b }, &c.tsp))
+            .collect();
         (c, pool)
     })
 }
@@ -81,9 +84,14 @@ proptest! {
         let mut produced: Vec<(usize, Entry)> = Vec::new();
         for step in &plan {
             let (client, consent) = &pool[step.consent];
-            let event = if step.revoke { revoke(client, consent.id, 1_000) } else { grant(consent) };
-            if let Ok(appended) = sources[step.node].append_local(keys[step.node], event, 1) {
-                produced.push((step.node, appended.entry().clone()));
+            // A revocation may be submitted anywhere; a grant only at its bank (node 0 or 1).
+            let (event, at) = if step.revoke {
+                (revoke(client, consent.id, 1_000), step.node)
+            } else {
+                (grant(consent), step.consent % 2)
+            };
+            if let Ok(appended) = sources[at].append_local(keys[at], event, 1) {
+                produced.push((at, appended.entry().clone()));
             }
         }
         // Fresh replicas receive every entry in a shuffled order, some twice, some never.

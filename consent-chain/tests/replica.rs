@@ -147,9 +147,9 @@ fn out_of_order_entries_wait_for_the_gap_then_apply_in_order() {
 #[test]
 fn the_same_event_through_two_feeds_is_applied_once() {
     let c = Consortium::new();
-    let (_, consent) = consent(&c.bank_a, &c.tsp);
-    let via_a = feed(&c, &c.bank_a, vec![grant(&consent)]);
-    let via_b = feed(&c, &c.bank_b, vec![grant(&consent)]);
+    let (client, consent) = consent(&c.bank_a, &c.tsp);
+    let via_a = feed(&c, &c.bank_a, vec![revoke(&client, consent.id, 1_000)]);
+    let via_b = feed(&c, &c.bank_b, vec![revoke(&client, consent.id, 1_000)]);
     let mut node = replica(&c);
     node.receive(via_a[0].clone()).unwrap();
     node.receive(via_b[0].clone()).unwrap();
@@ -231,6 +231,25 @@ fn bank_only_events_from_others_are_refused_on_submission() {
             EventError::ForeignAccessBatch { .. }
         ))
     ));
+    // A grant only its bank's feed may carry: the bank admits it once it knows the
+    // signer, so a grant in the TSP's feed (or arriving in it by gossip) is refused.
+    let (_, elsewhere) = consent(&c.bank_a, &c.tsp);
+    assert!(matches!(
+        node.append_local(&c.tsp, grant(&elsewhere), now_ms()),
+        Err(Rejected::InvalidEvent(EventError::ForeignGrant { .. }))
+    ));
+    let gossiped = Entry::sign(&c.tsp, None, 1, grant(&elsewhere));
+    let answer = node.receive(gossiped);
+    assert!(
+        matches!(
+            answer,
+            Err(Rejected::Event {
+                source: EventError::ForeignGrant { .. },
+                ..
+            })
+        ),
+        "{answer:?}"
+    );
     // A consent for a bank outside the consortium.
     let (_, stray) = consent(&KeyPair::generate(), &c.tsp);
     assert!(matches!(
@@ -245,8 +264,8 @@ fn equivocation_is_kept_as_evidence_and_does_not_change_state() {
     let c = Consortium::new();
     let (_, one) = consent(&c.bank_a, &c.tsp);
     let (_, two) = consent(&c.bank_a, &c.tsp);
-    let honest = feed(&c, &c.tsp, vec![grant(&one)]);
-    let forked = feed(&c, &c.tsp, vec![grant(&two)]);
+    let honest = feed(&c, &c.bank_a, vec![grant(&one)]);
+    let forked = feed(&c, &c.bank_a, vec![grant(&two)]);
     assert_eq!((honest[0].seq, forked[0].seq), (1, 1));
     let mut node = replica(&c);
     node.receive(honest[0].clone()).unwrap();
@@ -255,7 +274,7 @@ fn equivocation_is_kept_as_evidence_and_does_not_change_state() {
     };
     assert_eq!(evidence.held, honest[0]);
     assert_eq!(evidence.conflicting, forked[0]);
-    assert!(node.equivocators().contains(c.tsp.did()));
+    assert!(node.equivocators().contains(c.bank_a.did()));
     assert_eq!(node.store().evidence().unwrap().len(), 1);
     assert_eq!(
         node.state().consent_status(&two.id, later(0)),
@@ -279,8 +298,16 @@ fn a_fork_at_the_link_is_reported() {
     let c = Consortium::new();
     let (_, one) = consent(&c.bank_a, &c.tsp);
     let (_, two) = consent(&c.bank_a, &c.tsp);
-    let honest = feed(&c, &c.tsp, vec![grant(&one), approve(&c.bank_a, &c.tsp, 1)]);
-    let forked = feed(&c, &c.tsp, vec![grant(&two), approve(&c.bank_a, &c.tsp, 2)]);
+    let honest = feed(
+        &c,
+        &c.bank_a,
+        vec![grant(&one), approve(&c.bank_a, &c.tsp, 1)],
+    );
+    let forked = feed(
+        &c,
+        &c.bank_a,
+        vec![grant(&two), approve(&c.bank_a, &c.tsp, 2)],
+    );
     let mut node = replica(&c);
     node.receive(honest[0].clone()).unwrap();
     // Seq 2 of the forked history names a seq 1 this node never saw.
@@ -288,7 +315,7 @@ fn a_fork_at_the_link_is_reported() {
         node.receive(forked[1].clone()).unwrap(),
         Received::Equivocation(_)
     ));
-    assert_eq!(node.heads()[c.tsp.did()].seq, 1);
+    assert_eq!(node.heads()[c.bank_a.did()].seq, 1);
 }
 
 #[test]

@@ -150,7 +150,10 @@ fn all_equal(values: &[String]) -> bool {
 fn lossy_gossip_with_partition_and_heal_converges() {
     let c = Consortium::new();
     let keys = c.nodes();
-    let pool = consent_pool(&c.bank_a, &c.tsp, 12);
+    // Each bank admits the grants for itself: even ones at bank A, odd ones at bank B.
+    let pool: Vec<_> = (0..12)
+        .map(|i| consent(if i % 2 == 0 { &c.bank_a } else { &c.bank_b }, &c.tsp))
+        .collect();
     for seed in [1, 2, 3] {
         let mut net = Net::new(&c, seed);
         // Partition {0,1} from {2,3}, submit on both sides, then heal.
@@ -160,7 +163,7 @@ fn lossy_gossip_with_partition_and_heal_converges() {
             }
         }
         for (index, (client, consent)) in pool.iter().enumerate() {
-            let at = index % 4;
+            let at = index % 2;
             net.submit(at, keys[at], grant(consent));
             if index % 3 == 0 {
                 // The revocation reaches the other side of the partition before the grant does.
@@ -218,35 +221,36 @@ fn an_equivocating_node_is_exposed_and_honest_nodes_still_agree() {
     let c = Consortium::new();
     let keys = c.nodes();
     let mut net = Net::new(&c, 11);
-    let pool = consent_pool(&c.bank_a, &c.tsp, 4);
+    // Grants at bank A (0, 3) and at bank B (1, 2).
+    let pool = [&c.bank_a, &c.bank_b, &c.bank_b, &c.bank_a].map(|bank| consent(bank, &c.tsp));
     net.submit(0, keys[0], grant(&pool[0].1));
     net.deliver();
     net.settle();
-    // The TSP node (index 2) signs two different entries for its seq 1, and shows each
+    // Bank B's node (index 1) signs two different entries for its seq 1, and shows each
     // to a different honest node.
     let mut branch_a = Replica::open(MemoryStore::new(), &c.genesis).unwrap();
     let mut branch_b = Replica::open(MemoryStore::new(), &c.genesis).unwrap();
     let a = branch_a
-        .append_local(&c.tsp, grant(&pool[1].1), now_ms())
+        .append_local(&c.bank_b, grant(&pool[1].1), now_ms())
         .unwrap()
         .entry()
         .clone();
     let b = branch_b
-        .append_local(&c.tsp, grant(&pool[2].1), now_ms())
+        .append_local(&c.bank_b, grant(&pool[2].1), now_ms())
         .unwrap()
         .entry()
         .clone();
     assert_eq!((a.seq, b.seq), (1, 1));
     net.nodes[0].receive(a).unwrap();
-    net.nodes[1].receive(b).unwrap();
-    net.nodes[3]
-        .append_local(&c.regulator, grant(&pool[3].1), now_ms())
+    net.nodes[2].receive(b).unwrap();
+    net.nodes[0]
+        .append_local(&c.bank_a, grant(&pool[3].1), now_ms())
         .unwrap();
     net.settle();
-    let honest = [0, 1, 3];
+    let honest = [0, 2, 3];
     for &i in &honest {
         assert!(
-            net.nodes[i].equivocators().contains(c.tsp.did()),
+            net.nodes[i].equivocators().contains(c.bank_b.did()),
             "node {i} saw the evidence"
         );
     }

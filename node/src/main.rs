@@ -466,7 +466,15 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
         .genesis()
         .membership()
         .has_role(key.did(), Role::Bank);
-    let (bank, adapter_routes, bank_tasks) = if is_bank {
+    let links = if is_bank {
+        let path = &config.adapter.links_file;
+        let links = consentnet_bank_adapter::links::Links::open(path)
+            .with_context(|| format!("opening the account links {}", path.display()))?;
+        Some(Arc::new(links))
+    } else {
+        None
+    };
+    let (bank, adapter_routes, bank_tasks) = if let Some(links) = &links {
         let app_rate = consentnet_bank_adapter::limits::Rate {
             per_second: config.limits.per_app_per_second,
             burst: config.limits.per_app_burst,
@@ -478,6 +486,7 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
             service.clone(),
             submitter.clone(),
             public_url.clone(),
+            links.clone(),
         )?;
         tracing::info!(%public_url, "serving the unified Open Banking API");
         (Some(bank), Some(routes), Some(tasks))
@@ -489,6 +498,7 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
         submitter,
         network: Some(network),
         bank,
+        links,
         public_url: public_url.clone(),
     };
     // The routers hold the log: they must not outlive the servers, or the log cannot close

@@ -8,12 +8,13 @@ use std::sync::Arc;
 use axum::body::{Body, to_bytes};
 use axum::http::{Request, StatusCode};
 use chrono::{TimeZone, Utc};
+use consentnet_bank_adapter::links::Links;
 use consentnet_consent_chain::event::{AppAction, AppDecision, AppManifest, Platform};
 use consentnet_consent_chain::{Event, Genesis, Member, RocksStore, Role};
 use consentnet_identity::consent::block_on;
 use consentnet_identity::{
-    ConsentTerms, KeyPair, Permission, PopRequest, Revocation, VerifiedConsent, issue_consent,
-    sign_pop,
+    ConsentTerms, KeyPair, LinkRequest, Permission, PopRequest, Revocation, VerifiedConsent,
+    issue_consent, sign_pop,
 };
 use consentnet_node::api::{AppState, operator_app, public_app};
 use consentnet_node::core::{NodeService, Submitter};
@@ -32,6 +33,8 @@ struct Fixture {
     bank: KeyPair,
     tsp: KeyPair,
     regulator: KeyPair,
+    /// A second bank, whose node this is not.
+    other_bank: KeyPair,
 }
 
 fn member(key: &KeyPair, role: Role, name: &str) -> Member {
@@ -48,15 +51,18 @@ fn fixture() -> Fixture {
     let bank = KeyPair::generate();
     let tsp = KeyPair::generate();
     let regulator = KeyPair::generate();
+    let other_bank = KeyPair::generate();
     let genesis = Genesis {
         network: "api-test".into(),
         members: vec![
             member(&bank, Role::Bank, "Bank"),
             member(&tsp, Role::Tsp, "TSP"),
             member(&regulator, Role::Regulator, "Regulator"),
+            member(&other_bank, Role::Bank, "Other Bank"),
         ],
     };
     let store = RocksStore::open(&dir.path().join("log")).unwrap();
+    let links = Arc::new(Links::open(&dir.path().join("links.jsonl")).unwrap());
     let service = Arc::new(NodeService::open(store, genesis, bank.clone()).unwrap());
     Fixture {
         _dir: dir,
@@ -65,11 +71,13 @@ fn fixture() -> Fixture {
             service,
             network: None,
             bank: None,
+            links: Some(links),
             public_url: PUBLIC_URL.into(),
         }),
         bank,
         tsp,
         regulator,
+        other_bank,
     }
 }
 
@@ -136,6 +144,34 @@ impl Fixture {
             .body(body.into())
             .unwrap();
         self.call(request).await
+    }
+
+    /// POST on the operator listener's routes.
+    async fn operator_post(&self, path: &str, body: impl Into<Body>) -> (StatusCode, Value) {
+        let request = Request::post(path)
+            .header("content-type", "application/json")
+            .body(body.into())
+            .unwrap();
+        self.call_on(operator_app(self.state().clone(), LIMIT), request)
+            .await
+    }
+
+    /// Links `client` at the fixture's bank as the holder of the account every test
+    /// consent names, as the bank's own channel and the client would.
+    fn link(&self, client: &KeyPair) {
+        let links = self.state().links.as_ref().expect("the fixture is a bank");
+        let code = links
+            .issue_code("customer-1", &["acc-1".to_owned()], Utc::now())
+            .unwrap()
+            .code;
+        let request = LinkRequest::sign(client, self.bank.did(), &code);
+        links.redeem(self.bank.did(), &request, Utc::now()).unwrap();
+    }
+
+    /// A consent by `client` for `app` at the fixture's bank, `client` linked there.
+    fn linked_consent(&self, client: &KeyPair, app: &KeyPair) -> VerifiedConsent {
+        self.link(client);
+        consent(client, app, &self.bank)
     }
 
     fn entries(&self) -> u64 {
@@ -217,12 +253,12 @@ async fn a_manifest_is_acknowledged_with_its_receipt_once() {
     let f = fixture();
     let app = KeyPair::generate();
     let body = manifest(&app, "1.0.0").to_string();
-    let (status, first) = f.post("/v1/apps", body.clone()).await;
+    let (status, first) = f.operator_post("/v1/apps", body.clone()).await;
     assert_eq!(status, StatusCode::CREATED, "{first}");
     assert_eq!(first["new"], true);
     assert_eq!(first["receipt"]["origin"], f.bank.did().as_str());
     assert_eq!(first["receipt"]["seq"], 1);
-    let (status, second) = f.post("/v1/apps", body).await;
+    let (status, second) = f.operator_post("/v1/apps", body).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(second["new"], false);
     assert_eq!(second["entry_hash"], first["entry_hash"]);
@@ -268,6 +304,12 @@ async fn bad_submissions_get_specific_errors_and_store_nothing() {
             "invalid_consent",
         ),
         (
+            "/v1/apps/decisions",
+            json!({"decision": 1}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+        ),
+        (
             "/v1/apps",
             forged.to_string(),
             unprocessable,
@@ -307,7 +349,12 @@ async fn bad_submissions_get_specific_errors_and_store_nothing() {
         ),
     ];
     for (path, body, expected, code) in cases {
-        let (status, answer) = f.post(path, body).await;
+        // Manifests are published on the operator surface, the rest on the public one.
+        let (status, answer) = if path == "/v1/apps" {
+            f.operator_post(path, body).await
+        } else {
+            f.post(path, body).await
+        };
         assert_eq!(
             (status, answer["code"].as_str()),
             (expected, Some(code)),
@@ -322,7 +369,7 @@ async fn bad_submissions_get_specific_errors_and_store_nothing() {
 async fn consents_are_granted_queried_and_revoked_only_by_the_entitled() {
     let f = fixture();
     let (client, app) = (KeyPair::generate(), KeyPair::generate());
-    let consent = consent(&client, &app, &f.bank);
+    let consent = f.linked_consent(&client, &app);
     let id = consent.id.to_string();
     let (status, receipt) = f.post("/v1/consents", consent.credential.to_string()).await;
     assert_eq!(status, StatusCode::CREATED, "{receipt}");
@@ -386,7 +433,7 @@ async fn consents_are_granted_queried_and_revoked_only_by_the_entitled() {
 async fn a_consent_is_read_only_by_its_client_app_bank_and_regulators() {
     let f = fixture();
     let (client, app) = (KeyPair::generate(), KeyPair::generate());
-    let consent = consent(&client, &app, &f.bank);
+    let consent = f.linked_consent(&client, &app);
     let id = consent.id.to_string();
     let (status, _) = f.post("/v1/consents", consent.credential.to_string()).await;
     assert_eq!(status, StatusCode::CREATED);
@@ -445,7 +492,7 @@ async fn a_consent_is_read_only_by_its_client_app_bank_and_regulators() {
 async fn a_read_without_a_valid_proof_is_refused_alike_for_known_and_unknown_consents() {
     let f = fixture();
     let (client, app) = (KeyPair::generate(), KeyPair::generate());
-    let consent = consent(&client, &app, &f.bank);
+    let consent = f.linked_consent(&client, &app);
     f.post("/v1/consents", consent.credential.to_string()).await;
     let known = format!("/v1/consents/{}", consent.id);
     let unknown = format!("/v1/consents/{}", "ab".repeat(32));
@@ -560,7 +607,8 @@ async fn bad_queries_get_specific_errors() {
 }
 
 #[tokio::test]
-async fn the_public_surface_serves_no_operator_route_and_the_operator_surface_no_submission() {
+async fn the_public_surface_serves_no_operator_route_and_the_operator_surface_no_public_submission()
+{
     let f = fixture();
     for path in ["/status", "/metrics", "/v1/audit"] {
         let (status, body) = f.get(path).await;
@@ -570,12 +618,14 @@ async fn the_public_surface_serves_no_operator_route_and_the_operator_surface_no
             "{path}: {body}"
         );
     }
-    let request = Request::post("/v1/apps")
-        .header("content-type", "application/json")
-        .body(Body::from(manifest(&KeyPair::generate(), "1").to_string()))
-        .unwrap();
+    // A stranger cannot publish a manifest on the public surface: it is an operator's act.
+    let body = manifest(&KeyPair::generate(), "1").to_string();
+    let (status, _) = f.post("/v1/apps", body.clone()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let client = KeyPair::generate();
+    let consent = f.linked_consent(&client, &KeyPair::generate());
     let (status, _) = f
-        .call_on(operator_app(f.state().clone(), LIMIT), request)
+        .operator_post("/v1/consents", consent.credential.to_string())
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(f.entries(), 0, "nothing was stored");
@@ -588,7 +638,7 @@ async fn the_public_surface_serves_no_operator_route_and_the_operator_surface_no
 #[tokio::test]
 async fn status_and_metrics_describe_the_node() {
     let f = fixture();
-    f.post("/v1/apps", manifest(&KeyPair::generate(), "1").to_string())
+    f.operator_post("/v1/apps", manifest(&KeyPair::generate(), "1").to_string())
         .await;
     let (status, body) = f.operator_get("/status").await;
     assert_eq!(status, StatusCode::OK);
@@ -611,7 +661,7 @@ async fn status_and_metrics_describe_the_node() {
 #[tokio::test]
 async fn the_audit_endpoint_reports_a_clean_log_and_refuses_a_bad_bound() {
     let f = fixture();
-    f.post("/v1/apps", manifest(&KeyPair::generate(), "1").to_string())
+    f.operator_post("/v1/apps", manifest(&KeyPair::generate(), "1").to_string())
         .await;
     let (status, report) = f.operator_get("/v1/audit").await;
     assert_eq!(status, StatusCode::OK, "{report}");
@@ -636,7 +686,7 @@ async fn the_audit_endpoint_reports_a_clean_log_and_refuses_a_bad_bound() {
 async fn a_signed_object_with_a_duplicate_key_is_refused_and_nothing_is_stored() {
     let f = fixture();
     let (client, app) = (KeyPair::generate(), KeyPair::generate());
-    let consent = consent(&client, &app, &f.bank);
+    let consent = f.linked_consent(&client, &app);
     // The credential as signed, with its purpose named twice: one reader would see the
     // first, another the last.
     let text = consent.credential.to_string();
@@ -662,10 +712,68 @@ async fn a_signed_object_with_a_duplicate_key_is_refused_and_nothing_is_stored()
 }
 
 #[tokio::test]
+async fn only_the_named_bank_admits_a_consent_and_only_from_a_linked_holder_of_its_accounts() {
+    let f = fixture();
+    let app = KeyPair::generate();
+    let refused = |code: &'static str| (StatusCode::FORBIDDEN, Some(code));
+    // A fresh DID, as any stranger can make, signs a consent for a real account.
+    let stranger = KeyPair::generate();
+    let forged = consent(&stranger, &app, &f.bank).credential.to_string();
+    let (status, body) = f.post("/v1/consents", forged.clone()).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        refused("consent_issuer_not_linked"),
+        "{body}"
+    );
+    // Nor may it ride in on a revocation that carries it.
+    let carried = json!({
+        "revocation": Revocation::sign(&stranger, consentnet_identity::consent_id(
+            &serde_json::from_str(&forged).unwrap()).unwrap(), Utc::now(), None),
+        "credential": serde_json::from_str::<Value>(&forged).unwrap(),
+    });
+    let (status, body) = f.post("/v1/revocations", carried.to_string()).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        refused("consent_issuer_not_linked"),
+        "{body}"
+    );
+    // A linked client naming an account it does not hold.
+    let client = KeyPair::generate();
+    f.link(&client);
+    let mut terms = consent(&client, &app, &f.bank).terms;
+    terms.accounts.push("acc-2".into());
+    let wider = block_on(issue_consent(&client, &terms)).unwrap();
+    let (status, body) = f.post("/v1/consents", wider.credential.to_string()).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        refused("consent_issuer_not_linked"),
+        "{body}"
+    );
+    assert!(
+        body["message"].as_str().unwrap().contains("acc-2"),
+        "{body}"
+    );
+    // A consent for another bank is that bank's to admit.
+    let elsewhere = consent(&client, &app, &f.other_bank).credential.to_string();
+    let (status, body) = f.post("/v1/consents", elsewhere).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        refused("grant_not_at_bank"),
+        "{body}"
+    );
+    assert_eq!(f.entries(), 0, "nothing was stored");
+    // The linked holder's consent for its own account is admitted.
+    let granted = consent(&client, &app, &f.bank).credential.to_string();
+    let (status, body) = f.post("/v1/consents", granted).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(f.entries(), 1);
+}
+
+#[tokio::test]
 async fn a_revocation_of_a_consent_not_on_the_log_is_refused_unless_it_carries_the_grant() {
     let f = fixture();
     let (client, app) = (KeyPair::generate(), KeyPair::generate());
-    let consent = consent(&client, &app, &f.bank);
+    let consent = f.linked_consent(&client, &app);
     let revocation = Revocation::sign(&client, consent.id, Utc::now(), None);
     let (status, body) = f
         .post(
@@ -728,7 +836,7 @@ async fn a_revocation_of_a_consent_not_on_the_log_is_refused_unless_it_carries_t
 async fn a_revocation_or_decision_naming_a_time_far_from_now_is_refused() {
     let f = fixture();
     let (client, app) = (KeyPair::generate(), KeyPair::generate());
-    let consent = consent(&client, &app, &f.bank);
+    let consent = f.linked_consent(&client, &app);
     f.post("/v1/consents", consent.credential.to_string()).await;
     for time in [
         Utc::now() - chrono::Duration::days(30),
@@ -781,8 +889,9 @@ async fn a_submission_that_is_not_sent_as_json_is_refused_with_415() {
         if let Some(content_type) = content_type {
             request = request.header("content-type", content_type);
         }
+        let operator = operator_app(f.state().clone(), LIMIT);
         let (status, answer) = f
-            .call(request.body(Body::from(body.clone())).unwrap())
+            .call_on(operator, request.body(Body::from(body.clone())).unwrap())
             .await;
         assert_eq!(
             (status, answer["code"].as_str()),
@@ -798,5 +907,6 @@ async fn a_submission_that_is_not_sent_as_json_is_refused_with_415() {
         .header("content-type", "application/json; charset=utf-8")
         .body(Body::from(body))
         .unwrap();
-    assert_eq!(f.call(request).await.0, StatusCode::CREATED);
+    let operator = operator_app(f.state().clone(), LIMIT);
+    assert_eq!(f.call_on(operator, request).await.0, StatusCode::CREATED);
 }

@@ -11,7 +11,7 @@ use axum::http::{Request, StatusCode};
 use consentnet_consent_chain::event::{AppManifest, Platform};
 use consentnet_consent_chain::{Event, Genesis, Member, RocksStore, Role};
 use consentnet_identity::{KeyPair, Permission};
-use consentnet_node::api::{AppState, public_app};
+use consentnet_node::api::{AppState, operator_app, public_app};
 use consentnet_node::core::{NodeService, Submitter};
 use consentnet_node::p2p::peer_id_of;
 use serde_json::Value;
@@ -76,11 +76,8 @@ fn manifest(version: usize) -> String {
     body.to_string()
 }
 
-async fn call(state: &AppState, request: Request<Body>) -> (StatusCode, Value) {
-    let response = public_app(state.clone(), 1 << 20)
-        .oneshot(request)
-        .await
-        .unwrap();
+async fn call(app: axum::Router, request: Request<Body>) -> (StatusCode, Value) {
+    let response = app.oneshot(request).await.unwrap();
     let status = response.status();
     let bytes = to_bytes(response.into_body(), 1 << 20).await.unwrap();
     let body = serde_json::from_slice(&bytes)
@@ -93,13 +90,18 @@ async fn submit(state: &AppState, version: usize) -> (StatusCode, Value) {
         .header("content-type", "application/json")
         .body(Body::from(manifest(version)))
         .unwrap();
-    call(state, request).await
+    // Manifests are published on the operator surface.
+    call(operator_app(state.clone(), 1 << 20), request).await
 }
 
 async fn health(state: &AppState) -> StatusCode {
-    call(state, Request::get("/healthz").body(Body::empty()).unwrap())
-        .await
-        .0
+    let public = public_app(state.clone(), 1 << 20);
+    call(
+        public,
+        Request::get("/healthz").body(Body::empty()).unwrap(),
+    )
+    .await
+    .0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,6 +124,7 @@ async fn a_full_disk_makes_the_node_not_ready_names_no_path_and_writes_resume_wh
         service,
         network: None,
         bank: None,
+        links: None,
         public_url: "https://node.example".into(),
     };
     assert_eq!(submit(&state, 0).await.0, StatusCode::CREATED);

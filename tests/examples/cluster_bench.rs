@@ -193,7 +193,6 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 /// Propagation latency: one submitter at a steady `rate` into node 0, a watcher polling
 /// node 1. Returns the sorted latencies in milliseconds and the rate achieved.
 fn measure_latency(
-    urls: &[String],
     operators: &[String],
     origin: &str,
     app: &KeyPair,
@@ -238,7 +237,7 @@ fn measure_latency(
         let sent = Instant::now();
         // The entry exists once acknowledged; propagation is measured from the send.
         acked[i].set(sent).expect("set once");
-        submit(&submitter, &urls[0], body);
+        submit(&submitter, &operators[0], body);
     }
     let mut latencies: Vec<f64> = watcher
         .join()
@@ -277,12 +276,11 @@ fn main() {
             .then_some(())
     });
     let origin = consortium.nodes[0].did().to_owned();
-    let urls: Vec<String> = nodes.iter().map(|n| n.http_url.clone()).collect();
     let operators: Vec<String> = nodes.iter().map(|n| n.operator_url.clone()).collect();
     let app = KeyPair::generate();
 
     let (latencies, achieved_rate) =
-        measure_latency(&urls, &operators, &origin, &app, latency_events, rate);
+        measure_latency(&operators, &origin, &app, latency_events, rate);
 
     // Replicated ingest, in rounds: concurrent submitters into node 0, until all four
     // hold it all. Each round's bound comes from raw verify rates measured just before
@@ -290,7 +288,8 @@ fn main() {
     // Per event: the origin verifies the manifest signature and signs the entry (counted
     // as one verify); three receivers each verify the entry and the manifest.
     let verifies_per_event = 2.0 + 3.0 * 2.0;
-    let address = urls[0].trim_start_matches("http://");
+    // Manifests are published on the operator surface.
+    let address = operators[0].trim_start_matches("http://");
     let mut held_so_far = latency_events as u64;
     let mut raw_before = raw_verify_rate();
     let mut rounds = Vec::new();

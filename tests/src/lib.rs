@@ -473,6 +473,12 @@ pub fn admin_token(node: &NodeDir) -> String {
         .to_owned()
 }
 
+/// Publishes a signed manifest (`manifest_body`) through `node`'s operator surface, the
+/// only place a manifest enters the log; answers the status and body.
+pub fn publish(node: &NodeProcess, manifest: &serde_json::Value) -> (u16, serde_json::Value) {
+    http_post_json(&format!("{}/v1/apps", node.operator_url), manifest)
+}
+
 /// The body of `POST /v1/apps`: a manifest of `app` at `version`, signed by the app.
 pub fn manifest_body(app: &consentnet_identity::KeyPair, version: &str) -> serde_json::Value {
     manifest_with_redirect(app, version, "https://budget.example/callback")

@@ -58,7 +58,7 @@ fn a_client_grants_a_tsp_reads_the_client_revokes_the_tsp_is_refused() {
     let app_wallet = dir.path().join("tsp.wallet");
     let app_wallet = app_wallet.to_str().unwrap();
 
-    // The TSP makes an app identity and publishes a version at its own node.
+    // The TSP makes an app identity and publishes a version through its own node's operator surface.
     ok(&["wallet", "init", "--wallet", app_wallet]);
     let app = ok(&[
         "wallet",
@@ -74,8 +74,8 @@ fn a_client_grants_a_tsp_reads_the_client_revokes_the_tsp_is_refused() {
         "publish",
         "--wallet",
         app_wallet,
-        "--node",
-        &tsp.http_url,
+        "--operator",
+        &tsp.operator_url,
         "--as",
         "budget-app",
         "--name",
@@ -198,7 +198,7 @@ fn a_client_grants_a_tsp_reads_the_client_revokes_the_tsp_is_refused() {
         "--wallet",
         wallet,
         "--node",
-        &tsp.http_url,
+        &bank.http_url,
         "--as",
         "for-budget-buddy",
         "--bank",

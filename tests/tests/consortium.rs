@@ -10,7 +10,7 @@ use consentnet_identity::consent::block_on;
 use consentnet_identity::{Did, KeyPair, Revocation, issue_consent};
 use consentnet_tests::{
     Consortium, NodeDir, NodeProcess, TEST_PASSPHRASE, approval_body, balance_terms, bin_dir,
-    http_get, http_post_json, link_client, manifest_body, node_key, obie_get, signed_get,
+    http_get, http_post_json, link_client, manifest_body, node_key, obie_get, publish, signed_get,
     wait_connected, wait_converged, wait_for,
 };
 use serde_json::Value;
@@ -24,6 +24,13 @@ const FOUR: [(&str, &str); 4] = [
     ("tsp", "TSP One"),
     ("regulator", "Regulator"),
 ];
+
+/// An account of the seeded sandbox bank every test bank serves.
+fn sandbox_account() -> String {
+    consentnet_bank_adapter::sandbox::SandboxBank::seeded(1, Utc::now()).account_ids()[0]
+        .0
+        .clone()
+}
 
 fn post(node: &NodeProcess, path: &str, body: &Value) -> (u16, Value) {
     http_post_json(&format!("{}{path}", node.http_url), body)
@@ -46,16 +53,26 @@ fn four_nodes_replicate_grants_and_revocations_and_agree() {
     let all: Vec<&NodeProcess> = nodes.iter().collect();
     wait_connected(&all, 3, DEADLINE);
 
-    // A client grants the TSP's app access at Bank A, through the TSP's node.
+    // A client linked at Bank A grants the TSP's app access there. Only Bank A's node
+    // admits the grant; the TSP's node refuses it and stores nothing.
     let app = KeyPair::generate();
     let client = KeyPair::generate();
+    let account = sandbox_account();
+    link_client(&consortium.nodes[0], &nodes[0], &client, &[&account]);
     let bank_did = Did::parse(consortium.nodes[0].did()).unwrap();
-    let terms = balance_terms(app.did(), &bank_did, "acc-7");
+    let terms = balance_terms(app.did(), &bank_did, &account);
     let consent = block_on(issue_consent(&client, &terms)).unwrap();
     let id = consent.id.to_string();
-    let (code, receipt) = post(&nodes[2], "/v1/consents", &consent.credential);
+    let entries = nodes[2].status()["log_entries"].clone();
+    let (code, refused) = post(&nodes[2], "/v1/consents", &consent.credential);
+    assert_eq!(
+        (code, &refused["code"]),
+        (403, &Value::from("grant_not_at_bank"))
+    );
+    assert_eq!(nodes[2].status()["log_entries"], entries);
+    let (code, receipt) = post(&nodes[0], "/v1/consents", &consent.credential);
     assert_eq!(code, 201, "{receipt}");
-    assert_eq!(receipt["receipt"]["origin"], consortium.nodes[2].did());
+    assert_eq!(receipt["receipt"]["origin"], consortium.nodes[0].did());
     assert_eq!(receipt["new"], true);
     wait_for("the grant to be active everywhere", DEADLINE, || {
         nodes
@@ -65,7 +82,7 @@ fn four_nodes_replicate_grants_and_revocations_and_agree() {
     });
 
     // The same credential again, at another node: acknowledged with the first receipt.
-    let (code, again) = post(&nodes[0], "/v1/consents", &consent.credential);
+    let (code, again) = post(&nodes[2], "/v1/consents", &consent.credential);
     assert_eq!(code, 200, "{again}");
     assert_eq!(again["new"], false);
     assert_eq!(again["entry_hash"], receipt["entry_hash"]);
@@ -77,8 +94,8 @@ fn four_nodes_replicate_grants_and_revocations_and_agree() {
     let held: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(held["receipt"], receipt["receipt"]);
 
-    // An app manifest published at Bank B's node shows in Bank A's catalog at the regulator.
-    let (code, published) = post(&nodes[1], "/v1/apps", &manifest_body(&app, "1.0.0"));
+    // An app manifest published through Bank B's operator surface shows in Bank A's catalog at the regulator.
+    let (code, published) = publish(&nodes[1], &manifest_body(&app, "1.0.0"));
     assert_eq!(code, 201, "{published}");
     wait_for("the app in every catalog", DEADLINE, || {
         nodes
@@ -123,17 +140,17 @@ fn a_late_node_catches_up_and_a_killed_node_loses_nothing_acknowledged() {
     wait_connected(&[&first, &second, &third], 2, DEADLINE);
     let app = KeyPair::generate();
     for i in 0..10 {
-        let (code, body) = post(&first, "/v1/apps", &manifest_body(&app, &format!("1.{i}")));
+        let (code, body) = publish(&first, &manifest_body(&app, &format!("1.{i}")));
         assert_eq!(code, 201, "{body}");
     }
     // Acknowledged by the second node, which is then killed at once.
     for i in 0..5 {
-        let (code, body) = post(&second, "/v1/apps", &manifest_body(&app, &format!("2.{i}")));
+        let (code, body) = publish(&second, &manifest_body(&app, &format!("2.{i}")));
         assert_eq!(code, 201, "{body}");
     }
     second.kill9();
     for i in 0..5 {
-        let (code, body) = post(&first, "/v1/apps", &manifest_body(&app, &format!("3.{i}")));
+        let (code, body) = publish(&first, &manifest_body(&app, &format!("3.{i}")));
         assert_eq!(code, 201, "{body}");
     }
     let fourth = consortium.start(3, START);
@@ -236,7 +253,7 @@ fn a_tsp_reads_a_balance_at_the_bank_until_the_consent_is_revoked_and_the_regula
 
     // The bank approves the app; a client grants it balances on one sandbox account.
     let app = KeyPair::generate();
-    let (code, body) = post(tsp, "/v1/apps", &manifest_body(&app, "1.0.0"));
+    let (code, body) = publish(tsp, &manifest_body(&app, "1.0.0"));
     assert_eq!(code, 201, "{body}");
     let body = approval_body(&bank_key, app.did());
     let (code, answer) = post(bank, "/v1/apps/decisions", &body);
@@ -248,10 +265,10 @@ fn a_tsp_reads_a_balance_at_the_bank_until_the_consent_is_revoked_and_the_regula
     let terms = balance_terms(app.did(), bank_key.did(), &account);
     let consent = block_on(issue_consent(&client, &terms)).unwrap();
     let id = consent.id.to_string();
-    let (code, body) = post(tsp, "/v1/consents", &consent.credential);
+    let (code, body) = post(bank, "/v1/consents", &consent.credential);
     assert_eq!(code, 201, "{body}");
 
-    // Once the grant reaches the bank, the balance is served.
+    // Once the grant is on the bank's log, the balance is served.
     let path = format!("/accounts/{account}/balances");
     let body = wait_for("the bank to serve the balance", DEADLINE, || {
         let (status, body) = obie_get(&bank.http_url, &path, &id, &app);
@@ -351,7 +368,7 @@ fn a_revocation_at_any_node_is_enforced_by_every_bank_within_the_propagation_bou
         .account_ids()[0]
         .0
         .clone();
-    // One consent at each bank, granted through the TSP's node.
+    // One consent at each bank, granted at that bank's node.
     let mut consents = Vec::new();
     for bank in [0, 1] {
         let bank_key = node_key(&consortium.nodes[bank]);
@@ -359,7 +376,7 @@ fn a_revocation_at_any_node_is_enforced_by_every_bank_within_the_propagation_bou
         link_client(&consortium.nodes[bank], &nodes[bank], &client, &[&account]);
         let terms = balance_terms(app.did(), bank_key.did(), &account);
         let consent = block_on(issue_consent(&client, &terms)).unwrap();
-        let (code, body) = post(&nodes[2], "/v1/consents", &consent.credential);
+        let (code, body) = post(&nodes[bank], "/v1/consents", &consent.credential);
         assert_eq!(code, 201, "{body}");
         consents.push((bank, consent));
     }

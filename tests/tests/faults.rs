@@ -11,8 +11,8 @@ use chrono::Utc;
 use consentnet_identity::consent::block_on;
 use consentnet_identity::{Did, KeyPair, Revocation, issue_consent};
 use consentnet_tests::{
-    Consortium, NodeProcess, Paths, balance_terms, http_post_json, manifest_body, node_key,
-    signed_get, try_post_json, wait_connected, wait_converged, wait_for,
+    Consortium, NodeProcess, Paths, balance_terms, http_post_json, link_client, manifest_body,
+    node_key, signed_get, try_post_json, wait_connected, wait_converged, wait_for,
 };
 use serde_json::Value;
 
@@ -37,13 +37,14 @@ fn a_bank_killed_during_10000_submissions_loses_nothing_acknowledged() {
     let urls: Arc<Vec<RwLock<String>>> = Arc::new(
         nodes
             .iter()
-            .map(|n| RwLock::new(n.http_url.clone()))
+            .map(|n| RwLock::new(n.operator_url.clone()))
             .collect(),
     );
     wait_connected(&nodes.iter().collect::<Vec<_>>(), 3, DEADLINE);
     let mut nodes: Vec<Option<NodeProcess>> = nodes.into_iter().map(Some).collect();
 
-    // One submitter per node, each with its own app publishing versions; each retries a
+    // One submitter per node (on its operator surface, where manifests are published),
+    // each with its own app publishing versions; each retries a
     // submission until a node acknowledges it, and keeps the receipts it got.
     let per_node = SUBMISSIONS / 4;
     let progress: Arc<Vec<AtomicUsize>> = Arc::new((0..4).map(|_| AtomicUsize::new(0)).collect());
@@ -82,7 +83,7 @@ fn a_bank_killed_during_10000_submissions_loses_nothing_acknowledged() {
     });
     nodes[0].take().unwrap().kill9();
     let restarted = consortium.start(0, START);
-    *urls[0].write().unwrap() = restarted.http_url.clone();
+    *urls[0].write().unwrap() = restarted.operator_url.clone();
     nodes[0] = Some(restarted);
 
     let mut acknowledged: BTreeMap<String, u64> = BTreeMap::new();
@@ -121,17 +122,29 @@ fn a_bank_killed_during_10000_submissions_loses_nothing_acknowledged() {
     }
 }
 
-/// A consent from a fresh client at `bank`, submitted at `node`; returns the client, the
-/// id and the credential.
-fn grant(node: &NodeProcess, bank: &Did, app: &Did) -> (KeyPair, String, Value) {
+/// A consent from a fresh client linked at the bank member `bank`, submitted at that
+/// bank's node (the only one that admits it); returns the client, the id and the
+/// credential.
+fn grant(
+    consortium: &Consortium,
+    nodes: &[NodeProcess],
+    bank: usize,
+    app: &Did,
+) -> (KeyPair, String, Value) {
     let client = KeyPair::generate();
+    let account = consentnet_bank_adapter::sandbox::SandboxBank::seeded(1, Utc::now())
+        .account_ids()[0]
+        .0
+        .clone();
+    link_client(&consortium.nodes[bank], &nodes[bank], &client, &[&account]);
+    let bank_did = Did::parse(consortium.nodes[bank].did()).unwrap();
     let consent = block_on(issue_consent(
         &client,
-        &balance_terms(app, bank, "acc-partition"),
+        &balance_terms(app, &bank_did, &account),
     ))
     .unwrap();
     let (code, body) = http_post_json(
-        &format!("{}/v1/consents", node.http_url),
+        &format!("{}/v1/consents", nodes[bank].http_url),
         &consent.credential,
     );
     assert_eq!(code, 201, "{body}");
@@ -148,15 +161,21 @@ fn revoke(node: &NodeProcess, client: &KeyPair, id: &str) {
     assert_eq!(code, 201, "{body}");
 }
 
-/// Revokes at a node that may not hold the grant: the revocation carries the credential.
-fn revoke_carrying(node: &NodeProcess, client: &KeyPair, id: &str, credential: &Value) {
+/// A revocation carrying its credential, at a node that does not hold the grant; the
+/// answer's status and code.
+fn revoke_carrying(
+    node: &NodeProcess,
+    client: &KeyPair,
+    id: &str,
+    credential: &Value,
+) -> (u16, String) {
     let id = consentnet_identity::ConsentId::parse(id).unwrap();
     let revocation = Revocation::sign(client, id, Utc::now(), None);
     let (code, body) = http_post_json(
         &format!("{}/v1/revocations", node.http_url),
         &serde_json::json!({ "revocation": revocation, "credential": credential }),
     );
-    assert_eq!(code, 201, "{body}");
+    (code, body["code"].as_str().unwrap_or_default().to_owned())
 }
 
 /// A consent's status at `node`, read as `reader` (a regulator sees every consent).
@@ -186,13 +205,11 @@ fn a_partitioned_node_and_the_rest_both_take_writes_and_converge_after_healing()
         .collect();
     let all: Vec<&NodeProcess> = nodes.iter().collect();
     wait_connected(&all, 3, DEADLINE);
-    let bank_a = Did::parse(consortium.nodes[0].did()).unwrap();
-    let bank_b = Did::parse(consortium.nodes[1].did()).unwrap();
     let app = KeyPair::generate();
     let regulator = node_key(&consortium.nodes[3]);
 
-    // Before the cut: a consent everyone holds.
-    let (early_client, early, _) = grant(&nodes[2], &bank_b, app.did());
+    // Before the cut: a consent at bank B that everyone holds.
+    let (early_client, early, _) = grant(&consortium, &nodes, 1, app.did());
     wait_converged(&all, 1, DEADLINE);
 
     // Bank B is cut off from everyone.
@@ -203,13 +220,17 @@ fn a_partitioned_node_and_the_rest_both_take_writes_and_converge_after_healing()
         .then_some(())
     });
 
-    // Both sides take writes. The majority grants, and revokes the early consent; the
-    // isolated bank grants one of its own and takes the revocation of a consent granted
-    // on the other side, which it has never seen.
-    let (majority_client, majority, majority_credential) = grant(&nodes[2], &bank_a, app.did());
+    // Both sides take writes. The majority grants at bank A and revokes the early
+    // consent; the isolated bank grants one of its own. It cannot take the revocation of
+    // bank A's consent, which it has never seen: only bank A admits that grant, so the
+    // credential the revocation carries does not make it verifiable there.
+    let (majority_client, majority, majority_credential) = grant(&consortium, &nodes, 0, app.did());
     revoke(&nodes[3], &early_client, &early);
-    let (_, minority, _) = grant(&nodes[1], &bank_b, app.did());
-    revoke_carrying(&nodes[1], &majority_client, &majority, &majority_credential);
+    let (_, minority, _) = grant(&consortium, &nodes, 1, app.did());
+    assert_eq!(
+        revoke_carrying(&nodes[1], &majority_client, &majority, &majority_credential),
+        (422, "revocation_unverifiable".to_owned())
+    );
     // Each side sees only its own writes.
     assert_eq!(status_of(&nodes[0], &regulator, &early), "revoked");
     assert_eq!(status_of(&nodes[1], &regulator, &early), "active");
@@ -217,13 +238,14 @@ fn a_partitioned_node_and_the_rest_both_take_writes_and_converge_after_healing()
     assert_eq!(status_of(&nodes[0], &regulator, &minority), "unknown");
     let majority_entries = nodes[0].status()["log_entries"].as_u64().unwrap();
     let minority_entries = nodes[1].status()["log_entries"].as_u64().unwrap();
-    // The isolated bank stored the grant the revocation carried, then the revocation.
-    assert_eq!((majority_entries, minority_entries), (3, 4));
+    assert_eq!((majority_entries, minority_entries), (3, 2));
 
-    // Healed: every node ends with all six entries (the majority's grant is in two feeds),
-    // one digest, and every revocation in force whichever side it was made on.
+    // Healed: every node ends with all four entries and one digest, and the revocation
+    // the isolated bank refused is taken there once the grant has arrived.
     paths.rejoin(1);
-    let digest = wait_converged(&all, 6, CONVERGE);
+    wait_converged(&all, 4, CONVERGE);
+    revoke(&nodes[1], &majority_client, &majority);
+    let digest = wait_converged(&all, 5, CONVERGE);
     for node in &nodes {
         assert_eq!(node.status()["state_digest"], digest.as_str());
         assert_eq!(status_of(node, &regulator, &early), "revoked");

@@ -11,7 +11,7 @@ use consentnet_tests::{
     Consortium, admin_token, approval_body, balance_terms, http_post_json, http_post_json_with,
     link_client, node_key, obie_get, wait_for,
 };
-use serde_json::json;
+use serde_json::{Value, json};
 
 const START: Duration = Duration::from_secs(30);
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -122,7 +122,8 @@ fn defective_link_requests_are_refused_and_only_a_linked_holders_consent_is_serv
     }
 
     // The app is approved, and a stranger who knows the account reference signs a consent
-    // for it: the bank refuses it, because the stranger is not linked as its holder.
+    // for it: the bank refuses to admit it, because the stranger is not linked as its
+    // holder, and the TSP's node admits no grant for another bank. Nothing is stored.
     let app = KeyPair::generate();
     let (status, body) = http_post_json(
         &format!("{}/v1/apps/decisions", bank.http_url),
@@ -130,28 +131,30 @@ fn defective_link_requests_are_refused_and_only_a_linked_holders_consent_is_serv
     );
     assert_eq!(status, 201, "{body}");
     let consent_of = |signer: &KeyPair| {
-        let consent = block_on(issue_consent(
+        block_on(issue_consent(
             signer,
             &balance_terms(app.did(), &bank_did, &account),
         ))
-        .unwrap();
-        let (status, body) = http_post_json(
-            &format!("{}/v1/consents", tsp.http_url),
-            &consent.credential,
-        );
-        assert_eq!(status, 201, "{body}");
-        consent.id.to_string()
+        .unwrap()
+    };
+    let submit_at = |node: &consentnet_tests::NodeProcess, consent: &Value| {
+        let (status, body) = http_post_json(&format!("{}/v1/consents", node.http_url), consent);
+        (status, body["code"].as_str().unwrap_or_default().to_owned())
     };
     let path = format!("/accounts/{account}/balances");
-    let forged_consent = consent_of(&stranger);
-    let (status, body) = wait_for("the forged consent to reach the bank", DEADLINE, || {
-        let (status, body) = obie_get(&bank.http_url, &path, &forged_consent, &app);
-        (body["Code"] != "consent_unknown").then_some((status, body))
-    });
+    let forged = consent_of(&stranger);
+    let entries = bank.status()["log_entries"].clone();
     assert_eq!(
-        (status, body["Code"].as_str().unwrap()),
-        (403, "consent_issuer_not_holder")
+        submit_at(&bank, &forged.credential),
+        (403, "consent_issuer_not_linked".to_owned())
     );
+    assert_eq!(
+        submit_at(&tsp, &forged.credential),
+        (403, "grant_not_at_bank".to_owned())
+    );
+    assert_eq!(bank.status()["log_entries"], entries, "nothing was stored");
+    let (_, body) = obie_get(&bank.http_url, &path, &forged.id.to_string(), &app);
+    assert_eq!(body["Code"], "consent_unknown");
 
     // The real holder links (the code was not used up by the refusals) and is served.
     let (status, body) = http_post_json(
@@ -160,7 +163,13 @@ fn defective_link_requests_are_refused_and_only_a_linked_holders_consent_is_serv
     );
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["accounts"][0]["account_id"], account.as_str());
-    let consent = consent_of(&client);
+    let granted = consent_of(&client);
+    let (status, body) = http_post_json(
+        &format!("{}/v1/consents", bank.http_url),
+        &granted.credential,
+    );
+    assert_eq!(status, 201, "{body}");
+    let consent = granted.id.to_string();
     wait_for("the holder's consent to be served", DEADLINE, || {
         (obie_get(&bank.http_url, &path, &consent, &app).0 == 200).then_some(())
     });

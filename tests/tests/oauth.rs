@@ -15,7 +15,7 @@ use consentnet_tests::webdriver::Browser;
 use consentnet_tests::{
     Consortium, NodeDir, NodeProcess, admin_token, approval_body, bin, decision_body, http_get,
     http_post_json, http_post_json_with, link_client, manifest_body, manifest_with_redirect,
-    node_key, obie_get_version, signed_get,
+    node_key, obie_get_version, publish, signed_get,
 };
 use serde_json::{Value, json};
 
@@ -52,7 +52,7 @@ fn bank() -> Bank {
     let url = process.http_url.clone();
     let did = Did::parse(consortium.nodes[0].did()).unwrap();
     let app = KeyPair::generate();
-    let (status, body) = http_post_json(&format!("{url}/v1/apps"), &manifest_body(&app, "1.0.0"));
+    let (status, body) = publish(&process, &manifest_body(&app, "1.0.0"));
     assert_eq!(status, 201, "{body}");
     let bank_key = node_key(&consortium.nodes[0]);
     let (status, body) = http_post_json(
@@ -416,7 +416,7 @@ fn every_oauth_error_is_answered_in_the_oauth_shape_and_a_reused_code_revokes_it
     );
     let unapproved = KeyPair::generate();
     let (status, _) = http_post_json(
-        &format!("{}/v1/apps", bank.url),
+        &format!("{}/v1/apps", bank.process.operator_url),
         &manifest_body(&unapproved, "1.0.0"),
     );
     assert_eq!(status, 201);
@@ -751,7 +751,7 @@ fn every_oauth_error_is_answered_in_the_oauth_shape_and_a_reused_code_revokes_it
 /// Publishes `rival` at the bank and has the bank approve it, like the fixture's app.
 fn approve_rival(bank: &Bank, rival: &KeyPair) {
     let (status, body) = http_post_json(
-        &format!("{}/v1/apps", bank.url),
+        &format!("{}/v1/apps", bank.process.operator_url),
         &manifest_body(rival, "1.0.0"),
     );
     assert_eq!(status, 201, "{body}");
@@ -791,7 +791,7 @@ fn callback_server() -> (String, std::sync::mpsc::Receiver<String>) {
 /// Version 2.0.0 of the app registers `callback` as its redirect; the bank approves it.
 fn publish_with_callback(bank: &Bank, callback: &str) {
     let (status, body) = http_post_json(
-        &format!("{}/v1/apps", bank.url),
+        &format!("{}/v1/apps", bank.process.operator_url),
         &manifest_with_redirect(&bank.app, "2.0.0", callback),
     );
     assert_eq!(status, 201, "{body}");
@@ -910,7 +910,7 @@ fn on_the_bank_page_an_admin_approves_with_chosen_permissions_and_suspends_only_
     let bank = bank();
     let other = KeyPair::generate();
     let (status, _) = http_post_json(
-        &format!("{}/v1/apps", bank.url),
+        &format!("{}/v1/apps", bank.process.operator_url),
         &manifest_body(&other, "3.1.0"),
     );
     assert_eq!(status, 201);

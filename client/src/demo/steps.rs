@@ -280,9 +280,7 @@ pub(super) fn publish_apps(j: &Journey, members: &[Member], apps: &Apps) -> anyh
             requested_permissions: permissions.iter().copied().collect(),
             bundle_hash: "ab".repeat(32),
         };
-        members[member]
-            .node
-            .post("/v1/apps", &commands::app_manifest(&key, manifest)?)?;
+        commands::publish(&members[member].operator, None, &key, manifest)?;
         for &bank in &BANKS {
             let bank_key =
                 commands::node_key(&members[bank].dir.join("node-key.json"), NODE_PASSPHRASE)?;
@@ -391,7 +389,7 @@ pub(super) fn grant_consents(
             until,
         };
         let granted =
-            commands::consent_grant(&members[LENDWISE].node, client_wallet, &label, &request)?;
+            commands::consent_grant(&members[bank].node, client_wallet, &label, &request)?;
         let id = granted["consent_id"]
             .as_str()
             .ok_or_else(|| anyhow!("no consent id"))?
@@ -412,8 +410,7 @@ pub(super) fn grant_consents(
         purpose: "Budgeting".into(),
         until,
     };
-    let granted =
-        commands::consent_grant(&members[BUDGET_BUDDY].node, client_wallet, label, &request)?;
+    let granted = commands::consent_grant(&members[0].node, client_wallet, label, &request)?;
     let id = granted["consent_id"]
         .as_str()
         .ok_or_else(|| anyhow!("no consent id"))?

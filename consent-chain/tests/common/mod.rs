@@ -82,11 +82,6 @@ pub fn consent(bank: &KeyPair, app: &KeyPair) -> (KeyPair, VerifiedConsent) {
     (client, consent)
 }
 
-/// A pool of consents issued once per test binary (issuing is the slow part).
-pub fn consent_pool(bank: &KeyPair, app: &KeyPair, size: usize) -> Vec<(KeyPair, VerifiedConsent)> {
-    (0..size).map(|_| consent(bank, app)).collect()
-}
-
 pub fn grant(consent: &VerifiedConsent) -> Event {
     Event::consent_granted(consent.credential.clone())
 }

@@ -71,9 +71,9 @@ pub(super) async fn delete_connector(
 
 /// The bank's links and its adapter, or `not_a_bank`.
 fn bank_links(state: &AppState) -> Result<(Arc<Links>, Arc<Adapter>), ApiError> {
-    match &state.bank {
-        Some(bank) => Ok((bank.links.clone(), bank.adapter.clone())),
-        None => Err(ApiError::new(
+    match (&state.links, &state.bank) {
+        (Some(links), Some(bank)) => Ok((links.clone(), bank.adapter.clone())),
+        _ => Err(ApiError::new(
             ApiCode::NotABankNode,
             "only bank nodes link clients to accounts",
         )),

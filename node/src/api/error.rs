@@ -52,6 +52,10 @@ consentnet_bank_adapter::problem_codes! {
         NotABank = (403, "not_a_bank"),
         /// An access batch names another bank.
         ForeignAccessBatch = (403, "foreign_access_batch"),
+        /// A consent submitted to a node other than its bank's.
+        GrantNotAtBank = (403, "grant_not_at_bank"),
+        /// A consent whose signer the bank does not know as the holder of its accounts.
+        ConsentIssuerNotLinked = (403, "consent_issuer_not_linked"),
         /// The revoker is neither the consent's issuer nor its bank.
         NotEntitled = (403, "not_entitled"),
         /// A revocation of a consent whose grant is not on this node's log, sent without
@@ -171,6 +175,7 @@ impl From<SubmitError> for ApiError {
                 EventError::BadSignature(_) => ApiCode::BadSignature,
                 EventError::NotABank(_) => ApiCode::NotABank,
                 EventError::ForeignAccessBatch { .. } => ApiCode::ForeignAccessBatch,
+                EventError::ForeignGrant { .. } => ApiCode::GrantNotAtBank,
                 EventError::Invalid(_) => ApiCode::InvalidEvent,
                 EventError::QuorumNotMet { .. } => ApiCode::QuorumNotMet,
             },

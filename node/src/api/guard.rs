@@ -1,4 +1,4 @@
-//! Gates in front of the handlers: the operator listener's admin token when it is reachable from other machines, and JSON only for the public submissions.
+//! Gates in front of the handlers: the operator listener's admin token when it is reachable from other machines, and JSON only for submissions (every `POST`).
 
 use std::sync::Arc;
 

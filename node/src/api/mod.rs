@@ -1,6 +1,7 @@
 //! The node's HTTP API: the public router (submissions of signed objects, reads of the log, the catalog, link redemption) and the operator router (status, metrics, audit, the bank's admin endpoints), and what their handlers share.
 
 mod admin;
+mod admit;
 mod consents;
 mod error;
 mod guard;
@@ -25,6 +26,8 @@ pub use reader::{READ_PROOF_HEADER, READ_PROOF_WINDOW_SECS};
 pub use status::NodeStatus;
 pub(crate) use submit::append;
 
+use consentnet_bank_adapter::links::Links;
+
 use crate::bank::Bank;
 use crate::core::{NodeService, Submitter};
 use crate::p2p::NetworkHandle;
@@ -40,6 +43,9 @@ pub struct AppState {
     pub network: Option<NetworkHandle>,
     /// The bank role, on bank nodes.
     pub bank: Option<Bank>,
+    /// The bank's private account links (which client DID holds which accounts), on bank
+    /// nodes: grant admission, linking and the portal's approvals consult them.
+    pub links: Option<Arc<Links>>,
     /// The base URL other parties address this node at; signed reads name it.
     pub public_url: String,
 }
@@ -60,7 +66,6 @@ pub fn public_routes() -> Router<AppState> {
             get(consents::consent_accesses),
         )
         .route("/v1/revocations", post(submit::submit_revocation))
-        .route("/v1/apps", post(submit::submit_manifest))
         .route("/v1/apps/decisions", post(submit::submit_decision))
         .route("/v1/catalog", get(consents::catalog))
         .route("/v1/links", post(admin::redeem_link))
@@ -74,6 +79,7 @@ pub fn operator_routes() -> Router<AppState> {
         .route("/metrics", get(status::metrics))
         .route("/v1/audit", get(status::audit))
         .route("/v1/refusals", get(status::refusals))
+        .route("/v1/apps", post(submit::submit_manifest))
         .route(
             "/v1/admin/connector",
             axum::routing::put(admin::put_connector).delete(admin::delete_connector),
@@ -95,6 +101,7 @@ pub fn public_app(state: AppState, max_body_bytes: usize) -> Router {
 pub fn operator_app(state: AppState, max_body_bytes: usize) -> Router {
     operator_routes()
         .fallback(error::fallback)
+        .layer(axum::middleware::from_fn(guard::json_only))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
 }

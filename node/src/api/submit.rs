@@ -12,6 +12,7 @@ use consentnet_identity::{Revocation, RevocationError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::admit::admit_grant;
 use super::{ApiCode, ApiError, AppState, blocking, body, parse_json};
 use crate::core::{NodeService, Submitted};
 
@@ -61,6 +62,11 @@ pub(super) async fn submit_consent(
             "a consent credential is a JSON object",
         ));
     }
+    // A grant already on the log is acknowledged with its entry at any node; a new one
+    // only its bank may admit.
+    if !grant_known(&state, &credential)? {
+        admit_grant(&state, &credential).await?;
+    }
     submit(state, Event::ConsentGranted { credential }).await
 }
 
@@ -106,28 +112,41 @@ pub(super) async fn submit_revocation(
     submit(state, Event::ConsentRevoked { revocation }).await
 }
 
-/// Stores the grant a revocation carries, when it verifies, the revocation may revoke it
-/// and it is not on the log yet. Nothing is stored for a revocation that would be refused.
+/// Is the grant of `credential` on this node's log?
+fn grant_known(state: &AppState, credential: &Value) -> Result<bool, ApiError> {
+    let id = consentnet_identity::consent_id(credential)
+        .map_err(|e| ApiError::new(ApiCode::InvalidConsent, e.to_string()))?;
+    Ok(state
+        .service
+        .read(|replica| replica.state().consent(&id).is_some()))
+}
+
+/// Stores the grant a revocation carries, when it is not on the log yet, this node may
+/// admit it ([`admit_grant`]) and the revocation may revoke it. Nothing is stored for a
+/// revocation that would be refused.
 async fn grant_first(
     state: &AppState,
     revocation: &Revocation,
     credential: Value,
 ) -> Result<(), ApiError> {
-    let bytes = serde_json::to_vec(&credential).map_err(|e| ApiError::internal(e.to_string()))?;
-    let consent = blocking(move || consentnet_identity::verify_consent_blocking(&bytes))
-        .await?
-        .map_err(|e| ApiError::new(ApiCode::InvalidConsent, e.to_string()))?;
+    if grant_known(state, &credential)? {
+        return Ok(());
+    }
+    let consent = admit_grant(state, &credential).await.map_err(|error| {
+        if error.code == ApiCode::GrantNotAtBank {
+            ApiError::new(
+                ApiCode::RevocationUnverifiable,
+                "the consent's grant is not on this node's log, and only its bank's node admits it: submit the revocation there, or here once the grant has arrived",
+            )
+        } else {
+            error
+        }
+    })?;
     revocation.verify_for(&consent).map_err(|e| match e {
         RevocationError::NotEntitled(_) => ApiError::new(ApiCode::NotEntitled, e.to_string()),
         other => ApiError::new(ApiCode::InvalidRevocation, other.to_string()),
     })?;
-    let id = consent.id;
-    let known = state
-        .service
-        .read(|replica| replica.state().consent(&id).is_some());
-    if !known {
-        append(state, Event::ConsentGranted { credential }).await?;
-    }
+    append(state, Event::ConsentGranted { credential }).await?;
     Ok(())
 }
 

@@ -13,7 +13,7 @@ use consentnet_bank_adapter::api::{Adapter, AppLimits};
 use consentnet_bank_adapter::connector::BankConnector;
 use consentnet_bank_adapter::enforce::ReplayCache;
 use consentnet_bank_adapter::limits::Rate;
-use consentnet_bank_adapter::links::{LinkError, Links};
+use consentnet_bank_adapter::links::Links;
 use consentnet_bank_adapter::payments::Ledger;
 use consentnet_bank_adapter::sandbox::SandboxBank;
 use consentnet_bank_adapter::signatures::SignatureBatcher;
@@ -30,9 +30,6 @@ use crate::core::{NodeService, Submitter};
 /// Why the bank role could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum BankError {
-    /// The account links file could not be opened.
-    #[error("opening the account links: {0}")]
-    Links(#[from] LinkError),
     /// The payments journal could not be opened.
     #[error("opening the payments journal {}: {source}", path.display())]
     Journal {
@@ -50,8 +47,6 @@ pub struct Bank {
     pub adapter: Arc<Adapter>,
     /// Why the newest mapping file was refused, if it was.
     pub problem: ConnectorProblem,
-    /// The bank's private account links.
-    pub links: Arc<Links>,
     /// The connector admin API.
     pub admin: ConnectorAdmin,
 }
@@ -84,8 +79,8 @@ pub fn start(
     service: Arc<NodeService>,
     submitter: Submitter,
     public_url: String,
+    links: Arc<Links>,
 ) -> Result<(Bank, Router, BankTasks), BankError> {
-    let links = Arc::new(Links::open(&config.links_file)?);
     let ledger = Ledger::open(&config.payments_journal).map_err(|source| BankError::Journal {
         path: config.payments_journal.clone(),
         source,
@@ -97,7 +92,7 @@ pub fn start(
         bank: service.did().clone(),
         public_url,
         source: Arc::new(LogConsents(service)),
-        holders: links.clone(),
+        holders: links,
         replay: ReplayCache::new(config.replay_cache),
         signatures: SignatureBatcher::new(),
         connector: std::sync::RwLock::new(sandbox.clone()),
@@ -118,7 +113,6 @@ pub fn start(
     let bank = Bank {
         adapter,
         problem,
-        links,
         admin: ConnectorAdmin {
             dir: config.connectors_dir.clone(),
             token: admin_token,

@@ -24,6 +24,6 @@ pub struct Portal {
 impl Portal {
     /// The bank's account links (who may approve for which accounts); on bank nodes.
     pub fn links(&self) -> Option<&Arc<Links>> {
-        self.app.bank.as_ref().map(|bank| &bank.links)
+        self.app.links.as_ref()
     }
 }

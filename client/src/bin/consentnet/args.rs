@@ -135,7 +135,8 @@ pub enum WalletCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum ConsentCommand {
-    /// Sign a consent for an app at a bank and submit it.
+    /// Sign a consent for an app at a bank and submit it to that bank's node (`--node`),
+    /// which admits it once the signing DID is linked there as the accounts' holder.
     Grant(ConsentGrantArgs),
     /// Revoke a consent held in the wallet.
     Revoke(ConsentRevokeArgs),
@@ -363,8 +364,14 @@ pub struct ConsentAccessesArgs {
 pub struct TspPublishArgs {
     #[command(flatten)]
     pub wallet: WalletArg,
+    /// The operator surface of the member node that publishes the manifest (the TSP's
+    /// own node, or the node of a member that vouches for the app).
     #[command(flatten)]
-    pub node: NodeArg,
+    pub operator: OperatorArg,
+    /// The file holding that node's admin token (needed when its operator listener is
+    /// not on loopback).
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
     /// The app's DID (its wallet label).
     #[arg(long = "as")]
     pub label: String,

@@ -386,7 +386,8 @@ pub fn consent_status(json: bool, args: &ConsentStatusArgs) -> anyhow::Result<()
 pub fn tsp_publish(json: bool, args: &TspPublishArgs) -> anyhow::Result<()> {
     let TspPublishArgs {
         wallet,
-        node,
+        operator,
+        token_file,
         label,
         name,
         description,
@@ -408,10 +409,14 @@ pub fn tsp_publish(json: bool, args: &TspPublishArgs) -> anyhow::Result<()> {
         requested_permissions: commands::permissions(permissions)?,
         bundle_hash: bundle_hash.clone(),
     };
-    let node = NodeClient::new(&node.node)?;
+    let node = NodeClient::new(&operator.operator)?;
+    let token = token_file
+        .as_deref()
+        .map(commands::admin_token)
+        .transpose()?;
     show(
         json,
-        &node.post("/v1/apps", &commands::app_manifest(&key, manifest)?)?,
+        &commands::publish(&node, token.as_deref(), &key, manifest)?,
     )
 }
 
