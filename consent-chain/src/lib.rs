@@ -9,6 +9,7 @@ pub mod audit;
 pub mod entry;
 pub mod event;
 pub mod genesis;
+pub mod merkle;
 pub mod replica;
 pub mod state;
 pub mod store;
