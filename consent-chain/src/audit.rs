@@ -14,19 +14,41 @@ use crate::store::{LogStore, StoreError};
 use crate::validate::{Check, validate_event, verify_credential};
 use consentnet_identity::Hash32;
 
+mod timing;
+
+pub use timing::LateRecords;
+
 /// How strict the audit is.
 #[derive(Debug, Clone, Copy)]
 pub struct AuditConfig {
     /// How long after a revocation an access may still be served without counting as a
     /// violation: the time the revocation may take to reach the bank's node.
     pub propagation_bound_ms: u64,
+    /// How often members sign checkpoints (`p2p.checkpoint_interval_ms`): a peer may
+    /// see a batch up to this long after it arrived.
+    pub checkpoint_interval_ms: u64,
 }
 
 impl Default for AuditConfig {
     fn default() -> Self {
         Self {
             propagation_bound_ms: 1_000,
+            checkpoint_interval_ms: 10_000,
         }
+    }
+}
+
+/// Time an honest bank may take to batch its records, ms.
+const BATCHING_ALLOWANCE_MS: u64 = 1_000;
+
+impl AuditConfig {
+    /// How much earlier than the first peer saw it a record may be stamped: the clocks'
+    /// skew, the propagation bound, the checkpoint interval and batching.
+    pub fn late_bound_ms(&self) -> u64 {
+        crate::MAX_CLOCK_SKEW_MS
+            .saturating_add(self.propagation_bound_ms)
+            .saturating_add(self.checkpoint_interval_ms)
+            .saturating_add(BATCHING_ALLOWANCE_MS)
     }
 }
 
@@ -111,6 +133,8 @@ pub struct AuditReport {
     pub equivocations: Vec<EquivocationFinding>,
     /// Accesses served under unusable consents.
     pub violations: Vec<Violation>,
+    /// Access batches stamped earlier than the bound before any peer saw them.
+    pub late_records: Vec<LateRecords>,
     /// Grants and revocations per day, oldest first.
     pub timeline: Vec<DayCount>,
     /// Accesses per app, most first.
@@ -131,7 +155,7 @@ impl AuditReport {
             .collect();
         format!(
             "{verdict}: {entries} entries in {feeds} feeds ({kinds}); {consents} consents, {revoked} revoked, {accesses} accesses; \
-             {problems} bad entries, {equivocations} equivocations, {violations} violations; state digest {digest}",
+             {problems} bad entries, {equivocations} equivocations, {violations} violations, {late} late access batches; state digest {digest}",
             verdict = if self.clean { "CLEAN" } else { "FINDINGS" },
             entries = self.entries,
             feeds = self.feeds,
@@ -142,6 +166,7 @@ impl AuditReport {
             problems = self.problems.len(),
             equivocations = self.equivocations.len(),
             violations = self.violations.len(),
+            late = self.late_records.len(),
             digest = self.state_digest,
         )
     }
@@ -266,6 +291,7 @@ pub fn audit_with_progress<S: LogStore>(
     let mut entries = 0u64;
     let mut days: BTreeMap<String, DayCount> = BTreeMap::new();
     let mut logged_at: HashMap<Hash32, u64> = HashMap::new();
+    let mut timing = timing::Timing::default();
     let mut chunk: Vec<Vec<u8>> = Vec::with_capacity(AUDIT_CHUNK);
     let mut check_chunk = |chunk: &mut Vec<Vec<u8>>| {
         let checked = check_in_parallel(chunk, &verifier);
@@ -338,6 +364,7 @@ pub fn audit_with_progress<S: LogStore>(
                                 .and_modify(|at: &mut u64| *at = (*at).min(entry.time))
                                 .or_insert(entry.time);
                         }
+                        timing.note(&entry);
                         state.apply(entry.event.id(), &valid);
                     }
                     Err(error) => problem(format!("invalid {}: {error}", entry.event.kind())),
@@ -361,13 +388,17 @@ pub fn audit_with_progress<S: LogStore>(
     let accesses_by_app = accesses_by_app(&state);
 
     let violations = violations(&state, &config, &logged_at);
+    let late_records = timing.late_records(config.late_bound_ms());
 
     let consents = state.consent_count();
     let revoked = state
         .consents_ids()
         .filter(|id| state.effective_revocation(id).is_some())
         .count();
-    let clean = problems.is_empty() && equivocations.is_empty() && violations.is_empty();
+    let clean = problems.is_empty()
+        && equivocations.is_empty()
+        && violations.is_empty()
+        && late_records.is_empty();
     Ok(AuditReport {
         entries,
         feeds: heads.len(),
@@ -378,6 +409,7 @@ pub fn audit_with_progress<S: LogStore>(
         problems,
         equivocations,
         violations,
+        late_records,
         timeline: days.into_values().collect(),
         accesses_by_app,
         state_digest: state.digest(),

@@ -1,4 +1,4 @@
-//! Audit: a clean log passes; forged entries, broken links, equivocation and access after revocation are all found.
+//! Audit: a clean log passes; forged entries, broken links, equivocation, access after revocation and access records stamped long before any peer saw them are all found.
 
 #![allow(clippy::unwrap_used)]
 
@@ -6,10 +6,11 @@ mod common;
 
 use common::*;
 use consentnet_consent_chain::audit::{AuditConfig, audit, audit_with_progress};
-use consentnet_consent_chain::{Entry, Equivocation, LogStore, MemoryStore, Replica};
+use consentnet_consent_chain::{Entry, Equivocation, Event, LogStore, MemoryStore, Replica};
 
 const BOUND: AuditConfig = AuditConfig {
     propagation_bound_ms: 1_000,
+    checkpoint_interval_ms: 10_000,
 };
 
 #[test]
@@ -254,4 +255,71 @@ fn stored_bytes_that_are_not_an_entry_are_reported_not_fatal() {
         "{:?}",
         report.problems
     );
+}
+
+#[test]
+fn an_access_batch_stamped_long_before_any_peer_saw_it_is_a_finding() {
+    let c = Consortium::new();
+    let mut node = Replica::open(MemoryStore::new(), &c.genesis).unwrap();
+    let (client, consent) = consent(&c.bank_a, &c.tsp);
+    let hour = 3_600_000;
+    let t0 = now_ms() - 3 * hour;
+    let checkpoint = |node: &Replica<MemoryStore>| {
+        let frontier = node
+            .heads()
+            .iter()
+            .map(|(origin, head)| (origin.clone(), *head))
+            .collect();
+        Event::Checkpoint { frontier }
+    };
+    node.append_local(&c.bank_a, grant(&consent), t0 - 3 * hour)
+        .unwrap();
+    // The regulator's checkpoint covers the grant only.
+    let early = checkpoint(&node);
+    node.append_local(&c.regulator, early, t0 - 2 * hour)
+        .unwrap();
+    // The bank serves after the revocation (at t0) but stamps the access, and its
+    // entry, 10 s before it; its own checkpoint claims it held the batch then.
+    node.append_local(
+        &c.bank_a,
+        access(&c.bank_a, consent.id, t0 - 10_000),
+        t0 - 10_000,
+    )
+    .unwrap();
+    let own = checkpoint(&node);
+    node.append_local(&c.bank_a, own, t0 - 5_000).unwrap();
+    node.append_local(&c.tsp, revoke(&client, consent.id, t0 as i64), t0)
+        .unwrap();
+    // An honest batch, stamped 5 s before a peer saw it.
+    let seen = t0 + hour;
+    node.append_local(
+        &c.bank_a,
+        access(&c.bank_a, consent.id, seen - 5_000),
+        seen - 5_000,
+    )
+    .unwrap();
+    let late = checkpoint(&node);
+    node.append_local(&c.regulator, late, seen).unwrap();
+
+    let report = audit(node.store(), &c.genesis, BOUND).unwrap();
+    // By its stamp the backdated access came before the revocation; by when a peer saw
+    // it, an hour after. The honest batch is within the bound. (The honest one was served
+    // after the revocation, which is a violation of its own.)
+    assert_eq!(report.late_records.len(), 1, "{:?}", report.late_records);
+    let finding = &report.late_records[0];
+    assert_eq!(
+        (finding.bank.as_str(), finding.seq, finding.records),
+        (c.bank_a.did().as_str(), 2, 1)
+    );
+    assert_eq!(finding.seen_by, c.regulator.did().as_str());
+    assert_eq!((finding.stamped, finding.seen_at), (t0 - 10_000, seen));
+    assert_eq!(finding.late_ms, hour + 10_000);
+    assert!(!report.clean);
+    assert!(
+        report.summary().contains("1 late access batches"),
+        "{}",
+        report.summary()
+    );
+    assert_eq!(report.violations.len(), 1);
+    assert_eq!(report.violations[0].time, seen - 5_000);
 }

@@ -209,6 +209,7 @@ fn main() -> anyhow::Result<()> {
             genesis,
             AuditConfig {
                 propagation_bound_ms,
+                ..AuditConfig::default()
             },
             json,
             progress,
@@ -462,6 +463,11 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
     print_listening(bound, &public_url, operator_bound, &p2p_addrs, key.did());
     let submitter = Submitter::start(service.clone(), Some(network.clone()))
         .context("starting the submitter")?;
+    let checkpoints = consentnet_node::core::start_checkpoints(
+        service.clone(),
+        submitter.clone(),
+        std::time::Duration::from_millis(config.p2p.checkpoint_interval_ms),
+    );
     let is_bank = service
         .genesis()
         .membership()
@@ -518,6 +524,8 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
     if let Some(watch) = cert_watch {
         watch.abort();
     }
+    checkpoints.abort();
+    let _ = checkpoints.await;
     if let Some(tasks) = bank_tasks {
         tasks.stop().await;
     }

@@ -409,3 +409,40 @@ fn a_revocation_at_any_node_is_enforced_by_every_bank_within_the_propagation_bou
         );
     }
 }
+
+#[test]
+fn a_member_signs_a_checkpoint_of_the_other_feeds_once_they_move() {
+    let consortium = Consortium::create(&FOUR[..2]);
+    // Bank B checkpoints every second (the test default is once an hour).
+    let config = consortium.nodes[1].dir.join("node.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let fast = text.replace(
+        "checkpoint_interval_ms = 3600000",
+        "checkpoint_interval_ms = 1000",
+    );
+    assert_ne!(fast, text, "the harness sets the checkpoint interval");
+    std::fs::write(&config, fast).unwrap();
+    let first = consortium.start(0, START);
+    let second = consortium.start(1, START);
+    wait_connected(&[&first, &second], 1, DEADLINE);
+    let (bank_a, bank_b) = (consortium.nodes[0].did(), consortium.nodes[1].did());
+    let own_seq = |node: &NodeProcess, origin: &str| {
+        node.status()["frontier"][origin]["seq"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    // Nothing has moved: no checkpoint.
+    assert_eq!(own_seq(&second, bank_b), 0);
+    // Bank A's feed moves; bank B signs that it holds it.
+    let (code, body) = publish(&first, &manifest_body(&KeyPair::generate(), "1.0.0"));
+    assert_eq!(code, 201, "{body}");
+    wait_for("bank B's checkpoint to reach bank A", DEADLINE, || {
+        (own_seq(&first, bank_b) == 1).then_some(())
+    });
+    let (code, body) = http_get(&format!("{}/v1/audit", first.operator_url));
+    assert_eq!(code, 200, "{body}");
+    let report: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(report["events"]["checkpoint"], 1, "{report}");
+    assert_eq!(report["clean"], true, "{report}");
+    assert_eq!(own_seq(&first, bank_a), 1);
+}

@@ -193,6 +193,7 @@ pub(super) async fn audit(
     let service = state.service.clone();
     let config = consentnet_consent_chain::audit::AuditConfig {
         propagation_bound_ms: bound,
+        ..Default::default()
     };
     let report = blocking(move || service.audit(config))
         .await?

@@ -124,6 +124,12 @@ impl NodeConfig {
                 message: "100 to 600000".into(),
             });
         }
+        if !(1_000..=3_600_000).contains(&self.p2p.checkpoint_interval_ms) {
+            return Err(ConfigError::OutOfRange {
+                field: "p2p.checkpoint_interval_ms",
+                message: "1000 to 3600000".into(),
+            });
+        }
         if !(1..=10_000).contains(&self.p2p.max_connections) {
             return Err(ConfigError::OutOfRange {
                 field: "p2p.max_connections",

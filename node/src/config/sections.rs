@@ -190,6 +190,10 @@ pub struct P2pSection {
     /// How often to exchange frontiers with every connected peer and redial missing
     /// bootstrap peers, in milliseconds. Default 2000.
     pub sync_interval_ms: u64,
+    /// How often, at most, this node signs a checkpoint of the other feeds it holds (only
+    /// when they moved since the last one), in milliseconds: the audit judges each
+    /// bank's access times against when its peers saw them. Default 10000.
+    pub checkpoint_interval_ms: u64,
     /// Most connections in total. Default 64.
     pub max_connections: u32,
     /// Invalid messages from one peer before it is blocked and disconnected. Default 5.
@@ -237,6 +241,7 @@ impl Default for P2pSection {
             listen: "/ip4/0.0.0.0/tcp/7400".into(),
             bootstrap: Vec::new(),
             sync_interval_ms: 2_000,
+            checkpoint_interval_ms: 10_000,
             max_connections: 64,
             max_strikes: 5,
         }

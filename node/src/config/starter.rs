@@ -58,6 +58,9 @@ listen = {p2p:?}
 bootstrap = {bootstrap:?}
 # How often to exchange frontiers with connected peers and redial missing ones (ms).
 sync_interval_ms = {sync}
+# How often, at most, to sign a checkpoint of the other feeds held (ms); the audit
+# judges banks' access times against them.
+checkpoint_interval_ms = {checkpoint}
 # Most connections in total.
 max_connections = {max_conn}
 # Invalid messages from one peer before it is blocked and disconnected.
@@ -129,6 +132,7 @@ listen = "{operator}"
             p2p = self.p2p.listen,
             bootstrap = self.p2p.bootstrap,
             sync = self.p2p.sync_interval_ms,
+            checkpoint = self.p2p.checkpoint_interval_ms,
             max_conn = self.p2p.max_connections,
             strikes = self.p2p.max_strikes,
             json = self.log.json,

@@ -1,0 +1,115 @@
+//! When peers saw each bank's access records: other members' checkpoints bound when an entry existed, and records stamped far earlier than the first peer that saw them are findings.
+//!
+//! A bank stamps its own records, so its clock alone proves nothing: a bank that served a
+//! revoked consent could stamp the access before the revocation. Every member signs
+//! checkpoints of the feeds it holds (`Event::Checkpoint`); the first checkpoint by
+//! another member that covers a batch shows, in that member's clock, that the batch
+//! existed by then. A batch whose oldest record is stamped more than the bound before
+//! that is reported, so no stamp can move further back than the bound.
+
+use std::collections::{BTreeMap, HashMap};
+
+use consentnet_identity::Did;
+use serde::Serialize;
+
+use crate::entry::Entry;
+use crate::event::Event;
+
+/// An access batch whose records are stamped much earlier than any peer saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LateRecords {
+    /// The bank whose feed holds the batch.
+    pub bank: String,
+    /// The batch's entry in that feed.
+    pub seq: u64,
+    /// Records in the batch.
+    pub records: usize,
+    /// The oldest record's stamp, ms since the Unix epoch (the bank's clock).
+    pub stamped: u64,
+    /// The member whose checkpoint first covered the batch.
+    pub seen_by: String,
+    /// That checkpoint's time, ms since the Unix epoch (that member's clock).
+    pub seen_at: u64,
+    /// How much later than the stamp the batch was first seen, in ms.
+    pub late_ms: u64,
+}
+
+/// One access batch as the audit met it.
+#[derive(Debug)]
+struct Batch {
+    bank: Did,
+    seq: u64,
+    records: usize,
+    stamped: u64,
+}
+
+/// What the audit collects about timing as it reads the log.
+#[derive(Debug, Default)]
+pub(super) struct Timing {
+    /// Per origin: (checkpoint time, head seq covered, observer).
+    sightings: HashMap<Did, Vec<(u64, u64, Did)>>,
+    batches: Vec<Batch>,
+}
+
+impl Timing {
+    /// Notes a valid entry: a checkpoint's coverage of other feeds, or an access batch.
+    pub(super) fn note(&mut self, entry: &Entry) {
+        match &entry.event {
+            Event::Checkpoint { frontier } => {
+                for (origin, head) in frontier.iter().filter(|(o, _)| **o != entry.origin) {
+                    self.sightings.entry(origin.clone()).or_default().push((
+                        entry.time,
+                        head.seq,
+                        entry.origin.clone(),
+                    ));
+                }
+            }
+            Event::AccessRecorded { batch, .. } => {
+                if let Some(stamped) = batch.records.iter().map(|r| r.time).min() {
+                    self.batches.push(Batch {
+                        bank: entry.origin.clone(),
+                        seq: entry.seq,
+                        records: batch.records.len(),
+                        stamped,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The batches first seen by a peer more than `bound_ms` after their oldest stamp.
+    /// A batch no peer's checkpoint covers yet is not judged.
+    pub(super) fn late_records(mut self, bound_ms: u64) -> Vec<LateRecords> {
+        // Per origin, sightings by time with the highest seq covered so far: the first
+        // index reaching a seq is the first time any peer is known to have held it.
+        let mut covered: BTreeMap<Did, Vec<(u64, u64, Did)>> = BTreeMap::new();
+        for (origin, mut seen) in self.sightings.drain() {
+            seen.sort_by_key(|(time, _, _)| *time);
+            let mut highest = 0;
+            for sighting in &mut seen {
+                highest = highest.max(sighting.1);
+                sighting.1 = highest;
+            }
+            covered.insert(origin, seen);
+        }
+        self.batches
+            .into_iter()
+            .filter_map(|batch| {
+                let seen = covered.get(&batch.bank)?;
+                let first = seen.partition_point(|(_, seq, _)| *seq < batch.seq);
+                let (seen_at, _, by) = seen.get(first)?;
+                let late_ms = seen_at.saturating_sub(batch.stamped);
+                (late_ms > bound_ms).then(|| LateRecords {
+                    bank: batch.bank.to_string(),
+                    seq: batch.seq,
+                    records: batch.records,
+                    stamped: batch.stamped,
+                    seen_by: by.to_string(),
+                    seen_at: *seen_at,
+                    late_ms,
+                })
+            })
+            .collect()
+    }
+}
