@@ -273,6 +273,35 @@ impl NodeProcess {
         let _ = self.child.wait();
     }
 
+    /// Freezes the process (SIGSTOP): its sockets stay open but nothing answers, as a
+    /// partition that drops packets looks to its peers.
+    pub fn pause(&self) {
+        self.signal("STOP");
+    }
+
+    /// Lets a paused process run again (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("CONT");
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args(["-s", name, &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -s {name} failed");
+    }
+
+    /// A counter from `GET /metrics` (its unlabelled sample), or 0 when absent.
+    pub fn metric(&self, name: &str) -> u64 {
+        let (code, body) = http_get(&format!("{}/metrics", self.operator_url));
+        assert_eq!(code, 200, "{body}");
+        body.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
     /// `GET /status` as JSON.
     pub fn status(&self) -> serde_json::Value {
         let (code, body) = http_get(&format!("{}/status", self.operator_url));

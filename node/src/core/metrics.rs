@@ -137,6 +137,24 @@ impl Metrics {
             &[("", get(&net.sync_entries_received))],
         );
         metric(
+            "consentnet_sync_entries_stored_total",
+            "counter",
+            "Entries from peers' range answers that were new and stored; received over stored is how often each entry was fetched.",
+            &[("", get(&net.sync_entries_stored))],
+        );
+        metric(
+            "consentnet_sync_requests_spared_total",
+            "counter",
+            "Range requests not sent because the same feed was being fetched from another peer.",
+            &[("", get(&net.sync_requests_spared))],
+        );
+        metric(
+            "consentnet_peers_lost_total",
+            "counter",
+            "Connections closed because the peer stopped answering pings.",
+            &[("", get(&net.peers_lost))],
+        );
+        metric(
             "consentnet_peers_blocked_total",
             "counter",
             "Peers blocked for sending invalid messages.",

@@ -7,12 +7,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct Counters {
     /// Sync requests sent.
     pub sync_requests: AtomicU64,
+    /// Range requests not sent because the same feed was being fetched from a peer.
+    pub sync_requests_spared: AtomicU64,
+    /// Connections closed because the peer stopped answering pings.
+    pub peers_lost: AtomicU64,
     /// Peers blocked for sending invalid messages.
     pub peers_blocked: AtomicU64,
     /// Connections refused because the peer is not a member.
     pub connections_refused: AtomicU64,
     /// Entries received in peers' range answers (new or not).
     pub sync_entries_received: AtomicU64,
+    /// Entries of range answers that were new and stored.
+    pub sync_entries_stored: AtomicU64,
     /// Gossip messages published.
     pub gossip_published_messages: AtomicU64,
     /// Entries those messages held.

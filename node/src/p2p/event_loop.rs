@@ -1,19 +1,20 @@
-//! The event loop that owns the swarm: it dials members, exchanges frontiers, reports gossip verdicts, strikes and blocks misbehaving peers, and is driven through a cloneable handle.
+//! The event loop that owns the swarm: it dials members, exchanges frontiers, fetches each feed's missing range from one peer at a time, closes connections that stop answering pings, reports gossip verdicts, strikes and blocks misbehaving peers, and is driven through a cloneable handle.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use consentnet_identity::Did;
 use libp2p::futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId};
 use libp2p::request_response::{self, ResponseChannel};
 use libp2p::swarm::{SwarmEvent, dial_opts::DialOpts};
-use libp2p::{Multiaddr, PeerId, Swarm};
+use libp2p::{Multiaddr, PeerId, Swarm, ping};
 use serde::Serialize;
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
 use super::counters::Counters;
+use super::inflight::InFlight;
 use super::swarm::{Behaviour, BehaviourEvent};
 use super::sync::{absorb, answer};
 use super::validator::Gossiped;
@@ -107,6 +108,8 @@ pub(super) struct EventLoop {
     pub(super) listen: Vec<Multiaddr>,
     pub(super) validation: mpsc::Sender<Gossiped>,
     pub(super) syncing: Arc<Semaphore>,
+    /// Range requests in flight, one per feed.
+    pub(super) in_flight: InFlight,
 }
 
 impl EventLoop {
@@ -162,9 +165,24 @@ impl EventLoop {
         self.members = members;
     }
 
+    /// Sends a sync request. A range of a feed already being fetched from some peer is
+    /// not asked again: each entry is fetched about once, from one peer at a time.
     fn request(&mut self, peer: PeerId, request: SyncRequest) {
+        let origin = match &request {
+            SyncRequest::Range(range) => Some(range.origin.clone()),
+            SyncRequest::Frontier => None,
+        };
+        if let Some(origin) = &origin
+            && !self.in_flight.claim(origin, peer, Instant::now())
+        {
+            Counters::bump(&self.log.counters().sync_requests_spared);
+            return;
+        }
         Counters::bump(&self.log.counters().sync_requests);
-        self.swarm.behaviour_mut().sync.send_request(&peer, request);
+        let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+        if let Some(origin) = &origin {
+            self.in_flight.sent(origin, id);
+        }
     }
 
     fn strike(&mut self, peer: PeerId, reason: &str) {
@@ -275,7 +293,22 @@ impl EventLoop {
                 peer_id,
                 num_established: 0,
                 ..
-            } => tracing::info!(peer = %peer_id, "peer disconnected"),
+            } => {
+                self.in_flight.disconnected(&peer_id);
+                tracing::info!(peer = %peer_id, "peer disconnected");
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
+                peer,
+                connection,
+                result: Err(error),
+            })) if !matches!(error, ping::Failure::Unsupported) => {
+                // Nothing answers on this connection: close it, so status and metrics
+                // show the peer as lost and the next round redials it. (A peer that
+                // does not speak ping at all cannot be judged by it, and is left be.)
+                tracing::warn!(%peer, %error, "peer stopped answering pings: closing the connection");
+                Counters::bump(&self.log.counters().peers_lost);
+                self.swarm.close_connection(connection);
+            }
             SwarmEvent::IncomingConnectionError { error, peer_id, .. } => {
                 Counters::bump(&self.log.counters().connections_refused);
                 tracing::info!(peer = ?peer_id, %error, "incoming connection refused");
@@ -331,11 +364,22 @@ impl EventLoop {
 
     fn on_sync(&mut self, event: request_response::Event<SyncRequest, SyncResponse>) {
         let request_response::Event::Message { peer, message, .. } = event else {
-            if let request_response::Event::OutboundFailure { peer, error, .. } = event {
+            if let request_response::Event::OutboundFailure {
+                peer,
+                error,
+                request_id,
+                ..
+            } = event
+            {
+                self.in_flight.settled(request_id);
                 tracing::debug!(%peer, %error, "sync request failed");
             }
             return;
         };
+        if let request_response::Message::Response { request_id, .. } = &message {
+            // Answered: the feed may be asked again, by the follow-up this answer makes.
+            self.in_flight.settled(*request_id);
+        }
         let Ok(permit) = self.syncing.clone().try_acquire_owned() else {
             if let request_response::Message::Request { channel, .. } = message {
                 let _ = self

@@ -1,7 +1,8 @@
-//! The libp2p side of the node: one event loop owns the swarm (gossip of new entries, frontier and range sync, membership gating), driven through a cloneable handle over bounded channels. It reaches the log only through the [`LogPeer`] trait, so it never names the node's service.
+//! The libp2p side of the node: one event loop owns the swarm (gossip of new entries, frontier and range sync with one request per feed in flight, liveness pings, membership gating), driven through a cloneable handle over bounded channels. It reaches the log only through the [`LogPeer`] trait, so it never names the node's service.
 
 mod counters;
 mod event_loop;
+mod inflight;
 mod log;
 pub mod pending;
 mod swarm;

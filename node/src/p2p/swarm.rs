@@ -1,4 +1,4 @@
-//! Building the swarm: transport, gossipsub with scoring and validation, the sync protocol, membership gating and connection limits; then the event loop is started.
+//! Building the swarm: transport, gossipsub with scoring and validation, the sync protocol, liveness pings, membership gating and connection limits; then the event loop is started.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{
     Multiaddr, PeerId, StreamProtocol, Swarm, allow_block_list, connection_limits, identify,
-    identity, noise, tcp, yamux,
+    identity, noise, ping, tcp, yamux,
 };
 use tokio::sync::{Semaphore, mpsc, watch};
 
@@ -37,7 +37,15 @@ pub(super) struct Behaviour {
     pub(super) gossipsub: gossipsub::Behaviour,
     pub(super) sync: request_response::cbor::Behaviour<SyncRequest, SyncResponse>,
     pub(super) identify: identify::Behaviour,
+    pub(super) ping: ping::Behaviour,
 }
+
+/// How often each connection is pinged, and how long a ping may go unanswered before
+/// the connection is closed: a peer that stops answering (a partition that drops
+/// packets, a frozen process) shows as lost within about 15 s.
+pub const PING_INTERVAL: Duration = Duration::from_secs(5);
+/// See [`PING_INTERVAL`].
+pub const PING_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long an inbound or outbound connection has for its TCP, Noise and Yamux handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -149,6 +157,11 @@ fn behaviour(
         gossipsub: gossip_behaviour(topics.0, topics.1)?,
         sync: sync_behaviour(),
         identify,
+        ping: ping::Behaviour::new(
+            ping::Config::new()
+                .with_interval(PING_INTERVAL)
+                .with_timeout(PING_TIMEOUT),
+        ),
     })
 }
 
@@ -228,6 +241,7 @@ pub async fn start(
         listen: listen.clone(),
         validation,
         syncing: Arc::new(Semaphore::new(SYNCING)),
+        in_flight: super::inflight::InFlight::default(),
     };
     let task = tokio::spawn(event_loop.run(config.sync_interval, shutdown));
     Ok((handle, listen, task))

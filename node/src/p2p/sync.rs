@@ -56,6 +56,9 @@ pub(super) fn absorb(log: &dyn LogPeer, peer: PeerId, response: SyncResponse) ->
                 }
             }
             let outcome = log.receive_entries(entries);
+            log.counters()
+                .sync_entries_stored
+                .fetch_add(outcome.stored as u64, std::sync::atomic::Ordering::Relaxed);
             for evidence in &outcome.evidence {
                 if let Ok(bytes) = serde_json::to_vec(evidence) {
                     follow.push(Command::PublishEvidence(bytes));
