@@ -1,7 +1,9 @@
-//! Log storage: the `LogStore` trait, the in-memory store, and the conformance suite every store must pass.
+//! Log storage: the `LogStore` trait, the in-memory store, the conformance suite every store must pass, and a bank's own store of access records.
 
 pub mod conformance;
 mod memory;
+#[cfg(feature = "rocksdb")]
+pub mod records;
 #[cfg(feature = "rocksdb")]
 mod rocks;
 

@@ -1,0 +1,251 @@
+//! The bank's own store of access records, in RocksDB: each batch's records in committed order, and the same records indexed by consent and time. It lives only on the bank's node; the shared log carries each batch's Merkle root.
+//!
+//! Keys: `batches` holds `batch (u64 big-endian)` → the batch's records as a JSON array;
+//! `by_consent` holds `consent id (32 bytes), time, batch (u64 big-endian), index (u32
+//! big-endian)` → the record's JSON, so one consent's history is one ordered key range,
+//! read page by page without touching other consents. Every write is one synced batch.
+
+use std::path::Path;
+
+use consentnet_identity::{ConsentId, Hash32};
+use rocksdb::{
+    ColumnFamily, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch,
+    WriteOptions,
+};
+
+use super::StoreError;
+use crate::event::AccessRecord;
+use crate::merkle;
+
+const BATCHES: &str = "batches";
+const BY_CONSENT: &str = "by_consent";
+
+/// Where one record sits: its time, its batch and its place in the batch. Records of a
+/// consent are ordered by it, and a page ends at one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RecordKey {
+    /// The record's time, ms since the Unix epoch.
+    pub time: u64,
+    /// The batch holding it.
+    pub batch: u64,
+    /// Its index in the batch (its leaf in the batch's Merkle tree).
+    pub index: u32,
+}
+
+/// The leaf hash of one record in its batch's Merkle tree: of its JSON.
+pub fn record_leaf(record: &AccessRecord) -> Result<Hash32, StoreError> {
+    let bytes = serde_json::to_vec(record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(merkle::leaf_hash(&bytes))
+}
+
+/// The Merkle root over a batch's records, in order.
+pub fn batch_root(records: &[AccessRecord]) -> Result<Hash32, StoreError> {
+    let leaves = records
+        .iter()
+        .map(record_leaf)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(merkle::root(&leaves))
+}
+
+/// A bank's access records, on its own node only.
+pub struct RecordStore {
+    db: DB,
+}
+
+impl std::fmt::Debug for RecordStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordStore").finish_non_exhaustive()
+    }
+}
+
+fn backend(error: rocksdb::Error) -> StoreError {
+    StoreError::Backend(error.to_string())
+}
+
+fn consent_key(consent: &ConsentId, key: RecordKey) -> [u8; 52] {
+    let mut bytes = [0u8; 52];
+    bytes[..32].copy_from_slice(&consent.0);
+    bytes[32..40].copy_from_slice(&key.time.to_be_bytes());
+    bytes[40..48].copy_from_slice(&key.batch.to_be_bytes());
+    bytes[48..].copy_from_slice(&key.index.to_be_bytes());
+    bytes
+}
+
+fn decode_key(bytes: &[u8]) -> Result<RecordKey, StoreError> {
+    let bytes: &[u8; 52] = bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("a record key is not 52 bytes".into()))?;
+    let u64_at = |at: usize| {
+        let mut part = [0u8; 8];
+        part.copy_from_slice(&bytes[at..at + 8]);
+        u64::from_be_bytes(part)
+    };
+    let mut index = [0u8; 4];
+    index.copy_from_slice(&bytes[48..]);
+    Ok(RecordKey {
+        time: u64_at(32),
+        batch: u64_at(40),
+        index: u32::from_be_bytes(index),
+    })
+}
+
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl RecordStore {
+    /// Opens (or creates) the store in directory `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        options.create_missing_column_families(true);
+        let families =
+            [BATCHES, BY_CONSENT].map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
+        let db = DB::open_cf_descriptors(&options, path, families).map_err(backend)?;
+        Ok(Self { db })
+    }
+
+    fn cf(&self, name: &str) -> Result<&ColumnFamily, StoreError> {
+        self.db
+            .cf_handle(name)
+            .ok_or_else(|| StoreError::Corrupt(format!("column family {name} is missing")))
+    }
+
+    /// Stores batch `batch` with its records, durably, all or nothing. A batch number is
+    /// written once: storing it again is refused, so a committed root never changes.
+    pub fn put_batch(&self, batch: u64, records: &[AccessRecord]) -> Result<(), StoreError> {
+        let batches = self.cf(BATCHES)?;
+        if self
+            .db
+            .get_cf(batches, batch.to_be_bytes())
+            .map_err(backend)?
+            .is_some()
+        {
+            return Err(StoreError::Backend(format!(
+                "batch {batch} is stored already"
+            )));
+        }
+        let mut write = WriteBatch::default();
+        let body = serde_json::to_vec(records).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        write.put_cf(batches, batch.to_be_bytes(), body);
+        let by_consent = self.cf(BY_CONSENT)?;
+        for (index, record) in records.iter().enumerate() {
+            let index = u32::try_from(index)
+                .map_err(|_| StoreError::Backend("a batch of over 2^32 records".into()))?;
+            let key = RecordKey {
+                time: record.time,
+                batch,
+                index,
+            };
+            let value =
+                serde_json::to_vec(record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            write.put_cf(by_consent, consent_key(&record.consent_id, key), value);
+        }
+        let mut options = WriteOptions::default();
+        options.set_sync(true);
+        self.db.write_opt(write, &options).map_err(backend)
+    }
+
+    /// The records of batch `batch`, in order.
+    pub fn batch(&self, batch: u64) -> Result<Option<Vec<AccessRecord>>, StoreError> {
+        let bytes = self
+            .db
+            .get_cf(self.cf(BATCHES)?, batch.to_be_bytes())
+            .map_err(backend)?;
+        bytes.map(|b| decode(&b)).transpose()
+    }
+
+    /// The highest batch number stored.
+    pub fn last_batch(&self) -> Result<Option<u64>, StoreError> {
+        let mut iter = self.db.iterator_cf(self.cf(BATCHES)?, IteratorMode::End);
+        match iter.next() {
+            None => Ok(None),
+            Some(item) => {
+                let (key, _) = item.map_err(backend)?;
+                let key: [u8; 8] = key
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("a batch key is not 8 bytes".into()))?;
+                Ok(Some(u64::from_be_bytes(key)))
+            }
+        }
+    }
+
+    /// `consent`'s records, newest first, at most `limit`, each older than `before` when
+    /// given (the last key of the previous page).
+    pub fn of_consent(
+        &self,
+        consent: &ConsentId,
+        before: Option<RecordKey>,
+        limit: usize,
+    ) -> Result<Vec<(RecordKey, AccessRecord)>, StoreError> {
+        let start = match before {
+            Some(key) => consent_key(consent, key),
+            None => consent_key(
+                consent,
+                RecordKey {
+                    time: u64::MAX,
+                    batch: u64::MAX,
+                    index: u32::MAX,
+                },
+            ),
+        };
+        let iter = self.db.iterator_cf(
+            self.cf(BY_CONSENT)?,
+            IteratorMode::From(&start, Direction::Reverse),
+        );
+        let mut page = Vec::new();
+        for item in iter {
+            let (key, value) = item.map_err(backend)?;
+            if !key.starts_with(&consent.0) || page.len() == limit {
+                break;
+            }
+            let at = decode_key(&key)?;
+            if before == Some(at) {
+                continue;
+            }
+            page.push((at, decode(&value)?));
+        }
+        Ok(page)
+    }
+
+    /// Drops the bodies of the oldest batches whose newest record is older than
+    /// `cutoff_ms`, and their index, up to the first batch still in the retention period;
+    /// returns how many batches went. The commitments on the
+    /// shared log stay: they are what the records were checked against.
+    pub fn prune_before(&self, cutoff_ms: u64) -> Result<usize, StoreError> {
+        let batches = self.cf(BATCHES)?;
+        let by_consent = self.cf(BY_CONSENT)?;
+        let mut write = WriteBatch::default();
+        let mut dropped = 0;
+        for item in self.db.iterator_cf(batches, IteratorMode::Start) {
+            let (key, value) = item.map_err(backend)?;
+            let records: Vec<AccessRecord> = decode(&value)?;
+            // Batches are numbered in the order they were made: the first one still in
+            // the retention period ends the pass.
+            if records.iter().any(|r| r.time >= cutoff_ms) {
+                break;
+            }
+            let batch: [u8; 8] = key
+                .as_ref()
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("a batch key is not 8 bytes".into()))?;
+            let batch = u64::from_be_bytes(batch);
+            for (index, record) in records.iter().enumerate() {
+                let index = u32::try_from(index).unwrap_or(u32::MAX);
+                let at = RecordKey {
+                    time: record.time,
+                    batch,
+                    index,
+                };
+                write.delete_cf(by_consent, consent_key(&record.consent_id, at));
+            }
+            write.delete_cf(batches, key);
+            dropped += 1;
+        }
+        let mut options = WriteOptions::default();
+        options.set_sync(true);
+        self.db.write_opt(write, &options).map_err(backend)?;
+        Ok(dropped)
+    }
+}
