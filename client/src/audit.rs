@@ -180,7 +180,18 @@ pub fn html(report: &Value, source: &str) -> String {
         ("feeds", "Feeds (members writing)"),
         ("consents", "Consents granted"),
         ("revoked", "Consents revoked"),
-        ("accesses", "Accesses recorded by banks"),
+        (
+            "committed_records",
+            "Accesses banks committed to on the log",
+        ),
+        (
+            "accesses",
+            "Access records checked against their commitments",
+        ),
+        (
+            "batches_unavailable",
+            "Committed batches whose records were not at hand",
+        ),
     ];
     let mut facts: String = counts
         .iter()

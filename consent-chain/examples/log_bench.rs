@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use consentnet_consent_chain::audit::{AuditConfig, audit};
-use consentnet_consent_chain::event::{AccessBatch, AccessRecord, AppAction, AppDecision, Outcome};
+use consentnet_consent_chain::audit::{AuditConfig, NoRecords, audit};
+use consentnet_consent_chain::event::{AccessCommitment, AppAction, AppDecision};
 use consentnet_consent_chain::{
     Entry, Event, FeedHead, Genesis, LogStore, Member, Replica, RocksStore, Role,
 };
@@ -42,23 +42,19 @@ fn raw_verify_rate(key: &KeyPair) -> f64 {
     rates[2]
 }
 
-/// The event at position `index` of a feed: 70% access batches, 20% app decisions,
+/// The event at position `index` of a feed: 70% access commitments, 20% app decisions,
 /// 10% checkpoints, as a bank's feed looks in use. All but checkpoints carry a second signature.
 fn event_for(bank: &KeyPair, app: &KeyPair, index: u64) -> Event {
     match index % 10 {
-        0..=6 => Event::access_recorded(
+        0..=6 => Event::access_committed(
             bank,
-            AccessBatch {
+            AccessCommitment {
                 bank: bank.did().clone(),
-                records: vec![AccessRecord {
-                    consent_id: consentnet_identity::Hash32([(index % 251) as u8; 32]),
-                    operation: "GET /aisp/accounts/{AccountId}/transactions".into(),
-                    time: 1_795_000_000_000 + index,
-                    // The bench log holds no grants, so a truthful adapter refused these calls.
-                    outcome: Outcome::Refused {
-                        code: "consent_unknown".into(),
-                    },
-                }],
+                batch: index + 1,
+                root: consentnet_identity::Hash32([(index % 251) as u8; 32]),
+                records: 250,
+                first: 1_795_000_000_000 + index,
+                last: 1_795_000_000_250 + index,
             },
         ),
         7 | 8 => Event::app_decided(
@@ -171,7 +167,7 @@ fn main() {
     }
     let generate_seconds = generate.elapsed().as_secs_f64();
     let start = Instant::now();
-    let report = audit(&store, &genesis, AuditConfig::default()).expect("audit");
+    let report = audit(&store, &genesis, AuditConfig::default(), &NoRecords).expect("audit");
     let audit_seconds = start.elapsed().as_secs_f64();
     assert!(report.clean, "{}", report.summary());
 

@@ -1,21 +1,23 @@
-//! Offline audit of a whole store: every signature, hash link and event re-checked, equivocations confirmed, and accesses served under consents that were not usable.
+//! Offline audit of a whole store: every signature, hash link and event re-checked, equivocations confirmed, banks' access records checked against their commitments, and accesses served under consents that were not usable.
 
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
-use consentnet_identity::{ConsentId, ConsentVerifier, Did, Validity, verify_many};
+use consentnet_identity::{ConsentId, ConsentVerifier, Did, verify_many};
 use serde::Serialize;
 
 use crate::entry::Entry;
-use crate::event::{Event, Outcome};
+use crate::event::Event;
 use crate::genesis::Genesis;
 use crate::state::State;
 use crate::store::{LogStore, StoreError};
 use crate::validate::{Check, validate_event, verify_credential};
 use consentnet_identity::Hash32;
 
+mod accesses;
 mod timing;
 
+pub use accesses::{NoRecords, RecordSource};
 pub use timing::LateRecords;
 
 /// How strict the audit is.
@@ -125,8 +127,13 @@ pub struct AuditReport {
     pub consents: usize,
     /// Consents with an effective revocation.
     pub revoked: usize,
-    /// Access records.
+    /// Access records checked: those of committed batches the record source held and
+    /// that matched their commitments.
     pub accesses: usize,
+    /// Access records the banks committed to on the log.
+    pub committed_records: u64,
+    /// Committed batches whose records the source does not hold, so were not judged.
+    pub batches_unavailable: u64,
     /// Entries that fail a check.
     pub problems: Vec<Problem>,
     /// Confirmed equivocations.
@@ -262,13 +269,15 @@ fn may_change_membership(bytes: &[u8]) -> bool {
     bytes.windows(TAG.len()).any(|window| window == TAG)
 }
 
-/// Audits every entry in `store` against `genesis`.
+/// Audits every entry in `store` against `genesis`, and the access records `records`
+/// holds against the banks' commitments.
 pub fn audit<S: LogStore>(
     store: &S,
     genesis: &Genesis,
     config: AuditConfig,
+    records: &dyn RecordSource,
 ) -> Result<AuditReport, StoreError> {
-    audit_with_progress(store, genesis, config, &mut |_, _| {})
+    audit_with_progress(store, genesis, config, records, &mut |_, _| {})
 }
 
 /// [`audit`], calling `progress(entries checked, entries in the store)` after each chunk.
@@ -276,6 +285,7 @@ pub fn audit_with_progress<S: LogStore>(
     store: &S,
     genesis: &Genesis,
     config: AuditConfig,
+    records: &dyn RecordSource,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<AuditReport, StoreError> {
     let total: u64 = store.heads()?.values().map(|head| head.seq).sum();
@@ -385,9 +395,10 @@ pub fn audit_with_progress<S: LogStore>(
 
     let equivocations = confirmed_equivocations(store)?;
 
-    let accesses_by_app = accesses_by_app(&state);
-
-    let violations = violations(&state, &config, &logged_at);
+    let checked = accesses::check_commitments(timing.commitments(), records)?;
+    problems.extend(checked.problems);
+    let accesses_by_app = accesses::accesses_by_app(&state, &checked.records);
+    let violations = accesses::violations(&state, &checked.records, &config, &logged_at);
     let late_records = timing.late_records(config.late_bound_ms());
 
     let consents = state.consent_count();
@@ -405,7 +416,9 @@ pub fn audit_with_progress<S: LogStore>(
         events,
         consents,
         revoked,
-        accesses: state.accesses().count(),
+        accesses: checked.records.len(),
+        committed_records: state.committed().values().map(|c| c.records).sum(),
+        batches_unavailable: checked.unavailable,
         problems,
         equivocations,
         violations,
@@ -475,86 +488,4 @@ fn confirmed_equivocations<S: LogStore>(store: &S) -> Result<Vec<EquivocationFin
     }
 
     Ok(equivocations)
-}
-
-/// Served and refused accesses per app, busiest first.
-fn accesses_by_app(state: &State) -> Vec<AppAccesses> {
-    let mut by_app: BTreeMap<String, AppAccesses> = BTreeMap::new();
-    for (_, record) in state.accesses() {
-        let Some(consent) = state.consent(&record.consent_id) else {
-            continue;
-        };
-        let app = by_app
-            .entry(consent.terms.app.to_string())
-            .or_insert_with(|| AppAccesses {
-                app: consent.terms.app.to_string(),
-                name: state.app_name(&consent.terms.app).map(str::to_owned),
-                ..AppAccesses::default()
-            });
-        if record.outcome == Outcome::Served {
-            app.served += 1;
-        } else {
-            app.refused += 1;
-        }
-    }
-    let mut accesses_by_app: Vec<AppAccesses> = by_app.into_values().collect();
-    accesses_by_app.sort_by_key(|a| std::cmp::Reverse(a.served + a.refused));
-
-    accesses_by_app
-}
-
-/// Accesses served under a consent that was not usable at that time, beyond the
-/// propagation bound after a revocation entered the log (`logged_at`: each revocation
-/// event's first entry time).
-fn violations(
-    state: &State,
-    config: &AuditConfig,
-    logged_at: &HashMap<Hash32, u64>,
-) -> Vec<Violation> {
-    let mut violations = Vec::new();
-    for (bank, record) in state.accesses() {
-        if record.outcome != Outcome::Served {
-            continue;
-        }
-        let at = DateTime::<Utc>::from_timestamp_millis(record.time as i64).unwrap_or_default();
-        let reason = match state.consent(&record.consent_id) {
-            None => Some("no such consent on the log".to_owned()),
-            Some(consent) if &consent.terms.bank != bank => {
-                Some("consent is for another bank".to_owned())
-            }
-            Some(consent) => {
-                let revoked_at = state
-                    .verified_revocations(&record.consent_id)
-                    .iter()
-                    .filter_map(|event_id| logged_at.get(event_id).copied())
-                    .min();
-                match revoked_at {
-                    Some(at_ms)
-                        if record.time > at_ms.saturating_add(config.propagation_bound_ms) =>
-                    {
-                        Some(format!(
-                            "served {} ms after the revocation entered the log",
-                            record.time - at_ms
-                        ))
-                    }
-                    _ => match consent.validity_at(at) {
-                        Validity::NotYetValid => Some("served before validFrom".to_owned()),
-                        Validity::Expired => Some("served after validUntil".to_owned()),
-                        Validity::Active => None,
-                    },
-                }
-            }
-        };
-        if let Some(reason) = reason {
-            violations.push(Violation {
-                bank: bank.to_string(),
-                consent_id: record.consent_id,
-                operation: record.operation.clone(),
-                time: record.time,
-                reason,
-            });
-        }
-    }
-
-    violations
 }

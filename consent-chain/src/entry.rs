@@ -317,9 +317,7 @@ mod tests {
     use consentnet_identity::Permission;
 
     use super::*;
-    use crate::event::{
-        AccessBatch, AccessRecord, AppAction, AppDecision, AppManifest, Outcome, Platform,
-    };
+    use crate::event::{AccessCommitment, AppAction, AppDecision, AppManifest, Platform};
 
     /// The bytes are sliced, not encoded again, for every signed kind of event: the
     /// tests in `tests/entry.rs` show the slices are right, these that they are taken.
@@ -344,19 +342,18 @@ mod tests {
             action: AppAction::Suspend,
             time: 5,
         };
-        let batch = AccessBatch {
+        let commitment = AccessCommitment {
             bank: bank.did().clone(),
-            records: vec![AccessRecord {
-                consent_id: consentnet_identity::Hash32([7; 32]),
-                operation: "GET /accounts".into(),
-                time: 9,
-                outcome: Outcome::Served,
-            }],
+            batch: 1,
+            root: consentnet_identity::Hash32([7; 32]),
+            records: 1,
+            first: 9,
+            last: 9,
         };
         for event in [
             Event::app_published(&app, manifest),
             Event::app_decided(&bank, decision),
-            Event::access_recorded(&bank, batch),
+            Event::access_committed(&bank, commitment),
         ] {
             let sealed = Sealed::sign(&bank, None, 1, event, None);
             assert!(sealed.event_end.is_some(), "{:?}", sealed.entry.event);

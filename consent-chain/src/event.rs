@@ -125,14 +125,25 @@ pub struct AccessRecord {
     pub outcome: Outcome,
 }
 
-/// A bank adapter's batch of access records, signed by the bank.
+/// A bank's signed commitment to one batch of its access records. The records stay in
+/// the bank's own store; the shared log carries only this: the Merkle root over the
+/// batch's records (`store::records::batch_root`), their count and their time range, as
+/// Certificate Transparency commits to its log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct AccessBatch {
+pub struct AccessCommitment {
     /// The bank whose adapter served the calls.
     pub bank: Did,
-    /// The records.
-    pub records: Vec<AccessRecord>,
+    /// The batch's number in the bank's own store (1, 2, ...).
+    pub batch: u64,
+    /// The Merkle root over the batch's records, in order.
+    pub root: Hash32,
+    /// How many records the batch holds.
+    pub records: u32,
+    /// The oldest record's time, ms since the Unix epoch.
+    pub first: u64,
+    /// The newest record's time.
+    pub last: u64,
 }
 
 /// A change to the consortium's membership.
@@ -211,11 +222,11 @@ pub enum Event {
         /// The bank's signature over the decision.
         signature: String,
     },
-    /// A bank adapter's access records.
-    AccessRecorded {
-        /// The batch.
-        batch: AccessBatch,
-        /// The bank's signature over the batch.
+    /// A bank's commitment to a batch of its access records.
+    AccessCommitted {
+        /// The commitment.
+        commitment: AccessCommitment,
+        /// The bank's signature over it.
         signature: String,
     },
     /// A membership change approved by a quorum of members.
@@ -236,7 +247,7 @@ pub enum Event {
 pub(crate) mod domain {
     pub const MANIFEST: &str = "app-manifest";
     pub const DECISION: &str = "app-decision";
-    pub const ACCESS: &str = "access-batch";
+    pub const ACCESS: &str = "access-commitment";
     pub const MEMBERSHIP: &str = "membership-change";
     pub const ENTRY: &str = "entry";
 }
@@ -280,9 +291,15 @@ impl Event {
                 decision,
                 signature,
             } => Some(check(&decision.bank, domain::DECISION, decision, signature)),
-            Event::AccessRecorded { batch, signature } => {
-                Some(check(&batch.bank, domain::ACCESS, batch, signature))
-            }
+            Event::AccessCommitted {
+                commitment,
+                signature,
+            } => Some(check(
+                &commitment.bank,
+                domain::ACCESS,
+                commitment,
+                signature,
+            )),
             _ => None,
         }
     }
@@ -305,10 +322,13 @@ impl Event {
         }
     }
 
-    /// An access batch, signed with the bank's key.
-    pub fn access_recorded(bank_key: &KeyPair, batch: AccessBatch) -> Self {
-        let signature = sign(bank_key, domain::ACCESS, &batch);
-        Event::AccessRecorded { batch, signature }
+    /// A commitment to an access batch, signed with the bank's key.
+    pub fn access_committed(bank_key: &KeyPair, commitment: AccessCommitment) -> Self {
+        let signature = sign(bank_key, domain::ACCESS, &commitment);
+        Event::AccessCommitted {
+            commitment,
+            signature,
+        }
     }
 
     /// A consent grant carrying its credential.
@@ -328,7 +348,7 @@ impl Event {
             Event::ConsentRevoked { .. } => "consentRevoked",
             Event::AppPublished { .. } => "appPublished",
             Event::AppDecided { .. } => "appDecided",
-            Event::AccessRecorded { .. } => "accessRecorded",
+            Event::AccessCommitted { .. } => "accessCommitted",
             Event::MembershipChanged { .. } => "membershipChanged",
             Event::Checkpoint { .. } => "checkpoint",
         }
@@ -388,10 +408,13 @@ impl Event {
                 domain::DECISION,
                 signature,
             ),
-            Event::AccessRecorded { batch, signature } => (
-                "batch",
-                "accessRecorded",
-                &batch.bank,
+            Event::AccessCommitted {
+                commitment,
+                signature,
+            } => (
+                "commitment",
+                "accessCommitted",
+                &commitment.bank,
                 domain::ACCESS,
                 signature,
             ),

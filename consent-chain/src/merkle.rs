@@ -7,6 +7,20 @@
 use consentnet_identity::Hash32;
 use sha2::{Digest, Sha256};
 
+use crate::event::AccessRecord;
+
+/// The leaf hash of one access record in its batch's tree: of its JSON.
+pub fn record_leaf(record: &AccessRecord) -> Hash32 {
+    let bytes = serde_json::to_vec(record)
+        .unwrap_or_else(|_| unreachable!("an access record's plain fields serialize"));
+    leaf_hash(&bytes)
+}
+
+/// The root over a batch's access records, in order: what the bank commits to.
+pub fn batch_root(records: &[AccessRecord]) -> Hash32 {
+    root(&records.iter().map(record_leaf).collect::<Vec<_>>())
+}
+
 /// The hash of one leaf: `SHA-256(0x00 || bytes)`.
 pub fn leaf_hash(bytes: &[u8]) -> Hash32 {
     let mut hasher = Sha256::new();

@@ -8,7 +8,7 @@ use consentnet_identity::{ConsentId, Did, Revocation, Validity, VerifiedConsent}
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
-use crate::event::{AccessRecord, AppAction, AppDecision, AppManifest, Approval, MembershipChange};
+use crate::event::{AppAction, AppDecision, AppManifest, Approval, MembershipChange};
 use crate::genesis::{Genesis, Membership};
 use crate::validate::ValidEvent;
 use consentnet_identity::Hash32;
@@ -38,6 +38,17 @@ pub struct CatalogEntry {
     pub decision: Option<AppDecision>,
 }
 
+/// What one bank has committed to on the log: its access batches and records, counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Committed {
+    /// Batches committed.
+    pub batches: u64,
+    /// Records in them.
+    pub records: u64,
+    /// The highest batch number committed.
+    pub last_batch: u64,
+}
+
 /// The state derived from the set of accepted events.
 #[derive(Debug, Clone)]
 pub struct State {
@@ -49,7 +60,7 @@ pub struct State {
     revocations: BTreeMap<ConsentId, BTreeMap<Hash32, Revocation>>,
     apps: BTreeMap<(Did, String), AppManifest>,
     decisions: BTreeMap<(Did, Did, String), (u64, Hash32, AppDecision)>,
-    accesses: BTreeSet<(Did, AccessRecord)>,
+    committed: BTreeMap<Did, Committed>,
     by_client: HashMap<Did, BTreeSet<ConsentId>>,
     by_app: HashMap<Did, BTreeSet<ConsentId>>,
     by_bank: HashMap<Did, BTreeSet<ConsentId>>,
@@ -68,7 +79,7 @@ impl State {
             revocations: BTreeMap::new(),
             apps: BTreeMap::new(),
             decisions: BTreeMap::new(),
-            accesses: BTreeSet::new(),
+            committed: BTreeMap::new(),
             by_client: HashMap::new(),
             by_app: HashMap::new(),
             by_bank: HashMap::new(),
@@ -130,10 +141,11 @@ impl State {
                     }
                 }
             }
-            ValidEvent::Accessed(batch) => {
-                for record in &batch.records {
-                    self.accesses.insert((batch.bank.clone(), record.clone()));
-                }
+            ValidEvent::Accessed(commitment) => {
+                let counts = self.committed.entry(commitment.bank.clone()).or_default();
+                counts.batches = counts.batches.saturating_add(1);
+                counts.records = counts.records.saturating_add(u64::from(commitment.records));
+                counts.last_batch = counts.last_batch.max(commitment.batch);
             }
             ValidEvent::Membership(change, approvals) => {
                 self.membership_changes
@@ -264,9 +276,9 @@ impl State {
             .map(|(_, manifest)| manifest.name.as_str())
     }
 
-    /// Every access record, with the bank that made it.
-    pub fn accesses(&self) -> impl Iterator<Item = &(Did, AccessRecord)> {
-        self.accesses.iter()
+    /// What each bank has committed to: counts only. The records stay with the bank.
+    pub fn committed(&self) -> &BTreeMap<Did, Committed> {
+        &self.committed
     }
 
     /// How many events have been applied.

@@ -8,7 +8,7 @@ use consentnet_identity::{
 };
 
 use crate::event::{
-    AccessBatch, AppDecision, AppManifest, Approval, Event, MAX_ACCESS_RECORDS, MAX_APPROVALS,
+    AccessCommitment, AppDecision, AppManifest, Approval, Event, MAX_ACCESS_RECORDS, MAX_APPROVALS,
     MembershipChange, domain,
 };
 use crate::genesis::{Membership, Role};
@@ -76,8 +76,8 @@ pub enum ValidEvent {
     Published(AppManifest),
     /// A bank's decision.
     Decided(AppDecision),
-    /// A bank's access records.
-    Accessed(AccessBatch),
+    /// A bank's commitment to a batch of its access records.
+    Accessed(AccessCommitment),
     /// A membership change with a quorum.
     Membership(MembershipChange, Vec<Approval>),
     /// A node checkpoint.
@@ -213,28 +213,32 @@ pub fn validate_event(
             }
             Ok(ValidEvent::Decided(decision.clone()))
         }
-        Event::AccessRecorded { batch, signature } => {
-            require_bank(&batch.bank)?;
-            if &batch.bank != origin {
+        Event::AccessCommitted {
+            commitment,
+            signature,
+        } => {
+            require_bank(&commitment.bank)?;
+            if &commitment.bank != origin {
                 return Err(EventError::ForeignAccessBatch {
-                    bank: batch.bank.to_string(),
+                    bank: commitment.bank.to_string(),
                     origin: origin.to_string(),
                 });
             }
-            if batch.records.is_empty() || batch.records.len() > MAX_ACCESS_RECORDS {
+            let records = usize::try_from(commitment.records).unwrap_or(usize::MAX);
+            if records == 0 || records > MAX_ACCESS_RECORDS {
                 return Err(EventError::Invalid(format!(
-                    "access batch: 1 to {MAX_ACCESS_RECORDS} records"
+                    "access commitment: 1 to {MAX_ACCESS_RECORDS} records"
                 )));
             }
-            if batch.records.iter().any(|r| r.operation.len() > 200) {
+            if commitment.batch == 0 || commitment.first > commitment.last {
                 return Err(EventError::Invalid(
-                    "access record operation: at most 200 bytes".into(),
+                    "access commitment: batch from 1, first no later than last".into(),
                 ));
             }
-            if !verify(&batch.bank, domain::ACCESS, batch, signature) {
-                return Err(EventError::BadSignature("access batch"));
+            if !verify(&commitment.bank, domain::ACCESS, commitment, signature) {
+                return Err(EventError::BadSignature("access commitment"));
             }
-            Ok(ValidEvent::Accessed(batch.clone()))
+            Ok(ValidEvent::Accessed(commitment.clone()))
         }
         Event::MembershipChanged { change, approvals } => {
             if approvals.len() > MAX_APPROVALS {

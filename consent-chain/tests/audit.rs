@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use consentnet_consent_chain::audit::{AuditConfig, audit, audit_with_progress};
+use consentnet_consent_chain::audit::{AuditConfig, NoRecords, audit, audit_with_progress};
 use consentnet_consent_chain::{Entry, Equivocation, Event, LogStore, MemoryStore, Replica};
 
 const BOUND: AuditConfig = AuditConfig {
@@ -15,6 +15,7 @@ const BOUND: AuditConfig = AuditConfig {
 
 #[test]
 fn a_clean_log_passes_and_is_counted() {
+    let records = Records::default();
     let c = Consortium::new();
     let mut node = Replica::open(MemoryStore::new(), &c.genesis).unwrap();
     let (client, consent) = consent(&c.bank_a, &c.tsp);
@@ -23,7 +24,7 @@ fn a_clean_log_passes_and_is_counted() {
         .unwrap();
     node.append_local(
         &c.bank_a,
-        access(&c.bank_a, consent.id, granted_at + 10),
+        records.access(&c.bank_a, consent.id, granted_at + 10),
         now_ms(),
     )
     .unwrap();
@@ -37,11 +38,11 @@ fn a_clean_log_passes_and_is_counted() {
     // Served within the propagation bound after the revocation: not a violation.
     node.append_local(
         &c.bank_a,
-        access(&c.bank_a, consent.id, granted_at + 5_500),
+        records.access(&c.bank_a, consent.id, granted_at + 5_500),
         now_ms(),
     )
     .unwrap();
-    let report = audit(node.store(), &c.genesis, BOUND).unwrap();
+    let report = audit(node.store(), &c.genesis, BOUND, &records).unwrap();
     assert!(report.clean, "{}", report.summary());
     assert_eq!((report.entries, report.feeds), (4, 2));
     assert_eq!(
@@ -70,15 +71,20 @@ fn a_clean_log_passes_and_is_counted() {
     );
     // Progress reaches every entry in the store.
     let mut last = (0, 0);
-    audit_with_progress(node.store(), &c.genesis, BOUND, &mut |done, total| {
-        last = (done, total)
-    })
+    audit_with_progress(
+        node.store(),
+        &c.genesis,
+        BOUND,
+        &records,
+        &mut |done, total| last = (done, total),
+    )
     .unwrap();
     assert_eq!(last, (4, 4));
 }
 
 #[test]
 fn access_after_revocation_beyond_the_bound_is_a_violation() {
+    let records = Records::default();
     let c = Consortium::new();
     let mut node = Replica::open(MemoryStore::new(), &c.genesis).unwrap();
     let (client, consent) = consent(&c.bank_a, &c.tsp);
@@ -93,18 +99,18 @@ fn access_after_revocation_beyond_the_bound_is_a_violation() {
     .unwrap();
     node.append_local(
         &c.bank_a,
-        access(&c.bank_a, consent.id, start + 3_000),
+        records.access(&c.bank_a, consent.id, start + 3_000),
         now_ms(),
     )
     .unwrap();
     // And one before validFrom.
     node.append_local(
         &c.bank_a,
-        access(&c.bank_a, consent.id, start - 60_000),
+        records.access(&c.bank_a, consent.id, start - 60_000),
         now_ms(),
     )
     .unwrap();
-    let report = audit(node.store(), &c.genesis, BOUND).unwrap();
+    let report = audit(node.store(), &c.genesis, BOUND, &records).unwrap();
     assert!(!report.clean);
     let reasons: Vec<&str> = report
         .violations
@@ -121,6 +127,7 @@ fn access_after_revocation_beyond_the_bound_is_a_violation() {
 
 #[test]
 fn a_revocation_naming_a_past_time_counts_from_when_it_entered_the_log() {
+    let records = Records::default();
     let c = Consortium::new();
     let mut node = Replica::open(MemoryStore::new(), &c.genesis).unwrap();
     let (client, consent) = consent(&c.bank_a, &c.tsp);
@@ -131,7 +138,7 @@ fn a_revocation_naming_a_past_time_counts_from_when_it_entered_the_log() {
     for at in [10_000, 20_000] {
         node.append_local(
             &c.bank_a,
-            access(&c.bank_a, consent.id, start + at),
+            records.access(&c.bank_a, consent.id, start + at),
             now_ms(),
         )
         .unwrap();
@@ -143,22 +150,23 @@ fn a_revocation_naming_a_past_time_counts_from_when_it_entered_the_log() {
         start + 30_000,
     )
     .unwrap();
-    let report = audit(node.store(), &c.genesis, BOUND).unwrap();
+    let report = audit(node.store(), &c.genesis, BOUND, &records).unwrap();
     assert!(report.clean, "{:?}", report.violations);
     // An access after it entered the log is still found.
     node.append_local(
         &c.bank_a,
-        access(&c.bank_a, consent.id, start + 35_000),
+        records.access(&c.bank_a, consent.id, start + 35_000),
         now_ms(),
     )
     .unwrap();
-    let report = audit(node.store(), &c.genesis, BOUND).unwrap();
+    let report = audit(node.store(), &c.genesis, BOUND, &records).unwrap();
     assert_eq!(report.violations.len(), 1, "{:?}", report.violations);
     assert_eq!(report.violations[0].time, start + 35_000);
 }
 
 #[test]
 fn forged_and_unlinked_entries_are_found() {
+    let records = Records::default();
     let c = Consortium::new();
     let (_, consent) = consent(&c.bank_a, &c.tsp);
     let mut source = Replica::open(MemoryStore::new(), &c.genesis).unwrap();
@@ -172,7 +180,7 @@ fn forged_and_unlinked_entries_are_found() {
     let mut forged = Entry::sign(&c.bank_b, None, 1, approve(&c.bank_b, &c.tsp, 1));
     forged.time += 1; // The signature no longer covers it.
     store.append(&[first, forged]).unwrap();
-    let report = audit(&store, &c.genesis, BOUND).unwrap();
+    let report = audit(&store, &c.genesis, BOUND, &records).unwrap();
     assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
     assert_eq!(report.problems[0].problem, "signature does not verify");
     assert_eq!(report.problems[0].origin, c.bank_b.did().to_string());
@@ -180,6 +188,7 @@ fn forged_and_unlinked_entries_are_found() {
 
 #[test]
 fn equivocation_evidence_is_confirmed() {
+    let records = Records::default();
     let c = Consortium::new();
     let one = Entry::sign(&c.tsp, None, 1, approve(&c.bank_a, &c.tsp, 1));
     let two = Entry::sign(&c.tsp, None, 2, approve(&c.bank_a, &c.tsp, 2));
@@ -191,7 +200,7 @@ fn equivocation_evidence_is_confirmed() {
             conflicting: two,
         })
         .unwrap();
-    let report = audit(&store, &c.genesis, BOUND).unwrap();
+    let report = audit(&store, &c.genesis, BOUND, &records).unwrap();
     assert_eq!(report.equivocations.len(), 1);
     assert_eq!(report.equivocations[0].origin, c.tsp.did().to_string());
     assert!(!report.clean);
@@ -199,6 +208,7 @@ fn equivocation_evidence_is_confirmed() {
 
 #[test]
 fn a_forged_event_signature_inside_a_well_signed_entry_is_found() {
+    let records = Records::default();
     let c = Consortium::new();
     let mut event = approve(&c.bank_b, &c.tsp, 1);
     if let consentnet_consent_chain::Event::AppDecided { decision, .. } = &mut event {
@@ -208,7 +218,7 @@ fn a_forged_event_signature_inside_a_well_signed_entry_is_found() {
     store
         .append(&[Entry::sign(&c.bank_b, None, 1, event)])
         .unwrap();
-    let report = audit(&store, &c.genesis, BOUND).unwrap();
+    let report = audit(&store, &c.genesis, BOUND, &records).unwrap();
     assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
     assert_eq!(
         report.problems[0].problem,
@@ -219,6 +229,7 @@ fn a_forged_event_signature_inside_a_well_signed_entry_is_found() {
 
 #[test]
 fn stored_bytes_that_are_not_an_entry_are_reported_not_fatal() {
+    let records = Records::default();
     let c = Consortium::new();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log");
@@ -246,7 +257,7 @@ fn stored_bytes_that_are_not_an_entry_are_reported_not_fatal() {
         db.put_cf(entries, key, b"{\"not\":\"an entry\"}").unwrap();
     }
     let store = consentnet_consent_chain::RocksStore::open(&path).unwrap();
-    let report = audit(&store, &c.genesis, BOUND).unwrap();
+    let report = audit(&store, &c.genesis, BOUND, &records).unwrap();
     assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
     assert!(
         report.problems[0]
@@ -259,6 +270,7 @@ fn stored_bytes_that_are_not_an_entry_are_reported_not_fatal() {
 
 #[test]
 fn an_access_batch_stamped_long_before_any_peer_saw_it_is_a_finding() {
+    let records = Records::default();
     let c = Consortium::new();
     let mut node = Replica::open(MemoryStore::new(), &c.genesis).unwrap();
     let (client, consent) = consent(&c.bank_a, &c.tsp);
@@ -282,7 +294,7 @@ fn an_access_batch_stamped_long_before_any_peer_saw_it_is_a_finding() {
     // entry, 10 s before it; its own checkpoint claims it held the batch then.
     node.append_local(
         &c.bank_a,
-        access(&c.bank_a, consent.id, t0 - 10_000),
+        records.access(&c.bank_a, consent.id, t0 - 10_000),
         t0 - 10_000,
     )
     .unwrap();
@@ -294,14 +306,14 @@ fn an_access_batch_stamped_long_before_any_peer_saw_it_is_a_finding() {
     let seen = t0 + hour;
     node.append_local(
         &c.bank_a,
-        access(&c.bank_a, consent.id, seen - 5_000),
+        records.access(&c.bank_a, consent.id, seen - 5_000),
         seen - 5_000,
     )
     .unwrap();
     let late = checkpoint(&node);
     node.append_local(&c.regulator, late, seen).unwrap();
 
-    let report = audit(node.store(), &c.genesis, BOUND).unwrap();
+    let report = audit(node.store(), &c.genesis, BOUND, &records).unwrap();
     // By its stamp the backdated access came before the revocation; by when a peer saw
     // it, an hour after. The honest batch is within the bound. (The honest one was served
     // after the revocation, which is a violation of its own.)
@@ -322,4 +334,35 @@ fn an_access_batch_stamped_long_before_any_peer_saw_it_is_a_finding() {
     );
     assert_eq!(report.violations.len(), 1);
     assert_eq!(report.violations[0].time, seen - 5_000);
+}
+
+#[test]
+fn records_that_do_not_match_their_commitment_are_found_and_missing_ones_counted() {
+    let records = Records::default();
+    let c = Consortium::new();
+    let mut node = Replica::open(MemoryStore::new(), &c.genesis).unwrap();
+    let (_, consent) = consent(&c.bank_a, &c.tsp);
+    let at = consent.terms.valid_from.timestamp_millis() as u64 + 1_000;
+    node.append_local(&c.bank_a, grant(&consent), now_ms())
+        .unwrap();
+    for i in 0..3 {
+        let event = records.access(&c.bank_a, consent.id, at + i);
+        node.append_local(&c.bank_a, event, now_ms()).unwrap();
+    }
+    let report = audit(node.store(), &c.genesis, BOUND, &records).unwrap();
+    assert!(report.clean, "{}", report.summary());
+    assert_eq!((report.accesses, report.committed_records), (3, 3));
+
+    // The bank shows a regulator other records for batch 2 than it committed to.
+    records.tamper(&c.bank_a, 2, vec![record(consent.id, at + 50)]);
+    let report = audit(node.store(), &c.genesis, BOUND, &records).unwrap();
+    assert!(!report.clean);
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    assert!(report.problems[0].problem.contains("access batch 2"));
+    assert_eq!(report.accesses, 2, "only matching batches are judged");
+
+    // Without the records, the log alone: every batch counted as unavailable.
+    let report = audit(node.store(), &c.genesis, BOUND, &NoRecords).unwrap();
+    assert!(report.clean, "{}", report.summary());
+    assert_eq!((report.accesses, report.batches_unavailable), (0, 3));
 }

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use consentnet_consent_chain::audit::{AuditConfig, audit};
+use consentnet_consent_chain::audit::{AuditConfig, NoRecords, audit};
 use consentnet_consent_chain::{Genesis, LogStore, Member, RocksStore, Role};
 use consentnet_identity::KeyPair;
 
@@ -96,7 +96,7 @@ fn acknowledged_entries_survive_sigkill() {
             .len() as u64,
         head.seq
     );
-    let report = audit(&store, &genesis(&key), AuditConfig::default()).unwrap();
+    let report = audit(&store, &genesis(&key), AuditConfig::default(), &NoRecords).unwrap();
     assert!(report.clean, "{}", report.summary());
     assert_eq!(report.entries, head.seq);
 }

@@ -77,25 +77,18 @@ fn malformed_non_canonical_and_oversized_bytes_are_refused() {
 
 #[test]
 fn every_event_kind_survives_encode_and_decode() {
-    use consentnet_consent_chain::event::{
-        AccessBatch, AccessRecord, AppAction, AppDecision, Outcome,
-    };
+    use consentnet_consent_chain::event::{AppAction, AppDecision, Outcome};
     let key = KeyPair::generate();
+    let refused = consentnet_consent_chain::event::AccessRecord {
+        consent_id: consentnet_identity::Hash32([7; 32]),
+        operation: "GET /aisp/accounts".into(),
+        time: 5,
+        outcome: Outcome::Refused {
+            code: "consent_revoked".into(),
+        },
+    };
     let events = [
-        Event::access_recorded(
-            &key,
-            AccessBatch {
-                bank: key.did().clone(),
-                records: vec![AccessRecord {
-                    consent_id: consentnet_identity::Hash32([7; 32]),
-                    operation: "GET /aisp/accounts".into(),
-                    time: 5,
-                    outcome: Outcome::Refused {
-                        code: "consent_revoked".into(),
-                    },
-                }],
-            },
-        ),
+        common::commitment(&key, 1, &[refused]),
         Event::app_decided(
             &key,
             AppDecision {

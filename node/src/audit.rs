@@ -3,8 +3,9 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use consentnet_consent_chain::audit::{AuditConfig, AuditReport, audit_with_progress};
+use consentnet_consent_chain::audit::{AuditConfig, AuditReport, NoRecords, audit_with_progress};
 use consentnet_consent_chain::genesis::GenesisError;
+use consentnet_consent_chain::store::records::{BankRecords, RecordStore};
 use consentnet_consent_chain::{Genesis, RocksStore, StoreError};
 
 /// Why an offline audit could not run.
@@ -53,6 +54,7 @@ pub enum Progress {
 pub fn offline(
     data_dir: &Path,
     genesis: Option<&Path>,
+    records: Option<&Path>,
     config: AuditConfig,
     progress: Progress,
 ) -> Result<AuditReport, OfflineAuditError> {
@@ -80,11 +82,37 @@ pub fn offline(
         Progress::Auto => std::io::stderr().is_terminal(),
     };
     let mut bar = Bar::default();
-    let report = audit_with_progress(&store, &genesis, config, &mut |done, total| {
+    let mut draw_bar = |done, total| {
         if draw {
             bar.draw(done, total);
         }
-    })?;
+    };
+    // A bank's folder holds its own access records beside the log (default `records`
+    // next to `data`): its batches are checked against its commitments. Other banks'
+    // batches, or all of them without a record store, count as unavailable.
+    let records_dir = records
+        .map(Path::to_path_buf)
+        .or_else(|| data_dir.parent().map(|p| p.join("records")))
+        .filter(|dir| dir.join("CURRENT").is_file());
+    let report = match records_dir {
+        Some(dir) => {
+            let records = RecordStore::open(&dir).map_err(|source| OfflineAuditError::Open {
+                path: dir.clone(),
+                source,
+            })?;
+            match records.owner()? {
+                Some(bank) => {
+                    let own = BankRecords {
+                        bank: &bank,
+                        store: &records,
+                    };
+                    audit_with_progress(&store, &genesis, config, &own, &mut draw_bar)?
+                }
+                None => audit_with_progress(&store, &genesis, config, &NoRecords, &mut draw_bar)?,
+            }
+        }
+        None => audit_with_progress(&store, &genesis, config, &NoRecords, &mut draw_bar)?,
+    };
     if draw {
         eprintln!();
     }

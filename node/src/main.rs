@@ -369,12 +369,16 @@ fn audit(
     json: bool,
     progress: ProgressArg,
 ) -> anyhow::Result<()> {
-    let (data_dir, genesis) = match (config, data_dir) {
+    let (data_dir, genesis, records) = match (config, data_dir) {
         (Some(path), _) => {
             let config = NodeConfig::load(&path)?;
-            (config.node.data_dir, Some(config.node.genesis))
+            (
+                config.node.data_dir,
+                Some(config.node.genesis),
+                Some(config.adapter.records_dir),
+            )
         }
-        (None, Some(dir)) => (dir, genesis),
+        (None, Some(dir)) => (dir, genesis, None),
         (None, None) => bail!("give --config FILE or --data-dir DIR"),
     };
     let progress = match progress {
@@ -382,7 +386,13 @@ fn audit(
         ProgressArg::Always => offline_audit::Progress::Always,
         ProgressArg::Never => offline_audit::Progress::Never,
     };
-    let report = offline_audit::offline(&data_dir, genesis.as_deref(), audit_config, progress)?;
+    let report = offline_audit::offline(
+        &data_dir,
+        genesis.as_deref(),
+        records.as_deref(),
+        audit_config,
+        progress,
+    )?;
     if json {
         let mut value = serde_json::to_value(&report)?;
         value["summary"] = serde_json::json!(report.summary());
@@ -463,23 +473,16 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
     print_listening(bound, &public_url, operator_bound, &p2p_addrs, key.did());
     let submitter = Submitter::start(service.clone(), Some(network.clone()))
         .context("starting the submitter")?;
-    let checkpoints = consentnet_node::core::start_checkpoints(
-        service.clone(),
-        submitter.clone(),
-        std::time::Duration::from_millis(config.p2p.checkpoint_interval_ms),
-    );
+    let every = std::time::Duration::from_millis(config.p2p.checkpoint_interval_ms);
+    let checkpoints =
+        consentnet_node::core::start_checkpoints(service.clone(), submitter.clone(), every);
     let is_bank = service
         .genesis()
         .membership()
         .has_role(key.did(), Role::Bank);
-    let links = if is_bank {
-        let path = &config.adapter.links_file;
-        let links = consentnet_bank_adapter::links::Links::open(path)
-            .with_context(|| format!("opening the account links {}", path.display()))?;
-        Some(Arc::new(links))
-    } else {
-        None
-    };
+    let links = is_bank
+        .then(|| consentnet_node::bank::open_links(&config.adapter))
+        .transpose()?;
     let (bank, adapter_routes, bank_tasks) = if let Some(links) = &links {
         let app_rate = consentnet_bank_adapter::limits::Rate {
             per_second: config.limits.per_app_per_second,

@@ -301,8 +301,9 @@ fn a_client_grants_a_tsp_reads_the_client_revokes_the_tsp_is_refused() {
     assert_eq!(mine["consents"][0]["consent_id"], consent.as_str());
     assert_eq!(mine["consents"][0]["status"], "revoked");
     // What the bank did under the consent: the served call and the refused one.
-    let accesses = wait_for("the access records at the TSP's node", DEADLINE, || {
-        let accesses = ok(&[
+    // They stay with the bank: the TSP's node holds only the bank's commitments.
+    let elsewhere = cli(
+        &[
             "consent",
             "accesses",
             "--wallet",
@@ -310,25 +311,67 @@ fn a_client_grants_a_tsp_reads_the_client_revokes_the_tsp_is_refused() {
             "--node",
             &tsp.http_url,
             &consent,
+        ],
+        "",
+    );
+    assert!(String::from_utf8_lossy(&elsewhere.stderr).contains("accesses_at_bank"));
+    let accesses = wait_for("the access records at the bank's node", DEADLINE, || {
+        let accesses = ok(&[
+            "consent",
+            "accesses",
+            "--wallet",
+            wallet,
+            "--node",
+            &bank.http_url,
+            &consent,
         ]);
         let list = accesses["accesses"].as_array().unwrap().clone();
         let served = list.iter().any(|a| a["record"]["outcome"] == "served");
         let refused = list
             .iter()
             .any(|a| a["record"]["code"] == "consent_revoked");
-        (served && refused).then_some(list)
+        let committed = accesses["batches"]
+            .as_object()
+            .unwrap()
+            .values()
+            .all(|b| !b["commitment"].is_null());
+        (served && refused && committed).then_some(accesses)
     });
+    // Every record proves against a root the bank signed on its feed.
+    assert_eq!(
+        consentnet_tests::verify_accesses(&accesses, consortium.nodes[0].did()),
+        accesses["accesses"].as_array().unwrap().len()
+    );
+    let mut forged = accesses.clone();
+    forged["accesses"][0]["record"]["time"] = serde_json::json!(1);
+    assert!(
+        std::panic::catch_unwind(|| consentnet_tests::verify_accesses(
+            &forged,
+            consortium.nodes[0].did()
+        ))
+        .is_err(),
+        "an altered record does not prove"
+    );
+    let accesses = accesses["accesses"].as_array().unwrap().clone();
     assert!(
         accesses
             .iter()
             .all(|a| a["bank"] == consortium.nodes[0].did())
     );
 
-    // The regulator's audit: online through a node, then offline on the stopped bank's log.
+    // The audit: online through the bank's node, whose own records are checked against
+    // its commitments, then offline on the stopped bank's log and records.
     let report = wait_for("the bank's access records in the audit", DEADLINE, || {
-        let report = ok(&["audit", "verify", "--operator", &tsp.operator_url]);
+        let report = ok(&["audit", "verify", "--operator", &bank.operator_url]);
         (report["accesses"].as_u64() >= Some(2)).then_some(report)
     });
+    // Elsewhere the log holds the commitments only.
+    let log_only = ok(&["audit", "verify", "--operator", &tsp.operator_url]);
+    assert_eq!(log_only["accesses"], 0, "{log_only}");
+    assert!(
+        log_only["committed_records"].as_u64() >= Some(2),
+        "{log_only}"
+    );
     assert_eq!(report["clean"], true, "{report}");
     assert_eq!(
         (report["consents"].as_u64(), report["revoked"].as_u64()),

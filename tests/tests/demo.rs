@@ -80,7 +80,10 @@ fn the_demo_runs_the_whole_journey_and_reports_every_step() {
     assert_eq!(audit["consents"], 4);
     assert_eq!(audit["revoked"], 1);
     assert_eq!(audit["violations"], 0);
-    assert!(audit["accesses"].as_u64().unwrap() >= 6, "{audit}");
+    assert!(
+        audit["accesses_committed"].as_u64().unwrap() >= 6,
+        "{audit}"
+    );
     // Without --keep, nothing is left behind.
     let work = summary["work_dir"].as_str().unwrap();
     assert!(!std::path::Path::new(work).exists(), "{work} was removed");

@@ -13,7 +13,7 @@ use consentnet_identity::Did;
 use serde::Serialize;
 
 use crate::entry::Entry;
-use crate::event::Event;
+use crate::event::{AccessCommitment, Event};
 
 /// An access batch whose records are stamped much earlier than any peer saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -34,14 +34,8 @@ pub struct LateRecords {
     pub late_ms: u64,
 }
 
-/// One access batch as the audit met it.
-#[derive(Debug)]
-struct Batch {
-    bank: Did,
-    seq: u64,
-    records: usize,
-    stamped: u64,
-}
+/// One access commitment as the audit met it: the feed seq holding it, and it.
+type Batch = (u64, AccessCommitment);
 
 /// What the audit collects about timing as it reads the log.
 #[derive(Debug, Default)]
@@ -64,18 +58,16 @@ impl Timing {
                     ));
                 }
             }
-            Event::AccessRecorded { batch, .. } => {
-                if let Some(stamped) = batch.records.iter().map(|r| r.time).min() {
-                    self.batches.push(Batch {
-                        bank: entry.origin.clone(),
-                        seq: entry.seq,
-                        records: batch.records.len(),
-                        stamped,
-                    });
-                }
+            Event::AccessCommitted { commitment, .. } => {
+                self.batches.push((entry.seq, commitment.clone()));
             }
             _ => {}
         }
+    }
+
+    /// Every access commitment met, with the feed seq holding it.
+    pub(super) fn commitments(&self) -> &[(u64, AccessCommitment)] {
+        &self.batches
     }
 
     /// The batches first seen by a peer more than `bound_ms` after their oldest stamp.
@@ -95,16 +87,16 @@ impl Timing {
         }
         self.batches
             .into_iter()
-            .filter_map(|batch| {
-                let seen = covered.get(&batch.bank)?;
-                let first = seen.partition_point(|(_, seq, _)| *seq < batch.seq);
+            .filter_map(|(seq, commitment)| {
+                let seen = covered.get(&commitment.bank)?;
+                let first = seen.partition_point(|(_, covers, _)| *covers < seq);
                 let (seen_at, _, by) = seen.get(first)?;
-                let late_ms = seen_at.saturating_sub(batch.stamped);
+                let late_ms = seen_at.saturating_sub(commitment.first);
                 (late_ms > bound_ms).then(|| LateRecords {
-                    bank: batch.bank.to_string(),
-                    seq: batch.seq,
-                    records: batch.records,
-                    stamped: batch.stamped,
+                    bank: commitment.bank.to_string(),
+                    seq,
+                    records: commitment.records as usize,
+                    stamped: commitment.first,
                     seen_by: by.to_string(),
                     seen_at: *seen_at,
                     late_ms,

@@ -7,18 +7,21 @@
 
 use std::path::Path;
 
-use consentnet_identity::{ConsentId, Hash32};
+use consentnet_identity::ConsentId;
 use rocksdb::{
     ColumnFamily, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch,
     WriteOptions,
 };
 
 use super::StoreError;
+use crate::audit::RecordSource;
 use crate::event::AccessRecord;
-use crate::merkle;
 
 const BATCHES: &str = "batches";
 const BY_CONSENT: &str = "by_consent";
+const COMMITTED: &str = "committed";
+const META: &str = "meta";
+const OWNER: &[u8] = b"owner";
 
 /// Where one record sits: its time, its batch and its place in the batch. Records of a
 /// consent are ordered by it, and a page ends at one.
@@ -30,21 +33,6 @@ pub struct RecordKey {
     pub batch: u64,
     /// Its index in the batch (its leaf in the batch's Merkle tree).
     pub index: u32,
-}
-
-/// The leaf hash of one record in its batch's Merkle tree: of its JSON.
-pub fn record_leaf(record: &AccessRecord) -> Result<Hash32, StoreError> {
-    let bytes = serde_json::to_vec(record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    Ok(merkle::leaf_hash(&bytes))
-}
-
-/// The Merkle root over a batch's records, in order.
-pub fn batch_root(records: &[AccessRecord]) -> Result<Hash32, StoreError> {
-    let leaves = records
-        .iter()
-        .map(record_leaf)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(merkle::root(&leaves))
 }
 
 /// A bank's access records, on its own node only.
@@ -99,10 +87,40 @@ impl RecordStore {
         let mut options = Options::default();
         options.create_if_missing(true);
         options.create_missing_column_families(true);
-        let families =
-            [BATCHES, BY_CONSENT].map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
+        let families = [BATCHES, BY_CONSENT, COMMITTED, META]
+            .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
         let db = DB::open_cf_descriptors(&options, path, families).map_err(backend)?;
         Ok(Self { db })
+    }
+
+    /// Opens (or creates) the store of `bank`'s records in `path`; a store made for
+    /// another bank is refused.
+    pub fn open_for(path: &Path, bank: &consentnet_identity::Did) -> Result<Self, StoreError> {
+        let store = Self::open(path)?;
+        match store.owner()? {
+            None => store
+                .db
+                .put_cf(store.cf(META)?, OWNER, bank.as_str())
+                .map_err(backend)?,
+            Some(owner) if &owner == bank => {}
+            Some(owner) => {
+                return Err(StoreError::Corrupt(format!(
+                    "this record store holds {owner}'s records, not {bank}'s"
+                )));
+            }
+        }
+        Ok(store)
+    }
+
+    /// The bank whose records this store holds, once [`RecordStore::open_for`] named it.
+    pub fn owner(&self) -> Result<Option<consentnet_identity::Did>, StoreError> {
+        let Some(bytes) = self.db.get_cf(self.cf(META)?, OWNER).map_err(backend)? else {
+            return Ok(None);
+        };
+        let text = String::from_utf8(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        consentnet_identity::Did::parse(&text)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))
     }
 
     fn cf(&self, name: &str) -> Result<&ColumnFamily, StoreError> {
@@ -144,6 +162,30 @@ impl RecordStore {
         let mut options = WriteOptions::default();
         options.set_sync(true);
         self.db.write_opt(write, &options).map_err(backend)
+    }
+
+    /// Notes that batch `batch`'s commitment is entry `seq` of the bank's feed.
+    pub fn put_committed(&self, batch: u64, seq: u64) -> Result<(), StoreError> {
+        self.db
+            .put_cf(self.cf(COMMITTED)?, batch.to_be_bytes(), seq.to_be_bytes())
+            .map_err(backend)
+    }
+
+    /// The seq of the feed entry holding batch `batch`'s commitment, once noted.
+    pub fn committed(&self, batch: u64) -> Result<Option<u64>, StoreError> {
+        let bytes = self
+            .db
+            .get_cf(self.cf(COMMITTED)?, batch.to_be_bytes())
+            .map_err(backend)?;
+        bytes
+            .map(|b| {
+                let b: [u8; 8] = b
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("a commitment seq is not 8 bytes".into()))?;
+                Ok(u64::from_be_bytes(b))
+            })
+            .transpose()
     }
 
     /// The records of batch `batch`, in order.
@@ -247,5 +289,28 @@ impl RecordStore {
         options.set_sync(true);
         self.db.write_opt(write, &options).map_err(backend)?;
         Ok(dropped)
+    }
+}
+
+/// One bank's own records, as an audit source: its batches, and no other bank's.
+#[derive(Debug)]
+pub struct BankRecords<'a> {
+    /// The bank.
+    pub bank: &'a consentnet_identity::Did,
+    /// Its record store.
+    pub store: &'a RecordStore,
+}
+
+impl RecordSource for BankRecords<'_> {
+    fn batch(
+        &self,
+        bank: &consentnet_identity::Did,
+        batch: u64,
+    ) -> Result<Option<Vec<AccessRecord>>, StoreError> {
+        if bank == self.bank {
+            self.store.batch(batch)
+        } else {
+            Ok(None)
+        }
     }
 }

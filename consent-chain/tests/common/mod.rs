@@ -2,10 +2,18 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::collections::BTreeSet;
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
+
+use consentnet_consent_chain::StoreError;
+use consentnet_consent_chain::audit::RecordSource;
+use consentnet_consent_chain::merkle::batch_root;
+use consentnet_identity::Did;
 
 use chrono::{Duration, TimeZone, Utc};
-use consentnet_consent_chain::event::{AccessBatch, AccessRecord, AppAction, AppDecision, Outcome};
+use consentnet_consent_chain::event::{
+    AccessCommitment, AccessRecord, AppAction, AppDecision, Outcome,
+};
 use consentnet_consent_chain::{Event, Genesis, Member, Role};
 use consentnet_identity::{
     ConsentId, ConsentTerms, KeyPair, Permission, Revocation, VerifiedConsent,
@@ -91,19 +99,67 @@ pub fn revoke(client: &KeyPair, id: ConsentId, at_ms: i64) -> Event {
     Event::consent_revoked(Revocation::sign(client, id, time, None))
 }
 
-pub fn access(bank: &KeyPair, id: ConsentId, at_ms: u64) -> Event {
-    Event::access_recorded(
+/// One served record under `id` at `at_ms`.
+pub fn record(id: ConsentId, at_ms: u64) -> AccessRecord {
+    AccessRecord {
+        consent_id: id,
+        operation: "GET /aisp/accounts".into(),
+        time: at_ms,
+        outcome: Outcome::Served,
+    }
+}
+
+/// The bank's commitment to a batch `batch` of `records`.
+pub fn commitment(bank: &KeyPair, batch: u64, records: &[AccessRecord]) -> Event {
+    Event::access_committed(
         bank,
-        AccessBatch {
+        AccessCommitment {
             bank: bank.did().clone(),
-            records: vec![AccessRecord {
-                consent_id: id,
-                operation: "GET /aisp/accounts".into(),
-                time: at_ms,
-                outcome: Outcome::Served,
-            }],
+            batch,
+            root: batch_root(records),
+            records: records.len() as u32,
+            first: records.iter().map(|r| r.time).min().unwrap(),
+            last: records.iter().map(|r| r.time).max().unwrap(),
         },
     )
+}
+
+/// A commitment to one served record, as batch 1 (for tests that do not audit records).
+pub fn access(bank: &KeyPair, id: ConsentId, at_ms: u64) -> Event {
+    commitment(bank, 1, &[record(id, at_ms)])
+}
+
+/// The banks' own record stores, in memory: each access made through it is kept here
+/// and committed to as the next batch of its bank.
+#[derive(Default)]
+pub struct Records {
+    batches: RefCell<HashMap<(Did, u64), Vec<AccessRecord>>>,
+}
+
+impl Records {
+    /// One served record under `id` at `at_ms`, kept as `bank`'s next batch; returns the
+    /// commitment to append.
+    pub fn access(&self, bank: &KeyPair, id: ConsentId, at_ms: u64) -> Event {
+        let records = vec![record(id, at_ms)];
+        let mut batches = self.batches.borrow_mut();
+        let batch = batches.keys().filter(|(b, _)| b == bank.did()).count() as u64 + 1;
+        let event = commitment(bank, batch, &records);
+        batches.insert((bank.did().clone(), batch), records);
+        event
+    }
+
+    /// Replaces what `bank`'s store holds for `batch`, as a bank that lies would.
+    pub fn tamper(&self, bank: &KeyPair, batch: u64, records: Vec<AccessRecord>) {
+        self.batches
+            .borrow_mut()
+            .insert((bank.did().clone(), batch), records);
+    }
+}
+
+impl RecordSource for Records {
+    fn batch(&self, bank: &Did, batch: u64) -> Result<Option<Vec<AccessRecord>>, StoreError> {
+        Ok(self.batches.borrow().get(&(bank.clone(), batch)).cloned())
+    }
 }
 
 pub fn approve(bank: &KeyPair, app: &KeyPair, time: u64) -> Event {

@@ -115,38 +115,6 @@ pub(super) async fn consent_receipt(
     })))
 }
 
-/// The access records banks made under one consent, newest first, at most [`MAX_LIST`],
-/// for the parties entitled to the consent; anyone else gets none, as for a consent not
-/// on the log.
-pub(super) async fn consent_accesses(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    let id = consent_id(&id)?;
-    let reader = reader(&state, &headers, uri.path())?;
-    let body = state.service.read(|replica| {
-        let state = replica.state();
-        let entitled = state
-            .consent(&id)
-            .is_some_and(|consent| may_read(state, &reader, consent));
-        if !entitled {
-            return json!({ "consent_id": id.to_string(), "accesses": [], "truncated": false });
-        }
-        let mut records: Vec<Value> = state
-            .accesses()
-            .filter(|(_, record)| record.consent_id == id)
-            .map(|(bank, record)| json!({ "bank": bank, "record": record }))
-            .collect();
-        records.sort_by_key(|r| std::cmp::Reverse(r["record"]["time"].as_u64()));
-        let truncated = records.len() > MAX_LIST;
-        records.truncate(MAX_LIST);
-        json!({ "consent_id": id.to_string(), "accesses": records, "truncated": truncated })
-    });
-    Ok(Json(body))
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ListQuery {

@@ -54,6 +54,8 @@ consentnet_bank_adapter::problem_codes! {
         ForeignAccessBatch = (403, "foreign_access_batch"),
         /// A consent submitted to a node other than its bank's.
         GrantNotAtBank = (403, "grant_not_at_bank"),
+        /// A consent's access records were asked of a node other than its bank's.
+        AccessesAtBank = (404, "accesses_at_bank"),
         /// A consent whose signer the bank does not know as the holder of its accounts.
         ConsentIssuerNotLinked = (403, "consent_issuer_not_linked"),
         /// The revoker is neither the consent's issuer nor its bank.

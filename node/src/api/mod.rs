@@ -1,5 +1,6 @@
 //! The node's HTTP API: the public router (submissions of signed objects, reads of the log, the catalog, link redemption) and the operator router (status, metrics, audit, the bank's admin endpoints), and what their handlers share.
 
+mod accesses;
 mod admin;
 mod admit;
 mod consents;
@@ -50,6 +51,28 @@ pub struct AppState {
     pub public_url: String,
 }
 
+impl AppState {
+    /// Audits the log (blocking), with this bank's own access records checked against
+    /// its commitments on a bank node; other banks' batches count as unavailable.
+    pub fn audit(
+        &self,
+        config: consentnet_consent_chain::audit::AuditConfig,
+    ) -> Result<consentnet_consent_chain::audit::AuditReport, crate::core::AuditError> {
+        match &self.bank {
+            Some(bank) => {
+                let own = consentnet_consent_chain::store::records::BankRecords {
+                    bank: self.service.did(),
+                    store: &bank.records,
+                };
+                self.service.audit(config, &own)
+            }
+            None => self
+                .service
+                .audit(config, &consentnet_consent_chain::audit::NoRecords),
+        }
+    }
+}
+
 /// The public routes: what any party may reach.
 pub fn public_routes() -> Router<AppState> {
     Router::new()
@@ -63,7 +86,7 @@ pub fn public_routes() -> Router<AppState> {
         .route("/v1/consents/{id}/receipt", get(consents::consent_receipt))
         .route(
             "/v1/consents/{id}/accesses",
-            get(consents::consent_accesses),
+            get(accesses::consent_accesses),
         )
         .route("/v1/revocations", post(submit::submit_revocation))
         .route("/v1/apps/decisions", post(submit::submit_decision))

@@ -190,12 +190,11 @@ pub(super) async fn audit(
             format!("propagation_bound_ms: at most {MAX_BOUND_MS}"),
         ));
     }
-    let service = state.service.clone();
     let config = consentnet_consent_chain::audit::AuditConfig {
         propagation_bound_ms: bound,
         ..Default::default()
     };
-    let report = blocking(move || service.audit(config))
+    let report = blocking(move || state.audit(config))
         .await?
         .map_err(|e| match e {
             AuditError::Busy => ApiError::new(ApiCode::AuditBusy, e.to_string()).retry_after(5),

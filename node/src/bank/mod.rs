@@ -17,6 +17,8 @@ use consentnet_bank_adapter::links::Links;
 use consentnet_bank_adapter::payments::Ledger;
 use consentnet_bank_adapter::sandbox::SandboxBank;
 use consentnet_bank_adapter::signatures::SignatureBatcher;
+use consentnet_consent_chain::StoreError;
+use consentnet_consent_chain::store::records::RecordStore;
 use tokio::task::JoinHandle;
 
 pub use admin::{ADMIN_MAPPING, ConnectorAdmin};
@@ -30,6 +32,22 @@ use crate::core::{NodeService, Submitter};
 /// Why the bank role could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum BankError {
+    /// The account links could not be opened.
+    #[error("opening the account links {}: {source}", path.display())]
+    Links {
+        /// The links file.
+        path: PathBuf,
+        /// What went wrong.
+        source: consentnet_bank_adapter::links::LinkError,
+    },
+    /// The access record store could not be opened.
+    #[error("opening the access record store {}: {source}", path.display())]
+    Records {
+        /// The store's folder.
+        path: PathBuf,
+        /// What went wrong.
+        source: StoreError,
+    },
     /// The payments journal could not be opened.
     #[error("opening the payments journal {}: {source}", path.display())]
     Journal {
@@ -45,6 +63,8 @@ pub enum BankError {
 pub struct Bank {
     /// The unified Open Banking API.
     pub adapter: Arc<Adapter>,
+    /// The bank's own access records (the shared log holds their commitments).
+    pub records: Arc<RecordStore>,
     /// Why the newest mapping file was refused, if it was.
     pub problem: ConnectorProblem,
     /// The connector admin API.
@@ -68,6 +88,15 @@ impl BankTasks {
     }
 }
 
+/// Opens the bank's private account links (`adapter.links_file`).
+pub fn open_links(config: &AdapterSection) -> Result<Arc<Links>, BankError> {
+    let links = Links::open(&config.links_file).map_err(|source| BankError::Links {
+        path: config.links_file.clone(),
+        source,
+    })?;
+    Ok(Arc::new(links))
+}
+
 /// Starts the bank role: the access recorder, the adapter over the embedded sandbox, the
 /// connectors-folder watch and the admin API (behind `admin_token`, disabled without
 /// one). Returns the shared parts, the unified API's routes and the tasks to stop at
@@ -85,7 +114,14 @@ pub fn start(
         path: config.payments_journal.clone(),
         source,
     })?;
-    let (records, recorder) = start_recorder(service.clone(), submitter);
+    let store = RecordStore::open_for(&config.records_dir, service.did()).map_err(|source| {
+        BankError::Records {
+            path: config.records_dir.clone(),
+            source,
+        }
+    })?;
+    let store = Arc::new(store);
+    let (records, recorder) = start_recorder(service.clone(), submitter, store.clone());
     let sandbox: Arc<dyn BankConnector> =
         Arc::new(SandboxBank::seeded(config.sandbox_seed, chrono::Utc::now()));
     let adapter = Arc::new(Adapter {
@@ -111,6 +147,7 @@ pub fn start(
     );
     let routes = consentnet_bank_adapter::api::router(adapter.clone());
     let bank = Bank {
+        records: store,
         adapter,
         problem,
         admin: ConnectorAdmin {

@@ -90,6 +90,7 @@ impl NodeConfig {
             &mut self.adapter.connectors_dir,
             &mut self.adapter.payments_journal,
             &mut self.adapter.links_file,
+            &mut self.adapter.records_dir,
         ] {
             if path.is_relative() {
                 *path = base.join(&*path);

@@ -90,6 +90,9 @@ pub struct AdapterSection {
     /// The bank's private record of which client DID holds which accounts (account
     /// links), kept on this node only. Default `links.jsonl`.
     pub links_file: PathBuf,
+    /// The bank's own store of its access records (RocksDB), kept on this node only: the
+    /// shared log carries one signed commitment per batch. Default `records`.
+    pub records_dir: PathBuf,
 }
 
 impl Default for AdapterSection {
@@ -100,6 +103,7 @@ impl Default for AdapterSection {
             connectors_dir: "connectors".into(),
             payments_journal: "payments.jsonl".into(),
             links_file: "links.jsonl".into(),
+            records_dir: "records".into(),
         }
     }
 }

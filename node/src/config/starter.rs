@@ -70,25 +70,7 @@ max_strikes = {strikes}
 # Logs as JSON lines instead of text.
 json = {json}
 
-[adapter]
-# Used only when this node's member is a bank: it then serves the unified Open Banking
-# API under /open-banking/v4.0/ on the public listener, at http.public_url.
-# Proof ids remembered for replay detection at most, per app (one busy app fills only
-# its own partition).
-replay_cache = {replay_cache}
-# Seed of the embedded sandbox bank, the default connector.
-sandbox_seed = {sandbox_seed}
-# A folder watched for a bank-core mapping file (*.toml, see bank-adapter/mappings/):
-# the newest valid file is the connector in service; with none, the sandbox bank is.
-# A bad file is logged, naming the field, and the connector in service stays.
-connectors_dir = {connectors_dir:?}
-# The journal of payments counted against consents' limits (synced before each payment).
-payments_journal = {payments_journal:?}
-# The bank's private record of which client DID holds which accounts (account links).
-# It never leaves this node; keep it private (the node writes it with mode 0600).
-links_file = {links_file:?}
-
-[portal]
+{adapter}[portal]
 # Serve the portal: on a bank node, the OAuth 2.0 authorization server for its accounts
 # (pushed authorization requests, PKCE, private_key_jwt, DPoP-bound tokens), its metadata at
 # /.well-known/oauth-authorization-server and the consent screen, at http.public_url.
@@ -140,17 +122,47 @@ listen = "{operator}"
                 Some(url) => format!("public_url = {url:?}"),
                 None => "# public_url = \"https://api.bank.example\"".to_owned(),
             },
-            replay_cache = self.adapter.replay_cache,
-            sandbox_seed = self.adapter.sandbox_seed,
-            connectors_dir = self.adapter.connectors_dir.display().to_string(),
-            payments_journal = self.adapter.payments_journal.display().to_string(),
-            links_file = self.adapter.links_file.display().to_string(),
+            adapter = self.adapter_toml(),
             operator = self.operator.listen,
             admin_token_file = match &self.operator.admin_token_file {
                 Some(path) => format!("admin_token_file = {:?}", path.display().to_string()),
                 None => "# admin_token_file = \"admin-token\"".to_owned(),
             },
             portal = self.portal.enabled,
+        )
+    }
+
+    /// The starter file's `[adapter]` section.
+    fn adapter_toml(&self) -> String {
+        format!(
+            r#"[adapter]
+# Used only when this node's member is a bank: it then serves the unified Open Banking
+# API under /open-banking/v4.0/ on the public listener, at http.public_url.
+# Proof ids remembered for replay detection at most, per app (one busy app fills only
+# its own partition).
+replay_cache = {replay_cache}
+# Seed of the embedded sandbox bank, the default connector.
+sandbox_seed = {sandbox_seed}
+# A folder watched for a bank-core mapping file (*.toml, see bank-adapter/mappings/):
+# the newest valid file is the connector in service; with none, the sandbox bank is.
+# A bad file is logged, naming the field, and the connector in service stays.
+connectors_dir = {connectors_dir:?}
+# The journal of payments counted against consents' limits (synced before each payment).
+payments_journal = {payments_journal:?}
+# The bank's private record of which client DID holds which accounts (account links).
+# It never leaves this node; keep it private (the node writes it with mode 0600).
+links_file = {links_file:?}
+# The bank's own store of access records (RocksDB). They stay on this node; the shared
+# log carries one signed commitment (a Merkle root) per batch.
+records_dir = {records_dir:?}
+
+"#,
+            replay_cache = self.adapter.replay_cache,
+            sandbox_seed = self.adapter.sandbox_seed,
+            connectors_dir = self.adapter.connectors_dir.display().to_string(),
+            payments_journal = self.adapter.payments_journal.display().to_string(),
+            links_file = self.adapter.links_file.display().to_string(),
+            records_dir = self.adapter.records_dir.display().to_string(),
         )
     }
 }

@@ -105,8 +105,11 @@ impl NodeService {
     }
 
     /// An access batch of this (bank) node, signed with its key.
-    pub fn access_event(&self, batch: consentnet_consent_chain::event::AccessBatch) -> Event {
-        Event::access_recorded(&self.key, batch)
+    pub fn access_event(
+        &self,
+        commitment: consentnet_consent_chain::event::AccessCommitment,
+    ) -> Event {
+        Event::access_committed(&self.key, commitment)
     }
 
     /// The app manifest event, checked for its signature when submitted.
@@ -219,6 +222,7 @@ impl NodeService {
     pub fn audit(
         &self,
         config: consentnet_consent_chain::audit::AuditConfig,
+        records: &dyn consentnet_consent_chain::audit::RecordSource,
     ) -> Result<consentnet_consent_chain::audit::AuditReport, AuditError> {
         let _running = match self.audit_running.try_lock() {
             Ok(guard) => guard,
@@ -232,6 +236,7 @@ impl NodeService {
             &view,
             &self.genesis,
             config,
+            records,
         )?)
     }
 
@@ -249,7 +254,7 @@ impl NodeService {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use consentnet_consent_chain::audit::AuditConfig;
+    use consentnet_consent_chain::audit::{AuditConfig, NoRecords};
     use consentnet_consent_chain::{Member, Role};
 
     fn service(dir: &std::path::Path) -> NodeService {
@@ -273,19 +278,23 @@ mod tests {
         {
             let _running = service.audit_running.lock().unwrap();
             assert!(matches!(
-                service.audit(AuditConfig::default()),
+                service.audit(AuditConfig::default(), &NoRecords),
                 Err(AuditError::Busy)
             ));
         }
         // An audit made while another part holds the replica waits only to take its view:
         // with the view taken, it reads without the lock.
-        let report = service.audit(AuditConfig::default()).unwrap();
+        let report = service.audit(AuditConfig::default(), &NoRecords).unwrap();
         assert!(report.clean);
         let view = service.read(|replica| replica.store().reader());
         let _writer = lock(&service.replica);
-        let report =
-            consentnet_consent_chain::audit::audit(&view, &service.genesis, AuditConfig::default())
-                .unwrap();
+        let report = consentnet_consent_chain::audit::audit(
+            &view,
+            &service.genesis,
+            AuditConfig::default(),
+            &NoRecords,
+        )
+        .unwrap();
         assert_eq!(report.entries, 0);
     }
 }

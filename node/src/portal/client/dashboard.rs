@@ -26,6 +26,7 @@ pub(super) async fn dashboard(State(portal): State<Portal>, headers: HeaderMap) 
         return see_other("/portal/sign-in");
     };
     let here = portal.app.service.did().clone();
+    let records = portal.app.bank.as_ref().map(|bank| bank.records.clone());
     let cards = portal.app.service.read(|replica| {
         let state = replica.state();
         let mut consents: Vec<_> = state
@@ -34,12 +35,15 @@ pub(super) async fn dashboard(State(portal): State<Portal>, headers: HeaderMap) 
             .filter_map(|id| state.consent(&id).cloned())
             .collect();
         consents.sort_by_key(|c| std::cmp::Reverse(c.terms.valid_from));
-        // One pass over the access records for all of this client's consents.
-        let mut by_consent: HashMap<ConsentId, Vec<&AccessRecord>> =
-            consents.iter().map(|c| (c.id, Vec::new())).collect();
-        for (_, record) in state.accesses() {
-            if let Some(list) = by_consent.get_mut(&record.consent_id) {
-                list.push(record);
+        // This bank's own records of each consent granted here, newest first (one more
+        // than shown tells whether there are more). Other banks keep theirs.
+        let mut by_consent: HashMap<ConsentId, Vec<AccessRecord>> = HashMap::new();
+        if let Some(records) = &records {
+            for consent in consents.iter().filter(|c| c.terms.bank == here) {
+                let page = records
+                    .of_consent(&consent.id, None, ACCESSES_SHOWN + 1)
+                    .unwrap_or_default();
+                by_consent.insert(consent.id, page.into_iter().map(|(_, r)| r).collect());
             }
         }
         consents
@@ -47,9 +51,8 @@ pub(super) async fn dashboard(State(portal): State<Portal>, headers: HeaderMap) 
             .map(|consent| {
                 let status = state.consent_status(&consent.id, now);
                 let terms = &consent.terms;
-                let mut accesses = by_consent.remove(&consent.id).unwrap_or_default();
-                accesses.sort_by_key(|r| std::cmp::Reverse(r.time));
-                let total = accesses.len();
+                let accesses = by_consent.remove(&consent.id).unwrap_or_default();
+                let more = accesses.len() > ACCESSES_SHOWN;
                 let rows: String = accesses
                     .iter()
                     .take(ACCESSES_SHOWN)
@@ -65,11 +68,18 @@ pub(super) async fn dashboard(State(portal): State<Portal>, headers: HeaderMap) 
                         )
                     })
                     .collect();
-                let history = if total == 0 {
+                let history = if terms.bank != here {
+                    "<p>Its bank keeps the record of every access: see them at its portal, or with <code>consentnet consent accesses</code>.</p>".to_owned()
+                } else if accesses.is_empty() {
                     "<p>No access yet.</p>".to_owned()
                 } else {
+                    let more = if more {
+                        "<p>Older ones: <code>consentnet consent accesses</code>.</p>"
+                    } else {
+                        ""
+                    };
                     format!(
-                        "<table class=\"accesses\"><tr><th>when (UTC)</th><th>what</th><th>outcome</th></tr>{rows}</table><p>{total} in all.</p>"
+                        "<table class=\"accesses\"><tr><th>when (UTC)</th><th>what</th><th>outcome</th></tr>{rows}</table>{more}"
                     )
                 };
                 let action = match (status, terms.bank == here) {

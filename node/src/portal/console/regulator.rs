@@ -25,8 +25,8 @@ pub(super) async fn audit(portal: &Portal) -> Result<Arc<AuditReport>, String> {
     {
         return Ok(report.clone());
     }
-    let service = portal.app.service.clone();
-    let report = tokio::task::spawn_blocking(move || service.audit(AuditConfig::default()))
+    let app = portal.app.clone();
+    let report = tokio::task::spawn_blocking(move || app.audit(AuditConfig::default()))
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;

@@ -1,0 +1,172 @@
+//! A consent's access history, answered by its bank from its own record store: each record with its inclusion proof and the signed commitment on the log it proves against, page by page.
+//!
+//! Access records never reach the shared log: the bank keeps them and commits to each
+//! batch with a Merkle root (`consent_chain::merkle`). Whoever reads its records (the
+//! consent's client, its app, its bank, a regulator) can check each one is under a root
+//! the bank signed, and that the commitment is the one every member holds.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Uri};
+use consentnet_consent_chain::merkle::{inclusion_proof, record_leaf};
+use consentnet_consent_chain::store::records::{RecordKey, RecordStore};
+use consentnet_consent_chain::{Entry, LogStore, StoreError};
+use consentnet_identity::{ConsentId, Did};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::reader::{may_read, reader};
+use super::{ApiCode, ApiError, AppState, blocking, consent_id, query};
+use crate::core::NodeService;
+
+/// Records in one page by default, and at most.
+pub const PAGE: usize = 100;
+/// See [`PAGE`].
+pub const MAX_PAGE: usize = 1_000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PageQuery {
+    /// The `next` of the previous page.
+    before: Option<String>,
+    limit: Option<usize>,
+}
+
+/// Parses a page cursor, `time.batch.index`.
+fn cursor(text: &str) -> Option<RecordKey> {
+    let mut parts = text.split('.');
+    let key = RecordKey {
+        time: parts.next()?.parse().ok()?,
+        batch: parts.next()?.parse().ok()?,
+        index: parts.next()?.parse().ok()?,
+    };
+    parts.next().is_none().then_some(key)
+}
+
+fn cursor_text(key: RecordKey) -> String {
+    format!("{}.{}.{}", key.time, key.batch, key.index)
+}
+
+/// `GET /v1/consents/{id}/accesses?before=&limit=`: the consent's access records, newest
+/// first, for the parties entitled to the consent; anyone else gets none, as for a
+/// consent not on the log. Only the consent's bank holds them: another node answers
+/// `404 accesses_at_bank`, naming it.
+pub(super) async fn consent_accesses(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    page: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let id = consent_id(&id)?;
+    let page = query(page)?;
+    let before = match page.before.as_deref() {
+        None => None,
+        Some(text) => Some(cursor(text).ok_or_else(|| {
+            ApiError::new(
+                ApiCode::InvalidQuery,
+                "before: the `next` of the previous page (time.batch.index)",
+            )
+        })?),
+    };
+    let limit = page.limit.unwrap_or(PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::new(
+            ApiCode::InvalidQuery,
+            format!("limit: 1 to {MAX_PAGE}"),
+        ));
+    }
+    let reader = reader(&state, &headers, uri.path())?;
+    let bank = state.service.read(|replica| {
+        let state = replica.state();
+        state
+            .consent(&id)
+            .filter(|consent| may_read(state, &reader, consent))
+            .map(|consent| consent.terms.bank.clone())
+    });
+    let Some(bank) = bank else {
+        return Ok(Json(
+            json!({ "consent_id": id.to_string(), "accesses": [], "batches": {}, "next": null }),
+        ));
+    };
+    let records = match &state.bank {
+        Some(own) if &bank == state.service.did() => own.records.clone(),
+        _ => {
+            return Err(ApiError::new(
+                ApiCode::AccessesAtBank,
+                format!(
+                    "the access records of this consent stay with its bank, {bank}: ask its node"
+                ),
+            ));
+        }
+    };
+    let service = state.service.clone();
+    let body = blocking(move || answer(&service, &records, &bank, id, before, limit))
+        .await?
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Json(body))
+}
+
+/// One page, each record with its proof, and each batch it draws on with the signed
+/// commitment entry the proofs are against.
+fn answer(
+    service: &NodeService,
+    records: &RecordStore,
+    bank: &Did,
+    id: ConsentId,
+    before: Option<RecordKey>,
+    limit: usize,
+) -> Result<Value, StoreError> {
+    let mut page = records.of_consent(&id, before, limit + 1)?;
+    let next = (page.len() > limit).then(|| cursor_text(page[limit - 1].0));
+    page.truncate(limit);
+    let mut batches: BTreeMap<u64, (Vec<consentnet_identity::Hash32>, Option<Entry>)> =
+        BTreeMap::new();
+    let mut accesses = Vec::with_capacity(page.len());
+    for (key, record) in page {
+        if let std::collections::btree_map::Entry::Vacant(slot) = batches.entry(key.batch) {
+            let leaves: Vec<_> = records
+                .batch(key.batch)?
+                .unwrap_or_default()
+                .iter()
+                .map(record_leaf)
+                .collect();
+            let entry = match records.committed(key.batch)? {
+                Some(seq) => service.read(|replica| replica.store().get(bank, seq))?,
+                None => None,
+            };
+            slot.insert((leaves, entry));
+        }
+        let (leaves, _) = &batches[&key.batch];
+        let proof: Vec<String> = inclusion_proof(leaves, key.index as usize)
+            .unwrap_or_default()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        accesses.push(json!({
+            "bank": bank,
+            "record": record,
+            "batch": key.batch,
+            "index": key.index,
+            "proof": proof,
+        }));
+    }
+    let batches: serde_json::Map<String, Value> = batches
+        .into_iter()
+        .map(|(batch, (leaves, entry))| {
+            (
+                batch.to_string(),
+                json!({ "records": leaves.len(), "commitment": entry }),
+            )
+        })
+        .collect();
+    Ok(json!({
+        "consent_id": id.to_string(),
+        "accesses": accesses,
+        "batches": batches,
+        "next": next,
+    }))
+}
