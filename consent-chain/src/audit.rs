@@ -40,8 +40,9 @@ impl Default for AuditConfig {
     }
 }
 
-/// Time an honest bank may take to batch its records, ms.
-const BATCHING_ALLOWANCE_MS: u64 = 1_000;
+/// Time an honest bank may take to batch its records and commit the batch, ms (its node
+/// closes a batch within 2 s).
+const BATCHING_ALLOWANCE_MS: u64 = 3_000;
 
 impl AuditConfig {
     /// How much earlier than the first peer saw it a record may be stamped: the clocks'

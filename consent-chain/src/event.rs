@@ -12,8 +12,8 @@ use serde_json::Value;
 use crate::genesis::Member;
 use consentnet_identity::Hash32;
 
-/// The most access records one batch may hold.
-pub const MAX_ACCESS_RECORDS: usize = 1000;
+/// The most access records one committed batch may hold.
+pub const MAX_ACCESS_RECORDS: usize = 10_000;
 /// The most approvals a membership change may carry.
 pub const MAX_APPROVALS: usize = 256;
 
