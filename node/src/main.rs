@@ -12,7 +12,7 @@ use consentnet_identity::Did;
 use consentnet_node::api::AppState;
 use consentnet_node::audit as offline_audit;
 use consentnet_node::config::NodeConfig;
-use consentnet_node::core::{NodeService, Submitter};
+use consentnet_node::core::{self, NodeService, Submitter};
 use consentnet_node::p2p::{self, NetworkConfig, peer_id_of};
 use consentnet_node::server::tls::ReloadingCert;
 use consentnet_node::setup::{self, ADMIN_TOKEN_FILE, TlsSetup};
@@ -473,24 +473,24 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
     print_listening(bound, &public_url, operator_bound, &p2p_addrs, key.did());
     let submitter = Submitter::start(service.clone(), Some(network.clone()))
         .context("starting the submitter")?;
-    let every = std::time::Duration::from_millis(config.p2p.checkpoint_interval_ms);
-    let checkpoints =
-        consentnet_node::core::start_checkpoints(service.clone(), submitter.clone(), every);
-    let is_bank = service
+    let every = config.p2p.checkpoint_interval_ms;
+    let checkpoints = core::start_checkpoints(service.clone(), submitter.clone(), every);
+    let role = service
         .genesis()
         .membership()
-        .has_role(key.did(), Role::Bank);
+        .get(key.did())
+        .map(|m| m.role);
+    let is_bank = role == Some(Role::Bank);
+    if role == Some(Role::Regulator) {
+        service.fetch_records_into(config.adapter.records_dir.clone());
+    }
     let links = is_bank
         .then(|| consentnet_node::bank::open_links(&config.adapter))
         .transpose()?;
     let (bank, adapter_routes, bank_tasks) = if let Some(links) = &links {
-        let app_rate = consentnet_bank_adapter::limits::Rate {
-            per_second: config.limits.per_app_per_second,
-            burst: config.limits.per_app_burst,
-        };
         let (bank, routes, tasks) = bank::start(
             &config.adapter,
-            app_rate,
+            bank::app_rate(&config.limits),
             admin_token.clone(),
             service.clone(),
             submitter.clone(),

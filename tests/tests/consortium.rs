@@ -289,16 +289,32 @@ fn a_tsp_reads_a_balance_at_the_bank_until_the_consent_is_revoked_and_the_regula
         (status == 403 && body["Code"] == "consent_revoked").then_some(())
     });
 
-    // The bank's access records (served and refused) reach the regulator.
-    let bank_did = consortium.nodes[0].did().to_owned();
-    wait_for("the access records at the regulator", DEADLINE, || {
-        let status = regulator.status();
-        let bank_seq = status["frontier"][bank_did.as_str()]["seq"]
-            .as_u64()
-            .unwrap_or(0);
-        // The decision, then at least one access batch.
-        (bank_seq >= 2).then_some(())
-    });
+    // The bank's commitments reach every member; its records (served and refused) reach
+    // only the regulator, which fetches each committed batch and audits it against its
+    // commitment. The TSP's node holds the commitments alone.
+    let audit_of = |node: &NodeProcess| {
+        let (code, body) = http_get(&format!("{}/v1/audit", node.operator_url));
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str::<Value>(&body).unwrap()
+    };
+    let report = wait_for(
+        "the bank's records audited at the regulator",
+        DEADLINE,
+        || {
+            let report = audit_of(regulator);
+            (report["accesses"].as_u64() >= Some(2) && report["batches_unavailable"] == 0)
+                .then_some(report)
+        },
+    );
+    assert_eq!(report["clean"], true, "{report}");
+    assert!(regulator.metric("consentnet_access_batches_fetched_total") >= 1);
+    let elsewhere = audit_of(tsp);
+    assert_eq!(elsewhere["accesses"], 0, "{elsewhere}");
+    assert!(
+        elsewhere["committed_records"].as_u64() >= Some(2),
+        "{elsewhere}"
+    );
+    assert_eq!(tsp.metric("consentnet_access_batches_fetched_total"), 0);
 }
 
 #[test]

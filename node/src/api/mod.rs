@@ -52,20 +52,23 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Audits the log (blocking), with this bank's own access records checked against
-    /// its commitments on a bank node; other banks' batches count as unavailable.
+    /// Audits the log (blocking), with the access records this node holds checked
+    /// against their commitments: a bank's own, or a regulator's copies of every bank's.
+    /// Batches not held count as unavailable.
     pub fn audit(
         &self,
         config: consentnet_consent_chain::audit::AuditConfig,
     ) -> Result<consentnet_consent_chain::audit::AuditReport, crate::core::AuditError> {
-        match &self.bank {
-            Some(bank) => {
+        use crate::core::HeldRecords;
+        match self.service.held_records() {
+            Some(HeldRecords::Own(store)) => {
                 let own = consentnet_consent_chain::store::records::BankRecords {
                     bank: self.service.did(),
-                    store: &bank.records,
+                    store,
                 };
                 self.service.audit(config, &own)
             }
+            Some(HeldRecords::Fetched(fetched)) => self.service.audit(config, fetched),
             None => self
                 .service
                 .audit(config, &consentnet_consent_chain::audit::NoRecords),

@@ -88,6 +88,14 @@ impl BankTasks {
     }
 }
 
+/// The default rate of each app at this bank, from `[limits]`.
+pub fn app_rate(limits: &crate::config::LimitsSection) -> Rate {
+    Rate {
+        per_second: limits.per_app_per_second,
+        burst: limits.per_app_burst,
+    }
+}
+
 /// Opens the bank's private account links (`adapter.links_file`).
 pub fn open_links(config: &AdapterSection) -> Result<Arc<Links>, BankError> {
     let links = Links::open(&config.links_file).map_err(|source| BankError::Links {
@@ -121,6 +129,7 @@ pub fn start(
         }
     })?;
     let store = Arc::new(store);
+    service.keep_own_records(store.clone());
     let (records, recorder) = start_recorder(service.clone(), submitter, store.clone());
     let sandbox: Arc<dyn BankConnector> =
         Arc::new(SandboxBank::seeded(config.sandbox_seed, chrono::Utc::now()));

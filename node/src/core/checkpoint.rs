@@ -22,13 +22,14 @@ pub fn others_frontier(service: &NodeService) -> BTreeMap<Did, FeedHead> {
     frontier
 }
 
-/// Starts the checkpoint writer: every `interval`, a checkpoint when the other feeds
+/// Starts the checkpoint writer: every `interval_ms`, a checkpoint when the other feeds
 /// moved since the last one written. Ends when aborted.
 pub fn start_checkpoints(
     service: Arc<NodeService>,
     submitter: Submitter,
-    interval: Duration,
+    interval_ms: u64,
 ) -> tokio::task::JoinHandle<()> {
+    let interval = Duration::from_millis(interval_ms);
     tokio::spawn(async move {
         // The first checkpoint comes one interval after start, once peers had a chance
         // to be heard from.

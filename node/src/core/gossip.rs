@@ -266,4 +266,16 @@ impl LogPeer for NodeService {
     fn counters(&self) -> &Counters {
         &self.metrics.network
     }
+
+    fn access_batch(&self, requester: &Did, batch: u64) -> Option<String> {
+        self.serve_batch(requester, batch)
+    }
+
+    fn wanted_batches(&self) -> Vec<(Did, u64)> {
+        NodeService::wanted_batches(self)
+    }
+
+    fn keep_batch(&self, bank: &Did, batch: u64, records: &str) -> bool {
+        NodeService::keep_batch(self, bank, batch, records)
+    }
 }

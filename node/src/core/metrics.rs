@@ -149,6 +149,12 @@ impl Metrics {
             &[("", get(&net.sync_requests_spared))],
         );
         metric(
+            "consentnet_access_batches_fetched_total",
+            "counter",
+            "Banks' access batches fetched and kept by this regulator node.",
+            &[("", get(&net.access_batches_fetched))],
+        );
+        metric(
             "consentnet_peers_lost_total",
             "counter",
             "Connections closed because the peer stopped answering pings.",

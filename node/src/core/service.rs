@@ -32,6 +32,8 @@ pub struct NodeService {
     last_recovery: Mutex<Option<std::time::Instant>>,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
+    /// The access records this node keeps (a bank's own, or a regulator's copies).
+    pub(super) records: std::sync::OnceLock<super::batches::HeldRecords>,
 }
 
 /// Why an audit did not run.
@@ -71,6 +73,7 @@ impl NodeService {
             store_refusing: std::sync::atomic::AtomicBool::new(false),
             last_recovery: Mutex::default(),
             metrics: Metrics::default(),
+            records: std::sync::OnceLock::new(),
         })
     }
 

@@ -11,6 +11,8 @@ pub struct Counters {
     pub sync_requests_spared: AtomicU64,
     /// Connections closed because the peer stopped answering pings.
     pub peers_lost: AtomicU64,
+    /// Banks' access batches fetched and kept (regulators).
+    pub access_batches_fetched: AtomicU64,
     /// Peers blocked for sending invalid messages.
     pub peers_blocked: AtomicU64,
     /// Connections refused because the peer is not a member.

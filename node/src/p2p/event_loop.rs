@@ -110,6 +110,8 @@ pub(super) struct EventLoop {
     pub(super) syncing: Arc<Semaphore>,
     /// Range requests in flight, one per feed.
     pub(super) in_flight: InFlight,
+    /// Access batch requests in flight, one per bank.
+    pub(super) batch_flight: InFlight,
 }
 
 impl EventLoop {
@@ -144,6 +146,7 @@ impl EventLoop {
         for peer in peers {
             self.request(peer, SyncRequest::Frontier);
         }
+        self.fetch_batches();
     }
 
     /// Membership can change on the log: keep the allow list in step with it.
@@ -168,20 +171,44 @@ impl EventLoop {
     /// Sends a sync request. A range of a feed already being fetched from some peer is
     /// not asked again: each entry is fetched about once, from one peer at a time.
     fn request(&mut self, peer: PeerId, request: SyncRequest) {
-        let origin = match &request {
-            SyncRequest::Range(range) => Some(range.origin.clone()),
+        // A feed's range, or a bank's access batch, is fetched from one peer at a time.
+        let claim = match &request {
+            SyncRequest::Range(range) => Some((false, range.origin.clone())),
+            SyncRequest::Batch(_) => self.members.get(&peer).map(|bank| (true, bank.clone())),
             SyncRequest::Frontier => None,
         };
-        if let Some(origin) = &origin
-            && !self.in_flight.claim(origin, peer, Instant::now())
-        {
-            Counters::bump(&self.log.counters().sync_requests_spared);
-            return;
+        let now = Instant::now();
+        if let Some((batch, key)) = &claim {
+            let flight = if *batch {
+                &mut self.batch_flight
+            } else {
+                &mut self.in_flight
+            };
+            if !flight.claim(key, peer, now) {
+                Counters::bump(&self.log.counters().sync_requests_spared);
+                return;
+            }
         }
         Counters::bump(&self.log.counters().sync_requests);
         let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
-        if let Some(origin) = &origin {
-            self.in_flight.sent(origin, id);
+        match &claim {
+            Some((true, key)) => self.batch_flight.sent(key, id),
+            Some((false, key)) => self.in_flight.sent(key, id),
+            None => {}
+        }
+    }
+
+    /// Asks each bank for the next access batch this node wants from it (regulators).
+    fn fetch_batches(&mut self) {
+        let peers: HashMap<Did, PeerId> = self
+            .members
+            .iter()
+            .map(|(peer, did)| (did.clone(), *peer))
+            .collect();
+        for (bank, batch) in self.log.wanted_batches() {
+            if let Some(peer) = peers.get(&bank).filter(|p| self.swarm.is_connected(p)) {
+                self.request(*peer, SyncRequest::Batch(batch));
+            }
         }
     }
 
@@ -295,6 +322,7 @@ impl EventLoop {
                 ..
             } => {
                 self.in_flight.disconnected(&peer_id);
+                self.batch_flight.disconnected(&peer_id);
                 tracing::info!(peer = %peer_id, "peer disconnected");
             }
             SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
@@ -372,6 +400,7 @@ impl EventLoop {
             } = event
             {
                 self.in_flight.settled(request_id);
+                self.batch_flight.settled(request_id);
                 tracing::debug!(%peer, %error, "sync request failed");
             }
             return;
@@ -379,6 +408,7 @@ impl EventLoop {
         if let request_response::Message::Response { request_id, .. } = &message {
             // Answered: the feed may be asked again, by the follow-up this answer makes.
             self.in_flight.settled(*request_id);
+            self.batch_flight.settled(*request_id);
         }
         let Ok(permit) = self.syncing.clone().try_acquire_owned() else {
             if let request_response::Message::Request { channel, .. } = message {
@@ -392,16 +422,17 @@ impl EventLoop {
         };
         let service = self.log.clone();
         let commands = self.commands.clone();
+        let from = self.members.get(&peer).cloned();
         tokio::task::spawn_blocking(move || {
             let replies = match message {
                 request_response::Message::Request {
                     request, channel, ..
                 } => vec![Command::Respond {
                     channel,
-                    response: answer(service.as_ref(), request),
+                    response: answer(service.as_ref(), from.as_ref(), request),
                 }],
                 request_response::Message::Response { response, .. } => {
-                    absorb(service.as_ref(), peer, response)
+                    absorb(service.as_ref(), peer, from.as_ref(), response)
                 }
             };
             drop(permit);

@@ -26,6 +26,13 @@ pub trait LogPeer: Send + Sync + 'static {
     fn receive_evidence(&self, bytes: &[u8]) -> GossipVerdict;
     /// The network's counters, rendered with the node's metrics.
     fn counters(&self) -> &Counters;
+    /// Batch `batch` of this bank's access records as JSON, for `requester` (a member's
+    /// DID); `None` when this node does not serve it to that member.
+    fn access_batch(&self, requester: &Did, batch: u64) -> Option<String>;
+    /// The next access batch to fetch from each bank (regulators; empty elsewhere).
+    fn wanted_batches(&self) -> Vec<(Did, u64)>;
+    /// Keeps a fetched batch when it is the one wanted from `bank`; false otherwise.
+    fn keep_batch(&self, bank: &Did, batch: u64, records: &str) -> bool;
 }
 
 /// What the engine said about one gossiped entry, as gossipsub needs it.

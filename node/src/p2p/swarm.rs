@@ -242,6 +242,7 @@ pub async fn start(
         validation,
         syncing: Arc::new(Semaphore::new(SYNCING)),
         in_flight: super::inflight::InFlight::default(),
+        batch_flight: super::inflight::InFlight::default(),
     };
     let task = tokio::spawn(event_loop.run(config.sync_interval, shutdown));
     Ok((handle, listen, task))

@@ -5,13 +5,20 @@ use libp2p::PeerId;
 use consentnet_consent_chain::Sealed;
 use consentnet_consent_chain::replica::MAX_RANGE;
 
+use consentnet_identity::Did;
+
 use super::LogPeer;
+use super::counters::Counters;
 use super::event_loop::Command;
 use super::wire::{SyncRequest, SyncResponse};
 
-/// Answers a peer's sync request from the log.
-pub(super) fn answer(log: &dyn LogPeer, request: SyncRequest) -> SyncResponse {
+/// Answers a peer's sync request from the log; `from` is the peer's member DID.
+pub(super) fn answer(log: &dyn LogPeer, from: Option<&Did>, request: SyncRequest) -> SyncResponse {
     match request {
+        SyncRequest::Batch(batch) => match from.and_then(|did| log.access_batch(did, batch)) {
+            Some(records) => SyncResponse::Batch(batch, records),
+            None => SyncResponse::Refused("access batches are served to regulators only".into()),
+        },
         SyncRequest::Frontier => SyncResponse::Frontier(log.frontier()),
         SyncRequest::Range(range) => match log.serve(&range) {
             Ok(entries) => SyncResponse::Entries(
@@ -28,9 +35,36 @@ pub(super) fn answer(log: &dyn LogPeer, request: SyncRequest) -> SyncResponse {
     }
 }
 
-/// Takes in a peer's sync answer; returns the follow-up commands.
-pub(super) fn absorb(log: &dyn LogPeer, peer: PeerId, response: SyncResponse) -> Vec<Command> {
+/// Takes in a peer's sync answer; returns the follow-up commands. `from` is the peer's
+/// member DID.
+pub(super) fn absorb(
+    log: &dyn LogPeer,
+    peer: PeerId,
+    from: Option<&Did>,
+    response: SyncResponse,
+) -> Vec<Command> {
     match response {
+        SyncResponse::Batch(batch, records) => {
+            let Some(bank) = from else {
+                return Vec::new();
+            };
+            if !log.keep_batch(bank, batch, &records) {
+                return vec![Command::Strike(
+                    peer,
+                    format!("unwanted or malformed access batch {batch}"),
+                )];
+            }
+            Counters::bump(&log.counters().access_batches_fetched);
+            // Go on with this bank's next batch at once, while there is one.
+            log.wanted_batches()
+                .into_iter()
+                .filter(|(b, _)| b == bank)
+                .map(|(_, next)| Command::Request {
+                    peer,
+                    request: SyncRequest::Batch(next),
+                })
+                .collect()
+        }
         SyncResponse::Frontier(theirs) => log
             .wants(&theirs)
             .into_iter()

@@ -22,6 +22,8 @@ pub enum SyncRequest {
     Frontier,
     /// "Send me these entries of one feed."
     Range(RangeRequest),
+    /// "Send me this batch of your access records" (a regulator to a bank).
+    Batch(u64),
 }
 
 /// A sync answer.
@@ -31,6 +33,9 @@ pub enum SyncResponse {
     Frontier(BTreeMap<Did, FeedHead>),
     /// Entries, as their canonical bytes (UTF-8 JSON), at most [`MAX_RANGE`].
     Entries(Vec<String>),
+    /// A batch of access records: its number and its records as JSON (`null` when the
+    /// bank does not hold it).
+    Batch(u64, String),
     /// The request was not served (the reason is for logs).
     Refused(String),
 }
