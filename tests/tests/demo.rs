@@ -84,6 +84,10 @@ fn the_demo_runs_the_whole_journey_and_reports_every_step() {
         audit["accesses_committed"].as_u64().unwrap() >= 6,
         "{audit}"
     );
+    assert_eq!(
+        audit["accesses"], audit["accesses_committed"],
+        "the regulator checked them all"
+    );
     // Without --keep, nothing is left behind.
     let work = summary["work_dir"].as_str().unwrap();
     assert!(!std::path::Path::new(work).exists(), "{work} was removed");

@@ -285,12 +285,12 @@ fn journey_steps(
     )?;
     journey.step(
         "replicate",
-        "every node holds the same log, the banks' signed access records included",
+        "every node holds the same log, the banks' signed commitments to their access records included",
         |j| steps::replicate(j, &members),
     )?;
     let audit = journey.step(
         "audit",
-        "the regulator audits the whole log: every signature, hash link and credential, and every access a bank served against the consent's state at that moment",
+        "the regulator audits the whole log: every signature, hash link and credential, every bank's access records (fetched from the bank) against its commitments, and every access served against the consent's state at that moment",
         |j| steps::audit(j, &members, work),
     )?;
     let nodes = started["nodes"].clone();

@@ -569,9 +569,16 @@ pub(super) fn replicate(j: &Journey, members: &[Member]) -> anyhow::Result<Value
     Ok(json!({ "entries": entries, "state_digest": digest }))
 }
 
-/// The regulator audits the whole log.
+/// The regulator audits the whole log, once it has fetched every batch of access records
+/// the banks committed to.
 pub(super) fn audit(j: &Journey, members: &[Member], work: &Path) -> anyhow::Result<Value> {
-    let report = members[REGULATOR].operator.get_with("/v1/audit", &[])?;
+    let report = wait_for("the regulator to hold every committed access batch", || {
+        let report = members[REGULATOR]
+            .operator
+            .get_with("/v1/audit", &[])
+            .ok()?;
+        (report["batches_unavailable"] == 0).then_some(report)
+    })?;
     j.say(&format!(
         "   {}",
         report["summary"].as_str().unwrap_or("no summary")
@@ -590,8 +597,10 @@ pub(super) fn audit(j: &Journey, members: &[Member], work: &Path) -> anyhow::Res
         "entries": report["entries"],
         "consents": report["consents"],
         "revoked": report["revoked"],
-        // The banks' access records stay with them; the log carries their commitments.
+        // The banks' access records stay with them; the log carries their commitments,
+        // and the regulator fetched and checked every batch.
         "accesses_committed": report["committed_records"],
+        "accesses": report["accesses"],
         "violations": report["violations"].as_array().map_or(0, Vec::len),
         "report": page,
     }))
