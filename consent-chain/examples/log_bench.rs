@@ -1,4 +1,4 @@
-//! Log benchmark: durable ingest into RocksDB and offline audit, each next to the raw Ed25519 verify rate measured in the same run.
+//! Log benchmark: durable ingest into RocksDB and offline audit, each next to the raw Ed25519 verify rate measured in the same run; and what served calls cost the shared log and the bank's own record store.
 //!
 //! Run by `scripts/bench log`; prints JSON. `BENCH_INGEST` (default 20,000) entries are
 //! ingested; `BENCH_AUDIT` (default 1,000,000) entries are audited.
@@ -8,7 +8,11 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use consentnet_consent_chain::audit::{AuditConfig, NoRecords, audit};
-use consentnet_consent_chain::event::{AccessCommitment, AppAction, AppDecision};
+use consentnet_consent_chain::event::{
+    AccessCommitment, AccessRecord, AppAction, AppDecision, Outcome,
+};
+use consentnet_consent_chain::merkle::batch_root;
+use consentnet_consent_chain::store::records::RecordStore;
 use consentnet_consent_chain::{
     Entry, Event, FeedHead, Genesis, LogStore, Member, Replica, RocksStore, Role,
 };
@@ -117,6 +121,80 @@ fn make_feed(bank: &KeyPair, app: &KeyPair, count: usize) -> Vec<Entry> {
         .collect()
 }
 
+/// Bytes of every file under `dir`.
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// What `calls` served calls cost: the bank's records go to its own record store in
+/// batches of 4096 (as the node's recorder makes them), and each batch's commitment to
+/// the shared log. Returns the JSON section.
+fn records_section(bank: &KeyPair, genesis: &Genesis, calls: usize) -> serde_json::Value {
+    let (log_dir, records_dir) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let mut log =
+        Replica::open(RocksStore::open(log_dir.path()).expect("store"), genesis).expect("replica");
+    let records = RecordStore::open_for(records_dir.path(), bank.did()).expect("records");
+    let mut entry_bytes = 0u64;
+    let start = Instant::now();
+    for (number, chunk) in (0..calls).collect::<Vec<_>>().chunks(4096).enumerate() {
+        let batch: Vec<AccessRecord> = chunk
+            .iter()
+            .map(|i| AccessRecord {
+                consent_id: consentnet_identity::Hash32([(i % 251) as u8; 32]),
+                operation: "GET /aisp/accounts/{AccountId}/balances".into(),
+                time: 1_795_000_000_000 + *i as u64,
+                outcome: Outcome::Served,
+            })
+            .collect();
+        let number = number as u64 + 1;
+        records.put_batch(number, &batch).expect("batch");
+        let commitment = AccessCommitment {
+            bank: bank.did().clone(),
+            batch: number,
+            root: batch_root(&batch),
+            records: batch.len() as u32,
+            first: batch[0].time,
+            last: batch[batch.len() - 1].time,
+        };
+        let appended = log
+            .append_local(
+                bank,
+                Event::access_committed(bank, commitment),
+                1_795_000_000_000,
+            )
+            .expect("commitment");
+        entry_bytes += appended.entry().encode().len() as u64;
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    drop(log);
+    drop(records);
+    let per_thousand = entry_bytes as f64 * 1000.0 / calls as f64;
+    json!({
+        "calls": calls,
+        "batch_records": 4096,
+        "seconds": seconds,
+        "log_entry_bytes_per_1000_calls": per_thousand,
+        "log_dir_bytes_per_1000_calls": dir_bytes(log_dir.path()) as f64 * 1000.0 / calls as f64,
+        "record_store_bytes_per_call": dir_bytes(records_dir.path()) as f64 / calls as f64,
+        "target_log_bytes_per_1000_calls": 1000.0,
+        "target_met": per_thousand <= 1000.0,
+    })
+}
+
 fn main() {
     let ingest_count = env_count("BENCH_INGEST", 20_000);
     let audit_count = env_count("BENCH_AUDIT", 1_000_000);
@@ -171,6 +249,8 @@ fn main() {
     let audit_seconds = start.elapsed().as_secs_f64();
     assert!(report.clean, "{}", report.summary());
 
+    let records = records_section(&banks[0], &genesis, env_count("BENCH_CALLS", 1_000_000));
+
     let out = json!({
         "date": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         "cores": std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -195,6 +275,7 @@ fn main() {
             "target_met": report.entries >= 1_000_000 && audit_seconds < 60.0,
             "summary": report.summary(),
         },
+        "records": records,
     });
     println!("{}", serde_json::to_string_pretty(&out).expect("json"));
 }

@@ -144,6 +144,23 @@ fn log_figures(
         target: format!("< {target} s"),
         met: Some(seconds < target),
     });
+    // Older results have no records section.
+    if log.pointer("/records").is_some() {
+        let bytes = num(log, "/records/log_entry_bytes_per_1000_calls")?;
+        let bound = num(log, "/records/target_log_bytes_per_1000_calls")?;
+        figures.push(Figure {
+            name: "log.bytes_per_1000_calls",
+            what: "shared log growth per 1,000 served calls",
+            value: bytes,
+            unit: "bytes",
+            reference_what: "the bank's own record store, per call",
+            reference: num(log, "/records/record_store_bytes_per_call")?,
+            reference_unit: "bytes",
+            ratio: bytes / bound,
+            target: format!("≤ {bound} bytes"),
+            met: Some(bytes <= bound),
+        });
+    }
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! `consentnet demo`: starts a six-member consortium of real node processes on this machine and runs the whole journey against it, narrating each step and recording its outcome.
 
+mod audit_step;
 mod flows;
 mod processes;
 mod steps;
@@ -291,7 +292,7 @@ fn journey_steps(
     let audit = journey.step(
         "audit",
         "the regulator audits the whole log: every signature, hash link and credential, every bank's access records (fetched from the bank) against its commitments, and every access served against the consent's state at that moment",
-        |j| steps::audit(j, &members, work),
+        |j| audit_step::audit(j, &members, work),
     )?;
     let nodes = started["nodes"].clone();
     finish(journey, processes, work, &nodes)?;

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use super::{ApiCode, ApiError, AppState, blocking, body, parse_json};
 use crate::bank::ConnectorAdmin;
 
-fn admin(state: &AppState, headers: &HeaderMap) -> Result<ConnectorAdmin, ApiError> {
+pub(super) fn admin(state: &AppState, headers: &HeaderMap) -> Result<ConnectorAdmin, ApiError> {
     let admin = state
         .bank
         .as_ref()

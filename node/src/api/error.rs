@@ -56,6 +56,8 @@ consentnet_bank_adapter::problem_codes! {
         GrantNotAtBank = (403, "grant_not_at_bank"),
         /// A consent's access records were asked of a node other than its bank's.
         AccessesAtBank = (404, "accesses_at_bank"),
+        /// A prune cutoff inside the shortest retention period.
+        RetentionTooShort = (422, "retention_too_short"),
         /// A consent whose signer the bank does not know as the holder of its accounts.
         ConsentIssuerNotLinked = (403, "consent_issuer_not_linked"),
         /// The revoker is neither the consent's issuer nor its bank.

@@ -7,6 +7,7 @@ mod consents;
 mod error;
 mod guard;
 mod reader;
+mod retention;
 mod status;
 mod submit;
 
@@ -111,6 +112,7 @@ pub fn operator_routes() -> Router<AppState> {
             axum::routing::put(admin::put_connector).delete(admin::delete_connector),
         )
         .route("/v1/admin/link-codes", post(admin::issue_link_code))
+        .route("/v1/admin/records/prune", post(retention::prune_records))
 }
 
 /// The public listener's node routes, with their fallback and body limit. It holds no
