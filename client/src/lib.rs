@@ -5,4 +5,5 @@ pub mod commands;
 pub mod demo;
 pub mod node_api;
 pub mod process;
+pub mod proofs;
 pub mod tsp;

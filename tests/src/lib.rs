@@ -8,12 +8,10 @@ use std::time::{Duration, Instant};
 
 pub mod http;
 pub mod paths;
-pub mod records;
 pub mod webdriver;
 
 pub use http::{http_get, http_post_json, http_post_json_with, signed_get, try_post_json};
 pub use paths::{Path, Paths};
-pub use records::verify_accesses;
 
 /// Where the workspace's binaries are: `CONSENTNET_BIN_DIR`, or the profile directory
 /// this test executable was built into (`target/<profile>/deps/..`).

@@ -7,6 +7,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use chrono::Utc;
+use consentnet_client::proofs::{ProofError, verify_accesses};
 use consentnet_tests::{Consortium, TEST_PASSPHRASE, bin, wait_for};
 use serde_json::Value;
 
@@ -337,21 +338,22 @@ fn a_client_grants_a_tsp_reads_the_client_revokes_the_tsp_is_refused() {
             .all(|b| !b["commitment"].is_null());
         (served && refused && committed).then_some(accesses)
     });
-    // Every record proves against a root the bank signed on its feed.
-    assert_eq!(
-        consentnet_tests::verify_accesses(&accesses, consortium.nodes[0].did()),
-        accesses["accesses"].as_array().unwrap().len()
-    );
+    // The CLI checked every record against a root the bank signed on its feed; an
+    // altered record, or another member's name as the bank, does not verify.
+    let count = accesses["accesses"].as_array().unwrap().len();
+    assert_eq!(accesses["verified"], count);
+    let bank_did = consortium.nodes[0].did();
+    assert_eq!(verify_accesses(&accesses, bank_did).unwrap(), count);
     let mut forged = accesses.clone();
     forged["accesses"][0]["record"]["time"] = serde_json::json!(1);
-    assert!(
-        std::panic::catch_unwind(|| consentnet_tests::verify_accesses(
-            &forged,
-            consortium.nodes[0].did()
-        ))
-        .is_err(),
-        "an altered record does not prove"
-    );
+    assert!(matches!(
+        verify_accesses(&forged, bank_did),
+        Err(ProofError::NotUnderRoot { .. })
+    ));
+    assert!(matches!(
+        verify_accesses(&accesses, consortium.nodes[1].did()),
+        Err(ProofError::NotTheBanks { .. })
+    ));
     let accesses = accesses["accesses"].as_array().unwrap().clone();
     assert!(
         accesses

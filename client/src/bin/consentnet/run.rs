@@ -366,10 +366,13 @@ pub fn consent_accesses(json: bool, args: &ConsentAccessesArgs) -> anyhow::Resul
     } = args;
     let wallet = commands::WalletFile::from_env(&wallet.wallet)?.open()?;
     let node = NodeClient::new(&node.node)?;
-    show(
-        json,
-        &commands::consent_read(&node, &wallet, consent, "/accesses")?,
-    )
+    let mut answer = commands::consent_read(&node, &wallet, consent, "/accesses")?;
+    // The bank answers; check that every record is under a root it signed on the log.
+    let bank = node.identity()?.did;
+    let verified = consentnet_client::proofs::verify_accesses(&answer, &bank)
+        .map_err(|e| anyhow::anyhow!("the bank's access history does not verify: {e}"))?;
+    answer["verified"] = serde_json::json!(verified);
+    show(json, &answer)
 }
 
 pub fn consent_status(json: bool, args: &ConsentStatusArgs) -> anyhow::Result<()> {
