@@ -141,3 +141,129 @@ impl NodeService {
         stored.is_ok()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use consentnet_consent_chain::event::{AccessCommitment, Outcome};
+    use consentnet_consent_chain::merkle::batch_root;
+    use consentnet_consent_chain::{Entry, Event, Genesis, Member, RocksStore};
+    use consentnet_identity::KeyPair;
+    use consentnet_identity::util::lock;
+
+    struct Consortium {
+        bank: KeyPair,
+        tsp: KeyPair,
+        regulator: KeyPair,
+        genesis: Genesis,
+    }
+
+    fn consortium() -> Consortium {
+        let (bank, tsp, regulator) = (
+            KeyPair::generate(),
+            KeyPair::generate(),
+            KeyPair::generate(),
+        );
+        let member = |key: &KeyPair, role| Member {
+            did: key.did().clone(),
+            role,
+            peer_id: crate::p2p::peer_id_of(key.did()).to_string(),
+            name: format!("{role:?}"),
+        };
+        let genesis = Genesis {
+            network: "batches-test".into(),
+            members: vec![
+                member(&bank, Role::Bank),
+                member(&tsp, Role::Tsp),
+                member(&regulator, Role::Regulator),
+            ],
+        };
+        Consortium {
+            bank,
+            tsp,
+            regulator,
+            genesis,
+        }
+    }
+
+    fn node(dir: &std::path::Path, c: &Consortium, key: &KeyPair) -> NodeService {
+        let store = RocksStore::open(&dir.join("log")).unwrap();
+        NodeService::open(store, c.genesis.clone(), key.clone()).unwrap()
+    }
+
+    fn records(n: u64) -> Vec<AccessRecord> {
+        (0..n)
+            .map(|i| AccessRecord {
+                consent_id: Hash32([1; 32]),
+                operation: "GET /aisp/accounts".into(),
+                time: 1_000 + i,
+                outcome: Outcome::Served,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_bank_serves_its_batches_to_regulators_only() {
+        let (dir, c) = (tempfile::tempdir().unwrap(), consortium());
+        let bank = node(dir.path(), &c, &c.bank);
+        let store =
+            Arc::new(RecordStore::open_for(&dir.path().join("records"), c.bank.did()).unwrap());
+        store.put_batch(1, &records(3)).unwrap();
+        // Not keeping records yet: nothing is served.
+        assert_eq!(bank.serve_batch(c.regulator.did(), 1), None);
+        bank.keep_own_records(store);
+        let served = bank.serve_batch(c.regulator.did(), 1).unwrap();
+        assert_eq!(
+            serde_json::from_str::<Vec<AccessRecord>>(&served).unwrap(),
+            records(3)
+        );
+        // Another TSP, another bank's node or a stranger gets nothing.
+        assert_eq!(bank.serve_batch(c.tsp.did(), 1), None);
+        assert_eq!(bank.serve_batch(c.bank.did(), 1), None);
+        assert_eq!(bank.serve_batch(KeyPair::generate().did(), 1), None);
+        // A batch it does not hold is answered as such, to a regulator.
+        assert_eq!(
+            bank.serve_batch(c.regulator.did(), 2).as_deref(),
+            Some("null")
+        );
+    }
+
+    #[test]
+    fn a_regulator_keeps_only_the_next_batch_a_bank_committed_to() {
+        let (dir, c) = (tempfile::tempdir().unwrap(), consortium());
+        let regulator = node(dir.path(), &c, &c.regulator);
+        regulator.fetch_records_into(dir.path().join("fetched"));
+        let json = serde_json::to_string(&records(2)).unwrap();
+        // Nothing committed: nothing wanted, nothing kept.
+        assert!(regulator.wanted_batches().is_empty());
+        assert!(!regulator.keep_batch(c.bank.did(), 1, &json));
+        // The bank commits batch 1.
+        let commitment = AccessCommitment {
+            bank: c.bank.did().clone(),
+            batch: 1,
+            root: batch_root(&records(2)),
+            records: 2,
+            first: 1_000,
+            last: 1_001,
+        };
+        let entry = Entry::sign(
+            &c.bank,
+            None,
+            5,
+            Event::access_committed(&c.bank, commitment),
+        );
+        lock(&regulator.replica).receive(entry).unwrap();
+        assert_eq!(regulator.wanted_batches(), vec![(c.bank.did().clone(), 1)]);
+        // A batch number it did not commit to, or a body that does not parse, is refused.
+        assert!(!regulator.keep_batch(c.bank.did(), 2, &json));
+        assert!(!regulator.keep_batch(c.bank.did(), 1, "not json"));
+        assert!(regulator.keep_batch(c.bank.did(), 1, &json));
+        assert!(regulator.wanted_batches().is_empty(), "held now");
+        assert!(!regulator.keep_batch(c.bank.did(), 1, &json), "kept once");
+        let Some(HeldRecords::Fetched(fetched)) = regulator.held_records() else {
+            panic!("a regulator keeps fetched copies");
+        };
+        assert_eq!(fetched.batch(c.bank.did(), 1).unwrap().unwrap(), records(2));
+    }
+}
