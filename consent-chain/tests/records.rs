@@ -40,6 +40,10 @@ fn batches_are_written_once_and_a_consents_records_page_newest_first() {
     assert_eq!(store.last_batch().unwrap(), Some(2));
     assert_eq!(store.batch(2).unwrap().unwrap(), second);
     assert_eq!(store.batch(3).unwrap(), None);
+    // Its leaves are the records' leaf hashes, in order.
+    let leaves: Vec<Hash32> = second.iter().map(record_leaf).collect();
+    assert_eq!(store.leaves(2).unwrap().unwrap(), leaves);
+    assert_eq!(store.leaves(3).unwrap(), None);
     // A batch number is written once: its root never changes.
     assert!(store.put_batch(2, &first).is_err());
     assert_eq!(store.batch(2).unwrap().unwrap(), second);
@@ -107,6 +111,7 @@ fn retention_drops_the_oldest_batches_and_their_index_only() {
     assert_eq!(store.prune_before(3_000).unwrap(), 2);
     assert_eq!(store.batch(1).unwrap(), None);
     assert_eq!(store.batch(2).unwrap(), None);
+    assert_eq!(store.leaves(2).unwrap(), None);
     assert!(store.batch(3).unwrap().is_some());
     let times: Vec<u64> = store
         .of_consent(&consent(1), None, 10)

@@ -3,11 +3,14 @@
 //! Keys: `batches` holds `batch (u64 big-endian)` → the batch's records as a JSON array;
 //! `by_consent` holds `consent id (32 bytes), time, batch (u64 big-endian), index (u32
 //! big-endian)` → the record's JSON, so one consent's history is one ordered key range,
-//! read page by page without touching other consents. Every write is one synced batch.
+//! read page by page without touching other consents; `leaves` holds each batch's leaf
+//! hashes (32 bytes per record), what an inclusion proof is built from; `committed` the
+//! feed seq of each batch's commitment; `meta` the bank the store belongs to. Every
+//! write is one synced batch.
 
 use std::path::Path;
 
-use consentnet_identity::ConsentId;
+use consentnet_identity::{ConsentId, Hash32};
 use rocksdb::{
     ColumnFamily, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch,
     WriteOptions,
@@ -16,10 +19,12 @@ use rocksdb::{
 use super::StoreError;
 use crate::audit::RecordSource;
 use crate::event::AccessRecord;
+use crate::merkle::record_leaf;
 
 const BATCHES: &str = "batches";
 const BY_CONSENT: &str = "by_consent";
 const COMMITTED: &str = "committed";
+const LEAVES: &str = "leaves";
 const META: &str = "meta";
 const OWNER: &[u8] = b"owner";
 
@@ -87,7 +92,7 @@ impl RecordStore {
         let mut options = Options::default();
         options.create_if_missing(true);
         options.create_missing_column_families(true);
-        let families = [BATCHES, BY_CONSENT, COMMITTED, META]
+        let families = [BATCHES, BY_CONSENT, COMMITTED, META, LEAVES]
             .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
         let db = DB::open_cf_descriptors(&options, path, families).map_err(backend)?;
         Ok(Self { db })
@@ -146,6 +151,9 @@ impl RecordStore {
         let mut write = WriteBatch::default();
         let body = serde_json::to_vec(records).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         write.put_cf(batches, batch.to_be_bytes(), body);
+        // The leaf hashes, so an inclusion proof needs 32 bytes per record, not the records.
+        let leaves: Vec<u8> = records.iter().flat_map(|r| record_leaf(r).0).collect();
+        write.put_cf(self.cf(LEAVES)?, batch.to_be_bytes(), leaves);
         let by_consent = self.cf(BY_CONSENT)?;
         for (index, record) in records.iter().enumerate() {
             let index = u32::try_from(index)
@@ -195,6 +203,32 @@ impl RecordStore {
             .get_cf(self.cf(BATCHES)?, batch.to_be_bytes())
             .map_err(backend)?;
         bytes.map(|b| decode(&b)).transpose()
+    }
+
+    /// The leaf hashes of batch `batch`'s records, in order (its Merkle tree's leaves).
+    pub fn leaves(&self, batch: u64) -> Result<Option<Vec<Hash32>>, StoreError> {
+        let Some(bytes) = self
+            .db
+            .get_cf(self.cf(LEAVES)?, batch.to_be_bytes())
+            .map_err(backend)?
+        else {
+            return Ok(None);
+        };
+        if bytes.len() % 32 != 0 {
+            return Err(StoreError::Corrupt(
+                "leaf hashes are not 32 bytes each".into(),
+            ));
+        }
+        Ok(Some(
+            bytes
+                .chunks_exact(32)
+                .map(|chunk| {
+                    let mut hash = [0u8; 32];
+                    hash.copy_from_slice(chunk);
+                    Hash32(hash)
+                })
+                .collect(),
+        ))
     }
 
     /// The highest batch number stored.
@@ -282,6 +316,7 @@ impl RecordStore {
                 };
                 write.delete_cf(by_consent, consent_key(&record.consent_id, at));
             }
+            write.delete_cf(self.cf(LEAVES)?, &key);
             write.delete_cf(batches, key);
             dropped += 1;
         }

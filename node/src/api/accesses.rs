@@ -11,7 +11,7 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Uri};
-use consentnet_consent_chain::merkle::{inclusion_proof, record_leaf};
+use consentnet_consent_chain::merkle::inclusion_proof;
 use consentnet_consent_chain::store::records::{RecordKey, RecordStore};
 use consentnet_consent_chain::{Entry, LogStore, StoreError};
 use consentnet_identity::{ConsentId, Did};
@@ -128,12 +128,7 @@ fn answer(
     let mut accesses = Vec::with_capacity(page.len());
     for (key, record) in page {
         if let std::collections::btree_map::Entry::Vacant(slot) = batches.entry(key.batch) {
-            let leaves: Vec<_> = records
-                .batch(key.batch)?
-                .unwrap_or_default()
-                .iter()
-                .map(record_leaf)
-                .collect();
+            let leaves = records.leaves(key.batch)?.unwrap_or_default();
             let entry = match records.committed(key.batch)? {
                 Some(seq) => service.read(|replica| replica.store().get(bank, seq))?,
                 None => None,
