@@ -88,13 +88,18 @@ pub fn offline(
         }
     };
     // A bank's folder holds its own access records beside the log (default `records`
-    // next to `data`): its batches are checked against its commitments. Other banks'
-    // batches, or all of them without a record store, count as unavailable.
+    // next to `data`), a regulator's its copies of every bank's, one store per bank: their
+    // batches are checked against the commitments. Batches not at hand count as
+    // unavailable.
     let records_dir = records
         .map(Path::to_path_buf)
         .or_else(|| data_dir.parent().map(|p| p.join("records")))
-        .filter(|dir| dir.join("CURRENT").is_file());
+        .filter(|dir| dir.is_dir());
     let report = match records_dir {
+        Some(dir) if !dir.join("CURRENT").is_file() => {
+            let fetched = crate::core::Fetched::new(dir);
+            audit_with_progress(&store, &genesis, config, &fetched, &mut draw_bar)?
+        }
         Some(dir) => {
             let records = RecordStore::open(&dir).map_err(|source| OfflineAuditError::Open {
                 path: dir.clone(),

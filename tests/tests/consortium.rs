@@ -315,6 +315,19 @@ fn a_tsp_reads_a_balance_at_the_bank_until_the_consent_is_revoked_and_the_regula
         "{elsewhere}"
     );
     assert_eq!(tsp.metric("consentnet_access_batches_fetched_total"), 0);
+
+    // Offline, on the stopped regulator's folder: the same records judged.
+    let mut nodes = nodes;
+    assert_eq!(nodes.remove(3).terminate(DEADLINE), Some(0));
+    let offline = Command::new(consentnet_tests::bin("consentnet-node"))
+        .args(["audit", "--json", "--config"])
+        .arg(consortium.nodes[3].dir.join("node.toml"))
+        .output()
+        .unwrap();
+    assert!(offline.status.success(), "{offline:?}");
+    let offline: Value = serde_json::from_slice(&offline.stdout).unwrap();
+    assert_eq!(offline["clean"], true, "{offline}");
+    assert_eq!(offline["accesses"], report["accesses"], "{offline}");
 }
 
 #[test]

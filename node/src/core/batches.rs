@@ -44,14 +44,18 @@ impl Fetched {
         }
     }
 
+    /// The folder of `bank`'s copies, named by a hash of its DID (DIDs hold ':').
+    fn folder(&self, bank: &Did) -> PathBuf {
+        let name = Hash32::of(bank.as_str().as_bytes()).to_string();
+        self.dir.join(&name[..32])
+    }
+
     fn store(&self, bank: &Did) -> Result<Arc<RecordStore>, StoreError> {
         let mut stores = self.stores.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(store) = stores.get(bank) {
             return Ok(store.clone());
         }
-        // A folder per bank, named by a hash of its DID (DIDs hold ':').
-        let name = Hash32::of(bank.as_str().as_bytes()).to_string();
-        let store = Arc::new(RecordStore::open_for(&self.dir.join(&name[..32]), bank)?);
+        let store = Arc::new(RecordStore::open_for(&self.folder(bank), bank)?);
         stores.insert(bank.clone(), store.clone());
         Ok(store)
     }
@@ -59,6 +63,10 @@ impl Fetched {
 
 impl RecordSource for Fetched {
     fn batch(&self, bank: &Did, batch: u64) -> Result<Option<Vec<AccessRecord>>, StoreError> {
+        // Reading makes no store: a bank nothing was fetched from has no folder.
+        if !self.folder(bank).join("CURRENT").is_file() {
+            return Ok(None);
+        }
         self.store(bank)?.batch(batch)
     }
 }
