@@ -52,13 +52,29 @@ fn surface(path: &str) -> Surface {
     }
 }
 
+/// Whom an address's limits count against: an IPv4 address itself (also when it arrives
+/// IPv4-mapped), and for IPv6 its /64 network, the block one subscriber is given, so one
+/// client cannot spread over many buckets or connection slots by changing its low bits.
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let network = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(network.into())
+            }
+        },
+    }
+}
+
 /// The middleware: takes a token from the client address's bucket, or refuses.
 pub async fn per_ip(State(limits): State<Arc<IpLimits>>, request: Request, next: Next) -> Response {
     let kind = surface(request.uri().path());
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(peer)| peer.ip());
+        .map(|ConnectInfo(peer)| client_key(peer.ip()));
     let (Some(ip), false) = (peer, matches!(kind, Surface::UnifiedApi)) else {
         return next.run(request).await;
     };
@@ -90,4 +106,23 @@ fn refusal(kind: Surface, seconds: u64, rate: Rate) -> Response {
         response.headers_mut().insert(header::RETRY_AFTER, value);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn an_ipv6_client_counts_as_its_64_and_ipv4_as_itself() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff:ffff:ffff:ffff".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(client_key(a), client_key(b));
+        assert_ne!(client_key(a), client_key(other));
+        let v4: IpAddr = [10, 0, 0, 1].into();
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        assert_eq!(client_key(v4), v4);
+        assert_eq!(client_key(mapped), v4);
+    }
 }

@@ -97,7 +97,7 @@ pub async fn serve(
                 continue;
             }
         };
-        let Some(slot) = take_slot(&open, peer.ip(), limits) else {
+        let Some(slot) = take_slot(&open, super::limits::client_key(peer.ip()), limits) else {
             // Dropped at once: a client cannot hold more than its share.
             continue;
         };
