@@ -231,8 +231,11 @@ fn a_partitioned_node_and_the_rest_both_take_writes_and_converge_after_healing()
         revoke_carrying(&nodes[1], &majority_client, &majority, &majority_credential),
         (422, "revocation_unverifiable".to_owned())
     );
-    // Each side sees only its own writes.
-    assert_eq!(status_of(&nodes[0], &regulator, &early), "revoked");
+    // Each side sees only its own writes (the revocation made at the regulator's node
+    // reaches bank A by gossip).
+    wait_for("the revocation at bank A", DEADLINE, || {
+        (status_of(&nodes[0], &regulator, &early) == "revoked").then_some(())
+    });
     assert_eq!(status_of(&nodes[1], &regulator, &early), "active");
     assert_eq!(status_of(&nodes[0], &regulator, &majority), "active");
     assert_eq!(status_of(&nodes[0], &regulator, &minority), "unknown");

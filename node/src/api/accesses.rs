@@ -92,8 +92,8 @@ pub(super) async fn consent_accesses(
             json!({ "consent_id": id.to_string(), "accesses": [], "batches": {}, "next": null }),
         ));
     };
-    let records = match &state.bank {
-        Some(own) if &bank == state.service.did() => own.records.clone(),
+    let records = match state.service.own_records() {
+        Some(own) if &bank == state.service.did() => own.clone(),
         _ => {
             return Err(ApiError::new(
                 ApiCode::AccessesAtBank,

@@ -45,13 +45,9 @@ pub(super) async fn prune_records(
             ),
         ));
     }
-    let records = state
-        .bank
-        .as_ref()
-        .map(|bank| bank.records.clone())
-        .ok_or_else(|| {
-            ApiError::new(ApiCode::NotABankNode, "only bank nodes keep access records")
-        })?;
+    let records = state.service.own_records().cloned().ok_or_else(|| {
+        ApiError::new(ApiCode::NotABankNode, "only bank nodes keep access records")
+    })?;
     let cutoff = u64::try_from(request.before.timestamp_millis()).unwrap_or(0);
     let pruned = blocking(move || records.prune_before(cutoff))
         .await?

@@ -63,8 +63,6 @@ pub enum BankError {
 pub struct Bank {
     /// The unified Open Banking API.
     pub adapter: Arc<Adapter>,
-    /// The bank's own access records (the shared log holds their commitments).
-    pub records: Arc<RecordStore>,
     /// Why the newest mapping file was refused, if it was.
     pub problem: ConnectorProblem,
     /// The connector admin API.
@@ -156,7 +154,6 @@ pub fn start(
     );
     let routes = consentnet_bank_adapter::api::router(adapter.clone());
     let bank = Bank {
-        records: store,
         adapter,
         problem,
         admin: ConnectorAdmin {

@@ -71,6 +71,12 @@ impl RecordSource for Fetched {
     }
 }
 
+/// The batch after the last one held from `bank`, when it committed up to `committed`.
+fn next_from(fetched: &Fetched, bank: &Did, committed: u64) -> Option<u64> {
+    let held = fetched.store(bank).ok()?.last_batch().ok()?.unwrap_or(0);
+    (held < committed).then_some(held + 1)
+}
+
 impl NodeService {
     /// Keeps `store`, this bank's own records, for regulators to fetch from.
     pub fn keep_own_records(&self, store: Arc<RecordStore>) {
@@ -85,6 +91,14 @@ impl NodeService {
     /// The records this node holds, as an audit's source.
     pub fn held_records(&self) -> Option<&HeldRecords> {
         self.records.get()
+    }
+
+    /// This bank's own record store, on a bank's node.
+    pub fn own_records(&self) -> Option<&Arc<RecordStore>> {
+        match self.records.get() {
+            Some(HeldRecords::Own(store)) => Some(store),
+            _ => None,
+        }
     }
 
     /// Batch `batch` of this bank's records as JSON, for `requester` if it is a
@@ -116,20 +130,27 @@ impl NodeService {
         committed
             .into_iter()
             .filter_map(|(bank, counts)| {
-                let held = fetched.store(&bank).ok()?.last_batch().ok()?.unwrap_or(0);
-                (held < counts.last_batch).then_some((bank, held + 1))
+                let next = next_from(fetched, &bank, counts.last_batch)?;
+                Some((bank, next))
             })
             .collect()
+    }
+
+    /// The next batch to fetch from `bank`, when it committed more than is held here.
+    pub(super) fn wanted_from(&self, bank: &Did) -> Option<u64> {
+        let Some(HeldRecords::Fetched(fetched)) = self.records.get() else {
+            return None;
+        };
+        let committed =
+            self.read(|replica| replica.state().committed().get(bank).map(|c| c.last_batch))?;
+        next_from(fetched, bank, committed)
     }
 
     /// Keeps `bank`'s batch `batch` (its records as JSON, or `null` when the bank does
     /// not hold it) when it is the next one wanted from that bank. False when it is not
     /// wanted or does not parse.
     pub(super) fn keep_batch(&self, bank: &Did, batch: u64, records: &str) -> bool {
-        let wanted = self
-            .wanted_batches()
-            .into_iter()
-            .any(|(b, n)| &b == bank && n == batch);
+        let wanted = self.wanted_from(bank) == Some(batch);
         let Some(HeldRecords::Fetched(fetched)) = self.records.get() else {
             return false;
         };

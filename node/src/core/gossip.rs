@@ -275,6 +275,10 @@ impl LogPeer for NodeService {
         NodeService::wanted_batches(self)
     }
 
+    fn wanted_from(&self, bank: &Did) -> Option<u64> {
+        NodeService::wanted_from(self, bank)
+    }
+
     fn keep_batch(&self, bank: &Did, batch: u64, records: &str) -> bool {
         NodeService::keep_batch(self, bank, batch, records)
     }

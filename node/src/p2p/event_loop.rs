@@ -198,18 +198,31 @@ impl EventLoop {
         }
     }
 
-    /// Asks each bank for the next access batch this node wants from it (regulators).
+    /// Asks each connected bank for the next access batch this node wants from it
+    /// (regulators). Finding out reads the record stores, so it runs off the event loop
+    /// and comes back as requests.
     fn fetch_batches(&mut self) {
         let peers: HashMap<Did, PeerId> = self
             .members
             .iter()
+            .filter(|(peer, _)| self.swarm.is_connected(peer))
             .map(|(peer, did)| (did.clone(), *peer))
             .collect();
-        for (bank, batch) in self.log.wanted_batches() {
-            if let Some(peer) = peers.get(&bank).filter(|p| self.swarm.is_connected(p)) {
-                self.request(*peer, SyncRequest::Batch(batch));
-            }
+        if peers.is_empty() {
+            return;
         }
+        let (log, commands) = (self.log.clone(), self.commands.clone());
+        tokio::task::spawn_blocking(move || {
+            for (bank, batch) in log.wanted_batches() {
+                if let Some(peer) = peers.get(&bank) {
+                    let request = SyncRequest::Batch(batch);
+                    let _ = commands.blocking_send(Command::Request {
+                        peer: *peer,
+                        request,
+                    });
+                }
+            }
+        });
     }
 
     fn strike(&mut self, peer: PeerId, reason: &str) {

@@ -31,6 +31,8 @@ pub trait LogPeer: Send + Sync + 'static {
     fn access_batch(&self, requester: &Did, batch: u64) -> Option<String>;
     /// The next access batch to fetch from each bank (regulators; empty elsewhere).
     fn wanted_batches(&self) -> Vec<(Did, u64)>;
+    /// The next access batch to fetch from `bank`, if any.
+    fn wanted_from(&self, bank: &Did) -> Option<u64>;
     /// Keeps a fetched batch when it is the one wanted from `bank`; false otherwise.
     fn keep_batch(&self, bank: &Did, batch: u64, records: &str) -> bool;
 }

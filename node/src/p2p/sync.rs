@@ -56,13 +56,12 @@ pub(super) fn absorb(
             }
             Counters::bump(&log.counters().access_batches_fetched);
             // Go on with this bank's next batch at once, while there is one.
-            log.wanted_batches()
-                .into_iter()
-                .filter(|(b, _)| b == bank)
-                .map(|(_, next)| Command::Request {
+            log.wanted_from(bank)
+                .map(|next| Command::Request {
                     peer,
                     request: SyncRequest::Batch(next),
                 })
+                .into_iter()
                 .collect()
         }
         SyncResponse::Frontier(theirs) => log

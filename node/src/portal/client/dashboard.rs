@@ -26,7 +26,7 @@ pub(super) async fn dashboard(State(portal): State<Portal>, headers: HeaderMap) 
         return see_other("/portal/sign-in");
     };
     let here = portal.app.service.did().clone();
-    let records = portal.app.bank.as_ref().map(|bank| bank.records.clone());
+    let records = portal.app.service.own_records().cloned();
     let cards = portal.app.service.read(|replica| {
         let state = replica.state();
         let mut consents: Vec<_> = state
