@@ -11,7 +11,7 @@ use consentnet_consent_chain::audit::{AuditConfig, NoRecords, audit};
 use consentnet_consent_chain::event::{
     AccessCommitment, AccessRecord, AppAction, AppDecision, Outcome,
 };
-use consentnet_consent_chain::merkle::batch_root;
+use consentnet_consent_chain::merkle::{Tree, batch_root};
 use consentnet_consent_chain::store::records::RecordStore;
 use consentnet_consent_chain::{
     Entry, Event, FeedHead, Genesis, LogStore, Member, Replica, RocksStore, Role,
@@ -154,7 +154,12 @@ fn records_section(bank: &KeyPair, genesis: &Genesis, calls: usize) -> serde_jso
         let batch: Vec<AccessRecord> = chunk
             .iter()
             .map(|i| AccessRecord {
-                consent_id: consentnet_identity::Hash32([(i % 251) as u8; 32]),
+                // One consent in ten calls is the heavy one whose history is paged below.
+                consent_id: if i % 10 == 0 {
+                    HEAVY
+                } else {
+                    consentnet_identity::Hash32([(i % 251) as u8; 32])
+                },
                 operation: "GET /aisp/accounts/{AccountId}/balances".into(),
                 time: 1_795_000_000_000 + *i as u64,
                 outcome: Outcome::Served,
@@ -181,6 +186,7 @@ fn records_section(bank: &KeyPair, genesis: &Genesis, calls: usize) -> serde_jso
     }
     let seconds = start.elapsed().as_secs_f64();
     drop(log);
+    let history = history_section(&records);
     drop(records);
     let per_thousand = entry_bytes as f64 * 1000.0 / calls as f64;
     json!({
@@ -192,6 +198,129 @@ fn records_section(bank: &KeyPair, genesis: &Genesis, calls: usize) -> serde_jso
         "record_store_bytes_per_call": dir_bytes(records_dir.path()) as f64 / calls as f64,
         "target_log_bytes_per_1000_calls": 1000.0,
         "target_met": per_thousand <= 1000.0,
+        "history": history,
+    })
+}
+
+/// The consent that one call in ten is made under.
+const HEAVY: consentnet_identity::Hash32 = consentnet_identity::Hash32([255; 32]);
+
+/// A client's whole history of the heavy consent, paged 100 at a time as the node's
+/// accesses endpoint pages it: the page from the consent index, each batch's tree built
+/// once, each record's proof and JSON.
+fn history_section(records: &RecordStore) -> serde_json::Value {
+    const PAGE: usize = 100;
+    let mut before = None;
+    let mut millis = Vec::new();
+    let mut total = 0usize;
+    loop {
+        let start = Instant::now();
+        let mut page = records.of_consent(&HEAVY, before, PAGE + 1).expect("page");
+        let next = (page.len() > PAGE).then(|| page[PAGE - 1].0);
+        page.truncate(PAGE);
+        let mut trees = std::collections::BTreeMap::new();
+        for (key, record) in &page {
+            let tree = trees.entry(key.batch).or_insert_with(|| {
+                Tree::new(
+                    records
+                        .leaves(key.batch)
+                        .expect("leaves")
+                        .unwrap_or_default(),
+                )
+            });
+            black_box(tree.proof(key.index as usize).expect("proof"));
+            black_box(serde_json::to_vec(record).expect("json"));
+        }
+        millis.push(start.elapsed().as_secs_f64() * 1000.0);
+        total += page.len();
+        match next {
+            Some(key) => before = Some(key),
+            None => break,
+        }
+    }
+    millis.sort_by(f64::total_cmp);
+    let p99 = millis[((millis.len() - 1) as f64 * 0.99).round() as usize];
+    json!({
+        "records": total,
+        "pages": millis.len(),
+        "page_size": PAGE,
+        "p50_ms": millis[millis.len() / 2],
+        "p99_ms": p99,
+        "target_p99_ms": 50.0,
+        "target_met": total >= 100_000 && p99 < 50.0,
+    })
+}
+
+/// This process's resident set, in MiB (Linux).
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("VmRSS:"))
+                .and_then(|line| line.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+fn timed_open(dir: &std::path::Path, genesis: &Genesis) -> (Replica<RocksStore>, f64) {
+    let start = Instant::now();
+    let replica = Replica::open(RocksStore::open(dir).expect("store"), genesis).expect("replica");
+    (replica, start.elapsed().as_secs_f64())
+}
+
+/// Opening the audited log as a node does at start-up: once with no snapshot (every
+/// entry replayed, then a snapshot written), then from the snapshot, then from the
+/// snapshot with entries appended after it.
+fn restart_section(
+    store: RocksStore,
+    dir: &std::path::Path,
+    genesis: &Genesis,
+    bank: &KeyPair,
+    app: &KeyPair,
+) -> serde_json::Value {
+    let entries: u64 = store.heads().expect("heads").values().map(|h| h.seq).sum();
+    drop(store);
+    let (replica, rebuild_seconds) = timed_open(dir, genesis);
+    let rebuilt = replica.opened();
+    drop(replica);
+    let rss_before = rss_mib();
+    let (replica, snapshot_seconds) = timed_open(dir, genesis);
+    let from_snapshot = replica.opened();
+    let rss_after = rss_mib();
+    let mut replica = replica;
+    let tail = 5_000u64;
+    let mut head = replica.heads().get(bank.did()).copied();
+    let more: Vec<Entry> = (0..tail)
+        .map(|i| {
+            let event = event_for(bank, app, 20_000_000 + i);
+            let entry = Entry::sign(bank, head, 1_796_000_000_000 + i, event);
+            head = Some(entry.head());
+            entry
+        })
+        .collect();
+    for run in more.chunks(512) {
+        for result in replica.receive_many(run.to_vec()) {
+            result.expect("valid entry");
+        }
+    }
+    drop(replica);
+    let (replica, tail_seconds) = timed_open(dir, genesis);
+    let with_tail = replica.opened();
+    drop(replica);
+    json!({
+        "entries": entries,
+        "rebuild_without_snapshot_seconds": rebuild_seconds,
+        "rebuild_replayed": rebuilt.replayed,
+        "from_snapshot_seconds": snapshot_seconds,
+        "from_snapshot_replayed": from_snapshot.replayed,
+        "from_snapshot_with_tail_seconds": tail_seconds,
+        "tail_replayed": with_tail.replayed,
+        "rss_growth_opening_mib": rss_after - rss_before,
+        "target_seconds": 5.0,
+        "target_met": from_snapshot.from_snapshot && with_tail.from_snapshot
+            && snapshot_seconds.max(tail_seconds) < 5.0,
     })
 }
 
@@ -249,6 +378,8 @@ fn main() {
     let audit_seconds = start.elapsed().as_secs_f64();
     assert!(report.clean, "{}", report.summary());
 
+    let restart = restart_section(store, dir.path(), &genesis, &banks[0], &app);
+
     let records = records_section(&banks[0], &genesis, env_count("BENCH_CALLS", 1_000_000));
 
     let out = json!({
@@ -275,6 +406,7 @@ fn main() {
             "target_met": report.entries >= 1_000_000 && audit_seconds < 60.0,
             "summary": report.summary(),
         },
+        "restart": restart,
         "records": records,
     });
     println!("{}", serde_json::to_string_pretty(&out).expect("json"));

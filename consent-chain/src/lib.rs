@@ -24,7 +24,7 @@ pub const MAX_CLOCK_SKEW_MS: u64 = 5 * 60 * 1000;
 pub use entry::{Entry, EntryError, Sealed};
 pub use event::{Event, FeedHead};
 pub use genesis::{Genesis, Member, Membership, Role};
-pub use replica::{Appended, RangeRequest, Received, Rejected, Replica, Signatures};
+pub use replica::{Appended, Opened, RangeRequest, Received, Rejected, Replica, Signatures};
 pub use state::{ConsentStatus, State};
 #[cfg(feature = "rocksdb")]
 pub use store::RocksStore;

@@ -85,6 +85,63 @@ fn collect_path(leaves: &[Hash32], index: usize, path: &mut Vec<Hash32>) {
     }
 }
 
+/// A batch's whole tree, level by level, built once in O(n): every proof from it then
+/// costs O(log n) (where [`inclusion_proof`] recomputes subtrees, O(n) per proof). The
+/// last node of an odd level is carried up unhashed, which gives the RFC 9162 tree.
+#[derive(Debug, Clone)]
+pub struct Tree {
+    /// `levels[0]` are the leaves; the last level is the root alone.
+    levels: Vec<Vec<Hash32>>,
+}
+
+impl Tree {
+    /// The tree over `leaves` (leaf hashes, in order).
+    pub fn new(leaves: Vec<Hash32>) -> Self {
+        let mut levels = vec![leaves];
+        while let Some(level) = levels.last().filter(|level| level.len() > 1) {
+            let next = level
+                .chunks(2)
+                .map(|pair| match pair {
+                    [left, right] => node_hash(left, right),
+                    [single] => *single,
+                    _ => unreachable!("chunks of two"),
+                })
+                .collect();
+            levels.push(next);
+        }
+        Self { levels }
+    }
+
+    /// How many leaves it has.
+    pub fn size(&self) -> usize {
+        self.levels[0].len()
+    }
+
+    /// Its root (that of the empty tree when it has no leaves).
+    pub fn root(&self) -> Hash32 {
+        match self.levels.last().and_then(|level| level.first()) {
+            Some(top) if self.size() > 0 => *top,
+            _ => root(&[]),
+        }
+    }
+
+    /// The inclusion proof of leaf `index`, as [`inclusion_proof`] gives it.
+    pub fn proof(&self, index: usize) -> Option<Vec<Hash32>> {
+        if index >= self.size() {
+            return None;
+        }
+        let mut path = Vec::with_capacity(self.levels.len());
+        let mut at = index;
+        for level in &self.levels[..self.levels.len() - 1] {
+            if let Some(sibling) = level.get(at ^ 1) {
+                path.push(*sibling);
+            }
+            at >>= 1;
+        }
+        Some(path)
+    }
+}
+
 /// Does `proof` show that `leaf` is leaf `index` of a tree of `size` leaves with `root`?
 /// (RFC 9162 §2.1.3.2.)
 pub fn verify_inclusion(
@@ -162,6 +219,18 @@ mod tests {
                 }
             }
             assert!(inclusion_proof(&tree, n).is_none());
+        }
+    }
+
+    #[test]
+    fn the_built_tree_gives_the_same_root_and_proofs_as_the_definition() {
+        for n in 0..=70 {
+            let leaves = leaves(n);
+            let tree = Tree::new(leaves.clone());
+            assert_eq!(tree.root(), root(&leaves), "root of {n}");
+            for i in 0..=n {
+                assert_eq!(tree.proof(i), inclusion_proof(&leaves, i), "{i} of {n}");
+            }
         }
     }
 

@@ -19,9 +19,11 @@ use consentnet_identity::Hash32;
 
 mod batch;
 mod outcome;
+mod snapshot;
 
 pub use batch::{Prepared, Signatures, prepare_events, verify_sealed};
 pub use outcome::{Appended, RangeRequest, Received, Rejected};
+pub use snapshot::{DEFAULT_SNAPSHOT_EVERY, Opened};
 
 /// The most entries one range request asks for or one answer carries.
 pub const MAX_RANGE: u64 = 512;
@@ -45,20 +47,25 @@ pub struct Replica<S: LogStore> {
     max_pending: usize,
     equivocators: BTreeSet<Did>,
     verifier: Arc<ConsentVerifier>,
-    locations: HashMap<Hash32, (Did, u64)>,
+    /// Entries stored since the last snapshot, and how many make one due.
+    since_snapshot: u64,
+    snapshot_every: u64,
+    opened: Opened,
 }
 
 impl<S: LogStore> std::fmt::Debug for Replica<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Replica")
             .field("feeds", &self.heads.len())
-            .field("events", &self.state.event_count())
+            .field("consents", &self.state.consent_count())
             .finish_non_exhaustive()
     }
 }
 
 impl<S: LogStore> Replica<S> {
-    /// Opens a replica over `store`, rebuilding state from every stored entry.
+    /// Opens a replica over `store`: state from the stored snapshot and the entries
+    /// after it, or, without a usable snapshot, from every stored entry (and then a
+    /// snapshot is written, so the next opening is quick).
     pub fn open(store: S, genesis: &Genesis) -> Result<Self, StoreError> {
         let mut replica = Self {
             heads: store.heads()?,
@@ -69,13 +76,28 @@ impl<S: LogStore> Replica<S> {
             max_pending: DEFAULT_MAX_PENDING,
             equivocators: BTreeSet::new(),
             verifier: Arc::new(ConsentVerifier::new(VERIFIER_CAPACITY)),
-            locations: HashMap::new(),
+            since_snapshot: 0,
+            snapshot_every: DEFAULT_SNAPSHOT_EVERY,
+            opened: Opened::default(),
             store,
         };
         for evidence in replica.store.evidence()? {
             replica.note_fork(&evidence);
         }
-        replica.rebuild_state()?;
+        replica.opened = match replica.restore()? {
+            Some(replayed) => Opened {
+                from_snapshot: true,
+                replayed,
+            },
+            None => {
+                let replayed = replica.rebuild_state()?;
+                Opened {
+                    from_snapshot: false,
+                    replayed,
+                }
+            }
+        };
+        replica.note_stored(replica.opened.replayed);
         Ok(replica)
     }
 
@@ -96,42 +118,6 @@ impl<S: LogStore> Replica<S> {
         self.fork_points
             .get(&entry.origin)
             .is_none_or(|&fork| entry.seq < fork)
-    }
-
-    /// Derives state again from every stored entry (at start-up, and when new evidence
-    /// excludes part of a feed). Stored entries were verified before they were stored.
-    fn rebuild_state(&mut self) -> Result<(), StoreError> {
-        let mut entries = Vec::new();
-        self.store.for_each(&mut |entry| {
-            entries.push(entry);
-            true
-        })?;
-        self.state = State::new(&self.genesis);
-        self.locations.clear();
-        for entry in entries {
-            let id = entry.event.id();
-            self.locations
-                .entry(id)
-                .or_insert((entry.origin.clone(), entry.seq));
-            if !self.applies(&entry) {
-                continue;
-            }
-            let valid = validate_event(
-                &entry.event,
-                &entry.origin,
-                self.state.membership(),
-                &self.verifier,
-                Check::Stored,
-            )
-            .map_err(|error| {
-                StoreError::Corrupt(format!(
-                    "stored entry {}#{} no longer parses: {error}",
-                    entry.origin, entry.seq
-                ))
-            })?;
-            self.state.apply(id, &valid);
-        }
-        Ok(())
     }
 
     /// Sets the bound on buffered out-of-order entries.
@@ -187,10 +173,10 @@ impl<S: LogStore> Replica<S> {
         self.pending.len()
     }
 
-    /// The entry holding the event with this id, if any.
+    /// The entry holding the event with this id, if any (the store's index, on disk).
     pub fn locate(&self, event_id: &Hash32) -> Result<Option<Entry>, StoreError> {
-        match self.locations.get(event_id) {
-            Some((origin, seq)) => self.store.get(origin, *seq),
+        match self.store.locate(event_id)? {
+            Some((origin, seq)) => self.store.get(&origin, seq),
             None => Ok(None),
         }
     }
@@ -291,10 +277,12 @@ impl<S: LogStore> Replica<S> {
                 }
                 return results.into_iter().flatten().collect();
             }
+            let stored = entries.len();
             for ((index, id, valid), entry) in meta.into_iter().zip(entries) {
                 self.adopt(&entry, entry.head(), id, &valid);
                 results[index] = Some(Ok(Appended::New(entry)));
             }
+            self.note_stored(stored as u64);
         }
         results.into_iter().flatten().collect()
     }
@@ -302,9 +290,6 @@ impl<S: LogStore> Replica<S> {
     /// Records a stored entry (`head` is its head, already computed) and applies it.
     fn adopt(&mut self, entry: &Entry, head: FeedHead, id: Hash32, valid: &ValidEvent) {
         self.heads.insert(entry.origin.clone(), head);
-        self.locations
-            .entry(id)
-            .or_insert((entry.origin.clone(), entry.seq));
         if self.applies(entry) {
             self.state.apply(id, valid);
         }
@@ -315,6 +300,7 @@ impl<S: LogStore> Replica<S> {
         self.store.put_evidence(&evidence)?;
         if self.note_fork(&evidence) {
             self.rebuild_state()?;
+            self.note_stored(self.snapshot_every);
         }
         Ok(Received::Equivocation(Box::new(evidence)))
     }
@@ -349,6 +335,7 @@ impl<S: LogStore> Replica<S> {
         self.store.put_evidence(&evidence)?;
         if self.note_fork(&evidence) {
             self.rebuild_state()?;
+            self.note_stored(self.snapshot_every);
         }
         Ok(true)
     }
@@ -473,6 +460,7 @@ impl<S: LogStore> Replica<S> {
             for (entry, valid) in batch.iter().zip(&applied) {
                 self.adopt(entry, entry.head(), entry.event_id(), valid);
             }
+            self.note_stored(batch.len() as u64);
         }
         if let Some(conflicting) = fork {
             let held_seq = conflicting.seq - 1;

@@ -1,10 +1,11 @@
 //! Consent state: a pure function of the set of accepted events, whatever order they arrived in, with the queries nodes and adapters ask of it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use consentnet_identity::{ConsentId, Did, Revocation, Validity, VerifiedConsent};
+use im::{OrdMap, OrdSet};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
@@ -12,6 +13,10 @@ use crate::event::{AppAction, AppDecision, AppManifest, Approval, MembershipChan
 use crate::genesis::{Genesis, Membership};
 use crate::validate::ValidEvent;
 use consentnet_identity::Hash32;
+
+mod image;
+
+pub use image::StateImage;
 
 /// A consent's status at some instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -39,7 +44,7 @@ pub struct CatalogEntry {
 }
 
 /// What one bank has committed to on the log: its access batches and records, counted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Committed {
     /// Batches committed.
     pub batches: u64,
@@ -49,21 +54,22 @@ pub struct Committed {
     pub last_batch: u64,
 }
 
-/// The state derived from the set of accepted events.
+/// The state derived from the set of accepted events. Its large maps are persistent
+/// (structurally shared), so a clone costs O(1) and a writer can publish an immutable
+/// copy after each commit for readers to use without any lock.
 #[derive(Debug, Clone)]
 pub struct State {
     founding: Membership,
     membership: Membership,
     membership_changes: BTreeMap<(u64, Hash32), (MembershipChange, Vec<Approval>)>,
-    events: BTreeSet<Hash32>,
-    consents: BTreeMap<ConsentId, Arc<VerifiedConsent>>,
-    revocations: BTreeMap<ConsentId, BTreeMap<Hash32, Revocation>>,
-    apps: BTreeMap<(Did, String), AppManifest>,
-    decisions: BTreeMap<(Did, Did, String), (u64, Hash32, AppDecision)>,
+    consents: OrdMap<ConsentId, Arc<VerifiedConsent>>,
+    revocations: OrdMap<ConsentId, BTreeMap<Hash32, Revocation>>,
+    apps: OrdMap<(Did, String), AppManifest>,
+    decisions: OrdMap<(Did, Did, String), (u64, Hash32, AppDecision)>,
     committed: BTreeMap<Did, Committed>,
-    by_client: HashMap<Did, BTreeSet<ConsentId>>,
-    by_app: HashMap<Did, BTreeSet<ConsentId>>,
-    by_bank: HashMap<Did, BTreeSet<ConsentId>>,
+    by_client: OrdMap<Did, OrdSet<ConsentId>>,
+    by_app: OrdMap<Did, OrdSet<ConsentId>>,
+    by_bank: OrdMap<Did, OrdSet<ConsentId>>,
 }
 
 impl State {
@@ -74,46 +80,23 @@ impl State {
             founding: membership.clone(),
             membership,
             membership_changes: BTreeMap::new(),
-            events: BTreeSet::new(),
-            consents: BTreeMap::new(),
-            revocations: BTreeMap::new(),
-            apps: BTreeMap::new(),
-            decisions: BTreeMap::new(),
+            consents: OrdMap::new(),
+            revocations: OrdMap::new(),
+            apps: OrdMap::new(),
+            decisions: OrdMap::new(),
             committed: BTreeMap::new(),
-            by_client: HashMap::new(),
-            by_app: HashMap::new(),
-            by_bank: HashMap::new(),
+            by_client: OrdMap::new(),
+            by_app: OrdMap::new(),
+            by_bank: OrdMap::new(),
         }
     }
 
-    /// True when the event with this id has been applied.
-    pub fn contains(&self, event_id: &Hash32) -> bool {
-        self.events.contains(event_id)
-    }
-
-    /// Applies a validated event. Returns false (and changes nothing) for an event
-    /// already applied, however it arrived.
-    pub fn apply(&mut self, event_id: Hash32, event: &ValidEvent) -> bool {
-        if !self.events.insert(event_id) {
-            return false;
-        }
+    /// Applies a validated event. Applying an event again, however it arrived, changes
+    /// nothing: every kind is keyed by what it is, so no set of applied event ids is
+    /// kept (it would grow with the log).
+    pub fn apply(&mut self, event_id: Hash32, event: &ValidEvent) {
         match event {
-            ValidEvent::Granted(consent) => {
-                let id = consent.id;
-                self.by_client
-                    .entry(consent.issuer.clone())
-                    .or_default()
-                    .insert(id);
-                self.by_app
-                    .entry(consent.terms.app.clone())
-                    .or_default()
-                    .insert(id);
-                self.by_bank
-                    .entry(consent.terms.bank.clone())
-                    .or_default()
-                    .insert(id);
-                self.consents.insert(id, consent.clone());
-            }
+            ValidEvent::Granted(consent) => self.index_consent(consent.clone()),
             ValidEvent::Revoked(revocation) => {
                 self.revocations
                     .entry(revocation.consent_id)
@@ -143,6 +126,11 @@ impl State {
             }
             ValidEvent::Accessed(commitment) => {
                 let counts = self.committed.entry(commitment.bank.clone()).or_default();
+                // A bank's commitments come only from its own feed, applied in order:
+                // one that does not advance its batch number is one already counted.
+                if commitment.batch <= counts.last_batch {
+                    return;
+                }
                 counts.batches = counts.batches.saturating_add(1);
                 counts.records = counts.records.saturating_add(u64::from(commitment.records));
                 counts.last_batch = counts.last_batch.max(commitment.batch);
@@ -154,7 +142,24 @@ impl State {
             }
             ValidEvent::Checkpoint => {}
         }
-        true
+    }
+
+    /// Holds a verified consent, indexed by client, app and bank.
+    fn index_consent(&mut self, consent: Arc<VerifiedConsent>) {
+        let id = consent.id;
+        self.by_client
+            .entry(consent.issuer.clone())
+            .or_default()
+            .insert(id);
+        self.by_app
+            .entry(consent.terms.app.clone())
+            .or_default()
+            .insert(id);
+        self.by_bank
+            .entry(consent.terms.bank.clone())
+            .or_default()
+            .insert(id);
+        self.consents.insert(id, consent);
     }
 
     /// Membership = founding members, then every change in (time, id) order that has a
@@ -281,11 +286,6 @@ impl State {
         &self.committed
     }
 
-    /// How many events have been applied.
-    pub fn event_count(&self) -> usize {
-        self.events.len()
-    }
-
     /// The ids of every known consent.
     pub fn consents_ids(&self) -> impl Iterator<Item = &ConsentId> {
         self.consents.keys()
@@ -296,13 +296,43 @@ impl State {
         self.consents.len()
     }
 
-    /// The state digest: SHA-256 over the sorted ids of every applied event. State is a
-    /// pure function of that set, so two nodes with the same events agree on it.
+    /// The state digest: SHA-256 over what the state holds (membership changes,
+    /// consents, revocations, app versions, decisions, commitment counts), in key order.
+    /// State is a pure function of the set of events, so two nodes with the same events
+    /// agree on it, whatever order and feeds they came through.
     pub fn digest(&self) -> Hash32 {
         let mut hasher = Sha256::new();
-        hasher.update(b"consentnet/state/v1\n");
-        for id in &self.events {
+        hasher.update(b"consentnet/state/v2\n");
+        for (time, id) in self.membership_changes.keys() {
+            hasher.update(time.to_be_bytes());
             hasher.update(id.0);
+        }
+        hasher.update(b"consents\n");
+        for id in self.consents.keys() {
+            hasher.update(id.0);
+        }
+        hasher.update(b"revocations\n");
+        for (consent, revocations) in &self.revocations {
+            hasher.update(consent.0);
+            for event_id in revocations.keys() {
+                hasher.update(event_id.0);
+            }
+        }
+        hasher.update(b"apps\n");
+        for manifest in self.apps.values() {
+            hasher.update(Hash32::of(&serde_json::to_vec(manifest).unwrap_or_default()).0);
+        }
+        hasher.update(b"decisions\n");
+        for (_, event_id, _) in self.decisions.values() {
+            hasher.update(event_id.0);
+        }
+        hasher.update(b"committed\n");
+        for (bank, counts) in &self.committed {
+            hasher.update(bank.as_str().as_bytes());
+            hasher.update([0]);
+            for n in [counts.batches, counts.records, counts.last_batch] {
+                hasher.update(n.to_be_bytes());
+            }
         }
         Hash32(hasher.finalize().into())
     }

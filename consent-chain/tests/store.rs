@@ -23,6 +23,12 @@ fn rocksdb_store_conforms() {
 }
 
 #[test]
+fn rocksdb_store_holds_what_it_acknowledged_after_each_kind_of_write() {
+    let dir = tempfile::tempdir().unwrap();
+    conformance::run_reopen(|| RocksStore::open(dir.path()).unwrap());
+}
+
+#[test]
 fn rocksdb_reopens_with_every_entry_and_head() {
     let dir = tempfile::tempdir().unwrap();
     let a = KeyPair::generate();

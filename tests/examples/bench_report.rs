@@ -53,6 +53,9 @@ fn figures(dir: &Path) -> anyhow::Result<(Vec<Figure>, Vec<String>)> {
     if let Some(log) = read("log.json")? {
         log_figures(&log, &mut figures, &mut dates)?;
     }
+    if let Some(reads) = read("reads.json")? {
+        read_figures(&reads, &mut figures, &mut dates)?;
+    }
     if let Some(cluster) = read("cluster.json")? {
         cluster_figures(&cluster, &mut figures, &mut dates)?;
     }
@@ -161,6 +164,63 @@ fn log_figures(
             met: Some(bytes <= bound),
         });
     }
+    if log.pointer("/records/history").is_some() {
+        let p99 = num(log, "/records/history/p99_ms")?;
+        let target = num(log, "/records/history/target_p99_ms")?;
+        figures.push(Figure {
+            name: "log.history_page_p99",
+            what: "a consent's history with proofs, 100 per page, 100,000 records",
+            value: p99,
+            unit: "ms",
+            reference_what: "p50",
+            reference: num(log, "/records/history/p50_ms")?,
+            reference_unit: "ms",
+            ratio: p99 / target,
+            target: format!("p99 < {target} ms"),
+            met: Some(p99 < target),
+        });
+    }
+    // Older results have no restart section.
+    if log.pointer("/restart").is_some() {
+        let seconds = num(log, "/restart/from_snapshot_with_tail_seconds")?;
+        let target = num(log, "/restart/target_seconds")?;
+        figures.push(Figure {
+            name: "log.restart",
+            what: "opening the audited log from its snapshot, 5,000 entries after it",
+            value: seconds,
+            unit: "s",
+            reference_what: "rebuilding from every entry",
+            reference: num(log, "/restart/rebuild_without_snapshot_seconds")?,
+            reference_unit: "s",
+            ratio: seconds / num(log, "/restart/rebuild_without_snapshot_seconds")?,
+            target: format!("< {target} s"),
+            met: Some(seconds < target),
+        });
+    }
+    Ok(())
+}
+
+/// The figures of `reads.json`.
+fn read_figures(
+    reads: &Value,
+    figures: &mut Vec<Figure>,
+    dates: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    dates.push(format!("reads {}", reads["date"].as_str().unwrap_or("?")));
+    let published = num(reads, "/published_state/p99_us")?;
+    let locked = num(reads, "/through_the_lock/p99_us")?;
+    figures.push(Figure {
+        name: "reads.p99_during_sync",
+        what: "adapter state reads p99 while a sync is stored",
+        value: published,
+        unit: "µs",
+        reference_what: "the same reads through the replica's lock",
+        reference: locked,
+        reference_unit: "µs",
+        ratio: published / locked,
+        target: "below the locked p99".into(),
+        met: Some(published < locked),
+    });
     Ok(())
 }
 

@@ -1,4 +1,4 @@
-//! The conformance suite every `LogStore` runs: append-only contiguous feeds, ranges, heads, evidence, atomic batches.
+//! The conformance suite every `LogStore` runs: append-only contiguous feeds, ranges, heads, the event index, evidence, snapshots, atomic batches, and (for durable stores) all of it again after reopening.
 
 use consentnet_identity::KeyPair;
 
@@ -31,6 +31,92 @@ pub fn run<S: LogStore>(mut make: impl FnMut() -> S) {
     ranges_respect_bounds_and_limits(&mut make());
     evidence_is_kept_once(&mut make());
     for_each_visits_every_entry_in_feed_order(&mut make());
+    events_are_located_where_first_stored(&mut make());
+    the_snapshot_is_replaced_and_read_back(&mut make());
+}
+
+/// For a durable store: `open` opens the same store each time it is called. After each
+/// kind of write, a reopened store holds exactly what was acknowledged.
+pub fn run_reopen<S: LogStore>(mut open: impl FnMut() -> S) {
+    let a = KeyPair::generate();
+    let feed = make_feed(&a, None, 6);
+    {
+        let mut store = open();
+        store.append(&feed[..1]).expect("append one");
+    }
+    assert_eq!(open().heads().expect("heads")[a.did()], feed[0].head());
+    {
+        let mut store = open();
+        store.append(&feed[1..5]).expect("append a batch");
+    }
+    let store = open();
+    assert_eq!(store.range(a.did(), 1, 6, 10).expect("range"), feed[..5]);
+    assert_eq!(
+        store.locate(&feed[0].event.id()).expect("locate"),
+        Some((a.did().clone(), 1))
+    );
+    drop(store);
+    {
+        let mut store = open();
+        let refused = [feed[5].clone(), feed[5].clone()];
+        assert!(store.append(&refused).is_err(), "a torn batch is refused");
+    }
+    let store = open();
+    assert_eq!(store.heads().expect("heads")[a.did()], feed[4].head());
+    assert_eq!(
+        store.get(a.did(), 6).expect("get"),
+        None,
+        "nothing of it was written"
+    );
+    drop(store);
+    let mut other = Entry::sign(&a, None, 42, checkpoint());
+    if other == feed[0] {
+        other = Entry::sign(&a, None, 43, checkpoint());
+    }
+    let evidence = Equivocation {
+        held: feed[0].clone(),
+        conflicting: other,
+    };
+    {
+        let mut store = open();
+        store.put_evidence(&evidence).expect("put evidence");
+        store.put_snapshot(b"state one").expect("put snapshot");
+    }
+    let store = open();
+    assert_eq!(store.evidence().expect("evidence"), [evidence]);
+    assert_eq!(
+        store.snapshot().expect("snapshot").as_deref(),
+        Some(&b"state one"[..])
+    );
+}
+
+fn events_are_located_where_first_stored<S: LogStore>(store: &mut S) {
+    let a = KeyPair::generate();
+    let b = KeyPair::generate();
+    // Every checkpoint event here is the same event, so its id is too.
+    let feed_a = make_feed(&a, None, 3);
+    let feed_b = make_feed(&b, None, 2);
+    let id = feed_a[0].event.id();
+    assert_eq!(store.locate(&id).expect("locate"), None);
+    store.append(&feed_b).expect("append b");
+    store.append(&feed_a).expect("append a");
+    assert_eq!(
+        store.locate(&id).expect("locate"),
+        Some((b.did().clone(), 1)),
+        "the first entry that held it, not a later one"
+    );
+    let unknown = consentnet_identity::Hash32::of(b"never stored");
+    assert_eq!(store.locate(&unknown).expect("locate"), None);
+}
+
+fn the_snapshot_is_replaced_and_read_back<S: LogStore>(store: &mut S) {
+    assert_eq!(store.snapshot().expect("snapshot"), None);
+    store.put_snapshot(b"first").expect("put");
+    store.put_snapshot(b"second").expect("put");
+    assert_eq!(
+        store.snapshot().expect("snapshot").as_deref(),
+        Some(&b"second"[..])
+    );
 }
 
 fn appended_entries_read_back<S: LogStore>(store: &mut S) {

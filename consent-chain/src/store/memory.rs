@@ -1,8 +1,8 @@
 //! The in-memory store, for the deterministic simulation and tests; it passes the same conformance suite as RocksDB.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use consentnet_identity::Did;
+use consentnet_identity::{Did, Hash32};
 
 use super::{Equivocation, LogStore, StoreError, check_contiguous};
 use crate::entry::{Entry, Sealed};
@@ -14,6 +14,8 @@ pub struct MemoryStore {
     feeds: BTreeMap<Did, Vec<Entry>>,
     heads: BTreeMap<Did, FeedHead>,
     evidence: Vec<Equivocation>,
+    locations: HashMap<Hash32, (Did, u64)>,
+    snapshot: Option<Vec<u8>>,
 }
 
 impl MemoryStore {
@@ -28,6 +30,9 @@ impl LogStore for MemoryStore {
         let mut heads = self.heads.clone();
         check_contiguous(&mut heads, entries)?;
         for entry in entries {
+            self.locations
+                .entry(entry.event_id())
+                .or_insert_with(|| (entry.origin.clone(), entry.seq));
             self.feeds
                 .entry(entry.origin.clone())
                 .or_default()
@@ -73,6 +78,19 @@ impl LogStore for MemoryStore {
 
     fn evidence(&self) -> Result<Vec<Equivocation>, StoreError> {
         Ok(self.evidence.clone())
+    }
+
+    fn locate(&self, event_id: &Hash32) -> Result<Option<(Did, u64)>, StoreError> {
+        Ok(self.locations.get(event_id).cloned())
+    }
+
+    fn put_snapshot(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        self.snapshot = Some(bytes.to_vec());
+        Ok(())
+    }
+
+    fn snapshot(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.snapshot.clone())
     }
 
     fn for_each(&self, visit: &mut dyn FnMut(Entry) -> bool) -> Result<(), StoreError> {

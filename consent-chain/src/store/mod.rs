@@ -9,7 +9,7 @@ mod rocks;
 
 use std::collections::BTreeMap;
 
-use consentnet_identity::Did;
+use consentnet_identity::{Did, Hash32};
 use serde::{Deserialize, Serialize};
 
 pub use memory::MemoryStore;
@@ -108,6 +108,18 @@ pub trait LogStore: Send {
 
     /// All evidence kept.
     fn evidence(&self) -> Result<Vec<Equivocation>, StoreError>;
+
+    /// Where the event with this id was first stored: its feed and seq. Kept on disk
+    /// beside the entries (written in the same batch), so no node holds a per-entry
+    /// index in memory.
+    fn locate(&self, event_id: &Hash32) -> Result<Option<(Did, u64)>, StoreError>;
+
+    /// Keeps `bytes` as the state snapshot, replacing the last one, durably. The caller
+    /// writes one only for entries already stored.
+    fn put_snapshot(&mut self, bytes: &[u8]) -> Result<(), StoreError>;
+
+    /// The last state snapshot kept, if any.
+    fn snapshot(&self) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Calls `visit` with every entry, feed by feed, in seq order; stops early when it returns false.
     fn for_each(&self, visit: &mut dyn FnMut(Entry) -> bool) -> Result<(), StoreError>;

@@ -1,4 +1,4 @@
-//! The RocksDB store: column families for feed entries, feed heads and equivocation evidence; every append is one synced write batch.
+//! The RocksDB store: column families for feed entries, feed heads, the event index, equivocation evidence and the state snapshot; every append is one synced write batch.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -18,6 +18,14 @@ use consentnet_identity::Hash32;
 const ENTRIES: &str = "entries";
 const HEADS: &str = "heads";
 const EVIDENCE: &str = "evidence";
+/// Event id -> the key of the entry that first held it.
+const EVENTS: &str = "events";
+/// The state snapshot, and which one-time upgrades the store has had.
+const META: &str = "meta";
+const SNAPSHOT_KEY: &[u8] = b"snapshot";
+/// Set once the event index covers every entry (stores made before it get it built
+/// once, on open).
+const EVENT_INDEX_KEY: &[u8] = b"event-index/v1";
 
 /// A log kept in RocksDB. Keys in `entries` are `origin DID bytes, 0x00, seq (u64
 /// big-endian)`, so one feed is one contiguous, ordered key range.
@@ -75,9 +83,24 @@ fn open_db(path: &Path) -> Result<DB, StoreError> {
     let mut options = Options::default();
     options.create_if_missing(true);
     options.create_missing_column_families(true);
-    let families = [ENTRIES, HEADS, EVIDENCE]
+    let families = [ENTRIES, HEADS, EVIDENCE, EVENTS, META]
         .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
     DB::open_cf_descriptors(&options, path, families).map_err(backend)
+}
+
+/// The `(origin, seq)` an entry key names.
+fn split_entry_key(key: &[u8]) -> Option<(Did, u64)> {
+    let split = key.len().checked_sub(9)?;
+    let (origin, rest) = key.split_at(split);
+    let seq = <[u8; 8]>::try_from(&rest[1..]).ok()?;
+    let origin = Did::parse(std::str::from_utf8(origin).ok()?).ok()?;
+    Some((origin, u64::from_be_bytes(seq)))
+}
+
+fn synced() -> WriteOptions {
+    let mut options = WriteOptions::default();
+    options.set_sync(true);
+    options
 }
 
 fn decode_entry(bytes: &[u8]) -> Result<Entry, StoreError> {
@@ -94,7 +117,38 @@ impl RocksStore {
             read_only: false,
         };
         store.heads = store.read_heads()?;
+        store.build_event_index()?;
         Ok(store)
+    }
+
+    /// Fills the event index from the entries of a store made before it existed, once.
+    fn build_event_index(&self) -> Result<(), StoreError> {
+        let db = self.db()?;
+        let meta = self.cf(META)?;
+        if db.get_cf(meta, EVENT_INDEX_KEY).map_err(backend)?.is_some() {
+            return Ok(());
+        }
+        let events = self.cf(EVENTS)?;
+        let mut batch = WriteBatch::default();
+        let mut in_batch = std::collections::HashSet::new();
+        for item in db.iterator_cf(self.cf(ENTRIES)?, IteratorMode::Start) {
+            let (key, value) = item.map_err(backend)?;
+            // A damaged entry is left for the audit to report; it indexes nothing.
+            let Ok(entry) = decode_entry(&value) else {
+                continue;
+            };
+            let id = entry.event.id();
+            if !in_batch.contains(&id) && db.get_cf(events, id.0).map_err(backend)?.is_none() {
+                batch.put_cf(events, id.0, &key);
+                in_batch.insert(id);
+            }
+            if batch.len() >= 10_000 {
+                db.write(std::mem::take(&mut batch)).map_err(backend)?;
+                in_batch.clear();
+            }
+        }
+        batch.put_cf(meta, EVENT_INDEX_KEY, b"complete");
+        db.write_opt(batch, &synced()).map_err(backend)
     }
 
     /// Closes the database and opens it again: after the disk refused a write (a full
@@ -146,19 +200,7 @@ impl RocksStore {
 
     /// True when the entry at `key` is within this view's heads.
     fn in_view(&self, key: &[u8]) -> bool {
-        let Some(split) = key.len().checked_sub(9) else {
-            return false;
-        };
-        let (origin, seq) = (&key[..split], &key[split + 1..]);
-        let Ok(seq) = <[u8; 8]>::try_from(seq) else {
-            return false;
-        };
-        let seq = u64::from_be_bytes(seq);
-        std::str::from_utf8(origin)
-            .ok()
-            .and_then(|origin| Did::parse(origin).ok())
-            .and_then(|origin| self.heads.get(&origin))
-            .is_some_and(|head| seq <= head.seq)
+        split_entry_key(key).is_some_and(|(origin, seq)| seq <= self.head_seq(&origin))
     }
 
     fn cf(&self, name: &str) -> Result<&ColumnFamily, StoreError> {
@@ -189,12 +231,21 @@ impl LogStore for RocksStore {
         let mut batch = WriteBatch::default();
         let entries_cf = self.cf(ENTRIES)?;
         let heads_cf = self.cf(HEADS)?;
+        let events_cf = self.cf(EVENTS)?;
+        let mut indexed = std::collections::HashSet::new();
         for entry in entries {
-            batch.put_cf(
-                entries_cf,
-                entry_key(&entry.origin, entry.seq),
-                entry.bytes(),
-            );
+            let key = entry_key(&entry.origin, entry.seq);
+            let id = entry.event_id();
+            if indexed.insert(id)
+                && self
+                    .db()?
+                    .get_cf(events_cf, id.0)
+                    .map_err(backend)?
+                    .is_none()
+            {
+                batch.put_cf(events_cf, id.0, &key);
+            }
+            batch.put_cf(entries_cf, key, entry.bytes());
         }
         for entry in entries {
             if let Some(head) = heads.get(&entry.origin) {
@@ -206,9 +257,7 @@ impl LogStore for RocksStore {
             }
         }
         // Synced: when append returns, the entries survive a crash or power loss.
-        let mut options = WriteOptions::default();
-        options.set_sync(true);
-        self.db()?.write_opt(batch, &options).map_err(backend)?;
+        self.db()?.write_opt(batch, &synced()).map_err(backend)?;
         self.heads = heads;
         Ok(())
     }
@@ -281,11 +330,36 @@ impl LogStore for RocksStore {
         let mut key = evidence.held.hash().0.to_vec();
         key.extend_from_slice(&evidence.conflicting.hash().0);
         let value = serde_json::to_vec(evidence).map_err(|e| StoreError::Backend(e.to_string()))?;
-        let mut options = WriteOptions::default();
-        options.set_sync(true);
         let mut batch = WriteBatch::default();
         batch.put_cf(self.cf(EVIDENCE)?, Hash32::of(&key).0, value);
-        self.db()?.write_opt(batch, &options).map_err(backend)
+        self.db()?.write_opt(batch, &synced()).map_err(backend)
+    }
+
+    fn locate(&self, event_id: &Hash32) -> Result<Option<(Did, u64)>, StoreError> {
+        let Some(key) = self
+            .db()?
+            .get_cf(self.cf(EVENTS)?, event_id.0)
+            .map_err(backend)?
+        else {
+            return Ok(None);
+        };
+        let (origin, seq) = split_entry_key(&key).ok_or_else(|| {
+            StoreError::Corrupt("an event index value is not an entry key".into())
+        })?;
+        Ok((seq <= self.head_seq(&origin)).then_some((origin, seq)))
+    }
+
+    fn put_snapshot(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        self.writable()?;
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(META)?, SNAPSHOT_KEY, bytes);
+        self.db()?.write_opt(batch, &synced()).map_err(backend)
+    }
+
+    fn snapshot(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.db()?
+            .get_cf(self.cf(META)?, SNAPSHOT_KEY)
+            .map_err(backend)
     }
 
     fn evidence(&self) -> Result<Vec<Equivocation>, StoreError> {
@@ -328,5 +402,37 @@ impl LogStore for RocksStore {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::store::conformance::make_feed;
+    use consentnet_identity::KeyPair;
+
+    #[test]
+    fn a_store_made_before_the_event_index_gets_it_built_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = KeyPair::generate();
+        let feed = make_feed(&a, None, 3);
+        {
+            let mut store = RocksStore::open(dir.path()).unwrap();
+            store.append(&feed).unwrap();
+            // As an older version left it: entries, no index.
+            let db = store.db().unwrap();
+            db.delete_cf(store.cf(EVENTS).unwrap(), feed[0].event.id().0)
+                .unwrap();
+            db.delete_cf(store.cf(META).unwrap(), EVENT_INDEX_KEY)
+                .unwrap();
+            assert_eq!(store.locate(&feed[0].event.id()).unwrap(), None);
+        }
+        let store = RocksStore::open(dir.path()).unwrap();
+        assert_eq!(
+            store.locate(&feed[0].event.id()).unwrap(),
+            Some((a.did().clone(), 1))
+        );
     }
 }

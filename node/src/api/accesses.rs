@@ -11,7 +11,7 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Uri};
-use consentnet_consent_chain::merkle::inclusion_proof;
+use consentnet_consent_chain::merkle::Tree;
 use consentnet_consent_chain::store::records::{RecordKey, RecordStore};
 use consentnet_consent_chain::{Entry, LogStore, StoreError};
 use consentnet_identity::{ConsentId, Did};
@@ -123,12 +123,12 @@ fn answer(
     let mut page = records.of_consent(&id, before, limit + 1)?;
     let next = (page.len() > limit).then(|| cursor_text(page[limit - 1].0));
     page.truncate(limit);
-    let mut batches: BTreeMap<u64, (Vec<consentnet_identity::Hash32>, Option<Entry>)> =
-        BTreeMap::new();
+    // Each batch's tree is built once per page; every proof from it is then O(log n).
+    let mut batches: BTreeMap<u64, (Tree, Option<Entry>)> = BTreeMap::new();
     let mut accesses = Vec::with_capacity(page.len());
     for (key, record) in page {
         if let std::collections::btree_map::Entry::Vacant(slot) = batches.entry(key.batch) {
-            let leaves = records.leaves(key.batch)?.unwrap_or_default();
+            let leaves = Tree::new(records.leaves(key.batch)?.unwrap_or_default());
             let entry = match records.committed(key.batch)? {
                 Some(seq) => service.read(|replica| replica.store().get(bank, seq))?,
                 None => None,
@@ -136,7 +136,8 @@ fn answer(
             slot.insert((leaves, entry));
         }
         let (leaves, _) = &batches[&key.batch];
-        let proof: Vec<String> = inclusion_proof(leaves, key.index as usize)
+        let proof: Vec<String> = leaves
+            .proof(key.index as usize)
             .unwrap_or_default()
             .iter()
             .map(ToString::to_string)
@@ -154,7 +155,7 @@ fn answer(
         .map(|(batch, (leaves, entry))| {
             (
                 batch.to_string(),
-                json!({ "records": leaves.len(), "commitment": entry }),
+                json!({ "records": leaves.size(), "commitment": entry }),
             )
         })
         .collect();

@@ -29,7 +29,9 @@ pub(crate) async fn admit_grant(
     let bank = &consent.terms.bank;
     let is_bank = state
         .service
-        .read(|replica| replica.state().membership().has_role(bank, Role::Bank));
+        .state()
+        .membership()
+        .has_role(bank, Role::Bank);
     if !is_bank {
         return Err(ApiError::new(
             ApiCode::UnknownBank,

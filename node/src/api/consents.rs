@@ -191,6 +191,6 @@ pub(super) async fn catalog(
         )
     })?;
     let bank = did("bank", &bank_text)?;
-    let apps = state.service.read(|replica| replica.state().catalog(&bank));
+    let apps = state.service.state().catalog(&bank);
     Ok(Json(json!({ "bank": bank, "apps": apps })))
 }

@@ -116,9 +116,7 @@ pub(super) async fn submit_revocation(
 fn grant_known(state: &AppState, credential: &Value) -> Result<bool, ApiError> {
     let id = consentnet_identity::consent_id(credential)
         .map_err(|e| ApiError::new(ApiCode::InvalidConsent, e.to_string()))?;
-    Ok(state
-        .service
-        .read(|replica| replica.state().consent(&id).is_some()))
+    Ok(state.service.state().consent(&id).is_some())
 }
 
 /// Stores the grant a revocation carries, when it is not on the log yet, this node may

@@ -20,11 +20,11 @@ impl ConsentSource for LogConsents {
         id: &ConsentId,
         at: DateTime<Utc>,
     ) -> Option<(Arc<VerifiedConsent>, ConsentStatus)> {
-        self.0.read(|replica| replica.state().consent_at(id, at))
+        // The published state: the check never waits on a synced write.
+        self.0.state().consent_at(id, at)
     }
 
     fn app_decision(&self, bank: &Did, app: &Did, version: &str) -> Option<AppAction> {
-        self.0
-            .read(|replica| replica.state().app_decision(bank, app, version))
+        self.0.state().app_decision(bank, app, version)
     }
 }

@@ -107,13 +107,12 @@ impl Recorder {
     /// number.
     async fn commit_pending(&self) -> u64 {
         let bank = self.service.did().clone();
-        let on_log = self.service.read(|replica| {
-            replica
-                .state()
-                .committed()
-                .get(&bank)
-                .map_or(0, |c| c.last_batch)
-        });
+        let on_log = self
+            .service
+            .state()
+            .committed()
+            .get(&bank)
+            .map_or(0, |c| c.last_batch);
         let store = self.store.clone();
         let stored = tokio::task::spawn_blocking(move || store.last_batch())
             .await

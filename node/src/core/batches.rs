@@ -126,7 +126,7 @@ impl NodeService {
         let Some(HeldRecords::Fetched(fetched)) = self.records.get() else {
             return Vec::new();
         };
-        let committed = self.read(|replica| replica.state().committed().clone());
+        let committed = self.state().committed().clone();
         committed
             .into_iter()
             .filter_map(|(bank, counts)| {
@@ -141,8 +141,7 @@ impl NodeService {
         let Some(HeldRecords::Fetched(fetched)) = self.records.get() else {
             return None;
         };
-        let committed =
-            self.read(|replica| replica.state().committed().get(bank).map(|c| c.last_batch))?;
+        let committed = self.state().committed().get(bank).map(|c| c.last_batch)?;
         next_from(fetched, bank, committed)
     }
 
@@ -179,7 +178,6 @@ mod tests {
     use consentnet_consent_chain::merkle::batch_root;
     use consentnet_consent_chain::{Entry, Event, Genesis, Member, RocksStore};
     use consentnet_identity::KeyPair;
-    use consentnet_identity::util::lock;
 
     struct Consortium {
         bank: KeyPair,
@@ -282,7 +280,7 @@ mod tests {
             5,
             Event::access_committed(&c.bank, commitment),
         );
-        lock(&regulator.replica).receive(entry).unwrap();
+        regulator.write(|replica| replica.receive(entry)).unwrap();
         assert_eq!(regulator.wanted_batches(), vec![(c.bank.did().clone(), 1)]);
         // A batch number it did not commit to, or a body that does not parse, is refused.
         assert!(!regulator.keep_batch(c.bank.did(), 2, &json));

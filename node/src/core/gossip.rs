@@ -61,10 +61,10 @@ impl NodeService {
         decoded.sort_by(|(_, a), (_, b)| (&a.origin, b.seq).cmp(&(&b.origin, a.seq)));
         // Non-members' entries are refused before any signature is checked.
         let (members, outsiders): (Vec<_>, Vec<_>) = {
-            let replica = lock(&self.replica);
+            let state = self.state();
             decoded
                 .into_iter()
-                .partition(|(_, entry)| replica.state().membership().get(&entry.origin).is_some())
+                .partition(|(_, entry)| state.membership().get(&entry.origin).is_some())
         };
         for (index, entry) in outsiders {
             verdicts[index].1 =
@@ -75,8 +75,7 @@ impl NodeService {
             consentnet_consent_chain::replica::verify_sealed(members.iter().map(|(_, e)| e));
         let mut buffered = Vec::new();
         let mut stored = 0;
-        {
-            let mut replica = lock(&self.replica);
+        self.write(|replica| {
             for ((index, entry), signatures) in members.into_iter().zip(signatures) {
                 let position = (entry.origin.clone(), entry.seq);
                 verdicts[index].1 = match replica.receive_sealed(entry, signatures) {
@@ -104,7 +103,7 @@ impl NodeService {
                     verdicts[index].1 = GossipVerdict::Accept { gap: false };
                 }
             }
-        }
+        });
         if stored > 0 {
             self.note_write(true);
         }
@@ -196,7 +195,7 @@ impl NodeService {
         for entry in &entries {
             self.note_known(&entry.origin, entry.seq);
         }
-        for result in lock(&self.replica).receive_many_sealed(entries) {
+        for result in self.write(|replica| replica.receive_many_sealed(entries)) {
             match result {
                 Ok(Received::Stored(stored)) => outcome.stored += stored.len(),
                 Ok(Received::Buffered { .. }) => outcome.gap = true,
@@ -226,7 +225,7 @@ impl NodeService {
             Ok(evidence) => evidence,
             Err(error) => return GossipVerdict::Reject(format!("malformed evidence: {error}")),
         };
-        match lock(&self.replica).receive_evidence(evidence) {
+        match self.write(|replica| replica.receive_evidence(evidence)) {
             Ok(true) => GossipVerdict::Accept { gap: false },
             Ok(false) | Err(Rejected::Store(_)) => GossipVerdict::Ignore,
             Err(error) => GossipVerdict::Reject(error.to_string()),
@@ -236,7 +235,7 @@ impl NodeService {
 
 impl LogPeer for NodeService {
     fn members(&self) -> Vec<Member> {
-        self.read(|replica| replica.state().membership().iter().cloned().collect())
+        self.state().membership().iter().cloned().collect()
     }
 
     fn frontier(&self) -> BTreeMap<Did, FeedHead> {

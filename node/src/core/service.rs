@@ -1,7 +1,7 @@
-//! The node's service: the replica (log, engine, state) behind one lock, the node key, and the reads the API, the bank role and the portal make of them.
+//! The node's service: the replica (log, engine, state) behind one writer's lock, the state it publishes for readers after each commit, the node key, and the reads the API, the bank role and the portal make of them.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 
 // A panic while holding the replica's lock leaves it as its last durable write made it:
 // every mutation writes the store before touching memory, so the lock is taken over.
@@ -9,7 +9,7 @@ pub(super) use consentnet_identity::util::lock;
 
 use consentnet_consent_chain::event::{AppDecision, AppManifest};
 use consentnet_consent_chain::{
-    Entry, Event, FeedHead, Genesis, Hash32, Replica, RocksStore, StoreError,
+    Entry, Event, FeedHead, Genesis, Hash32, Replica, RocksStore, State, StoreError,
 };
 use consentnet_identity::{Did, KeyPair, Revocation};
 
@@ -18,6 +18,10 @@ use super::metrics::Metrics;
 /// The node's log, state and key.
 pub struct NodeService {
     pub(super) replica: Mutex<Replica<RocksStore>>,
+    /// The state as of the last commit, published by the writer while it still holds
+    /// the replica's lock (so in commit order). Readers take the pointer, never the
+    /// replica's lock: a synced write does not hold them up.
+    published: RwLock<Arc<State>>,
     pub(super) key: KeyPair,
     genesis: Genesis,
     pub(super) known_heads: Mutex<BTreeMap<Did, u64>>,
@@ -63,7 +67,14 @@ impl NodeService {
     /// Opens the log in `store` for the consortium in `genesis`, as the node with `key`.
     pub fn open(store: RocksStore, genesis: Genesis, key: KeyPair) -> Result<Self, StoreError> {
         let replica = Replica::open(store, &genesis)?;
+        let opened = replica.opened();
+        tracing::info!(
+            from_snapshot = opened.from_snapshot,
+            replayed = opened.replayed,
+            "state loaded"
+        );
         Ok(Self {
+            published: RwLock::new(Arc::new(replica.state().clone())),
             replica: Mutex::new(replica),
             key,
             genesis,
@@ -87,9 +98,32 @@ impl NodeService {
         &self.genesis
     }
 
-    /// Runs `read` with the replica locked.
+    /// Runs `read` with the replica locked: for reads of the store or the frontier.
+    /// Reads of the state alone use [`NodeService::state`], which takes no lock of the
+    /// writer's.
     pub fn read<T>(&self, read: impl FnOnce(&Replica<RocksStore>) -> T) -> T {
         read(&lock(&self.replica))
+    }
+
+    /// The state as of the last commit: an immutable snapshot, taken without waiting on
+    /// any write (the state's maps are persistent, so publishing one is cheap).
+    pub fn state(&self) -> Arc<State> {
+        self.published
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Runs `write` with the replica locked, then publishes the state it left.
+    pub(super) fn write<T>(&self, write: impl FnOnce(&mut Replica<RocksStore>) -> T) -> T {
+        let mut replica = lock(&self.replica);
+        let out = write(&mut replica);
+        let state = Arc::new(replica.state().clone());
+        *self
+            .published
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = state;
+        out
     }
 
     /// A revocation of consent `id` signed by this (bank) node, for a reason.
@@ -211,7 +245,7 @@ impl NodeService {
 
     /// The state digest.
     pub fn state_digest(&self) -> Hash32 {
-        self.read(|replica| replica.state().digest())
+        self.state().digest()
     }
 
     /// The entry holding `event_id`, if held.
@@ -243,12 +277,17 @@ impl NodeService {
         )?)
     }
 
-    /// Closes the store: every acknowledged entry is already durable.
+    /// Closes the store after writing a state snapshot: every acknowledged entry is
+    /// already durable.
     pub fn close(self) {
-        let replica = self
+        let mut replica = self
             .replica
             .into_inner()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // The next start then replays nothing.
+        if let Err(error) = replica.write_snapshot() {
+            tracing::warn!(%error, "the state snapshot could not be written at shutdown");
+        }
         drop(replica);
     }
 }

@@ -8,7 +8,7 @@ use consentnet_consent_chain::validate::EventError;
 use consentnet_consent_chain::{Appended, Event, Rejected, Sealed, StoreError};
 use consentnet_identity::Revocation;
 
-use super::service::{NodeService, lock, now_ms};
+use super::service::{NodeService, now_ms};
 use crate::p2p::NetworkHandle;
 
 /// Why a submission was refused. Each maps to one HTTP status and code.
@@ -167,7 +167,7 @@ impl NodeService {
         self.recover();
         // Canonical JSON and a batch check of the events' own signatures, outside the lock.
         let prepared = consentnet_consent_chain::replica::prepare_events(accepted);
-        let appended = lock(&self.replica).append_prepared(&self.key, prepared, now_ms());
+        let appended = self.write(|replica| replica.append_prepared(&self.key, prepared, now_ms()));
         let refused = appended
             .iter()
             .any(|result| matches!(result, Err(Rejected::Store(_))));

@@ -406,12 +406,7 @@ async fn revoke_on_log(portal: &Portal, id: ConsentId, reason: &str) -> Result<(
 /// Whether an app is in the catalog, for [`super::AuthServer::authenticate`]: the log is
 /// locked only for this lookup, after the client's signature verified.
 fn in_catalog(portal: &Portal) -> impl FnOnce(&Did) -> bool + '_ {
-    |app| {
-        portal
-            .app
-            .service
-            .read(|replica| replica.state().app_name(app).is_some())
-    }
+    |app| portal.app.service.state().app_name(app).is_some()
 }
 
 /// `POST /oauth/introspect` (RFC 7662), for the app that holds the token.
