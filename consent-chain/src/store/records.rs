@@ -27,6 +27,9 @@ const COMMITTED: &str = "committed";
 const LEAVES: &str = "leaves";
 const META: &str = "meta";
 const OWNER: &[u8] = b"owner";
+/// The highest batch number pruned: a pruned batch still counts as held, so it is
+/// neither numbered again nor fetched again.
+const PRUNED_THROUGH: &[u8] = b"pruned-through";
 
 /// Where one record sits: its time, its batch and its place in the batch. Records of a
 /// consent are ordered by it, and a page ends at one.
@@ -231,20 +234,26 @@ impl RecordStore {
         ))
     }
 
-    /// The highest batch number stored.
+    /// The highest batch number stored, or pruned after it was stored.
     pub fn last_batch(&self) -> Result<Option<u64>, StoreError> {
         let mut iter = self.db.iterator_cf(self.cf(BATCHES)?, IteratorMode::End);
-        match iter.next() {
-            None => Ok(None),
+        let stored = match iter.next() {
+            None => None,
             Some(item) => {
                 let (key, _) = item.map_err(backend)?;
-                let key: [u8; 8] = key
-                    .as_ref()
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("a batch key is not 8 bytes".into()))?;
-                Ok(Some(u64::from_be_bytes(key)))
+                Some(batch_number(&key)?)
             }
-        }
+        };
+        Ok(stored.max(self.pruned_through()?))
+    }
+
+    /// The highest batch number pruned, if any was.
+    fn pruned_through(&self) -> Result<Option<u64>, StoreError> {
+        self.db
+            .get_cf(self.cf(META)?, PRUNED_THROUGH)
+            .map_err(backend)?
+            .map(|bytes| batch_number(&bytes))
+            .transpose()
     }
 
     /// `consent`'s records, newest first, at most `limit`, each older than `before` when
@@ -294,6 +303,7 @@ impl RecordStore {
         let by_consent = self.cf(BY_CONSENT)?;
         let mut write = WriteBatch::default();
         let mut dropped = 0;
+        let mut pruned_through = self.pruned_through()?;
         for item in self.db.iterator_cf(batches, IteratorMode::Start) {
             let (key, value) = item.map_err(backend)?;
             let records: Vec<AccessRecord> = decode(&value)?;
@@ -302,11 +312,8 @@ impl RecordStore {
             if records.iter().any(|r| r.time >= cutoff_ms) {
                 break;
             }
-            let batch: [u8; 8] = key
-                .as_ref()
-                .try_into()
-                .map_err(|_| StoreError::Corrupt("a batch key is not 8 bytes".into()))?;
-            let batch = u64::from_be_bytes(batch);
+            let batch = batch_number(&key)?;
+            pruned_through = pruned_through.max(Some(batch));
             for (index, record) in records.iter().enumerate() {
                 let index = u32::try_from(index).unwrap_or(u32::MAX);
                 let at = RecordKey {
@@ -320,11 +327,22 @@ impl RecordStore {
             write.delete_cf(batches, key);
             dropped += 1;
         }
+        if let Some(through) = pruned_through {
+            write.put_cf(self.cf(META)?, PRUNED_THROUGH, through.to_be_bytes());
+        }
         let mut options = WriteOptions::default();
         options.set_sync(true);
         self.db.write_opt(write, &options).map_err(backend)?;
         Ok(dropped)
     }
+}
+
+/// A batch number stored as 8 big-endian bytes.
+fn batch_number(bytes: &[u8]) -> Result<u64, StoreError> {
+    let bytes: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("a batch number is not 8 bytes".into()))?;
+    Ok(u64::from_be_bytes(bytes))
 }
 
 /// One bank's own records, as an audit source: its batches, and no other bank's.

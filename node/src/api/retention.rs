@@ -1,4 +1,4 @@
-//! Retention of a bank's access records: the bank's operator prunes the bodies of batches older than its retention period; the commitments on the shared log are kept forever.
+//! Retention of access records: a bank's operator prunes the bodies of its batches older than its retention period, a regulator's its copies of them; the commitments on the shared log are kept forever.
 //!
 //! A batch body may go once clients and regulators had time to read and fetch it. The
 //! node refuses a cutoff less than [`MIN_RETENTION_DAYS`] ago, so an operator's slip
@@ -14,8 +14,11 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use consentnet_consent_chain::Role;
+
 use super::admin::admin;
 use super::{ApiCode, ApiError, AppState, blocking, body, parse_json};
+use crate::core::HeldRecords;
 
 /// The shortest retention period a bank may prune to.
 pub const MIN_RETENTION_DAYS: i64 = 7;
@@ -45,13 +48,30 @@ pub(super) async fn prune_records(
             ),
         ));
     }
-    let records = state.service.own_records().cloned().ok_or_else(|| {
-        ApiError::new(ApiCode::NotABankNode, "only bank nodes keep access records")
-    })?;
     let cutoff = u64::try_from(request.before.timestamp_millis()).unwrap_or(0);
-    let pruned = blocking(move || records.prune_before(cutoff))
-        .await?
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let service = state.service.clone();
+    if service.held_records().is_none() {
+        return Err(ApiError::new(
+            ApiCode::NotABankNode,
+            "only bank and regulator nodes keep access records",
+        ));
+    }
+    let pruned = blocking(move || match service.held_records() {
+        Some(HeldRecords::Own(records)) => records.prune_before(cutoff),
+        Some(HeldRecords::Fetched(fetched)) => {
+            let state = service.state();
+            let banks: Vec<_> = state
+                .membership()
+                .iter()
+                .filter(|member| member.role == Role::Bank)
+                .map(|member| member.did.clone())
+                .collect();
+            fetched.prune_before(&banks, cutoff)
+        }
+        None => Ok(0),
+    })
+    .await?
+    .map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(Json(
         json!({ "pruned_batches": pruned, "before": request.before }),
     ))

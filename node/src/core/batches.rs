@@ -61,6 +61,24 @@ impl Fetched {
     }
 }
 
+impl Fetched {
+    /// Prunes every copy held of `banks`' batches whose records all predate
+    /// `cutoff_ms` (see [`RecordStore::prune_before`]); returns how many batches went.
+    pub fn prune_before<'a>(
+        &self,
+        banks: impl IntoIterator<Item = &'a Did>,
+        cutoff_ms: u64,
+    ) -> Result<usize, StoreError> {
+        let mut pruned = 0;
+        for bank in banks {
+            if self.folder(bank).join("CURRENT").is_file() {
+                pruned += self.store(bank)?.prune_before(cutoff_ms)?;
+            }
+        }
+        Ok(pruned)
+    }
+}
+
 impl RecordSource for Fetched {
     fn batch(&self, bank: &Did, batch: u64) -> Result<Option<Vec<AccessRecord>>, StoreError> {
         // Reading makes no store: a bank nothing was fetched from has no folder.
@@ -292,5 +310,22 @@ mod tests {
             panic!("a regulator keeps fetched copies");
         };
         assert_eq!(fetched.batch(c.bank.did(), 1).unwrap().unwrap(), records(2));
+        // Pruned copies go, and are not fetched again.
+        let banks = [c.bank.did().clone()];
+        assert_eq!(
+            fetched.prune_before(&banks, 1_001).unwrap(),
+            0,
+            "still in retention"
+        );
+        assert_eq!(fetched.prune_before(&banks, 2_000).unwrap(), 1);
+        assert_eq!(fetched.batch(c.bank.did(), 1).unwrap(), None);
+        assert!(
+            regulator.wanted_batches().is_empty(),
+            "a pruned batch counts as held"
+        );
+        assert!(
+            !regulator.keep_batch(c.bank.did(), 1, &json),
+            "and is not kept again"
+        );
     }
 }

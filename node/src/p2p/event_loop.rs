@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use consentnet_identity::Did;
 use libp2p::futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId};
-use libp2p::request_response::{self, ResponseChannel};
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::{SwarmEvent, dial_opts::DialOpts};
 use libp2p::{Multiaddr, PeerId, Swarm, ping};
 use serde::Serialize;
@@ -54,6 +54,8 @@ pub(super) enum Command {
         request: SyncRequest,
     },
     Strike(PeerId, String),
+    /// A sync answer has been absorbed (its entries stored): its feed may be asked again.
+    Settled(OutboundRequestId),
 }
 
 /// A cloneable handle to the network's event loop.
@@ -314,6 +316,10 @@ impl EventLoop {
             }
             Command::Request { peer, request } => self.request(peer, request),
             Command::Strike(peer, reason) => self.strike(peer, &reason),
+            Command::Settled(request_id) => {
+                self.in_flight.settled(request_id);
+                self.batch_flight.settled(request_id);
+            }
         }
     }
 
@@ -418,12 +424,17 @@ impl EventLoop {
             }
             return;
         };
-        if let request_response::Message::Response { request_id, .. } = &message {
-            // Answered: the feed may be asked again, by the follow-up this answer makes.
-            self.in_flight.settled(*request_id);
-            self.batch_flight.settled(*request_id);
-        }
+        // An answered feed may be asked again once its entries are stored: settled any
+        // sooner, the next round's offers would ask for the same range again.
+        let answered = match &message {
+            request_response::Message::Response { request_id, .. } => Some(*request_id),
+            request_response::Message::Request { .. } => None,
+        };
         let Ok(permit) = self.syncing.clone().try_acquire_owned() else {
+            if let Some(request_id) = answered {
+                self.in_flight.settled(request_id);
+                self.batch_flight.settled(request_id);
+            }
             if let request_response::Message::Request { channel, .. } = message {
                 let _ = self
                     .swarm
@@ -449,6 +460,10 @@ impl EventLoop {
                 }
             };
             drop(permit);
+            // Before the follow-ups, which may ask the same feed for its next range.
+            if let Some(request_id) = answered {
+                let _ = commands.blocking_send(Command::Settled(request_id));
+            }
             for reply in replies {
                 let _ = commands.blocking_send(reply);
             }
