@@ -1,20 +1,21 @@
 //! Offline audit of a whole store: every signature, hash link and event re-checked, equivocations confirmed, banks' access records checked against their commitments, and accesses served under consents that were not usable.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashSet};
 
-use chrono::{DateTime, Utc};
-use consentnet_identity::{ConsentId, ConsentVerifier, Did, verify_many};
+use consentnet_identity::{ConsentId, ConsentVerifier, Did};
 use serde::Serialize;
 
 use crate::entry::Entry;
-use crate::event::Event;
+use crate::event::{AccessCommitment, Event};
 use crate::genesis::Genesis;
 use crate::state::State;
 use crate::store::{LogStore, StoreError};
-use crate::validate::{Check, validate_event, verify_credential};
+use crate::validate::{Check, validate_event};
 use consentnet_identity::Hash32;
+use replay::{AUDIT_CHUNK, Replay};
 
 mod accesses;
+mod replay;
 mod timing;
 
 pub use accesses::{NoRecords, RecordSource};
@@ -180,89 +181,6 @@ impl AuditReport {
     }
 }
 
-/// Entries read, then checked together, spread over the machine's cores.
-const AUDIT_CHUNK: usize = 8192;
-
-/// What the parallel phase learns about one stored entry.
-struct Checked {
-    /// The entry and its hash, or why its bytes are not an entry.
-    entry: Result<(Entry, Hash32), String>,
-    /// The origin's signature verifies.
-    signed: bool,
-    /// The event's own signature verifies (true for events without one).
-    event_signed: bool,
-}
-
-/// Decodes and hashes entries and verifies their origin and event signatures in batches;
-/// verifies consent credentials into `verifier`'s cache. Runs on one core.
-fn check_part(part: &[Vec<u8>], verifier: &ConsentVerifier) -> Vec<Checked> {
-    let decoded: Vec<Result<(Entry, Hash32), String>> = part
-        .iter()
-        .map(|bytes| Entry::decode_hashed(bytes).map_err(|e| e.to_string()))
-        .collect();
-    let mut checks = Vec::with_capacity(part.len() * 2);
-    let mut slots = Vec::with_capacity(part.len());
-    for (entry, _) in decoded.iter().flatten() {
-        checks.push(entry.signature_check());
-        let event_slot = entry.event.signature_check().map(|check| {
-            checks.push(check);
-            checks.len() - 1
-        });
-        slots.push((
-            checks.len() - 1 - usize::from(event_slot.is_some()),
-            event_slot,
-        ));
-        if let Event::ConsentGranted { credential } = &entry.event {
-            // Warms the cache; the verdict is read again in feed order.
-            let _ = verify_credential(verifier, credential);
-        }
-    }
-    let verdicts = verify_many(&checks);
-    let mut slots = slots.into_iter();
-    decoded
-        .into_iter()
-        .map(|entry| match entry {
-            Ok(entry) => {
-                let (entry_slot, event_slot) = slots
-                    .next()
-                    .unwrap_or_else(|| unreachable!("one slot per decoded entry"));
-                Checked {
-                    entry: Ok(entry),
-                    signed: verdicts[entry_slot],
-                    event_signed: event_slot.is_none_or(|slot| verdicts[slot]),
-                }
-            }
-            Err(error) => Checked {
-                entry: Err(error),
-                signed: false,
-                event_signed: false,
-            },
-        })
-        .collect()
-}
-
-/// [`check_part`] over `chunk`, using every available core.
-fn check_in_parallel(chunk: &[Vec<u8>], verifier: &ConsentVerifier) -> Vec<Checked> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 16);
-    let per_thread = chunk.len().div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = chunk
-            .chunks(per_thread)
-            .map(|part| scope.spawn(move || check_part(part, verifier)))
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|worker| {
-                worker
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    })
-}
-
 /// Marks the bytes of entries that may hold a membership change: cheaper than decoding
 /// every entry. A false positive only costs a decode.
 fn may_change_membership(bytes: &[u8]) -> bool {
@@ -295,113 +213,42 @@ pub fn audit_with_progress<S: LogStore>(
 
     // Pass 2: decoding, hashing and signatures in parallel, chunk by chunk; then links,
     // events and state in feed order.
-    let mut state = State::new(genesis);
-    let mut heads: BTreeMap<Did, (u64, Hash32)> = BTreeMap::new();
-    let mut problems = Vec::new();
-    let mut events: BTreeMap<&'static str, u64> = BTreeMap::new();
-    let mut entries = 0u64;
-    let mut days: BTreeMap<String, DayCount> = BTreeMap::new();
-    let mut logged_at: HashMap<Hash32, u64> = HashMap::new();
-    let mut timing = timing::Timing::default();
+    let mut replay = Replay::new(genesis, &ever_members, &verifier);
     let mut chunk: Vec<Vec<u8>> = Vec::with_capacity(AUDIT_CHUNK);
-    let mut check_chunk = |chunk: &mut Vec<Vec<u8>>| {
-        let checked = check_in_parallel(chunk, &verifier);
-        chunk.clear();
-        for checked in checked {
-            entries += 1;
-            let (entry, hash) = match checked.entry {
-                Ok(decoded) => decoded,
-                Err(error) => {
-                    problems.push(Problem {
-                        origin: String::new(),
-                        seq: 0,
-                        problem: format!("stored bytes are not an entry: {error}"),
-                    });
-                    continue;
-                }
-            };
-            *events.entry(entry.event.kind()).or_default() += 1;
-            let mut problem = |text: String| {
-                problems.push(Problem {
-                    origin: entry.origin.to_string(),
-                    seq: entry.seq,
-                    problem: text,
-                })
-            };
-            let (last_seq, last_hash) = heads
-                .get(&entry.origin)
-                .copied()
-                .unwrap_or((0, Hash32::ZERO));
-            if !ever_members.contains_key(&entry.origin) {
-                problem("origin is not a member".into());
-            } else if !checked.signed {
-                problem("signature does not verify".into());
-            } else if entry.seq != last_seq + 1 || entry.prev != last_hash {
-                problem(format!("does not link to seq {last_seq}"));
-            } else {
-                // A failed batch verdict is re-checked in full, which names the problem.
-                let check = if checked.event_signed {
-                    Check::Presigned
-                } else {
-                    Check::Full
-                };
-                match validate_event(
-                    &entry.event,
-                    &entry.origin,
-                    state.membership(),
-                    &verifier,
-                    check,
-                ) {
-                    Ok(valid) => {
-                        let kind = entry.event.kind();
-                        if kind == "consentGranted" || kind == "consentRevoked" {
-                            let day = DateTime::<Utc>::from_timestamp_millis(entry.time as i64)
-                                .unwrap_or_default()
-                                .format("%Y-%m-%d")
-                                .to_string();
-                            let count = days.entry(day.clone()).or_default();
-                            count.day = day;
-                            if kind == "consentGranted" {
-                                count.granted += 1;
-                            } else {
-                                count.revoked += 1;
-                            }
-                        }
-                        if kind == "consentRevoked" {
-                            // The log's time for a revocation: its first entry's, whichever
-                            // feed holds it; never the time the revoker names.
-                            logged_at
-                                .entry(entry.event.id())
-                                .and_modify(|at: &mut u64| *at = (*at).min(entry.time))
-                                .or_insert(entry.time);
-                        }
-                        timing.note(&entry);
-                        state.apply(entry.event.id(), &valid);
-                    }
-                    Err(error) => problem(format!("invalid {}: {error}", entry.event.kind())),
-                }
-            }
-            heads.insert(entry.origin.clone(), (entry.seq, hash));
-        }
-        progress(entries, total.max(entries));
-    };
     store.for_each_encoded(&mut |bytes| {
         chunk.push(bytes.to_vec());
         if chunk.len() == AUDIT_CHUNK {
-            check_chunk(&mut chunk);
+            replay.chunk(&chunk);
+            chunk.clear();
+            progress(replay.entries, total.max(replay.entries));
         }
         true
     })?;
-    check_chunk(&mut chunk);
+    replay.chunk(&chunk);
+    progress(replay.entries, total.max(replay.entries));
 
     let equivocations = confirmed_equivocations(store)?;
 
-    let checked = accesses::check_commitments(timing.commitments(), records)?;
-    problems.extend(checked.problems);
-    let accesses_by_app = accesses::accesses_by_app(&state, &checked.records);
-    let violations = accesses::violations(&state, &checked.records, &config, &logged_at);
-    let late_records = timing.late_records(config.late_bound_ms());
+    // Pass 3: each applied commitment, once the state is final, against the records.
+    let coverage = std::mem::take(&mut replay.timing).coverage();
+    let mut check = accesses::RecordCheck::new(&replay.state, &config, &replay.logged_at, records);
+    let mut late_records = Vec::new();
+    for_each_commitment(store, &replay.rejected, &mut |seq, commitment| {
+        late_records.extend(coverage.late(seq, commitment, config.late_bound_ms()));
+        check.commitment(seq, commitment)
+    })?;
+    let found = check.finish();
 
+    let Replay {
+        state,
+        heads,
+        mut problems,
+        events,
+        entries,
+        days,
+        ..
+    } = replay;
+    problems.extend(found.problems);
     let consents = state.consent_count();
     let revoked = state
         .consents_ids()
@@ -409,7 +256,7 @@ pub fn audit_with_progress<S: LogStore>(
         .count();
     let clean = problems.is_empty()
         && equivocations.is_empty()
-        && violations.is_empty()
+        && found.violations.is_empty()
         && late_records.is_empty();
     Ok(AuditReport {
         entries,
@@ -417,18 +264,52 @@ pub fn audit_with_progress<S: LogStore>(
         events,
         consents,
         revoked,
-        accesses: checked.records.len(),
+        accesses: found.accesses,
         committed_records: state.committed().values().map(|c| c.records).sum(),
-        batches_unavailable: checked.unavailable,
+        batches_unavailable: found.unavailable,
         problems,
         equivocations,
-        violations,
+        violations: found.violations,
         late_records,
         timeline: days.into_values().collect(),
-        accesses_by_app,
+        accesses_by_app: found.by_app,
         state_digest: state.digest(),
         clean,
     })
+}
+
+/// Pass 3 of the audit: calls `visit(seq, commitment)` for every access commitment in
+/// store order that pass 2 applied (not in `rejected`), decoding only entries that may
+/// hold one. Stops at `visit`'s first error.
+fn for_each_commitment<S: LogStore>(
+    store: &S,
+    rejected: &HashSet<(Did, u64)>,
+    visit: &mut dyn FnMut(u64, &AccessCommitment) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    const TAG: &[u8] = b"\"accessCommitted\"";
+    let mut failed = None;
+    store.for_each_encoded(&mut |bytes| {
+        if !bytes.windows(TAG.len()).any(|window| window == TAG) {
+            return true;
+        }
+        let Ok(entry) = Entry::decode(bytes) else {
+            return true;
+        };
+        let Event::AccessCommitted { commitment, .. } = &entry.event else {
+            return true;
+        };
+        if rejected.contains(&(entry.origin.clone(), entry.seq)) {
+            return true;
+        }
+        match visit(entry.seq, commitment) {
+            Ok(()) => true,
+            Err(error) => {
+                failed = Some(error);
+                false
+            }
+        }
+    })?;
+    failed.map_or(Ok(()), Err)
 }
 
 /// Pass 1 of the audit: every DID that was ever a member (membership, which decides whose

@@ -1,4 +1,4 @@
-//! Audit: a clean log passes; forged entries, broken links, equivocation, access after revocation and access records stamped long before any peer saw them are all found.
+//! Audit: a clean log passes; forged entries, broken links, equivocation, access after revocation and access records stamped long before any peer saw them are all found; only applied commitments are judged against records.
 
 #![allow(clippy::unwrap_used)]
 
@@ -365,4 +365,50 @@ fn records_that_do_not_match_their_commitment_are_found_and_missing_ones_counted
     let report = audit(node.store(), &c.genesis, BOUND, &NoRecords).unwrap();
     assert!(report.clean, "{}", report.summary());
     assert_eq!((report.accesses, report.batches_unavailable), (0, 3));
+}
+
+#[test]
+fn a_commitment_in_an_entry_that_fails_its_checks_is_not_judged_against_records() {
+    let records = Records::default();
+    let c = Consortium::new();
+    let (_, consent) = consent(&c.bank_a, &c.tsp);
+    let at = consent.terms.valid_from.timestamp_millis() as u64 + 1_000;
+    let mut source = Replica::open(MemoryStore::new(), &c.genesis).unwrap();
+    let granted = source
+        .append_local(&c.bank_a, grant(&consent), now_ms())
+        .unwrap()
+        .entry()
+        .clone();
+    let committed = source
+        .append_local(
+            &c.bank_a,
+            records.access(&c.bank_a, consent.id, at),
+            now_ms(),
+        )
+        .unwrap()
+        .entry()
+        .clone();
+    // The same feed with its commitment's entry altered after signing: the raw store
+    // checks links, not signatures.
+    let mut forged = committed.clone();
+    forged.time += 1;
+    let mut store = MemoryStore::new();
+    store.append(&[granted, forged]).unwrap();
+    let report = audit(&store, &c.genesis, BOUND, &records).unwrap();
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    assert_eq!(report.problems[0].problem, "signature does not verify");
+    assert_eq!(
+        (
+            report.accesses,
+            report.batches_unavailable,
+            report.committed_records
+        ),
+        (0, 0, 0),
+        "the forged entry's batch is neither judged nor counted"
+    );
+
+    // The honest feed: its one batch is judged.
+    let report = audit(source.store(), &c.genesis, BOUND, &records).unwrap();
+    assert!(report.clean, "{}", report.summary());
+    assert_eq!(report.accesses, 1);
 }

@@ -62,6 +62,9 @@ fn figures(dir: &Path) -> anyhow::Result<(Vec<Figure>, Vec<String>)> {
     if let Some(adapter) = read("adapter.json")? {
         adapter_figures(&adapter, &mut figures, &mut dates)?;
     }
+    if let Some(memory) = read("memory.json")? {
+        memory_figures(&memory, &mut figures, &mut dates)?;
+    }
     Ok((figures, dates))
 }
 
@@ -147,6 +150,40 @@ fn log_figures(
         target: format!("< {target} s"),
         met: Some(seconds < target),
     });
+    // A run of ten million entries is held to its own bound.
+    if entries >= 1e7 {
+        let seconds = num(log, "/audit/seconds")?;
+        let target = num(log, "/audit/target_seconds_this_size")?;
+        figures.push(Figure {
+            name: "log.audit_10m",
+            what: "audit of 10,000,000 entries",
+            value: seconds,
+            unit: "s",
+            reference_what: "raw signature bound, all cores",
+            reference: bound,
+            reference_unit: "entries/s",
+            ratio: rate / bound,
+            target: format!("< {target} s"),
+            met: Some(seconds < target),
+        });
+    }
+    // Older results have no peak resident set for the audit.
+    if log.pointer("/audit/peak_rss_mib").is_some() {
+        let peak = num(log, "/audit/peak_rss_mib")?;
+        let bound = num(log, "/audit/target_peak_rss_mib")?;
+        figures.push(Figure {
+            name: "log.audit_peak_rss",
+            what: "peak resident set while auditing the log",
+            value: peak,
+            unit: "MiB",
+            reference_what: "resident before the audit",
+            reference: num(log, "/audit/rss_before_mib")?,
+            reference_unit: "MiB",
+            ratio: peak / bound,
+            target: format!("< {bound} MiB"),
+            met: Some(peak < bound),
+        });
+    }
     // Older results have no records section.
     if log.pointer("/records").is_some() {
         let bytes = num(log, "/records/log_entry_bytes_per_1000_calls")?;
@@ -220,6 +257,45 @@ fn read_figures(
         ratio: published / locked,
         target: "below the locked p99".into(),
         met: Some(published < locked),
+    });
+    Ok(())
+}
+
+/// The figures of `memory.json`.
+fn memory_figures(
+    memory: &Value,
+    figures: &mut Vec<Figure>,
+    dates: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    dates.push(format!("memory {}", memory["date"].as_str().unwrap_or("?")));
+    let calls = num(memory, "/calls")?;
+    let bank = num(memory, "/bank/rss_end_mib")?;
+    let bank_bound = num(memory, "/bank/target_rss_mib")?;
+    figures.push(Figure {
+        name: "memory.bank_rss",
+        what: "the bank node's resident set after the served calls",
+        value: bank,
+        unit: "MiB",
+        reference_what: "after the warm-up",
+        reference: num(memory, "/bank/rss_start_mib")?,
+        reference_unit: "MiB",
+        ratio: bank / bank_bound,
+        target: format!("< {bank_bound} MiB after 1,000,000 calls"),
+        met: Some(calls >= 1e6 && bank < bank_bound),
+    });
+    let growth = num(memory, "/tsp/growth_ratio")?;
+    let bound = num(memory, "/tsp/target_growth_ratio")?;
+    figures.push(Figure {
+        name: "memory.member_growth",
+        what: "a TSP node's resident set after the bank's served calls",
+        value: num(memory, "/tsp/rss_end_mib")?,
+        unit: "MiB",
+        reference_what: "after the warm-up",
+        reference: num(memory, "/tsp/rss_start_mib")?,
+        reference_unit: "MiB",
+        ratio: growth,
+        target: format!("ratio ≤ {bound} after 1,000,000 calls"),
+        met: Some(calls >= 1e6 && growth <= bound),
     });
     Ok(())
 }

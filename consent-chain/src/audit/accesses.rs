@@ -32,64 +32,103 @@ impl RecordSource for NoRecords {
     }
 }
 
+/// Checks commitments one batch at a time, as the audit meets them on the log: each
+/// batch is fetched from the source, matched against its commitment, and its records
+/// folded into per-app counts and violations. No batch is kept after it is checked, so
+/// memory does not grow with the records.
+pub(super) struct RecordCheck<'a> {
+    state: &'a State,
+    config: &'a AuditConfig,
+    logged_at: &'a HashMap<Hash32, u64>,
+    source: &'a dyn RecordSource,
+    found: Found,
+    by_app: BTreeMap<String, AppAccesses>,
+}
+
 /// What checking the commitments against a source found.
 #[derive(Debug, Default)]
-pub(super) struct CheckedRecords {
-    /// Records of batches that matched their commitments, with their bank.
-    pub records: Vec<(Did, AccessRecord)>,
+pub(super) struct Found {
+    /// Records of batches that matched their commitments.
+    pub accesses: usize,
     /// Batches that do not match their commitment.
     pub problems: Vec<Problem>,
     /// Committed batches the source does not hold.
     pub unavailable: u64,
+    /// Accesses served under unusable consents.
+    pub violations: Vec<Violation>,
+    /// Served and refused accesses per app, busiest first.
+    pub by_app: Vec<AppAccesses>,
 }
 
-/// Checks every commitment (with the feed seq holding it) against `source`.
-pub(super) fn check_commitments(
-    commitments: &[(u64, AccessCommitment)],
-    source: &dyn RecordSource,
-) -> Result<CheckedRecords, StoreError> {
-    let mut checked = CheckedRecords::default();
-    for (seq, commitment) in commitments {
-        let Some(records) = source.batch(&commitment.bank, commitment.batch)? else {
-            checked.unavailable += 1;
-            continue;
+impl<'a> RecordCheck<'a> {
+    /// A check against the final `state`, with each revocation's first log time in
+    /// `logged_at`.
+    pub(super) fn new(
+        state: &'a State,
+        config: &'a AuditConfig,
+        logged_at: &'a HashMap<Hash32, u64>,
+        source: &'a dyn RecordSource,
+    ) -> Self {
+        Self {
+            state,
+            config,
+            logged_at,
+            source,
+            found: Found::default(),
+            by_app: BTreeMap::new(),
+        }
+    }
+
+    /// Checks the commitment at feed seq `seq` against the source's records for it.
+    pub(super) fn commitment(
+        &mut self,
+        seq: u64,
+        commitment: &AccessCommitment,
+    ) -> Result<(), StoreError> {
+        let Some(records) = self.source.batch(&commitment.bank, commitment.batch)? else {
+            self.found.unavailable += 1;
+            return Ok(());
         };
-        let first = records.iter().map(|r| r.time).min().unwrap_or(0);
-        let last = records.iter().map(|r| r.time).max().unwrap_or(0);
-        let matches = batch_root(&records) == commitment.root
-            && records.len() == commitment.records as usize
-            && (first, last) == (commitment.first, commitment.last);
-        if matches {
-            let bank = &commitment.bank;
-            checked
-                .records
-                .extend(records.into_iter().map(|r| (bank.clone(), r)));
-        } else {
-            checked.problems.push(Problem {
+        if !matches(&records, commitment) {
+            self.found.problems.push(Problem {
                 origin: commitment.bank.to_string(),
-                seq: *seq,
+                seq,
                 problem: format!(
                     "access batch {}: the bank's records do not match its commitment (root, count or time range)",
                     commitment.batch
                 ),
             });
+            return Ok(());
         }
+        self.found.accesses += records.len();
+        for record in &records {
+            self.count(record);
+            if let Some(violation) = self.violation(&commitment.bank, record) {
+                self.found.violations.push(violation);
+            }
+        }
+        Ok(())
     }
-    Ok(checked)
-}
 
-/// Served and refused accesses per app, busiest first.
-pub(super) fn accesses_by_app(state: &State, records: &[(Did, AccessRecord)]) -> Vec<AppAccesses> {
-    let mut by_app: BTreeMap<String, AppAccesses> = BTreeMap::new();
-    for (_, record) in records {
-        let Some(consent) = state.consent(&record.consent_id) else {
-            continue;
+    /// What was found, with the per-app counts busiest first.
+    pub(super) fn finish(mut self) -> Found {
+        let mut by_app: Vec<AppAccesses> = std::mem::take(&mut self.by_app).into_values().collect();
+        by_app.sort_by_key(|a| std::cmp::Reverse(a.served + a.refused));
+        self.found.by_app = by_app;
+        self.found
+    }
+
+    /// Counts `record` for the app its consent names.
+    fn count(&mut self, record: &AccessRecord) {
+        let Some(consent) = self.state.consent(&record.consent_id) else {
+            return;
         };
-        let app = by_app
+        let app = self
+            .by_app
             .entry(consent.terms.app.to_string())
             .or_insert_with(|| AppAccesses {
                 app: consent.terms.app.to_string(),
-                name: state.app_name(&consent.terms.app).map(str::to_owned),
+                name: self.state.app_name(&consent.terms.app).map(str::to_owned),
                 ..AppAccesses::default()
             });
         if record.outcome == Outcome::Served {
@@ -98,65 +137,58 @@ pub(super) fn accesses_by_app(state: &State, records: &[(Did, AccessRecord)]) ->
             app.refused += 1;
         }
     }
-    let mut accesses_by_app: Vec<AppAccesses> = by_app.into_values().collect();
-    accesses_by_app.sort_by_key(|a| std::cmp::Reverse(a.served + a.refused));
 
-    accesses_by_app
-}
-
-/// Accesses served under a consent that was not usable at that time, beyond the
-/// propagation bound after a revocation entered the log (`logged_at`: each revocation
-/// event's first entry time).
-pub(super) fn violations(
-    state: &State,
-    records: &[(Did, AccessRecord)],
-    config: &AuditConfig,
-    logged_at: &HashMap<Hash32, u64>,
-) -> Vec<Violation> {
-    let mut violations = Vec::new();
-    for (bank, record) in records {
+    /// Why `bank` should not have served `record`, beyond the propagation bound after a
+    /// revocation entered the log; `None` when it was usable or was refused.
+    fn violation(&self, bank: &Did, record: &AccessRecord) -> Option<Violation> {
         if record.outcome != Outcome::Served {
-            continue;
+            return None;
         }
         let at = DateTime::<Utc>::from_timestamp_millis(record.time as i64).unwrap_or_default();
-        let reason = match state.consent(&record.consent_id) {
-            None => Some("no such consent on the log".to_owned()),
+        let reason = match self.state.consent(&record.consent_id) {
+            None => "no such consent on the log".to_owned(),
             Some(consent) if &consent.terms.bank != bank => {
-                Some("consent is for another bank".to_owned())
+                "consent is for another bank".to_owned()
             }
             Some(consent) => {
-                let revoked_at = state
+                let revoked_at = self
+                    .state
                     .verified_revocations(&record.consent_id)
                     .iter()
-                    .filter_map(|event_id| logged_at.get(event_id).copied())
+                    .filter_map(|event_id| self.logged_at.get(event_id).copied())
                     .min();
                 match revoked_at {
                     Some(at_ms)
-                        if record.time > at_ms.saturating_add(config.propagation_bound_ms) =>
+                        if record.time > at_ms.saturating_add(self.config.propagation_bound_ms) =>
                     {
-                        Some(format!(
+                        format!(
                             "served {} ms after the revocation entered the log",
                             record.time - at_ms
-                        ))
+                        )
                     }
                     _ => match consent.validity_at(at) {
-                        Validity::NotYetValid => Some("served before validFrom".to_owned()),
-                        Validity::Expired => Some("served after validUntil".to_owned()),
-                        Validity::Active => None,
+                        Validity::NotYetValid => "served before validFrom".to_owned(),
+                        Validity::Expired => "served after validUntil".to_owned(),
+                        Validity::Active => return None,
                     },
                 }
             }
         };
-        if let Some(reason) = reason {
-            violations.push(Violation {
-                bank: bank.to_string(),
-                consent_id: record.consent_id,
-                operation: record.operation.clone(),
-                time: record.time,
-                reason,
-            });
-        }
+        Some(Violation {
+            bank: bank.to_string(),
+            consent_id: record.consent_id,
+            operation: record.operation.clone(),
+            time: record.time,
+            reason,
+        })
     }
+}
 
-    violations
+/// The records' root, count and time range are the commitment's.
+fn matches(records: &[AccessRecord], commitment: &AccessCommitment) -> bool {
+    let first = records.iter().map(|r| r.time).min().unwrap_or(0);
+    let last = records.iter().map(|r| r.time).max().unwrap_or(0);
+    batch_root(records) == commitment.root
+        && records.len() == commitment.records as usize
+        && (first, last) == (commitment.first, commitment.last)
 }

@@ -34,49 +34,33 @@ pub struct LateRecords {
     pub late_ms: u64,
 }
 
-/// One access commitment as the audit met it: the feed seq holding it, and it.
-type Batch = (u64, AccessCommitment);
-
-/// What the audit collects about timing as it reads the log.
+/// What the audit collects about timing as it reads the log: per origin, (checkpoint
+/// time, head seq covered, observer) for every other member's checkpoint.
 #[derive(Debug, Default)]
 pub(super) struct Timing {
-    /// Per origin: (checkpoint time, head seq covered, observer).
     sightings: HashMap<Did, Vec<(u64, u64, Did)>>,
-    batches: Vec<Batch>,
 }
 
 impl Timing {
-    /// Notes a valid entry: a checkpoint's coverage of other feeds, or an access batch.
+    /// Notes a valid entry: a checkpoint's coverage of other feeds.
     pub(super) fn note(&mut self, entry: &Entry) {
-        match &entry.event {
-            Event::Checkpoint { frontier } => {
-                for (origin, head) in frontier.iter().filter(|(o, _)| **o != entry.origin) {
-                    self.sightings.entry(origin.clone()).or_default().push((
-                        entry.time,
-                        head.seq,
-                        entry.origin.clone(),
-                    ));
-                }
+        if let Event::Checkpoint { frontier } = &entry.event {
+            for (origin, head) in frontier.iter().filter(|(o, _)| **o != entry.origin) {
+                self.sightings.entry(origin.clone()).or_default().push((
+                    entry.time,
+                    head.seq,
+                    entry.origin.clone(),
+                ));
             }
-            Event::AccessCommitted { commitment, .. } => {
-                self.batches.push((entry.seq, commitment.clone()));
-            }
-            _ => {}
         }
     }
 
-    /// Every access commitment met, with the feed seq holding it.
-    pub(super) fn commitments(&self) -> &[(u64, AccessCommitment)] {
-        &self.batches
-    }
-
-    /// The batches first seen by a peer more than `bound_ms` after their oldest stamp.
-    /// A batch no peer's checkpoint covers yet is not judged.
-    pub(super) fn late_records(mut self, bound_ms: u64) -> Vec<LateRecords> {
+    /// When each feed's positions were first covered by a peer's checkpoint.
+    pub(super) fn coverage(self) -> Coverage {
         // Per origin, sightings by time with the highest seq covered so far: the first
         // index reaching a seq is the first time any peer is known to have held it.
         let mut covered: BTreeMap<Did, Vec<(u64, u64, Did)>> = BTreeMap::new();
-        for (origin, mut seen) in self.sightings.drain() {
+        for (origin, mut seen) in self.sightings {
             seen.sort_by_key(|(time, _, _)| *time);
             let mut highest = 0;
             for sighting in &mut seen {
@@ -85,23 +69,37 @@ impl Timing {
             }
             covered.insert(origin, seen);
         }
-        self.batches
-            .into_iter()
-            .filter_map(|(seq, commitment)| {
-                let seen = covered.get(&commitment.bank)?;
-                let first = seen.partition_point(|(_, covers, _)| *covers < seq);
-                let (seen_at, _, by) = seen.get(first)?;
-                let late_ms = seen_at.saturating_sub(commitment.first);
-                (late_ms > bound_ms).then(|| LateRecords {
-                    bank: commitment.bank.to_string(),
-                    seq,
-                    records: commitment.records as usize,
-                    stamped: commitment.first,
-                    seen_by: by.to_string(),
-                    seen_at: *seen_at,
-                    late_ms,
-                })
-            })
-            .collect()
+        Coverage { covered }
+    }
+}
+
+/// Per origin, sightings by time with the highest seq covered by then.
+#[derive(Debug, Default)]
+pub(super) struct Coverage {
+    covered: BTreeMap<Did, Vec<(u64, u64, Did)>>,
+}
+
+impl Coverage {
+    /// The batch at feed seq `seq` when a peer first saw it more than `bound_ms` after its
+    /// oldest stamp. A batch no peer's checkpoint covers yet is not judged.
+    pub(super) fn late(
+        &self,
+        seq: u64,
+        commitment: &AccessCommitment,
+        bound_ms: u64,
+    ) -> Option<LateRecords> {
+        let seen = self.covered.get(&commitment.bank)?;
+        let first = seen.partition_point(|(_, covers, _)| *covers < seq);
+        let (seen_at, _, by) = seen.get(first)?;
+        let late_ms = seen_at.saturating_sub(commitment.first);
+        (late_ms > bound_ms).then(|| LateRecords {
+            bank: commitment.bank.to_string(),
+            seq,
+            records: commitment.records as usize,
+            stamped: commitment.first,
+            seen_by: by.to_string(),
+            seen_at: *seen_at,
+            late_ms,
+        })
     }
 }

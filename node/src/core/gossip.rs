@@ -195,7 +195,27 @@ impl NodeService {
         for entry in &entries {
             self.note_known(&entry.origin, entry.seq);
         }
-        for result in self.write(|replica| replica.receive_many_sealed(entries)) {
+        // Non-members' entries are refused before any signature is checked.
+        let (mut members, outsiders): (Vec<Sealed>, Vec<Sealed>) = {
+            let state = self.state();
+            entries
+                .into_iter()
+                .partition(|entry| state.membership().get(&entry.origin).is_some())
+        };
+        outcome.rejected += outsiders.len();
+        // Highest seq first within a feed, as `Replica::receive_many_sealed` does; every
+        // signature verified together outside the replica's lock, so readers of the
+        // lock and other writers never wait on the verification.
+        members.sort_by(|a, b| (&a.origin, b.seq).cmp(&(&b.origin, a.seq)));
+        let signatures = consentnet_consent_chain::replica::verify_sealed(&members);
+        let results: Vec<_> = self.write(|replica| {
+            members
+                .into_iter()
+                .zip(signatures)
+                .map(|(entry, signatures)| replica.receive_sealed(entry, signatures))
+                .collect()
+        });
+        for result in results {
             match result {
                 Ok(Received::Stored(stored)) => outcome.stored += stored.len(),
                 Ok(Received::Buffered { .. }) => outcome.gap = true,

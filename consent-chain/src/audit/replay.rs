@@ -1,0 +1,237 @@
+//! The audit's main pass over the log: entries decoded, hashed and signature-checked in parallel chunks, then links, events and state replayed in feed order.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use consentnet_identity::{ConsentVerifier, Did, Hash32, verify_many};
+
+use super::timing::Timing;
+use super::{DayCount, Problem};
+use crate::entry::Entry;
+use crate::event::Event;
+use crate::genesis::Genesis;
+use crate::state::State;
+use crate::validate::{Check, validate_event, verify_credential};
+
+/// Entries read, then checked together, spread over the machine's cores.
+pub(super) const AUDIT_CHUNK: usize = 8192;
+
+/// What the parallel phase learns about one stored entry.
+struct Checked {
+    /// The entry and its hash, or why its bytes are not an entry.
+    entry: Result<(Entry, Hash32), String>,
+    /// The origin's signature verifies.
+    signed: bool,
+    /// The event's own signature verifies (true for events without one).
+    event_signed: bool,
+}
+
+/// Decodes and hashes entries and verifies their origin and event signatures in batches;
+/// verifies consent credentials into `verifier`'s cache. Runs on one core.
+fn check_part(part: &[Vec<u8>], verifier: &ConsentVerifier) -> Vec<Checked> {
+    let decoded: Vec<Result<(Entry, Hash32), String>> = part
+        .iter()
+        .map(|bytes| Entry::decode_hashed(bytes).map_err(|e| e.to_string()))
+        .collect();
+    let mut checks = Vec::with_capacity(part.len() * 2);
+    let mut slots = Vec::with_capacity(part.len());
+    for (entry, _) in decoded.iter().flatten() {
+        checks.push(entry.signature_check());
+        let event_slot = entry.event.signature_check().map(|check| {
+            checks.push(check);
+            checks.len() - 1
+        });
+        slots.push((
+            checks.len() - 1 - usize::from(event_slot.is_some()),
+            event_slot,
+        ));
+        if let Event::ConsentGranted { credential } = &entry.event {
+            // Warms the cache; the verdict is read again in feed order.
+            let _ = verify_credential(verifier, credential);
+        }
+    }
+    let verdicts = verify_many(&checks);
+    let mut slots = slots.into_iter();
+    decoded
+        .into_iter()
+        .map(|entry| match entry {
+            Ok(entry) => {
+                let (entry_slot, event_slot) = slots
+                    .next()
+                    .unwrap_or_else(|| unreachable!("one slot per decoded entry"));
+                Checked {
+                    entry: Ok(entry),
+                    signed: verdicts[entry_slot],
+                    event_signed: event_slot.is_none_or(|slot| verdicts[slot]),
+                }
+            }
+            Err(error) => Checked {
+                entry: Err(error),
+                signed: false,
+                event_signed: false,
+            },
+        })
+        .collect()
+}
+
+/// [`check_part`] over `chunk`, using every available core.
+fn check_in_parallel(chunk: &[Vec<u8>], verifier: &ConsentVerifier) -> Vec<Checked> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 16);
+    let per_thread = chunk.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = chunk
+            .chunks(per_thread)
+            .map(|part| scope.spawn(move || check_part(part, verifier)))
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| {
+                worker
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
+}
+
+/// What the main pass has found so far. Its memory grows with the state, the feeds,
+/// the days and the other members' checkpoints, never with per-access data.
+pub(super) struct Replay<'a> {
+    ever_members: &'a BTreeMap<Did, ()>,
+    verifier: &'a ConsentVerifier,
+    /// The state the valid entries produce.
+    pub state: State,
+    /// Per feed, the last entry met: its seq and hash.
+    pub heads: BTreeMap<Did, (u64, Hash32)>,
+    /// Entries that fail a check.
+    pub problems: Vec<Problem>,
+    /// The entries that were not applied, by origin and seq.
+    pub rejected: HashSet<(Did, u64)>,
+    /// Entries by event kind.
+    pub events: BTreeMap<&'static str, u64>,
+    /// Entries met.
+    pub entries: u64,
+    /// Grants and revocations per day.
+    pub days: BTreeMap<String, DayCount>,
+    /// Each revocation event's first entry time.
+    pub logged_at: HashMap<Hash32, u64>,
+    /// Other members' checkpoints.
+    pub timing: Timing,
+}
+
+impl<'a> Replay<'a> {
+    /// A pass from `genesis`, counting only feeds of `ever_members`.
+    pub(super) fn new(
+        genesis: &Genesis,
+        ever_members: &'a BTreeMap<Did, ()>,
+        verifier: &'a ConsentVerifier,
+    ) -> Self {
+        Self {
+            ever_members,
+            verifier,
+            state: State::new(genesis),
+            heads: BTreeMap::new(),
+            problems: Vec::new(),
+            rejected: HashSet::new(),
+            events: BTreeMap::new(),
+            entries: 0,
+            days: BTreeMap::new(),
+            logged_at: HashMap::new(),
+            timing: Timing::default(),
+        }
+    }
+
+    /// Checks the stored entries `chunk`, the next ones in store order.
+    pub(super) fn chunk(&mut self, chunk: &[Vec<u8>]) {
+        for checked in check_in_parallel(chunk, self.verifier) {
+            self.entries += 1;
+            match checked.entry {
+                Ok((entry, hash)) => self.entry(&entry, hash, checked.signed, checked.event_signed),
+                Err(error) => self.problems.push(Problem {
+                    origin: String::new(),
+                    seq: 0,
+                    problem: format!("stored bytes are not an entry: {error}"),
+                }),
+            }
+        }
+    }
+
+    /// Checks one decoded entry (`signed`: its origin's signature verified;
+    /// `event_signed`: its event's own did) and applies it when valid.
+    fn entry(&mut self, entry: &Entry, hash: Hash32, signed: bool, event_signed: bool) {
+        *self.events.entry(entry.event.kind()).or_default() += 1;
+        let (last_seq, last_hash) = self
+            .heads
+            .get(&entry.origin)
+            .copied()
+            .unwrap_or((0, Hash32::ZERO));
+        let verdict = if !self.ever_members.contains_key(&entry.origin) {
+            Err("origin is not a member".to_owned())
+        } else if !signed {
+            Err("signature does not verify".to_owned())
+        } else if entry.seq != last_seq + 1 || entry.prev != last_hash {
+            Err(format!("does not link to seq {last_seq}"))
+        } else {
+            self.apply(entry, event_signed)
+        };
+        if let Err(problem) = verdict {
+            self.problems.push(Problem {
+                origin: entry.origin.to_string(),
+                seq: entry.seq,
+                problem,
+            });
+            self.rejected.insert((entry.origin.clone(), entry.seq));
+        }
+        self.heads.insert(entry.origin.clone(), (entry.seq, hash));
+    }
+
+    /// Validates the event of a linked, signed entry and applies it.
+    fn apply(&mut self, entry: &Entry, event_signed: bool) -> Result<(), String> {
+        // A failed batch verdict is re-checked in full, which names the problem.
+        let check = if event_signed {
+            Check::Presigned
+        } else {
+            Check::Full
+        };
+        let valid = validate_event(
+            &entry.event,
+            &entry.origin,
+            self.state.membership(),
+            self.verifier,
+            check,
+        )
+        .map_err(|error| format!("invalid {}: {error}", entry.event.kind()))?;
+        let kind = entry.event.kind();
+        if kind == "consentGranted" || kind == "consentRevoked" {
+            self.count_day(entry.time, kind == "consentGranted");
+        }
+        if kind == "consentRevoked" {
+            // The log's time for a revocation: its first entry's, whichever feed holds
+            // it; never the time the revoker names.
+            self.logged_at
+                .entry(entry.event.id())
+                .and_modify(|at: &mut u64| *at = (*at).min(entry.time))
+                .or_insert(entry.time);
+        }
+        self.timing.note(entry);
+        self.state.apply(entry.event.id(), &valid);
+        Ok(())
+    }
+
+    /// Counts a grant (or a revocation) on the UTC day of `time`.
+    fn count_day(&mut self, time: u64, granted: bool) {
+        let day = DateTime::<Utc>::from_timestamp_millis(time as i64)
+            .unwrap_or_default()
+            .format("%Y-%m-%d")
+            .to_string();
+        let count = self.days.entry(day.clone()).or_default();
+        count.day = day;
+        if granted {
+            count.granted += 1;
+        } else {
+            count.revoked += 1;
+        }
+    }
+}
