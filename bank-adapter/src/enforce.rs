@@ -1,6 +1,6 @@
 //! The consent check every unified-API call passes before a bank connector is called (decision A3): proof of possession, freshness, replay, a usable consent for this bank, the account, the permission, and the bank's approval of the app; each failure with its own code.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::{DateTime, Utc};
@@ -186,11 +186,22 @@ pub struct ReplayCache {
     inner: Mutex<HashMap<Did, SeenProofs>>,
 }
 
-/// Proof ids with when they were seen (seconds), and the same in arrival order.
+/// Proof ids seen, and the same with when they were seen (seconds) in arrival order.
+/// An id is held as the first 16 bytes of its SHA-256: a fixed 16 bytes however long
+/// the caller made it, and two ids collide only by breaking SHA-256.
 #[derive(Debug, Default)]
 struct SeenProofs {
-    by_id: HashMap<String, i64>,
-    order: VecDeque<(i64, String)>,
+    by_id: HashSet<u128>,
+    order: VecDeque<(i64, u128)>,
+}
+
+/// The 16 bytes a proof id is remembered by.
+fn proof_key(jti: &str) -> u128 {
+    use sha2::{Digest as _, Sha256};
+    let digest = Sha256::digest(jti.as_bytes());
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&digest[..16]);
+    u128::from_be_bytes(first)
 }
 
 impl ReplayCache {
@@ -223,7 +234,8 @@ impl ReplayCache {
                 seen.remove(&old);
             }
         }
-        if seen.contains_key(jti) {
+        let key = proof_key(jti);
+        if seen.contains(&key) {
             return Err(ObError::new(
                 ObCode::ProofReplayed,
                 "this proof was already used",
@@ -236,8 +248,8 @@ impl ReplayCache {
             )
             .retry_after(u64::try_from(PROOF_WINDOW_SECS).unwrap_or(1)));
         }
-        seen.insert(jti.to_owned(), now);
-        order.push_back((now, jti.to_owned()));
+        seen.insert(key);
+        order.push_back((now, key));
         Ok(())
     }
 }
