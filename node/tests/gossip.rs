@@ -1,4 +1,4 @@
-//! Gossip messages of several entries judged by a node over a real RocksDB log: bundles are stored whole, a forgery or a malformed bundle is rejected without storing it, repeats are ignored and gaps reported.
+//! Gossip messages and sync answers judged by a node over a real RocksDB log: bundles are stored whole, a forgery or a malformed bundle is rejected without storing it, repeats are ignored and gaps reported; a sync answer refuses outsiders and forgeries.
 
 #![allow(clippy::unwrap_used)]
 
@@ -214,4 +214,30 @@ fn an_entry_stamped_beyond_the_skew_bound_ahead_is_refused_and_its_origin_report
         metrics.contains("consentnet_entries_clock_skewed_total{direction=\"ahead\"} 1"),
         "{metrics}"
     );
+}
+
+#[test]
+fn a_sync_answer_stores_its_members_entries_in_any_order_and_refuses_outsiders_and_forgeries() {
+    let f = fixture();
+    let sealed = |entries: &[Entry]| -> Vec<consentnet_consent_chain::Sealed> {
+        entries
+            .iter()
+            .map(|e| consentnet_consent_chain::Sealed::decode(&e.encode()).unwrap())
+            .collect()
+    };
+    let mut entries = feed(&f.origin, None, 6);
+    entries.reverse();
+    let outsider = feed(&KeyPair::generate(), None, 2);
+    let mut answer = sealed(&entries);
+    answer.extend(sealed(&outsider));
+    let outcome = f.service.receive_entries(answer);
+    assert_eq!((outcome.stored, outcome.rejected), (6, 2), "{outcome:?}");
+    assert_eq!(held(&f.service, &f.origin), 6);
+
+    // A forged entry after them is refused and not stored.
+    let mut more = feed(&f.origin, entries.first().map(Entry::head), 1);
+    more[0].time += 1;
+    let outcome = f.service.receive_entries(sealed(&more));
+    assert_eq!((outcome.stored, outcome.rejected), (0, 1), "{outcome:?}");
+    assert_eq!(held(&f.service, &f.origin), 6);
 }
