@@ -21,6 +21,10 @@ use crate::connector::{BankConnector, Money, Payment, PaymentOrder};
 use crate::enforce::Operation;
 use crate::problem::{ObCode, ObError};
 
+mod retention;
+
+pub use retention::RETENTION_DAYS;
+
 /// Where the payment initiation API lives.
 pub const PIS_BASE: &str = "/open-banking/v4.0/pisp";
 /// The idempotency header.
@@ -28,7 +32,8 @@ pub const IDEMPOTENCY_KEY: &str = "x-idempotency-key";
 
 /// What this bank has paid under each consent: the authority for what is left. With a
 /// journal file, every change is written and synced before it takes effect, so a
-/// restart forgets nothing.
+/// restart forgets nothing it still needs; payments counted more than
+/// [`RETENTION_DAYS`] ago are dropped (`payments/retention`).
 #[derive(Debug, Default)]
 pub struct Ledger {
     inner: Mutex<LedgerState>,
@@ -45,6 +50,8 @@ struct LedgerState {
     /// Payment id -> the consent it was made under, and its initiation as sent.
     owner: HashMap<String, (ConsentId, Value)>,
     journal: Option<std::fs::File>,
+    /// When payments past their retention were last dropped.
+    pruned_at: Option<DateTime<Utc>>,
 }
 
 /// One line of the journal.
@@ -120,6 +127,7 @@ impl LedgerState {
             file.sync_data()?;
         }
         self.apply(line);
+        self.prune_if_due(Utc::now());
         Ok(())
     }
 }
@@ -150,6 +158,14 @@ impl Ledger {
                 }
             }
         }
+        // Payments past their retention are dropped, and the journal rewritten without
+        // them (which also drops a torn last line).
+        let now = Utc::now();
+        if state.prune(retention::cutoff(now)) {
+            retention::compact(path, &state)?;
+            complete = None;
+        }
+        state.pruned_at = Some(now);
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
