@@ -23,7 +23,7 @@ mod snapshot;
 
 pub use batch::{Prepared, Signatures, prepare_events, verify_sealed};
 pub use outcome::{Appended, RangeRequest, Received, Rejected};
-pub use snapshot::{DEFAULT_SNAPSHOT_EVERY, Opened};
+pub use snapshot::{DEFAULT_SNAPSHOT_EVERY, EncodedSnapshot, Opened, SnapshotJob};
 
 /// The most entries one range request asks for or one answer carries.
 pub const MAX_RANGE: u64 = 512;
@@ -50,6 +50,7 @@ pub struct Replica<S: LogStore> {
     /// Entries stored since the last snapshot, and how many make one due.
     since_snapshot: u64,
     snapshot_every: u64,
+    snapshot: snapshot::Snapshots,
     opened: Opened,
 }
 
@@ -78,6 +79,7 @@ impl<S: LogStore> Replica<S> {
             verifier: Arc::new(ConsentVerifier::new(VERIFIER_CAPACITY)),
             since_snapshot: 0,
             snapshot_every: DEFAULT_SNAPSHOT_EVERY,
+            snapshot: snapshot::Snapshots::default(),
             opened: Opened::default(),
             store,
         };

@@ -1,4 +1,4 @@
-//! Opening from the persisted snapshot: the same state as a full replay, only the entries after the snapshot read, and a snapshot the log does not back ignored.
+//! Opening from the persisted snapshot: the same state as a full replay, only the entries after the snapshot read, a snapshot the log does not back ignored, and deferred snapshots stored in capture order.
 
 #![allow(clippy::unwrap_used)]
 
@@ -162,4 +162,38 @@ fn a_snapshot_from_before_new_evidence_is_not_used() {
         ConsentStatus::Unknown,
         "the snapshot's state had it; the evidence rules it out"
     );
+}
+
+#[test]
+fn a_deferred_snapshot_is_stored_only_through_its_job_and_an_older_job_never_replaces_a_newer() {
+    let c = Consortium::new();
+    let dir = tempfile::tempdir().unwrap();
+    let digest = {
+        let mut node = Replica::open(RocksStore::open(dir.path()).unwrap(), &c.genesis).unwrap();
+        node.set_snapshot_every(10);
+        node.set_snapshot_deferred(true);
+        busy_log(&c, &mut node, 12);
+        let first = node.take_snapshot_due().expect("due after 10 entries");
+        assert!(node.take_snapshot_due().is_none(), "taken once");
+        // 14 more, of which 3 repeat earlier decisions (not stored again): 11 stored.
+        busy_log(&c, &mut node, 14);
+        let second = node.take_snapshot_due().expect("due again after 10 more");
+        // Encoded side by side, the later capture is stored first: the earlier one
+        // arriving after it is refused.
+        let (first, second) = (first.encode().unwrap(), second.encode().unwrap());
+        assert!(node.put_encoded_snapshot(second).unwrap());
+        assert!(!node.put_encoded_snapshot(first).unwrap());
+        node.state().digest()
+    };
+    // Nothing was written while appending; the stored snapshot is the second capture,
+    // of every entry, so reopening replays nothing.
+    let node = Replica::open(RocksStore::open(dir.path()).unwrap(), &c.genesis).unwrap();
+    assert_eq!(
+        node.opened(),
+        Opened {
+            from_snapshot: true,
+            replayed: 0
+        }
+    );
+    assert_eq!(node.state().digest(), digest);
 }

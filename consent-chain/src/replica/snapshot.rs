@@ -36,6 +36,55 @@ pub struct Opened {
     pub replayed: u64,
 }
 
+/// Where this replica's snapshots stand.
+#[derive(Debug, Default)]
+pub(super) struct Snapshots {
+    /// Due snapshots are left to the caller rather than written while appending.
+    deferred: bool,
+    /// A snapshot came due and has not been taken.
+    due: bool,
+    /// Generation of the last snapshot captured, and of the last one stored.
+    captured: u64,
+    written: u64,
+}
+
+/// A snapshot captured under the replica's lock, encoded with [`SnapshotJob::encode`]
+/// outside it.
+#[derive(Debug)]
+pub struct SnapshotJob {
+    generation: u64,
+    genesis: Hash32,
+    heads: BTreeMap<Did, FeedHead>,
+    fork_points: BTreeMap<Did, u64>,
+    state: State,
+}
+
+/// A snapshot's bytes, for [`Replica::put_encoded_snapshot`].
+#[derive(Debug)]
+pub struct EncodedSnapshot {
+    generation: u64,
+    bytes: Vec<u8>,
+}
+
+impl SnapshotJob {
+    /// The snapshot's bytes: O(state), and needs no replica.
+    pub fn encode(self) -> Result<EncodedSnapshot, StoreError> {
+        let snapshot = Snapshot {
+            version: VERSION,
+            genesis: self.genesis,
+            heads: self.heads,
+            fork_points: self.fork_points,
+            state: self.state.image(),
+        };
+        let bytes = serde_json::to_vec(&snapshot)
+            .map_err(|error| StoreError::Backend(format!("encoding the snapshot: {error}")))?;
+        Ok(EncodedSnapshot {
+            generation: self.generation,
+            bytes,
+        })
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Snapshot {
@@ -94,27 +143,59 @@ impl<S: LogStore> Replica<S> {
     /// Writes a snapshot of the current state and the heads it covers, now (a node
     /// does so when it shuts down, so the next start replays nothing).
     pub fn write_snapshot(&mut self) -> Result<(), StoreError> {
-        let snapshot = Snapshot {
-            version: VERSION,
+        let encoded = self.capture_snapshot().encode()?;
+        self.put_encoded_snapshot(encoded).map(|_| ())
+    }
+
+    /// Leaves due snapshots to the caller ([`Replica::take_snapshot_due`]) instead of
+    /// writing them while it appends, so their encoding can run outside a lock held
+    /// around this replica.
+    pub fn set_snapshot_deferred(&mut self, deferred: bool) {
+        self.snapshot.deferred = deferred;
+    }
+
+    /// The snapshot that came due since the last call, captured now: the state (its
+    /// maps are shared, so this is cheap), the heads and the fork points. Encode it
+    /// with [`SnapshotJob::encode`] anywhere, then store it with
+    /// [`Replica::put_encoded_snapshot`].
+    pub fn take_snapshot_due(&mut self) -> Option<SnapshotJob> {
+        std::mem::take(&mut self.snapshot.due).then(|| self.capture_snapshot())
+    }
+
+    /// Stores an encoded snapshot, unless a later-captured one is already stored (so
+    /// snapshots encoded side by side never go back in time). Answers whether it did.
+    pub fn put_encoded_snapshot(&mut self, encoded: EncodedSnapshot) -> Result<bool, StoreError> {
+        if encoded.generation <= self.snapshot.written {
+            return Ok(false);
+        }
+        self.store.put_snapshot(&encoded.bytes)?;
+        self.snapshot.written = encoded.generation;
+        Ok(true)
+    }
+
+    fn capture_snapshot(&mut self) -> SnapshotJob {
+        self.since_snapshot = 0;
+        self.snapshot.captured = self.snapshot.captured.saturating_add(1);
+        SnapshotJob {
+            generation: self.snapshot.captured,
             genesis: genesis_id(&self.genesis),
             heads: self.heads.clone(),
             fork_points: self.fork_points.clone(),
-            state: self.state.image(),
-        };
-        let bytes = serde_json::to_vec(&snapshot)
-            .map_err(|error| StoreError::Backend(format!("encoding the snapshot: {error}")))?;
-        self.store.put_snapshot(&bytes)?;
-        self.since_snapshot = 0;
-        Ok(())
+            state: self.state.clone(),
+        }
     }
 
-    /// Counts `stored` entries and writes a snapshot once enough have gone in since the
-    /// last. A snapshot that cannot be written loses nothing (the entries are stored)
-    /// and is tried again with the next entries.
+    /// Counts `stored` entries and, once enough have gone in since the last snapshot,
+    /// writes one (or marks it due, when deferred). A snapshot that cannot be written
+    /// loses nothing (the entries are stored) and is tried again with the next entries.
     pub(super) fn note_stored(&mut self, stored: u64) {
         self.since_snapshot = self.since_snapshot.saturating_add(stored);
         if self.since_snapshot >= self.snapshot_every {
-            let _ = self.write_snapshot();
+            if self.snapshot.deferred {
+                self.snapshot.due = true;
+            } else if self.write_snapshot().is_err() {
+                self.since_snapshot = self.snapshot_every;
+            }
         }
     }
 

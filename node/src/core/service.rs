@@ -66,7 +66,9 @@ pub(super) fn now_ms() -> u64 {
 impl NodeService {
     /// Opens the log in `store` for the consortium in `genesis`, as the node with `key`.
     pub fn open(store: RocksStore, genesis: Genesis, key: KeyPair) -> Result<Self, StoreError> {
-        let replica = Replica::open(store, &genesis)?;
+        let mut replica = Replica::open(store, &genesis)?;
+        // Snapshots are encoded outside the replica's lock (see `write`).
+        replica.set_snapshot_deferred(true);
         let opened = replica.opened();
         tracing::info!(
             from_snapshot = opened.from_snapshot,
@@ -114,7 +116,10 @@ impl NodeService {
             .clone()
     }
 
-    /// Runs `write` with the replica locked, then publishes the state it left.
+    /// Runs `write` with the replica locked, then publishes the state it left. A state
+    /// snapshot that came due is captured under the lock (cheap: the state's maps are
+    /// shared) but encoded after it is released, so O(state) work never holds up
+    /// readers of the lock or other writers; only its store write takes the lock again.
     pub(super) fn write<T>(&self, write: impl FnOnce(&mut Replica<RocksStore>) -> T) -> T {
         let mut replica = lock(&self.replica);
         let out = write(&mut replica);
@@ -123,6 +128,16 @@ impl NodeService {
             .published
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = state;
+        let due = replica.take_snapshot_due();
+        drop(replica);
+        if let Some(job) = due {
+            let stored = job
+                .encode()
+                .and_then(|encoded| lock(&self.replica).put_encoded_snapshot(encoded));
+            if let Err(error) = stored {
+                tracing::warn!(%error, "the state snapshot could not be written; the next one will be");
+            }
+        }
         out
     }
 
