@@ -11,10 +11,7 @@
 use std::path::Path;
 
 use consentnet_identity::{ConsentId, Hash32};
-use rocksdb::{
-    ColumnFamily, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch,
-    WriteOptions,
-};
+use rocksdb::{ColumnFamily, DB, Direction, IteratorMode, WriteBatch, WriteOptions};
 
 use super::StoreError;
 use crate::audit::RecordSource;
@@ -92,12 +89,7 @@ fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError>
 impl RecordStore {
     /// Opens (or creates) the store in directory `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let mut options = Options::default();
-        options.create_if_missing(true);
-        options.create_missing_column_families(true);
-        let families = [BATCHES, BY_CONSENT, COMMITTED, META, LEAVES]
-            .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
-        let db = DB::open_cf_descriptors(&options, path, families).map_err(backend)?;
+        let db = super::rocks::bounded_open(path, &[BATCHES, BY_CONSENT, COMMITTED, META, LEAVES])?;
         Ok(Self { db })
     }
 

@@ -79,13 +79,39 @@ fn decode_head(bytes: &[u8]) -> Result<FeedHead, StoreError> {
     })
 }
 
-fn open_db(path: &Path) -> Result<DB, StoreError> {
+/// Memory one database may hold in memtables, across all its column families; a
+/// family's memtable is flushed at [`MEMTABLE_BYTES`]; table blocks are cached in one
+/// cache of [`BLOCK_CACHE_BYTES`] per database.
+const WRITE_BUFFER_BUDGET: usize = 32 << 20;
+const MEMTABLE_BYTES: usize = 8 << 20;
+const BLOCK_CACHE_BYTES: usize = 8 << 20;
+
+/// Options for a database of `families` with bounded memory: RocksDB's defaults give
+/// every column family two 64 MiB memtables, so a store that takes writes in several
+/// families (the bank's record store) would grow by hundreds of MiB before flushing.
+pub(super) fn bounded_open(path: &Path, families: &[&str]) -> Result<DB, StoreError> {
     let mut options = Options::default();
     options.create_if_missing(true);
     options.create_missing_column_families(true);
-    let families = [ENTRIES, HEADS, EVIDENCE, EVENTS, META]
-        .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
+    options.set_db_write_buffer_size(WRITE_BUFFER_BUDGET);
+    let cache = rocksdb::Cache::new_lru_cache(BLOCK_CACHE_BYTES);
+    let mut table = rocksdb::BlockBasedOptions::default();
+    table.set_block_cache(&cache);
+    let families: Vec<ColumnFamilyDescriptor> = families
+        .iter()
+        .map(|name| {
+            let mut family = Options::default();
+            family.set_write_buffer_size(MEMTABLE_BYTES);
+            family.set_max_write_buffer_number(2);
+            family.set_block_based_table_factory(&table);
+            ColumnFamilyDescriptor::new(*name, family)
+        })
+        .collect();
     DB::open_cf_descriptors(&options, path, families).map_err(backend)
+}
+
+fn open_db(path: &Path) -> Result<DB, StoreError> {
+    bounded_open(path, &[ENTRIES, HEADS, EVIDENCE, EVENTS, META])
 }
 
 /// The `(origin, seq)` an entry key names.
