@@ -181,11 +181,10 @@ impl AuditReport {
     }
 }
 
-/// Marks the bytes of entries that may hold a membership change: cheaper than decoding
-/// every entry. A false positive only costs a decode.
-fn may_change_membership(bytes: &[u8]) -> bool {
-    const TAG: &[u8] = b"\"membershipChanged\"";
-    bytes.windows(TAG.len()).any(|window| window == TAG)
+/// Marks the bytes of entries that may hold an event whose quoted JSON tag is `tag`:
+/// cheaper than decoding every entry. A false positive only costs a decode.
+fn may_hold(bytes: &[u8], tag: &[u8]) -> bool {
+    bytes.windows(tag.len()).any(|window| window == tag)
 }
 
 /// Audits every entry in `store` against `genesis`, and the access records `records`
@@ -286,10 +285,9 @@ fn for_each_commitment<S: LogStore>(
     rejected: &HashSet<(Did, u64)>,
     visit: &mut dyn FnMut(u64, &AccessCommitment) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
-    const TAG: &[u8] = b"\"accessCommitted\"";
     let mut failed = None;
     store.for_each_encoded(&mut |bytes| {
-        if !bytes.windows(TAG.len()).any(|window| window == TAG) {
+        if !may_hold(bytes, b"\"accessCommitted\"") {
             return true;
         }
         let Ok(entry) = Entry::decode(bytes) else {
@@ -298,7 +296,7 @@ fn for_each_commitment<S: LogStore>(
         let Event::AccessCommitted { commitment, .. } = &entry.event else {
             return true;
         };
-        if rejected.contains(&(entry.origin.clone(), entry.seq)) {
+        if !rejected.is_empty() && rejected.contains(&(entry.origin.clone(), entry.seq)) {
             return true;
         }
         match visit(entry.seq, commitment) {
@@ -322,7 +320,7 @@ fn ever_members<S: LogStore>(
     // Pass 1: membership, which decides whose feeds count, may change in any feed.
     let mut membership_state = State::new(genesis);
     store.for_each_encoded(&mut |bytes| {
-        if may_change_membership(bytes)
+        if may_hold(bytes, b"\"membershipChanged\"")
             && let Ok(entry) = Entry::decode(bytes)
             && matches!(entry.event, Event::MembershipChanged { .. })
             && entry.verify_signature()
