@@ -2,7 +2,7 @@
 
 use std::sync::Mutex;
 
-use consentnet_identity::{SignatureCheck, verify_many};
+use consentnet_identity::{SignatureCheck, verify_all};
 use tokio::sync::oneshot;
 
 /// Beyond this many waiting signatures a call verifies its own at once.
@@ -72,8 +72,8 @@ impl Drop for Leader<'_> {
         let verdicts = if jobs.len() == 1 {
             vec![jobs[0].0.verify()]
         } else {
-            let checks: Vec<SignatureCheck> = jobs.iter().map(|(check, _)| check.clone()).collect();
-            verify_many(&checks)
+            let checks: Vec<&SignatureCheck> = jobs.iter().map(|(check, _)| check).collect();
+            verify_all(&checks)
         };
         for ((_, reply), verdict) in jobs.into_iter().zip(verdicts) {
             // The call may have gone (its client hung up): nothing to tell.

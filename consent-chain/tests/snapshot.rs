@@ -197,3 +197,33 @@ fn a_deferred_snapshot_is_stored_only_through_its_job_and_an_older_job_never_rep
     );
     assert_eq!(node.state().digest(), digest);
 }
+
+#[test]
+fn a_snapshot_that_could_not_be_stored_is_due_again_after_a_sixteenth_of_the_interval() {
+    let c = Consortium::new();
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = Replica::open(RocksStore::open(dir.path()).unwrap(), &c.genesis).unwrap();
+    node.set_snapshot_every(32);
+    node.set_snapshot_deferred(true);
+    busy_log(&c, &mut node, 32);
+    let job = node.take_snapshot_due().expect("due after 32 entries");
+    // Its store write failed (the job is dropped unstored): the node says so.
+    drop(job);
+    node.snapshot_failed();
+    busy_log(&c, &mut node, 1);
+    assert!(
+        node.take_snapshot_due().is_none(),
+        "not at the very next entry"
+    );
+    busy_log(&c, &mut node, 1);
+    let retried = node
+        .take_snapshot_due()
+        .expect("due again after 2 = 32/16 entries");
+    assert!(
+        node.put_encoded_snapshot(retried.encode().unwrap())
+            .unwrap()
+    );
+    // Without a failure, the next one waits a whole interval.
+    busy_log(&c, &mut node, 31);
+    assert!(node.take_snapshot_due().is_none());
+}

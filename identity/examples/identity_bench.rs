@@ -1,4 +1,4 @@
-//! Identity benchmark: consent issue/verify (cold and cached) and PoP sign/verify, each next to the raw Ed25519 verify rate measured in the same run.
+//! Identity benchmark: consent issue/verify (cold and cached), PoP sign/verify and batch signature verification (ours and ed25519-dalek's), each next to the raw Ed25519 verify rate measured in the same run.
 //!
 //! Run by `scripts/bench identity`; prints JSON. Single-threaded, so every rate is per core.
 
@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use consentnet_identity::{
-    ConsentTerms, ConsentVerifier, KeyPair, Permission, PopRequest, Validity, issue_consent,
-    sign_pop, verify_consent, verify_pop,
+    ConsentTerms, ConsentVerifier, KeyPair, Permission, PopRequest, SignatureCheck, Validity,
+    issue_consent, sign_pop, verify_consent, verify_many, verify_pop,
 };
 use serde_json::json;
 
@@ -28,6 +28,66 @@ fn rate(budget: Duration, mut op: impl FnMut()) -> f64 {
         count += 16;
     }
     count as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Batches of proof-sized signatures, by one key (an app's calls) and by distinct keys.
+struct Batches {
+    one_key: Vec<SignatureCheck>,
+    distinct_keys: Vec<SignatureCheck>,
+}
+
+impl Batches {
+    fn new(app: &KeyPair) -> Self {
+        let check = |key: &KeyPair, i: usize| {
+            let message = format!("{i:0>300}").into_bytes();
+            SignatureCheck {
+                signer: key.public_key(),
+                signature: key.sign(&message).to_vec(),
+                message,
+            }
+        };
+        Self {
+            one_key: (0..128).map(|i| check(app, i)).collect(),
+            distinct_keys: (0..8).map(|i| check(&KeyPair::generate(), i)).collect(),
+        }
+    }
+
+    /// Signatures per second of `verify_many` and of ed25519-dalek's `verify_batch`.
+    fn measure(&self, budget: Duration, record: &mut impl FnMut(&'static str, f64)) {
+        let ours = |checks: &[SignatureCheck]| {
+            checks.len() as f64
+                * rate(budget, || {
+                    assert!(verify_many(black_box(checks)).iter().all(|ok| *ok));
+                })
+        };
+        let dalek = |checks: &[SignatureCheck]| {
+            let messages: Vec<&[u8]> = checks.iter().map(|c| c.message.as_slice()).collect();
+            let signatures: Vec<ed25519_dalek::Signature> = checks
+                .iter()
+                .map(|c| ed25519_dalek::Signature::from_slice(&c.signature).expect("64 bytes"))
+                .collect();
+            let keys: Vec<_> = checks.iter().map(|c| c.signer).collect();
+            checks.len() as f64
+                * rate(budget, || {
+                    ed25519_dalek::verify_batch(black_box(&messages), &signatures, &keys)
+                        .expect("valid");
+                })
+        };
+        record("batch_of_8_one_key_signatures", ours(&self.one_key[..8]));
+        record("batch_of_128_one_key_signatures", ours(&self.one_key));
+        record(
+            "batch_of_8_distinct_keys_signatures",
+            ours(&self.distinct_keys),
+        );
+        record(
+            "dalek_batch_of_8_one_key_signatures",
+            dalek(&self.one_key[..8]),
+        );
+        record(
+            "dalek_batch_of_8_distinct_keys_signatures",
+            dalek(&self.distinct_keys),
+        );
+    }
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -92,9 +152,11 @@ fn main() {
     let public = app.public_key();
     let raw_signature = ed25519_dalek::Signature::from_bytes(&signature);
 
+    let batches = Batches::new(&app);
     let mut results: std::collections::BTreeMap<&str, Vec<f64>> = Default::default();
     for _ in 0..rounds {
         let mut record = |name, value| results.entry(name).or_default().push(value);
+        batches.measure(budget, &mut record);
         record(
             "ed25519_verify_raw",
             rate(budget, || {
@@ -173,6 +235,10 @@ fn main() {
         "credential_bytes": credential.len(),
         "ops_per_second_per_core": medians,
         "cached_check_plus_pop_verify_over_raw_ed25519_verify": ratio,
+        "batch_of_8_one_key_over_dalek_batch": medians["batch_of_8_one_key_signatures"]
+            / medians["dalek_batch_of_8_one_key_signatures"],
+        "batch_of_8_one_key_over_raw_ed25519_verify": medians["batch_of_8_one_key_signatures"]
+            / medians["ed25519_verify_raw"],
         "target_ratio": 1.5,
         "target_met": ratio <= 1.5,
     });

@@ -98,6 +98,16 @@ impl Did {
         let fragment = self.text.trim_start_matches("did:key:");
         format!("{}#{}", self.text, fragment)
     }
+
+    /// True when `method` is this DID's [`Did::verification_method`], compared without
+    /// building it.
+    pub fn is_verification_method(&self, method: &str) -> bool {
+        let fragment = self.text.trim_start_matches("did:key:");
+        method
+            .strip_prefix(self.text.as_str())
+            .and_then(|rest| rest.strip_prefix('#'))
+            == Some(fragment)
+    }
 }
 
 impl TryFrom<String> for Did {
@@ -263,55 +273,6 @@ impl SignatureCheck {
     }
 }
 
-/// Signatures verified together: larger batches cost less per signature.
-const BATCH: usize = 128;
-
-/// A signature that may go into a batch: well formed, its `R` and the key not of small
-/// order (what [`verify_signature`] refuses beyond the group equation).
-fn batchable(check: &SignatureCheck) -> Option<ed25519_dalek::Signature> {
-    let signature = ed25519_dalek::Signature::from_slice(&check.signature).ok()?;
-    if check.signer.is_weak() {
-        return None;
-    }
-    let r = curve25519_dalek::edwards::CompressedEdwardsY(*signature.r_bytes()).decompress()?;
-    (!r.is_small_order()).then_some(signature)
-}
-
-/// Verifies many signatures, in batches where they pass, one by one to find the
-/// failures where a batch does not. Returns one verdict per check, in order.
-///
-/// A batch uses the cofactored group equation; a single check is [`verify_signature`]'s
-/// strict cofactorless one. They differ only on signatures whose `R` has a torsion
-/// component, which only the key's holder can make: never a forgery.
-pub fn verify_many(checks: &[SignatureCheck]) -> Vec<bool> {
-    let mut verdicts = Vec::with_capacity(checks.len());
-    for chunk in checks.chunks(BATCH) {
-        let candidates: Vec<Option<ed25519_dalek::Signature>> =
-            chunk.iter().map(batchable).collect();
-        let batched: Vec<(&SignatureCheck, ed25519_dalek::Signature)> = chunk
-            .iter()
-            .zip(&candidates)
-            .filter_map(|(check, signature)| signature.map(|s| (check, s)))
-            .collect();
-        let messages: Vec<&[u8]> = batched.iter().map(|(c, _)| c.message.as_slice()).collect();
-        let signatures: Vec<ed25519_dalek::Signature> = batched.iter().map(|(_, s)| *s).collect();
-        let keys: Vec<VerifyingKey> = batched.iter().map(|(c, _)| c.signer).collect();
-        if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok() {
-            verdicts.extend(candidates.iter().map(Option::is_some));
-        } else {
-            verdicts.extend(chunk.iter().zip(&candidates).map(|(check, candidate)| {
-                candidate.is_some_and(|signature| {
-                    check
-                        .signer
-                        .verify_strict(&check.message, &signature)
-                        .is_ok()
-                })
-            }));
-        }
-    }
-    verdicts
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -324,6 +285,16 @@ mod tests {
         assert_eq!(key.did().as_str(), expected.as_str());
         let url = did_method_key::DIDKey::generate_url(&public).unwrap();
         assert_eq!(key.did().verification_method(), url.as_str());
+        assert!(key.did().is_verification_method(url.as_str()));
+        let other = KeyPair::generate();
+        assert!(!other.did().is_verification_method(url.as_str()));
+        let method = key.did().verification_method();
+        assert!(!key.did().is_verification_method(key.did().as_str()));
+        assert!(
+            !key.did()
+                .is_verification_method(&method[..method.len() - 1])
+        );
+        assert!(!key.did().is_verification_method(&format!("{method}x")));
     }
 
     #[test]
@@ -380,43 +351,6 @@ mod tests {
         assert!(!verify_signature(key.did(), b"messagE", &signature));
         assert!(!verify_signature(other.did(), b"message", &signature));
         assert!(!verify_signature(key.did(), b"message", &signature[..63]));
-    }
-
-    #[test]
-    fn verify_many_agrees_with_single_checks_and_finds_each_failure() {
-        let keys: Vec<KeyPair> = (0..3).map(|_| KeyPair::generate()).collect();
-        let mut checks: Vec<SignatureCheck> = (0..300)
-            .map(|i| {
-                let key = &keys[i % 3];
-                let message = format!("message {i}").into_bytes();
-                SignatureCheck {
-                    signer: key.public_key(),
-                    signature: key.sign(&message).to_vec(),
-                    message,
-                }
-            })
-            .collect();
-        assert!(verify_many(&checks).iter().all(|ok| *ok));
-        checks[7].message.push(b'!');
-        checks[150].signer = keys[1].public_key();
-        checks[151].signature.truncate(10);
-        checks[299].signature[63] ^= 0x80;
-        let verdicts = verify_many(&checks);
-        let failed: Vec<usize> = (0..verdicts.len()).filter(|i| !verdicts[*i]).collect();
-        assert_eq!(failed, vec![7, 150, 151, 299]);
-        for (check, verdict) in checks.iter().zip(&verdicts) {
-            let did = Did::from_public_key(&check.signer);
-            assert_eq!(
-                verify_signature(&did, &check.message, &check.signature),
-                *verdict
-            );
-        }
-        // A signature whose R is of small order (the identity) never verifies.
-        let mut weak = checks[0].clone();
-        weak.signature[..32]
-            .copy_from_slice(&<curve25519_dalek::edwards::CompressedEdwardsY as curve25519_dalek::traits::Identity>::identity().0);
-        assert_eq!(verify_many(&[weak]), vec![false]);
-        assert!(verify_many(&[]).is_empty());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 #![deny(missing_docs)]
 
+pub mod batch;
 pub mod cache;
 pub mod canonical;
 pub mod consent;
@@ -23,13 +24,14 @@ pub mod terms;
 pub mod util;
 pub mod wallet;
 
+pub use batch::{verify_all, verify_many};
 pub use cache::ConsentVerifier;
 pub use consent::{
     ConsentError, ConsentId, ConsentTerms, PaymentLimits, Period, Validity, VerifiedConsent,
     consent_id, issue_consent, verify_consent, verify_consent_blocking,
 };
 pub use hash::Hash32;
-pub use keys::{Did, KeyError, KeyPair, SignatureCheck, verify_many};
+pub use keys::{Did, KeyError, KeyPair, SignatureCheck};
 pub use link::LinkRequest;
 pub use permissions::{Permission, PermissionError};
 pub use pop::{PopClaims, PopError, PopRequest, check_pop, proof_signer, sign_pop, verify_pop};

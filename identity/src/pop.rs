@@ -243,7 +243,7 @@ fn parse<'a>(proof: &'a str, signer: &Did) -> Result<Parsed<'a>, PopError> {
     let malformed = |why: &str| PopError::Malformed(why.to_owned());
     let (header, [header_b64, claims_b64, signature_b64]) = split_header(proof)?;
     let named = header_key(header)?;
-    if named != signer.verification_method() {
+    if !signer.is_verification_method(&named) {
         return Err(PopError::WrongKey {
             found: named,
             expected: signer.to_string(),

@@ -60,7 +60,7 @@ pub fn verify_statement(signer: &Did, domain: &str, value: &Value, signature: &s
 }
 
 /// The check [`verify_statement`] makes, as a [`SignatureCheck`] for
-/// [`crate::keys::verify_many`]. A signature that is not base64url becomes one that fails.
+/// [`crate::verify_many`]. A signature that is not base64url becomes one that fails.
 pub fn statement_check(
     signer: &Did,
     domain: &str,

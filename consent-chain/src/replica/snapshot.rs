@@ -187,16 +187,27 @@ impl<S: LogStore> Replica<S> {
 
     /// Counts `stored` entries and, once enough have gone in since the last snapshot,
     /// writes one (or marks it due, when deferred). A snapshot that cannot be written
-    /// loses nothing (the entries are stored) and is tried again with the next entries.
+    /// loses nothing (the entries are stored) and is tried again soon (see
+    /// [`Replica::snapshot_failed`]).
     pub(super) fn note_stored(&mut self, stored: u64) {
         self.since_snapshot = self.since_snapshot.saturating_add(stored);
         if self.since_snapshot >= self.snapshot_every {
             if self.snapshot.deferred {
                 self.snapshot.due = true;
             } else if self.write_snapshot().is_err() {
-                self.since_snapshot = self.snapshot_every;
+                self.snapshot_failed();
             }
         }
+    }
+
+    /// Tells the replica that the last snapshot taken could not be stored: another is
+    /// due after a sixteenth of the interval's entries, not a whole interval later (and
+    /// not at the very next entry, so a full disk does not cost an O(state) encoding
+    /// per entry).
+    pub fn snapshot_failed(&mut self) {
+        let retry_after = (self.snapshot_every / 16).max(1);
+        let retry_at = self.snapshot_every.saturating_sub(retry_after);
+        self.since_snapshot = self.since_snapshot.max(retry_at);
     }
 
     /// State from the stored snapshot, then the entries after it. `None`, changing

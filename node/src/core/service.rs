@@ -135,7 +135,8 @@ impl NodeService {
                 .encode()
                 .and_then(|encoded| lock(&self.replica).put_encoded_snapshot(encoded));
             if let Err(error) = stored {
-                tracing::warn!(%error, "the state snapshot could not be written; the next one will be");
+                tracing::warn!(%error, "the state snapshot could not be written; it is tried again soon");
+                lock(&self.replica).snapshot_failed();
             }
         }
         out
