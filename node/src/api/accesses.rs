@@ -135,7 +135,12 @@ fn answer(
             };
             slot.insert((leaves, entry));
         }
-        let (leaves, _) = &batches[&key.batch];
+        let (leaves, entry) = &batches[&key.batch];
+        // A batch is stored before its commitment is appended: until then its records
+        // cannot be proven, so they are not shown (they are, a moment later).
+        if entry.is_none() {
+            continue;
+        }
         let proof: Vec<String> = leaves
             .proof(key.index as usize)
             .unwrap_or_default()
@@ -152,6 +157,7 @@ fn answer(
     }
     let batches: serde_json::Map<String, Value> = batches
         .into_iter()
+        .filter(|(_, (_, entry))| entry.is_some())
         .map(|(batch, (leaves, entry))| {
             (
                 batch.to_string(),
