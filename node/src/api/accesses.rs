@@ -172,3 +172,57 @@ fn answer(
         "next": next,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use consentnet_consent_chain::event::{AccessCommitment, AccessRecord, Outcome};
+    use consentnet_consent_chain::merkle::batch_root;
+    use consentnet_consent_chain::{Genesis, Member, RocksStore, Role};
+    use consentnet_identity::{Hash32, KeyPair};
+
+    #[test]
+    fn a_stored_batch_shows_only_once_its_commitment_is_on_the_log() {
+        let (dir, bank) = (tempfile::tempdir().unwrap(), KeyPair::generate());
+        let genesis = Genesis {
+            network: "accesses-test".into(),
+            members: vec![Member {
+                did: bank.did().clone(),
+                role: Role::Bank,
+                peer_id: crate::p2p::peer_id_of(bank.did()).to_string(),
+                name: "Bank".into(),
+            }],
+        };
+        let store = RocksStore::open(&dir.path().join("log")).unwrap();
+        let service = NodeService::open(store, genesis, bank.clone()).unwrap();
+        let records = RecordStore::open_for(&dir.path().join("records"), bank.did()).unwrap();
+        let id: ConsentId = Hash32([7; 32]);
+        let batch = vec![AccessRecord {
+            consent_id: Hash32([7; 32]),
+            operation: "GET /aisp/accounts".into(),
+            time: 1_000,
+            outcome: Outcome::Served,
+        }];
+        records.put_batch(1, &batch).unwrap();
+        // Stored, not yet committed: nothing that cannot be proven is answered.
+        let page = answer(&service, &records, bank.did(), id, None, 10).unwrap();
+        assert_eq!(page["accesses"], json!([]));
+        assert_eq!(page["batches"], json!({}));
+        let commitment = AccessCommitment {
+            bank: bank.did().clone(),
+            batch: 1,
+            root: batch_root(&batch),
+            records: 1,
+            first: 1_000,
+            last: 1_000,
+        };
+        let submitted = service.submit(service.access_event(commitment)).unwrap();
+        records
+            .put_committed(1, submitted.entry.entry().seq)
+            .unwrap();
+        let page = answer(&service, &records, bank.did(), id, None, 10).unwrap();
+        assert_eq!(page["accesses"].as_array().unwrap().len(), 1);
+        assert!(!page["batches"]["1"]["commitment"].is_null());
+    }
+}
