@@ -171,8 +171,8 @@ mod tests {
 
     #[test]
     fn a_batch_by_one_key_fails_when_any_one_signature_is_swapped() {
-        // Merged key terms must not let two wrong signatures cancel: swap two signatures
-        // of the same key between their messages.
+        // With the key's terms merged, each of two valid signatures of that key placed on
+        // the other's message is still found.
         let key = KeyPair::generate();
         let mut checks: Vec<SignatureCheck> = (0..8).map(|i| signed(&key, i)).collect();
         assert!(verify_many(&checks).iter().all(|ok| *ok));

@@ -124,23 +124,18 @@ fn answer(
     let next = (page.len() > limit).then(|| cursor_text(page[limit - 1].0));
     page.truncate(limit);
     // Each batch's tree is built once per page; every proof from it is then O(log n).
-    let mut batches: BTreeMap<u64, (Tree, Option<Entry>)> = BTreeMap::new();
+    // A batch is stored before its commitment is appended: until then its records cannot
+    // be proven, so they are not shown (they are, a moment later), and its tree is not
+    // built.
+    let mut batches: BTreeMap<u64, Option<(Tree, Entry)>> = BTreeMap::new();
     let mut accesses = Vec::with_capacity(page.len());
     for (key, record) in page {
         if let std::collections::btree_map::Entry::Vacant(slot) = batches.entry(key.batch) {
-            let leaves = Tree::new(records.leaves(key.batch)?.unwrap_or_default());
-            let entry = match records.committed(key.batch)? {
-                Some(seq) => service.read(|replica| replica.store().get(bank, seq))?,
-                None => None,
-            };
-            slot.insert((leaves, entry));
+            slot.insert(committed_batch(service, records, bank, key.batch)?);
         }
-        let (leaves, entry) = &batches[&key.batch];
-        // A batch is stored before its commitment is appended: until then its records
-        // cannot be proven, so they are not shown (they are, a moment later).
-        if entry.is_none() {
+        let Some((leaves, _)) = &batches[&key.batch] else {
             continue;
-        }
+        };
         let proof: Vec<String> = leaves
             .proof(key.index as usize)
             .unwrap_or_default()
@@ -157,12 +152,12 @@ fn answer(
     }
     let batches: serde_json::Map<String, Value> = batches
         .into_iter()
-        .filter(|(_, (_, entry))| entry.is_some())
-        .map(|(batch, (leaves, entry))| {
-            (
+        .filter_map(|(batch, committed)| {
+            let (leaves, entry) = committed?;
+            Some((
                 batch.to_string(),
                 json!({ "records": leaves.size(), "commitment": entry }),
-            )
+            ))
         })
         .collect();
     Ok(json!({
@@ -171,6 +166,24 @@ fn answer(
         "batches": batches,
         "next": next,
     }))
+}
+
+/// A batch's tree and the commitment entry it proves against; `None` while the batch is
+/// not committed yet.
+fn committed_batch(
+    service: &NodeService,
+    records: &RecordStore,
+    bank: &Did,
+    batch: u64,
+) -> Result<Option<(Tree, Entry)>, StoreError> {
+    let Some(seq) = records.committed(batch)? else {
+        return Ok(None);
+    };
+    let Some(entry) = service.read(|replica| replica.store().get(bank, seq))? else {
+        return Ok(None);
+    };
+    let leaves = Tree::new(records.leaves(batch)?.unwrap_or_default());
+    Ok(Some((leaves, entry)))
 }
 
 #[cfg(test)]
