@@ -25,7 +25,7 @@ pub use entry::{Entry, EntryError, Sealed};
 pub use event::{Event, FeedHead};
 pub use genesis::{Genesis, Member, Membership, Role};
 pub use replica::{Appended, Opened, RangeRequest, Received, Rejected, Replica, Signatures};
-pub use state::{ConsentStatus, State};
+pub use state::{ConsentRecord, ConsentStatus, Party, State};
 #[cfg(feature = "rocksdb")]
 pub use store::RocksStore;
 pub use store::{Equivocation, LogStore, MemoryStore, StoreError};

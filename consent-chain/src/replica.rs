@@ -13,10 +13,11 @@ use crate::entry::{Entry, Sealed};
 use crate::event::{Event, FeedHead};
 use crate::genesis::Genesis;
 use crate::state::State;
-use crate::store::{Equivocation, LogStore, StoreError};
+use crate::store::{Equivocation, LogStore, StoreArchive, StoreError};
 use crate::validate::{Check, ValidEvent, validate_event};
 use consentnet_identity::Hash32;
 
+mod archive;
 mod batch;
 mod outcome;
 mod snapshot;
@@ -293,7 +294,11 @@ impl<S: LogStore> Replica<S> {
     fn adopt(&mut self, entry: &Entry, head: FeedHead, id: Hash32, valid: &ValidEvent) {
         self.heads.insert(entry.origin.clone(), head);
         if self.applies(entry) {
-            self.state.apply(id, valid);
+            let archive = StoreArchive {
+                store: &self.store,
+                generation: self.snapshot.archive,
+            };
+            self.state.apply_with(id, valid, &archive);
         }
     }
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use consentnet_identity::{ConsentId, Did, Revocation, Validity, VerifiedConsent};
+use consentnet_identity::{ConsentId, Did, Revocation, VerifiedConsent};
 use im::{OrdMap, OrdSet};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
@@ -14,8 +14,11 @@ use crate::genesis::{Genesis, Membership};
 use crate::validate::ValidEvent;
 use consentnet_identity::Hash32;
 
+mod archive;
 mod image;
+mod retire;
 
+pub use archive::{Archived, ConsentRecord, NoArchive, Party, Retirement, SetSum};
 pub use image::StateImage;
 
 /// A consent's status at some instant.
@@ -70,7 +73,16 @@ pub struct State {
     by_client: OrdMap<Did, OrdSet<ConsentId>>,
     by_app: OrdMap<Did, OrdSet<ConsentId>>,
     by_bank: OrdMap<Did, OrdSet<ConsentId>>,
+    /// Revocations that arrived after their consent was archived, until a snapshot
+    /// writes them beside it.
+    late: OrdMap<ConsentId, BTreeMap<Hash32, Revocation>>,
+    /// Every consent and revocation ever applied, archived or not, for the digest.
+    consent_sum: SetSum,
+    revocation_sum: SetSum,
 }
+
+/// The most ended consents one snapshot moves to the archive.
+pub const MAX_RETIRED_PER_SNAPSHOT: usize = 10_000;
 
 impl State {
     /// The state before any event: only the founding members.
@@ -88,21 +100,32 @@ impl State {
             by_client: OrdMap::new(),
             by_app: OrdMap::new(),
             by_bank: OrdMap::new(),
+            late: OrdMap::new(),
+            consent_sum: SetSum::default(),
+            revocation_sum: SetSum::default(),
         }
+    }
+
+    /// Applies a validated event, for a state that archives nothing.
+    pub fn apply(&mut self, event_id: Hash32, event: &ValidEvent) {
+        self.apply_with(event_id, event, &NoArchive);
     }
 
     /// Applies a validated event. Applying an event again, however it arrived, changes
     /// nothing: every kind is keyed by what it is, so no set of applied event ids is
-    /// kept (it would grow with the log).
-    pub fn apply(&mut self, event_id: Hash32, event: &ValidEvent) {
+    /// kept (it would grow with the log). `archive` says which consents and
+    /// revocations were moved out of memory already: a grant of one of them is not
+    /// held again, and a new revocation of one waits beside it for the next snapshot.
+    pub fn apply_with(&mut self, event_id: Hash32, event: &ValidEvent, archive: &dyn Archived) {
         match event {
-            ValidEvent::Granted(consent) => self.index_consent(consent.clone()),
-            ValidEvent::Revoked(revocation) => {
-                self.revocations
-                    .entry(revocation.consent_id)
-                    .or_default()
-                    .insert(event_id, revocation.clone());
+            ValidEvent::Granted(consent) => {
+                if self.consents.contains_key(&consent.id) || archive.holds_consent(&consent.id) {
+                    return;
+                }
+                self.consent_sum.add(b"consent", &[&consent.id.0]);
+                self.index_consent(consent.clone());
             }
+            ValidEvent::Revoked(revocation) => self.apply_revocation(event_id, revocation, archive),
             ValidEvent::Published(manifest) => {
                 self.apps
                     .entry((manifest.app.clone(), manifest.version.clone()))
@@ -141,6 +164,28 @@ impl State {
                 self.recompute_membership();
             }
             ValidEvent::Checkpoint => {}
+        }
+    }
+
+    fn apply_revocation(
+        &mut self,
+        event_id: Hash32,
+        revocation: &Revocation,
+        archive: &dyn Archived,
+    ) {
+        let id = revocation.consent_id;
+        let archived = !self.consents.contains_key(&id) && archive.holds_consent(&id);
+        let held = if archived {
+            if archive.holds_revocation(&id, &event_id) {
+                return;
+            }
+            self.late.entry(id).or_default()
+        } else {
+            self.revocations.entry(id).or_default()
+        };
+        if held.insert(event_id, revocation.clone()).is_none() {
+            self.revocation_sum
+                .add(b"revocation", &[&id.0, &event_id.0]);
         }
     }
 
@@ -184,20 +229,14 @@ impl State {
         self.consents.get(id)
     }
 
-    /// The revocation that applies to a consent: the earliest one made by its issuer or
-    /// its bank (ties broken by event id).
+    /// The revocation that applies to a live consent: the earliest one made by its
+    /// issuer or its bank (ties broken by event id).
     pub fn effective_revocation(&self, id: &ConsentId) -> Option<&Revocation> {
-        let consent = self.consents.get(id)?;
-        self.revocations
-            .get(id)?
-            .iter()
-            .filter(|(_, r)| r.verify_for(consent).is_ok())
-            .min_by_key(|(event_id, r)| (r.time, **event_id))
-            .map(|(_, r)| r)
+        archive::effective(self.consents.get(id)?, self.revocations.get(id)?)
     }
 
-    /// The event ids of a consent's revocations that verify for it (its issuer's or its
-    /// bank's), in id order.
+    /// The event ids of a live consent's revocations that verify for it (its issuer's
+    /// or its bank's), in id order.
     pub fn verified_revocations(&self, id: &ConsentId) -> Vec<Hash32> {
         let (Some(consent), Some(revocations)) = (self.consents.get(id), self.revocations.get(id))
         else {
@@ -210,20 +249,31 @@ impl State {
             .collect()
     }
 
-    /// A consent's status at `at`. A revocation counts from the moment it is known,
-    /// whatever time it names: revoking is never delayed.
+    /// A live consent's status at `at`. A revocation counts from the moment it is known,
+    /// whatever time it names: revoking is never delayed. An archived consent is
+    /// `Unknown` here; [`ConsentRecord::status`] answers for it.
     pub fn consent_status(&self, id: &ConsentId, at: DateTime<Utc>) -> ConsentStatus {
         let Some(consent) = self.consents.get(id) else {
             return ConsentStatus::Unknown;
         };
-        if self.effective_revocation(id).is_some() {
-            return ConsentStatus::Revoked;
+        match self.revocations.get(id) {
+            Some(revocations) => archive::status(consent, revocations, at),
+            None => archive::status(consent, &BTreeMap::new(), at),
         }
-        match consent.validity_at(at) {
-            Validity::NotYetValid => ConsentStatus::NotYetValid,
-            Validity::Active => ConsentStatus::Active,
-            Validity::Expired => ConsentStatus::Expired,
-        }
+    }
+
+    /// A live consent with its revocations.
+    pub fn consent_record(&self, id: &ConsentId) -> Option<ConsentRecord> {
+        Some(ConsentRecord {
+            consent: self.consents.get(id)?.clone(),
+            revocations: self.revocations.get(id).cloned().unwrap_or_default(),
+        })
+    }
+
+    /// Revocations of an archived consent that arrived after it was archived and are
+    /// not written beside it yet.
+    pub fn late_revocations(&self, id: &ConsentId) -> Option<&BTreeMap<Hash32, Revocation>> {
+        self.late.get(id)
     }
 
     /// Consents issued by a client DID.
@@ -296,28 +346,23 @@ impl State {
         self.consents.len()
     }
 
-    /// The state digest: SHA-256 over what the state holds (membership changes,
-    /// consents, revocations, app versions, decisions, commitment counts), in key order.
-    /// State is a pure function of the set of events, so two nodes with the same events
-    /// agree on it, whatever order and feeds they came through.
+    /// The state digest: SHA-256 over what the state holds (membership changes, every
+    /// consent and revocation ever applied, app versions, decisions, commitment
+    /// counts). Consents and revocations enter as order-independent sums, so moving
+    /// ended ones to the archive changes nothing. State is a pure function of the set
+    /// of events, so two nodes with the same events agree on it, whatever order and
+    /// feeds they came through.
     pub fn digest(&self) -> Hash32 {
         let mut hasher = Sha256::new();
-        hasher.update(b"consentnet/state/v2\n");
+        hasher.update(b"consentnet/state/v3\n");
         for (time, id) in self.membership_changes.keys() {
             hasher.update(time.to_be_bytes());
             hasher.update(id.0);
         }
         hasher.update(b"consents\n");
-        for id in self.consents.keys() {
-            hasher.update(id.0);
-        }
+        hasher.update(self.consent_sum.bytes());
         hasher.update(b"revocations\n");
-        for (consent, revocations) in &self.revocations {
-            hasher.update(consent.0);
-            for event_id in revocations.keys() {
-                hasher.update(event_id.0);
-            }
-        }
+        hasher.update(self.revocation_sum.bytes());
         hasher.update(b"apps\n");
         for manifest in self.apps.values() {
             hasher.update(Hash32::of(&serde_json::to_vec(manifest).unwrap_or_default()).0);

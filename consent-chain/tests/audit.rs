@@ -246,7 +246,7 @@ fn stored_bytes_that_are_not_an_entry_are_reported_not_fatal() {
     }
     {
         // Damage the stored bytes underneath the store, as a disk fault would.
-        let families = ["entries", "heads", "evidence", "events", "meta"];
+        let families = ["entries", "heads", "evidence", "events", "meta", "archive"];
         let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), &path, families).unwrap();
         let entries = db.cf_handle("entries").unwrap();
         let (key, _) = db

@@ -125,7 +125,7 @@ fn a_snapshot_the_log_does_not_back_is_ignored_and_state_is_rebuilt() {
     let expected = two.state().digest();
     for bytes in [snapshot, b"not a snapshot".to_vec(), Vec::new()] {
         let mut store = two.store().clone();
-        store.put_snapshot(&bytes).unwrap();
+        store.put_snapshot(&bytes, &Default::default()).unwrap();
         let reopened = Replica::open(store, &c.genesis).unwrap();
         assert_eq!(
             reopened.opened(),

@@ -427,6 +427,56 @@ async fn consents_are_granted_queried_and_revoked_only_by_the_entitled() {
     assert_eq!(status, StatusCode::CREATED);
     let (_, body) = f.get_as(&client, &format!("/v1/consents/{id}")).await;
     assert_eq!(body["status"], "revoked");
+    assert_archived_answers_the_same(&f, &client, &app, &consent, &receipt).await;
+}
+
+/// Once a snapshot moves the revoked consent out of memory, every read answers as
+/// before, and revocations are still checked against it.
+async fn assert_archived_answers_the_same(
+    f: &Fixture,
+    client: &KeyPair,
+    app: &KeyPair,
+    consent: &VerifiedConsent,
+    receipt: &Value,
+) {
+    let id = consent.id.to_string();
+    let (_, before) = f.get_as(client, &format!("/v1/consents/{id}")).await;
+    f.state().service.write_snapshot().unwrap();
+    assert!(f.state().service.state().consent(&consent.id).is_none());
+    let (_, after) = f.get_as(client, &format!("/v1/consents/{id}")).await;
+    assert_eq!(
+        (&after["status"], &after["grant"], &after["revocation"]),
+        (&before["status"], &before["grant"], &before["revocation"])
+    );
+    let (status, held) = f
+        .get_as(client, &format!("/v1/consents/{id}/receipt"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(held["receipt"], receipt["receipt"]);
+    let (_, list) = f
+        .get_as(app, &format!("/v1/consents?app={}", app.did()))
+        .await;
+    assert_eq!(list["consents"][0]["consent_id"], id.as_str());
+    assert_eq!(list["consents"][0]["status"], "revoked");
+    let (_, hidden) = f
+        .get_as(&KeyPair::generate(), &format!("/v1/consents/{id}"))
+        .await;
+    assert_eq!(hidden["status"], "unknown", "still only for the entitled");
+    let stranger = Revocation::sign(&KeyPair::generate(), consent.id, Utc::now(), None);
+    let (status, _) = f
+        .post("/v1/revocations", serde_json::to_string(&stranger).unwrap())
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let again = Revocation::sign(&f.bank, consent.id, Utc::now(), None);
+    let (status, _) = f
+        .post("/v1/revocations", serde_json::to_string(&again).unwrap())
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "its bank may still revoke it");
+    let (_, body) = f.get_as(client, &format!("/v1/consents/{id}")).await;
+    assert_eq!(
+        body["revocation"], before["revocation"],
+        "the earliest applies"
+    );
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use consentnet_identity::{Did, Hash32};
 use serde::{Deserialize, Serialize};
 
@@ -16,14 +17,14 @@ use super::Replica;
 use crate::entry::Entry;
 use crate::event::FeedHead;
 use crate::genesis::Genesis;
-use crate::state::{State, StateImage};
-use crate::store::{LogStore, StoreError};
+use crate::state::{Archived, NoArchive, Retirement, State, StateImage};
+use crate::store::{ArchiveRows, LogStore, StoreArchive, StoreError, archive};
 use crate::validate::{Check, validate_event};
 
 /// The default number of stored entries after which a new snapshot is written.
 pub const DEFAULT_SNAPSHOT_EVERY: u64 = 10_000;
 /// The snapshot format; any other is ignored (state is rebuilt from the log instead).
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 /// Entries read from the store at a time while replaying.
 const REPLAY_CHUNK: usize = 4096;
 
@@ -46,6 +47,8 @@ pub(super) struct Snapshots {
     /// Generation of the last snapshot captured, and of the last one stored.
     captured: u64,
     written: u64,
+    /// The archive generation the state's archived consents are under.
+    pub(super) archive: u64,
 }
 
 /// A snapshot captured under the replica's lock, encoded with [`SnapshotJob::encode`]
@@ -56,31 +59,48 @@ pub struct SnapshotJob {
     genesis: Hash32,
     heads: BTreeMap<Did, FeedHead>,
     fork_points: BTreeMap<Did, u64>,
+    archive: u64,
     state: State,
 }
 
-/// A snapshot's bytes, for [`Replica::put_encoded_snapshot`].
+/// A snapshot's bytes and the archive rows written with it, for
+/// [`Replica::put_encoded_snapshot`].
 #[derive(Debug)]
 pub struct EncodedSnapshot {
     generation: u64,
     bytes: Vec<u8>,
+    retirement: Retirement,
+    rows: ArchiveRows,
 }
 
 impl SnapshotJob {
-    /// The snapshot's bytes: O(state), and needs no replica.
+    /// The snapshot's bytes, with the consents ended by now moved to the archive: O(state),
+    /// and needs no replica.
     pub fn encode(self) -> Result<EncodedSnapshot, StoreError> {
+        self.encode_at(Utc::now())
+    }
+
+    /// The snapshot's bytes, retiring the consents ended at `now`.
+    pub fn encode_at(self, now: DateTime<Utc>) -> Result<EncodedSnapshot, StoreError> {
+        let retirement = self.state.retirement(now, self.archive);
+        let mut state = self.state;
+        state.retired(&retirement);
+        let rows = archive::rows(&retirement)?;
         let snapshot = Snapshot {
             version: VERSION,
             genesis: self.genesis,
             heads: self.heads,
             fork_points: self.fork_points,
-            state: self.state.image(),
+            archive_generation: self.archive,
+            state: state.image(),
         };
         let bytes = serde_json::to_vec(&snapshot)
             .map_err(|error| StoreError::Backend(format!("encoding the snapshot: {error}")))?;
         Ok(EncodedSnapshot {
             generation: self.generation,
             bytes,
+            retirement,
+            rows,
         })
     }
 }
@@ -95,6 +115,8 @@ struct Snapshot {
     heads: BTreeMap<Did, FeedHead>,
     /// The fork points in force when it was written.
     fork_points: BTreeMap<Did, u64>,
+    /// The archive generation its archived consents are under.
+    archive_generation: u64,
     state: StateImage,
 }
 
@@ -108,6 +130,7 @@ impl<S: LogStore> Replica<S> {
     /// verified before they were stored. Returns how many entries it read.
     pub(super) fn rebuild_state(&mut self) -> Result<u64, StoreError> {
         self.state = State::new(&self.genesis);
+        self.snapshot.archive = self.store.next_archive_generation()?;
         let mut failed = None;
         let mut read = 0u64;
         let Self {
@@ -119,7 +142,7 @@ impl<S: LogStore> Replica<S> {
         } = self;
         store.for_each(&mut |entry| {
             read += 1;
-            match replay(state, verifier, fork_points, &entry) {
+            match replay(state, verifier, fork_points, &entry, &NoArchive) {
                 Ok(()) => true,
                 Err(error) => {
                     failed = Some(error);
@@ -162,14 +185,19 @@ impl<S: LogStore> Replica<S> {
         std::mem::take(&mut self.snapshot.due).then(|| self.capture_snapshot())
     }
 
-    /// Stores an encoded snapshot, unless a later-captured one is already stored (so
-    /// snapshots encoded side by side never go back in time). Answers whether it did.
+    /// Stores an encoded snapshot with its archive rows, then drops the consents it
+    /// archived from memory. Refuses (answering false) when a later-captured one is
+    /// already stored, so snapshots encoded side by side never go back in time, or when
+    /// the state was rebuilt since it was captured.
     pub fn put_encoded_snapshot(&mut self, encoded: EncodedSnapshot) -> Result<bool, StoreError> {
-        if encoded.generation <= self.snapshot.written {
+        if encoded.generation <= self.snapshot.written
+            || encoded.rows.generation != self.snapshot.archive
+        {
             return Ok(false);
         }
-        self.store.put_snapshot(&encoded.bytes)?;
+        self.store.put_snapshot(&encoded.bytes, &encoded.rows)?;
         self.snapshot.written = encoded.generation;
+        self.state.retired(&encoded.retirement);
         Ok(true)
     }
 
@@ -181,6 +209,7 @@ impl<S: LogStore> Replica<S> {
             genesis: genesis_id(&self.genesis),
             heads: self.heads.clone(),
             fork_points: self.fork_points.clone(),
+            archive: self.snapshot.archive,
             state: self.state.clone(),
         }
     }
@@ -236,6 +265,7 @@ impl<S: LogStore> Replica<S> {
             return Ok(None);
         };
         self.state = state;
+        self.snapshot.archive = snapshot.archive_generation;
         let mut replayed = 0u64;
         for (origin, head) in self.heads.clone() {
             let mut from = snapshot.heads.get(&origin).map_or(1, |h| h.seq + 1);
@@ -247,8 +277,18 @@ impl<S: LogStore> Replica<S> {
                     )));
                 };
                 from = last.seq + 1;
+                let archive = StoreArchive {
+                    store: &self.store,
+                    generation: self.snapshot.archive,
+                };
                 for entry in &chunk {
-                    replay(&mut self.state, &self.verifier, &self.fork_points, entry)?;
+                    replay(
+                        &mut self.state,
+                        &self.verifier,
+                        &self.fork_points,
+                        entry,
+                        &archive,
+                    )?;
                 }
                 replayed += chunk.len() as u64;
             }
@@ -265,6 +305,7 @@ fn replay(
     verifier: &ConsentVerifier,
     fork_points: &BTreeMap<Did, u64>,
     entry: &Entry,
+    archive: &dyn Archived,
 ) -> Result<(), StoreError> {
     if fork_points
         .get(&entry.origin)
@@ -285,6 +326,6 @@ fn replay(
             entry.origin, entry.seq
         ))
     })?;
-    state.apply(entry.event.id(), &valid);
+    state.apply_with(entry.event.id(), &valid, archive);
     Ok(())
 }

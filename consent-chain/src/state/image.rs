@@ -7,7 +7,7 @@ use consentnet_identity::{ConsentError, ConsentId, Did, Hash32, Revocation, Veri
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Committed, State};
+use super::{Committed, SetSum, State};
 use crate::event::{AppDecision, AppManifest, Approval, MembershipChange};
 use crate::genesis::Genesis;
 
@@ -22,6 +22,11 @@ pub struct StateImage {
     apps: Vec<AppManifest>,
     decisions: Vec<(u64, Hash32, AppDecision)>,
     committed: Vec<(Did, Committed)>,
+    /// Revocations of archived consents not yet written beside them.
+    late: Vec<(Hash32, Revocation)>,
+    /// The digest's sums over every consent and revocation ever applied.
+    consent_sum: SetSum,
+    revocation_sum: SetSum,
 }
 
 impl State {
@@ -56,6 +61,13 @@ impl State {
                 .iter()
                 .map(|(bank, counts)| (bank.clone(), *counts))
                 .collect(),
+            late: self
+                .late
+                .values()
+                .flat_map(|held| held.iter().map(|(id, r)| (*id, r.clone())))
+                .collect(),
+            consent_sum: self.consent_sum,
+            revocation_sum: self.revocation_sum,
         }
     }
 
@@ -95,6 +107,15 @@ impl State {
             state.decisions.insert(key, (time, event_id, decision));
         }
         state.committed = image.committed.into_iter().collect::<BTreeMap<_, _>>();
+        for (event_id, revocation) in image.late {
+            state
+                .late
+                .entry(revocation.consent_id)
+                .or_default()
+                .insert(event_id, revocation);
+        }
+        state.consent_sum = image.consent_sum;
+        state.revocation_sum = image.revocation_sum;
         Ok(state)
     }
 }

@@ -2,7 +2,7 @@
 
 use consentnet_identity::KeyPair;
 
-use super::{Equivocation, LogStore, StoreError};
+use super::{ArchiveRows, Equivocation, LogStore, StoreError};
 use crate::entry::Entry;
 use crate::event::{Event, FeedHead};
 
@@ -33,6 +33,9 @@ pub fn run<S: LogStore>(mut make: impl FnMut() -> S) {
     for_each_visits_every_entry_in_feed_order(&mut make());
     events_are_located_where_first_stored(&mut make());
     the_snapshot_is_replaced_and_read_back(&mut make());
+    the_archive_keeps_the_snapshot_generation_only(&mut make());
+    archive_scans_respect_start_prefix_and_limit(&mut make());
+    archive_generations_are_never_reused(&mut make());
 }
 
 /// For a durable store: `open` opens the same store each time it is called. After each
@@ -80,7 +83,10 @@ pub fn run_reopen<S: LogStore>(mut open: impl FnMut() -> S) {
     {
         let mut store = open();
         store.put_evidence(&evidence).expect("put evidence");
-        store.put_snapshot(b"state one").expect("put snapshot");
+        store
+            .put_snapshot(b"state one", &archive_rows(7, &[b"c1", b"pa"]))
+            .expect("put snapshot");
+        assert!(store.next_archive_generation().expect("generation") >= 1);
     }
     let store = open();
     assert_eq!(store.evidence().expect("evidence"), [evidence]);
@@ -88,6 +94,93 @@ pub fn run_reopen<S: LogStore>(mut open: impl FnMut() -> S) {
         store.snapshot().expect("snapshot").as_deref(),
         Some(&b"state one"[..])
     );
+    assert_eq!(
+        store.archive_get(&archive_key(7, b"pa")).expect("get"),
+        Some(b"pa".to_vec())
+    );
+    drop(store);
+    let first = open().next_archive_generation().expect("generation");
+    let second = open().next_archive_generation().expect("generation");
+    assert!(
+        second > first,
+        "a generation taken before a reopen is not taken again"
+    );
+}
+
+fn archive_key(generation: u64, rest: &[u8]) -> Vec<u8> {
+    [&generation.to_be_bytes()[..], rest].concat()
+}
+
+/// Rows of `generation` whose values are their keys' suffixes.
+fn archive_rows(generation: u64, keys: &[&[u8]]) -> ArchiveRows {
+    ArchiveRows {
+        generation,
+        rows: keys
+            .iter()
+            .map(|rest| (archive_key(generation, rest), rest.to_vec()))
+            .collect(),
+    }
+}
+
+fn the_archive_keeps_the_snapshot_generation_only<S: LogStore>(store: &mut S) {
+    store
+        .put_snapshot(b"one", &archive_rows(1, &[b"c1", b"c2"]))
+        .expect("put");
+    store
+        .put_snapshot(b"two", &archive_rows(1, &[b"c3"]))
+        .expect("put");
+    for rest in [&b"c1"[..], b"c2", b"c3"] {
+        let row = store.archive_get(&archive_key(1, rest)).expect("get");
+        assert_eq!(
+            row.as_deref(),
+            Some(rest),
+            "rows of the kept generation add up"
+        );
+    }
+    store
+        .put_snapshot(b"three", &archive_rows(u64::MAX, &[b"c9"]))
+        .expect("put");
+    store
+        .put_snapshot(b"four", &archive_rows(2, &[b"c4"]))
+        .expect("put");
+    for (generation, rest) in [(1, &b"c1"[..]), (1, b"c3"), (u64::MAX, b"c9")] {
+        let row = store
+            .archive_get(&archive_key(generation, rest))
+            .expect("get");
+        assert_eq!(row, None, "another generation's rows are deleted");
+    }
+    assert_eq!(
+        store.archive_get(&archive_key(2, b"c4")).expect("get"),
+        Some(b"c4".to_vec())
+    );
+    assert_eq!(
+        store.snapshot().expect("snapshot").as_deref(),
+        Some(&b"four"[..])
+    );
+}
+
+fn archive_scans_respect_start_prefix_and_limit<S: LogStore>(store: &mut S) {
+    let keys: [&[u8]; 5] = [b"pa1", b"pa2", b"pa3", b"pb1", b"q"];
+    store
+        .put_snapshot(b"s", &archive_rows(3, &keys))
+        .expect("put");
+    let prefix = archive_key(3, b"pa");
+    let scan = |start: &[u8], limit| {
+        let rows = store.archive_scan(start, &prefix, limit).expect("scan");
+        rows.into_iter().map(|(_, value)| value).collect::<Vec<_>>()
+    };
+    assert_eq!(scan(&prefix, usize::MAX), [b"pa1", b"pa2", b"pa3"]);
+    assert_eq!(scan(&prefix, 2), [b"pa1", b"pa2"]);
+    assert_eq!(scan(&archive_key(3, b"pa2"), 10), [b"pa2", b"pa3"]);
+    assert_eq!(scan(&archive_key(3, b"pa2\0"), 10), [b"pa3"]);
+    assert_eq!(scan(&archive_key(3, b"pa9"), 10), Vec::<Vec<u8>>::new());
+    assert_eq!(scan(&prefix, 0), Vec::<Vec<u8>>::new());
+}
+
+fn archive_generations_are_never_reused<S: LogStore>(store: &mut S) {
+    let first = store.next_archive_generation().expect("generation");
+    let second = store.next_archive_generation().expect("generation");
+    assert!(first >= 1 && second > first);
 }
 
 fn events_are_located_where_first_stored<S: LogStore>(store: &mut S) {
@@ -111,8 +204,9 @@ fn events_are_located_where_first_stored<S: LogStore>(store: &mut S) {
 
 fn the_snapshot_is_replaced_and_read_back<S: LogStore>(store: &mut S) {
     assert_eq!(store.snapshot().expect("snapshot"), None);
-    store.put_snapshot(b"first").expect("put");
-    store.put_snapshot(b"second").expect("put");
+    let none = ArchiveRows::default();
+    store.put_snapshot(b"first", &none).expect("put");
+    store.put_snapshot(b"second", &none).expect("put");
     assert_eq!(
         store.snapshot().expect("snapshot").as_deref(),
         Some(&b"second"[..])

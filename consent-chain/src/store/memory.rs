@@ -4,7 +4,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use consentnet_identity::{Did, Hash32};
 
-use super::{Equivocation, LogStore, StoreError, check_contiguous};
+use super::{
+    ArchiveRow, ArchiveRows, Equivocation, LogStore, StoreError, archive, check_contiguous,
+};
 use crate::entry::{Entry, Sealed};
 use crate::event::FeedHead;
 
@@ -16,6 +18,8 @@ pub struct MemoryStore {
     evidence: Vec<Equivocation>,
     locations: HashMap<Hash32, (Did, u64)>,
     snapshot: Option<Vec<u8>>,
+    archive: BTreeMap<Vec<u8>, Vec<u8>>,
+    archive_generation: u64,
 }
 
 impl MemoryStore {
@@ -84,9 +88,39 @@ impl LogStore for MemoryStore {
         Ok(self.locations.get(event_id).cloned())
     }
 
-    fn put_snapshot(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+    fn put_snapshot(&mut self, bytes: &[u8], rows: &ArchiveRows) -> Result<(), StoreError> {
         self.snapshot = Some(bytes.to_vec());
+        self.archive
+            .retain(|key, _| archive::in_generation(key, rows.generation));
+        self.archive.extend(rows.rows.iter().cloned());
         Ok(())
+    }
+
+    fn archive_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.archive.get(key).cloned())
+    }
+
+    fn archive_scan(
+        &self,
+        start: &[u8],
+        prefix: &[u8],
+        limit: usize,
+    ) -> Result<Vec<ArchiveRow>, StoreError> {
+        Ok(self
+            .archive
+            .range(start.to_vec()..)
+            .take_while(|(key, _)| key.starts_with(prefix))
+            .take(limit)
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect())
+    }
+
+    fn next_archive_generation(&mut self) -> Result<u64, StoreError> {
+        self.archive_generation = self
+            .archive_generation
+            .checked_add(1)
+            .ok_or_else(|| StoreError::Backend("archive generations are used up".into()))?;
+        Ok(self.archive_generation)
     }
 
     fn snapshot(&self) -> Result<Option<Vec<u8>>, StoreError> {

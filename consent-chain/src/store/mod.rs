@@ -1,5 +1,6 @@
 //! Log storage: the `LogStore` trait, the in-memory store, the conformance suite every store must pass, and a bank's own store of access records.
 
+pub mod archive;
 pub mod conformance;
 mod memory;
 #[cfg(feature = "rocksdb")]
@@ -12,6 +13,7 @@ use std::collections::BTreeMap;
 use consentnet_identity::{Did, Hash32};
 use serde::{Deserialize, Serialize};
 
+pub use archive::{ArchiveRow, ArchiveRows, StoreArchive};
 pub use memory::MemoryStore;
 #[cfg(feature = "rocksdb")]
 pub use rocks::RocksStore;
@@ -114,9 +116,28 @@ pub trait LogStore: Send {
     /// index in memory.
     fn locate(&self, event_id: &Hash32) -> Result<Option<(Did, u64)>, StoreError>;
 
-    /// Keeps `bytes` as the state snapshot, replacing the last one, durably. The caller
-    /// writes one only for entries already stored.
-    fn put_snapshot(&mut self, bytes: &[u8]) -> Result<(), StoreError>;
+    /// Keeps `bytes` as the state snapshot, replacing the last one, and in the same
+    /// durable write puts `archive`'s rows and deletes every archive row of another
+    /// generation: the snapshot and the archive always match. The caller writes one
+    /// only for entries already stored.
+    fn put_snapshot(&mut self, bytes: &[u8], archive: &ArchiveRows) -> Result<(), StoreError>;
+
+    /// The archive row at `key` ([`archive`] builds the keys).
+    fn archive_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Up to `limit` archive rows from `start` on, in key order, while their keys begin
+    /// with `prefix`.
+    fn archive_scan(
+        &self,
+        start: &[u8],
+        prefix: &[u8],
+        limit: usize,
+    ) -> Result<Vec<ArchiveRow>, StoreError>;
+
+    /// A generation no archive row of this store has used, durably taken: the state
+    /// rebuilt from the log archives under it, and the next snapshot deletes the rows
+    /// of the generation before.
+    fn next_archive_generation(&mut self) -> Result<u64, StoreError>;
 
     /// The last state snapshot kept, if any.
     fn snapshot(&self) -> Result<Option<Vec<u8>>, StoreError>;

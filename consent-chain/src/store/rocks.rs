@@ -10,7 +10,7 @@ use rocksdb::{
     WriteOptions,
 };
 
-use super::{Equivocation, LogStore, StoreError, check_contiguous};
+use super::{ArchiveRow, ArchiveRows, Equivocation, LogStore, StoreError, check_contiguous};
 use crate::entry::{Entry, Sealed};
 use crate::event::FeedHead;
 use consentnet_identity::Hash32;
@@ -23,6 +23,10 @@ const EVENTS: &str = "events";
 /// The state snapshot, and which one-time upgrades the store has had.
 const META: &str = "meta";
 const SNAPSHOT_KEY: &[u8] = b"snapshot";
+/// The last archive generation taken (u64 big-endian).
+const ARCHIVE_GENERATION_KEY: &[u8] = b"archive-generation";
+/// Ended consents moved out of memory (see [`super::archive`] for the keys).
+const ARCHIVE: &str = "archive";
 /// Set once the event index covers every entry (stores made before it get it built
 /// once, on open).
 const EVENT_INDEX_KEY: &[u8] = b"event-index/v1";
@@ -111,7 +115,7 @@ pub(super) fn bounded_open(path: &Path, families: &[&str]) -> Result<DB, StoreEr
 }
 
 fn open_db(path: &Path) -> Result<DB, StoreError> {
-    bounded_open(path, &[ENTRIES, HEADS, EVIDENCE, EVENTS, META])
+    bounded_open(path, &[ENTRIES, HEADS, EVIDENCE, EVENTS, META, ARCHIVE])
 }
 
 /// The `(origin, seq)` an entry key names.
@@ -375,11 +379,68 @@ impl LogStore for RocksStore {
         Ok((seq <= self.head_seq(&origin)).then_some((origin, seq)))
     }
 
-    fn put_snapshot(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+    fn put_snapshot(&mut self, bytes: &[u8], rows: &ArchiveRows) -> Result<(), StoreError> {
         self.writable()?;
+        let archive = self.cf(ARCHIVE)?;
         let mut batch = WriteBatch::default();
         batch.put_cf(self.cf(META)?, SNAPSHOT_KEY, bytes);
+        let generation = rows.generation;
+        batch.delete_range_cf(archive, 0u64.to_be_bytes(), generation.to_be_bytes());
+        if let Some(next) = generation.checked_add(1) {
+            batch.delete_range_cf(archive, &next.to_be_bytes()[..], &[0xff; 9][..]);
+        }
+        for (key, value) in &rows.rows {
+            batch.put_cf(archive, key, value);
+        }
         self.db()?.write_opt(batch, &synced()).map_err(backend)
+    }
+
+    fn archive_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.db()?.get_cf(self.cf(ARCHIVE)?, key).map_err(backend)
+    }
+
+    fn archive_scan(
+        &self,
+        start: &[u8],
+        prefix: &[u8],
+        limit: usize,
+    ) -> Result<Vec<ArchiveRow>, StoreError> {
+        let iterator = self.db()?.iterator_cf(
+            self.cf(ARCHIVE)?,
+            IteratorMode::From(start, Direction::Forward),
+        );
+        let mut out = Vec::new();
+        for item in iterator {
+            let (key, value) = item.map_err(backend)?;
+            if out.len() >= limit || !key.starts_with(prefix) {
+                break;
+            }
+            out.push((key.into_vec(), value.into_vec()));
+        }
+        Ok(out)
+    }
+
+    fn next_archive_generation(&mut self) -> Result<u64, StoreError> {
+        self.writable()?;
+        let meta = self.cf(META)?;
+        let last =
+            match self
+                .db()?
+                .get_cf(meta, ARCHIVE_GENERATION_KEY)
+                .map_err(backend)?
+            {
+                None => 0,
+                Some(bytes) => u64::from_be_bytes(bytes.as_slice().try_into().map_err(|_| {
+                    StoreError::Corrupt("the archive generation is not a u64".into())
+                })?),
+            };
+        let next = last
+            .checked_add(1)
+            .ok_or_else(|| StoreError::Backend("archive generations are used up".into()))?;
+        let mut batch = WriteBatch::default();
+        batch.put_cf(meta, ARCHIVE_GENERATION_KEY, next.to_be_bytes());
+        self.db()?.write_opt(batch, &synced()).map_err(backend)?;
+        Ok(next)
     }
 
     fn snapshot(&self) -> Result<Option<Vec<u8>>, StoreError> {

@@ -80,13 +80,13 @@ pub(super) async fn consent_accesses(
         ));
     }
     let reader = reader(&state, &headers, uri.path())?;
-    let bank = state.service.read(|replica| {
-        let state = replica.state();
-        state
-            .consent(&id)
-            .filter(|consent| may_read(state, &reader, consent))
-            .map(|consent| consent.terms.bank.clone())
-    });
+    let published = state.service.state();
+    let bank = state
+        .service
+        .consent_record(&id)
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .filter(|record| may_read(&published, &reader, &record.consent))
+        .map(|record| record.consent.terms.bank.clone());
     let Some(bank) = bank else {
         return Ok(Json(
             json!({ "consent_id": id.to_string(), "accesses": [], "batches": {}, "next": null }),

@@ -5,12 +5,14 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Uri};
 use chrono::{DateTime, Utc};
-use consentnet_consent_chain::Event;
+use consentnet_consent_chain::{ConsentStatus, Event, Party, StoreError};
+use consentnet_identity::{ConsentId, Did};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::reader::{is_regulator, may_read, reader};
 use super::{ApiCode, ApiError, AppState, blocking, consent_id, did, query};
+use crate::core::NodeService;
 
 /// Most consents one list query returns.
 pub const MAX_LIST: usize = 1_000;
@@ -39,40 +41,32 @@ pub(super) async fn consent_status(
             .map_err(|e| ApiError::new(ApiCode::InvalidTime, format!("at: {e}")))?
             .with_timezone(&Utc),
     };
-    let body = state.service.read(|replica| {
-        let state = replica.state();
-        let entitled = state
-            .consent(&id)
-            .is_some_and(|consent| may_read(state, &reader, consent));
-        let status = if entitled {
-            json!(state.consent_status(&id, at))
-        } else {
-            json!("unknown")
-        };
-        let mut body = json!({
-            "consent_id": id.to_string(),
-            "status": status,
-            "at": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    let record = state
+        .service
+        .consent_record(&id)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let published = state.service.state();
+    let record = record.filter(|record| may_read(&published, &reader, &record.consent));
+    let mut body = json!({
+        "consent_id": id.to_string(),
+        "status": record.as_ref().map_or(ConsentStatus::Unknown, |r| r.status(at)),
+        "at": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    });
+    if let Some(record) = record {
+        let consent = &record.consent;
+        body["grant"] = json!({
+            "issuer": consent.issuer,
+            "app": consent.terms.app,
+            "bank": consent.terms.bank,
+            "accounts": consent.terms.accounts,
+            "permissions": consent.terms.permissions,
+            "valid_from": consent.terms.valid_from,
+            "valid_until": consent.terms.valid_until,
         });
-        if !entitled {
-            return body;
-        }
-        if let Some(consent) = state.consent(&id) {
-            body["grant"] = json!({
-                "issuer": consent.issuer,
-                "app": consent.terms.app,
-                "bank": consent.terms.bank,
-                "accounts": consent.terms.accounts,
-                "permissions": consent.terms.permissions,
-                "valid_from": consent.terms.valid_from,
-                "valid_until": consent.terms.valid_until,
-            });
-        }
-        if let Some(revocation) = state.effective_revocation(&id) {
+        if let Some(revocation) = record.effective_revocation() {
             body["revocation"] = json!(revocation);
         }
-        body
-    });
+    }
     Ok(Json(body))
 }
 
@@ -87,13 +81,12 @@ pub(super) async fn consent_receipt(
     let reader = reader(&state, &headers, uri.path())?;
     let service = state.service.clone();
     let entry = blocking(move || {
-        let credential = service.read(|replica| {
-            let state = replica.state();
-            state
-                .consent(&id)
-                .filter(|consent| may_read(state, &reader, consent))
-                .map(|consent| consent.credential.clone())
-        });
+        let published = service.state();
+        let credential = service
+            .consent_record(&id)
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .filter(|record| may_read(&published, &reader, &record.consent))
+            .map(|record| record.consent.credential.clone());
         match credential {
             Some(credential) => service
                 .locate(&Event::ConsentGranted { credential }.id())
@@ -148,29 +141,50 @@ pub(super) async fn list_consents(
     };
     let who = did(name, value)?;
     let reader = reader(&state, &headers, uri.path())?;
-    let now = Utc::now();
-    let body = state.service.read(|replica| {
-        let state = replica.state();
-        if reader != who && !is_regulator(state, &reader) {
-            return Err(ApiError::new(
-                ApiCode::ReadNotEntitled,
-                format!("{name}={who}: only that party or a regulator lists its consents"),
-            ));
-        }
-        let ids = match *name {
-            "client" => state.consents_by_client(&who),
-            "app" => state.consents_by_app(&who),
-            _ => state.consents_by_bank(&who),
-        };
-        let truncated = ids.len() > MAX_LIST;
-        let consents: Vec<Value> = ids
-            .iter()
-            .take(MAX_LIST)
-            .map(|id| json!({ "consent_id": id.to_string(), "status": state.consent_status(id, now) }))
-            .collect();
-        Ok(json!({ "consents": consents, "truncated": truncated }))
-    })?;
+    let party = match *name {
+        "client" => Party::Client,
+        "app" => Party::App,
+        _ => Party::Bank,
+    };
+    let published = state.service.state();
+    if reader != who && !is_regulator(&published, &reader) {
+        return Err(ApiError::new(
+            ApiCode::ReadNotEntitled,
+            format!("{name}={who}: only that party or a regulator lists its consents"),
+        ));
+    }
+    let service = state.service.clone();
+    let body = blocking(move || list_of(&service, party, &who))
+        .await?
+        .map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(Json(body))
+}
+
+/// A party's consents, live and archived, in id order, at most [`MAX_LIST`], with
+/// their status now.
+fn list_of(service: &NodeService, party: Party, who: &Did) -> Result<Value, StoreError> {
+    let now = Utc::now();
+    service.read(|replica| {
+        let state = replica.state();
+        let live = match party {
+            Party::Client => state.consents_by_client(who),
+            Party::App => state.consents_by_app(who),
+            Party::Bank => state.consents_by_bank(who),
+        };
+        let archived = replica.archived_of(party, who, None, MAX_LIST + 1)?;
+        let mut ids: Vec<ConsentId> = live.into_iter().chain(archived).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let truncated = ids.len() > MAX_LIST;
+        let mut consents = Vec::with_capacity(ids.len().min(MAX_LIST));
+        for id in ids.iter().take(MAX_LIST) {
+            let status = replica
+                .consent_record(id)?
+                .map_or(ConsentStatus::Unknown, |record| record.status(now));
+            consents.push(json!({ "consent_id": id.to_string(), "status": status }));
+        }
+        Ok(json!({ "consents": consents, "truncated": truncated }))
+    })
 }
 
 #[derive(Deserialize)]

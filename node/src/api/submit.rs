@@ -116,7 +116,11 @@ pub(super) async fn submit_revocation(
 fn grant_known(state: &AppState, credential: &Value) -> Result<bool, ApiError> {
     let id = consentnet_identity::consent_id(credential)
         .map_err(|e| ApiError::new(ApiCode::InvalidConsent, e.to_string()))?;
-    Ok(state.service.state().consent(&id).is_some())
+    let record = state
+        .service
+        .consent_record(&id)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(record.is_some())
 }
 
 /// Stores the grant a revocation carries, when it is not on the log yet, this node may

@@ -20,8 +20,18 @@ impl ConsentSource for LogConsents {
         id: &ConsentId,
         at: DateTime<Utc>,
     ) -> Option<(Arc<VerifiedConsent>, ConsentStatus)> {
-        // The published state: the check never waits on a synced write.
-        self.0.state().consent_at(id, at)
+        // The published state: the check of a live consent never waits on a synced
+        // write. An ended one may be in the archive, read under the replica's lock.
+        if let Some(found) = self.0.state().consent_at(id, at) {
+            return Some(found);
+        }
+        match self.0.consent_record(id) {
+            Ok(record) => record.map(|record| (record.consent.clone(), record.status(at))),
+            Err(error) => {
+                tracing::warn!(%error, "the archive of ended consents could not be read");
+                None
+            }
+        }
     }
 
     fn app_decision(&self, bank: &Did, app: &Did, version: &str) -> Option<AppAction> {

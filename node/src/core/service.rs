@@ -9,9 +9,9 @@ pub(super) use consentnet_identity::util::lock;
 
 use consentnet_consent_chain::event::{AppDecision, AppManifest};
 use consentnet_consent_chain::{
-    Entry, Event, FeedHead, Genesis, Hash32, Replica, RocksStore, State, StoreError,
+    ConsentRecord, Entry, Event, FeedHead, Genesis, Hash32, Replica, RocksStore, State, StoreError,
 };
-use consentnet_identity::{Did, KeyPair, Revocation};
+use consentnet_identity::{ConsentId, Did, KeyPair, Revocation};
 
 use super::metrics::Metrics;
 
@@ -116,6 +116,26 @@ impl NodeService {
             .clone()
     }
 
+    /// Publishes the state `replica` holds; called with its lock held, so in commit
+    /// order.
+    fn publish(&self, replica: &Replica<RocksStore>) {
+        let state = Arc::new(replica.state().clone());
+        *self
+            .published
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = state;
+    }
+
+    /// A consent with every revocation applied to it: from the published state while
+    /// it is live, else from the archive of ended consents (a store read, under the
+    /// replica's lock). `None` when no grant of it is on the log.
+    pub fn consent_record(&self, id: &ConsentId) -> Result<Option<ConsentRecord>, StoreError> {
+        if let Some(record) = self.state().consent_record(id) {
+            return Ok(Some(record));
+        }
+        self.read(|replica| replica.consent_record(id))
+    }
+
     /// Runs `write` with the replica locked, then publishes the state it left. A state
     /// snapshot that came due is captured under the lock (cheap: the state's maps are
     /// shared) but encoded after it is released, so O(state) work never holds up
@@ -123,17 +143,17 @@ impl NodeService {
     pub(super) fn write<T>(&self, write: impl FnOnce(&mut Replica<RocksStore>) -> T) -> T {
         let mut replica = lock(&self.replica);
         let out = write(&mut replica);
-        let state = Arc::new(replica.state().clone());
-        *self
-            .published
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = state;
+        self.publish(&replica);
         let due = replica.take_snapshot_due();
         drop(replica);
         if let Some(job) = due {
-            let stored = job
-                .encode()
-                .and_then(|encoded| lock(&self.replica).put_encoded_snapshot(encoded));
+            let stored = job.encode().and_then(|encoded| {
+                let mut replica = lock(&self.replica);
+                let stored = replica.put_encoded_snapshot(encoded)?;
+                // The snapshot moved ended consents to the archive.
+                self.publish(&replica);
+                Ok(stored)
+            });
             if let Err(error) = stored {
                 tracing::warn!(%error, "the state snapshot could not be written; it is tried again soon");
                 lock(&self.replica).snapshot_failed();
@@ -291,6 +311,15 @@ impl NodeService {
             config,
             records,
         )?)
+    }
+
+    /// Writes a state snapshot now, moving ended consents to the archive, and publishes
+    /// the state it leaves (snapshots otherwise come every so many stored entries).
+    pub fn write_snapshot(&self) -> Result<(), StoreError> {
+        let mut replica = lock(&self.replica);
+        replica.write_snapshot()?;
+        self.publish(&replica);
+        Ok(())
     }
 
     /// Closes the store after writing a state snapshot: every acknowledged entry is

@@ -196,18 +196,19 @@ impl NodeService {
     /// A revocation must name a consent whose grant is on the log, and come from its
     /// issuer or its bank.
     fn check_revoker(&self, revocation: &Revocation) -> Result<(), SubmitError> {
-        self.read(
-            |replica| match replica.state().consent(&revocation.consent_id) {
-                None => Err(SubmitError::ConsentUnknown(revocation.consent_id)),
-                Some(consent)
-                    if revocation.revoker != consent.issuer
-                        && revocation.revoker != consent.terms.bank =>
-                {
-                    Err(SubmitError::NotEntitled(revocation.revoker.to_string()))
-                }
-                Some(_) => Ok(()),
-            },
-        )
+        let record = self
+            .read(|replica| replica.consent_record(&revocation.consent_id))
+            .map_err(SubmitError::Store)?;
+        match record {
+            None => Err(SubmitError::ConsentUnknown(revocation.consent_id)),
+            Some(record)
+                if revocation.revoker != record.consent.issuer
+                    && revocation.revoker != record.consent.terms.bank =>
+            {
+                Err(SubmitError::NotEntitled(revocation.revoker.to_string()))
+            }
+            Some(_) => Ok(()),
+        }
     }
 }
 

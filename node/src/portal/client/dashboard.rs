@@ -9,8 +9,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::Utc;
 use consentnet_consent_chain::event::{AccessRecord, Outcome};
-use consentnet_consent_chain::{ConsentStatus, Event};
-use consentnet_identity::ConsentId;
+use consentnet_consent_chain::{ConsentStatus, Event, Party, Replica, RocksStore};
+use consentnet_identity::{ConsentId, Did, VerifiedConsent};
 
 use super::{ACCESSES_SHOWN, member_name, millis, nav, status_word};
 use crate::api::append;
@@ -18,6 +18,35 @@ use crate::portal::html::{layout, page, plain_words, refusal_page, see_other};
 use crate::portal::oauth::Params;
 use crate::portal::state::Portal;
 use consentnet_identity::util::escape_html;
+
+/// Ended consents a dashboard shows, besides every live one (the API lists more).
+const ENDED_SHOWN: usize = 100;
+
+/// A client's consents with their status at `now`: every live one, and up to
+/// [`ENDED_SHOWN`] of those moved to the archive once ended.
+fn client_consents(
+    replica: &Replica<RocksStore>,
+    client: &Did,
+    now: chrono::DateTime<Utc>,
+) -> Vec<(std::sync::Arc<VerifiedConsent>, ConsentStatus)> {
+    let state = replica.state();
+    let live = state.consents_by_client(client);
+    let archived = replica
+        .archived_of(Party::Client, client, None, ENDED_SHOWN)
+        .unwrap_or_default();
+    live.iter()
+        .filter_map(|id| state.consent_record(id))
+        .chain(
+            archived
+                .iter()
+                .filter_map(|id| replica.consent_record(id).ok().flatten()),
+        )
+        .map(|record| {
+            let status = record.status(now);
+            (record.consent, status)
+        })
+        .collect()
+}
 
 /// `GET /portal/consents`: the signed-in client's consents, newest first.
 pub(super) async fn dashboard(State(portal): State<Portal>, headers: HeaderMap) -> Response {
@@ -29,17 +58,13 @@ pub(super) async fn dashboard(State(portal): State<Portal>, headers: HeaderMap) 
     let records = portal.app.service.own_records().cloned();
     let cards = portal.app.service.read(|replica| {
         let state = replica.state();
-        let mut consents: Vec<_> = state
-            .consents_by_client(&session.did)
-            .into_iter()
-            .filter_map(|id| state.consent(&id).cloned())
-            .collect();
-        consents.sort_by_key(|c| std::cmp::Reverse(c.terms.valid_from));
+        let mut consents = client_consents(replica, &session.did, now);
+        consents.sort_by_key(|(c, _)| std::cmp::Reverse(c.terms.valid_from));
         // This bank's own records of each consent granted here, newest first (one more
         // than shown tells whether there are more). Other banks keep theirs.
         let mut by_consent: HashMap<ConsentId, Vec<AccessRecord>> = HashMap::new();
         if let Some(records) = &records {
-            for consent in consents.iter().filter(|c| c.terms.bank == here) {
+            for (consent, _) in consents.iter().filter(|(c, _)| c.terms.bank == here) {
                 let page = records
                     .of_consent(&consent.id, None, ACCESSES_SHOWN + 1)
                     .unwrap_or_default();
@@ -48,8 +73,8 @@ pub(super) async fn dashboard(State(portal): State<Portal>, headers: HeaderMap) 
         }
         consents
             .iter()
-            .map(|consent| {
-                let status = state.consent_status(&consent.id, now);
+            .map(|(consent, status)| {
+                let status = *status;
                 let terms = &consent.terms;
                 let accesses = by_consent.remove(&consent.id).unwrap_or_default();
                 let more = accesses.len() > ACCESSES_SHOWN;
@@ -181,11 +206,8 @@ pub(super) async fn revoke(
         );
     };
     let here = portal.app.service.did().clone();
-    let owned = portal.app.service.read(|replica| {
-        replica
-            .state()
-            .consent(&id)
-            .is_some_and(|c| c.issuer == session.did && c.terms.bank == here)
+    let owned = portal.app.service.consent_record(&id).is_ok_and(|record| {
+        record.is_some_and(|r| r.consent.issuer == session.did && r.consent.terms.bank == here)
     });
     if !owned {
         return refuse(
