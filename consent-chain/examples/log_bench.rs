@@ -1,7 +1,8 @@
-//! Log benchmark: durable ingest into RocksDB and offline audit, each next to the raw Ed25519 verify rate measured in the same run; and what served calls cost the shared log and the bank's own record store.
+//! Log benchmark: durable ingest into RocksDB and offline audit, each next to the raw Ed25519 verify rate measured in the same run; what served calls cost the shared log and the bank's own record store; and ended consents moved out of memory.
 //!
 //! Run by `scripts/bench log`; prints JSON. `BENCH_INGEST` (default 20,000) entries are
-//! ingested; `BENCH_AUDIT` (default 1,000,000) entries are audited.
+//! ingested; `BENCH_AUDIT` (default 1,000,000) entries are audited; `BENCH_ENDED`
+//! (default 20,000) consents are granted, revoked and archived.
 
 use std::collections::BTreeSet;
 use std::hint::black_box;
@@ -365,6 +366,111 @@ fn restart_section(
     })
 }
 
+/// Reads of `ids` as a node answers a status: the consent with its revocations, live or
+/// archived, and its status now. Returns p50 and p99 in µs.
+fn record_reads(
+    replica: &Replica<RocksStore>,
+    ids: &[consentnet_identity::ConsentId],
+) -> (f64, f64) {
+    let now = chrono::Utc::now();
+    let mut micros: Vec<f64> = ids
+        .iter()
+        .step_by((ids.len() / 2_000).max(1))
+        .map(|id| {
+            let start = Instant::now();
+            let record = replica.consent_record(id).expect("read").expect("known");
+            black_box(record.status(now));
+            start.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    micros.sort_by(f64::total_cmp);
+    let at = |q: f64| micros[((micros.len() - 1) as f64 * q) as usize];
+    (at(0.5), at(0.99))
+}
+
+/// `BENCH_ENDED` consents granted and revoked by `bank`, then moved to the archive by
+/// snapshots: the state's image, status reads and reopening, with all of them in memory
+/// and with all of them archived.
+fn archive_section(genesis: &Genesis, bank: &KeyPair, app: &KeyPair) -> serde_json::Value {
+    use chrono::TimeZone;
+    let count = env_count("BENCH_ENDED", 20_000);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut replica =
+        Replica::open(RocksStore::open(dir.path()).expect("store"), genesis).expect("replica");
+    replica.set_snapshot_every(u64::MAX);
+    let terms = consentnet_identity::ConsentTerms {
+        app: app.did().clone(),
+        bank: bank.did().clone(),
+        accounts: vec!["acc-1".into()],
+        permissions: BTreeSet::from([Permission::ReadAccountsBasic]),
+        payment_limits: None,
+        purpose: "Budgeting".into(),
+        valid_from: chrono::Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+        valid_until: chrono::Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap(),
+    };
+    let issue = |_| {
+        let client = KeyPair::generate();
+        consentnet_identity::consent::block_on(consentnet_identity::issue_consent(&client, &terms))
+            .expect("issue")
+    };
+    let consents: Vec<_> = (0..count).map(issue).collect();
+    let ids: Vec<_> = consents.iter().map(|c| c.id).collect();
+    let now = u64::try_from(chrono::Utc::now().timestamp_millis()).expect("time");
+    for chunk in consents.chunks(256) {
+        let grants = chunk
+            .iter()
+            .map(|c| Event::consent_granted(c.credential.clone()));
+        for result in replica.append_local_many(bank, grants.collect(), now) {
+            result.expect("granted");
+        }
+        let revocations = chunk.iter().map(|c| {
+            let revocation =
+                consentnet_identity::Revocation::sign(bank, c.id, chrono::Utc::now(), None);
+            Event::consent_revoked(revocation)
+        });
+        for result in replica.append_local_many(bank, revocations.collect(), now) {
+            result.expect("revoked");
+        }
+    }
+    let image_bytes =
+        |r: &Replica<RocksStore>| serde_json::to_vec(&r.state().image()).expect("image").len();
+    let (live_before, bytes_before) = (replica.state().consent_count(), image_bytes(&replica));
+    let (p50_before, p99_before) = record_reads(&replica, &ids);
+    let digest = replica.state().digest();
+    let start = Instant::now();
+    let mut snapshots = 0u32;
+    while replica.state().consent_count() > 0 && snapshots < 1_000 {
+        replica.write_snapshot().expect("snapshot");
+        snapshots += 1;
+    }
+    let archive_seconds = start.elapsed().as_secs_f64();
+    assert_eq!(
+        replica.state().digest(),
+        digest,
+        "archiving changes no digest"
+    );
+    let (live_after, bytes_after) = (replica.state().consent_count(), image_bytes(&replica));
+    let (p50_after, p99_after) = record_reads(&replica, &ids);
+    drop(replica);
+    let (reopened, reopen_seconds) = timed_open(dir.path(), genesis);
+    assert_eq!(reopened.state().digest(), digest);
+    json!({
+        "ended_consents": count,
+        "live_consents_before": live_before,
+        "live_consents_after": live_after,
+        "state_image_bytes_before": bytes_before,
+        "state_image_bytes_after": bytes_after,
+        "snapshots_to_archive_all": snapshots,
+        "archive_seconds": archive_seconds,
+        "status_read_live_p50_us": p50_before,
+        "status_read_live_p99_us": p99_before,
+        "status_read_archived_p50_us": p50_after,
+        "status_read_archived_p99_us": p99_after,
+        "reopen_after_archiving_seconds": reopen_seconds,
+        "target_met": live_after == 0,
+    })
+}
+
 fn main() {
     let ingest_count = env_count("BENCH_INGEST", 20_000);
     let audit_count = env_count("BENCH_AUDIT", 1_000_000);
@@ -426,6 +532,7 @@ fn main() {
     };
 
     let restart = restart_section(store, dir.path(), &genesis, &banks[0], &app);
+    let archive = archive_section(&genesis, &banks[0], &app);
 
     let records = records_section(&banks[0], &genesis, env_count("BENCH_CALLS", 1_000_000));
 
@@ -460,6 +567,7 @@ fn main() {
             "summary": report.summary(),
         },
         "restart": restart,
+        "archive": archive,
         "records": records,
     });
     println!("{}", serde_json::to_string_pretty(&out).expect("json"));
