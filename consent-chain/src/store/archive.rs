@@ -5,11 +5,14 @@
 //! revocation; `p` + party byte + party DID + 0x00 + consent id -> nothing (the list by
 //! party). A snapshot write keeps one generation's rows and deletes the others'.
 
-use consentnet_identity::{ConsentId, Did, Hash32, Revocation};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use consentnet_identity::{ConsentId, Did, Hash32, Revocation, VerifiedConsent};
 use serde_json::Value;
 
 use super::{LogStore, StoreError};
-use crate::state::{Archived, Party, Retirement};
+use crate::state::{Archived, ConsentRecord, Party, Retirement, State};
 
 /// One archive row: its key and value.
 pub type ArchiveRow = (Vec<u8>, Vec<u8>);
@@ -119,6 +122,33 @@ pub fn consent<S: LogStore + ?Sized>(
         .archive_get(&key(generation, b'c', &[&id.0]))?
         .map(|bytes| serde_json::from_slice(&bytes).map_err(corrupt))
         .transpose()
+}
+
+/// Consent `id` with every revocation applied to it: live in `state`, else archived in
+/// `store` under `generation` (with the late revocations `state` holds for it).
+pub fn record<S: LogStore + ?Sized>(
+    store: &S,
+    generation: u64,
+    state: &State,
+    id: &ConsentId,
+) -> Result<Option<ConsentRecord>, StoreError> {
+    if let Some(record) = state.consent_record(id) {
+        return Ok(Some(record));
+    }
+    let Some(credential) = consent(store, generation, id)? else {
+        return Ok(None);
+    };
+    let consent = VerifiedConsent::from_trusted_store(&credential).map_err(|error| {
+        StoreError::Corrupt(format!("an archived consent does not parse: {error}"))
+    })?;
+    let mut revocations: BTreeMap<_, _> = revocations(store, generation, id)?.into_iter().collect();
+    if let Some(late) = state.late_revocations(id) {
+        revocations.extend(late.iter().map(|(id, r)| (*id, r.clone())));
+    }
+    Ok(Some(ConsentRecord {
+        consent: Arc::new(consent),
+        revocations,
+    }))
 }
 
 /// The archived revocations of consent `id`, by event id.

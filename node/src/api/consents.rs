@@ -5,7 +5,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Uri};
 use chrono::{DateTime, Utc};
-use consentnet_consent_chain::{ConsentStatus, Event, Party, StoreError};
+use consentnet_consent_chain::{ConsentStatus, Event, Party, StoreError, store};
 use consentnet_identity::{ConsentId, Did};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -161,30 +161,29 @@ pub(super) async fn list_consents(
 }
 
 /// A party's consents, live and archived, in id order, at most [`MAX_LIST`], with
-/// their status now.
+/// their status now. The archive is read through a view, not under the replica's lock.
 fn list_of(service: &NodeService, party: Party, who: &Did) -> Result<Value, StoreError> {
     let now = Utc::now();
-    service.read(|replica| {
-        let state = replica.state();
-        let live = match party {
-            Party::Client => state.consents_by_client(who),
-            Party::App => state.consents_by_app(who),
-            Party::Bank => state.consents_by_bank(who),
-        };
-        let archived = replica.archived_of(party, who, None, MAX_LIST + 1)?;
-        let mut ids: Vec<ConsentId> = live.into_iter().chain(archived).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let truncated = ids.len() > MAX_LIST;
-        let mut consents = Vec::with_capacity(ids.len().min(MAX_LIST));
-        for id in ids.iter().take(MAX_LIST) {
-            let status = replica
-                .consent_record(id)?
-                .map_or(ConsentStatus::Unknown, |record| record.status(now));
-            consents.push(json!({ "consent_id": id.to_string(), "status": status }));
-        }
-        Ok(json!({ "consents": consents, "truncated": truncated }))
-    })
+    let archive = service.archive();
+    let state = service.state();
+    let live = match party {
+        Party::Client => state.consents_by_client(who),
+        Party::App => state.consents_by_app(who),
+        Party::Bank => state.consents_by_bank(who),
+    };
+    let (store, generation) = (&archive.store, archive.generation);
+    let archived = store::archive::of_party(store, generation, party, who, None, MAX_LIST + 1)?;
+    let mut ids: Vec<ConsentId> = live.into_iter().chain(archived).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let truncated = ids.len() > MAX_LIST;
+    let mut consents = Vec::with_capacity(ids.len().min(MAX_LIST));
+    for id in ids.iter().take(MAX_LIST) {
+        let status = store::archive::record(store, generation, &state, id)?
+            .map_or(ConsentStatus::Unknown, |record| record.status(now));
+        consents.push(json!({ "consent_id": id.to_string(), "status": status }));
+    }
+    Ok(json!({ "consents": consents, "truncated": truncated }))
 }
 
 #[derive(Deserialize)]

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 pub(super) use consentnet_identity::util::lock;
 
 use consentnet_consent_chain::event::{AppDecision, AppManifest};
+use consentnet_consent_chain::store::archive;
 use consentnet_consent_chain::{
     ConsentRecord, Entry, Event, FeedHead, Genesis, Hash32, Replica, RocksStore, State, StoreError,
 };
@@ -38,6 +39,15 @@ pub struct NodeService {
     pub metrics: Metrics,
     /// The access records this node keeps (a bank's own, or a regulator's copies).
     pub(super) records: std::sync::OnceLock<super::batches::HeldRecords>,
+}
+
+/// A read-only view of the store with the archive generation in force when it was made.
+#[derive(Debug)]
+pub struct ArchiveView {
+    /// The view of the store.
+    pub store: RocksStore,
+    /// The generation archived consents are under.
+    pub generation: u64,
 }
 
 /// Why an audit did not run.
@@ -127,13 +137,23 @@ impl NodeService {
     }
 
     /// A consent with every revocation applied to it: from the published state while
-    /// it is live, else from the archive of ended consents (a store read, under the
-    /// replica's lock). `None` when no grant of it is on the log.
+    /// it is live, else from the archive of ended consents. `None` when no grant of it
+    /// is on the log.
     pub fn consent_record(&self, id: &ConsentId) -> Result<Option<ConsentRecord>, StoreError> {
         if let Some(record) = self.state().consent_record(id) {
             return Ok(Some(record));
         }
-        self.read(|replica| replica.consent_record(id))
+        let archive = self.archive();
+        archive::record(&archive.store, archive.generation, &self.state(), id)
+    }
+
+    /// A view of the archive of ended consents as it stands, read without the
+    /// replica's lock (which is taken only to make the view).
+    pub fn archive(&self) -> ArchiveView {
+        self.read(|replica| ArchiveView {
+            store: replica.store().reader(),
+            generation: replica.archive_generation(),
+        })
     }
 
     /// Runs `write` with the replica locked, then publishes the state it left. A state
