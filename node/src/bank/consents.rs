@@ -21,7 +21,8 @@ impl ConsentSource for LogConsents {
         at: DateTime<Utc>,
     ) -> Option<(Arc<VerifiedConsent>, ConsentStatus)> {
         // The published state: the check of a live consent never waits on a synced
-        // write. An ended one may be in the archive, read under the replica's lock.
+        // write. An ended one may be in the archive, read through a store view (the
+        // replica's lock is taken only to make it).
         if let Some(found) = self.0.state().consent_at(id, at) {
             return Some(found);
         }

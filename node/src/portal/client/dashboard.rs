@@ -33,7 +33,10 @@ fn client_consents(
     let live = state.consents_by_client(client);
     let archived = replica
         .archived_of(Party::Client, client, None, ENDED_SHOWN)
-        .unwrap_or_default();
+        .unwrap_or_else(|error| {
+            tracing::warn!(%error, "the archive of ended consents could not be read");
+            Vec::new()
+        });
     live.iter()
         .filter_map(|id| state.consent_record(id))
         .chain(
