@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 pub mod audit;
+pub mod engine;
 pub mod entry;
 pub mod event;
 pub mod genesis;
@@ -21,6 +22,7 @@ pub use consentnet_identity::Hash32;
 /// must be within it of the node's clock; an entry stamped further ahead of a receiver's
 /// clock is refused; a consent valid from a moment within it is served.
 pub const MAX_CLOCK_SKEW_MS: u64 = 5 * 60 * 1000;
+pub use engine::{Engine, Step};
 pub use entry::{Entry, EntryError, Sealed};
 pub use event::{Event, FeedHead};
 pub use genesis::{Genesis, Member, Membership, Role};

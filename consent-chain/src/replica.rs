@@ -1,20 +1,21 @@
-//! The replication engine: decides what to store, what to request and what to report for each incoming entry or frontier, with no network I/O.
+//! The engine's runtime on a store: performs each step the replication engine ([`crate::engine`]) decides on a [`LogStore`], and keeps the snapshots and the archive generation.
 //!
-//! Out-of-order arrival, duplicates, gaps and forks are all handled here. Storage is
-//! behind [`LogStore`], so the deterministic simulation runs the same code on
+//! Out-of-order arrival, duplicates, gaps and forks are decided by the engine; this
+//! runtime does the reads and durable writes it asks for, in order, and reports back.
+//! Storage is behind [`LogStore`], so tests run the same runtime on
 //! [`crate::store::MemoryStore`] that nodes run on RocksDB.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use consentnet_identity::{ConsentVerifier, Did, KeyPair};
 
+use crate::engine::{Append, Engine, Local, Sealing, Step};
 use crate::entry::{Entry, Sealed};
 use crate::event::{Event, FeedHead};
 use crate::genesis::Genesis;
-use crate::state::State;
+use crate::state::{Archived, State};
 use crate::store::{Equivocation, LogStore, StoreArchive, StoreError};
-use crate::validate::{Check, ValidEvent, validate_event};
 use consentnet_identity::Hash32;
 
 mod archive;
@@ -30,24 +31,12 @@ pub use snapshot::{DEFAULT_SNAPSHOT_EVERY, EncodedSnapshot, Opened, SnapshotJob}
 pub const MAX_RANGE: u64 = 512;
 /// The default bound on entries held while waiting for a gap to fill.
 pub const DEFAULT_MAX_PENDING: usize = 10_000;
-/// How many verified consents the replica remembers.
-const VERIFIER_CAPACITY: usize = 100_000;
 
-/// One node's replica of the log: store, frontier, buffered entries and derived state.
+/// One node's replica of the log: the engine and the store it performs the engine's
+/// steps on.
 pub struct Replica<S: LogStore> {
     store: S,
-    genesis: Genesis,
-    state: State,
-    /// Origin -> the first seq where it was caught signing two histories. Its entries
-    /// from there on stay stored but are not applied, so every honest node that has the
-    /// evidence derives the same state whichever branch it saw.
-    fork_points: BTreeMap<Did, u64>,
-    heads: BTreeMap<Did, FeedHead>,
-    /// Entries waiting for their predecessors, with how much of them is still to check.
-    pending: BTreeMap<(Did, u64), (Sealed, Check)>,
-    max_pending: usize,
-    equivocators: BTreeSet<Did>,
-    verifier: Arc<ConsentVerifier>,
+    engine: Engine,
     /// Entries stored since the last snapshot, and how many make one due.
     since_snapshot: u64,
     snapshot_every: u64,
@@ -58,8 +47,7 @@ pub struct Replica<S: LogStore> {
 impl<S: LogStore> std::fmt::Debug for Replica<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Replica")
-            .field("feeds", &self.heads.len())
-            .field("consents", &self.state.consent_count())
+            .field("engine", &self.engine)
             .finish_non_exhaustive()
     }
 }
@@ -70,14 +58,7 @@ impl<S: LogStore> Replica<S> {
     /// snapshot is written, so the next opening is quick).
     pub fn open(store: S, genesis: &Genesis) -> Result<Self, StoreError> {
         let mut replica = Self {
-            heads: store.heads()?,
-            genesis: genesis.clone(),
-            state: State::new(genesis),
-            fork_points: BTreeMap::new(),
-            pending: BTreeMap::new(),
-            max_pending: DEFAULT_MAX_PENDING,
-            equivocators: BTreeSet::new(),
-            verifier: Arc::new(ConsentVerifier::new(VERIFIER_CAPACITY)),
+            engine: Engine::new(genesis, store.heads()?, DEFAULT_MAX_PENDING),
             since_snapshot: 0,
             snapshot_every: DEFAULT_SNAPSHOT_EVERY,
             snapshot: snapshot::Snapshots::default(),
@@ -85,7 +66,7 @@ impl<S: LogStore> Replica<S> {
             store,
         };
         for evidence in replica.store.evidence()? {
-            replica.note_fork(&evidence);
+            replica.engine.note_fork(&evidence);
         }
         replica.opened = match replica.restore()? {
             Some(replayed) => Opened {
@@ -104,39 +85,25 @@ impl<S: LogStore> Replica<S> {
         Ok(replica)
     }
 
-    fn note_fork(&mut self, evidence: &Equivocation) -> bool {
-        let origin = evidence.origin().clone();
-        self.equivocators.insert(origin.clone());
-        let seq = evidence.held.seq;
-        match self.fork_points.get(&origin) {
-            Some(&known) if known <= seq => false,
-            _ => {
-                self.fork_points.insert(origin, seq);
-                true
-            }
-        }
-    }
-
-    fn applies(&self, entry: &Entry) -> bool {
-        self.fork_points
-            .get(&entry.origin)
-            .is_none_or(|&fork| entry.seq < fork)
-    }
-
     /// Sets the bound on buffered out-of-order entries.
     pub fn set_max_pending(&mut self, max_pending: usize) {
-        self.max_pending = max_pending;
+        self.engine.set_max_pending(max_pending);
     }
 
     /// The verified-credential cache this replica checks grants through; a caller that
     /// verifies a credential before submitting it shares the work.
     pub fn verifier(&self) -> Arc<ConsentVerifier> {
-        self.verifier.clone()
+        self.engine.verifier()
+    }
+
+    /// The engine this replica runs.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     /// The derived state.
     pub fn state(&self) -> &State {
-        &self.state
+        self.engine.state()
     }
 
     /// The store.
@@ -146,7 +113,7 @@ impl<S: LogStore> Replica<S> {
 
     /// Every feed's head: this replica's frontier.
     pub fn heads(&self) -> &BTreeMap<Did, FeedHead> {
-        &self.heads
+        self.engine.heads()
     }
 
     /// Lets `recover` repair the store in place (e.g. reopen it after a full disk), then
@@ -158,7 +125,7 @@ impl<S: LogStore> Replica<S> {
         recover: impl FnOnce(&mut S) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         recover(&mut self.store)?;
-        if self.store.heads()? != self.heads {
+        if self.store.heads()? != *self.engine.heads() {
             return Err(StoreError::Corrupt(
                 "the reopened log differs from what was acknowledged; restart the node".into(),
             ));
@@ -168,12 +135,12 @@ impl<S: LogStore> Replica<S> {
 
     /// Origins caught equivocating.
     pub fn equivocators(&self) -> &BTreeSet<Did> {
-        &self.equivocators
+        self.engine.equivocators()
     }
 
     /// How many out-of-order entries are buffered.
     pub fn pending_len(&self) -> usize {
-        self.pending.len()
+        self.engine.pending_len()
     }
 
     /// The entry holding the event with this id, if any (the store's index, on disk).
@@ -218,98 +185,81 @@ impl<S: LogStore> Replica<S> {
         events: Vec<Prepared>,
         now_ms: u64,
     ) -> Vec<Result<Appended, Rejected>> {
-        let origin = key.did().clone();
-        if self.state.membership().get(&origin).is_none() {
-            return events
-                .iter()
-                .map(|_| Err(Rejected::NotMember(origin.to_string())))
-                .collect();
-        }
-        let mut results: Vec<Option<Result<Appended, Rejected>>> = Vec::with_capacity(events.len());
-        let mut fresh: Vec<(usize, Sealed, Hash32, ValidEvent)> = Vec::new();
-        let mut in_batch: HashMap<Hash32, usize> = HashMap::new();
-        let mut head = self.heads.get(&origin).copied();
-        for (index, prepared) in events.into_iter().enumerate() {
-            let Prepared {
-                event,
-                json: event_json,
-                check,
-            } = prepared;
-            let id = Hash32::of(&event_json);
-            if let Some(&earlier) = in_batch.get(&id) {
-                let entry = fresh[earlier].1.clone();
-                results.push(Some(Ok(Appended::Existing(entry))));
-                continue;
-            }
-            match self.locate(&id) {
-                Ok(Some(existing)) => {
-                    results.push(Some(Ok(Appended::Existing(Sealed::new(existing)))));
-                    continue;
+        // The store's index says which events are on the log already; the engine
+        // decides the rest.
+        let mut answers: Vec<Option<Result<Appended, Rejected>>> = Vec::new();
+        let mut looked_up = Vec::new();
+        for prepared in events {
+            match self.locate(&Hash32::of(&prepared.json)) {
+                Ok(known) => {
+                    answers.push(None);
+                    looked_up.push((prepared, known.map(Sealed::new)));
                 }
-                Ok(None) => {}
-                Err(error) => {
-                    results.push(Some(Err(error.into())));
-                    continue;
-                }
-            }
-            match validate_event(
-                &event,
-                &origin,
-                self.state.membership(),
-                &self.verifier,
-                check,
-            ) {
-                Ok(valid) => {
-                    let entry = Sealed::sign(key, head, now_ms, event, Some(event_json));
-                    head = Some(entry.head());
-                    in_batch.insert(id, fresh.len());
-                    fresh.push((index, entry, id, valid));
-                    results.push(None);
-                }
-                Err(error) => results.push(Some(Err(error.into()))),
+                Err(error) => answers.push(Some(Err(error.into()))),
             }
         }
-        if !fresh.is_empty() {
-            let (meta, entries): (Vec<_>, Vec<Sealed>) = fresh
-                .into_iter()
-                .map(|(index, entry, id, valid)| ((index, id, valid), entry))
-                .unzip();
-            if let Err(error) = self.store.append_sealed(&entries) {
-                for (index, ..) in &meta {
-                    results[*index] = Some(Err(Rejected::Store(error.clone())));
-                }
-                return results.into_iter().flatten().collect();
-            }
-            let stored = entries.len();
-            for ((index, id, valid), entry) in meta.into_iter().zip(entries) {
-                self.adopt(&entry, entry.head(), id, &valid);
-                results[index] = Some(Ok(Appended::New(entry)));
-            }
-            self.note_stored(stored as u64);
-        }
-        results.into_iter().flatten().collect()
+        let Sealing { outcomes, append } = self.engine.seal_local(key, looked_up, now_ms);
+        let written = if append.is_empty() {
+            Ok(Vec::new())
+        } else {
+            self.write(append, Engine::commit)
+        };
+        let mut outcomes = outcomes.into_iter();
+        answers
+            .into_iter()
+            .map(|answer| {
+                answer.unwrap_or_else(|| {
+                    let outcome = outcomes.next().unwrap_or_else(|| unreachable!("one each"));
+                    appended(outcome?, &written)
+                })
+            })
+            .collect()
     }
 
-    /// Records a stored entry (`head` is its head, already computed) and applies it.
-    fn adopt(&mut self, entry: &Entry, head: FeedHead, id: Hash32, valid: &ValidEvent) {
-        self.heads.insert(entry.origin.clone(), head);
-        if self.applies(entry) {
-            let archive = StoreArchive {
-                store: &self.store,
-                generation: self.snapshot.archive,
-            };
-            self.state.apply_with(id, valid, &archive);
+    /// Performs the engine's steps for one received entry until it has decided.
+    fn perform(&mut self, mut step: Step) -> Result<Received, Rejected> {
+        loop {
+            step = match step {
+                Step::Done(answer) => return answer,
+                Step::Append(append) => self.write(append, Engine::appended)?,
+                Step::Compare { seq, entry } => {
+                    let held = self.store.get(&entry.origin, seq)?;
+                    self.engine.compared(held, entry)
+                }
+                Step::Evidence(evidence) => {
+                    self.store_evidence(&evidence)?;
+                    return Ok(Received::Equivocation(Box::new(evidence)));
+                }
+            }
         }
     }
 
-    fn equivocation(&mut self, held: Entry, conflicting: Entry) -> Result<Received, Rejected> {
-        let evidence = Equivocation { held, conflicting };
-        self.store.put_evidence(&evidence)?;
-        if self.note_fork(&evidence) {
+    /// Writes `append` durably, then has the engine apply it (`then`: commit it, or
+    /// continue the step it came from), and counts the entries towards the next snapshot.
+    fn write<T>(
+        &mut self,
+        append: Append,
+        then: impl FnOnce(&mut Engine, Append, &dyn Archived) -> T,
+    ) -> Result<T, StoreError> {
+        self.store.append_sealed(append.entries())?;
+        let stored = append.entries().len() as u64;
+        let archive = StoreArchive {
+            store: &self.store,
+            generation: self.snapshot.archive,
+        };
+        let next = then(&mut self.engine, append, &archive);
+        self.note_stored(stored);
+        Ok(next)
+    }
+
+    /// Stores evidence, then rebuilds the state if it moved a fork point.
+    fn store_evidence(&mut self, evidence: &Equivocation) -> Result<(), StoreError> {
+        self.store.put_evidence(evidence)?;
+        if self.engine.note_fork(evidence) {
             self.rebuild_state()?;
             self.note_stored(self.snapshot_every);
         }
-        Ok(Received::Equivocation(Box::new(evidence)))
+        Ok(())
     }
 
     /// All equivocation evidence this replica holds, to pass on to peers.
@@ -317,39 +267,20 @@ impl<S: LogStore> Replica<S> {
         self.store.evidence()
     }
 
-    /// Takes equivocation evidence from a peer after checking it: two different entries,
-    /// both signed by the same member origin, for one position (or one naming a different
-    /// predecessor). Returns whether it was new.
+    /// Takes equivocation evidence from a peer after the engine checked it
+    /// ([`Engine::check_evidence`]). Returns whether it was new.
     pub fn receive_evidence(&mut self, evidence: Equivocation) -> Result<bool, Rejected> {
-        let (held, conflicting) = (&evidence.held, &evidence.conflicting);
-        let same_slot = held.seq == conflicting.seq
-            || (held.seq + 1 == conflicting.seq && conflicting.prev != held.hash());
-        if held.origin != conflicting.origin || held == conflicting || !same_slot {
-            return Err(Rejected::InvalidEvidence);
-        }
-        if self.state.membership().get(&held.origin).is_none() {
-            return Err(Rejected::NotMember(held.origin.to_string()));
-        }
-        if !held.verify_signature() || !conflicting.verify_signature() {
-            return Err(Rejected::BadSignature {
-                origin: held.origin.to_string(),
-                seq: held.seq,
-            });
-        }
+        self.engine.check_evidence(&evidence)?;
         if self.store.evidence()?.contains(&evidence) {
             return Ok(false);
         }
-        self.store.put_evidence(&evidence)?;
-        if self.note_fork(&evidence) {
-            self.rebuild_state()?;
-            self.note_stored(self.snapshot_every);
-        }
+        self.store_evidence(&evidence)?;
         Ok(true)
     }
 
     /// Handles an entry from a peer: verify, then store, buffer, ignore or report it.
     pub fn receive(&mut self, entry: Entry) -> Result<Received, Rejected> {
-        if self.state.membership().get(&entry.origin).is_none() {
+        if self.state().membership().get(&entry.origin).is_none() {
             return Err(Rejected::NotMember(entry.origin.to_string()));
         }
         let signed = entry.verify_signature();
@@ -380,107 +311,8 @@ impl<S: LogStore> Replica<S> {
         entry: Sealed,
         signatures: Signatures,
     ) -> Result<Received, Rejected> {
-        if self.state.membership().get(&entry.origin).is_none() {
-            return Err(Rejected::NotMember(entry.origin.to_string()));
-        }
-        let check = if signatures.event {
-            Check::Presigned
-        } else {
-            Check::Full
-        };
-        if !signatures.entry {
-            return Err(Rejected::BadSignature {
-                origin: entry.origin.to_string(),
-                seq: entry.seq,
-            });
-        }
-        let head = self.heads.get(&entry.origin).copied();
-        let head_seq = head.map_or(0, |h| h.seq);
-        if entry.seq <= head_seq {
-            let held = self.store.get(&entry.origin, entry.seq)?.ok_or_else(|| {
-                StoreError::Corrupt(format!(
-                    "{}#{} is below the head but missing",
-                    entry.origin, entry.seq
-                ))
-            })?;
-            if held == *entry.entry() {
-                return Ok(Received::Duplicate);
-            }
-            return self.equivocation(held, entry.into_entry());
-        }
-        if entry.seq > head_seq + 1 {
-            let key = (entry.origin.clone(), entry.seq);
-            if let Some((buffered, _)) = self.pending.get(&key) {
-                if buffered.entry() == entry.entry() {
-                    return Ok(Received::Duplicate);
-                }
-                let held = buffered.entry().clone();
-                return self.equivocation(held, entry.into_entry());
-            }
-            if self.pending.len() >= self.max_pending {
-                return Err(Rejected::PendingFull(self.pending.len()));
-            }
-            let (origin, from, to) = (entry.origin.clone(), head_seq + 1, entry.seq - 1);
-            self.pending.insert(key, (entry, check));
-            return Ok(Received::Buffered { origin, from, to });
-        }
-        // The next entry of its feed: it and any buffered successors go in one durable write.
-        let origin = entry.origin.clone();
-        let mut batch: Vec<Sealed> = Vec::new();
-        let mut applied = Vec::new();
-        let mut next = Some((entry, check));
-        let mut running_head = head;
-        let mut first_error = None;
-        let mut fork = None;
-        while let Some((candidate, check)) = next.take() {
-            let expected_prev = running_head.map_or(Hash32::ZERO, |h| h.hash);
-            if candidate.prev != expected_prev {
-                fork = Some(candidate);
-                break;
-            }
-            match validate_event(
-                &candidate.event,
-                &candidate.origin,
-                self.state.membership(),
-                &self.verifier,
-                check,
-            ) {
-                Ok(valid) => {
-                    running_head = Some(candidate.head());
-                    let seq = candidate.seq;
-                    applied.push(valid);
-                    batch.push(candidate);
-                    next = self.pending.remove(&(origin.clone(), seq + 1));
-                }
-                Err(source) => {
-                    first_error = Some(Rejected::Event {
-                        origin: candidate.origin.to_string(),
-                        seq: candidate.seq,
-                        source,
-                    });
-                    break;
-                }
-            }
-        }
-        if !batch.is_empty() {
-            self.store.append_sealed(&batch)?;
-            for (entry, valid) in batch.iter().zip(&applied) {
-                self.adopt(entry, entry.head(), entry.event_id(), valid);
-            }
-            self.note_stored(batch.len() as u64);
-        }
-        if let Some(conflicting) = fork {
-            let held_seq = conflicting.seq - 1;
-            if let Some(held) = self.store.get(&origin, held_seq)? {
-                return self.equivocation(held, conflicting.into_entry());
-            }
-        }
-        match (batch.is_empty(), first_error) {
-            (true, Some(error)) => Err(error),
-            _ => Ok(Received::Stored(
-                batch.into_iter().map(Sealed::into_entry).collect(),
-            )),
-        }
+        let step = self.engine.receive(entry, signatures);
+        self.perform(step)
     }
 
     /// Handles a run of entries from a peer (a range answer or a gossip burst): each is
@@ -510,31 +342,10 @@ impl<S: LogStore> Replica<S> {
     /// peer head that contradicts this replica's entry at the same position is asked
     /// for too: receiving it exposes the equivocation.
     pub fn wants(&self, theirs: &BTreeMap<Did, FeedHead>) -> Vec<RangeRequest> {
-        let mut requests = Vec::new();
-        for (origin, their_head) in theirs {
-            if self.state.membership().get(origin).is_none() || their_head.seq == 0 {
-                continue;
-            }
-            let mine = self.heads.get(origin).map_or(0, |h| h.seq);
-            if their_head.seq > mine {
-                let from = mine + 1;
-                requests.push(RangeRequest {
-                    origin: origin.clone(),
-                    from,
-                    to: their_head.seq.min(from + MAX_RANGE - 1),
-                });
-            } else if !self.equivocators.contains(origin) {
-                let held = self.store.get(origin, their_head.seq).ok().flatten();
-                if held.is_some_and(|entry| entry.hash() != their_head.hash) {
-                    requests.push(RangeRequest {
-                        origin: origin.clone(),
-                        from: their_head.seq,
-                        to: their_head.seq,
-                    });
-                }
-            }
-        }
-        requests
+        self.engine.wants(theirs).resolve(|origin, seq| {
+            let held = self.store.get(origin, seq).ok().flatten();
+            held.map(|entry| entry.hash())
+        })
     }
 
     /// Answers a range request from the store, at most [`MAX_RANGE`] entries.
@@ -556,5 +367,21 @@ impl<S: LogStore> Replica<S> {
             request.to,
             MAX_RANGE as usize,
         )
+    }
+}
+
+/// The answer for one sealed local event, once the append was written (or failed).
+fn appended(
+    outcome: Local,
+    written: &Result<Vec<Sealed>, StoreError>,
+) -> Result<Appended, Rejected> {
+    let entry = |index: usize| match written {
+        Ok(entries) => Ok(entries[index].clone()),
+        Err(error) => Err(Rejected::Store(error.clone())),
+    };
+    match outcome {
+        Local::Existing(entry) => Ok(Appended::Existing(*entry)),
+        Local::Again(index) => entry(index).map(Appended::Existing),
+        Local::New(index) => entry(index).map(Appended::New),
     }
 }

@@ -1,14 +1,24 @@
-//! A seeded in-memory multi-node simulation (no sockets): lossy, duplicating, reordering gossip, partitions that heal, an equivocating node and a node that returns far behind; all honest nodes converge.
+//! A seeded multi-node simulation of the bare engine, with no store and no sockets: lossy, duplicating, reordering gossip, partitions that heal, an equivocating node and a node that returns far behind; all honest nodes converge.
+//!
+//! Each simulated node is an [`Engine`] and a few lines that perform its steps: the
+//! entries it was told to write are kept in a map, evidence in a list. No
+//! [`consentnet_consent_chain::LogStore`] is involved.
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 use common::*;
-use consentnet_consent_chain::{ConsentStatus, Entry, Event, MemoryStore, Received, Replica};
-use consentnet_identity::KeyPair;
+use consentnet_consent_chain::engine::{Local, Sealing};
+use consentnet_consent_chain::replica::{DEFAULT_MAX_PENDING, MAX_RANGE, prepare_events};
+use consentnet_consent_chain::state::NoArchive;
+use consentnet_consent_chain::{
+    ConsentStatus, Engine, Entry, Equivocation, Event, FeedHead, Genesis, RangeRequest, Received,
+    Rejected, Sealed, Signatures, Step,
+};
+use consentnet_identity::{Did, KeyPair};
 
 /// A small deterministic random source (xorshift64*), so every run is the same run.
 struct Rng(u64);
@@ -28,8 +38,113 @@ impl Rng {
     }
 }
 
+/// One simulated node: the engine, and what performing its steps wrote.
+struct Node {
+    engine: Engine,
+    written: BTreeMap<(Did, u64), Entry>,
+    evidence: Vec<Equivocation>,
+}
+
+impl Node {
+    fn new(genesis: &Genesis) -> Self {
+        Self {
+            engine: Engine::new(genesis, BTreeMap::new(), DEFAULT_MAX_PENDING),
+            written: BTreeMap::new(),
+            evidence: Vec::new(),
+        }
+    }
+
+    fn heads(&self) -> &BTreeMap<Did, FeedHead> {
+        self.engine.heads()
+    }
+
+    fn write(&mut self, entries: &[Sealed]) {
+        for entry in entries {
+            let key = (entry.origin.clone(), entry.seq);
+            self.written.insert(key, entry.entry().clone());
+        }
+    }
+
+    /// Performs the engine's steps for one entry until it has decided.
+    fn perform(&mut self, mut step: Step) -> Result<Received, Rejected> {
+        loop {
+            step = match step {
+                Step::Done(answer) => return answer,
+                Step::Append(append) => {
+                    self.write(append.entries());
+                    self.engine.appended(append, &NoArchive)
+                }
+                Step::Compare { seq, entry } => {
+                    let held = self.written.get(&(entry.origin.clone(), seq)).cloned();
+                    self.engine.compared(held, entry)
+                }
+                Step::Evidence(evidence) => {
+                    self.keep_evidence(evidence.clone());
+                    return Ok(Received::Equivocation(Box::new(evidence)));
+                }
+            }
+        }
+    }
+
+    fn keep_evidence(&mut self, evidence: Equivocation) {
+        if self.evidence.contains(&evidence) {
+            return;
+        }
+        if self.engine.note_fork(&evidence) {
+            self.engine.reset();
+            for entry in self.written.values() {
+                self.engine.replay(entry, &NoArchive).unwrap();
+            }
+        }
+        self.evidence.push(evidence);
+    }
+
+    fn receive(&mut self, entry: Entry) -> Result<Received, Rejected> {
+        let signatures = Signatures {
+            entry: entry.verify_signature(),
+            event: false,
+        };
+        let step = self.engine.receive(Sealed::new(entry), signatures);
+        self.perform(step)
+    }
+
+    fn receive_evidence(&mut self, evidence: Equivocation) {
+        if self.engine.check_evidence(&evidence).is_ok() {
+            self.keep_evidence(evidence);
+        }
+    }
+
+    /// Seals one event into `key`'s feed and writes it; answers the entry holding it.
+    fn append_local(&mut self, key: &KeyPair, event: Event) -> Entry {
+        let prepared = prepare_events(vec![event]).pop().unwrap();
+        let Sealing { outcomes, append } =
+            self.engine
+                .seal_local(key, vec![(prepared, None)], now_ms());
+        assert!(matches!(outcomes[..], [Ok(Local::New(0))]), "{outcomes:?}");
+        self.write(append.entries());
+        self.engine
+            .commit(append, &NoArchive)
+            .remove(0)
+            .into_entry()
+    }
+
+    fn wants(&self, theirs: &BTreeMap<Did, FeedHead>) -> Vec<RangeRequest> {
+        self.engine.wants(theirs).resolve(|origin, seq| {
+            let held = self.written.get(&(origin.clone(), seq));
+            held.map(Entry::hash)
+        })
+    }
+
+    fn serve(&self, request: &RangeRequest) -> Vec<Entry> {
+        let (from, to) = (request.from, request.to);
+        let range = (request.origin.clone(), from)..=(request.origin.clone(), to);
+        let entries = self.written.range(range).map(|(_, entry)| entry.clone());
+        entries.take(MAX_RANGE as usize).collect()
+    }
+}
+
 struct Net {
-    nodes: Vec<Replica<MemoryStore>>,
+    nodes: Vec<Node>,
     /// (to, entry) messages in flight.
     inflight: VecDeque<(usize, Entry)>,
     /// link[a][b] false = partitioned.
@@ -43,9 +158,7 @@ impl Net {
     fn new(c: &Consortium, seed: u64) -> Self {
         let n = c.nodes().len();
         Self {
-            nodes: (0..n)
-                .map(|_| Replica::open(MemoryStore::new(), &c.genesis).unwrap())
-                .collect(),
+            nodes: (0..n).map(|_| Node::new(&c.genesis)).collect(),
             inflight: VecDeque::new(),
             links: vec![vec![true; n]; n],
             down: vec![false; n],
@@ -83,8 +196,7 @@ impl Net {
     }
 
     fn submit(&mut self, at: usize, key: &KeyPair, event: Event) {
-        let appended = self.nodes[at].append_local(key, event, now_ms()).unwrap();
-        let entry = appended.entry().clone();
+        let entry = self.nodes[at].append_local(key, event);
         self.gossip(at, &entry);
     }
 
@@ -99,12 +211,12 @@ impl Net {
                 continue;
             }
             for (x, y) in [(a, b), (b, a)] {
-                for evidence in self.nodes[y].evidence().unwrap() {
-                    let _ = self.nodes[x].receive_evidence(evidence);
+                for evidence in self.nodes[y].evidence.clone() {
+                    self.nodes[x].receive_evidence(evidence);
                 }
                 let wants = self.nodes[x].wants(self.nodes[y].heads());
                 for request in wants {
-                    for entry in self.nodes[y].serve(&request).unwrap() {
+                    for entry in self.nodes[y].serve(&request) {
                         match self.nodes[x].receive(entry) {
                             Ok(Received::Stored(stored)) => moved += stored.len(),
                             Ok(Received::Equivocation(_)) => moved += 1,
@@ -137,7 +249,7 @@ impl Net {
     fn digests(&self, nodes: &[usize]) -> Vec<String> {
         nodes
             .iter()
-            .map(|&i| self.nodes[i].state().digest().to_string())
+            .map(|&i| self.nodes[i].engine.state().digest().to_string())
             .collect()
     }
 }
@@ -191,7 +303,10 @@ fn lossy_gossip_with_partition_and_heal_converges() {
                 ConsentStatus::Active
             };
             for node in &net.nodes {
-                assert_eq!(node.state().consent_status(&consent.id, later(0)), expected);
+                assert_eq!(
+                    node.engine.state().consent_status(&consent.id, later(0)),
+                    expected
+                );
             }
         }
     }
@@ -208,7 +323,7 @@ fn a_node_that_returns_far_behind_catches_up() {
         net.submit(at, keys[at], approve(&c.bank_a, &c.tsp, round));
     }
     net.deliver();
-    let entries = |node: &Replica<MemoryStore>| node.heads().values().map(|h| h.seq).sum::<u64>();
+    let entries = |node: &Node| node.heads().values().map(|h| h.seq).sum::<u64>();
     assert_eq!(entries(&net.nodes[3]), 0);
     net.down[3] = false;
     net.settle();
@@ -229,35 +344,23 @@ fn an_equivocating_node_is_exposed_and_honest_nodes_still_agree() {
     net.settle();
     // Bank B's node (index 1) signs two different entries for its seq 1, and shows each
     // to a different honest node.
-    let mut branch_a = Replica::open(MemoryStore::new(), &c.genesis).unwrap();
-    let mut branch_b = Replica::open(MemoryStore::new(), &c.genesis).unwrap();
-    let a = branch_a
-        .append_local(&c.bank_b, grant(&pool[1].1), now_ms())
-        .unwrap()
-        .entry()
-        .clone();
-    let b = branch_b
-        .append_local(&c.bank_b, grant(&pool[2].1), now_ms())
-        .unwrap()
-        .entry()
-        .clone();
+    let a = Node::new(&c.genesis).append_local(&c.bank_b, grant(&pool[1].1));
+    let b = Node::new(&c.genesis).append_local(&c.bank_b, grant(&pool[2].1));
     assert_eq!((a.seq, b.seq), (1, 1));
     net.nodes[0].receive(a).unwrap();
     net.nodes[2].receive(b).unwrap();
-    net.nodes[0]
-        .append_local(&c.bank_a, grant(&pool[3].1), now_ms())
-        .unwrap();
+    net.nodes[0].append_local(&c.bank_a, grant(&pool[3].1));
     net.settle();
     let honest = [0, 2, 3];
     for &i in &honest {
         assert!(
-            net.nodes[i].equivocators().contains(c.bank_b.did()),
+            net.nodes[i].engine.equivocators().contains(c.bank_b.did()),
             "node {i} saw the evidence"
         );
     }
     let digests = net.digests(&honest);
     assert!(all_equal(&digests), "{digests:?}");
-    let state = net.nodes[0].state();
+    let state = net.nodes[0].engine.state();
     assert_eq!(
         state.consent_status(&pool[0].1.id, later(0)),
         ConsentStatus::Active

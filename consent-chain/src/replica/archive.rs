@@ -10,7 +10,7 @@ impl<S: LogStore> Replica<S> {
     /// A consent with every revocation applied to it, live or archived; `None` when no
     /// grant of it is known.
     pub fn consent_record(&self, id: &ConsentId) -> Result<Option<ConsentRecord>, StoreError> {
-        archive::record(&self.store, self.snapshot.archive, &self.state, id)
+        archive::record(&self.store, self.snapshot.archive, self.state(), id)
     }
 
     /// The archive generation this replica's archived consents are under, for reads

@@ -44,12 +44,12 @@ pub fn verify_sealed<'a>(entries: impl IntoIterator<Item = &'a Sealed>) -> Vec<S
 /// An event to append, prepared by [`prepare_events`].
 #[derive(Debug, Clone)]
 pub struct Prepared {
-    pub(super) event: Event,
+    pub(crate) event: Event,
     /// The event's canonical JSON.
-    pub(super) json: Vec<u8>,
+    pub(crate) json: Vec<u8>,
     /// [`Check::Presigned`] when the event's own signature verified in the batch,
     /// [`Check::Full`] otherwise (so a bad one is refused by name).
-    pub(super) check: Check,
+    pub(crate) check: Check,
 }
 
 /// Prepares events for [`super::Replica::append_prepared`]: each event's canonical JSON, and

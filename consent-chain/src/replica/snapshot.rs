@@ -11,15 +11,11 @@ use chrono::{DateTime, Utc};
 use consentnet_identity::{Did, Hash32};
 use serde::{Deserialize, Serialize};
 
-use consentnet_identity::ConsentVerifier;
-
 use super::Replica;
-use crate::entry::Entry;
 use crate::event::FeedHead;
 use crate::genesis::Genesis;
-use crate::state::{Archived, NoArchive, Retirement, State, StateImage};
+use crate::state::{NoArchive, Retirement, State, StateImage};
 use crate::store::{ArchiveRows, LogStore, StoreArchive, StoreError, archive};
-use crate::validate::{Check, validate_event};
 
 /// The default number of stored entries after which a new snapshot is written.
 pub const DEFAULT_SNAPSHOT_EVERY: u64 = 10_000;
@@ -129,20 +125,14 @@ impl<S: LogStore> Replica<S> {
     /// when new evidence excludes part of a feed), streaming: stored entries were
     /// verified before they were stored. Returns how many entries it read.
     pub(super) fn rebuild_state(&mut self) -> Result<u64, StoreError> {
-        self.state = State::new(&self.genesis);
+        self.engine.reset();
         self.snapshot.archive = self.store.next_archive_generation()?;
         let mut failed = None;
         let mut read = 0u64;
-        let Self {
-            store,
-            state,
-            verifier,
-            fork_points,
-            ..
-        } = self;
+        let Self { store, engine, .. } = self;
         store.for_each(&mut |entry| {
             read += 1;
-            match replay(state, verifier, fork_points, &entry, &NoArchive) {
+            match engine.replay(&entry, &NoArchive) {
                 Ok(()) => true,
                 Err(error) => {
                     failed = Some(error);
@@ -197,7 +187,7 @@ impl<S: LogStore> Replica<S> {
         }
         self.store.put_snapshot(&encoded.bytes, &encoded.rows)?;
         self.snapshot.written = encoded.generation;
-        self.state.retired(&encoded.retirement);
+        self.engine.retired(&encoded.retirement);
         Ok(true)
     }
 
@@ -206,11 +196,11 @@ impl<S: LogStore> Replica<S> {
         self.snapshot.captured = self.snapshot.captured.saturating_add(1);
         SnapshotJob {
             generation: self.snapshot.captured,
-            genesis: genesis_id(&self.genesis),
-            heads: self.heads.clone(),
-            fork_points: self.fork_points.clone(),
+            genesis: genesis_id(self.engine.genesis()),
+            heads: self.engine.heads().clone(),
+            fork_points: self.engine.fork_points().clone(),
             archive: self.snapshot.archive,
-            state: self.state.clone(),
+            state: self.engine.state().clone(),
         }
     }
 
@@ -250,8 +240,8 @@ impl<S: LogStore> Replica<S> {
             return Ok(None);
         };
         if snapshot.version != VERSION
-            || snapshot.genesis != genesis_id(&self.genesis)
-            || snapshot.fork_points != self.fork_points
+            || snapshot.genesis != genesis_id(self.engine.genesis())
+            || snapshot.fork_points != *self.engine.fork_points()
         {
             return Ok(None);
         }
@@ -261,13 +251,13 @@ impl<S: LogStore> Replica<S> {
                 return Ok(None);
             }
         }
-        let Ok(state) = State::from_image(&self.genesis, snapshot.state) else {
+        let Ok(state) = State::from_image(self.engine.genesis(), snapshot.state) else {
             return Ok(None);
         };
-        self.state = state;
+        self.engine.restore(state);
         self.snapshot.archive = snapshot.archive_generation;
         let mut replayed = 0u64;
-        for (origin, head) in self.heads.clone() {
+        for (origin, head) in self.engine.heads().clone() {
             let mut from = snapshot.heads.get(&origin).map_or(1, |h| h.seq + 1);
             while from <= head.seq {
                 let chunk = self.store.range(&origin, from, head.seq, REPLAY_CHUNK)?;
@@ -282,50 +272,11 @@ impl<S: LogStore> Replica<S> {
                     generation: self.snapshot.archive,
                 };
                 for entry in &chunk {
-                    replay(
-                        &mut self.state,
-                        &self.verifier,
-                        &self.fork_points,
-                        entry,
-                        &archive,
-                    )?;
+                    self.engine.replay(entry, &archive)?;
                 }
                 replayed += chunk.len() as u64;
             }
         }
         Ok(Some(replayed))
     }
-}
-
-/// Applies one stored entry to `state` during a rebuild or a replay: checked for shape and
-/// entitlement (its signatures were verified before it was stored), skipped from its
-/// feed's fork point on.
-fn replay(
-    state: &mut State,
-    verifier: &ConsentVerifier,
-    fork_points: &BTreeMap<Did, u64>,
-    entry: &Entry,
-    archive: &dyn Archived,
-) -> Result<(), StoreError> {
-    if fork_points
-        .get(&entry.origin)
-        .is_some_and(|&fork| entry.seq >= fork)
-    {
-        return Ok(());
-    }
-    let valid = validate_event(
-        &entry.event,
-        &entry.origin,
-        state.membership(),
-        verifier,
-        Check::Stored,
-    )
-    .map_err(|error| {
-        StoreError::Corrupt(format!(
-            "stored entry {}#{} no longer parses: {error}",
-            entry.origin, entry.seq
-        ))
-    })?;
-    state.apply_with(entry.event.id(), &valid, archive);
-    Ok(())
 }
