@@ -237,6 +237,12 @@ impl Sealed {
         Ok(Self::seal(entry, bytes.to_vec(), hash))
     }
 
+    /// [`Sealed::decode`] of bytes the caller owns, without copying them.
+    pub fn decode_owned(bytes: Vec<u8>) -> Result<Self, EntryError> {
+        let (entry, hash) = Entry::decode_hashed(&bytes)?;
+        Ok(Self::seal(entry, bytes, hash))
+    }
+
     /// The entry.
     pub fn entry(&self) -> &Entry {
         &self.entry

@@ -269,6 +269,40 @@ fn stored_bytes_that_are_not_an_entry_are_reported_not_fatal() {
 }
 
 #[test]
+fn a_commitment_whose_bytes_are_not_canonical_is_never_judged_against_records() {
+    let records = Records::default();
+    let c = Consortium::new();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    let event = commitment(&c.bank_a, 1, &[record(consent(&c.bank_a, &c.tsp).1.id, 5)]);
+    let entry = Entry::sign(&c.bank_a, None, 1, event);
+    consentnet_consent_chain::RocksStore::open(&path)
+        .unwrap()
+        .append(std::slice::from_ref(&entry))
+        .unwrap();
+    {
+        // The same entry, pretty-printed: it parses, but is not its canonical bytes.
+        let families = ["entries", "heads", "evidence", "events", "meta", "archive"];
+        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), &path, families).unwrap();
+        let entries = db.cf_handle("entries").unwrap();
+        let (key, _) = db
+            .iterator_cf(entries, rocksdb::IteratorMode::Start)
+            .next()
+            .unwrap()
+            .unwrap();
+        db.put_cf(entries, key, serde_json::to_vec_pretty(&entry).unwrap())
+            .unwrap();
+    }
+    let store = consentnet_consent_chain::RocksStore::open(&path).unwrap();
+    let report = audit(&store, &c.genesis, BOUND, &records).unwrap();
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    assert!(report.problems[0].problem.contains("not an entry"));
+    // The commitment pass skipped it: not counted as a batch the source lacks.
+    assert_eq!(report.batches_unavailable, 0);
+    assert_eq!(report.committed_records, 0);
+}
+
+#[test]
 fn an_access_batch_stamped_long_before_any_peer_saw_it_is_a_finding() {
     let records = Records::default();
     let c = Consortium::new();

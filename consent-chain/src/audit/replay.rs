@@ -7,7 +7,7 @@ use consentnet_identity::{ConsentVerifier, Did, Hash32, verify_many};
 
 use super::timing::Timing;
 use super::{DayCount, Problem};
-use crate::entry::Entry;
+use crate::entry::Sealed;
 use crate::event::Event;
 use crate::genesis::Genesis;
 use crate::state::State;
@@ -18,26 +18,27 @@ pub(super) const AUDIT_CHUNK: usize = 8192;
 
 /// What the parallel phase learns about one stored entry.
 struct Checked {
-    /// The entry and its hash, or why its bytes are not an entry.
-    entry: Result<(Entry, Hash32), String>,
+    /// The entry with its bytes and hash, or why its bytes are not an entry.
+    entry: Result<Sealed, String>,
     /// The origin's signature verifies.
     signed: bool,
     /// The event's own signature verifies (true for events without one).
     event_signed: bool,
 }
 
-/// Decodes and hashes entries and verifies their origin and event signatures in batches;
+/// Decodes and hashes entries and verifies their origin and event signatures in batches
+/// (the signed statements are slices of the stored bytes, never encoded again);
 /// verifies consent credentials into `verifier`'s cache. Runs on one core.
-fn check_part(part: &[Vec<u8>], verifier: &ConsentVerifier) -> Vec<Checked> {
-    let decoded: Vec<Result<(Entry, Hash32), String>> = part
-        .iter()
-        .map(|bytes| Entry::decode_hashed(bytes).map_err(|e| e.to_string()))
+fn check_part(part: Vec<Vec<u8>>, verifier: &ConsentVerifier) -> Vec<Checked> {
+    let decoded: Vec<Result<Sealed, String>> = part
+        .into_iter()
+        .map(|bytes| Sealed::decode_owned(bytes).map_err(|e| e.to_string()))
         .collect();
-    let mut checks = Vec::with_capacity(part.len() * 2);
-    let mut slots = Vec::with_capacity(part.len());
-    for (entry, _) in decoded.iter().flatten() {
+    let mut checks = Vec::with_capacity(decoded.len() * 2);
+    let mut slots = Vec::with_capacity(decoded.len());
+    for entry in decoded.iter().flatten() {
         checks.push(entry.signature_check());
-        let event_slot = entry.event.signature_check().map(|check| {
+        let event_slot = entry.event_signature_check().map(|check| {
             checks.push(check);
             checks.len() - 1
         });
@@ -75,14 +76,20 @@ fn check_part(part: &[Vec<u8>], verifier: &ConsentVerifier) -> Vec<Checked> {
 }
 
 /// [`check_part`] over `chunk`, using every available core.
-fn check_in_parallel(chunk: &[Vec<u8>], verifier: &ConsentVerifier) -> Vec<Checked> {
+fn check_in_parallel(mut chunk: Vec<Vec<u8>>, verifier: &ConsentVerifier) -> Vec<Checked> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 16);
     let per_thread = chunk.len().div_ceil(threads).max(1);
+    let mut parts = Vec::with_capacity(threads);
+    while chunk.len() > per_thread {
+        let rest = chunk.split_off(per_thread);
+        parts.push(std::mem::replace(&mut chunk, rest));
+    }
+    parts.push(chunk);
     std::thread::scope(|scope| {
-        let workers: Vec<_> = chunk
-            .chunks(per_thread)
+        let workers: Vec<_> = parts
+            .into_iter()
             .map(|part| scope.spawn(move || check_part(part, verifier)))
             .collect();
         workers
@@ -109,6 +116,8 @@ pub(super) struct Replay<'a> {
     pub problems: Vec<Problem>,
     /// The entries that were not applied, by origin and seq.
     pub rejected: HashSet<(Did, u64)>,
+    /// The stored bytes that are not an entry, by their place in store order (from 1).
+    pub undecodable: HashSet<u64>,
     /// Entries by event kind.
     pub events: BTreeMap<&'static str, u64>,
     /// Entries met.
@@ -135,6 +144,7 @@ impl<'a> Replay<'a> {
             heads: BTreeMap::new(),
             problems: Vec::new(),
             rejected: HashSet::new(),
+            undecodable: HashSet::new(),
             events: BTreeMap::new(),
             entries: 0,
             days: BTreeMap::new(),
@@ -144,23 +154,26 @@ impl<'a> Replay<'a> {
     }
 
     /// Checks the stored entries `chunk`, the next ones in store order.
-    pub(super) fn chunk(&mut self, chunk: &[Vec<u8>]) {
+    pub(super) fn chunk(&mut self, chunk: Vec<Vec<u8>>) {
         for checked in check_in_parallel(chunk, self.verifier) {
             self.entries += 1;
             match checked.entry {
-                Ok((entry, hash)) => self.entry(&entry, hash, checked.signed, checked.event_signed),
-                Err(error) => self.problems.push(Problem {
-                    origin: String::new(),
-                    seq: 0,
-                    problem: format!("stored bytes are not an entry: {error}"),
-                }),
+                Ok(entry) => self.entry(&entry, checked.signed, checked.event_signed),
+                Err(error) => {
+                    self.undecodable.insert(self.entries);
+                    self.problems.push(Problem {
+                        origin: String::new(),
+                        seq: 0,
+                        problem: format!("stored bytes are not an entry: {error}"),
+                    });
+                }
             }
         }
     }
 
     /// Checks one decoded entry (`signed`: its origin's signature verified;
     /// `event_signed`: its event's own did) and applies it when valid.
-    fn entry(&mut self, entry: &Entry, hash: Hash32, signed: bool, event_signed: bool) {
+    fn entry(&mut self, entry: &Sealed, signed: bool, event_signed: bool) {
         *self.events.entry(entry.event.kind()).or_default() += 1;
         let (last_seq, last_hash) = self
             .heads
@@ -184,11 +197,12 @@ impl<'a> Replay<'a> {
             });
             self.rejected.insert((entry.origin.clone(), entry.seq));
         }
-        self.heads.insert(entry.origin.clone(), (entry.seq, hash));
+        self.heads
+            .insert(entry.origin.clone(), (entry.seq, entry.hash()));
     }
 
     /// Validates the event of a linked, signed entry and applies it.
-    fn apply(&mut self, entry: &Entry, event_signed: bool) -> Result<(), String> {
+    fn apply(&mut self, entry: &Sealed, event_signed: bool) -> Result<(), String> {
         // A failed batch verdict is re-checked in full, which names the problem.
         let check = if event_signed {
             Check::Presigned
@@ -211,12 +225,12 @@ impl<'a> Replay<'a> {
             // The log's time for a revocation: its first entry's, whichever feed holds
             // it; never the time the revoker names.
             self.logged_at
-                .entry(entry.event.id())
+                .entry(entry.event_id())
                 .and_modify(|at: &mut u64| *at = (*at).min(entry.time))
                 .or_insert(entry.time);
         }
         self.timing.note(entry);
-        self.state.apply(entry.event.id(), &valid);
+        self.state.apply(entry.event_id(), &valid);
         Ok(())
     }
 
