@@ -227,6 +227,19 @@ fn a_forged_event_signature_inside_a_well_signed_entry_is_found() {
     assert!(!report.clean);
 }
 
+/// Replaces the first stored entry's bytes underneath the store at `path`.
+fn overwrite_first_entry(path: &std::path::Path, bytes: &[u8]) {
+    let families = ["entries", "heads", "evidence", "events", "meta", "archive"];
+    let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), path, families).unwrap();
+    let entries = db.cf_handle("entries").unwrap();
+    let (key, _) = db
+        .iterator_cf(entries, rocksdb::IteratorMode::Start)
+        .next()
+        .unwrap()
+        .unwrap();
+    db.put_cf(entries, key, bytes).unwrap();
+}
+
 #[test]
 fn stored_bytes_that_are_not_an_entry_are_reported_not_fatal() {
     let records = Records::default();
@@ -244,18 +257,8 @@ fn stored_bytes_that_are_not_an_entry_are_reported_not_fatal() {
             )])
             .unwrap();
     }
-    {
-        // Damage the stored bytes underneath the store, as a disk fault would.
-        let families = ["entries", "heads", "evidence", "events", "meta", "archive"];
-        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), &path, families).unwrap();
-        let entries = db.cf_handle("entries").unwrap();
-        let (key, _) = db
-            .iterator_cf(entries, rocksdb::IteratorMode::Start)
-            .next()
-            .unwrap()
-            .unwrap();
-        db.put_cf(entries, key, b"{\"not\":\"an entry\"}").unwrap();
-    }
+    // Damage the stored bytes underneath the store, as a disk fault would.
+    overwrite_first_entry(&path, b"{\"not\":\"an entry\"}");
     let store = consentnet_consent_chain::RocksStore::open(&path).unwrap();
     let report = audit(&store, &c.genesis, BOUND, &records).unwrap();
     assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
@@ -280,19 +283,8 @@ fn a_commitment_whose_bytes_are_not_canonical_is_never_judged_against_records() 
         .unwrap()
         .append(std::slice::from_ref(&entry))
         .unwrap();
-    {
-        // The same entry, pretty-printed: it parses, but is not its canonical bytes.
-        let families = ["entries", "heads", "evidence", "events", "meta", "archive"];
-        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), &path, families).unwrap();
-        let entries = db.cf_handle("entries").unwrap();
-        let (key, _) = db
-            .iterator_cf(entries, rocksdb::IteratorMode::Start)
-            .next()
-            .unwrap()
-            .unwrap();
-        db.put_cf(entries, key, serde_json::to_vec_pretty(&entry).unwrap())
-            .unwrap();
-    }
+    // The same entry, pretty-printed: it parses, but is not its canonical bytes.
+    overwrite_first_entry(&path, &serde_json::to_vec_pretty(&entry).unwrap());
     let store = consentnet_consent_chain::RocksStore::open(&path).unwrap();
     let report = audit(&store, &c.genesis, BOUND, &records).unwrap();
     assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
