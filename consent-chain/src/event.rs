@@ -304,6 +304,16 @@ impl Event {
         }
     }
 
+    /// Who made the event's own signature, for the kinds of event that carry one.
+    pub fn signer(&self) -> Option<&Did> {
+        match self {
+            Event::AppPublished { manifest, .. } => Some(&manifest.app),
+            Event::AppDecided { decision, .. } => Some(&decision.bank),
+            Event::AccessCommitted { commitment, .. } => Some(&commitment.bank),
+            _ => None,
+        }
+    }
+
     /// An app-published event, signed with the app's key.
     pub fn app_published(app_key: &KeyPair, manifest: AppManifest) -> Self {
         let signature = sign(app_key, domain::MANIFEST, &manifest);

@@ -5,12 +5,15 @@
 mod common;
 
 use common::*;
-use consentnet_consent_chain::audit::{AuditConfig, NoRecords, audit, audit_with_progress};
+use consentnet_consent_chain::audit::{
+    AuditConfig, NoRecords, SignatureRule, audit, audit_with_progress,
+};
 use consentnet_consent_chain::{Entry, Equivocation, Event, LogStore, MemoryStore, Replica};
 
 const BOUND: AuditConfig = AuditConfig {
     propagation_bound_ms: 1_000,
     checkpoint_interval_ms: 10_000,
+    signatures: SignatureRule::Chained,
 };
 
 #[test]
@@ -206,25 +209,113 @@ fn equivocation_evidence_is_confirmed() {
     assert!(!report.clean);
 }
 
-#[test]
-fn a_forged_event_signature_inside_a_well_signed_entry_is_found() {
-    let records = Records::default();
-    let c = Consortium::new();
+const EVERY: AuditConfig = AuditConfig {
+    signatures: SignatureRule::Every,
+    ..BOUND
+};
+
+/// One entry in `origin`'s feed holding bank B's decision, signed by bank B and then
+/// altered, so its own signature no longer covers it.
+fn forged_decision_in_feed_of(
+    c: &Consortium,
+    origin: &consentnet_identity::KeyPair,
+) -> MemoryStore {
     let mut event = approve(&c.bank_b, &c.tsp, 1);
     if let consentnet_consent_chain::Event::AppDecided { decision, .. } = &mut event {
         decision.version = "9.9".into(); // The bank's signature no longer covers it.
     }
     let mut store = MemoryStore::new();
     store
-        .append(&[Entry::sign(&c.bank_b, None, 1, event)])
+        .append(&[Entry::sign(origin, None, 1, event)])
         .unwrap();
-    let report = audit(&store, &c.genesis, BOUND, &records).unwrap();
-    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    store
+}
+
+#[test]
+fn a_forged_event_signature_by_someone_else_than_the_origin_is_found() {
+    let records = Records::default();
+    let c = Consortium::new();
+    let store = forged_decision_in_feed_of(&c, &c.tsp);
+    for config in [BOUND, EVERY] {
+        let report = audit(&store, &c.genesis, config, &records).unwrap();
+        assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+        assert_eq!(
+            report.problems[0].problem,
+            "invalid appDecided: app decision signature does not verify"
+        );
+        assert!(!report.clean);
+    }
+}
+
+#[test]
+fn the_origins_own_event_signature_is_vouched_for_by_its_entry_unless_every_signature_is_checked() {
+    let records = Records::default();
+    let c = Consortium::new();
+    let store = forged_decision_in_feed_of(&c, &c.bank_b);
+    let chained = audit(&store, &c.genesis, BOUND, &records).unwrap();
+    assert!(chained.clean, "{}", chained.summary());
+    let every = audit(&store, &c.genesis, EVERY, &records).unwrap();
+    assert_eq!(every.problems.len(), 1, "{:?}", every.problems);
     assert_eq!(
-        report.problems[0].problem,
+        every.problems[0].problem,
         "invalid appDecided: app decision signature does not verify"
     );
-    assert!(!report.clean);
+}
+
+/// Bank B's feed of `len` decisions, where the entries at `bad` carry another entry's
+/// signature and every later entry still names their hash: what only the key's holder
+/// can write.
+fn feed_with_bad_signatures_at(c: &Consortium, len: u64, bad: &[u64]) -> MemoryStore {
+    let mut entries: Vec<Entry> = Vec::new();
+    for seq in 1..=len {
+        let head = entries.last().map(Entry::head);
+        let mut entry = Entry::sign(&c.bank_b, head, seq, approve(&c.bank_b, &c.tsp, seq));
+        if bad.contains(&seq) {
+            entry.sig = Entry::sign(&c.bank_b, None, 0, approve(&c.bank_b, &c.tsp, 0)).sig;
+        }
+        entries.push(entry);
+    }
+    let mut store = MemoryStore::new();
+    store.append(&entries).unwrap();
+    store
+}
+
+fn bad_seqs(report: &consentnet_consent_chain::audit::AuditReport) -> Vec<(u64, &str)> {
+    report
+        .problems
+        .iter()
+        .map(|p| (p.seq, p.problem.as_str()))
+        .collect()
+}
+
+#[test]
+fn a_linked_run_is_vouched_for_by_its_signed_end_and_every_signature_checks_each() {
+    let records = Records::default();
+    let c = Consortium::new();
+    let store = feed_with_bad_signatures_at(&c, 5, &[3]);
+    let chained = audit(&store, &c.genesis, BOUND, &records).unwrap();
+    assert!(chained.clean, "{}", chained.summary());
+    assert_eq!(chained.events["appDecided"], 5);
+    let every = audit(&store, &c.genesis, EVERY, &records).unwrap();
+    assert_eq!(bad_seqs(&every), [(3, "signature does not verify")]);
+}
+
+#[test]
+fn a_run_whose_signed_end_fails_has_each_of_its_entries_checked() {
+    let records = Records::default();
+    let c = Consortium::new();
+    let store = feed_with_bad_signatures_at(&c, 5, &[2, 5]);
+    // Entries 1 to 4 each verified on their own (2 is vouched for by 3, which names it).
+    let chained = audit(&store, &c.genesis, BOUND, &records).unwrap();
+    assert_eq!(bad_seqs(&chained), [(5, "signature does not verify")]);
+    let every = audit(&store, &c.genesis, EVERY, &records).unwrap();
+    assert_eq!(
+        bad_seqs(&every),
+        [
+            (2, "signature does not verify"),
+            (5, "signature does not verify")
+        ]
+    );
 }
 
 /// Replaces the first stored entry's bytes underneath the store at `path`.

@@ -21,23 +21,40 @@ impl Hash32 {
 
     /// Parses 64 lowercase hex digits.
     pub fn parse(text: &str) -> Option<Self> {
-        if text.len() != 64 || text.bytes().any(|b| b.is_ascii_uppercase()) {
-            return None;
-        }
+        let digits: &[u8; 64] = text.as_bytes().try_into().ok()?;
         let mut bytes = [0u8; 32];
-        for (index, byte) in bytes.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(text.get(index * 2..index * 2 + 2)?, 16).ok()?;
+        for (byte, pair) in bytes.iter_mut().zip(digits.chunks_exact(2)) {
+            *byte = (hex_value(pair[0])? << 4) | hex_value(pair[1])?;
         }
         Some(Self(bytes))
+    }
+
+    /// The 64 lowercase hex digits, without formatting machinery (entries carry several
+    /// hashes, and every decode writes them again for its canonical check).
+    pub fn hex(&self) -> [u8; 64] {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 64];
+        for (pair, byte) in out.chunks_exact_mut(2).zip(self.0) {
+            pair[0] = DIGITS[usize::from(byte >> 4)];
+            pair[1] = DIGITS[usize::from(byte & 0x0f)];
+        }
+        out
+    }
+}
+
+/// The value of one lowercase hex digit.
+fn hex_value(digit: u8) -> Option<u8> {
+    match digit {
+        b'0'..=b'9' => Some(digit - b'0'),
+        b'a'..=b'f' => Some(digit - b'a' + 10),
+        _ => None,
     }
 }
 
 impl fmt::Display for Hash32 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for byte in self.0 {
-            write!(f, "{byte:02x}")?;
-        }
-        Ok(())
+        let hex = self.hex();
+        f.write_str(std::str::from_utf8(&hex).unwrap_or_else(|_| unreachable!("hex is ASCII")))
     }
 }
 
@@ -56,6 +73,26 @@ impl TryFrom<String> for Hash32 {
 
 impl From<Hash32> for String {
     fn from(hash: Hash32) -> String {
-        hash.to_string()
+        String::from_utf8_lossy(&hash.hex()).into_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn hex_round_trips_and_parse_takes_only_64_lowercase_digits() {
+        let hash = Hash32::of(b"consentnet");
+        let formatted: String = hash.0.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hash.to_string(), formatted);
+        assert_eq!(String::from(hash), formatted);
+        assert_eq!(Hash32::parse(&formatted), Some(hash));
+        assert_eq!(Hash32::parse(&formatted.to_uppercase()), None);
+        assert_eq!(Hash32::parse(&formatted[1..]), None);
+        assert_eq!(Hash32::parse(&format!("{formatted}0")), None);
+        assert_eq!(Hash32::parse(&format!("g{}", &formatted[1..])), None);
+        assert_eq!(Hash32::parse(&"é".repeat(32)), None);
     }
 }

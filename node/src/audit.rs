@@ -39,7 +39,7 @@ pub enum OfflineAuditError {
 }
 
 /// When to draw the progress bar.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Progress {
     /// When stderr is a terminal.
     Auto,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
-use consentnet_consent_chain::audit::AuditConfig;
+use consentnet_consent_chain::audit::{AuditConfig, SignatureRule};
 use consentnet_consent_chain::{Genesis, Member, RocksStore, Role};
 use consentnet_identity::Did;
 use consentnet_node::api::AppState;
@@ -42,13 +42,6 @@ impl From<RoleArg> for Role {
             RoleArg::Regulator => Role::Regulator,
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum ProgressArg {
-    Auto,
-    Always,
-    Never,
 }
 
 #[derive(Debug, Subcommand)]
@@ -108,7 +101,7 @@ enum Command {
         #[arg(required = true)]
         members: Vec<PathBuf>,
     },
-    /// Audit a stopped node's log offline: every signature, link, credential and event,
+    /// Audit a stopped node's log offline: signatures, links, credentials and events,
     /// equivocations, and accesses served under unusable consents. Exit code 0 when clean,
     /// 4 when something was found, 1 when the audit could not run.
     Audit {
@@ -124,12 +117,16 @@ enum Command {
         /// How long after a revocation an access still counts as in time (ms).
         #[arg(long, default_value_t = 1_000)]
         propagation_bound_ms: u64,
+        /// Verify every entry's and event's own signature, as ingest does, instead of
+        /// one origin signature per linked run of a feed (see docs/LOG.md).
+        #[arg(long)]
+        every_signature: bool,
         /// Print the whole report as JSON (with its summary) instead of the summary.
         #[arg(long)]
         json: bool,
         /// Draw a progress bar on stderr: auto = when stderr is a terminal.
         #[arg(long, value_enum, default_value = "auto")]
-        progress: ProgressArg,
+        progress: offline_audit::Progress,
     },
     /// Run the node until SIGTERM or SIGINT.
     ///
@@ -201,6 +198,7 @@ fn main() -> anyhow::Result<()> {
             data_dir,
             genesis,
             propagation_bound_ms,
+            every_signature,
             json,
             progress,
         } => audit(
@@ -209,6 +207,11 @@ fn main() -> anyhow::Result<()> {
             genesis,
             AuditConfig {
                 propagation_bound_ms,
+                signatures: if every_signature {
+                    SignatureRule::Every
+                } else {
+                    SignatureRule::Chained
+                },
                 ..AuditConfig::default()
             },
             json,
@@ -367,7 +370,7 @@ fn audit(
     genesis: Option<PathBuf>,
     audit_config: AuditConfig,
     json: bool,
-    progress: ProgressArg,
+    progress: offline_audit::Progress,
 ) -> anyhow::Result<()> {
     let (data_dir, genesis, records) = match (config, data_dir) {
         (Some(path), _) => {
@@ -380,11 +383,6 @@ fn audit(
         }
         (None, Some(dir)) => (dir, genesis, None),
         (None, None) => bail!("give --config FILE or --data-dir DIR"),
-    };
-    let progress = match progress {
-        ProgressArg::Auto => offline_audit::Progress::Auto,
-        ProgressArg::Always => offline_audit::Progress::Always,
-        ProgressArg::Never => offline_audit::Progress::Never,
     };
     let report = offline_audit::offline(
         &data_dir,

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use consentnet_identity::{ConsentVerifier, Did, Hash32, verify_many};
 
+use super::signatures::{SignatureRule, Vouched, vouch};
 use super::timing::Timing;
 use super::{DayCount, Problem};
 use crate::entry::Sealed;
@@ -20,77 +21,44 @@ pub(super) const AUDIT_CHUNK: usize = 8192;
 struct Checked {
     /// The entry with its bytes and hash, or why its bytes are not an entry.
     entry: Result<Sealed, String>,
-    /// The origin's signature verifies.
-    signed: bool,
-    /// The event's own signature verifies (true for events without one).
-    event_signed: bool,
+    /// What the signatures show.
+    vouched: Vouched,
 }
 
-/// Decodes and hashes entries and verifies their origin and event signatures in batches
-/// (the signed statements are slices of the stored bytes, never encoded again);
-/// verifies consent credentials into `verifier`'s cache. Runs on one core.
-fn check_part(part: Vec<Vec<u8>>, verifier: &ConsentVerifier) -> Vec<Checked> {
+/// Decodes and hashes entries; verifies consent credentials into `verifier`'s cache.
+fn decode_part(part: Vec<Vec<u8>>, verifier: &ConsentVerifier) -> Vec<Result<Sealed, String>> {
     let decoded: Vec<Result<Sealed, String>> = part
         .into_iter()
         .map(|bytes| Sealed::decode_owned(bytes).map_err(|e| e.to_string()))
         .collect();
-    let mut checks = Vec::with_capacity(decoded.len() * 2);
-    let mut slots = Vec::with_capacity(decoded.len());
     for entry in decoded.iter().flatten() {
-        checks.push(entry.signature_check());
-        let event_slot = entry.event_signature_check().map(|check| {
-            checks.push(check);
-            checks.len() - 1
-        });
-        slots.push((
-            checks.len() - 1 - usize::from(event_slot.is_some()),
-            event_slot,
-        ));
         if let Event::ConsentGranted { credential } = &entry.event {
             // Warms the cache; the verdict is read again in feed order.
             let _ = verify_credential(verifier, credential);
         }
     }
-    let verdicts = verify_many(&checks);
-    let mut slots = slots.into_iter();
     decoded
-        .into_iter()
-        .map(|entry| match entry {
-            Ok(entry) => {
-                let (entry_slot, event_slot) = slots
-                    .next()
-                    .unwrap_or_else(|| unreachable!("one slot per decoded entry"));
-                Checked {
-                    entry: Ok(entry),
-                    signed: verdicts[entry_slot],
-                    event_signed: event_slot.is_none_or(|slot| verdicts[slot]),
-                }
-            }
-            Err(error) => Checked {
-                entry: Err(error),
-                signed: false,
-                event_signed: false,
-            },
-        })
-        .collect()
 }
 
-/// [`check_part`] over `chunk`, using every available core.
-fn check_in_parallel(mut chunk: Vec<Vec<u8>>, verifier: &ConsentVerifier) -> Vec<Checked> {
+/// `work` over `items` split in one part per core, results in order.
+fn in_parallel<T: Send, R: Send>(
+    mut items: Vec<T>,
+    work: &(dyn Fn(Vec<T>) -> Vec<R> + Sync),
+) -> Vec<R> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 16);
-    let per_thread = chunk.len().div_ceil(threads).max(1);
+    let per_thread = items.len().div_ceil(threads).max(1);
     let mut parts = Vec::with_capacity(threads);
-    while chunk.len() > per_thread {
-        let rest = chunk.split_off(per_thread);
-        parts.push(std::mem::replace(&mut chunk, rest));
+    while items.len() > per_thread {
+        let rest = items.split_off(per_thread);
+        parts.push(std::mem::replace(&mut items, rest));
     }
-    parts.push(chunk);
+    parts.push(items);
     std::thread::scope(|scope| {
         let workers: Vec<_> = parts
             .into_iter()
-            .map(|part| scope.spawn(move || check_part(part, verifier)))
+            .map(|part| scope.spawn(move || work(part)))
             .collect();
         workers
             .into_iter()
@@ -103,11 +71,31 @@ fn check_in_parallel(mut chunk: Vec<Vec<u8>>, verifier: &ConsentVerifier) -> Vec
     })
 }
 
+/// Decodes `chunk` and verifies the signatures `rule` asks for, using every core; the
+/// signed statements are slices of the stored bytes, never encoded again.
+fn check_in_parallel(
+    chunk: Vec<Vec<u8>>,
+    verifier: &ConsentVerifier,
+    rule: SignatureRule,
+) -> Vec<Checked> {
+    let decoded = in_parallel(chunk, &|part| decode_part(part, verifier));
+    let entries: Vec<Option<&Sealed>> = decoded.iter().map(|entry| entry.as_ref().ok()).collect();
+    let vouched = vouch(&entries, rule, &|checks| {
+        in_parallel(checks, &|part| verify_many(&part))
+    });
+    decoded
+        .into_iter()
+        .zip(vouched)
+        .map(|(entry, vouched)| Checked { entry, vouched })
+        .collect()
+}
+
 /// What the main pass has found so far. Its memory grows with the state, the feeds,
 /// the days and the other members' checkpoints, never with per-access data.
 pub(super) struct Replay<'a> {
     ever_members: &'a BTreeMap<Did, ()>,
     verifier: &'a ConsentVerifier,
+    rule: SignatureRule,
     /// The state the valid entries produce.
     pub state: State,
     /// Per feed, the last entry met: its seq and hash.
@@ -136,10 +124,12 @@ impl<'a> Replay<'a> {
         genesis: &Genesis,
         ever_members: &'a BTreeMap<Did, ()>,
         verifier: &'a ConsentVerifier,
+        rule: SignatureRule,
     ) -> Self {
         Self {
             ever_members,
             verifier,
+            rule,
             state: State::new(genesis),
             heads: BTreeMap::new(),
             problems: Vec::new(),
@@ -155,10 +145,10 @@ impl<'a> Replay<'a> {
 
     /// Checks the stored entries `chunk`, the next ones in store order.
     pub(super) fn chunk(&mut self, chunk: Vec<Vec<u8>>) {
-        for checked in check_in_parallel(chunk, self.verifier) {
+        for checked in check_in_parallel(chunk, self.verifier, self.rule) {
             self.entries += 1;
             match checked.entry {
-                Ok(entry) => self.entry(&entry, checked.signed, checked.event_signed),
+                Ok(entry) => self.entry(&entry, checked.vouched),
                 Err(error) => {
                     self.undecodable.insert(self.entries);
                     self.problems.push(Problem {
@@ -171,9 +161,9 @@ impl<'a> Replay<'a> {
         }
     }
 
-    /// Checks one decoded entry (`signed`: its origin's signature verified;
-    /// `event_signed`: its event's own did) and applies it when valid.
-    fn entry(&mut self, entry: &Sealed, signed: bool, event_signed: bool) {
+    /// Checks one decoded entry (`vouched`: what its signatures show) and applies it
+    /// when valid.
+    fn entry(&mut self, entry: &Sealed, vouched: Vouched) {
         *self.events.entry(entry.event.kind()).or_default() += 1;
         let (last_seq, last_hash) = self
             .heads
@@ -182,12 +172,12 @@ impl<'a> Replay<'a> {
             .unwrap_or((0, Hash32::ZERO));
         let verdict = if !self.ever_members.contains_key(&entry.origin) {
             Err("origin is not a member".to_owned())
-        } else if !signed {
+        } else if !vouched.entry {
             Err("signature does not verify".to_owned())
         } else if entry.seq != last_seq + 1 || entry.prev != last_hash {
             Err(format!("does not link to seq {last_seq}"))
         } else {
-            self.apply(entry, event_signed)
+            self.apply(entry, vouched.event)
         };
         if let Err(problem) = verdict {
             self.problems.push(Problem {
@@ -197,8 +187,13 @@ impl<'a> Replay<'a> {
             });
             self.rejected.insert((entry.origin.clone(), entry.seq));
         }
-        self.heads
-            .insert(entry.origin.clone(), (entry.seq, entry.hash()));
+        match self.heads.get_mut(&entry.origin) {
+            Some(head) => *head = (entry.seq, entry.hash()),
+            None => {
+                self.heads
+                    .insert(entry.origin.clone(), (entry.seq, entry.hash()));
+            }
+        }
     }
 
     /// Validates the event of a linked, signed entry and applies it.
