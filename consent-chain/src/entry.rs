@@ -340,6 +340,7 @@ mod tests {
             redirect_uris: Vec::new(),
             requested_permissions: BTreeSet::from([Permission::ReadAccountsBasic]),
             bundle_hash: "ab".repeat(32),
+            mini_app: None,
         };
         let decision = AppDecision {
             bank: bank.did().clone(),

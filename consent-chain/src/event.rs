@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::genesis::Member;
+use crate::miniapp::MiniApp;
 use consentnet_identity::Hash32;
 
 /// The most access records one committed batch may hold.
@@ -45,8 +46,13 @@ pub struct AppManifest {
     pub redirect_uris: Vec<String>,
     /// The permissions the app asks banks for.
     pub requested_permissions: BTreeSet<Permission>,
-    /// SHA-256 of the app bundle, hex.
+    /// SHA-256 of the app bundle, hex; for a mini-app, the hash of its file list
+    /// ([`MiniApp::index_hash`]).
     pub bundle_hash: String,
+    /// Present when this version runs in banks' portals as a mini-app: its files and
+    /// the origins it asks for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mini_app: Option<Box<MiniApp>>,
 }
 
 /// A sustained rate and the burst allowed above it.

@@ -11,6 +11,7 @@ pub mod entry;
 pub mod event;
 pub mod genesis;
 pub mod merkle;
+pub mod miniapp;
 pub mod replica;
 pub mod state;
 pub mod store;

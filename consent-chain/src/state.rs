@@ -322,6 +322,16 @@ impl State {
             .map(|(_, _, d)| &d.action)
     }
 
+    /// Every published app version's manifest, by app and version.
+    pub fn manifests(&self) -> impl Iterator<Item = &AppManifest> {
+        self.apps.values()
+    }
+
+    /// The manifest of `app`'s `version`, if published.
+    pub fn manifest(&self, app: &Did, version: &str) -> Option<&AppManifest> {
+        self.apps.get(&(app.clone(), version.to_owned()))
+    }
+
     /// The name `app` gave itself in its latest-published version's manifest.
     pub fn app_name(&self, app: &Did) -> Option<&str> {
         self.apps

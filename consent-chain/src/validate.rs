@@ -187,6 +187,11 @@ pub fn validate_event(
                     "bundle hash: 64 hex digits of SHA-256".into(),
                 ));
             }
+            if let Some(mini_app) = &manifest.mini_app {
+                mini_app
+                    .check(&manifest.bundle_hash)
+                    .map_err(|e| EventError::Invalid(e.to_string()))?;
+            }
             if !verify(&manifest.app, domain::MANIFEST, manifest, signature) {
                 return Err(EventError::BadSignature("app manifest"));
             }

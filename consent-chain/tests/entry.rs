@@ -120,6 +120,7 @@ fn every_kind_of_event(c: &Consortium) -> Vec<Event> {
         redirect_uris: vec!["https://app.example/cb".into()],
         requested_permissions: BTreeSet::from([Permission::ReadAccountsBasic]),
         bundle_hash: "ab".repeat(32),
+        mini_app: None,
     };
     vec![
         checkpoint(),

@@ -76,6 +76,7 @@ async fn main() -> anyhow::Result<()> {
                     redirect_uris: Vec::new(),
                     requested_permissions: Default::default(),
                     bundle_hash: "cd".repeat(32),
+                    mini_app: None,
                 };
                 let event = consentnet_consent_chain::Event::app_published(&app, manifest);
                 consentnet_consent_chain::Entry::sign(&key, None, 1, event).encode()

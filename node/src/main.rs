@@ -207,11 +207,7 @@ fn main() -> anyhow::Result<()> {
             genesis,
             AuditConfig {
                 propagation_bound_ms,
-                signatures: if every_signature {
-                    SignatureRule::Every
-                } else {
-                    SignatureRule::Chained
-                },
+                signatures: SignatureRule::every_if(every_signature),
                 ..AuditConfig::default()
             },
             json,
@@ -479,6 +475,10 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
         .get(key.did())
         .map(|m| m.role);
     let is_bank = role == Some(Role::Bank);
+    // Banks fetch every published mini-app's files: they review and host them.
+    service
+        .hold_bundles(&config.node.bundles_dir, is_bank)
+        .context("opening the bundle folder")?;
     if role == Some(Role::Regulator) {
         service.fetch_records_into(config.adapter.records_dir.clone());
     }

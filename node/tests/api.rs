@@ -205,6 +205,7 @@ fn manifest(app: &KeyPair, version: &str) -> Value {
         redirect_uris: vec!["https://budget.example/cb".into()],
         requested_permissions: BTreeSet::from([Permission::ReadAccountsBasic]),
         bundle_hash: "ef".repeat(32),
+        mini_app: None,
     };
     without_type(Event::app_published(app, manifest))
 }

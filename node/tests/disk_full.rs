@@ -70,6 +70,7 @@ fn manifest(version: usize) -> String {
         redirect_uris: vec!["https://app.example/cb".into()],
         requested_permissions: [Permission::ReadAccountsBasic].into(),
         bundle_hash: "ab".repeat(32),
+        mini_app: None,
     };
     let mut body = serde_json::to_value(Event::app_published(&app, manifest)).unwrap();
     body.as_object_mut().unwrap().remove("type");

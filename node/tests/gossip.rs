@@ -56,6 +56,7 @@ fn manifest_event(version: usize) -> Event {
             redirect_uris: vec!["https://app.example/cb".into()],
             requested_permissions: BTreeSet::from([Permission::ReadAccountsBasic]),
             bundle_hash: "ab".repeat(32),
+            mini_app: None,
         },
     )
 }

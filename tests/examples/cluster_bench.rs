@@ -48,6 +48,7 @@ fn manifests(app: &KeyPair, prefix: &str, count: usize) -> Vec<String> {
                 redirect_uris: vec!["https://bench.example/cb".into()],
                 requested_permissions: BTreeSet::from([Permission::ReadAccountsBasic]),
                 bundle_hash: "cd".repeat(32),
+                mini_app: None,
             };
             let mut body = serde_json::to_value(Event::app_published(app, manifest)).unwrap();
             body.as_object_mut().unwrap().remove("type");

@@ -148,6 +148,7 @@ fn entry_target() -> Seeded {
         redirect_uris: vec!["https://app.example/cb".into()],
         requested_permissions: [Permission::ReadAccountsBasic].into(),
         bundle_hash: "ab".repeat(32),
+        mini_app: None,
     };
     let entry = Entry::sign(&key, None, 1, Event::app_published(&app, manifest));
     let seeds = vec![entry.encode()];

@@ -80,3 +80,26 @@ pub fn signed_get(url: &str, key: &consentnet_identity::KeyPair) -> (u16, String
     let proof = consentnet_identity::sign_pop(key, request, chrono::Utc::now());
     get_with(url, &[("dpop", &proof)])
 }
+
+/// PUTs raw bytes to `url`; returns the status code and the body as JSON.
+pub fn http_put_bytes(url: &str, bytes: &[u8]) -> (u16, serde_json::Value) {
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(20)))
+        .build()
+        .new_agent();
+    let mut response = agent
+        .put(url)
+        .header("content-type", "application/octet-stream")
+        .send(bytes)
+        .expect("the HTTP call completes");
+    let status = response.status().as_u16();
+    let text = response
+        .body_mut()
+        .read_to_string()
+        .expect("the body is text");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
+}

@@ -6,11 +6,15 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+pub mod apps;
 pub mod http;
 pub mod paths;
 pub mod webdriver;
 
-pub use http::{http_get, http_post_json, http_post_json_with, signed_get, try_post_json};
+pub use apps::{manifest_body, manifest_with_redirect, mini_app_manifest, publish};
+pub use http::{
+    http_get, http_post_json, http_post_json_with, http_put_bytes, signed_get, try_post_json,
+};
 pub use paths::{Path, Paths};
 
 /// Where the workspace's binaries are: `CONSENTNET_BIN_DIR`, or the profile directory
@@ -506,46 +510,6 @@ pub fn admin_token(node: &NodeDir) -> String {
         .expect("init wrote the bank's admin token")
         .trim()
         .to_owned()
-}
-
-/// Publishes a signed manifest (`manifest_body`) through `node`'s operator surface, the
-/// only place a manifest enters the log; answers the status and body.
-pub fn publish(node: &NodeProcess, manifest: &serde_json::Value) -> (u16, serde_json::Value) {
-    http_post_json(&format!("{}/v1/apps", node.operator_url), manifest)
-}
-
-/// The body of `POST /v1/apps`: a manifest of `app` at `version`, signed by the app.
-pub fn manifest_body(app: &consentnet_identity::KeyPair, version: &str) -> serde_json::Value {
-    manifest_with_redirect(app, version, "https://budget.example/callback")
-}
-
-/// [`manifest_body`] registering `redirect` as the app's redirect URI.
-pub fn manifest_with_redirect(
-    app: &consentnet_identity::KeyPair,
-    version: &str,
-    redirect: &str,
-) -> serde_json::Value {
-    use consentnet_consent_chain::event::{AppManifest, Platform};
-    let manifest = AppManifest {
-        app: app.did().clone(),
-        name: "Budget Buddy".into(),
-        description: "Shows where the money goes".into(),
-        version: version.into(),
-        platform: Platform::Web,
-        redirect_uris: vec![redirect.into()],
-        requested_permissions: std::collections::BTreeSet::from([
-            consentnet_identity::Permission::ReadAccountsBasic,
-        ]),
-        bundle_hash: "ab".repeat(32),
-    };
-    let mut body = serde_json::to_value(consentnet_consent_chain::Event::app_published(
-        app, manifest,
-    ))
-    .expect("a manifest serializes");
-    if let Some(object) = body.as_object_mut() {
-        object.remove("type");
-    }
-    body
 }
 
 /// Waits until every node has `peers` connected peers.

@@ -279,6 +279,7 @@ pub(super) fn publish_apps(j: &Journey, members: &[Member], apps: &Apps) -> anyh
             redirect_uris: vec![],
             requested_permissions: permissions.iter().copied().collect(),
             bundle_hash: "ab".repeat(32),
+            mini_app: None,
         };
         commands::publish(&members[member].operator, None, &key, manifest)?;
         for &bank in &BANKS {

@@ -23,6 +23,13 @@ pub enum SignatureRule {
     Every,
 }
 
+impl SignatureRule {
+    /// [`SignatureRule::Every`] when `every`, else the default.
+    pub fn every_if(every: bool) -> Self {
+        if every { Self::Every } else { Self::Chained }
+    }
+}
+
 /// What the audit learned of one decoded entry's signatures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Vouched {

@@ -113,6 +113,16 @@ consentnet_bank_adapter::problem_codes! {
         AuditBusy = (429, "audit_busy"),
         /// The node is shutting down.
         ShuttingDown = (503, "shutting_down"),
+        /// Not a SHA-256 (64 lowercase hex digits).
+        InvalidHash = (400, "invalid_hash"),
+        /// An uploaded bundle file's bytes do not hash to the name it was put under.
+        BundleHashMismatch = (400, "bundle_hash_mismatch"),
+        /// An uploaded bundle file is empty or over the size one file may have.
+        BundleFileSize = (413, "bundle_file_size"),
+        /// A mini-app manifest names files this node does not hold.
+        BundleFilesMissing = (409, "bundle_files_missing"),
+        /// This node keeps no bundle files.
+        BundlesUnavailable = (503, "bundles_unavailable"),
     }
 }
 

@@ -3,6 +3,7 @@
 mod accesses;
 mod admin;
 mod admit;
+mod bundles;
 mod consents;
 mod error;
 mod guard;
@@ -107,6 +108,11 @@ pub fn operator_routes() -> Router<AppState> {
         .route("/v1/audit", get(status::audit))
         .route("/v1/refusals", get(status::refusals))
         .route("/v1/apps", post(submit::submit_manifest))
+        .route(
+            "/v1/bundles/files/{sha256}",
+            axum::routing::put(bundles::put_file)
+                .layer(DefaultBodyLimit::max(bundles::MAX_UPLOAD_BYTES)),
+        )
         .route(
             "/v1/admin/connector",
             axum::routing::put(admin::put_connector).delete(admin::delete_connector),

@@ -171,6 +171,7 @@ pub(super) async fn submit_manifest(
     bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let signed: SignedManifest = parse_json(&body(bytes)?)?;
+    super::bundles::require_files_held(&state, &signed.manifest)?;
     submit(
         state,
         NodeService::app_published(signed.manifest, signed.signature),

@@ -87,6 +87,7 @@ impl NodeConfig {
             &mut self.node.data_dir,
             &mut self.node.key_file,
             &mut self.node.genesis,
+            &mut self.node.bundles_dir,
             &mut self.adapter.connectors_dir,
             &mut self.adapter.payments_journal,
             &mut self.adapter.links_file,

@@ -118,6 +118,8 @@ pub struct NodeSection {
     pub key_file: PathBuf,
     /// The consortium's genesis file. Default `genesis.json`.
     pub genesis: PathBuf,
+    /// Folder for mini-app bundle files, stored by their SHA-256. Default `bundles`.
+    pub bundles_dir: PathBuf,
     /// A file holding the key's passphrase. Default: none, and the passphrase is read from
     /// the `CONSENTNET_NODE_PASSPHRASE` environment variable.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -218,6 +220,7 @@ impl Default for NodeSection {
             data_dir: "data".into(),
             key_file: "node-key.json".into(),
             genesis: "genesis.json".into(),
+            bundles_dir: "bundles".into(),
             passphrase_file: None,
         }
     }

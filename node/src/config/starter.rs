@@ -16,6 +16,8 @@ data_dir = {data_dir:?}
 key_file = {key_file:?}
 # The consortium's genesis file (made by `consentnet-node genesis`).
 genesis = {genesis:?}
+# Folder for mini-app bundle files, stored by their SHA-256.
+bundles_dir = {bundles_dir:?}
 # A file holding the key's passphrase. Without it the passphrase is read from the
 # CONSENTNET_NODE_PASSPHRASE environment variable.
 {passphrase_file}
@@ -87,6 +89,7 @@ listen = "{operator}"
 {admin_token_file}
 "#,
             data_dir = self.node.data_dir.display().to_string(),
+            bundles_dir = self.node.bundles_dir.display().to_string(),
             key_file = self.node.key_file.display().to_string(),
             genesis = self.node.genesis.display().to_string(),
             passphrase_file = match &self.node.passphrase_file {

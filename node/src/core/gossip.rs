@@ -7,7 +7,7 @@ use consentnet_consent_chain::replica::MAX_RANGE;
 use consentnet_consent_chain::{
     Equivocation, FeedHead, Member, RangeRequest, Received, Rejected, Sealed, StoreError,
 };
-use consentnet_identity::Did;
+use consentnet_identity::{Did, Hash32};
 
 use super::service::{NodeService, lock};
 use crate::p2p::wire::unbundle;
@@ -300,5 +300,17 @@ impl LogPeer for NodeService {
 
     fn keep_batch(&self, bank: &Did, batch: u64, records: &str) -> bool {
         NodeService::keep_batch(self, bank, batch, records)
+    }
+
+    fn bundle_file(&self, hash: &Hash32) -> Option<Vec<u8>> {
+        self.serve_bundle_file(hash)
+    }
+
+    fn wanted_bundle_files(&self) -> Vec<Hash32> {
+        NodeService::wanted_bundle_files(self)
+    }
+
+    fn keep_bundle_file(&self, hash: &Hash32, bytes: &[u8]) -> Result<(), String> {
+        NodeService::keep_bundle_file(self, hash, bytes)
     }
 }

@@ -155,6 +155,12 @@ impl Metrics {
             &[("", get(&net.access_batches_fetched))],
         );
         metric(
+            "consentnet_bundle_files_fetched_total",
+            "counter",
+            "Mini-app bundle files fetched from members and kept by this bank node.",
+            &[("", get(&net.bundle_files_fetched))],
+        );
+        metric(
             "consentnet_peers_lost_total",
             "counter",
             "Connections closed because the peer stopped answering pings.",

@@ -39,6 +39,8 @@ pub struct NodeService {
     pub metrics: Metrics,
     /// The access records this node keeps (a bank's own, or a regulator's copies).
     pub(super) records: std::sync::OnceLock<super::batches::HeldRecords>,
+    /// Mini-app bundle files, and whether this node fetches those the log names.
+    pub(super) bundles: std::sync::OnceLock<(super::bundles::BundleStore, bool)>,
 }
 
 /// A read-only view of the store with the archive generation in force when it was made.
@@ -97,6 +99,7 @@ impl NodeService {
             last_recovery: Mutex::default(),
             metrics: Metrics::default(),
             records: std::sync::OnceLock::new(),
+            bundles: std::sync::OnceLock::new(),
         })
     }
 

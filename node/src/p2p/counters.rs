@@ -13,6 +13,8 @@ pub struct Counters {
     pub peers_lost: AtomicU64,
     /// Banks' access batches fetched and kept (regulators).
     pub access_batches_fetched: AtomicU64,
+    /// Mini-app bundle files fetched from members and kept (banks).
+    pub bundle_files_fetched: AtomicU64,
     /// Peers blocked for sending invalid messages.
     pub peers_blocked: AtomicU64,
     /// Connections refused because the peer is not a member.

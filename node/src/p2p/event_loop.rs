@@ -14,7 +14,7 @@ use serde::Serialize;
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
 use super::counters::Counters;
-use super::inflight::InFlight;
+use super::inflight::Flights;
 use super::swarm::{Behaviour, BehaviourEvent};
 use super::sync::{absorb, answer};
 use super::validator::Gossiped;
@@ -110,10 +110,10 @@ pub(super) struct EventLoop {
     pub(super) listen: Vec<Multiaddr>,
     pub(super) validation: mpsc::Sender<Gossiped>,
     pub(super) syncing: Arc<Semaphore>,
-    /// Range requests in flight, one per feed.
-    pub(super) in_flight: InFlight,
-    /// Access batch requests in flight, one per bank.
-    pub(super) batch_flight: InFlight,
+    /// Requests in flight: ranges per feed, access batches per bank, bundle files.
+    pub(super) flights: Flights,
+    /// Sync rounds so far: spreads bundle file requests over peers round by round.
+    pub(super) round: usize,
 }
 
 impl EventLoop {
@@ -149,6 +149,7 @@ impl EventLoop {
             self.request(peer, SyncRequest::Frontier);
         }
         self.fetch_batches();
+        self.fetch_bundle_files();
     }
 
     /// Membership can change on the log: keep the allow list in step with it.
@@ -173,31 +174,56 @@ impl EventLoop {
     /// Sends a sync request. A range of a feed already being fetched from some peer is
     /// not asked again: each entry is fetched about once, from one peer at a time.
     fn request(&mut self, peer: PeerId, request: SyncRequest) {
-        // A feed's range, or a bank's access batch, is fetched from one peer at a time.
-        let claim = match &request {
-            SyncRequest::Range(range) => Some((false, range.origin.clone())),
-            SyncRequest::Batch(_) => self.members.get(&peer).map(|bank| (true, bank.clone())),
-            SyncRequest::Frontier => None,
-        };
+        // A feed's range, a bank's access batch or a bundle file is fetched from one
+        // peer at a time.
         let now = Instant::now();
-        if let Some((batch, key)) = &claim {
-            let flight = if *batch {
-                &mut self.batch_flight
-            } else {
-                &mut self.in_flight
-            };
-            if !flight.claim(key, peer, now) {
-                Counters::bump(&self.log.counters().sync_requests_spared);
-                return;
-            }
+        let bank = self.members.get(&peer).cloned();
+        let claimed = match (&request, &bank) {
+            (SyncRequest::Range(range), _) => self.flights.ranges.claim(&range.origin, peer, now),
+            (SyncRequest::Batch(_), Some(bank)) => self.flights.batches.claim(bank, peer, now),
+            (SyncRequest::BundleFile(hash), _) => self.flights.files.claim(hash, peer, now),
+            (SyncRequest::Batch(_), None) | (SyncRequest::Frontier, _) => true,
+        };
+        if !claimed {
+            Counters::bump(&self.log.counters().sync_requests_spared);
+            return;
         }
         Counters::bump(&self.log.counters().sync_requests);
-        let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
-        match &claim {
-            Some((true, key)) => self.batch_flight.sent(key, id),
-            Some((false, key)) => self.in_flight.sent(key, id),
-            None => {}
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .sync
+            .send_request(&peer, request.clone());
+        match (&request, &bank) {
+            (SyncRequest::Range(range), _) => self.flights.ranges.sent(&range.origin, id),
+            (SyncRequest::Batch(_), Some(bank)) => self.flights.batches.sent(bank, id),
+            (SyncRequest::BundleFile(hash), _) => self.flights.files.sent(hash, id),
+            _ => {}
         }
+    }
+
+    /// Asks connected members for the bundle files of published mini-apps this node
+    /// lacks (banks), each file of one peer, another peer each round.
+    fn fetch_bundle_files(&mut self) {
+        let mut peers: Vec<PeerId> = self
+            .members
+            .keys()
+            .filter(|peer| self.swarm.is_connected(peer))
+            .copied()
+            .collect();
+        if peers.is_empty() {
+            return;
+        }
+        peers.sort();
+        self.round = self.round.wrapping_add(1);
+        let (log, commands, round) = (self.log.clone(), self.commands.clone(), self.round);
+        tokio::task::spawn_blocking(move || {
+            for hash in log.wanted_bundle_files() {
+                let peer = peers[(usize::from(hash.0[0]) + round) % peers.len()];
+                let request = SyncRequest::BundleFile(hash);
+                let _ = commands.blocking_send(Command::Request { peer, request });
+            }
+        });
     }
 
     /// Asks each connected bank for the next access batch this node wants from it
@@ -317,8 +343,7 @@ impl EventLoop {
             Command::Request { peer, request } => self.request(peer, request),
             Command::Strike(peer, reason) => self.strike(peer, &reason),
             Command::Settled(request_id) => {
-                self.in_flight.settled(request_id);
-                self.batch_flight.settled(request_id);
+                self.flights.settled(request_id);
             }
         }
     }
@@ -340,8 +365,7 @@ impl EventLoop {
                 num_established: 0,
                 ..
             } => {
-                self.in_flight.disconnected(&peer_id);
-                self.batch_flight.disconnected(&peer_id);
+                self.flights.disconnected(&peer_id);
                 tracing::info!(peer = %peer_id, "peer disconnected");
             }
             SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
@@ -418,8 +442,7 @@ impl EventLoop {
                 ..
             } = event
             {
-                self.in_flight.settled(request_id);
-                self.batch_flight.settled(request_id);
+                self.flights.settled(request_id);
                 tracing::debug!(%peer, %error, "sync request failed");
             }
             return;
@@ -432,8 +455,7 @@ impl EventLoop {
         };
         let Ok(permit) = self.syncing.clone().try_acquire_owned() else {
             if let Some(request_id) = answered {
-                self.in_flight.settled(request_id);
-                self.batch_flight.settled(request_id);
+                self.flights.settled(request_id);
             }
             if let request_response::Message::Request { channel, .. } = message {
                 let _ = self

@@ -1,4 +1,4 @@
-//! Range requests in flight: at most one per feed, to one peer at a time, so a lagging node fetches each entry about once however many peers offer it.
+//! Sync requests in flight: at most one per feed (ranges), per bank (access batches) and per bundle file, to one peer at a time, so a lagging node fetches each entry about once however many peers offer it.
 //!
 //! Every sync round asks every peer for its frontier, and each answer names the same
 //! missing ranges. Without this, each of those answers would fetch the same entries
@@ -7,9 +7,10 @@
 //! most one request per member feed, so it is bounded by the membership.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::time::{Duration, Instant};
 
-use consentnet_identity::Did;
+use consentnet_identity::{Did, Hash32};
 use libp2p::PeerId;
 use libp2p::request_response::OutboundRequestId;
 
@@ -24,16 +25,51 @@ struct Claim {
     since: Instant,
 }
 
-/// The feeds with a range request in flight.
-#[derive(Debug, Default)]
-pub(super) struct InFlight {
-    by_feed: HashMap<Did, Claim>,
+/// The keys (feeds, banks or files) with a request in flight.
+#[derive(Debug)]
+pub(super) struct InFlight<K = Did> {
+    by_feed: HashMap<K, Claim>,
 }
 
-impl InFlight {
+impl<K> Default for InFlight<K> {
+    fn default() -> Self {
+        Self {
+            by_feed: HashMap::new(),
+        }
+    }
+}
+
+/// Every kind of request this node tracks in flight.
+#[derive(Debug, Default)]
+pub(super) struct Flights {
+    /// Range requests, one per feed.
+    pub(super) ranges: InFlight,
+    /// Access batch requests, one per bank.
+    pub(super) batches: InFlight,
+    /// Bundle file requests, one per file.
+    pub(super) files: InFlight<Hash32>,
+}
+
+impl Flights {
+    /// The request `request` was answered or failed.
+    pub(super) fn settled(&mut self, request: OutboundRequestId) {
+        self.ranges.settled(request);
+        self.batches.settled(request);
+        self.files.settled(request);
+    }
+
+    /// `peer` went away.
+    pub(super) fn disconnected(&mut self, peer: &PeerId) {
+        self.ranges.disconnected(peer);
+        self.batches.disconnected(peer);
+        self.files.disconnected(peer);
+    }
+}
+
+impl<K: Hash + Eq + Clone> InFlight<K> {
     /// Claims `origin`'s feed for a request to `peer`; false when another request for it
     /// is in flight and not stale.
-    pub(super) fn claim(&mut self, origin: &Did, peer: PeerId, now: Instant) -> bool {
+    pub(super) fn claim(&mut self, origin: &K, peer: PeerId, now: Instant) -> bool {
         if let Some(claim) = self.by_feed.get(origin)
             && now.saturating_duration_since(claim.since) < STALE_AFTER
         {
@@ -51,7 +87,7 @@ impl InFlight {
     }
 
     /// Notes the id of the request sent for `origin`'s claim.
-    pub(super) fn sent(&mut self, origin: &Did, request: OutboundRequestId) {
+    pub(super) fn sent(&mut self, origin: &K, request: OutboundRequestId) {
         if let Some(claim) = self.by_feed.get_mut(origin) {
             claim.request = Some(request);
         }
@@ -79,6 +115,18 @@ impl InFlight {
 mod tests {
     use super::*;
     use consentnet_identity::KeyPair;
+
+    #[test]
+    fn a_file_request_is_settled_with_the_others() {
+        let mut flights = Flights::default();
+        let file = Hash32::of(b"index.html");
+        let peer = PeerId::random();
+        let now = Instant::now();
+        assert!(flights.files.claim(&file, peer, now));
+        assert!(!flights.files.claim(&file, PeerId::random(), now));
+        flights.disconnected(&peer);
+        assert!(flights.files.claim(&file, peer, now));
+    }
 
     #[test]
     fn a_feed_is_asked_of_one_peer_until_that_request_settles_or_goes_stale() {

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use consentnet_consent_chain::{Equivocation, FeedHead, Member, RangeRequest, Sealed, StoreError};
-use consentnet_identity::Did;
+use consentnet_identity::{Did, Hash32};
 
 use super::Counters;
 
@@ -35,6 +35,13 @@ pub trait LogPeer: Send + Sync + 'static {
     fn wanted_from(&self, bank: &Did) -> Option<u64>;
     /// Keeps a fetched batch when it is the one wanted from `bank`; false otherwise.
     fn keep_batch(&self, bank: &Did, batch: u64, records: &str) -> bool;
+    /// A mini-app bundle file this node holds, checked against its hash.
+    fn bundle_file(&self, hash: &Hash32) -> Option<Vec<u8>>;
+    /// Bundle files that published manifests name and this node fetches but lacks.
+    fn wanted_bundle_files(&self) -> Vec<Hash32>;
+    /// Keeps a fetched bundle file; `Err` says why the sender is at fault (bytes that
+    /// are not the file named, or a file no manifest names).
+    fn keep_bundle_file(&self, hash: &Hash32, bytes: &[u8]) -> Result<(), String>;
 }
 
 /// What the engine said about one gossiped entry, as gossipsub needs it.

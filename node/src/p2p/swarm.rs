@@ -241,8 +241,8 @@ pub async fn start(
         listen: listen.clone(),
         validation,
         syncing: Arc::new(Semaphore::new(SYNCING)),
-        in_flight: super::inflight::InFlight::default(),
-        batch_flight: super::inflight::InFlight::default(),
+        flights: super::inflight::Flights::default(),
+        round: 0,
     };
     let task = tokio::spawn(event_loop.run(config.sync_interval, shutdown));
     Ok((handle, listen, task))

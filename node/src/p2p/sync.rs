@@ -19,6 +19,11 @@ pub(super) fn answer(log: &dyn LogPeer, from: Option<&Did>, request: SyncRequest
             Some(records) => SyncResponse::Batch(batch, records),
             None => SyncResponse::Refused("access batches are served to regulators only".into()),
         },
+        SyncRequest::BundleFile(hash) => SyncResponse::BundleFile(
+            hash,
+            log.bundle_file(&hash)
+                .map(|bytes| consentnet_identity::b64url(&bytes)),
+        ),
         SyncRequest::Frontier => SyncResponse::Frontier(log.frontier()),
         SyncRequest::Range(range) => match log.serve(&range) {
             Ok(entries) => SyncResponse::Entries(
@@ -116,6 +121,20 @@ pub(super) fn absorb(
             }
             follow
         }
+        SyncResponse::BundleFile(hash, Some(text)) => {
+            let kept = consentnet_identity::b64url_decode(&text)
+                .ok_or_else(|| "bundle file not in base64url".to_owned())
+                .and_then(|bytes| log.keep_bundle_file(&hash, &bytes));
+            match kept {
+                Ok(()) => {
+                    Counters::bump(&log.counters().bundle_files_fetched);
+                    Vec::new()
+                }
+                Err(why) => vec![Command::Strike(peer, format!("bundle file {hash}: {why}"))],
+            }
+        }
+        // Not held there: the next round asks another member.
+        SyncResponse::BundleFile(_, None) => Vec::new(),
         SyncResponse::Refused(reason) => {
             tracing::debug!(%peer, reason, "sync request refused");
             Vec::new()

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use consentnet_consent_chain::{FeedHead, RangeRequest};
-use consentnet_identity::Did;
+use consentnet_identity::{Did, Hash32};
 use libp2p::gossipsub::IdentTopic;
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +24,8 @@ pub enum SyncRequest {
     Range(RangeRequest),
     /// "Send me this batch of your access records" (a regulator to a bank).
     Batch(u64),
+    /// "Send me this mini-app bundle file", named by its SHA-256.
+    BundleFile(Hash32),
 }
 
 /// A sync answer.
@@ -36,6 +38,8 @@ pub enum SyncResponse {
     /// A batch of access records: its number and its records as JSON (`null` when the
     /// bank does not hold it).
     Batch(u64, String),
+    /// A bundle file: its hash and its bytes in base64url (`None` when not held).
+    BundleFile(Hash32, Option<String>),
     /// The request was not served (the reason is for logs).
     Refused(String),
 }

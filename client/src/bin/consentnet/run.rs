@@ -411,6 +411,7 @@ pub fn tsp_publish(json: bool, args: &TspPublishArgs) -> anyhow::Result<()> {
         redirect_uris: redirect_uris.clone(),
         requested_permissions: commands::permissions(permissions)?,
         bundle_hash: bundle_hash.clone(),
+        mini_app: None,
     };
     let node = NodeClient::new(&operator.operator)?;
     let token = token_file

@@ -1,0 +1,224 @@
+//! Mini-app bundle files held by this node, content-addressed by SHA-256 in one folder: written whole (temp file, fsync, rename) only when their bytes match the hash they are stored under, and hashed again when read, so bytes altered on disk are never served or run.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use consentnet_consent_chain::State;
+use consentnet_consent_chain::miniapp::MAX_FILE_BYTES;
+use consentnet_identity::Hash32;
+
+use super::NodeService;
+
+/// Why a bundle file was not stored or read.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    /// The bytes are not the file the hash names.
+    #[error("the bytes hash to {actual}, not {expected}")]
+    Mismatch {
+        /// The hash the file was offered or stored under.
+        expected: Hash32,
+        /// The hash of the bytes.
+        actual: Hash32,
+    },
+    /// Empty, or beyond the size one file may have.
+    #[error("a bundle file holds 1 to {MAX_FILE_BYTES} bytes, not {0}")]
+    Size(u64),
+    /// The folder could not be read or written.
+    #[error("bundle folder: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The folder of bundle files.
+#[derive(Debug)]
+pub struct BundleStore {
+    dir: PathBuf,
+}
+
+impl BundleStore {
+    /// The store in `dir`, created if missing; stray temp files from a crash are removed.
+    pub fn open(dir: &Path) -> Result<Self, BundleError> {
+        std::fs::create_dir_all(dir)?;
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "part") {
+                std::fs::remove_file(&path)?;
+            }
+        }
+        Ok(Self {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    fn path(&self, hash: &Hash32) -> PathBuf {
+        self.dir.join(hash.to_string())
+    }
+
+    /// True when the file `hash` names is held.
+    pub fn has(&self, hash: &Hash32) -> bool {
+        self.path(hash).is_file()
+    }
+
+    /// Stores `bytes` as the file `expected` names, when they hash to it and fit; true
+    /// when newly stored, false when already held. Nothing is written otherwise.
+    pub fn put(&self, expected: &Hash32, bytes: &[u8]) -> Result<bool, BundleError> {
+        let size = bytes.len() as u64;
+        if size == 0 || size > MAX_FILE_BYTES {
+            return Err(BundleError::Size(size));
+        }
+        let actual = Hash32::of(bytes);
+        if actual != *expected {
+            return Err(BundleError::Mismatch {
+                expected: *expected,
+                actual,
+            });
+        }
+        let path = self.path(expected);
+        if path.is_file() {
+            return Ok(false);
+        }
+        let temp = path.with_extension("part");
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, &path)?;
+        std::fs::File::open(&self.dir)?.sync_all()?;
+        Ok(true)
+    }
+
+    /// The file `hash` names, checked against it; `None` when not held.
+    pub fn get(&self, hash: &Hash32) -> Result<Option<Vec<u8>>, BundleError> {
+        let bytes = match std::fs::read(self.path(hash)) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let actual = Hash32::of(&bytes);
+        if actual != *hash {
+            return Err(BundleError::Mismatch {
+                expected: *hash,
+                actual,
+            });
+        }
+        Ok(Some(bytes))
+    }
+
+    /// Files that mini-app manifests in `state` name and this store lacks, at most
+    /// `limit`, in hash order.
+    pub fn missing(&self, state: &State, limit: usize) -> Vec<Hash32> {
+        let named: BTreeSet<Hash32> = state
+            .manifests()
+            .filter_map(|manifest| manifest.mini_app.as_ref())
+            .flat_map(|mini_app| mini_app.files.iter().map(|f| f.sha256))
+            .collect();
+        named
+            .into_iter()
+            .filter(|hash| !self.has(hash))
+            .take(limit)
+            .collect()
+    }
+}
+
+/// How many missing files one sync round asks members for.
+pub const FETCH_ROUND: usize = 8;
+
+/// True when a manifest on the log names the file `hash`.
+fn named(state: &State, hash: &Hash32) -> bool {
+    state
+        .manifests()
+        .filter_map(|manifest| manifest.mini_app.as_ref())
+        .any(|mini_app| mini_app.files.iter().any(|f| f.sha256 == *hash))
+}
+
+impl NodeService {
+    /// Keeps mini-app bundle files in `dir`. With `fetch` (banks, which review and host
+    /// them), every file a published manifest names is fetched from members.
+    pub fn hold_bundles(&self, dir: &Path, fetch: bool) -> Result<(), BundleError> {
+        let _ = self.bundles.set((BundleStore::open(dir)?, fetch));
+        Ok(())
+    }
+
+    /// The bundle files this node holds.
+    pub fn bundles(&self) -> Option<&BundleStore> {
+        self.bundles.get().map(|(store, _)| store)
+    }
+
+    /// A held bundle file for a member; bytes altered on disk are logged, not served.
+    pub fn serve_bundle_file(&self, hash: &Hash32) -> Option<Vec<u8>> {
+        match self.bundles()?.get(hash) {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                tracing::warn!(%hash, %error, "bundle file not served");
+                None
+            }
+        }
+    }
+
+    /// Files published manifests name that this node fetches and lacks, a round's worth.
+    pub fn wanted_bundle_files(&self) -> Vec<Hash32> {
+        match self.bundles.get() {
+            Some((store, true)) => store.missing(&self.state(), FETCH_ROUND),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Keeps a fetched file when a published manifest names it and the bytes are it.
+    pub fn keep_bundle_file(&self, hash: &Hash32, bytes: &[u8]) -> Result<(), String> {
+        let Some((store, true)) = self.bundles.get() else {
+            return Err("this node does not fetch bundle files".into());
+        };
+        if !named(&self.state(), hash) {
+            return Err("no published manifest names it".into());
+        }
+        store
+            .put(hash, bytes)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_file_is_stored_only_under_its_own_hash_and_read_back_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BundleStore::open(dir.path()).unwrap();
+        let bytes = b"<p>hello</p>";
+        let hash = Hash32::of(bytes);
+        let other = Hash32::of(b"other");
+        assert!(matches!(
+            store.put(&other, bytes),
+            Err(BundleError::Mismatch { .. })
+        ));
+        assert!(!store.has(&other));
+        assert!(matches!(store.put(&other, b""), Err(BundleError::Size(0))));
+        assert!(store.put(&hash, bytes).unwrap());
+        assert!(!store.put(&hash, bytes).unwrap(), "held already");
+        assert_eq!(store.get(&hash).unwrap().unwrap(), bytes);
+        assert_eq!(store.get(&other).unwrap(), None);
+        // Bytes altered on disk are refused when read.
+        std::fs::write(dir.path().join(hash.to_string()), b"<p>evil</p>").unwrap();
+        assert!(matches!(
+            store.get(&hash),
+            Err(BundleError::Mismatch { .. })
+        ));
+        // A temp file left by a crash is removed when the store opens.
+        std::fs::write(dir.path().join("x.part"), b"half").unwrap();
+        BundleStore::open(dir.path()).unwrap();
+        assert!(!dir.path().join("x.part").exists());
+    }
+
+    #[test]
+    fn a_file_beyond_the_limit_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BundleStore::open(dir.path()).unwrap();
+        let bytes = vec![b'a'; usize::try_from(MAX_FILE_BYTES).unwrap() + 1];
+        assert!(matches!(
+            store.put(&Hash32::of(&bytes), &bytes),
+            Err(BundleError::Size(_))
+        ));
+    }
+}
