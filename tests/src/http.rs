@@ -26,16 +26,27 @@ fn try_post_json_with(
     headers: &[(&str, &str)],
     body: &serde_json::Value,
 ) -> Option<(u16, serde_json::Value)> {
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(20)))
-        .build()
-        .new_agent();
-    let mut request = agent.post(url).header("content-type", "application/json");
+    let mut request = agent(20)
+        .post(url)
+        .header("content-type", "application/json");
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    let mut response = request.send(body.to_string()).ok()?;
+    json_answer(request.send(body.to_string()).ok()?)
+}
+
+/// An agent that answers every status as a response, within `seconds`.
+fn agent(seconds: u64) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(seconds)))
+        .build()
+        .new_agent()
+}
+
+/// The status and the body as JSON (a string when it is not JSON); `None` when the
+/// body could not be read.
+fn json_answer(mut response: ureq::http::Response<ureq::Body>) -> Option<(u16, serde_json::Value)> {
     let status = response.status().as_u16();
     let text = response.body_mut().read_to_string().ok()?;
     Some((
@@ -51,12 +62,7 @@ pub fn http_get(url: &str) -> (u16, String) {
 
 /// GETs `url` with `headers`; returns the status code and body.
 fn get_with(url: &str, headers: &[(&str, &str)]) -> (u16, String) {
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .new_agent();
-    let mut request = agent.get(url);
+    let mut request = agent(10).get(url);
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
@@ -83,23 +89,10 @@ pub fn signed_get(url: &str, key: &consentnet_identity::KeyPair) -> (u16, String
 
 /// PUTs raw bytes to `url`; returns the status code and the body as JSON.
 pub fn http_put_bytes(url: &str, bytes: &[u8]) -> (u16, serde_json::Value) {
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(20)))
-        .build()
-        .new_agent();
-    let mut response = agent
+    let response = agent(20)
         .put(url)
         .header("content-type", "application/octet-stream")
         .send(bytes)
         .expect("the HTTP call completes");
-    let status = response.status().as_u16();
-    let text = response
-        .body_mut()
-        .read_to_string()
-        .expect("the body is text");
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
-    )
+    json_answer(response).expect("the body is text")
 }
