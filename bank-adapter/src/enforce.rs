@@ -496,6 +496,7 @@ fn finish(
         Some(AppAction::Approve {
             permissions,
             rate_limit,
+            ..
         }) => {
             let allowed: BTreeSet<Permission> =
                 granted.intersection(&permissions).copied().collect();

@@ -139,6 +139,7 @@ fn world_with_limits(permissions: &[Permission], limits: Option<PaymentLimits>) 
         action: AppAction::Approve {
             permissions: Permission::ALL.iter().copied().collect::<BTreeSet<_>>(),
             rate_limit: None,
+            origins: Default::default(),
         },
         time: 2,
     };

@@ -94,6 +94,7 @@ impl World {
         let basic_and_balances = AppAction::Approve {
             permissions: BTreeSet::from([Permission::ReadAccountsBasic, Permission::ReadBalances]),
             rate_limit: None,
+            origins: Default::default(),
         };
         world.decide("1.0", basic_and_balances);
         world.decide(
@@ -101,6 +102,7 @@ impl World {
             AppAction::Approve {
                 permissions: BTreeSet::from([Permission::ReadAccountsBasic]),
                 rate_limit: None,
+                origins: Default::default(),
             },
         );
         world.decide("0.9", AppAction::Suspend);

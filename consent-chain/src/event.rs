@@ -77,6 +77,10 @@ pub enum AppAction {
         /// node's default applies.
         #[serde(default, rename = "rateLimit", skip_serializing_if = "Option::is_none")]
         rate_limit: Option<RateLimit>,
+        /// The network origins a mini-app version may reach itself, from those its
+        /// manifest asks for; none by default.
+        #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+        origins: BTreeSet<String>,
     },
     /// The version may not be used at this bank; every consent for it stops working there.
     Suspend,

@@ -133,16 +133,7 @@ impl MiniApp {
     }
 
     fn check_origins(&self) -> Result<(), BundleError> {
-        if self.origins.len() > MAX_ORIGINS {
-            return Err(BundleError::Origins(format!(
-                "at most {MAX_ORIGINS}, not {}",
-                self.origins.len()
-            )));
-        }
-        for origin in &self.origins {
-            check_origin(origin).map_err(BundleError::Origins)?;
-        }
-        Ok(())
+        check_allowed_origins(self.origins.iter())
     }
 }
 
@@ -166,6 +157,23 @@ fn check_path(path: &str) -> Result<(), String> {
             "{path:?}: segments of letters, digits, '.', '_' and '-', none empty, '.' or '..'"
         ))
     }
+}
+
+/// Checks the origins a bank allows a mini-app version: at most [`MAX_ORIGINS`], each
+/// an `https` origin.
+pub fn check_allowed_origins<'a>(
+    origins: impl ExactSizeIterator<Item = &'a String>,
+) -> Result<(), BundleError> {
+    if origins.len() > MAX_ORIGINS {
+        return Err(BundleError::Origins(format!(
+            "at most {MAX_ORIGINS}, not {}",
+            origins.len()
+        )));
+    }
+    for origin in origins {
+        check_origin(origin).map_err(BundleError::Origins)?;
+    }
+    Ok(())
 }
 
 /// An origin: `https://` then a lowercase host of letters, digits, `.` and `-`, and an

@@ -332,6 +332,21 @@ impl State {
         self.apps.get(&(app.clone(), version.to_owned()))
     }
 
+    /// The version of `app` other than `except` that `bank` approved most recently and
+    /// still approves, with its manifest: what a review of a new version compares with.
+    pub fn last_approved(&self, bank: &Did, app: &Did, except: &str) -> Option<&AppManifest> {
+        self.decisions
+            .iter()
+            .filter(|((b, a, version), (_, _, decision))| {
+                b == bank
+                    && a == app
+                    && version != except
+                    && matches!(decision.action, AppAction::Approve { .. })
+            })
+            .max_by_key(|(_, (_, _, decision))| decision.time)
+            .and_then(|((_, _, version), _)| self.manifest(app, version))
+    }
+
     /// The name `app` gave itself in its latest-published version's manifest.
     pub fn app_name(&self, app: &Did) -> Option<&str> {
         self.apps

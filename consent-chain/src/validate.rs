@@ -123,6 +123,51 @@ pub enum Check {
     Stored,
 }
 
+/// An app manifest's fields: text, redirect URIs, the bundle hash and a mini-app's files.
+fn check_manifest(manifest: &crate::event::AppManifest) -> Result<(), EventError> {
+    text_field("app name", &manifest.name)?;
+    text_field("app description", &manifest.description)?;
+    text_field("app version", &manifest.version)?;
+    if manifest.redirect_uris.len() > 16 || manifest.redirect_uris.iter().any(|u| u.len() > 2048) {
+        return Err(EventError::Invalid(
+            "redirect URIs: at most 16 of 2048 bytes".into(),
+        ));
+    }
+    if manifest.bundle_hash.len() != 64
+        || !manifest.bundle_hash.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        return Err(EventError::Invalid(
+            "bundle hash: 64 hex digits of SHA-256".into(),
+        ));
+    }
+    if let Some(mini_app) = &manifest.mini_app {
+        mini_app
+            .check(&manifest.bundle_hash)
+            .map_err(|e| EventError::Invalid(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// An app decision's fields: the version, and an approval's rate and origins.
+fn check_decision(decision: &crate::event::AppDecision) -> Result<(), EventError> {
+    text_field("app version", &decision.version)?;
+    let crate::event::AppAction::Approve {
+        rate_limit,
+        origins,
+        ..
+    } = &decision.action
+    else {
+        return Ok(());
+    };
+    if rate_limit.is_some_and(|rate| rate.per_second == 0 || rate.burst == 0) {
+        return Err(EventError::Invalid(
+            "rateLimit: perSecond and burst are at least 1".into(),
+        ));
+    }
+    crate::miniapp::check_allowed_origins(origins.iter())
+        .map_err(|e| EventError::Invalid(e.to_string()))
+}
+
 /// Checks `event`, appearing in `origin`'s feed, against the current membership.
 pub fn validate_event(
     event: &Event,
@@ -170,28 +215,7 @@ pub fn validate_event(
             manifest,
             signature,
         } => {
-            text_field("app name", &manifest.name)?;
-            text_field("app description", &manifest.description)?;
-            text_field("app version", &manifest.version)?;
-            if manifest.redirect_uris.len() > 16
-                || manifest.redirect_uris.iter().any(|u| u.len() > 2048)
-            {
-                return Err(EventError::Invalid(
-                    "redirect URIs: at most 16 of 2048 bytes".into(),
-                ));
-            }
-            if manifest.bundle_hash.len() != 64
-                || !manifest.bundle_hash.bytes().all(|b| b.is_ascii_hexdigit())
-            {
-                return Err(EventError::Invalid(
-                    "bundle hash: 64 hex digits of SHA-256".into(),
-                ));
-            }
-            if let Some(mini_app) = &manifest.mini_app {
-                mini_app
-                    .check(&manifest.bundle_hash)
-                    .map_err(|e| EventError::Invalid(e.to_string()))?;
-            }
+            check_manifest(manifest)?;
             if !verify(&manifest.app, domain::MANIFEST, manifest, signature) {
                 return Err(EventError::BadSignature("app manifest"));
             }
@@ -202,17 +226,7 @@ pub fn validate_event(
             signature,
         } => {
             require_bank(&decision.bank)?;
-            text_field("app version", &decision.version)?;
-            if let crate::event::AppAction::Approve {
-                rate_limit: Some(rate),
-                ..
-            } = &decision.action
-                && (rate.per_second == 0 || rate.burst == 0)
-            {
-                return Err(EventError::Invalid(
-                    "rateLimit: perSecond and burst are at least 1".into(),
-                ));
-            }
+            check_decision(decision)?;
             if !verify(&decision.bank, domain::DECISION, decision, signature) {
                 return Err(EventError::BadSignature("app decision"));
             }

@@ -219,6 +219,7 @@ fn decision(signer: &KeyPair, bank: &KeyPair, app: &KeyPair) -> Value {
         action: AppAction::Approve {
             permissions: BTreeSet::from([Permission::ReadAccountsBasic]),
             rate_limit: None,
+            origins: Default::default(),
         },
         time: u64::try_from(Utc::now().timestamp_millis()).unwrap(),
     };

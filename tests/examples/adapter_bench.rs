@@ -118,6 +118,7 @@ fn setup() -> Setup {
         action: AppAction::Approve {
             permissions,
             rate_limit: None,
+            origins: Default::default(),
         },
         time: 2,
     };

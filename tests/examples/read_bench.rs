@@ -42,6 +42,7 @@ fn feed(
                 action: AppAction::Approve {
                     permissions: [Permission::ReadAccountsBasic].into(),
                     rate_limit: None,
+                    origins: Default::default(),
                 },
                 time: offset + i,
             };

@@ -7,6 +7,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 pub mod apps;
+pub mod forms;
 pub mod http;
 pub mod paths;
 pub mod webdriver;
@@ -411,6 +412,7 @@ pub fn decision_body(
         action: AppAction::Approve {
             permissions: balance_permissions(),
             rate_limit: None,
+            origins: Default::default(),
         },
         time: u64::try_from(chrono::Utc::now().timestamp_millis()).expect("now is after 1970"),
     };

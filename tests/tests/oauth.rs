@@ -11,9 +11,12 @@ use consentnet_identity::jose::sign_jws;
 use consentnet_identity::{
     ConsentTerms, Did, KeyPair, PopRequest, b64url, issue_consent, sign_pop,
 };
+use consentnet_tests::forms::{
+    Answer, admin_session, cookie_pair, enable_portal, encode, get, post_form,
+};
 use consentnet_tests::webdriver::Browser;
 use consentnet_tests::{
-    Consortium, NodeDir, NodeProcess, admin_token, approval_body, bin, decision_body, http_get,
+    Consortium, NodeProcess, admin_token, approval_body, bin, decision_body, http_get,
     http_post_json, http_post_json_with, link_client, manifest_body, manifest_with_redirect,
     node_key, obie_get_version, publish, signed_get,
 };
@@ -33,16 +36,6 @@ struct Bank {
     did: Did,
     app: KeyPair,
     account: String,
-}
-
-fn enable_portal(node: &NodeDir) {
-    let config = node.dir.join("node.toml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    assert!(
-        text.contains("enabled = false"),
-        "the starter config has [portal]"
-    );
-    std::fs::write(&config, text.replace("enabled = false", "enabled = true")).unwrap();
 }
 
 fn bank() -> Bank {
@@ -72,77 +65,6 @@ fn bank() -> Bank {
         app,
         account,
     }
-}
-
-/// An HTTP answer: status, headers we look at, and the body as JSON (or a string).
-struct Answer {
-    status: u16,
-    location: Option<String>,
-    set_cookie: Option<String>,
-    body: Value,
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .timeout_global(Some(Duration::from_secs(20)))
-        .build()
-        .new_agent()
-}
-
-fn answer(mut response: ureq::http::Response<ureq::Body>) -> Answer {
-    let header = |name: &str| {
-        response
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    let (location, set_cookie) = (header("location"), header("set-cookie"));
-    let status = response.status().as_u16();
-    let text = response.body_mut().read_to_string().unwrap();
-    Answer {
-        status,
-        location,
-        set_cookie,
-        body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    }
-}
-
-fn post_form(url: &str, headers: &[(&str, &str)], form: &[(&str, &str)]) -> Answer {
-    let mut request = agent()
-        .post(url)
-        .header("content-type", "application/x-www-form-urlencoded");
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let body: String = form
-        .iter()
-        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-        .collect::<Vec<_>>()
-        .join("&");
-    answer(request.send(body).unwrap())
-}
-
-fn get(url: &str, cookie: Option<&str>) -> Answer {
-    let mut request = agent().get(url);
-    if let Some(cookie) = cookie {
-        request = request.header("cookie", cookie);
-    }
-    answer(request.call().unwrap())
-}
-
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 /// A fresh `private_key_jwt` client assertion by `app` for `aud`, expiring in `ttl` s.
@@ -217,10 +139,6 @@ fn authorize_url(bank: &Bank, app: &KeyPair, par: &Answer) -> (String, String) {
         ),
         handle,
     )
-}
-
-fn cookie_pair(set_cookie: &str) -> String {
-    set_cookie.split(';').next().unwrap().to_owned()
 }
 
 fn consent_for(bank: &Bank, client: &KeyPair, permissions: &[&str]) -> Value {
@@ -926,27 +844,8 @@ fn on_the_bank_page_an_admin_approves_with_chosen_permissions_and_suspends_only_
     );
     assert_eq!(wrong.status, 401);
     assert!(wrong.body.as_str().unwrap().contains("admin_token_invalid"));
-    let signed_in = post_form(
-        &format!("{page_url}/sign-in"),
-        &[],
-        &[("token", &admin_token(&bank._consortium.nodes[0]))],
-    );
-    assert_eq!(signed_in.status, 303);
-    let cookie = cookie_pair(signed_in.set_cookie.as_deref().unwrap());
-    let html = get(&page_url, Some(&cookie))
-        .body
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (cookie, csrf, html) = admin_session(&page_url, &admin_token(&bank._consortium.nodes[0]));
     assert!(html.contains("waiting for a decision"), "{html}");
-    let csrf = html
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
     let decide = |cookie: Option<&str>, fields: &[(&str, &str)]| {
         let headers: Vec<(&str, &str)> = cookie.map(|c| vec![("cookie", c)]).unwrap_or_default();
         post_form(&format!("{page_url}/decisions"), &headers, fields)

@@ -292,6 +292,7 @@ pub(super) fn publish_apps(j: &Journey, members: &[Member], apps: &Apps) -> anyh
                 AppAction::Approve {
                     permissions: permissions.iter().copied().collect(),
                     rate_limit: None,
+                    origins: Default::default(),
                 },
             )?;
             members[bank].node.post("/v1/apps/decisions", &body)?;

@@ -80,6 +80,7 @@ fn event_for(bank: &KeyPair, app: &KeyPair, index: u64) -> Event {
                 action: AppAction::Approve {
                     permissions: BTreeSet::from([Permission::ReadAccountsBasic]),
                     rate_limit: None,
+                    origins: Default::default(),
                 },
                 time: index,
             },

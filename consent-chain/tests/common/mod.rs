@@ -172,6 +172,7 @@ pub fn approve(bank: &KeyPair, app: &KeyPair, time: u64) -> Event {
             action: AppAction::Approve {
                 permissions: BTreeSet::from([Permission::ReadAccountsBasic]),
                 rate_limit: None,
+                origins: Default::default(),
             },
             time,
         },

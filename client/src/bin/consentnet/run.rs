@@ -161,6 +161,7 @@ pub fn catalog(json: bool, args: &CatalogArgs) -> anyhow::Result<()> {
                     AppAction::Approve {
                         permissions,
                         rate_limit: None,
+                        ..
                     },
                 ..
             }) => format!(
@@ -493,6 +494,7 @@ pub fn bank_decide(json: bool, args: &BankDecideArgs) -> anyhow::Result<()> {
         AppAction::Approve {
             permissions: commands::permissions(permissions)?,
             rate_limit,
+            origins: Default::default(),
         }
     };
     let body = commands::app_decision(&key, did("app", app)?, version, action)?;

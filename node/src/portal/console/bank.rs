@@ -11,7 +11,7 @@ use chrono::{Duration, Utc};
 use consentnet_consent_chain::event::{AppAction, AppDecision};
 use consentnet_identity::{Did, Permission};
 
-use super::refusal;
+use super::{refusal, review};
 use crate::api::append;
 use crate::portal::html::set_cookie;
 use crate::portal::html::{layout, page, plain_words, see_other};
@@ -49,8 +49,10 @@ pub(super) async fn bank_page(State(portal): State<Portal>, headers: HeaderMap) 
         return page(&layout("Bank administration", &body, None));
     };
     let bank = portal.app.service.did().clone();
+    let held = portal.app.service.bundles();
     let rows = portal.app.service.read(|replica| {
-        let mut entries = replica.state().catalog(&bank);
+        let state = replica.state();
+        let mut entries = state.catalog(&bank);
         entries.sort_by(|a, b| {
             (&a.manifest.name, &a.manifest.version).cmp(&(&b.manifest.name, &b.manifest.version))
         });
@@ -58,14 +60,29 @@ pub(super) async fn bank_page(State(portal): State<Portal>, headers: HeaderMap) 
             .into_iter()
             .map(|entry| {
                 let manifest = &entry.manifest;
-                let (state_text, allowed): (String, BTreeSet<Permission>) =
+                let (state_text, allowed, origins): (String, BTreeSet<Permission>, _) =
                     match entry.decision.map(|d| d.action) {
-                        Some(AppAction::Approve { permissions, .. }) => {
-                            ("approved".into(), permissions)
+                        Some(AppAction::Approve {
+                            permissions,
+                            origins,
+                            ..
+                        }) => ("approved".into(), permissions, origins),
+                        Some(AppAction::Suspend) => {
+                            ("suspended".into(), BTreeSet::new(), BTreeSet::new())
                         }
-                        Some(AppAction::Suspend) => ("suspended".into(), BTreeSet::new()),
-                        None => ("waiting for a decision".into(), BTreeSet::new()),
+                        None => (
+                            "waiting for a decision".into(),
+                            BTreeSet::new(),
+                            BTreeSet::new(),
+                        ),
                     };
+                let (bundle, origin_boxes) = match manifest.mini_app.as_deref() {
+                    Some(mini_app) => (
+                        review::files_section(state, &bank, manifest, mini_app, held),
+                        review::origin_boxes(mini_app, &origins),
+                    ),
+                    None => (String::new(), String::new()),
+                };
                 let boxes: String = manifest
                     .requested_permissions
                     .iter()
@@ -86,12 +103,14 @@ pub(super) async fn bank_page(State(portal): State<Portal>, headers: HeaderMap) 
                     r#"<div class="box version" data-app="{app}" data-version="{version}" data-state="{state_text}">
 <h2>{name} {version} <small>{platform:?}</small>: <span class="state">{state_text}</span></h2>
 <p>{description}</p>
+{bundle}
 <form method="post" action="/portal/bank/decisions">
 <input type="hidden" name="csrf" value="{csrf}">
 <input type="hidden" name="app" value="{app}">
 <input type="hidden" name="version" value="{version}">
 <p>Allow it to:</p>
 {boxes}
+{origin_boxes}
 <button type="submit" name="action" value="approve" class="approve">Approve</button>
 <button type="submit" name="action" value="suspend" class="suspend">Suspend</button>
 </form></div>"#,
@@ -208,15 +227,8 @@ pub(super) async fn bank_decide(
     };
     let version = params.get("version").unwrap_or_default().to_owned();
     let bank = portal.app.service.did().clone();
-    let requested = portal.app.service.read(|replica| {
-        replica
-            .state()
-            .catalog(&bank)
-            .into_iter()
-            .find(|e| e.manifest.app == app && e.manifest.version == version)
-            .map(|e| e.manifest.requested_permissions)
-    });
-    let Some(requested) = requested else {
+    let state = portal.app.service.state();
+    let Some(manifest) = state.manifest(&app, &version) else {
         return refusal(
             StatusCode::NOT_FOUND,
             "unknown_version",
@@ -225,7 +237,8 @@ pub(super) async fn bank_decide(
     };
     let action = match params.get("action") {
         Some("approve") => {
-            let permissions: BTreeSet<Permission> = requested
+            let permissions: BTreeSet<Permission> = manifest
+                .requested_permissions
                 .iter()
                 .filter(|p| params.get(&format!("perm_{}", p.as_str())).is_some())
                 .copied()
@@ -240,6 +253,7 @@ pub(super) async fn bank_decide(
             AppAction::Approve {
                 permissions,
                 rate_limit: None,
+                origins: review::allowed_origins(manifest, &params),
             }
         }
         Some("suspend") => AppAction::Suspend,

@@ -1,7 +1,9 @@
-//! The portal's operator pages: the bank's page (sign in with the admin token; approve app versions with per-app permissions, or suspend them, signed by the bank's key) and the regulator's page (log health per feed, consents and revocations over time, accesses per app, the audit's violations).
+//! The portal's operator pages: the bank's page (sign in with the admin token; review mini-app versions; approve app versions with per-app permissions and origins, or suspend them, signed by the bank's key) and the regulator's page (log health per feed, consents and revocations over time, accesses per app, the audit's violations).
 
 mod bank;
+mod diff;
 mod regulator;
+mod review;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -17,6 +19,7 @@ pub fn routes(portal: Portal) -> Router {
         .route("/portal/bank", get(bank::bank_page))
         .route("/portal/bank/sign-in", post(bank::bank_sign_in))
         .route("/portal/bank/decisions", post(bank::bank_decide))
+        .route("/portal/bank/review", get(review::review_file))
         .route("/portal/regulator", get(regulator::regulator_page))
         .with_state(portal)
 }
