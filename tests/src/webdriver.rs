@@ -181,6 +181,23 @@ impl Browser {
         );
     }
 
+    /// Moves into the frame matching `css`: finds and texts then read its document.
+    pub fn enter_frame(&self, css: &str) {
+        let element = self
+            .find(css)
+            .unwrap_or_else(|| panic!("no frame matches {css}"));
+        self.call(
+            "POST",
+            "/frame",
+            Some(json!({ "id": { "element-6066-11e4-a52e-4f735466cecf": element } })),
+        );
+    }
+
+    /// Moves back to the page that holds the current frame.
+    pub fn leave_frame(&self) {
+        self.call("POST", "/frame/parent", Some(json!({})));
+    }
+
     /// Waits up to `deadline` for `check` to hold, reloading nothing: pages that
     /// refresh themselves move on by themselves.
     pub fn wait_until(&self, what: &str, deadline: Duration, mut check: impl FnMut(&Self) -> bool) {

@@ -1,7 +1,8 @@
-//! The portal's pages for bank clients: sign-in with a DID (the wallet signs the node's challenge), the catalog of apps and what each bank allows, the dashboard of my consents with their access history and one-click revoke, and the browser-key link page.
+//! The portal's pages for bank clients: sign-in with a DID (the wallet signs the node's challenge), the catalog of apps and what each bank allows, mini-apps run in a sandboxed frame, the dashboard of my consents with their access history and one-click revoke, and the browser-key link page.
 
 mod catalog;
 mod dashboard;
+mod miniapps;
 mod signin;
 
 use axum::Router;
@@ -31,6 +32,9 @@ pub fn routes(portal: Portal) -> Router {
         .route("/portal/consents/{id}/revoke", post(dashboard::revoke))
         .route("/portal/link", get(catalog::link_page))
         .route("/portal/wallet.js", get(catalog::wallet_script))
+        .route("/portal/apps/{app}/{version}", get(miniapps::host_page))
+        .route("/portal/run/{bundle}/{*path}", get(miniapps::run_file))
+        .route("/portal/host.js", get(miniapps::host_script))
         .with_state(portal)
 }
 
