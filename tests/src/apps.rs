@@ -1,6 +1,9 @@
 //! App manifests for the tests: signed by the app's key, published through a member's operator surface, with or without a mini-app's files.
 
-use crate::{NodeProcess, http_post_json};
+use consentnet_consent_chain::miniapp::{BundleFile, MiniApp};
+use consentnet_identity::{Hash32, KeyPair};
+
+use crate::{NodeProcess, http_post_json, http_put_bytes};
 
 /// Publishes a signed manifest (`manifest_body`) through `node`'s operator surface, the
 /// only place a manifest enters the log; answers the status and body.
@@ -67,4 +70,43 @@ fn signed_manifest(
         object.remove("type");
     }
     body
+}
+
+/// A mini-app section naming `files` (path and bytes, in path order) and asking for
+/// `origins`.
+pub fn mini_app_of(files: &[(&str, &[u8])], origins: &[&str]) -> MiniApp {
+    MiniApp {
+        files: files
+            .iter()
+            .map(|(path, bytes)| BundleFile {
+                path: (*path).into(),
+                size: bytes.len() as u64,
+                sha256: Hash32::of(bytes),
+            })
+            .collect(),
+        origins: origins.iter().map(|o| (*o).to_owned()).collect(),
+    }
+}
+
+/// Uploads `files` to `tsp`'s operator surface and publishes them as `app`'s
+/// `version`, asking for `origins`.
+pub fn publish_mini_app(
+    tsp: &NodeProcess,
+    app: &KeyPair,
+    version: &str,
+    files: &[(&str, &[u8])],
+    origins: &[&str],
+) {
+    for (_, bytes) in files {
+        let url = format!(
+            "{}/v1/bundles/files/{}",
+            tsp.operator_url,
+            Hash32::of(bytes)
+        );
+        let (status, body) = http_put_bytes(&url, bytes);
+        assert!(status == 201 || status == 200, "{body}");
+    }
+    let manifest = mini_app_manifest(app, version, mini_app_of(files, origins));
+    let (status, body) = publish(tsp, &manifest);
+    assert_eq!(status, 201, "{body}");
 }

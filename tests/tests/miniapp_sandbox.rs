@@ -4,13 +4,12 @@
 
 use std::time::Duration;
 
-use consentnet_consent_chain::miniapp::{BundleFile, MiniApp};
 use consentnet_identity::{Hash32, KeyPair};
 use consentnet_tests::forms::{enable_portal, encode};
 use consentnet_tests::webdriver::Browser;
 use consentnet_tests::{
-    Consortium, NodeProcess, decision_body, http_get, http_post_json, http_put_bytes,
-    mini_app_manifest, node_key, publish, wait_connected, wait_for,
+    Consortium, NodeProcess, decision_body, http_get, http_post_json, mini_app_of, node_key,
+    publish_mini_app, wait_connected, wait_for,
 };
 
 const START: Duration = Duration::from_secs(30);
@@ -72,33 +71,12 @@ fn files() -> Vec<(&'static str, &'static [u8])> {
     ]
 }
 
-fn mini_app(files: &[(&str, &[u8])]) -> MiniApp {
-    MiniApp {
-        files: files
-            .iter()
-            .map(|(path, bytes)| BundleFile {
-                path: (*path).into(),
-                size: bytes.len() as u64,
-                sha256: Hash32::of(bytes),
-            })
-            .collect(),
-        origins: vec![],
-    }
+fn mini_app(files: &[(&str, &[u8])]) -> consentnet_consent_chain::miniapp::MiniApp {
+    mini_app_of(files, &[])
 }
 
-/// Uploads the probe's files to `tsp` and publishes them as `version` of `app`.
 fn publish_probe(tsp: &NodeProcess, app: &KeyPair, version: &str, files: &[(&str, &[u8])]) {
-    for (_, bytes) in files {
-        let url = format!(
-            "{}/v1/bundles/files/{}",
-            tsp.operator_url,
-            Hash32::of(bytes)
-        );
-        let (status, body) = http_put_bytes(&url, bytes);
-        assert!(status == 201 || status == 200, "{body}");
-    }
-    let (status, body) = publish(tsp, &mini_app_manifest(app, version, mini_app(files)));
-    assert_eq!(status, 201, "{body}");
+    publish_mini_app(tsp, app, version, files, &[]);
 }
 
 #[test]
@@ -152,9 +130,11 @@ fn an_approved_mini_app_runs_sandboxed_and_every_way_out_is_blocked() {
     let mut unapproved = files();
     unapproved[0].1 = b"document.title = 'v2';";
     publish_probe(&tsp, &app, "2.0.0", &unapproved);
-    wait_for("the bank to fetch version 2.0.0's new file", DEADLINE, || {
-        (bank.metric("consentnet_bundle_files_fetched_total") == 5).then_some(())
-    });
+    wait_for(
+        "the bank to fetch version 2.0.0's new file",
+        DEADLINE,
+        || (bank.metric("consentnet_bundle_files_fetched_total") == 5).then_some(()),
+    );
     let (status, page) = http_get(&format!(
         "{}/portal/apps/{}/2.0.0",
         bank.http_url,

@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
-use consentnet_consent_chain::miniapp::{BundleFile, MiniApp};
+use consentnet_consent_chain::miniapp::MiniApp;
 use consentnet_identity::{Hash32, KeyPair};
 use consentnet_tests::forms::{admin_session, enable_portal, encode, get, post_form};
 use consentnet_tests::{
-    Consortium, NodeProcess, admin_token, http_get, http_put_bytes, mini_app_manifest, publish,
-    wait_connected, wait_for,
+    Consortium, NodeProcess, admin_token, http_get, http_put_bytes, mini_app_manifest, mini_app_of,
+    publish, publish_mini_app, wait_connected, wait_for,
 };
 
 const START: Duration = Duration::from_secs(30);
@@ -22,37 +22,6 @@ const FILES: [(&str, &[u8]); 2] = [
 
 fn mini_app() -> MiniApp {
     mini_app_of(&FILES, &[])
-}
-
-fn mini_app_of(files: &[(&str, &[u8])], origins: &[&str]) -> MiniApp {
-    MiniApp {
-        files: files
-            .iter()
-            .map(|(path, bytes)| BundleFile {
-                path: (*path).into(),
-                size: bytes.len() as u64,
-                sha256: Hash32::of(bytes),
-            })
-            .collect(),
-        origins: origins.iter().map(|o| (*o).to_owned()).collect(),
-    }
-}
-
-/// Uploads `files` to `tsp` and publishes them as `app`'s `version`.
-fn publish_version(
-    tsp: &NodeProcess,
-    app: &KeyPair,
-    version: &str,
-    files: &[(&str, &[u8])],
-    origins: &[&str],
-) {
-    for (_, bytes) in files {
-        let (status, body) = put(tsp, &Hash32::of(bytes), bytes);
-        assert!(status == 201 || status == 200, "{body}");
-    }
-    let manifest = mini_app_manifest(app, version, mini_app_of(files, origins));
-    let (status, body) = publish(tsp, &manifest);
-    assert_eq!(status, 201, "{body}");
 }
 
 fn put(node: &NodeProcess, hash: &Hash32, bytes: &[u8]) -> (u16, serde_json::Value) {
@@ -174,7 +143,7 @@ fn a_bank_reviews_a_version_against_the_one_it_approved_last_and_allows_only_the
         "https://api.lendwise.example",
         "https://cdn.lendwise.example",
     ];
-    publish_version(&tsp, &app, "1.0", &FILES, &origins);
+    publish_mini_app(&tsp, &app, "1.0", &FILES, &origins);
     wait_for("the bank to fetch version 1.0", DEADLINE, || {
         (bank.metric("consentnet_bundle_files_fetched_total") == 2).then_some(())
     });
@@ -224,7 +193,7 @@ fn a_bank_reviews_a_version_against_the_one_it_approved_last_and_allows_only_the
         ("index.html", FILES[1].1),
         ("style.css", b"body { margin: 0 }"),
     ];
-    publish_version(&tsp, &app, "1.1", &files, &[]);
+    publish_mini_app(&tsp, &app, "1.1", &files, &[]);
     wait_for(
         "the bank to fetch version 1.1's new files",
         DEADLINE,
