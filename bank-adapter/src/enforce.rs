@@ -367,8 +367,14 @@ fn begin(
         url: call.url,
         access_token: id_text,
     };
-    let (claims, signature) = check_pop(proof, &consent.terms.app, request, now, PROOF_WINDOW_SECS)
-        .map_err(ObError::from_proof)?;
+    let (claims, signature) = check_pop(
+        proof,
+        consent.terms.pop_key(),
+        request,
+        now,
+        PROOF_WINDOW_SECS,
+    )
+    .map_err(ObError::from_proof)?;
     Ok((
         Pending {
             consent,
@@ -409,7 +415,7 @@ fn finish(
         jti,
     } = pending;
     let version = call.app_version.unwrap_or_default();
-    replay.record(&consent.terms.app, &jti, now.timestamp())?;
+    replay.record(consent.terms.pop_key(), &jti, now.timestamp())?;
 
     match status {
         ConsentStatus::Active => {}

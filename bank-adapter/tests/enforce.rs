@@ -49,6 +49,7 @@ fn terms(app: &KeyPair, bank: &KeyPair, permissions: &[Permission]) -> ConsentTe
         purpose: "Budgeting".into(),
         valid_from: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
         valid_until: Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap(),
+        proof_key: None,
     }
 }
 
@@ -247,6 +248,38 @@ fn a_proof_by_another_key_is_refused() {
     // A thief holding the consent id but not the app's key.
     call.proof = Some(world.proof(&KeyPair::generate(), "GET", URL, &world.id(), now()));
     assert_eq!(world.check(&call), Err((401, "proof_wrong_key")));
+}
+
+#[test]
+fn a_consent_naming_a_proof_key_takes_calls_signed_by_that_key_only() {
+    let mut world = World::new();
+    // A mini-app's consent: the app is still the subject (its approval applies), but a
+    // per-installation key signs the calls.
+    let installation = KeyPair::generate();
+    let mut held = terms(
+        &world.app,
+        &world.bank,
+        &[Permission::ReadAccountsBasic, Permission::ReadBalances],
+    );
+    held.proof_key = Some(installation.did().clone());
+    let consent = block_on(issue_consent(&world.client, &held)).unwrap();
+    world
+        .node
+        .append_local(
+            &world.bank,
+            Event::consent_granted(consent.credential.clone()),
+            3,
+        )
+        .unwrap();
+    world.consent = consent;
+    let mut call = world.call();
+    assert_eq!(
+        world.check(&call),
+        Err((401, "proof_wrong_key")),
+        "the app's own key"
+    );
+    call.proof = Some(world.proof(&installation, "GET", URL, &world.id(), now()));
+    assert!(world.check(&call).is_ok());
 }
 
 #[test]

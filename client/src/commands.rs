@@ -149,6 +149,7 @@ impl GrantRequest {
             purpose: self.purpose.clone(),
             valid_from: now,
             valid_until,
+            proof_key: None,
         })
     }
 
@@ -476,6 +477,7 @@ pub fn prepare_approval(
             purpose: details["purpose"].as_str().unwrap_or_default().to_owned(),
             valid_from: Utc::now(),
             valid_until,
+            proof_key: None,
         },
     })
 }

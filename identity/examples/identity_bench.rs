@@ -127,6 +127,7 @@ fn main() {
         purpose: "Affordability check for a loan application".into(),
         valid_from: Utc::now(),
         valid_until: Utc::now() + chrono::Duration::days(90),
+        proof_key: None,
     };
     let consent = runtime
         .block_on(issue_consent(&client, &terms))

@@ -164,6 +164,8 @@ struct WireSubject {
     #[serde(default)]
     payment_limits: Option<PaymentLimits>,
     purpose: String,
+    #[serde(default)]
+    proof_key: Option<String>,
 }
 
 pub(crate) fn timestamp(time: DateTime<Utc>) -> String {
@@ -234,6 +236,9 @@ fn unsigned_credential(issuer: &Did, terms: &ConsentTerms) -> Value {
     });
     if let Some(limits) = &terms.payment_limits {
         subject["paymentLimits"] = json!(limits);
+    }
+    if let Some(key) = &terms.proof_key {
+        subject["proofKey"] = json!(key);
     }
     json!({
         "@context": [VC_V2_CONTEXT, CONSENT_CONTEXT],
@@ -450,6 +455,10 @@ fn check_structure(bytes: &[u8]) -> Result<(Value, Did, ConsentTerms), ConsentEr
         purpose: subject.purpose,
         valid_from: parse_time("validFrom", &wire.valid_from)?,
         valid_until: parse_time("validUntil", &wire.valid_until)?,
+        proof_key: subject
+            .proof_key
+            .map(|key| did_field("credentialSubject.proofKey", &key))
+            .transpose()?,
     };
     terms.check()?;
     let proof = wire.proof.ok_or(ConsentError::MissingProof)?;

@@ -119,9 +119,18 @@ pub struct ConsentTerms {
     pub valid_from: DateTime<Utc>,
     /// ...until just before this one.
     pub valid_until: DateTime<Utc>,
+    /// The key that signs the app's calls when it is not the app's own
+    /// (`credentialSubject.proofKey`): the per-installation key a bank's portal makes
+    /// in the client's browser for a mini-app. Absent, the app's DID key signs them.
+    pub proof_key: Option<Did>,
 }
 
 impl ConsentTerms {
+    /// The DID whose key must sign every call made under the consent.
+    pub fn pop_key(&self) -> &Did {
+        self.proof_key.as_ref().unwrap_or(&self.app)
+    }
+
     /// Checks the terms by the same rules a verifier applies.
     pub fn check(&self) -> Result<(), ConsentError> {
         check_permission_set(&self.permissions)?;

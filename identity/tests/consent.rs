@@ -29,6 +29,7 @@ fn terms(app: &KeyPair, bank: &KeyPair) -> ConsentTerms {
         purpose: "Affordability check for a loan application".into(),
         valid_from: Utc.with_ymd_and_hms(2026, 11, 1, 9, 0, 0).unwrap(),
         valid_until: Utc.with_ymd_and_hms(2027, 2, 1, 9, 0, 0).unwrap(),
+        proof_key: None,
     }
 }
 
@@ -107,6 +108,31 @@ async fn payment_consent_with_limits_round_trips() {
     let issued = issue_consent(&p.client, &wanted).await.unwrap();
     let verified = verify_consent(issued.to_json().as_bytes()).await.unwrap();
     assert_eq!(verified.terms.payment_limits, wanted.payment_limits);
+}
+
+#[tokio::test]
+async fn a_proof_key_is_signed_with_the_terms_and_names_who_signs_the_calls() {
+    let p = parties();
+    let installation = KeyPair::generate();
+    let mut wanted = terms(&p.app, &p.bank);
+    wanted.proof_key = Some(installation.did().clone());
+    let held = issue_consent(&p.client, &wanted).await.unwrap();
+    assert_eq!(
+        held.credential["credentialSubject"]["proofKey"],
+        installation.did().as_str()
+    );
+    let verified = verify_consent(held.to_json().as_bytes()).await.unwrap();
+    assert_eq!(verified.terms.pop_key(), installation.did());
+    assert_eq!(&verified.terms.app, p.app.did());
+    // Another key named after signing breaks the proof: the key is part of what was signed.
+    let mut swapped = held.credential.clone();
+    swapped["credentialSubject"]["proofKey"] = json!(KeyPair::generate().did());
+    let error = verify_value(&swapped).await.unwrap_err();
+    assert!(matches!(error, ConsentError::BadProof(_)), "{error:?}");
+    // Without one, the app's own key signs the calls.
+    let (plain, credential) = issued().await;
+    let verified = verify_value(&credential).await.unwrap();
+    assert_eq!(verified.terms.pop_key(), plain.app.did());
 }
 
 #[tokio::test]

@@ -95,6 +95,7 @@ async fn the_independent_implementation_verifies_our_consent() {
         purpose: "Interop check".into(),
         valid_from: Utc::now() - Duration::hours(1),
         valid_until: Utc::now() + Duration::days(90),
+        proof_key: None,
     };
     let consent = issue_consent(&KeyPair::generate(), &terms).await.unwrap();
     assert!(verified_by_independent_implementation(&consent.credential));
@@ -102,4 +103,16 @@ async fn the_independent_implementation_verifies_our_consent() {
     let mut tampered = consent.credential.clone();
     tampered["credentialSubject"]["accounts"] = json!(["acc-other"]);
     assert!(!verified_by_independent_implementation(&tampered));
+
+    // A mini-app's consent names the key that signs its calls; that term is signed too.
+    let installation = KeyPair::generate();
+    let held = ConsentTerms {
+        proof_key: Some(installation.did().clone()),
+        ..terms
+    };
+    let consent = issue_consent(&KeyPair::generate(), &held).await.unwrap();
+    assert!(verified_by_independent_implementation(&consent.credential));
+    let mut swapped = consent.credential.clone();
+    swapped["credentialSubject"]["proofKey"] = json!(KeyPair::generate().did());
+    assert!(!verified_by_independent_implementation(&swapped));
 }

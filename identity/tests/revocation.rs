@@ -29,6 +29,7 @@ async fn setup() -> Setup {
         purpose: "Budgeting".into(),
         valid_from: Utc::now(),
         valid_until: Utc::now() + Duration::days(30),
+        proof_key: None,
     };
     let consent = issue_consent(&client, &terms).await.unwrap();
     Setup {

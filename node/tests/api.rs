@@ -236,6 +236,7 @@ fn consent(client: &KeyPair, app: &KeyPair, bank: &KeyPair) -> VerifiedConsent {
         purpose: "Budgeting".into(),
         valid_from: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
         valid_until: Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap(),
+        proof_key: None,
     };
     block_on(issue_consent(client, &terms)).unwrap()
 }

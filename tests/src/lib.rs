@@ -388,6 +388,7 @@ pub fn balance_terms(
             .with_ymd_and_hms(2030, 1, 1, 0, 0, 0)
             .single()
             .expect("a valid date"),
+        proof_key: None,
     }
 }
 

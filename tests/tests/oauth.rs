@@ -151,6 +151,7 @@ fn consent_for(bank: &Bank, client: &KeyPair, permissions: &[&str]) -> Value {
         purpose: "Access granted through OAuth".into(),
         valid_from: Utc::now(),
         valid_until: Utc::now() + chrono::Duration::days(30),
+        proof_key: None,
     };
     block_on(issue_consent(client, &terms)).unwrap().credential
 }

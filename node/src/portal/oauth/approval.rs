@@ -116,6 +116,11 @@ impl AuthServer {
                 terms.app, asked.app
             ));
         }
+        if terms.proof_key.is_some() {
+            return refuse(
+                "an app's OAuth consent is held by the app's own key: no proofKey".into(),
+            );
+        }
         if terms.bank != asked.bank {
             return refuse(format!(
                 "the consent is for bank {}, not this bank",

@@ -332,6 +332,7 @@ async fn prepare(
         purpose: asked.purpose.clone(),
         valid_from: now,
         valid_until: asked.valid_until,
+        proof_key: None,
     };
     let prepared = prepare_consent(&did, &terms)
         .await
