@@ -325,6 +325,17 @@ pub struct PreparedConsent {
     pub message: Vec<u8>,
 }
 
+impl PreparedConsent {
+    /// The answer a bank gives a browser that asked for it: `{credential, message}`,
+    /// the message in base64url.
+    pub fn to_wire(&self) -> Value {
+        json!({
+            "credential": self.credential,
+            "message": crate::b64url(&self.message),
+        })
+    }
+}
+
 /// The `proofValue` a prepared consent carries until it is completed: the multibase
 /// (base58btc) encoding of 64 zero bytes.
 fn placeholder_proof_value() -> String {

@@ -56,9 +56,12 @@ fn signed_manifest(
         version: version.into(),
         platform: Platform::Web,
         redirect_uris: vec![redirect.into()],
-        requested_permissions: std::collections::BTreeSet::from([
-            consentnet_identity::Permission::ReadAccountsBasic,
-        ]),
+        // A mini-app asks for accounts and balances; other test apps for accounts only.
+        requested_permissions: if mini_app.is_some() {
+            crate::balance_permissions()
+        } else {
+            std::collections::BTreeSet::from([consentnet_identity::Permission::ReadAccountsBasic])
+        },
         bundle_hash,
         mini_app: mini_app.map(Box::new),
     };
@@ -109,4 +112,15 @@ pub fn publish_mini_app(
     let manifest = mini_app_manifest(app, version, mini_app_of(files, origins));
     let (status, body) = publish(tsp, &manifest);
     assert_eq!(status, 201, "{body}");
+}
+
+/// A bank with its portal on and a TSP, both running and connected.
+pub fn bank_with_portal_and_tsp() -> (crate::Consortium, NodeProcess, NodeProcess) {
+    let deadline = std::time::Duration::from_secs(60);
+    let consortium = crate::Consortium::create(&[("bank", "Bank"), ("tsp", "TSP")]);
+    crate::forms::enable_portal(&consortium.nodes[0]);
+    let bank = consortium.start(0, deadline);
+    let tsp = consortium.start(1, deadline);
+    crate::wait_connected(&[&bank, &tsp], 1, deadline);
+    (consortium, bank, tsp)
 }

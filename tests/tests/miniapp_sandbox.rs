@@ -5,14 +5,13 @@
 use std::time::Duration;
 
 use consentnet_identity::{Hash32, KeyPair};
-use consentnet_tests::forms::{enable_portal, encode};
+use consentnet_tests::forms::encode;
 use consentnet_tests::webdriver::Browser;
 use consentnet_tests::{
-    Consortium, NodeProcess, decision_body, http_get, http_post_json, mini_app_of, node_key,
-    publish_mini_app, wait_connected, wait_for,
+    NodeProcess, bank_with_portal_and_tsp, decision_body, http_get, http_post_json, mini_app_of,
+    node_key, publish_mini_app, wait_for,
 };
 
-const START: Duration = Duration::from_secs(30);
 const DEADLINE: Duration = Duration::from_secs(60);
 
 const SDK: &[u8] = include_bytes!("../../client/sdk/consentnet-miniapp.js");
@@ -81,11 +80,7 @@ fn publish_probe(tsp: &NodeProcess, app: &KeyPair, version: &str, files: &[(&str
 
 #[test]
 fn an_approved_mini_app_runs_sandboxed_and_every_way_out_is_blocked() {
-    let consortium = Consortium::create(&[("bank", "Bank"), ("tsp", "TSP")]);
-    enable_portal(&consortium.nodes[0]);
-    let bank = consortium.start(0, START);
-    let tsp = consortium.start(1, START);
-    wait_connected(&[&bank, &tsp], 1, DEADLINE);
+    let (consortium, bank, tsp) = bank_with_portal_and_tsp();
     let app = KeyPair::generate();
     publish_probe(&tsp, &app, "1.0.0", &files());
     let (status, body) = http_post_json(

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use consentnet_consent_chain::miniapp::MiniApp;
 use consentnet_identity::{Hash32, KeyPair};
-use consentnet_tests::forms::{admin_session, enable_portal, encode, get, post_form};
+use consentnet_tests::forms::{admin_session, encode, get, post_form};
 use consentnet_tests::{
-    Consortium, NodeProcess, admin_token, http_get, http_put_bytes, mini_app_manifest, mini_app_of,
-    publish, publish_mini_app, wait_connected, wait_for,
+    Consortium, NodeProcess, admin_token, bank_with_portal_and_tsp, http_get, http_put_bytes,
+    mini_app_manifest, mini_app_of, publish, publish_mini_app, wait_connected, wait_for,
 };
 
 const START: Duration = Duration::from_secs(30);
@@ -133,11 +133,7 @@ fn shown_change(html: &str, app: &KeyPair, version: &str, path: &str) -> String 
 #[test]
 fn a_bank_reviews_a_version_against_the_one_it_approved_last_and_allows_only_the_origins_it_ticks()
 {
-    let consortium = Consortium::create(&[("bank", "Bank"), ("tsp", "TSP")]);
-    enable_portal(&consortium.nodes[0]);
-    let bank = consortium.start(0, START);
-    let tsp = consortium.start(1, START);
-    wait_connected(&[&bank, &tsp], 1, DEADLINE);
+    let (consortium, bank, tsp) = bank_with_portal_and_tsp();
     let app = KeyPair::generate();
     let origins = [
         "https://api.lendwise.example",

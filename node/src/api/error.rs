@@ -123,6 +123,11 @@ consentnet_bank_adapter::problem_codes! {
         BundleFilesMissing = (409, "bundle_files_missing"),
         /// This node keeps no bundle files.
         BundlesUnavailable = (503, "bundles_unavailable"),
+        /// The mini-app version is not one this bank approves, or it allows it nothing a
+        /// consent in the portal can grant.
+        MiniAppNotApproved = (403, "mini_app_not_approved"),
+        /// A mini-app consent request without the DID's signature over it.
+        ConsentProofInvalid = (401, "consent_proof_invalid"),
     }
 }
 

@@ -10,8 +10,9 @@ use consentnet_identity::Did;
 use consentnet_identity::util::escape_html;
 use serde_json::json;
 
+use super::miniapp_consent::{CONSENT_DAYS, consented_permissions};
 use crate::core::bundles::BundleError;
-use crate::portal::html::{layout, page_with_status, refusal_page};
+use crate::portal::html::{layout, page_with_status, plain_words, refusal_page};
 use crate::portal::state::Portal;
 
 /// The host page's policy: its own scripts, frames of its own origin (the bundle's
@@ -85,14 +86,29 @@ pub(super) async fn host_page(
         unreachable!("approved() answers approvals only")
     };
     let operations: Vec<&str> = permissions.iter().map(|p| p.as_str()).collect();
+    let granted: String = consented_permissions(manifest, permissions)
+        .iter()
+        .map(|p| format!("<li>{}</li>", escape_html(plain_words(*p))))
+        .collect();
     let body = format!(
         r#"<h1>{name} <small>{version}</small></h1>
 <p>{description}</p>
-<div id="host" data-app="{app}" data-version="{version}" data-operations="{operations}">
+<div id="host" data-app="{app}" data-version="{version}" data-node="{node}" data-operations="{operations}">
 <p id="host-status" role="status"></p>
+<section id="consent-screen" hidden>
+<h2>{name} asks to use your accounts at this bank</h2>
+<p>If you agree, it will be able to:</p>
+<ul>{granted}</ul>
+<p>On every account linked to this browser's key here, for {CONSENT_DAYS} days, until you revoke it (My consents). Its calls are signed by a key made for this app in this browser; the app never sees it, nor your own key.</p>
+<button type="button" id="consent-approve">Approve with this browser's key</button>
+<button type="button" id="consent-decline">Not now</button>
+<p id="consent-status" role="status"></p>
+</section>
 <iframe id="miniapp" title="{name}" sandbox="allow-scripts" referrerpolicy="no-referrer" src="/portal/run/{bundle}/{ENTRY_PAGE}" style="width:100%;height:70vh;border:1px solid #ccc"></iframe>
 </div>
+<script src="/portal/wallet.js"></script>
 <script src="/portal/host.js"></script>"#,
+        node = escape_html(bank.as_str()),
         name = escape_html(&manifest.name),
         version = escape_html(&manifest.version),
         description = escape_html(&manifest.description),
@@ -229,7 +245,7 @@ pub(super) async fn host_script() -> Response {
             (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
             (header::CACHE_CONTROL, "no-cache"),
         ],
-        include_str!("host.js"),
+        include_str!("../../../assets/host.js"),
     )
         .into_response()
 }

@@ -2,6 +2,7 @@
 
 mod catalog;
 mod dashboard;
+mod miniapp_consent;
 mod miniapps;
 mod signin;
 
@@ -35,6 +36,14 @@ pub fn routes(portal: Portal) -> Router {
         .route("/portal/apps/{app}/{version}", get(miniapps::host_page))
         .route("/portal/run/{bundle}/{*path}", get(miniapps::run_file))
         .route("/portal/host.js", get(miniapps::host_script))
+        .route(
+            "/portal/apps/{app}/{version}/consent/prepare",
+            post(miniapp_consent::prepare),
+        )
+        .route(
+            "/portal/apps/{app}/{version}/consent/complete",
+            post(miniapp_consent::complete),
+        )
         .with_state(portal)
 }
 

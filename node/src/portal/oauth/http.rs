@@ -11,8 +11,7 @@ use chrono::Utc;
 use consentnet_consent_chain::Event;
 use consentnet_identity::consent::{complete_consent, prepare_consent};
 use consentnet_identity::{
-    ConsentId, ConsentTerms, Did, Revocation, VerifiedConsent, b64url, b64url_decode,
-    verify_consent,
+    ConsentId, ConsentTerms, Did, Revocation, VerifiedConsent, b64url_decode, verify_consent,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -337,10 +336,7 @@ async fn prepare(
     let prepared = prepare_consent(&did, &terms)
         .await
         .map_err(|e| OAuthError::invalid_request(format!("the consent cannot be made: {e}")))?;
-    Ok(Json(json!({
-        "credential": prepared.credential,
-        "message": b64url(&prepared.message),
-    })))
+    Ok(Json(prepared.to_wire()))
 }
 
 #[derive(Deserialize)]
