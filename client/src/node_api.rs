@@ -92,6 +92,7 @@ enum Body<'a> {
     None,
     Json(&'a serde_json::Value),
     Text(&'a str),
+    Bytes(&'a [u8]),
     Delete,
 }
 
@@ -277,6 +278,16 @@ impl NodeClient {
         self.request(path, headers, Body::Text(body))
     }
 
+    /// PUTs raw bytes (e.g. a bundle file) to `path` and returns the JSON answer.
+    pub fn put_bytes(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<serde_json::Value, NodeApiError> {
+        self.request(path, headers, Body::Bytes(body))
+    }
+
     /// DELETEs `path` and returns the JSON answer.
     pub fn delete(
         &self,
@@ -286,7 +297,7 @@ impl NodeClient {
         self.request(path, headers, Body::Delete)
     }
 
-    /// Sends a request: GET, POST of JSON, PUT of text, or DELETE.
+    /// Sends a request: GET, POST of JSON, PUT of text or bytes, or DELETE.
     fn request<T: serde::de::DeserializeOwned>(
         &self,
         path: &str,
@@ -313,6 +324,9 @@ impl NodeClient {
             Body::Text(text) => with_headers(self.agent.put(&url))
                 .header("content-type", "text/plain")
                 .send(text),
+            Body::Bytes(bytes) => with_headers(self.agent.put(&url))
+                .header("content-type", "application/octet-stream")
+                .send(bytes),
             Body::None => without_body(self.agent.get(&url)).call(),
             Body::Delete => without_body(self.agent.delete(&url)).call(),
         };

@@ -143,6 +143,38 @@ fn keep_leaves_the_consortium_running_and_says_how_to_stop_it() {
             node["did"].as_str().unwrap()
         );
     }
+    // The three mini-apps run in every bank's portal: their URLs are printed, and each
+    // bank fetches their eight distinct files (SDK and stylesheet shared) from the fintechs.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.matches("/portal/apps/did%3Akey").count(),
+        0,
+        "DIDs keep their colons"
+    );
+    assert_eq!(
+        stderr
+            .lines()
+            .filter(|l| l.contains("/portal/apps/did:key:"))
+            .count(),
+        9,
+        "{stderr}"
+    );
+    for node in summary["nodes"].as_array().unwrap() {
+        if node["role"] != "bank" {
+            continue;
+        }
+        let metrics = format!("{}/metrics", node["operator"].as_str().unwrap());
+        wait_for(
+            "a bank to fetch every mini-app file",
+            Duration::from_secs(30),
+            || {
+                let (_, body) = http_get(&metrics);
+                body.lines()
+                    .any(|l| l == "consentnet_bundle_files_fetched_total 8")
+                    .then_some(())
+            },
+        );
+    }
     let url = summary["nodes"][0]["http"].as_str().unwrap();
     let stranger = consentnet_client::node_api::NodeClient::new(url).unwrap();
     assert!(

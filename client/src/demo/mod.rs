@@ -2,6 +2,7 @@
 
 mod audit_step;
 mod flows;
+mod miniapps;
 mod processes;
 mod steps;
 
@@ -234,6 +235,7 @@ fn journey_steps(
     let apps = Apps {
         lendwise_wallet: WalletFile::new(work.join("lendwise.wallet"), WALLET_PASSPHRASE),
         buddy_wallet: WalletFile::new(work.join("budget-buddy.wallet"), WALLET_PASSPHRASE),
+        cardwise_wallet: WalletFile::new(work.join("cardwise.wallet"), WALLET_PASSPHRASE),
         credit_permissions: vec![
             Permission::ReadAccountsBasic,
             Permission::ReadBalances,
@@ -244,11 +246,12 @@ fn journey_steps(
         budget_permissions: vec![Permission::ReadAccountsBasic, Permission::ReadBalances],
     };
     let client_wallet = WalletFile::new(work.join("client.wallet"), WALLET_PASSPHRASE);
-    journey.step(
+    let published = journey.step(
         "publish_apps",
-        "the fintechs publish their apps, signed by each app's DID; every bank approves them with the operations it allows",
+        "the fintechs publish their apps as mini-apps, each bundle's files by hash, signed by each app's DID; every bank fetches the files and approves them with the operations it allows",
         |j| steps::publish_apps(j, &members, &apps),
     )?;
+    let mini_apps: Vec<(String, String)> = serde_json::from_value(published["mini_apps"].clone())?;
     let keys = AppKeys {
         lendwise_key: apps.lendwise_wallet.key("app")?,
         buddy_key: apps.buddy_wallet.key("app")?,
@@ -295,7 +298,7 @@ fn journey_steps(
         |j| audit_step::audit(j, &members, work),
     )?;
     let nodes = started["nodes"].clone();
-    finish(journey, processes, work, &nodes)?;
+    finish(journey, processes, work, &nodes, &mini_apps)?;
     Ok(json!({
         "nodes": nodes,
         "kept": journey.options.keep,
@@ -312,6 +315,7 @@ fn finish(
     processes: &mut Processes,
     work: &Path,
     nodes: &Value,
+    mini_apps: &[(String, String)],
 ) -> anyhow::Result<()> {
     if journey.options.keep {
         let pids: Vec<String> = processes
@@ -338,8 +342,9 @@ fn finish(
             })
             .collect();
         journey.say(&format!(
-            "\nThe portal pages:\n{}\nThe consortium keeps running (--keep). Stop it with: kill $(cat {})",
+            "\nThe portal pages:\n{}\nThe mini-apps in each bank's portal (link a browser key at the bank's /portal/link first):\n{}\nThe consortium keeps running (--keep). Stop it with: kill $(cat {})",
             portals.join("\n"),
+            miniapps::portal_urls(nodes, mini_apps).join("\n"),
             work.join("pids").display()
         ));
     } else {

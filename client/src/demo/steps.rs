@@ -12,6 +12,7 @@ use consentnet_identity::{KeyPair, Permission};
 use serde_json::{Value, json};
 
 use super::flows::Flows;
+use super::miniapps;
 use super::processes::{Processes, listening_line, run_ok, wait_for};
 use super::{
     BANKS, BERLIN_MAPPING, BUDGET_BUDDY, CLIENT_NAME, DEADLINE, Journey, LEGACY_MAPPING, LENDWISE,
@@ -25,6 +26,7 @@ use crate::tsp::{TspClient, decimal};
 pub(super) struct Apps {
     pub(super) lendwise_wallet: WalletFile,
     pub(super) buddy_wallet: WalletFile,
+    pub(super) cardwise_wallet: WalletFile,
     pub(super) credit_permissions: Vec<Permission>,
     pub(super) budget_permissions: Vec<Permission>,
 }
@@ -251,25 +253,36 @@ pub(super) fn plug_in_cores(
 /// The fintechs publish their apps; every bank approves them.
 pub(super) fn publish_apps(j: &Journey, members: &[Member], apps: &Apps) -> anyhow::Result<Value> {
     let mut keys = Vec::new();
-    for (wallet, member, name, description, permissions) in [
+    for (wallet, member, name, description, permissions, bundle) in [
         (
             &apps.lendwise_wallet,
             LENDWISE,
             "Lendwise Credit Check",
             "Checks what a loan applicant can afford from their bank data",
             &apps.credit_permissions,
+            &miniapps::CREDIT_CHECK,
         ),
         (
             &apps.buddy_wallet,
             BUDGET_BUDDY,
             "Budget Buddy",
-            "Shows where the money goes",
+            "Shows where the money goes, and what to invest",
             &apps.budget_permissions,
+            &miniapps::INVEST,
+        ),
+        (
+            &apps.cardwise_wallet,
+            LENDWISE,
+            "Cardwise",
+            "Recommends the credit card that fits your spending",
+            &apps.credit_permissions,
+            &miniapps::CARDS,
         ),
     ] {
         wallet.create()?;
         wallet.new_did("app")?;
         let key = wallet.key("app")?;
+        let mini_app = bundle.upload(&members[member].operator)?;
         let manifest = AppManifest {
             app: key.did().clone(),
             name: name.into(),
@@ -278,8 +291,8 @@ pub(super) fn publish_apps(j: &Journey, members: &[Member], apps: &Apps) -> anyh
             platform: Platform::Web,
             redirect_uris: vec![],
             requested_permissions: permissions.iter().copied().collect(),
-            bundle_hash: "ab".repeat(32),
-            mini_app: None,
+            bundle_hash: mini_app.index_hash().to_string(),
+            mini_app: Some(Box::new(mini_app)),
         };
         commands::publish(&members[member].operator, None, &key, manifest)?;
         for &bank in &BANKS {
@@ -298,11 +311,11 @@ pub(super) fn publish_apps(j: &Journey, members: &[Member], apps: &Apps) -> anyh
             members[bank].node.post("/v1/apps/decisions", &body)?;
         }
         j.say(&format!(
-            "   {name} 1.0.0 by {}: {}; approved by the three banks",
+            "   {name} 1.0.0 by {}, a mini-app for banks' portals: {}; approved by the three banks",
             members[member].name,
             permission_names(permissions)
         ));
-        keys.push(key);
+        keys.push((name, key));
     }
     let catalog = wait_for(
         "the regulator's copy of every bank's catalog listing both apps",
@@ -315,12 +328,14 @@ pub(super) fn publish_apps(j: &Journey, members: &[Member], apps: &Apps) -> anyh
                     catalog["apps"].as_array().map(Vec::len)
                 })
                 .collect();
-            (sizes.len() == BANKS.len() && sizes.iter().all(|&n| n >= 2)).then_some(sizes)
+            (sizes.len() == BANKS.len() && sizes.iter().all(|&n| n >= keys.len())).then_some(sizes)
         },
     )?;
-    Ok(
-        json!({ "apps": keys.iter().map(|k| k.did().to_string()).collect::<Vec<_>>(), "catalog_sizes": catalog }),
-    )
+    Ok(json!({
+        "apps": keys.iter().map(|(_, k)| k.did().to_string()).collect::<Vec<_>>(),
+        "mini_apps": keys.iter().map(|(name, k)| json!([name, k.did()])).collect::<Vec<_>>(),
+        "catalog_sizes": catalog,
+    }))
 }
 
 /// The client links a new DID per bank with a one-time code.
@@ -556,9 +571,9 @@ pub(super) fn replicate(j: &Journey, members: &[Member]) -> anyhow::Result<Value
             .filter_map(|m| m.operator.status().ok())
             .collect();
         let first = statuses.first()?;
-        // Two apps, six decisions, four consents, one revocation, access records.
+        // Three apps, nine decisions, four consents, one revocation, access records.
         (statuses.len() == members.len()
-            && first.log_entries >= 14
+            && first.log_entries >= 18
             && statuses.iter().all(|s| {
                 s.state_digest == first.state_digest && s.log_entries == first.log_entries
             }))

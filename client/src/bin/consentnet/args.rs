@@ -393,9 +393,19 @@ pub struct TspPublishArgs {
     /// A permission the app asks for (repeat).
     #[arg(long = "permission", required = true)]
     pub permissions: Vec<String>,
-    /// SHA-256 of the app bundle (64 hex digits).
+    /// SHA-256 of the app bundle (64 hex digits), for an app that does not run in
+    /// banks' portals.
+    #[arg(long, required_unless_present = "bundle", conflicts_with = "bundle")]
+    pub bundle_hash: Option<String>,
+    /// A folder of the app's web files (with `index.html`) to run in banks' portals as
+    /// a mini-app: each file is uploaded to the node, and the SDK is added as
+    /// `consentnet-miniapp.js` unless the folder has one.
     #[arg(long)]
-    pub bundle_hash: String,
+    pub bundle: Option<PathBuf>,
+    /// A network origin the mini-app asks to reach itself, e.g. https://api.example.com
+    /// (repeat; banks decide).
+    #[arg(long = "origin", requires = "bundle")]
+    pub origins: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]

@@ -400,9 +400,23 @@ pub fn tsp_publish(json: bool, args: &TspPublishArgs) -> anyhow::Result<()> {
         redirect_uris,
         permissions,
         bundle_hash,
+        bundle,
+        origins,
     } = args;
     let wallet = commands::WalletFile::from_env(&wallet.wallet)?.open()?;
     let key = commands::key_by_label(&wallet, label)?;
+    let node = NodeClient::new(&operator.operator)?;
+    let token = token_file
+        .as_deref()
+        .map(commands::admin_token)
+        .transpose()?;
+    let (bundle_hash, mini_app) = match bundle {
+        Some(dir) => {
+            let mini_app = publish_bundle(&node, token.as_deref(), dir, origins)?;
+            (mini_app.index_hash().to_string(), Some(Box::new(mini_app)))
+        }
+        None => (bundle_hash.clone().unwrap_or_default(), None),
+    };
     let manifest = AppManifest {
         app: key.did().clone(),
         name: name.clone(),
@@ -411,18 +425,35 @@ pub fn tsp_publish(json: bool, args: &TspPublishArgs) -> anyhow::Result<()> {
         platform: commands::platform(platform)?,
         redirect_uris: redirect_uris.clone(),
         requested_permissions: commands::permissions(permissions)?,
-        bundle_hash: bundle_hash.clone(),
-        mini_app: None,
+        bundle_hash,
+        mini_app,
     };
-    let node = NodeClient::new(&operator.operator)?;
-    let token = token_file
-        .as_deref()
-        .map(commands::admin_token)
-        .transpose()?;
     show(
         json,
         &commands::publish(&node, token.as_deref(), &key, manifest)?,
     )
+}
+
+/// Reads a mini-app's folder (adding the SDK when it lacks one), uploads its files and
+/// answers the manifest's `miniApp` section.
+fn publish_bundle(
+    node: &NodeClient,
+    token: Option<&str>,
+    dir: &std::path::Path,
+    origins: &[String],
+) -> anyhow::Result<consentnet_consent_chain::miniapp::MiniApp> {
+    use consentnet_client::bundle;
+    let mut files = bundle::read_dir(dir)?;
+    if !files.iter().any(|(path, _)| path == bundle::SDK_PATH) {
+        files.push((bundle::SDK_PATH.to_owned(), bundle::SDK.to_vec()));
+        files.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+    let mini_app = bundle::mini_app(&files, origins.to_vec());
+    mini_app
+        .check(&mini_app.index_hash().to_string())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+    bundle::upload(node, token, &files)?;
+    Ok(mini_app)
 }
 
 pub fn tsp_get(json: bool, args: &TspGetArgs) -> anyhow::Result<()> {

@@ -1,0 +1,41 @@
+// Budget Buddy invest: cash above the buffer the client chooses, split between a
+// global equity fund and a bond fund by a simple rule of thumb.
+"use strict";
+const $ = (id) => document.getElementById(id);
+const money = (value) => "£" + value.toLocaleString("en-GB", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+
+async function cash() {
+  let total = 0;
+  for (const account of (await consentnet.accounts()).Data.Account) {
+    const balance = (await consentnet.balances(account.AccountId)).Data.Balance[0];
+    total += Number(balance.Amount.Amount) * (balance.CreditDebitIndicator === "Debit" ? -1 : 1);
+  }
+  return total;
+}
+
+function split(amount) {
+  const parts = [["Global equity fund", 0.7], ["Government bond fund", 0.3]];
+  return parts
+    .map(([fund, share]) => `<p>${fund}: ${money(amount * share)}</p><div class="bar" style="width:${share * 100}%"></div>`)
+    .join("");
+}
+
+async function advise() {
+  $("status").textContent = "Reading your balances...";
+  $("status").className = "";
+  try {
+    const held = await cash();
+    const buffer = Math.max(0, Number($("buffer").value) || 0);
+    const spare = Math.max(0, held - buffer);
+    $("cash").textContent = money(held);
+    $("invest").textContent = money(spare);
+    $("split").innerHTML = spare > 0 ? split(spare) : "<p>Keep it all as cash for now.</p>";
+    $("advice").hidden = false;
+    $("status").textContent = "";
+  } catch (error) {
+    $("status").textContent = `Refused: ${error.code}. ${error.message || ""}`;
+    $("status").className = "refused";
+  }
+}
+
+$("advise").addEventListener("click", advise);
