@@ -124,3 +124,30 @@ pub fn bank_with_portal_and_tsp() -> (crate::Consortium, NodeProcess, NodeProces
     crate::wait_connected(&[&bank, &tsp], 1, deadline);
     (consortium, bank, tsp)
 }
+
+/// Links a new key kept in `browser` at `bank` (member 0 of `consortium`) to the sandbox
+/// bank's first account, with a one-time code from the bank's admin API, through the
+/// portal's link page; answers the account.
+pub fn link_browser_key(
+    browser: &crate::webdriver::Browser,
+    consortium: &crate::Consortium,
+    bank: &NodeProcess,
+) -> String {
+    let account = consentnet_bank_adapter::sandbox::SandboxBank::seeded(1, chrono::Utc::now())
+        .account_ids()[0]
+        .0
+        .clone();
+    let (status, code) = crate::http_post_json_with(
+        &format!("{}/v1/admin/link-codes", bank.operator_url),
+        &[("x-admin-token", &crate::admin_token(&consortium.nodes[0]))],
+        &serde_json::json!({ "customer": "c-1", "accounts": [account] }),
+    );
+    assert_eq!(status, 201, "{code}");
+    browser.goto(&format!("{}/portal/link", bank.http_url));
+    browser.type_into("#link-code", code["code"].as_str().unwrap_or_default());
+    browser.click("#browser-key-button");
+    browser.wait_until("the link", std::time::Duration::from_secs(60), |b| {
+        b.text("#browser-key-status").starts_with("Linked")
+    });
+    account
+}

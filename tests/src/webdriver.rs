@@ -181,6 +181,15 @@ impl Browser {
         );
     }
 
+    /// Sets the window's size in CSS pixels (e.g. a phone's, for the mobile layout).
+    pub fn set_window_size(&self, width: u32, height: u32) {
+        self.call(
+            "POST",
+            "/window/rect",
+            Some(json!({ "width": width, "height": height })),
+        );
+    }
+
     /// Moves into the frame matching `css`: finds and texts then read its document.
     pub fn enter_frame(&self, css: &str) {
         let element = self

@@ -9,10 +9,9 @@ use consentnet_identity::KeyPair;
 use consentnet_tests::forms::encode;
 use consentnet_tests::webdriver::Browser;
 use consentnet_tests::{
-    admin_token, bank_with_portal_and_tsp, decision_body, http_post_json, http_post_json_with,
-    node_key, publish_mini_app, wait_for,
+    bank_with_portal_and_tsp, decision_body, http_post_json, link_browser_key, node_key,
+    publish_mini_app, wait_for,
 };
-use serde_json::json;
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -65,23 +64,8 @@ fn a_mini_app_reads_balances_under_a_consent_signed_in_the_browser_and_stops_whe
     });
 
     // The client links this browser's key to an account with the bank's one-time code.
-    let account = consentnet_bank_adapter::sandbox::SandboxBank::seeded(1, chrono::Utc::now())
-        .account_ids()[0]
-        .0
-        .clone();
-    let (status, code) = http_post_json_with(
-        &format!("{}/v1/admin/link-codes", bank.operator_url),
-        &[("x-admin-token", &admin_token(&consortium.nodes[0]))],
-        &json!({ "customer": "c-1", "accounts": [account] }),
-    );
-    assert_eq!(status, 201, "{code}");
     let browser = Browser::start("miniapp-consent");
-    browser.goto(&format!("{}/portal/link", bank.http_url));
-    browser.type_into("#link-code", code["code"].as_str().unwrap());
-    browser.click("#browser-key-button");
-    browser.wait_until("the link", DEADLINE, |b| {
-        b.text("#browser-key-status").starts_with("Linked")
-    });
+    let account = link_browser_key(&browser, &consortium, &bank);
 
     // The app's first call brings up the consent screen; approving it lets the call on.
     browser.goto(&format!(

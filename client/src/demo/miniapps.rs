@@ -11,30 +11,30 @@ use crate::node_api::NodeClient;
 const STYLE: &[u8] = include_bytes!("../../miniapps/style.css");
 
 /// A mini-app the demo publishes: its folder's page and script.
-pub(super) struct Bundle {
+pub struct Bundle {
     page: &'static [u8],
     script: &'static [u8],
 }
 
 /// Lendwise's credit check: income, spending and what a loan applicant can afford.
-pub(super) const CREDIT_CHECK: Bundle = Bundle {
+pub const CREDIT_CHECK: Bundle = Bundle {
     page: include_bytes!("../../miniapps/credit-check/index.html"),
     script: include_bytes!("../../miniapps/credit-check/app.js"),
 };
 /// Budget Buddy's investment advice on balances above a cash buffer.
-pub(super) const INVEST: Bundle = Bundle {
+pub const INVEST: Bundle = Bundle {
     page: include_bytes!("../../miniapps/invest/index.html"),
     script: include_bytes!("../../miniapps/invest/app.js"),
 };
 /// Cardwise's card recommendation from spending categories.
-pub(super) const CARDS: Bundle = Bundle {
+pub const CARDS: Bundle = Bundle {
     page: include_bytes!("../../miniapps/cards/index.html"),
     script: include_bytes!("../../miniapps/cards/app.js"),
 };
 
 impl Bundle {
     /// Its files, in path order, with the SDK and the shared stylesheet.
-    fn files(&self) -> Vec<(String, Vec<u8>)> {
+    pub fn files(&self) -> Vec<(String, Vec<u8>)> {
         vec![
             ("app.js".to_owned(), self.script.to_vec()),
             (bundle::SDK_PATH.to_owned(), bundle::SDK.to_vec()),

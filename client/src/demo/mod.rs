@@ -2,7 +2,7 @@
 
 mod audit_step;
 mod flows;
-mod miniapps;
+pub mod miniapps;
 mod processes;
 mod steps;
 
