@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use consentnet_consent_chain::event::{AppAction, AppDecision};
 use consentnet_identity::KeyPair;
-use consentnet_tests::forms::encode;
 use consentnet_tests::webdriver::Browser;
 use consentnet_tests::{
     bank_with_portal_and_tsp, decision_body, http_post_json, link_browser_key, node_key,
@@ -67,12 +66,10 @@ fn a_mini_app_reads_balances_under_a_consent_signed_in_the_browser_and_stops_whe
     let browser = Browser::start("miniapp-consent");
     let account = link_browser_key(&browser, &consortium, &bank);
 
-    // The app's first call brings up the consent screen; approving it lets the call on.
-    browser.goto(&format!(
-        "{}/portal/apps/{}/1.0.0",
-        bank.http_url,
-        encode(app.did().as_str())
-    ));
+    // The catalog opens the approved mini-app; its first call brings up the consent
+    // screen, and approving it lets the call on.
+    browser.goto(&format!("{}/portal/catalog", bank.http_url));
+    browser.click("a.open-mini-app");
     browser.wait_until("the consent screen", DEADLINE, |b| {
         b.attribute("#consent-screen", "hidden").is_none()
     });

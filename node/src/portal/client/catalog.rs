@@ -85,11 +85,21 @@ pub(super) async fn catalog(State(portal): State<Portal>, headers: HeaderMap) ->
                         format!("<li>{} {verdict}</li>", escape_html(&bank.name))
                     })
                     .collect();
+                // A mini-app this bank approves opens in its portal.
+                let here = portal.app.service.did();
+                let open = match (&manifest.mini_app, state.app_action(here, &manifest.app, &manifest.version)) {
+                    (Some(_), Some(AppAction::Approve { .. })) => format!(
+                        r#"<p><a class="open-mini-app" href="/portal/apps/{}/{}">Open it in this bank's portal</a></p>"#,
+                        escape_html(manifest.app.as_str()),
+                        escape_html(&manifest.version),
+                    ),
+                    _ => String::new(),
+                };
                 format!(
                     r#"<div class="box app"><h2>{name} <small>{version} · {platform:?}</small></h2>
 <p>{description}</p>
 <p>Asks to: {asks}.</p>
-<ul>{decisions}</ul></div>"#,
+<ul>{decisions}</ul>{open}</div>"#,
                     name = escape_html(&manifest.name),
                     version = escape_html(&manifest.version),
                     platform = manifest.platform,
