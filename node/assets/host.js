@@ -4,6 +4,7 @@
 // the app version, asks the client's consent the first time (signed by the client's
 // browser key, from wallet.js), and calls the bank's unified API with proofs signed by
 // a key made for this app in this browser, which neither the app nor the page can read.
+// Payments have a consent of their own, with limits the client sets on its screen.
 "use strict";
 (function () {
   const host = document.getElementById("host");
@@ -45,51 +46,64 @@
     const held = await installs("readonly", (s) => s.get(app));
     if (held) return held;
     const pair = await crypto.subtle.generateKey({ name: "Ed25519" }, false, ["sign", "verify"]);
-    const made = { pair: pair, did: await didOf(pair), consent: null };
+    const made = { pair: pair, did: await didOf(pair), data: null, pay: null };
     await installs("readwrite", (s) => s.put(made, app));
     return made;
   }
   const remember = (install) => installs("readwrite", (s) => s.put(install, app));
 
-  // The consent screen: resolves when the client approves, rejects when they decline.
-  function askConsent() {
-    const screen = document.getElementById("consent-screen");
+  // A consent screen: resolves when the client approves, rejects when they decline.
+  function ask(screenId, approveId, declineId) {
+    const screen = document.getElementById(screenId);
     screen.hidden = false;
     return new Promise((resolve, reject) => {
-      document.getElementById("consent-approve").onclick = () => resolve();
-      document.getElementById("consent-decline").onclick = () => {
+      document.getElementById(approveId).onclick = () => resolve();
+      document.getElementById(declineId).onclick = () => {
         screen.hidden = true;
         reject(new Refusal("consent_declined", "the client did not consent"));
       };
     });
   }
 
-  async function grant(install) {
-    await askConsent();
-    say("consent-status", "Signing with this browser's key...");
+  // The limits the client set on the payment screen, as a consent's paymentLimits.
+  function chosenLimits() {
+    const amount = (id) => Number(document.getElementById(id).value).toFixed(2);
+    return { currency: "GBP", maxPerPayment: amount("limit-payment"), maxPerPeriod: amount("limit-month"), period: "Month" };
+  }
+
+  // Asks the client (data, or payments within limits), has the bank prepare the consent
+  // for the client's browser key and this installation's key, signs it, and keeps its id.
+  async function grant(install, kind) {
+    const screen = kind === "pay" ? "payment-screen" : "consent-screen";
+    const status = kind === "pay" ? "payment-status" : "consent-status";
+    if (kind === "pay") await ask(screen, "payment-approve", "payment-decline");
+    else await ask(screen, "consent-approve", "consent-decline");
+    say(status, "Signing with this browser's key...");
     const client = await keyPair();
     const did = await didOf(client);
     const base = `/portal/apps/${encodeURIComponent(app)}/${encodeURIComponent(version)}/consent`;
     const asked = { app: app, did: did, node: node, proofKey: install.did, version: version };
     const proof = await statement(client, "miniapp-consent-prepare", asked);
+    const body = { did: did, proofKey: install.did, proof: proof };
+    if (kind === "pay") body.paymentLimits = chosenLimits();
     try {
-      const prepared = await post(`${base}/prepare`, { did: did, proofKey: install.did, proof: proof });
+      const prepared = await post(`${base}/prepare`, body);
       const signature = b64url(await sign(client, fromB64url(prepared.message)));
       const done = await post(`${base}/complete`, { credential: prepared.credential, signature: signature });
-      install.consent = done.consentId;
+      install[kind] = done.consentId;
       await remember(install);
-      document.getElementById("consent-screen").hidden = true;
-      say("host-status", `${host.dataset.appName || "The app"} may now use your accounts here.`);
+      document.getElementById(screen).hidden = true;
+      say("host-status", "The app may now use what you agreed to here.");
     } catch (error) {
-      say("consent-status", String(error.message || error));
+      say(status, String(error.message || error));
       throw new Refusal("consent_failed", String(error.message || error));
     }
   }
 
-  // A DPoP-shaped proof for one call, signed by the installation's key.
-  async function proofFor(install, method, url) {
+  // A DPoP-shaped proof for one call under `token`, signed by the installation's key.
+  async function proofFor(install, token, method, url) {
     const header = { typ: "dpop+jwt", alg: "EdDSA", kid: `${install.did}#${install.did.slice(8)}` };
-    const ath = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(install.consent)));
+    const ath = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token)));
     const claims = {
       jti: b64url(crypto.getRandomValues(new Uint8Array(16))),
       htm: method,
@@ -106,35 +120,64 @@
   // Consents that no longer work are forgotten, so the next call asks again.
   const ENDED = ["consent_revoked", "consent_expired", "consent_unknown", "consent_not_yet_valid"];
 
-  async function callApi(path, query) {
+  // One call to the unified API under this installation's `kind` of consent ("data" or
+  // "pay"), asking for it first when there is none.
+  async function callApi(kind, method, path, query, payload) {
     const install = await installation();
-    if (!install.consent) await grant(install);
-    const url = location.origin + API + path;
-    const response = await fetch(url + (query || ""), {
-      headers: {
-        authorization: `ConsentNet ${install.consent}`,
-        dpop: await proofFor(install, "GET", url),
-        "x-consentnet-app-version": version,
-      },
-    });
+    if (!install[kind]) await grant(install, kind);
+    const token = install[kind];
+    const url = location.origin + path;
+    const headers = {
+      authorization: `ConsentNet ${token}`,
+      dpop: await proofFor(install, token, method, url),
+      "x-consentnet-app-version": version,
+    };
+    const init = { method: method, headers: headers };
+    if (payload) {
+      headers["content-type"] = "application/json";
+      headers["x-idempotency-key"] = b64url(crypto.getRandomValues(new Uint8Array(18)));
+      init.body = JSON.stringify(payload(token));
+    }
+    const response = await fetch(url + (query || ""), init);
     const body = await response.json().catch(() => ({}));
     if (response.ok) return body;
     // OBIE error bodies carry consentnet's specific code in `Code`.
     const code = body.Code || `http_${response.status}`;
-    const message = body.Message || "";
     if (ENDED.includes(code)) {
-      install.consent = null;
+      install[kind] = null;
       await remember(install);
     }
-    throw new Refusal(code, message);
+    throw new Refusal(code, body.Message || "");
+  }
+
+  const read = (path, query) => callApi("data", "GET", API + path, query);
+
+  // A domestic payment from the client's account to the creditor the app names.
+  function payment(p) {
+    const id = b64url(crypto.getRandomValues(new Uint8Array(12)));
+    return (consent) => {
+      const initiation = {
+        InstructionIdentification: id,
+        EndToEndIdentification: id,
+        InstructedAmount: { Amount: String(p.amount), Currency: "GBP" },
+        CreditorAccount: {
+          SchemeName: "UK.OBIE.SortCodeAccountNumber",
+          Identification: String(p.creditorAccount || ""),
+          Name: String(p.creditorName || ""),
+        },
+        RemittanceInformation: { Unstructured: [String(p.reference || "").slice(0, 140)] },
+      };
+      if (p.fromAccount) initiation.DebtorAccount = { Identification: String(p.fromAccount) };
+      return { Data: { ConsentId: consent, Initiation: initiation }, Risk: {} };
+    };
   }
 
   const account = (params) => encodeURIComponent(String(params.accountId || ""));
   // Each method, the permissions of which the bank must allow one, and what it does.
   const methods = {
     info: [[], async () => ({ app: app, version: version, operations: operations })],
-    accounts: [["ReadAccountsBasic", "ReadAccountsDetail"], () => callApi("/accounts")],
-    balances: [["ReadBalances"], (p) => callApi(`/accounts/${account(p)}/balances`)],
+    accounts: [["ReadAccountsBasic", "ReadAccountsDetail"], () => read("/accounts")],
+    balances: [["ReadBalances"], (p) => read(`/accounts/${account(p)}/balances`)],
     transactions: [
       ["ReadTransactionsBasic", "ReadTransactionsDetail"],
       (p) => {
@@ -142,12 +185,13 @@
         if (p.from) range.set("fromBookingDateTime", `${p.from}T00:00:00Z`);
         if (p.to) range.set("toBookingDateTime", `${p.to}T23:59:59Z`);
         const query = range.toString();
-        return callApi(`/accounts/${account(p)}/transactions`, query ? `?${query}` : "");
+        return read(`/accounts/${account(p)}/transactions`, query ? `?${query}` : "");
       },
     ],
-    pay: [["CreateDomesticPayments"], async () => {
-      throw new Refusal("not_supported", "payments from mini-apps are not supported yet");
-    }],
+    pay: [
+      ["CreateDomesticPayments"],
+      (p) => callApi("pay", "POST", "/open-banking/v4.0/pisp/domestic-payments", "", payment(p)),
+    ],
   };
 
   async function perform(method, params) {

@@ -1,4 +1,4 @@
-//! The three mini-apps the demo ships, each run in a bank's portal in real headless Chromium at a phone's size: the credit check works out income, spending and an affordable repayment, the investment adviser splits cash above a buffer, and Cardwise recommends a card from spending categories, each from the sandbox bank's data under a consent signed in the browser. Each page is saved as a screenshot under `target/screenshots/`.
+//! The three mini-apps the demo ships, each run in a bank's portal in real headless Chromium at a phone's size: the credit check works out income, spending and an affordable repayment, the investment adviser splits cash above a buffer and invests by a payment under a payment consent with limits, and Cardwise recommends a card from spending categories, each from the sandbox bank's data under a consent signed in the browser. Each page is saved as a screenshot under `target/screenshots/`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -101,7 +101,8 @@ fn the_demo_s_three_mini_apps_work_out_their_advice_from_the_bank_s_data() {
         KeyPair::generate(),
     );
     publish_approved(&tsp, &bank, &bank_key, &credit, &CREDIT_CHECK, &reads);
-    publish_approved(&tsp, &bank, &bank_key, &invest, &INVEST, &reads[..2]);
+    let invests = [reads[0], reads[1], Permission::CreateDomesticPayments];
+    publish_approved(&tsp, &bank, &bank_key, &invest, &INVEST, &invests);
     publish_approved(&tsp, &bank, &bank_key, &cards, &CARDS, &reads);
     // Eight distinct files: three pages, three scripts, the SDK and the stylesheet.
     wait_for("the bank to fetch the three apps", DEADLINE, || {
@@ -121,6 +122,21 @@ fn the_demo_s_three_mini_apps_work_out_their_advice_from_the_bank_s_data() {
     browser.save_screenshot("credit-check");
     let advice = run(&browser, &bank, &invest, "#advise", "#advice");
     assert!(advice.contains("Cash now"), "{advice}");
+    // Investing is a payment under a consent of its own, within the limits the client sets.
+    browser.enter_frame("#miniapp");
+    browser.click("#invest-now");
+    browser.leave_frame();
+    browser.wait_until("the payment consent screen", DEADLINE, |b| {
+        b.attribute("#payment-screen", "hidden").is_none()
+    });
+    browser.click("#payment-approve");
+    browser.enter_frame("#miniapp");
+    browser.wait_until("the payment", DEADLINE, |b| {
+        !b.text("#paid").starts_with("Asking")
+    });
+    let paid = browser.text("#paid");
+    assert!(paid.starts_with("Paid £100.00 into your ISA"), "{paid}");
+    browser.leave_frame();
     browser.save_screenshot("invest");
     let card = run(&browser, &bank, &cards, "#recommend", "#result");
     assert!(card.contains("Recommended:"), "{card}");

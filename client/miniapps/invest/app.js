@@ -1,5 +1,6 @@
 // Budget Buddy invest: cash above the buffer the client chooses, split between a
-// global equity fund and a bond fund by a simple rule of thumb.
+// global equity fund and a bond fund by a simple rule of thumb, and invested by a
+// payment into the client's investment account.
 "use strict";
 const $ = (id) => document.getElementById(id);
 const money = (value) => "£" + value.toLocaleString("en-GB", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
@@ -38,4 +39,21 @@ async function advise() {
   }
 }
 
+// The client's investment account with Budget Buddy Investments.
+const INVESTMENT_ACCOUNT = { creditorAccount: "20000087654321", creditorName: "Budget Buddy Investments ISA" };
+
+async function investNow() {
+  const amount = Math.floor(Number($("amount").value) || 0);
+  $("paid").className = "";
+  $("paid").textContent = "Asking your bank to pay...";
+  try {
+    const answer = await consentnet.pay({ amount: `${amount}.00`, reference: "ISA top-up", ...INVESTMENT_ACCOUNT });
+    $("paid").textContent = `Paid £${amount}.00 into your ISA: payment ${answer.Data.DomesticPaymentId}, ${answer.Data.Status}.`;
+  } catch (error) {
+    $("paid").textContent = `Refused: ${error.code}. ${error.message || ""}`;
+    $("paid").className = "refused";
+  }
+}
+
 $("advise").addEventListener("click", advise);
+$("invest-now").addEventListener("click", investNow);

@@ -244,6 +244,11 @@ fn journey_steps(
             Permission::ReadTransactionsDebits,
         ],
         budget_permissions: vec![Permission::ReadAccountsBasic, Permission::ReadBalances],
+        invest_permissions: vec![
+            Permission::ReadAccountsBasic,
+            Permission::ReadBalances,
+            Permission::CreateDomesticPayments,
+        ],
     };
     let client_wallet = WalletFile::new(work.join("client.wallet"), WALLET_PASSPHRASE);
     let published = journey.step(

@@ -29,6 +29,8 @@ pub(super) struct Apps {
     pub(super) cardwise_wallet: WalletFile,
     pub(super) credit_permissions: Vec<Permission>,
     pub(super) budget_permissions: Vec<Permission>,
+    /// Budget Buddy's version asks for payments too: its mini-app invests.
+    pub(super) invest_permissions: Vec<Permission>,
 }
 
 /// The apps' keys, once published.
@@ -266,8 +268,8 @@ pub(super) fn publish_apps(j: &Journey, members: &[Member], apps: &Apps) -> anyh
             &apps.buddy_wallet,
             BUDGET_BUDDY,
             "Budget Buddy",
-            "Shows where the money goes, and what to invest",
-            &apps.budget_permissions,
+            "Shows where the money goes, and invests what is spare",
+            &apps.invest_permissions,
             &miniapps::INVEST,
         ),
         (

@@ -1,4 +1,4 @@
-//! A mini-app's consent, made in the client's browser: the bank prepares the credential for the client's linked DID (the app as subject, the installation's key as `proofKey`, the operations this bank allows the version), the browser key signs it, and the bank verifies it and writes it to the log.
+//! A mini-app's consents, made in the client's browser: the bank prepares the credential for the client's linked DID (the app as subject, the installation's key as `proofKey`; either the data operations this bank allows the version, or payments within limits the client chose), the browser key signs it, and the bank verifies it and writes it to the log.
 
 use std::collections::BTreeSet;
 
@@ -13,7 +13,7 @@ use consentnet_bank_adapter::links::AccountHolders;
 use consentnet_consent_chain::Event;
 use consentnet_consent_chain::event::{AppAction, AppManifest};
 use consentnet_identity::consent::{complete_consent, prepare_consent};
-use consentnet_identity::{ConsentTerms, Did, Permission, b64url_decode};
+use consentnet_identity::{ConsentTerms, Did, PaymentLimits, Permission, b64url_decode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -25,17 +25,24 @@ pub const PREPARE_DOMAIN: &str = "miniapp-consent-prepare";
 /// How long a mini-app's consent lasts.
 pub const CONSENT_DAYS: i64 = 90;
 
-/// What a mini-app's consent grants: what the bank allows the version, of what its
-/// manifest asks, without payments (their limits need a screen of their own).
+/// What a mini-app's data consent grants: what the bank allows the version, of what
+/// its manifest asks, without payments (they have a consent of their own, with limits).
 pub fn consented_permissions(
     manifest: &AppManifest,
     allowed: &BTreeSet<Permission>,
 ) -> BTreeSet<Permission> {
+    allowed_here(manifest, allowed)
+        .into_iter()
+        .filter(|p| *p != Permission::CreateDomesticPayments)
+        .collect()
+}
+
+/// What the bank allows the version, of what its manifest asks.
+fn allowed_here(manifest: &AppManifest, allowed: &BTreeSet<Permission>) -> BTreeSet<Permission> {
     manifest
         .requested_permissions
         .intersection(allowed)
         .copied()
-        .filter(|p| *p != Permission::CreateDomesticPayments)
         .collect()
 }
 
@@ -43,7 +50,7 @@ fn refused(code: ApiCode, message: impl Into<String>) -> ApiError {
     ApiError::new(code, message)
 }
 
-/// The version's manifest and what a consent for it grants, when this bank approves it.
+/// The version's manifest and what this bank allows it, when it approves it.
 fn approved_grant(
     portal: &Portal,
     app: &Did,
@@ -61,14 +68,32 @@ fn approved_grant(
             "this bank does not approve this app version",
         ));
     };
-    let granted = consented_permissions(manifest, permissions);
+    Ok((manifest.clone(), allowed_here(manifest, permissions)))
+}
+
+/// What a consent asked with `limits` (a payment consent) or without (a data consent)
+/// grants, of what the bank allows: refused when that is nothing.
+fn granted(
+    allowed: &BTreeSet<Permission>,
+    limits: Option<&PaymentLimits>,
+) -> Result<BTreeSet<Permission>, ApiError> {
+    let pays = Permission::CreateDomesticPayments;
+    let granted: BTreeSet<Permission> = match limits {
+        Some(_) => allowed.iter().copied().filter(|p| *p == pays).collect(),
+        None => allowed.iter().copied().filter(|p| *p != pays).collect(),
+    };
     if granted.is_empty() {
+        let what = if limits.is_some() {
+            "payments"
+        } else {
+            "reading data"
+        };
         return Err(refused(
             ApiCode::MiniAppNotApproved,
-            "this bank allows this app version nothing a consent here can grant",
+            format!("this bank does not allow this app version {what}"),
         ));
     }
-    Ok((manifest.clone(), granted))
+    Ok(granted)
 }
 
 fn parse_app(text: &str) -> Result<Did, ApiError> {
@@ -80,6 +105,9 @@ fn parse_app(text: &str) -> Result<Did, ApiError> {
 struct PrepareBody {
     did: String,
     proof_key: String,
+    /// Present for a payment consent: the limits the client chose.
+    #[serde(default)]
+    payment_limits: Option<PaymentLimits>,
     /// The DID's signature (base64url) over `{app, did, node, proofKey, version}` under
     /// [`PREPARE_DOMAIN`]: only the DID's holder learns which accounts it holds here.
     proof: String,
@@ -113,7 +141,8 @@ pub(super) async fn prepare(
             "proof is not the DID's signature over this app, version and key at this bank",
         ));
     }
-    let (manifest, permissions) = approved_grant(&portal, &app, &version)?;
+    let (manifest, allowed) = approved_grant(&portal, &app, &version)?;
+    let permissions = granted(&allowed, body.payment_limits.as_ref())?;
     let accounts = portal
         .links()
         .map(|links| links.accounts_of(&did))
@@ -130,7 +159,7 @@ pub(super) async fn prepare(
         bank: portal.app.service.did().clone(),
         accounts,
         permissions,
-        payment_limits: None,
+        payment_limits: body.payment_limits,
         purpose: format!("Use {} in this bank's portal", manifest.name),
         valid_from: now,
         valid_until: now + Duration::days(CONSENT_DAYS),
@@ -175,7 +204,8 @@ pub(super) async fn complete(
                 format!("the consent does not verify: {e}"),
             )
         })?;
-    let (_, permissions) = approved_grant(&portal, &app, &version)?;
+    let (_, allowed) = approved_grant(&portal, &app, &version)?;
+    let permissions = granted(&allowed, consent.terms.payment_limits.as_ref())?;
     let terms = &consent.terms;
     let mismatch = if terms.app != app || &terms.bank != portal.app.service.did() {
         Some("the consent is for another app or bank")

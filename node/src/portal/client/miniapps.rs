@@ -6,8 +6,8 @@ use axum::response::{IntoResponse, Response};
 use consentnet_consent_chain::State as LogState;
 use consentnet_consent_chain::event::{AppAction, AppManifest};
 use consentnet_consent_chain::miniapp::ENTRY_PAGE;
-use consentnet_identity::Did;
 use consentnet_identity::util::escape_html;
+use consentnet_identity::{Did, Permission};
 use serde_json::json;
 
 use super::miniapp_consent::{CONSENT_DAYS, consented_permissions};
@@ -68,6 +68,17 @@ fn approved<'a>(
     }
 }
 
+/// The screen a payment consent is asked on: the client sets its limits.
+const PAYMENT_SCREEN: &str = r#"<section id="payment-screen" hidden>
+<h2>The app asks to make payments from your account at this bank</h2>
+<p>Each payment is made only when the app asks, within these limits, for 90 days or until you revoke it (My consents):</p>
+<label>At most per payment (GBP) <input id="limit-payment" type="number" min="1" step="1" value="250"></label><br>
+<label>At most per month (GBP) <input id="limit-month" type="number" min="1" step="1" value="1000"></label><br>
+<button type="button" id="payment-approve">Approve with this browser's key</button>
+<button type="button" id="payment-decline">Not now</button>
+<p id="payment-status" role="status"></p>
+</section>"#;
+
 /// `GET /portal/apps/{app}/{version}`: the host page of an approved mini-app version.
 pub(super) async fn host_page(
     State(portal): State<Portal>,
@@ -104,11 +115,17 @@ pub(super) async fn host_page(
 <button type="button" id="consent-decline">Not now</button>
 <p id="consent-status" role="status"></p>
 </section>
+{payment_screen}
 <iframe id="miniapp" title="{name}" sandbox="allow-scripts" referrerpolicy="no-referrer" src="/portal/run/{bundle}/{ENTRY_PAGE}" style="width:100%;height:70vh;border:1px solid #ccc"></iframe>
 </div>
 <script src="/portal/wallet.js"></script>
 <script src="/portal/host.js"></script>"#,
         node = escape_html(bank.as_str()),
+        payment_screen = if permissions.contains(&Permission::CreateDomesticPayments) {
+            PAYMENT_SCREEN
+        } else {
+            ""
+        },
         name = escape_html(&manifest.name),
         version = escape_html(&manifest.version),
         description = escape_html(&manifest.description),
