@@ -5,8 +5,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use consentnet_consent_chain::State;
+use consentnet_consent_chain::event::AppAction;
 use consentnet_consent_chain::miniapp::MAX_FILE_BYTES;
-use consentnet_identity::Hash32;
+use consentnet_identity::{Did, Hash32};
 
 use super::NodeService;
 
@@ -103,14 +104,28 @@ impl BundleStore {
         Ok(Some(bytes))
     }
 
-    /// Files that mini-app manifests in `state` name and this store lacks, at most
-    /// `limit`, in hash order.
-    pub fn missing(&self, state: &State, limit: usize) -> Vec<Hash32> {
-        let named: BTreeSet<Hash32> = state
-            .manifests()
-            .filter_map(|manifest| manifest.mini_app.as_ref())
-            .flat_map(|mini_app| mini_app.files.iter().map(|f| f.sha256))
-            .collect();
+    /// Files this store lacks, at most `limit`, in hash order: every file of a version
+    /// `bank` approves, and those of versions it has not approved (yet) while their
+    /// bundles add up to at most [`MAX_UNREVIEWED_BYTES`].
+    pub fn missing(&self, state: &State, bank: &Did, limit: usize) -> Vec<Hash32> {
+        let mut budget = MAX_UNREVIEWED_BYTES;
+        let mut named: BTreeSet<Hash32> = BTreeSet::new();
+        for manifest in state.manifests() {
+            let Some(mini_app) = manifest.mini_app.as_ref() else {
+                continue;
+            };
+            let approved = matches!(
+                state.app_action(bank, &manifest.app, &manifest.version),
+                Some(AppAction::Approve { .. })
+            );
+            if !approved {
+                let Some(left) = budget.checked_sub(mini_app.total_bytes()) else {
+                    continue;
+                };
+                budget = left;
+            }
+            named.extend(mini_app.files.iter().map(|f| f.sha256));
+        }
         named
             .into_iter()
             .filter(|hash| !self.has(hash))
@@ -118,6 +133,10 @@ impl BundleStore {
             .collect()
     }
 }
+
+/// The most bytes of bundles of versions a bank has not approved that it fetches for
+/// review: a member publishing version after version cannot make banks store more.
+pub const MAX_UNREVIEWED_BYTES: u64 = 256 * 1024 * 1024;
 
 /// How many missing files one sync round asks members for.
 pub const FETCH_ROUND: usize = 8;
@@ -157,7 +176,7 @@ impl NodeService {
     /// Files published manifests name that this node fetches and lacks, a round's worth.
     pub fn wanted_bundle_files(&self) -> Vec<Hash32> {
         match self.bundles.get() {
-            Some((store, true)) => store.missing(&self.state(), FETCH_ROUND),
+            Some((store, true)) => store.missing(&self.state(), self.did(), FETCH_ROUND),
             _ => Vec::new(),
         }
     }
@@ -209,6 +228,90 @@ mod tests {
         std::fs::write(dir.path().join("x.part"), b"half").unwrap();
         BundleStore::open(dir.path()).unwrap();
         assert!(!dir.path().join("x.part").exists());
+    }
+
+    #[test]
+    fn unapproved_bundles_are_fetched_up_to_the_budget_and_approved_ones_always() {
+        use consentnet_consent_chain::event::{AppDecision, AppManifest, Platform};
+        use consentnet_consent_chain::miniapp::{BundleFile, MiniApp};
+        use consentnet_consent_chain::{Event, Genesis, Member, MemoryStore, Replica, Role};
+        use consentnet_identity::KeyPair;
+
+        let (bank, tsp, app) = (
+            KeyPair::generate(),
+            KeyPair::generate(),
+            KeyPair::generate(),
+        );
+        let member = |key: &KeyPair, role| Member {
+            did: key.did().clone(),
+            role,
+            peer_id: "peer".into(),
+            name: "member".into(),
+        };
+        let genesis = Genesis {
+            network: "bundles".into(),
+            members: vec![member(&bank, Role::Bank), member(&tsp, Role::Tsp)],
+        };
+        let mut node = Replica::open(MemoryStore::new(), &genesis).unwrap();
+        // Versions of 4 MiB each (four files of 1 MiB): 64 fit the budget, the 65th not.
+        let versions = usize::try_from(MAX_UNREVIEWED_BYTES / (4 * MAX_FILE_BYTES)).unwrap() + 1;
+        for v in 0..versions {
+            let files = (0..4)
+                .map(|f| BundleFile {
+                    path: if f == 0 {
+                        "index.html".into()
+                    } else {
+                        format!("f{f}.js")
+                    },
+                    size: MAX_FILE_BYTES,
+                    sha256: Hash32::of(format!("{v}/{f}").as_bytes()),
+                })
+                .collect::<Vec<_>>();
+            let mut files = files;
+            files.sort_by(|a, b| a.path.cmp(&b.path));
+            let mini_app = MiniApp {
+                files,
+                origins: vec![],
+            };
+            let manifest = AppManifest {
+                app: app.did().clone(),
+                name: "App".into(),
+                description: "Many versions".into(),
+                version: format!("{v:03}"),
+                platform: Platform::Web,
+                redirect_uris: vec![],
+                requested_permissions: Default::default(),
+                bundle_hash: mini_app.index_hash().to_string(),
+                mini_app: Some(Box::new(mini_app)),
+            };
+            let seq = u64::try_from(v).unwrap() + 1;
+            node.append_local(&tsp, Event::app_published(&app, manifest), seq)
+                .unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let store = BundleStore::open(dir.path()).unwrap();
+        let wanted = |state: &State| store.missing(state, bank.did(), usize::MAX).len();
+        assert_eq!(
+            wanted(node.state()),
+            (versions - 1) * 4,
+            "the last version is over the budget"
+        );
+        // Approved, the last version's files are fetched whatever the budget.
+        let last = format!("{:03}", versions - 1);
+        let decision = AppDecision {
+            bank: bank.did().clone(),
+            app: app.did().clone(),
+            version: last,
+            action: AppAction::Approve {
+                permissions: Default::default(),
+                rate_limit: None,
+                origins: Default::default(),
+            },
+            time: 1,
+        };
+        node.append_local(&bank, Event::app_decided(&bank, decision), 1)
+            .unwrap();
+        assert_eq!(wanted(node.state()), versions * 4);
     }
 
     #[test]
