@@ -183,21 +183,24 @@ pub(super) async fn run_file(
 ) -> Response {
     let state = portal.app.service.state();
     let bank = portal.app.service.did();
-    let found = state.catalog(bank).into_iter().find(|entry| {
-        entry.manifest.bundle_hash == bundle
-            && matches!(
-                entry.decision.as_ref().map(|d| &d.action),
-                Some(AppAction::Approve { .. })
-            )
+    // The approved version with this bundle, found without copying the catalog.
+    let found = state.manifests().find_map(|manifest| {
+        let action = state.app_action(bank, &manifest.app, &manifest.version);
+        match action {
+            Some(AppAction::Approve { origins, .. }) if manifest.bundle_hash == bundle => {
+                Some((manifest, origins))
+            }
+            _ => None,
+        }
     });
-    let Some(entry) = found else {
+    let Some((manifest, approved_origins)) = found else {
         return refusal(
             StatusCode::NOT_FOUND,
             "not_approved",
             "no app version this bank approves has this bundle",
         );
     };
-    let Some(file) = entry.manifest.mini_app.as_ref().and_then(|m| m.file(&path)) else {
+    let Some(file) = manifest.mini_app.as_ref().and_then(|m| m.file(&path)) else {
         return refusal(
             StatusCode::NOT_FOUND,
             "unknown_file",
@@ -234,17 +237,13 @@ pub(super) async fn run_file(
             );
         }
     };
-    let origins: Vec<&str> = match entry.decision.as_ref().map(|d| &d.action) {
-        Some(AppAction::Approve { origins, .. }) => {
-            let asked = entry.manifest.mini_app.as_ref().map(|m| &m.origins);
-            origins
-                .iter()
-                .filter(|o| asked.is_some_and(|asked| asked.contains(o)))
-                .map(String::as_str)
-                .collect()
-        }
-        _ => Vec::new(),
-    };
+    // Only origins the bank approved that the manifest asked for.
+    let asked = manifest.mini_app.as_ref().map(|m| &m.origins);
+    let origins: Vec<&str> = approved_origins
+        .iter()
+        .filter(|o| asked.is_some_and(|asked| asked.contains(o)))
+        .map(String::as_str)
+        .collect();
     let csp = frame_csp(&portal.server.issuer, &bundle, &origins);
     let headers = [
         (header::CONTENT_TYPE, content_type(&path).to_owned()),
