@@ -26,6 +26,16 @@ const consentnet = (function () {
     });
   });
 
+  // Ask for the port too, in case the host's page was not listening yet when this frame
+  // loaded: again every 200 ms for 10 s until it comes. The host answers once.
+  let asks = 0;
+  const hello = () => {
+    if (port || asks++ >= 50) return;
+    window.parent.postMessage({ type: "consentnet-hello" }, "*");
+    setTimeout(hello, 200);
+  };
+  hello();
+
   async function call(method, params) {
     await ready;
     return new Promise(function (resolve, reject) {

@@ -205,15 +205,13 @@
     return run(params);
   }
 
+  // The frame gets its port once, whichever comes first: its load event, or the SDK's
+  // hello (sent when the SDK starts, in case it runs before this script listens).
   let loads = 0;
-  frame.addEventListener("load", function () {
-    loads += 1;
-    if (loads > 1) {
-      // The frame left the approved bundle's page: it gets no bridge again.
-      frame.remove();
-      say("host-status", "The app left its approved page and was stopped.");
-      return;
-    }
+  let given = false;
+  function givePort() {
+    if (given || !frame.isConnected) return;
+    given = true;
     const channel = new MessageChannel();
     channel.port1.onmessage = async function (event) {
       const request = event.data || {};
@@ -229,5 +227,19 @@
     // The frame's origin is opaque, so no origin can be named: the message goes to
     // this frame's window only.
     frame.contentWindow.postMessage({ type: "consentnet-bridge", version: 1 }, "*", [channel.port2]);
+  }
+  window.addEventListener("message", function (event) {
+    const data = event.data || {};
+    if (event.source === frame.contentWindow && data.type === "consentnet-hello") givePort();
+  });
+  frame.addEventListener("load", function () {
+    loads += 1;
+    if (loads > 1) {
+      // The frame left the approved bundle's page: it gets no bridge again.
+      frame.remove();
+      say("host-status", "The app left its approved page and was stopped.");
+      return;
+    }
+    givePort();
   });
 })();
