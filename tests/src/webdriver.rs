@@ -8,6 +8,8 @@ use serde_json::{Value, json};
 
 /// Where Debian installs the browser and its driver.
 pub const CHROMIUM: &str = "/usr/bin/chromium";
+/// The key of a W3C WebDriver element reference.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 /// Where Debian installs chromedriver.
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
@@ -129,12 +131,9 @@ impl Browser {
             "/element",
             Some(json!({ "using": "css selector", "value": css })),
         );
-        found
-            .as_object()?
-            .values()
-            .next()?
-            .as_str()
-            .map(str::to_owned)
+        // A W3C element reference; anything else (an error such as "no such element",
+        // e.g. while the page reloads) is no element.
+        found.get(ELEMENT)?.as_str().map(str::to_owned)
     }
 
     /// The visible text of the element matching `css` (empty when there is none).
@@ -198,7 +197,7 @@ impl Browser {
         self.call(
             "POST",
             "/frame",
-            Some(json!({ "id": { "element-6066-11e4-a52e-4f735466cecf": element } })),
+            Some(json!({ "id": { ELEMENT: element } })),
         );
     }
 
