@@ -155,6 +155,11 @@ pub fn router(adapter: Arc<Adapter>) -> Router {
         )
         .with_state(adapter)
         .merge(payments)
+        .route(
+            "/open-banking/{*rest}",
+            axum::routing::any(crate::fapi::unknown),
+        )
+        .layer(axum::middleware::from_fn(crate::fapi::headers))
 }
 
 /// A one-page OBIE read answer around `data` (`Links.Self` is added by [`Call::run`]).

@@ -47,14 +47,17 @@ fn unchecked(
     }
 }
 
-/// The interaction id to answer with: the caller's, if sensible, else a fresh UUID v4.
+/// The interaction id to answer with: the caller's (a UUID, checked by `fapi`), else a
+/// fresh UUID v4.
 fn interaction_id(headers: &HeaderMap) -> String {
-    if let Some(given) = headers.get(INTERACTION_ID).and_then(|v| v.to_str().ok())
-        && (1..=100).contains(&given.len())
-        && given.bytes().all(|b| b.is_ascii_graphic())
-    {
-        return given.to_owned();
+    match headers.get(INTERACTION_ID).and_then(|v| v.to_str().ok()) {
+        Some(given) => given.to_owned(),
+        None => fresh_interaction_id(),
     }
+}
+
+/// A fresh UUID v4.
+pub(crate) fn fresh_interaction_id() -> String {
     let mut bytes: [u8; 16] = consentnet_identity::util::random_bytes();
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;

@@ -8,6 +8,7 @@ pub mod api;
 mod call;
 pub mod connector;
 pub mod enforce;
+pub mod fapi;
 pub mod limits;
 pub mod links;
 pub mod mapping;

@@ -136,6 +136,8 @@ problem_codes! {
         BankTimeout = (504, "bank_timeout"),
         /// The bank core is unreachable or answered nonsense.
         BankUnavailable = (502, "bank_unavailable"),
+        /// An `x-fapi-*` request header is malformed or repeated.
+        InvalidFapiHeader = (400, "invalid_fapi_header"),
     }
 }
 

@@ -191,7 +191,7 @@ impl World {
             .header("authorization", format!("{SCHEME} {}", self.id))
             .header("dpop", proof)
             .header(APP_VERSION, "1.0")
-            .header(INTERACTION_ID, "test-interaction-1")
+            .header(INTERACTION_ID, "5b9f6a0e-6c1f-4c3e-9d0a-2f1e3d4c5b6a")
             .body(Body::empty())
             .unwrap();
         let response = router(self.adapter.clone()).oneshot(request).await.unwrap();
@@ -301,7 +301,7 @@ async fn every_endpoint_answers_with_a_body_the_official_schema_accepts() {
     let (status, body, interaction) = w.get("/accounts").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
-        interaction, "test-interaction-1",
+        interaction, "5b9f6a0e-6c1f-4c3e-9d0a-2f1e3d4c5b6a",
         "the caller's id is echoed"
     );
     w.assert_valid("/accounts", "200", &body);
@@ -412,7 +412,7 @@ async fn refusals_are_obie_errors_and_are_recorded() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     w.assert_valid("/accounts/{AccountId}/balances", "403", &body);
     assert_eq!(body["Code"], "permission_missing");
-    assert_eq!(interaction, "test-interaction-1");
+    assert_eq!(interaction, "5b9f6a0e-6c1f-4c3e-9d0a-2f1e3d4c5b6a");
     let records = w.records.0.lock().unwrap();
     assert_eq!(
         records.last().unwrap().2,
@@ -512,6 +512,57 @@ async fn a_call_without_credentials_is_refused_with_a_generated_interaction_id()
     assert!(
         w.records.0.lock().unwrap().is_empty(),
         "no consent id, nothing to record against"
+    );
+}
+
+#[tokio::test]
+async fn unknown_paths_and_malformed_fapi_headers_get_obie_errors_with_an_interaction_id() {
+    let w = world(&EVERYTHING);
+    let call = |path: &str, headers: &[(&str, &str)]| {
+        let mut request = Request::get(path.to_owned());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        router(w.adapter.clone()).oneshot(request.body(Body::empty()).unwrap())
+    };
+    let answer = |response: axum::response::Response| async move {
+        let status = response.status();
+        let interaction = response.headers()[INTERACTION_ID]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let body: Value =
+            serde_json::from_slice(&to_bytes(response.into_body(), 1 << 20).await.unwrap())
+                .unwrap();
+        (status, interaction, body)
+    };
+    // A resource the adapter does not serve is an OBIE 404 that echoes the caller's id.
+    let id = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0";
+    let response = call(&format!("{AIS}/direct-debits"), &[(INTERACTION_ID, id)])
+        .await
+        .unwrap();
+    let (status, interaction, body) = answer(response).await;
+    assert_eq!((status, interaction.as_str()), (StatusCode::NOT_FOUND, id));
+    assert_eq!(body["Code"], "not_found");
+    // Each malformed FAPI header is named in a 400, answered with a fresh interaction id.
+    for (name, value) in [
+        (INTERACTION_ID, "not-a-uuid"),
+        ("x-fapi-auth-date", "yesterday"),
+        ("x-fapi-customer-ip-address", "999.1.1.1"),
+    ] {
+        let response = call(&format!("{AIS}/accounts"), &[(name, value)])
+            .await
+            .unwrap();
+        let (status, interaction, body) = answer(response).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name}");
+        assert_eq!(body["Code"], "invalid_fapi_header");
+        assert!(body["Message"].as_str().unwrap().contains(name), "{body}");
+        assert_eq!(interaction.len(), 36, "a fresh UUID: {interaction}");
+        assert_ne!(interaction, value);
+    }
+    assert!(
+        w.records.0.lock().unwrap().is_empty(),
+        "nothing was recorded"
     );
 }
 
@@ -660,7 +711,7 @@ async fn a_payment_not_sent_as_json_or_too_large_gets_an_obie_error_and_nothing_
         async move {
             let request = Request::post("/open-banking/v4.0/pisp/domestic-payments")
                 .header("content-type", content_type)
-                .header(INTERACTION_ID, "test-interaction-9")
+                .header(INTERACTION_ID, "9c1d2e3f-4a5b-4c6d-8e7f-a0b1c2d3e4f5")
                 .body(Body::from(body))
                 .unwrap();
             let response = router(adapter).oneshot(request).await.unwrap();
@@ -685,7 +736,7 @@ async fn a_payment_not_sent_as_json_or_too_large_gets_an_obie_error_and_nothing_
             Some("unsupported_media_type")
         )
     );
-    assert_eq!(interaction, "test-interaction-9");
+    assert_eq!(interaction, "9c1d2e3f-4a5b-4c6d-8e7f-a0b1c2d3e4f5");
     let problems = w.spec.check(w.spec.schema("OBErrorResponse1"), &body);
     assert!(problems.is_empty(), "{problems:?}");
     let (status, body, _) = send("application/json", "x".repeat(MAX_PAYMENT_BODY + 1)).await;
