@@ -308,7 +308,7 @@ figure {{ margin: 1rem 0 2rem; overflow-x: auto; }} figcaption {{ font-weight: b
             "Bad entries",
             &["origin", "seq", "problem"],
             &problems,
-            "None: every signature, hash link and event checks out.",
+            "None: every entry and event is vouched for by its signer's key, and every hash link and event checks out.",
         ),
         equivocations = table(
             "Equivocations: members that forked their feed",

@@ -299,7 +299,7 @@ fn journey_steps(
     )?;
     let audit = journey.step(
         "audit",
-        "the regulator audits the whole log: every signature, hash link and credential, every bank's access records (fetched from the bank) against its commitments, and every access served against the consent's state at that moment",
+        "the regulator audits the whole log: every entry and event vouched for by its signer's key, every hash link and credential, every bank's access records (fetched from the bank) against its commitments, and every access served against the consent's state at that moment",
         |j| audit_step::audit(j, &members, work),
     )?;
     let nodes = started["nodes"].clone();

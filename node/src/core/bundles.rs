@@ -1,6 +1,6 @@
 //! Mini-app bundle files held by this node, content-addressed by SHA-256 in one folder: written whole (temp file, fsync, rename) only when their bytes match the hash they are stored under, and hashed again when read, so bytes altered on disk are never served or run.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -30,24 +30,35 @@ pub enum BundleError {
     Io(#[from] std::io::Error),
 }
 
-/// The folder of bundle files.
+/// The folder of bundle files, and which files it holds: asked every sync round for
+/// every file the log names, so kept in memory rather than asked of the disk. It grows
+/// with files held, which [`MAX_UNREVIEWED_BYTES`] and approvals bound.
 #[derive(Debug)]
 pub struct BundleStore {
     dir: PathBuf,
+    held: std::sync::Mutex<HashSet<Hash32>>,
 }
 
 impl BundleStore {
     /// The store in `dir`, created if missing; stray temp files from a crash are removed.
     pub fn open(dir: &Path) -> Result<Self, BundleError> {
         std::fs::create_dir_all(dir)?;
+        let mut held = HashSet::new();
         for entry in std::fs::read_dir(dir)? {
             let path = entry?.path();
             if path.extension().is_some_and(|e| e == "part") {
                 std::fs::remove_file(&path)?;
+            } else if let Some(hash) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(Hash32::parse)
+            {
+                held.insert(hash);
             }
         }
         Ok(Self {
             dir: dir.to_path_buf(),
+            held: std::sync::Mutex::new(held),
         })
     }
 
@@ -57,7 +68,7 @@ impl BundleStore {
 
     /// True when the file `hash` names is held.
     pub fn has(&self, hash: &Hash32) -> bool {
-        self.path(hash).is_file()
+        consentnet_identity::util::lock(&self.held).contains(hash)
     }
 
     /// Stores `bytes` as the file `expected` names, when they hash to it and fit; true
@@ -75,7 +86,7 @@ impl BundleStore {
             });
         }
         let path = self.path(expected);
-        if path.is_file() {
+        if self.has(expected) {
             return Ok(false);
         }
         let temp = path.with_extension("part");
@@ -84,6 +95,7 @@ impl BundleStore {
         file.sync_all()?;
         std::fs::rename(&temp, &path)?;
         std::fs::File::open(&self.dir)?.sync_all()?;
+        consentnet_identity::util::lock(&self.held).insert(*expected);
         Ok(true)
     }
 
@@ -224,10 +236,13 @@ mod tests {
             store.get(&hash),
             Err(BundleError::Mismatch { .. })
         ));
-        // A temp file left by a crash is removed when the store opens.
+        // A temp file left by a crash is removed when the store opens, and the files
+        // held are known again without being fetched.
         std::fs::write(dir.path().join("x.part"), b"half").unwrap();
-        BundleStore::open(dir.path()).unwrap();
+        let reopened = BundleStore::open(dir.path()).unwrap();
         assert!(!dir.path().join("x.part").exists());
+        assert!(reopened.has(&hash));
+        assert!(!reopened.has(&other));
     }
 
     #[test]

@@ -56,7 +56,8 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Verify every signature, hash link, credential and event of the log, and every
+    /// Verify the log (every entry and event vouched for by its signer's key, every hash
+    /// link, credential and event), and every
     /// access a bank served against the consent's state at that moment. Online through a
     /// node's operator API (--operator), or offline on a stopped node's log folder (--data-dir), with no
     /// network. Exit code 4 when something was found.
