@@ -58,8 +58,12 @@ fn interaction_id(headers: &HeaderMap) -> String {
 
 /// A fresh UUID v4.
 pub(crate) fn fresh_interaction_id() -> String {
-    let mut bytes: [u8; 16] = consentnet_identity::util::random_bytes();
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    uuid_text(consentnet_identity::util::random_bytes(), 0x40)
+}
+
+/// A UUID of `version` (`0x40` for v4, `0x80` for v8) from 16 bytes, in 8-4-4-4-12 form.
+pub(crate) fn uuid_text(mut bytes: [u8; 16], version: u8) -> String {
+    bytes[6] = (bytes[6] & 0x0f) | version;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     format!(
@@ -258,9 +262,15 @@ impl<'a> Call<'a> {
             }
         };
         let connector = self.adapter.connector();
-        let served = tokio::task::spawn_blocking(move || serve(connector, authorized))
-            .await
-            .unwrap_or_else(|e| Err(ObError::new(ObCode::BankUnavailable, e.to_string())));
+        let context = crate::connector::CallContext {
+            psu_ip: header(crate::fapi::CUSTOMER_IP).and_then(|ip| ip.parse().ok()),
+            interaction_id: Some(interaction.clone()),
+        };
+        let served = tokio::task::spawn_blocking(move || {
+            crate::connector::with_context(context, || serve(connector, authorized))
+        })
+        .await
+        .unwrap_or_else(|e| Err(ObError::new(ObCode::BankUnavailable, e.to_string())));
         match served {
             Ok(mut body) => {
                 record(Outcome::Served);

@@ -215,6 +215,54 @@ pub enum ConnectorError {
     /// The bank core is unreachable or answered something unusable.
     #[error("the bank core failed: {0}")]
     Unavailable(String),
+    /// The bank core answered with an error status the mapping does not read as one of
+    /// the outcomes above: its own status and error code (`none` when it gave none).
+    #[error("the bank core refused the request ({status} {code})")]
+    CoreRefused {
+        /// The core's HTTP status.
+        status: u16,
+        /// The core's own error code, as its answer names it.
+        code: String,
+    },
+}
+
+/// How many calls a connector's bank core refused, by operation, status and code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoreRefusalCount {
+    /// The connector operation, e.g. `balances`.
+    pub operation: String,
+    /// The core's HTTP status.
+    pub status: u16,
+    /// The core's own error code (`other` once too many distinct codes were seen).
+    pub code: String,
+    /// How many.
+    pub count: u64,
+}
+
+/// What a connector may pass on to the bank core about the call it serves.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallContext {
+    /// The client's IP address, when the client is present (`x-fapi-customer-ip-address`).
+    pub psu_ip: Option<std::net::IpAddr>,
+    /// The call's `x-fapi-interaction-id`.
+    pub interaction_id: Option<String>,
+}
+
+std::thread_local! {
+    static CONTEXT: std::cell::RefCell<CallContext> = std::cell::RefCell::default();
+}
+
+/// Runs `f` (a connector call, on this thread) with `context` visible to the connector.
+pub fn with_context<T>(context: CallContext, f: impl FnOnce() -> T) -> T {
+    let previous = CONTEXT.with(|c| c.replace(context));
+    let result = f();
+    CONTEXT.with(|c| c.replace(previous));
+    result
+}
+
+/// The context of the call this thread is serving (empty outside [`with_context`]).
+pub fn context() -> CallContext {
+    CONTEXT.with(|c| c.borrow().clone())
 }
 
 /// A bank's core, seen through the unified model. Implementations are blocking and
@@ -246,6 +294,11 @@ pub trait BankConnector: Send + Sync {
 
     /// A payment made earlier.
     fn payment(&self, payment_id: &str) -> Result<Payment, ConnectorError>;
+
+    /// The calls the bank core refused so far, for the bank's metrics.
+    fn core_refusals(&self) -> Vec<CoreRefusalCount> {
+        Vec::new()
+    }
 }
 
 /// The shared test suite every connector runs: what the unified API relies on.

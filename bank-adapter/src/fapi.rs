@@ -17,7 +17,7 @@ pub const AUTH_DATE: &str = "x-fapi-auth-date";
 pub const CUSTOMER_IP: &str = "x-fapi-customer-ip-address";
 
 /// True for an RFC 4122 UUID in its 8-4-4-4-12 hex form.
-fn is_uuid(text: &str) -> bool {
+pub(crate) fn is_uuid(text: &str) -> bool {
     let groups: Vec<&str> = text.split('-').collect();
     groups.len() == 5
         && groups

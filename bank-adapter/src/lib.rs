@@ -7,6 +7,7 @@
 pub mod api;
 mod call;
 pub mod connector;
+pub mod dry_run;
 pub mod enforce;
 pub mod fapi;
 pub mod limits;

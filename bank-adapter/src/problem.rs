@@ -136,6 +136,8 @@ problem_codes! {
         BankTimeout = (504, "bank_timeout"),
         /// The bank core is unreachable or answered nonsense.
         BankUnavailable = (502, "bank_unavailable"),
+        /// The bank core answered with an error the bank's mapping does not expect.
+        BankCoreRefused = (502, "bank_core_refused"),
         /// An `x-fapi-*` request header is malformed or repeated.
         InvalidFapiHeader = (400, "invalid_fapi_header"),
     }
@@ -218,13 +220,22 @@ impl ObError {
 
 impl From<ConnectorError> for ObError {
     fn from(error: ConnectorError) -> Self {
+        if matches!(error, ConnectorError::CoreRefused { .. }) {
+            // The core's own status and code are for the bank's logs and metrics.
+            return Self::new(
+                ObCode::BankCoreRefused,
+                "the bank's core refused the request; the bank's operator can see why",
+            );
+        }
         let message = error.to_string();
         let code = match error {
             ConnectorError::NotFound(_) => ObCode::NotFound,
             ConnectorError::Refused { .. } => ObCode::RefusedByBank,
             ConnectorError::IdempotencyConflict => ObCode::IdempotencyConflict,
             ConnectorError::Timeout => ObCode::BankTimeout,
-            ConnectorError::Unavailable(_) => ObCode::BankUnavailable,
+            ConnectorError::Unavailable(_) | ConnectorError::CoreRefused { .. } => {
+                ObCode::BankUnavailable
+            }
         };
         Self::new(code, message)
     }

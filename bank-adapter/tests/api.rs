@@ -582,6 +582,45 @@ async fn a_bank_core_that_times_out_gives_a_504_and_nothing_is_recorded_as_serve
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bank_core_refusing_the_call_gives_a_502_bank_core_refused_without_its_details() {
+    use consentnet_bank_adapter::mapping::{Mapping, MappingConnector};
+    use consentnet_bank_adapter::simulators::{Style, router as core_router};
+    let w = world(&EVERYTHING);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let core = format!("http://{}", listener.local_addr().unwrap());
+    let sandbox = Arc::new(SandboxBank::seeded(11, Utc::now()));
+    tokio::spawn(async move {
+        axum::serve(listener, core_router(Style::Berlin, sandbox))
+            .await
+            .unwrap()
+    });
+    let path = std::path::PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("mappings/berlin-group.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    // A mapping that leaves out the core's mandatory X-Request-ID.
+    let mut mapping =
+        Mapping::parse("b.toml", &text.replace("X-Request-ID = \"{uuid}\"\n", "")).unwrap();
+    mapping.base_url = core;
+    let connector = Arc::new(MappingConnector::new(mapping));
+    w.adapter.replace_connector(connector.clone());
+    let (status, body, _) = w.get(&format!("/accounts/{}/balances", w.account)).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert_eq!(body["Code"], "bank_core_refused");
+    assert!(!body.to_string().contains("FORMAT_ERROR"), "{body}");
+    // The bank sees the core's own status and code.
+    let refusals = connector.core_refusals();
+    assert_eq!(refusals.len(), 1, "{refusals:?}");
+    assert_eq!(
+        (refusals[0].status, refusals[0].code.as_str()),
+        (400, "FORMAT_ERROR")
+    );
+    // Its first request, making the core's own consent, was the one refused.
+    assert_eq!(refusals[0].operation, "core_consent");
+}
+
 fn payer() -> World {
     world_with_limits(
         &[Permission::CreateDomesticPayments],

@@ -2,9 +2,12 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
+use common::serve;
 use consentnet_bank_adapter::connector::conformance::{Fixture, run, run_reads};
 use consentnet_bank_adapter::connector::{BankConnector, ConnectorError, TransactionQuery};
 use consentnet_bank_adapter::mapping::{Mapping, MappingConnector};
@@ -18,25 +21,13 @@ fn bank() -> Arc<SandboxBank> {
     ))
 }
 
-/// Serves `app` on a free loopback port from a background runtime; returns its base URL.
-fn serve(app: axum::Router) -> String {
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            sender.send(listener.local_addr().unwrap()).unwrap();
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
-    format!("http://{}", receiver.recv().unwrap())
-}
-
 /// The shipped mapping file `name`, pointed at `base_url`.
 fn mapping(name: &str, base_url: &str) -> Mapping {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("mappings")
-        .join(name);
+    let path = std::path::PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("mappings")
+    .join(name);
     let text = std::fs::read_to_string(path).unwrap();
     let mut mapping = Mapping::parse(name, &text).unwrap();
     mapping.base_url = base_url.to_owned();
@@ -122,7 +113,10 @@ fn both_simulators_conform_and_agree_with_the_bank_behind_them() {
 
 #[test]
 fn a_bad_mapping_file_is_refused_with_a_message_naming_the_field() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/berlin-group.toml");
+    let path = std::path::PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("mappings/berlin-group.toml");
     let good = std::fs::read_to_string(path).unwrap();
     let cases = [
         (
@@ -167,7 +161,7 @@ fn a_bad_mapping_file_is_refused_with_a_message_naming_the_field() {
             "create_payment.body",
         ),
         (
-            good.replace("idempotency_header = \"X-Request-ID\"\n", ""),
+            good.replace("X-Request-ID = \"{idempotency_uuid}\", ", ""),
             "create_payment.idempotency_header",
         ),
         (
@@ -270,7 +264,10 @@ fn oauth_client_credentials_fetch_the_token_and_a_wrong_secret_is_a_clear_failur
         "{result:?}"
     );
 
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/berlin-group.toml");
+    let path = std::path::PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("mappings/berlin-group.toml");
     let both = std::fs::read_to_string(path).unwrap()
         + "\n[oauth]\ntoken_url = \"http://x/token\"\nclient_id = \"a\"\nclient_secret = \"b\"\n";
     let error = Mapping::parse("both.toml", &both).unwrap_err().to_string();

@@ -4,7 +4,6 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use consentnet_bank_adapter::ObCode;
 use consentnet_node::api::ApiCode;
@@ -42,10 +41,12 @@ fn documented_codes(doc: &str, heading: &str) -> BTreeSet<(String, u16)> {
 }
 
 fn workspace_doc(name: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("docs")
-        .join(name);
+    let path = std::path::PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("..")
+    .join("docs")
+    .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 

@@ -222,10 +222,10 @@ impl Browser {
 
     /// Saves a PNG of the page and its HTML under `target/screenshots/`.
     pub fn save_screenshot(&self, label: &str) -> PathBuf {
-        let dir = PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../target/screenshots"
-        ));
+        let dir = PathBuf::from(
+            std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+        )
+        .join("../target/screenshots");
         let _ = std::fs::create_dir_all(&dir);
         let png = dir.join(format!("{}-{label}.png", self.name));
         if let Some(data) = self.call("GET", "/screenshot", None).as_str() {

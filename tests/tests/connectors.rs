@@ -70,9 +70,11 @@ impl Drop for Simulator {
 
 /// The shipped mapping file `name`, pointed at `url`.
 fn mapping_text(name: &str, url: &str) -> String {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../bank-adapter/mappings")
-        .join(name);
+    let path = std::path::PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("../bank-adapter/mappings")
+    .join(name);
     let text = std::fs::read_to_string(path).unwrap();
     text.lines()
         .map(|line| {
@@ -250,4 +252,132 @@ fn simulators_plugged_in_at_run_time_answer_like_the_bank_they_front() {
     wait_for("the sandbox back again", DEADLINE, || {
         connector_is(&node, "sandbox")
     });
+}
+
+/// Runs `consentnet bank connector ARGS...` against `node`; (success, stdout, stderr).
+fn connector_cli(
+    node: &NodeProcess,
+    token_file: &std::path::Path,
+    args: &[&str],
+) -> (bool, String, String) {
+    let (command, rest) = args.split_first().unwrap();
+    let output = Command::new(bin("consentnet"))
+        .args([
+            "bank",
+            "connector",
+            command,
+            "--operator",
+            &node.operator_url,
+            "--token-file",
+        ])
+        .arg(token_file)
+        .args(rest)
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_mapping_is_dry_run_against_its_core_first_and_core_errors_reach_the_bank_as_what_they_are() {
+    let consortium = Consortium::create(&[("bank", "Strict Core Bank")]);
+    let node_dir = &consortium.nodes[0].dir;
+    let token_file = node_dir.join("admin-token");
+    std::fs::write(&token_file, ADMIN_TOKEN).unwrap();
+    let node = consortium.start(0, DEADLINE);
+    let berlin = Simulator::start("berlin");
+    let account = consentnet_bank_adapter::sandbox::SandboxBank::seeded(1, Utc::now())
+        .account_ids()[0]
+        .0
+        .clone();
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("berlin.toml");
+    std::fs::write(&good, mapping_text("berlin-group.toml", &berlin.url)).unwrap();
+    // The core moved under /psd2, and the mapping was not told.
+    let moved = dir.path().join("moved.toml");
+    std::fs::write(
+        &moved,
+        mapping_text("berlin-group.toml", &format!("{}/psd2", berlin.url)),
+    )
+    .unwrap();
+
+    // The dry run, from the node, over a sample account: every read passes.
+    let (ok, out, err) = connector_cli(
+        &node,
+        &token_file,
+        &["test", good.to_str().unwrap(), "--account", &account],
+    );
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("dry run of berlin-group: passed"), "{out}");
+    assert!(out.contains("balances of the sample account"), "{out}");
+    assert!(out.contains("skipped create_payment"), "{out}");
+
+    // The moved core fails it: the API refuses with the report and installs nothing.
+    let (code, body) = admin(
+        &node,
+        "PUT",
+        ADMIN_TOKEN,
+        &std::fs::read_to_string(&moved).unwrap(),
+    );
+    assert_eq!(
+        (code, body["code"].as_str()),
+        (422, Some("connector_dry_run_failed")),
+        "{body}"
+    );
+    assert_eq!(body["dry_run"]["passed"], false);
+    assert!(
+        body["dry_run"]["steps"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("404"),
+        "{body}"
+    );
+    assert_eq!(node.status()["connector"], "sandbox", "nothing installed");
+    let (ok, out, err) = connector_cli(&node, &token_file, &["put", moved.to_str().unwrap()]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("FAILED") && err.contains("nothing was installed"),
+        "{out}{err}"
+    );
+    assert_eq!(node.status()["connector"], "sandbox");
+
+    // Forced in: the operator's link code and the TSP's call say the core refused,
+    // never that the account is unknown, and the metrics carry the core's status.
+    let (ok, out, err) = connector_cli(
+        &node,
+        &token_file,
+        &["put", moved.to_str().unwrap(), "--force"],
+    );
+    assert!(ok, "{out}{err}");
+    wait_for("the moved mapping in service", DEADLINE, || {
+        connector_is(&node, "berlin-group")
+    });
+    let (code, body) = consentnet_tests::http_post_json_with(
+        &format!("{}/v1/admin/link-codes", node.operator_url),
+        &[("x-admin-token", ADMIN_TOKEN)],
+        &serde_json::json!({ "customer": "c-1", "accounts": [account] }),
+    );
+    assert_eq!(
+        (code, body["code"].as_str()),
+        (502, Some("bank_core_failed")),
+        "{body}"
+    );
+    assert!(body["message"].as_str().unwrap().contains("404"), "{body}");
+    let (_, metrics) = consentnet_tests::http_get(&format!("{}/metrics", node.operator_url));
+    assert!(
+        metrics.contains("consentnet_bank_core_refusals_total{operation=\"core_consent\",status=\"404\",code=\"none\"}"),
+        "{metrics}"
+    );
+
+    // Put right, with the sample account: installed.
+    let (ok, out, err) = connector_cli(
+        &node,
+        &token_file,
+        &["put", good.to_str().unwrap(), "--account", &account],
+    );
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("\"installed\": \"berlin-group\""), "{out}");
 }

@@ -225,10 +225,12 @@ fn an_independent_oauth_client_gets_a_dpop_token_calls_the_api_revokes_and_is_re
         "d": b64url(&secret[..]),
     });
     let output = Command::new(python)
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/oauth/oauth_client.py"
-        ))
+        .arg(
+            std::path::PathBuf::from(
+                std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+            )
+            .join("oauth/oauth_client.py"),
+        )
         .env("ISSUER", &bank.url)
         .env("CLIENT_ID", bank.app.did().as_str())
         .env("CLIENT_JWK", jwk.to_string())

@@ -1,6 +1,4 @@
-//! The mapping connector: a bank core reached over HTTP (auth, timeouts, retries, bounded answers) and mapped onto the unified model by its mapping file.
-
-use std::time::Duration;
+//! The mapping connector's unified side: each connector operation as requests to the bank core and its answers read into unified records by the mapping file.
 
 use chrono::{DateTime, Utc};
 use consentnet_identity::util::percent_encode;
@@ -13,191 +11,7 @@ use crate::connector::{
 
 use super::*;
 
-/// A connector configured by a [`Mapping`].
-pub struct MappingConnector {
-    mapping: Mapping,
-    agent: ureq::Agent,
-    /// The OAuth bearer token and when to stop using it.
-    token: std::sync::Mutex<Option<(String, std::time::Instant)>>,
-}
-
-impl std::fmt::Debug for MappingConnector {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MappingConnector")
-            .field("name", &self.mapping.name)
-            .finish_non_exhaustive()
-    }
-}
-
 impl MappingConnector {
-    /// A connector for `mapping`.
-    pub fn new(mapping: Mapping) -> Self {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_millis(mapping.timeout_ms)))
-            .build()
-            .new_agent();
-        Self {
-            mapping,
-            agent,
-            token: std::sync::Mutex::new(None),
-        }
-    }
-
-    /// The mapping in use.
-    pub fn mapping(&self) -> &Mapping {
-        &self.mapping
-    }
-
-    /// The OAuth bearer token, fetched when there is none or it is about to expire.
-    fn bearer(&self, refresh: bool) -> Result<String, ConnectorError> {
-        let Some(oauth) = &self.mapping.oauth else {
-            return Err(ConnectorError::Unavailable("no OAuth client".into()));
-        };
-        let mut cached = consentnet_identity::util::lock(&self.token);
-        if !refresh
-            && let Some((token, until)) = cached.as_ref()
-            && std::time::Instant::now() < *until
-        {
-            return Ok(token.clone());
-        }
-        use base64::Engine as _;
-        let basic = base64::engine::general_purpose::STANDARD
-            .encode(format!("{}:{}", oauth.client_id, oauth.client_secret));
-        let mut form = vec![("grant_type", "client_credentials")];
-        if let Some(scope) = &oauth.scope {
-            form.push(("scope", scope));
-        }
-        let mut response = self
-            .agent
-            .post(&oauth.token_url)
-            .header("authorization", &format!("Basic {basic}"))
-            .send_form(form)
-            .map_err(|e| match e {
-                ureq::Error::Timeout(_) => ConnectorError::Timeout,
-                other => ConnectorError::Unavailable(format!("token endpoint: {other}")),
-            })?;
-        let status = response.status().as_u16();
-        let body: Value = response
-            .body_mut()
-            .with_config()
-            .limit(64 * 1024)
-            .read_json()
-            .map_err(|e| bad(format!("token answer: {e}")))?;
-        let token = body["access_token"]
-            .as_str()
-            .filter(|_| status == 200)
-            .ok_or_else(|| {
-                ConnectorError::Unavailable(format!("token endpoint answered {status}"))
-            })?
-            .to_owned();
-        // Renew a little before the bank would refuse it.
-        let lifetime = body["expires_in"]
-            .as_u64()
-            .unwrap_or(300)
-            .saturating_sub(10);
-        *cached = Some((
-            token.clone(),
-            std::time::Instant::now() + Duration::from_secs(lifetime),
-        ));
-        Ok(token)
-    }
-
-    /// The authentication header for a request, if any.
-    fn auth_header(&self, refresh: bool) -> Result<Option<(String, String)>, ConnectorError> {
-        if let Some(auth) = &self.mapping.auth {
-            return Ok(Some((auth.header.clone(), auth.value.clone())));
-        }
-        if self.mapping.oauth.is_some() {
-            return Ok(Some((
-                "authorization".into(),
-                format!("Bearer {}", self.bearer(refresh)?),
-            )));
-        }
-        Ok(None)
-    }
-
-    /// Sends a request with retries (after a timeout, a connection failure or a 5xx);
-    /// returns the status and the JSON body, if any.
-    fn call(
-        &self,
-        path: &str,
-        body: Option<(&str, &str, &str)>,
-    ) -> Result<(u16, Option<Value>), ConnectorError> {
-        let url = format!("{}{path}", self.mapping.base_url.trim_end_matches('/'));
-        let mut backoff = Duration::from_millis(self.mapping.backoff_ms);
-        let mut attempt = 0;
-        let mut refreshed = false;
-        loop {
-            let auth = self.auth_header(false)?;
-            let sent = match body {
-                // (idempotency header, its value, JSON body): a retry repeats the key.
-                Some((header, key, json)) => {
-                    let mut request = self
-                        .agent
-                        .post(&url)
-                        .header("content-type", "application/json")
-                        .header(header, key);
-                    if let Some((name, value)) = &auth {
-                        request = request.header(name, value);
-                    }
-                    request.send(json)
-                }
-                None => {
-                    let mut request = self.agent.get(&url);
-                    if let Some((name, value)) = &auth {
-                        request = request.header(name, value);
-                    }
-                    request.call()
-                }
-            };
-            let outcome = match sent {
-                Ok(mut response) => {
-                    let status = response.status().as_u16();
-                    if status == 401 && self.mapping.oauth.is_some() && !refreshed {
-                        // The token may have been revoked or expired early: once more.
-                        refreshed = true;
-                        self.bearer(true)?;
-                        continue;
-                    }
-                    if !(500..=599).contains(&status) {
-                        let bytes = response
-                            .body_mut()
-                            .with_config()
-                            .limit(MAX_ANSWER_BYTES)
-                            .read_to_vec()
-                            .map_err(|e| bad(e.to_string()))?;
-                        let parsed = serde_json::from_slice(&bytes).ok();
-                        if (200..300).contains(&status) && parsed.is_none() {
-                            return Err(bad("not JSON".into()));
-                        }
-                        return Ok((status, parsed));
-                    }
-                    ConnectorError::Unavailable(format!("{url} answered {status}"))
-                }
-                Err(ureq::Error::Timeout(_)) => ConnectorError::Timeout,
-                Err(error) => ConnectorError::Unavailable(error.to_string()),
-            };
-            if attempt >= self.mapping.retries {
-                return Err(outcome);
-            }
-            attempt += 1;
-            std::thread::sleep(backoff);
-            backoff *= 2;
-        }
-    }
-
-    /// GETs `path`; `Ok(None)` for a 404.
-    fn get(&self, path: &str) -> Result<Option<Value>, ConnectorError> {
-        match self.call(path, None)? {
-            (200..=299, body) => Ok(body),
-            (404, _) => Ok(None),
-            (status, _) => Err(ConnectorError::Unavailable(format!(
-                "{path} answered {status}"
-            ))),
-        }
-    }
-
     /// The operation for payments, or the refusal a read-only mapping gives.
     fn payments(&self) -> Result<(&Operation, &Operation), ConnectorError> {
         match (&self.mapping.create_payment, &self.mapping.payment) {
@@ -252,8 +66,8 @@ impl MappingConnector {
 
     fn account_one(&self, id: &str) -> Result<Option<Account>, ConnectorError> {
         let op = &self.mapping.account;
-        let Some(answer) = self.get(&op.path.replace("{account}", &percent_encode(id, b"")))?
-        else {
+        let path = op.path.replace("{account}", &percent_encode(id, b""));
+        let Some(answer) = self.get(op, "account", &path)? else {
             return Ok(None);
         };
         let record = if op.root.is_empty() {
@@ -293,11 +107,11 @@ impl BankConnector for MappingConnector {
 
     fn balances(&self, account_id: &str) -> Result<Vec<Balance>, ConnectorError> {
         let op = &self.mapping.balances;
+        let path = op
+            .path
+            .replace("{account}", &percent_encode(account_id, b""));
         let answer = self
-            .get(
-                &op.path
-                    .replace("{account}", &percent_encode(account_id, b"")),
-            )?
+            .get(op, "balances", &path)?
             .ok_or_else(|| ConnectorError::NotFound(account_id.to_owned()))?;
         op.records(&answer)?
             .iter()
@@ -337,7 +151,7 @@ impl BankConnector for MappingConnector {
                 .replace("{to}", &format(query.to))
                 .replace("{page}", &page.to_string());
             let answer = self
-                .get(&path)?
+                .get(op, "transactions", &path)?
                 .ok_or_else(|| ConnectorError::NotFound(account_id.to_owned()))?;
             for record in op.records(&answer)? {
                 let (amount, credit_debit) = op.money(record)?;
@@ -367,39 +181,34 @@ impl BankConnector for MappingConnector {
     ) -> Result<Payment, ConnectorError> {
         let (op, _) = self.payments()?;
         let template = op.body.as_deref().unwrap_or_default();
-        let header = op.idempotency_header.as_deref().unwrap_or_default();
         let body = fill(template, order, &op.amount_format);
-        let (status, answer) = self.call(&op.path, Some((header, idempotency_key, &body)))?;
-        let refusal = || {
-            op.refusal_code
-                .as_deref()
-                .and_then(|pointer| answer.as_ref()?.pointer(pointer)?.as_str())
-                .unwrap_or("refused")
-                .to_owned()
+        let request = super::http::Request {
+            op,
+            name: "create_payment",
+            path: &op.path,
+            post: Some((&body, Some(idempotency_key))),
         };
-        match status {
-            200..=299 => {
-                let answer = answer.ok_or_else(|| bad("no body".into()))?;
-                self.payment_from(op, &answer, Some(order))
+        match self.request(request) {
+            Ok(answer) => self.payment_from(op, &answer, Some(order)),
+            Err(ConnectorError::NotFound(_)) => {
+                Err(ConnectorError::NotFound(order.debtor_account.clone()))
             }
-            404 => Err(ConnectorError::NotFound(order.debtor_account.clone())),
-            409 => Err(ConnectorError::IdempotencyConflict),
-            400..=499 => Err(ConnectorError::Refused {
-                code: refusal(),
-                message: format!("{} refused the payment ({status})", self.mapping.name),
-            }),
-            other => Err(ConnectorError::Unavailable(format!("answered {other}"))),
+            Err(error) => Err(error),
         }
     }
 
     fn payment(&self, payment_id: &str) -> Result<Payment, ConnectorError> {
         let (_, op) = self.payments()?;
+        let path = op
+            .path
+            .replace("{payment}", &percent_encode(payment_id, b""));
         let answer = self
-            .get(
-                &op.path
-                    .replace("{payment}", &percent_encode(payment_id, b"")),
-            )?
+            .get(op, "payment", &path)?
             .ok_or_else(|| ConnectorError::NotFound(payment_id.to_owned()))?;
         self.payment_from(op, &answer, None)
+    }
+
+    fn core_refusals(&self) -> Vec<crate::connector::CoreRefusalCount> {
+        self.refusals.counts()
     }
 }

@@ -1,4 +1,4 @@
-//! The HTTP mapping connector: a bank core reached over HTTP and mapped onto the unified model by a declarative file (base URL, auth, per-operation request templates, JSON field mapping, value maps, date and amount formats, timeouts and retries).
+//! The HTTP mapping connector: a bank core reached over HTTP and mapped onto the unified model by a declarative file (base URL, auth, headers, the core's own consent, per-operation request templates, JSON field mapping, value maps, date and amount formats, error codes, timeouts and retries).
 
 use std::collections::BTreeMap;
 
@@ -8,9 +8,13 @@ use serde_json::Value;
 use crate::connector::{ConnectorError, Money, PaymentOrder};
 
 mod connector;
+mod errors;
+mod http;
 mod operation;
+pub mod template;
 
-pub use connector::MappingConnector;
+pub use errors::{ErrorOutcome, Errors};
+pub use http::MappingConnector;
 
 /// Pages of a bank's transaction list fetched for one call at most.
 pub const MAX_PAGES: u32 = 100;
@@ -49,6 +53,17 @@ pub struct Mapping {
     /// OAuth 2.0 client credentials: a bearer token is fetched from `token_url`, kept
     /// until shortly before it expires, and fetched again after a 401.
     pub oauth: Option<OAuthClient>,
+    /// Headers sent with every request: name -> template (see [`template`]).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// The core's own consent, when its requests must carry one (`{core_consent}`).
+    pub core_consent: Option<CoreConsent>,
+    /// How the core's error answers read.
+    #[serde(default)]
+    pub errors: Errors,
+    /// The secret files the templates read, loaded when the file is parsed.
+    #[serde(skip)]
+    pub(crate) secrets: template::Secrets,
     /// How to read one account.
     pub account: Operation,
     /// How to read an account's balances.
@@ -115,8 +130,27 @@ pub struct AuthHeader {
     pub value: String,
 }
 
-/// One request and how to read its answer.
+/// The core's own consent resource: created with a POST when a request first needs it,
+/// and again once when the core says it is no longer valid.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoreConsent {
+    /// Where to POST.
+    pub path: String,
+    /// The JSON body template.
+    pub body: String,
+    /// JSON pointer to the new consent's id in the answer.
+    pub id: String,
+    /// Headers of this request only.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// The request as an operation, built when the file is parsed.
+    #[serde(skip)]
+    pub(crate) operation: Operation,
+}
+
+/// One request and how to read its answer.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Operation {
     /// Path and query, with `{account}`, and for transactions `{from}`, `{to}`, `{page}`.
@@ -146,10 +180,14 @@ pub struct Operation {
     /// `{creditor_scheme}`, `{creditor_identification}`, `{creditor_name}`, `{amount}`,
     /// `{currency}` and `{reference}`.
     pub body: Option<String>,
-    /// For `create_payment`: the header that carries the idempotency key.
+    /// For `create_payment`: the header that carries the idempotency key as it is (or
+    /// give a header template with `{idempotency_key}` or `{idempotency_uuid}`).
     pub idempotency_header: Option<String>,
     /// For `create_payment`: a JSON pointer to the bank's reason in a refusal.
     pub refusal_code: Option<String>,
+    /// Headers of this operation's requests: name -> template (see [`template`]).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
 }
 
 fn default_date_format() -> String {
@@ -196,7 +234,8 @@ impl Mapping {
             name: name.to_owned(),
             message,
         };
-        let mapping: Mapping = toml::from_str(text).map_err(|e| error(e.to_string()))?;
+        let mut mapping: Mapping = toml::from_str(text).map_err(|e| error(e.to_string()))?;
+        mapping.check_templates().map_err(error)?;
         if !(mapping.base_url.starts_with("http://") || mapping.base_url.starts_with("https://")) {
             return Err(error("base_url: an http:// or https:// URL".into()));
         }
@@ -238,12 +277,18 @@ impl Mapping {
                 if !read.path.contains("{payment}") {
                     return Err(error("payment.path: must contain {payment}".into()));
                 }
+                let keyed_header = create.headers.values().any(|v| {
+                    template::uses(v, "idempotency_key") || template::uses(v, "idempotency_uuid")
+                });
                 if create
                     .idempotency_header
                     .as_deref()
                     .is_none_or(str::is_empty)
+                    && !keyed_header
                 {
-                    return Err(error("create_payment.idempotency_header: missing".into()));
+                    return Err(error(
+                        "create_payment.idempotency_header: missing (or a header with {idempotency_key} or {idempotency_uuid})".into(),
+                    ));
                 }
                 let template = create
                     .body
@@ -268,6 +313,98 @@ impl Mapping {
         }
         Ok(mapping)
     }
+}
+
+impl Mapping {
+    /// Checks every header template, the core consent and the error pointer; reads the
+    /// secret files the templates name.
+    fn check_templates(&mut self) -> Result<(), String> {
+        let mut secrets = template::Secrets::default();
+        let mut sets: Vec<(String, &BTreeMap<String, String>)> =
+            vec![("headers".into(), &self.headers)];
+        for (section, op) in self.operations() {
+            sets.push((format!("{section}.headers"), &op.headers));
+        }
+        for (section, headers) in sets {
+            for (name, value) in headers {
+                axum::http::HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| format!("{section}.{name}: not a header name"))?;
+                template::check(value, &[], &mut secrets)
+                    .map_err(|e| format!("{section}.{name}: {e}"))?;
+                if template::uses(value, "core_consent") && self.core_consent.is_none() {
+                    return Err(format!(
+                        "{section}.{name}: {{core_consent}} needs a [core_consent] section"
+                    ));
+                }
+            }
+        }
+        if let Some(auth) = &self.auth {
+            template::check(&auth.value, &[], &mut secrets)
+                .map_err(|e| format!("auth.value: {e}"))?;
+        }
+        if let Some(pointer) = &self.errors.code
+            && !pointer.starts_with('/')
+        {
+            return Err("errors.code: a /json/pointer".into());
+        }
+        if let Some(consent) = &mut self.core_consent {
+            check_core_consent(consent, &mut secrets)?;
+        }
+        self.secrets = secrets;
+        Ok(())
+    }
+
+    /// Every operation with its section name.
+    fn operations(&self) -> Vec<(&'static str, &Operation)> {
+        let mut all = vec![
+            ("account", &self.account),
+            ("balances", &self.balances),
+            ("transactions", &self.transactions),
+        ];
+        all.extend(
+            self.create_payment
+                .as_ref()
+                .map(|op| ("create_payment", op)),
+        );
+        all.extend(self.payment.as_ref().map(|op| ("payment", op)));
+        all
+    }
+}
+
+fn check_core_consent(
+    consent: &mut CoreConsent,
+    secrets: &mut template::Secrets,
+) -> Result<(), String> {
+    if !consent.path.starts_with('/') {
+        return Err("core_consent.path: must start with /".into());
+    }
+    if !consent.id.starts_with('/') {
+        return Err("core_consent.id: a /json/pointer".into());
+    }
+    for (name, value) in &consent.headers {
+        axum::http::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("core_consent.headers.{name}: not a header name"))?;
+        template::check(value, &[], secrets)
+            .map_err(|e| format!("core_consent.headers.{name}: {e}"))?;
+    }
+    let sample = template::Values {
+        now: chrono::Utc::now(),
+        psu_ip: Some("192.0.2.1".into()),
+        interaction_id: Some(template::uuid()),
+        core_consent: None,
+        idempotency_key: None,
+        secrets,
+    };
+    let body = template::fill_body(&consent.body, &sample)
+        .ok_or("core_consent.body: may not use {core_consent} or {idempotency_key}")?;
+    serde_json::from_str::<Value>(&body)
+        .map_err(|e| format!("core_consent.body: not a JSON template: {e}"))?;
+    consent.operation = Operation {
+        path: consent.path.clone(),
+        headers: consent.headers.clone(),
+        ..Default::default()
+    };
+    Ok(())
 }
 
 pub(super) fn bad(message: String) -> ConnectorError {

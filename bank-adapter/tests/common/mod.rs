@@ -35,3 +35,21 @@ pub fn linked(bank: &Did, client: &KeyPair, accounts: &[String]) -> Linked {
         _dir: dir,
     }
 }
+
+/// Serves `app` on a free loopback port from a background runtime; returns its base URL.
+pub fn serve(app: axum::Router) -> String {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("a free port");
+            sender
+                .send(listener.local_addr().expect("its address"))
+                .expect("the test waits");
+            axum::serve(listener, app).await.expect("serving");
+        });
+    });
+    format!("http://{}", receiver.recv().expect("the server started"))
+}

@@ -11,9 +11,11 @@ pub struct Spec {
 impl Spec {
     /// Loads a spec shipped in `specs/`.
     pub fn load(relative: &str) -> Self {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("specs")
-            .join(relative);
+        let path = std::path::PathBuf::from(
+            std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+        )
+        .join("specs")
+        .join(relative);
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
         Self {
             doc: serde_json::from_str(&text).expect("the spec is JSON"),

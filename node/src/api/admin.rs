@@ -4,16 +4,18 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use consentnet_bank_adapter::api::Adapter;
+use consentnet_bank_adapter::dry_run::{DryRun, dry_run};
 use consentnet_bank_adapter::links::{LinkError, LinkRequest, Links};
+use consentnet_bank_adapter::mapping::{Mapping, MappingConnector};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiCode, ApiError, AppState, blocking, body, parse_json};
+use super::{ApiCode, ApiError, AppState, blocking, body, parse_json, query};
 use crate::bank::ConnectorAdmin;
 
 pub(super) fn admin(state: &AppState, headers: &HeaderMap) -> Result<ConnectorAdmin, ApiError> {
@@ -43,19 +45,86 @@ pub(super) fn admin(state: &AppState, headers: &HeaderMap) -> Result<ConnectorAd
     Ok(admin)
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PutConnectorQuery {
+    /// An account the core holds, for the dry run's reads.
+    account: Option<String>,
+    /// Install even when the dry run fails.
+    #[serde(default)]
+    force: bool,
+}
+
+/// Longest sample account reference taken.
+const MAX_SAMPLE_ACCOUNT: usize = 128;
+
+/// Parses `text` as a mapping and dry-runs it against its core from this node.
+async fn dry_run_of(text: String, account: Option<String>) -> Result<DryRun, ApiError> {
+    if account
+        .as_ref()
+        .is_some_and(|a| a.is_empty() || a.len() > MAX_SAMPLE_ACCOUNT)
+    {
+        return Err(ApiError::new(
+            ApiCode::InvalidQuery,
+            format!("account: 1 to {MAX_SAMPLE_ACCOUNT} characters"),
+        ));
+    }
+    let mapping = Mapping::parse("request body", &text)
+        .map_err(|e| ApiError::new(ApiCode::InvalidMapping, e.to_string()))?;
+    blocking(move || {
+        let payments = mapping.create_payment.is_some();
+        let connector = MappingConnector::new(mapping);
+        dry_run(&connector, account.as_deref(), payments)
+    })
+    .await
+}
+
+/// `PUT /v1/admin/connector[?account=ID][&force=true]`: dry-runs the mapping against its
+/// core, then installs it; a failed dry run is refused with its report unless forced.
 pub(super) async fn put_connector(
     State(state): State<AppState>,
     headers: HeaderMap,
+    params: Result<Query<PutConnectorQuery>, QueryRejection>,
     bytes: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let admin = admin(&state, &headers)?;
+    let params = query(params)?;
     let bytes = body(bytes)?;
     let text = String::from_utf8(bytes.to_vec())
         .map_err(|_| ApiError::new(ApiCode::InvalidMapping, "the mapping file is not UTF-8"))?;
+    let report = dry_run_of(text.clone(), params.account).await?;
+    if !report.passed && !params.force {
+        let error = ApiError::new(
+            ApiCode::ConnectorDryRunFailed,
+            "the mapping's dry run against its core failed; nothing was installed (see dry_run, or force=true)",
+        );
+        let body =
+            json!({ "code": error.code.as_str(), "message": error.message, "dry_run": report });
+        return Ok((error.status(), Json(body)).into_response());
+    }
     let name = blocking(move || admin.install(&text))
         .await?
         .map_err(|e| ApiError::new(ApiCode::InvalidMapping, e.to_string()))?;
-    Ok(Json(json!({ "installed": name })))
+    Ok(Json(json!({ "installed": name, "dry_run": report })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TestConnectorRequest {
+    mapping: String,
+    account: Option<String>,
+}
+
+/// `POST /v1/admin/connector/test`: the dry run of a mapping against its core, from this
+/// node, without installing it.
+pub(super) async fn test_connector(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Result<Json<DryRun>, ApiError> {
+    admin(&state, &headers)?;
+    let request: TestConnectorRequest = parse_json(&body(bytes)?)?;
+    Ok(Json(dry_run_of(request.mapping, request.account).await?))
 }
 
 pub(super) async fn delete_connector(

@@ -83,6 +83,8 @@ consentnet_bank_adapter::problem_codes! {
         AdminTokenInvalid = (401, "admin_token_invalid"),
         /// The mapping file is refused (the field is named).
         InvalidMapping = (400, "invalid_mapping"),
+        /// A mapping's dry run against its core failed; nothing was installed.
+        ConnectorDryRunFailed = (422, "connector_dry_run_failed"),
         /// An account is not in the bank's core.
         UnknownAccount = (400, "unknown_account"),
         /// The bank core did not answer.

@@ -117,6 +117,7 @@ pub fn operator_routes() -> Router<AppState> {
             "/v1/admin/connector",
             axum::routing::put(admin::put_connector).delete(admin::delete_connector),
         )
+        .route("/v1/admin/connector/test", post(admin::test_connector))
         .route("/v1/admin/link-codes", post(admin::issue_link_code))
         .route("/v1/admin/records/prune", post(retention::prune_records))
 }

@@ -149,8 +149,28 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
              consentnet_unproven_refusals_total {}\n",
             bank.adapter.unproven.total()
         ));
+        text.push_str(&core_refusals(bank.adapter.connector().core_refusals()));
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// The bank core's refusals of the connector in service as a Prometheus counter.
+fn core_refusals(counts: Vec<consentnet_bank_adapter::connector::CoreRefusalCount>) -> String {
+    let label = |text: &str| text.replace('\\', "\\\\").replace('"', "\\\"");
+    let mut text = String::from(
+        "# HELP consentnet_bank_core_refusals_total Requests the bank core answered with an error the mapping does not expect (bank_core_refused), by operation, the core's status and its own code; since the connector went into service.\n\
+         # TYPE consentnet_bank_core_refusals_total counter\n",
+    );
+    for count in counts {
+        text.push_str(&format!(
+            "consentnet_bank_core_refusals_total{{operation=\"{}\",status=\"{}\",code=\"{}\"}} {}\n",
+            label(&count.operation),
+            count.status,
+            label(&count.code),
+            count.count
+        ));
+    }
+    text
 }
 
 /// `GET /v1/refusals` (bank nodes): the unified API's calls refused before their proof

@@ -159,8 +159,12 @@ pub enum TspCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum ConnectorCommand {
-    /// Put a mapping file's bank core in service (checked by the node first).
+    /// Put a mapping file's bank core in service. The node checks the file and dry-runs
+    /// it against the core first; a failed dry run installs nothing unless --force.
     Put(ConnectorPutArgs),
+    /// Dry-run a mapping file against its core from the bank node, without installing
+    /// it: each operation over an unknown and a sample account, with a report.
+    Test(ConnectorPutArgs),
     /// Remove every mapped core: the embedded sandbox bank comes back.
     Remove(ConnectorRemoveArgs),
 }
@@ -438,6 +442,13 @@ pub struct ConnectorPutArgs {
     pub token_file: PathBuf,
     /// The mapping file (TOML).
     pub mapping: PathBuf,
+    /// An account the core holds, so the dry run also reads an account, its balances
+    /// and transactions.
+    #[arg(long)]
+    pub account: Option<String>,
+    /// Install even if the dry run fails (put only).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, clap::Args)]

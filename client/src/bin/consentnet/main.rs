@@ -1,6 +1,7 @@
 //! The `consentnet` command line: wallet, TSP, bank admin and regulator commands, speaking HTTP to nodes.
 
 mod args;
+mod connector;
 mod run;
 
 use std::process::ExitCode;
@@ -83,7 +84,9 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Consent(ConsentCommand::Status(args)) => run::consent_status(cli.json, args),
         Command::Tsp(TspCommand::Publish(args)) => run::tsp_publish(cli.json, args),
         Command::Tsp(TspCommand::Get(args)) => run::tsp_get(cli.json, args),
-        Command::Bank(BankCommand::Connector(command)) => run::bank_connector(cli.json, command),
+        Command::Bank(BankCommand::Connector(command)) => {
+            connector::bank_connector(cli.json, command)
+        }
         Command::Bank(BankCommand::Decide(args)) => run::bank_decide(cli.json, args),
         Command::Status(args) => run::status(cli.json, args),
     }

@@ -18,7 +18,7 @@ fn did(name: &str, text: &str) -> anyhow::Result<Did> {
 }
 
 /// Prints `value` as JSON, or as indented JSON for people.
-fn show(json: bool, value: &serde_json::Value) -> anyhow::Result<()> {
+pub(crate) fn show(json: bool, value: &serde_json::Value) -> anyhow::Result<()> {
     if json {
         println!("{}", serde_json::to_string(value)?);
     } else {
@@ -469,32 +469,6 @@ pub fn tsp_get(json: bool, args: &TspGetArgs) -> anyhow::Result<()> {
     let key = commands::key_by_label(&wallet, label)?;
     let bank = TspClient::new(NodeClient::new(bank)?, key, app_version.clone());
     show(json, &bank.get(path, consent)?)
-}
-
-pub fn bank_connector(json: bool, command: &ConnectorCommand) -> anyhow::Result<()> {
-    let (operator, token_file) = match command {
-        ConnectorCommand::Put(ConnectorPutArgs {
-            operator,
-            token_file,
-            ..
-        })
-        | ConnectorCommand::Remove(ConnectorRemoveArgs {
-            operator,
-            token_file,
-        }) => (operator, token_file),
-    };
-    let token = commands::admin_token(token_file)?;
-    let headers = [("x-admin-token", token.as_str())];
-    let node = NodeClient::new(&operator.operator)?;
-    let answer = match command {
-        ConnectorCommand::Put(ConnectorPutArgs { mapping, .. }) => {
-            let text = std::fs::read_to_string(mapping)
-                .map_err(|e| anyhow!("reading {}: {e}", mapping.display()))?;
-            node.put_text("/v1/admin/connector", &headers, &text)?
-        }
-        ConnectorCommand::Remove(_) => node.delete("/v1/admin/connector", &headers)?,
-    };
-    show(json, &answer)
 }
 
 pub fn bank_decide(json: bool, args: &BankDecideArgs) -> anyhow::Result<()> {
