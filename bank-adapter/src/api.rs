@@ -2,24 +2,19 @@
 
 use std::sync::{Arc, RwLock};
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use consentnet_consent_chain::event::Outcome;
-use consentnet_identity::util::percent_encode;
 use consentnet_identity::{ConsentId, Did, Permission};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::call::Call;
 pub use crate::call::Check;
-use crate::connector::{
-    Account, Balance, BankConnector, CreditDebit, Money, Transaction, TransactionQuery,
-};
+use crate::connector::{Account, Balance, BankConnector, CreditDebit, Money, Transaction};
 use crate::enforce::{ConsentSource, Gate, Operation, ReplayCache};
 use crate::problem::{ObCode, ObError};
 
@@ -145,14 +140,7 @@ pub fn router(adapter: Arc<Adapter>) -> Router {
         )
         .route(&format!("{AIS_BASE}/accounts"), get(accounts))
         .route(&format!("{AIS_BASE}/accounts/{{AccountId}}"), get(account))
-        .route(
-            &format!("{AIS_BASE}/accounts/{{AccountId}}/balances"),
-            get(balances),
-        )
-        .route(
-            &format!("{AIS_BASE}/accounts/{{AccountId}}/transactions"),
-            get(transactions),
-        )
+        .merge(crate::ais::routes())
         .with_state(adapter)
         .merge(payments)
         .route(
@@ -163,22 +151,22 @@ pub fn router(adapter: Arc<Adapter>) -> Router {
 }
 
 /// A one-page OBIE read answer around `data` (`Links.Self` is added by [`Call::run`]).
-fn one_page(data: Value) -> Value {
+pub(crate) fn one_page(data: Value) -> Value {
     json!({ "Data": data, "Links": {}, "Meta": { "TotalPages": 1 } })
 }
 
-fn amount(money: &Money) -> Value {
+pub(crate) fn amount(money: &Money) -> Value {
     json!({ "Amount": money.decimal(), "Currency": money.currency })
 }
 
-fn indicator(direction: CreditDebit) -> &'static str {
+pub(crate) fn indicator(direction: CreditDebit) -> &'static str {
     match direction {
         CreditDebit::Credit => "Credit",
         CreditDebit::Debit => "Debit",
     }
 }
 
-fn time(at: &DateTime<Utc>) -> String {
+pub(crate) fn time(at: &DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, false)
 }
 
@@ -208,7 +196,7 @@ fn account_json(account: &Account, detail: bool) -> Value {
     body
 }
 
-fn balance_json(balance: &Balance) -> Value {
+pub(crate) fn balance_json(balance: &Balance) -> Value {
     let kind = match balance.kind.as_str() {
         "InterimAvailable" => "ITAV",
         "InterimBooked" => "ITBD",
@@ -225,7 +213,7 @@ fn balance_json(balance: &Balance) -> Value {
     })
 }
 
-fn transaction_json(transaction: &Transaction, detail: bool) -> Value {
+pub(crate) fn transaction_json(transaction: &Transaction, detail: bool) -> Value {
     let status = match transaction.status.as_str() {
         "Booked" => "BOOK",
         "Pending" => "PDNG",
@@ -294,132 +282,6 @@ async fn account(
         Ok(one_page(
             json!({ "Account": [account_json(account, detail)] }),
         ))
-    })
-    .await
-}
-
-async fn balances(
-    State(adapter): State<Arc<Adapter>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    let call = Call::read(
-        &adapter,
-        &headers,
-        Operation::Balances,
-        format!("{AIS_BASE}/accounts/{id}/balances"),
-        Some(&id),
-    );
-    let wanted = id.clone();
-    call.run(move |connector, _| {
-        let list: Vec<Value> = connector
-            .balances(&wanted)?
-            .iter()
-            .map(balance_json)
-            .collect();
-        Ok(one_page(json!({ "Balance": list })))
-    })
-    .await
-}
-
-/// The query of the transactions endpoint.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct TransactionsQuery {
-    from_booking_date_time: Option<String>,
-    to_booking_date_time: Option<String>,
-    page: Option<u32>,
-}
-
-/// OBIE date-times: with or without a zone (a zone is ignored), or a bare date.
-fn booking_time(name: &str, text: &str) -> Result<DateTime<Utc>, ObError> {
-    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
-        return Ok(at.naive_local().and_utc());
-    }
-    if let Ok(at) = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S") {
-        return Ok(at.and_utc());
-    }
-    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Ok(date.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc());
-    }
-    Err(ObError::new(
-        ObCode::InvalidDateTime,
-        format!("{name}: {text:?} is not an ISO 8601 date-time"),
-    ))
-}
-
-async fn transactions(
-    State(adapter): State<Arc<Adapter>>,
-    Path(id): Path<String>,
-    query: Result<Query<TransactionsQuery>, QueryRejection>,
-    headers: HeaderMap,
-) -> Response {
-    let call = Call::read(
-        &adapter,
-        &headers,
-        Operation::Transactions,
-        format!("{AIS_BASE}/accounts/{id}/transactions"),
-        Some(&id),
-    );
-    let base = call.url();
-    let wanted = id.clone();
-    call.run(move |connector, authorized| {
-        let Query(query) = query.map_err(|e| ObError::new(ObCode::InvalidQuery, e.body_text()))?;
-        let from = query
-            .from_booking_date_time
-            .as_deref()
-            .map(|t| booking_time("fromBookingDateTime", t))
-            .transpose()?;
-        let to = query
-            .to_booking_date_time
-            .as_deref()
-            .map(|t| booking_time("toBookingDateTime", t))
-            .transpose()?;
-        let page = query.page.unwrap_or(1).max(1);
-        let found = connector.transactions(
-            &wanted,
-            &TransactionQuery {
-                from,
-                to,
-                page,
-                page_size: PAGE_SIZE,
-            },
-        )?;
-        let permissions = &authorized.permissions;
-        let detail = permissions.contains(&Permission::ReadTransactionsDetail);
-        let credits = permissions.contains(&Permission::ReadTransactionsCredits);
-        let debits = permissions.contains(&Permission::ReadTransactionsDebits);
-        let list: Vec<Value> = found
-            .items
-            .iter()
-            .filter(|t| match t.credit_debit {
-                CreditDebit::Credit => credits,
-                CreditDebit::Debit => debits,
-            })
-            .map(|t| transaction_json(t, detail))
-            .collect();
-        let mut links = json!({});
-        let filters: String = [
-            query
-                .from_booking_date_time
-                .as_ref()
-                .map(|t| format!("fromBookingDateTime={}", percent_encode(t, b":"))),
-            query
-                .to_booking_date_time
-                .as_ref()
-                .map(|t| format!("toBookingDateTime={}", percent_encode(t, b":"))),
-        ]
-        .into_iter()
-        .flatten()
-        .map(|p| format!("{p}&"))
-        .collect();
-        if found.more {
-            links["Next"] = json!(format!("{base}?{filters}page={}", page + 1));
-        }
-        if page > 1 {
-            links["Prev"] = json!(format!("{base}?{filters}page={}", page - 1));
-        }
-        Ok(json!({ "Data": { "Transaction": list }, "Links": links, "Meta": {} }))
     })
     .await
 }

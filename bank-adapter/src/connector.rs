@@ -3,6 +3,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+mod resources;
+
+pub use resources::*;
+
 /// An amount in minor units (pence, cents) with its ISO 4217 currency.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Money {
@@ -209,6 +213,9 @@ pub enum ConnectorError {
     /// The same idempotency key was used for a different order.
     #[error("idempotency key reused for a different payment")]
     IdempotencyConflict,
+    /// The bank core does not offer this resource.
+    #[error("this bank does not offer {}", .0.name())]
+    NotOffered(Resource),
     /// The bank core did not answer in time.
     #[error("the bank core timed out")]
     Timeout,
@@ -294,6 +301,44 @@ pub trait BankConnector: Send + Sync {
 
     /// A payment made earlier.
     fn payment(&self, payment_id: &str) -> Result<Payment, ConnectorError>;
+
+    /// The account's saved payees.
+    fn beneficiaries(&self, _account_id: &str) -> Result<Vec<Beneficiary>, ConnectorError> {
+        Err(ConnectorError::NotOffered(Resource::Beneficiaries))
+    }
+
+    /// The account's direct debit mandates.
+    fn direct_debits(&self, _account_id: &str) -> Result<Vec<DirectDebit>, ConnectorError> {
+        Err(ConnectorError::NotOffered(Resource::DirectDebits))
+    }
+
+    /// The account's standing orders.
+    fn standing_orders(&self, _account_id: &str) -> Result<Vec<StandingOrder>, ConnectorError> {
+        Err(ConnectorError::NotOffered(Resource::StandingOrders))
+    }
+
+    /// The account's scheduled one-off payments.
+    fn scheduled_payments(
+        &self,
+        _account_id: &str,
+    ) -> Result<Vec<ScheduledPayment>, ConnectorError> {
+        Err(ConnectorError::NotOffered(Resource::ScheduledPayments))
+    }
+
+    /// The account's statements, newest first.
+    fn statements(&self, _account_id: &str) -> Result<Vec<Statement>, ConnectorError> {
+        Err(ConnectorError::NotOffered(Resource::Statements))
+    }
+
+    /// The account's parties.
+    fn parties(&self, _account_id: &str) -> Result<Vec<Party>, ConnectorError> {
+        Err(ConnectorError::NotOffered(Resource::Parties))
+    }
+
+    /// The account's product.
+    fn product(&self, _account_id: &str) -> Result<Product, ConnectorError> {
+        Err(ConnectorError::NotOffered(Resource::Product))
+    }
 
     /// The calls the bank core refused so far, for the bank's metrics.
     fn core_refusals(&self) -> Vec<CoreRefusalCount> {

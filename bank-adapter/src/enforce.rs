@@ -1,7 +1,7 @@
 //! The consent check every unified-API call passes before a bank connector is called (decision A3): proof of possession, freshness, replay, a usable consent for this bank, the account, the permission, and the bank's approval of the app; each failure with its own code.
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use consentnet_consent_chain::event::AppAction;
@@ -16,100 +16,7 @@ use consentnet_identity::{
 /// How far a proof's `iat` may be from the adapter's clock, in seconds.
 pub const PROOF_WINDOW_SECS: i64 = 30;
 
-/// The official map from OBIE permission codes to the endpoints they grant.
-const PERMISSION_MAP: &str = include_str!("../specs/uk-obie-v4.0/permission-endpoint-map.json");
-
-/// The operations of the unified API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Operation {
-    /// `GET /aisp/accounts`
-    Accounts,
-    /// `GET /aisp/accounts/{AccountId}`
-    Account,
-    /// `GET /aisp/accounts/{AccountId}/balances`
-    Balances,
-    /// `GET /aisp/accounts/{AccountId}/transactions`
-    Transactions,
-    /// `POST /pisp/domestic-payments`
-    CreatePayment,
-    /// `GET /pisp/domestic-payments/{DomesticPaymentId}`
-    GetPayment,
-}
-
-impl Operation {
-    /// Every operation.
-    pub const ALL: [Operation; 6] = [
-        Operation::Accounts,
-        Operation::Account,
-        Operation::Balances,
-        Operation::Transactions,
-        Operation::CreatePayment,
-        Operation::GetPayment,
-    ];
-
-    /// The method and path template, as access records name the operation.
-    pub fn name(self) -> &'static str {
-        match self {
-            Operation::Accounts => "GET /aisp/accounts",
-            Operation::Account => "GET /aisp/accounts/{AccountId}",
-            Operation::Balances => "GET /aisp/accounts/{AccountId}/balances",
-            Operation::Transactions => "GET /aisp/accounts/{AccountId}/transactions",
-            Operation::CreatePayment => "POST /pisp/domestic-payments",
-            Operation::GetPayment => "GET /pisp/domestic-payments/{DomesticPaymentId}",
-        }
-    }
-
-    /// The endpoint as the official permission map writes it (AIS only).
-    fn map_endpoint(self) -> Option<&'static str> {
-        match self {
-            Operation::Accounts => Some("/accounts"),
-            Operation::Account => Some("/accounts/{AccountId}"),
-            Operation::Balances => Some("/accounts/{AccountId}/balances"),
-            Operation::Transactions => Some("/accounts/{AccountId}/transactions"),
-            Operation::CreatePayment | Operation::GetPayment => None,
-        }
-    }
-
-    /// The permissions any one of which covers this operation. For account information
-    /// they come from the official map (so a Detail code covers what its Basic code
-    /// does); payments need `CreateDomesticPayments`.
-    pub fn covering_permissions(self) -> &'static BTreeSet<Permission> {
-        static TABLE: OnceLock<HashMap<Operation, BTreeSet<Permission>>> = OnceLock::new();
-        let table = TABLE.get_or_init(|| {
-            let map: serde_json::Value = serde_json::from_str(PERMISSION_MAP)
-                .unwrap_or_else(|_| unreachable!("the shipped permission map is JSON"));
-            Operation::ALL
-                .iter()
-                .map(|&operation| {
-                    let covering = match operation.map_endpoint() {
-                        Some(endpoint) => map["permissions"]
-                            .as_object()
-                            .into_iter()
-                            .flatten()
-                            .filter(|(_, entry)| {
-                                entry["endpoints"]
-                                    .as_array()
-                                    .is_some_and(|e| e.iter().any(|e| e == endpoint))
-                            })
-                            .filter_map(|(code, _)| code.parse::<Permission>().ok())
-                            .collect(),
-                        None => BTreeSet::from([Permission::CreateDomesticPayments]),
-                    };
-                    (operation, covering)
-                })
-                .collect()
-        });
-        &table[&self]
-    }
-
-    /// True when the operation acts on one account named in the path.
-    pub fn names_account(self) -> bool {
-        matches!(
-            self,
-            Operation::Account | Operation::Balances | Operation::Transactions
-        )
-    }
-}
+pub use crate::operation::Operation;
 
 /// What the adapter reads from its node's state.
 pub trait ConsentSource: Send + Sync {

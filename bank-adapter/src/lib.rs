@@ -4,6 +4,7 @@
 //! Built so far: the consent check every call passes ([`enforce`]), the
 //! [`connector::BankConnector`] trait with its conformance suite, and the sandbox bank.
 
+pub mod ais;
 pub mod api;
 mod call;
 pub mod connector;
@@ -14,6 +15,7 @@ pub mod limits;
 pub mod links;
 pub mod mapping;
 pub mod openapi;
+pub mod operation;
 pub mod payments;
 pub mod problem;
 pub mod sandbox;

@@ -16,8 +16,28 @@ fn schemas(operation: Operation) -> (String, Option<String>) {
     let pis = |name: &str| format!("{OBIE_PIS}#/components/schemas/{name}");
     match operation {
         Operation::Accounts | Operation::Account => (ais("OBReadAccount6"), None),
-        Operation::Balances => (ais("OBReadBalance1"), None),
-        Operation::Transactions => (ais("OBReadTransaction6"), None),
+        Operation::Balances | Operation::BulkBalances => (ais("OBReadBalance1"), None),
+        Operation::Transactions
+        | Operation::BulkTransactions
+        | Operation::StatementTransactions => (ais("OBReadTransaction6"), None),
+        Operation::Beneficiaries | Operation::BulkBeneficiaries => {
+            (ais("OBReadBeneficiary5"), None)
+        }
+        Operation::DirectDebits | Operation::BulkDirectDebits => (ais("OBReadDirectDebit2"), None),
+        Operation::StandingOrders | Operation::BulkStandingOrders => {
+            (ais("OBReadStandingOrder6"), None)
+        }
+        Operation::ScheduledPayments | Operation::BulkScheduledPayments => {
+            (ais("OBReadScheduledPayment3"), None)
+        }
+        Operation::Statements
+        | Operation::Statement
+        | Operation::StatementFile
+        | Operation::BulkStatements => (ais("OBReadStatement2"), None),
+        Operation::Product | Operation::BulkProducts => (ais("OBReadProduct2"), None),
+        Operation::AccountParty | Operation::Party => (ais("OBReadParty2"), None),
+        Operation::Parties => (ais("OBReadParty3"), None),
+        Operation::Offers | Operation::BulkOffers => (ais("OBReadOffer1"), None),
         Operation::CreatePayment => (
             pis("OBWriteDomesticResponse5"),
             Some(pis("OBWriteDomestic2")),
@@ -39,7 +59,7 @@ fn parameter(name: &str, place: &str, required: bool, description: &str) -> Valu
 /// The document, for an adapter answering at `public_url`.
 pub fn document(public_url: &str) -> Value {
     let mut paths = serde_json::Map::new();
-    for operation in Operation::ALL {
+    for &operation in Operation::ALL {
         let (method, template) = operation
             .name()
             .split_once(' ')
@@ -58,12 +78,17 @@ pub fn document(public_url: &str) -> Value {
                 "Correlation id; echoed, or generated when absent.",
             ),
         ];
-        for name in ["AccountId", "DomesticPaymentId"] {
+        for name in ["AccountId", "StatementId", "DomesticPaymentId"] {
             if template.contains(&format!("{{{name}}}")) {
                 parameters.push(parameter(name, "path", true, "The resource id."));
             }
         }
-        if operation == Operation::Transactions {
+        if matches!(
+            operation,
+            Operation::Transactions
+                | Operation::BulkTransactions
+                | Operation::StatementTransactions
+        ) {
             for name in ["fromBookingDateTime", "toBookingDateTime", "page"] {
                 parameters.push(parameter(name, "query", false, "Filter or page."));
             }

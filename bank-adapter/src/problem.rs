@@ -130,6 +130,8 @@ problem_codes! {
         NotFound = (404, "not_found"),
         /// The bank core refused the request.
         RefusedByBank = (400, "refused_by_bank"),
+        /// This bank does not offer the resource (an optional OBIE endpoint).
+        NotOffered = (404, "not_offered"),
         /// The idempotency key was used for another request.
         IdempotencyConflict = (409, "idempotency_conflict"),
         /// The bank core did not answer in time.
@@ -230,6 +232,7 @@ impl From<ConnectorError> for ObError {
         let message = error.to_string();
         let code = match error {
             ConnectorError::NotFound(_) => ObCode::NotFound,
+            ConnectorError::NotOffered(_) => ObCode::NotOffered,
             ConnectorError::Refused { .. } => ObCode::RefusedByBank,
             ConnectorError::IdempotencyConflict => ObCode::IdempotencyConflict,
             ConnectorError::Timeout => ObCode::BankTimeout,

@@ -7,9 +7,12 @@ use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::connector::{
-    Account, Balance, BankConnector, ConnectorError, CreditDebit, Money, Page, Payment,
-    PaymentOrder, Transaction, TransactionQuery,
+    Account, Balance, BankConnector, Beneficiary, ConnectorError, CreditDebit, DirectDebit, Money,
+    Page, Party, Payment, PaymentOrder, Product, ScheduledPayment, StandingOrder, Statement,
+    Transaction, TransactionQuery,
 };
+
+mod standing;
 
 /// Largest page of transactions served.
 pub use crate::connector::MAX_PAGE_SIZE;
@@ -50,6 +53,8 @@ struct Ledger {
 /// The sandbox bank.
 pub struct SandboxBank {
     ledger: Mutex<Ledger>,
+    /// When it was seeded: its histories end, and its schedules are set, here.
+    opened: DateTime<Utc>,
 }
 
 impl std::fmt::Debug for SandboxBank {
@@ -163,6 +168,7 @@ impl SandboxBank {
         }
         Self {
             ledger: Mutex::new(ledger),
+            opened: now,
         }
     }
 
@@ -178,6 +184,27 @@ impl SandboxBank {
     /// The account with this reference, unfiltered.
     pub fn account(&self, id: &str) -> Option<Account> {
         self.ledger().accounts.get(id).map(|h| h.account.clone())
+    }
+
+    /// The account, or `NotFound`.
+    fn known(&self, id: &str) -> Result<Account, ConnectorError> {
+        self.account(id).ok_or_else(|| not_found(id))
+    }
+
+    /// The account's balance at `at`: now, less what moved after.
+    fn balance_at(&self, id: &str, at: DateTime<Utc>) -> Option<i64> {
+        let ledger = self.ledger();
+        let held = ledger.accounts.get(id)?;
+        let since: i64 = held
+            .transactions
+            .iter()
+            .filter(|t| t.booking_date_time > at)
+            .map(|t| match t.credit_debit {
+                CreditDebit::Credit => t.amount.minor,
+                CreditDebit::Debit => -t.amount.minor,
+            })
+            .sum();
+        held.balance.checked_sub(since)
     }
 
     fn ledger(&self) -> MutexGuard<'_, Ledger> {
@@ -353,5 +380,46 @@ impl BankConnector for SandboxBank {
             .get(payment_id)
             .cloned()
             .ok_or_else(|| not_found(payment_id))
+    }
+
+    fn beneficiaries(&self, account_id: &str) -> Result<Vec<Beneficiary>, ConnectorError> {
+        Ok(standing::beneficiaries(&self.known(account_id)?))
+    }
+
+    fn direct_debits(&self, account_id: &str) -> Result<Vec<DirectDebit>, ConnectorError> {
+        let account = self.known(account_id)?;
+        Ok(standing::direct_debits(&account, self.opened))
+    }
+
+    fn standing_orders(&self, account_id: &str) -> Result<Vec<StandingOrder>, ConnectorError> {
+        let account = self.known(account_id)?;
+        Ok(standing::standing_orders(&account, self.opened))
+    }
+
+    fn scheduled_payments(
+        &self,
+        account_id: &str,
+    ) -> Result<Vec<ScheduledPayment>, ConnectorError> {
+        let account = self.known(account_id)?;
+        Ok(standing::scheduled_payments(&account, self.opened))
+    }
+
+    fn statements(&self, account_id: &str) -> Result<Vec<Statement>, ConnectorError> {
+        let account = self.known(account_id)?;
+        let mut statements = standing::statement_periods(&account, self.opened);
+        for statement in &mut statements {
+            statement.closing_balance = self
+                .balance_at(account_id, statement.end)
+                .map(|balance| standing::closing(&account.currency, balance));
+        }
+        Ok(statements)
+    }
+
+    fn parties(&self, account_id: &str) -> Result<Vec<Party>, ConnectorError> {
+        Ok(standing::parties(&self.known(account_id)?))
+    }
+
+    fn product(&self, account_id: &str) -> Result<Product, ConnectorError> {
+        Ok(standing::product(&self.known(account_id)?))
     }
 }

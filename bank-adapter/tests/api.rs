@@ -538,7 +538,7 @@ async fn unknown_paths_and_malformed_fapi_headers_get_obie_errors_with_an_intera
     };
     // A resource the adapter does not serve is an OBIE 404 that echoes the caller's id.
     let id = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0";
-    let response = call(&format!("{AIS}/direct-debits"), &[(INTERACTION_ID, id)])
+    let response = call(&format!("{AIS}/no-such-resource"), &[(INTERACTION_ID, id)])
         .await
         .unwrap();
     let (status, interaction, body) = answer(response).await;
@@ -866,6 +866,7 @@ async fn the_adapter_publishes_an_openapi_document_of_every_route_it_serves() {
         // And the route answers: without credentials it is refused, not missing.
         let concrete = path
             .replace("{AccountId}", &w.account)
+            .replace("{StatementId}", "st-1")
             .replace("{DomesticPaymentId}", "pay-1");
         let request = Request::builder()
             .method(method)
@@ -950,4 +951,226 @@ async fn the_payment_ledger_survives_a_restart_from_its_journal() {
     );
     std::fs::write(&journal, format!("garbage\n{text}")).unwrap();
     assert!(Ledger::open(&journal).is_err());
+}
+
+/// Every account information permission, Detail where there is a choice.
+const ALL_AIS: [Permission; 14] = [
+    Permission::ReadAccountsDetail,
+    Permission::ReadBalances,
+    Permission::ReadBeneficiariesDetail,
+    Permission::ReadDirectDebits,
+    Permission::ReadTransactionsDetail,
+    Permission::ReadTransactionsCredits,
+    Permission::ReadTransactionsDebits,
+    Permission::ReadStatementsDetail,
+    Permission::ReadProducts,
+    Permission::ReadOffers,
+    Permission::ReadParty,
+    Permission::ReadPartyPSU,
+    Permission::ReadScheduledPaymentsDetail,
+    Permission::ReadStandingOrdersDetail,
+];
+
+#[tokio::test]
+async fn every_account_information_resource_answers_in_the_official_schema_per_account_and_in_bulk()
+{
+    let w = world(&ALL_AIS);
+    let account = w.account.clone();
+    // (path template, the array in Data, how many the sandbox's current account has)
+    let lists = [
+        ("/balances", "Balance", 2),
+        ("/beneficiaries", "Beneficiary", 2),
+        ("/direct-debits", "DirectDebit", 3),
+        ("/standing-orders", "StandingOrder", 2),
+        ("/scheduled-payments", "ScheduledPayment", 1),
+        ("/statements", "Statement", 3),
+        ("/product", "Product", 1),
+        ("/parties", "Party", 1),
+    ];
+    for (suffix, key, count) in lists {
+        let template = format!("/accounts/{{AccountId}}{suffix}");
+        let (status, body, _) = w.get(&format!("/accounts/{account}{suffix}")).await;
+        assert_eq!(status, StatusCode::OK, "{template}: {body}");
+        w.assert_valid(&template, "200", &body);
+        let list = body["Data"][key].as_array().unwrap();
+        assert_eq!(list.len(), count, "{template}: {body}");
+        assert!(
+            list.iter()
+                .all(|r| r["AccountId"] == account.as_str() || key == "Party")
+        );
+        // The bulk form lists the same for the consent's one account.
+        let bulk = match suffix {
+            "/product" => "/products".to_owned(),
+            "/parties" => continue,
+            other => other.to_owned(),
+        };
+        let (status, all, _) = w.get(&bulk).await;
+        assert_eq!(status, StatusCode::OK, "{bulk}: {all}");
+        w.assert_valid(&bulk, "200", &all);
+        assert_eq!(all["Data"][key], body["Data"][key], "{bulk}");
+    }
+    // Detail shows the creditor's account and the statement's closing balance.
+    let (_, orders, _) = w.get(&format!("/accounts/{account}/standing-orders")).await;
+    assert!(orders["Data"]["StandingOrder"][0]["CreditorAccount"]["Identification"].is_string());
+    let (_, statements, _) = w.get(&format!("/accounts/{account}/statements")).await;
+    let newest = &statements["Data"]["Statement"][0];
+    assert_eq!(
+        newest["StatementAmount"][0]["Type"],
+        "UK.OBIE.ClosingBalance"
+    );
+
+    // One statement, and the transactions of its period only.
+    let statement = newest["StatementId"].as_str().unwrap();
+    let (status, one, _) = w
+        .get(&format!("/accounts/{account}/statements/{statement}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{one}");
+    w.assert_valid(
+        "/accounts/{AccountId}/statements/{StatementId}",
+        "200",
+        &one,
+    );
+    let (status, moves, _) = w
+        .get(&format!(
+            "/accounts/{account}/statements/{statement}/transactions"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{moves}");
+    w.assert_valid(
+        "/accounts/{AccountId}/statements/{StatementId}/transactions",
+        "200",
+        &moves,
+    );
+    let period = |field: &str| {
+        chrono::DateTime::parse_from_rfc3339(newest[field].as_str().unwrap()).unwrap()
+    };
+    let booked = moves["Data"]["Transaction"].as_array().unwrap();
+    assert!(!booked.is_empty());
+    for transaction in booked {
+        let at =
+            chrono::DateTime::parse_from_rfc3339(transaction["BookingDateTime"].as_str().unwrap())
+                .unwrap();
+        assert!(at >= period("StartDateTime") && at <= period("EndDateTime"));
+    }
+    let (status, missing, _) = w
+        .get(&format!("/accounts/{account}/statements/st-none"))
+        .await;
+    assert_eq!(
+        (status, missing["Code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+
+    // The client's own party and the account's principal.
+    for path in ["/party".to_owned(), format!("/accounts/{account}/party")] {
+        let (status, party, _) = w.get(&path).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {party}");
+        w.assert_valid(
+            if path == "/party" {
+                "/party"
+            } else {
+                "/accounts/{AccountId}/party"
+            },
+            "200",
+            &party,
+        );
+        assert_eq!(party["Data"]["Party"]["AccountRole"], "UK.OBIE.Principal");
+    }
+
+    // Bulk transactions: every consented account, newest first.
+    let (status, all, _) = w.get("/transactions").await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    w.assert_valid("/transactions", "200", &all);
+    let times: Vec<&str> = all["Data"]["Transaction"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["BookingDateTime"].as_str().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first");
+
+    // What this bank does not offer is a 404 that says so, after the consent check.
+    for path in [
+        format!("/accounts/{account}/offers"),
+        "/offers".to_owned(),
+        format!("/accounts/{account}/statements/{statement}/file"),
+    ] {
+        let (status, body, _) = w.get(&path).await;
+        assert_eq!(
+            (status, body["Code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("not_offered")),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn basic_permissions_hide_creditor_accounts_and_statement_amounts() {
+    let w = world(&[
+        Permission::ReadAccountsBasic,
+        Permission::ReadBeneficiariesBasic,
+        Permission::ReadStandingOrdersBasic,
+        Permission::ReadScheduledPaymentsBasic,
+        Permission::ReadStatementsBasic,
+    ]);
+    let account = w.account.clone();
+    for (suffix, key) in [
+        ("beneficiaries", "Beneficiary"),
+        ("standing-orders", "StandingOrder"),
+        ("scheduled-payments", "ScheduledPayment"),
+    ] {
+        let (status, body, _) = w.get(&format!("/accounts/{account}/{suffix}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let list = body["Data"][key].as_array().unwrap();
+        assert!(!list.is_empty());
+        assert!(
+            list.iter().all(|r| r.get("CreditorAccount").is_none()),
+            "{body}"
+        );
+    }
+    let (_, statements, _) = w.get(&format!("/accounts/{account}/statements")).await;
+    assert!(
+        statements["Data"]["Statement"][0]
+            .get("StatementAmount")
+            .is_none()
+    );
+    // The file needs Detail: Basic is refused before anything is looked up.
+    let statement = statements["Data"]["Statement"][0]["StatementId"]
+        .as_str()
+        .unwrap();
+    let (status, body, _) = w
+        .get(&format!("/accounts/{account}/statements/{statement}/file"))
+        .await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("permission_missing"))
+    );
+}
+
+#[tokio::test]
+async fn each_resource_needs_its_own_permission_per_account_and_in_bulk() {
+    let w = world(&[Permission::ReadAccountsBasic, Permission::ReadBalances]);
+    let account = w.account.clone();
+    for path in [
+        format!("/accounts/{account}/direct-debits"),
+        "/direct-debits".to_owned(),
+        format!("/accounts/{account}/standing-orders"),
+        "/scheduled-payments".to_owned(),
+        "/party".to_owned(),
+        "/transactions".to_owned(),
+    ] {
+        let (status, body, _) = w.get(&path).await;
+        assert_eq!(
+            (status, body["Code"].as_str()),
+            (StatusCode::FORBIDDEN, Some("permission_missing")),
+            "{path}"
+        );
+    }
+    let (status, _, _) = w.get("/balances").await;
+    assert_eq!(status, StatusCode::OK);
+    // Another account than the consent's is refused before the core is asked.
+    let (status, body, _) = w.get("/accounts/acc-0000000000000000/balances").await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("account_not_in_consent"))
+    );
 }
