@@ -288,3 +288,187 @@ fn credentials_in_a_mapping_never_show_in_its_debug_output() {
     });
     assert!(!format!("{mapping:?}").contains("top-secret-value"));
 }
+
+#[test]
+fn the_legacy_core_maps_every_standing_arrangement_and_agrees_with_its_ledger() {
+    use consentnet_bank_adapter::connector::conformance::run_resources;
+    use consentnet_bank_adapter::connector::{Counterparty, Resource};
+    let bank = bank();
+    let legacy = MappingConnector::new(mapping(
+        "legacy-core.toml",
+        &serve(router(Style::Legacy, bank.clone())),
+    ));
+    let berlin = MappingConnector::new(mapping(
+        "berlin-group.toml",
+        &serve(router(Style::Berlin, bank.clone())),
+    ));
+    let fixture = fixture(&bank);
+    run_resources(&legacy, &fixture);
+    // Berlin Group 1.3.9 has none of these resources, and its mapping says so.
+    run_resources(&berlin, &fixture);
+    assert_eq!(
+        berlin.standing_orders(&fixture.account),
+        Err(ConnectorError::NotOffered(Resource::StandingOrders))
+    );
+
+    // The legacy core upper-cases names and keeps times to the second.
+    let payee = |c: &Counterparty| {
+        (
+            c.scheme_name.clone(),
+            c.identification.clone(),
+            c.name.to_uppercase(),
+        )
+    };
+    let second = |t: chrono::DateTime<Utc>| t.timestamp();
+    for (id, _) in bank.account_ids() {
+        let orders = |c: &dyn BankConnector| {
+            c.standing_orders(&id)
+                .unwrap()
+                .iter()
+                .map(|o| {
+                    (
+                        o.standing_order_id.clone(),
+                        o.frequency.clone(),
+                        o.amount.clone(),
+                        o.reference.clone(),
+                        second(o.first_payment),
+                        o.next_payment.map(second),
+                        o.active,
+                        payee(&o.creditor),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            orders(&legacy),
+            orders(bank.as_ref()),
+            "standing orders of {id}"
+        );
+        let debits = |c: &dyn BankConnector| {
+            c.direct_debits(&id)
+                .unwrap()
+                .iter()
+                .map(|d| {
+                    (
+                        d.direct_debit_id.clone(),
+                        d.mandate_id.clone(),
+                        d.name.to_uppercase(),
+                        d.active,
+                        d.previous_payment
+                            .as_ref()
+                            .map(|(m, t)| (m.clone(), second(*t))),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            debits(&legacy),
+            debits(bank.as_ref()),
+            "direct debits of {id}"
+        );
+        let payees = |c: &dyn BankConnector| {
+            c.beneficiaries(&id)
+                .unwrap()
+                .iter()
+                .map(|b| {
+                    (
+                        b.beneficiary_id.clone(),
+                        b.reference.clone(),
+                        payee(&b.creditor),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            payees(&legacy),
+            payees(bank.as_ref()),
+            "beneficiaries of {id}"
+        );
+        let scheduled = |c: &dyn BankConnector| {
+            c.scheduled_payments(&id)
+                .unwrap()
+                .iter()
+                .map(|p| {
+                    (
+                        p.scheduled_payment_id.clone(),
+                        second(p.execution),
+                        p.amount.clone(),
+                        payee(&p.creditor),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            scheduled(&legacy),
+            scheduled(bank.as_ref()),
+            "scheduled payments of {id}"
+        );
+        let statements = |c: &dyn BankConnector| {
+            c.statements(&id)
+                .unwrap()
+                .iter()
+                .map(|s| {
+                    (
+                        s.statement_id.clone(),
+                        second(s.start),
+                        second(s.end),
+                        s.closing_balance.clone(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            statements(&legacy),
+            statements(bank.as_ref()),
+            "statements of {id}"
+        );
+        let product = |c: &dyn BankConnector| {
+            let p = c.product(&id).unwrap();
+            (p.product_id, p.product_type, p.name.to_uppercase())
+        };
+        assert_eq!(product(&legacy), product(bank.as_ref()), "product of {id}");
+        let parties = |c: &dyn BankConnector| {
+            c.parties(&id)
+                .unwrap()
+                .iter()
+                .map(|p| {
+                    (
+                        p.party_id.clone(),
+                        p.name.to_uppercase(),
+                        p.account_role.clone(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(parties(&legacy), parties(bank.as_ref()), "parties of {id}");
+    }
+}
+
+#[test]
+fn a_resource_section_with_a_missing_field_or_an_unknown_one_is_refused() {
+    let path = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap())
+        .join("mappings/legacy-core.toml");
+    let good = std::fs::read_to_string(path).unwrap();
+    for (from, to, named) in [
+        (
+            "frequency = \"/EVERY\"\n",
+            "",
+            "standing_orders.fields.frequency",
+        ),
+        (
+            "mandate_id = \"/MANDATE\"",
+            "mandate_id = \"/MANDATE\"\ncolour = \"/C\"",
+            "direct_debits.fields.colour",
+        ),
+        (
+            "path = \"/api/legacy/acct/payees?no={account}\"",
+            "path = \"/api/legacy/acct/payees\"",
+            "beneficiaries.path",
+        ),
+    ] {
+        let text = good.replace(from, to);
+        assert_ne!(text, good, "{from}");
+        let error = Mapping::parse("t.toml", &text).unwrap_err().to_string();
+        assert!(error.contains(named), "{named}: {error}");
+    }
+}

@@ -5,8 +5,9 @@ use consentnet_identity::util::percent_encode;
 use serde_json::Value;
 
 use crate::connector::{
-    Account, Balance, BankConnector, ConnectorError, Money, Page, Payment, PaymentOrder,
-    Transaction, TransactionQuery,
+    Account, Balance, BankConnector, Beneficiary, ConnectorError, DirectDebit, Money, Page, Party,
+    Payment, PaymentOrder, Product, ScheduledPayment, StandingOrder, Statement, Transaction,
+    TransactionQuery,
 };
 
 use super::*;
@@ -206,6 +207,37 @@ impl BankConnector for MappingConnector {
             .get(op, "payment", &path)?
             .ok_or_else(|| ConnectorError::NotFound(payment_id.to_owned()))?;
         self.payment_from(op, &answer, None)
+    }
+
+    fn beneficiaries(&self, account_id: &str) -> Result<Vec<Beneficiary>, ConnectorError> {
+        self.read_beneficiaries(account_id)
+    }
+
+    fn direct_debits(&self, account_id: &str) -> Result<Vec<DirectDebit>, ConnectorError> {
+        self.read_direct_debits(account_id)
+    }
+
+    fn standing_orders(&self, account_id: &str) -> Result<Vec<StandingOrder>, ConnectorError> {
+        self.read_standing_orders(account_id)
+    }
+
+    fn scheduled_payments(
+        &self,
+        account_id: &str,
+    ) -> Result<Vec<ScheduledPayment>, ConnectorError> {
+        self.read_scheduled(account_id)
+    }
+
+    fn statements(&self, account_id: &str) -> Result<Vec<Statement>, ConnectorError> {
+        self.read_statements(account_id)
+    }
+
+    fn parties(&self, account_id: &str) -> Result<Vec<Party>, ConnectorError> {
+        self.read_parties(account_id)
+    }
+
+    fn product(&self, account_id: &str) -> Result<Product, ConnectorError> {
+        self.read_product(account_id)
     }
 
     fn core_refusals(&self) -> Vec<crate::connector::CoreRefusalCount> {

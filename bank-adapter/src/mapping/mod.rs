@@ -11,6 +11,7 @@ mod connector;
 mod errors;
 mod http;
 mod operation;
+mod resources;
 pub mod template;
 
 pub use errors::{ErrorOutcome, Errors};
@@ -75,6 +76,22 @@ pub struct Mapping {
     pub create_payment: Option<Operation>,
     /// How to read a payment back, with `{payment}` in its path.
     pub payment: Option<Operation>,
+    /// Optional account information resources, each a list read like transactions
+    /// (one page), with `{account}` in its path; a resource not given is not offered.
+    /// Their unified fields are in `mapping/resources.rs` and docs/ADAPTER.md.
+    pub beneficiaries: Option<Operation>,
+    /// Direct debits.
+    pub direct_debits: Option<Operation>,
+    /// Standing orders.
+    pub standing_orders: Option<Operation>,
+    /// Scheduled payments.
+    pub scheduled_payments: Option<Operation>,
+    /// Statements.
+    pub statements: Option<Operation>,
+    /// Parties.
+    pub parties: Option<Operation>,
+    /// The product (`root` points at one object).
+    pub product: Option<Operation>,
 }
 
 fn default_timeout() -> u64 {
@@ -264,6 +281,7 @@ impl Mapping {
         ] {
             operation.check(section, required).map_err(error)?;
         }
+        mapping.check_resources().map_err(error)?;
         if !mapping.account.path.contains("{account}") {
             return Err(error("account.path: must contain {account}".into()));
         }
@@ -367,6 +385,9 @@ impl Mapping {
                 .map(|op| ("create_payment", op)),
         );
         all.extend(self.payment.as_ref().map(|op| ("payment", op)));
+        for resource in resources::RESOURCES {
+            all.extend(self.section(resource).map(|op| (resource.name(), op)));
+        }
         all
     }
 }

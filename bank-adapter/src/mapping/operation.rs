@@ -9,6 +9,16 @@ use super::*;
 
 impl Operation {
     pub(super) fn check(&self, section: &str, required: &[&str]) -> Result<(), String> {
+        self.check_fields(section, required, OPTIONAL_FIELDS)
+    }
+
+    /// Checks the operation with its own required and optional unified fields.
+    pub(super) fn check_fields(
+        &self,
+        section: &str,
+        required: &[&str],
+        optional: &[&str],
+    ) -> Result<(), String> {
         if !self.path.starts_with('/') {
             return Err(format!("{section}.path: must start with /"));
         }
@@ -19,7 +29,7 @@ impl Operation {
         }
         for (field, source) in &self.fields {
             if !required.contains(&field.as_str())
-                && !OPTIONAL_FIELDS.contains(&field.as_str())
+                && !optional.contains(&field.as_str())
                 && field != "reference"
             {
                 return Err(format!("{section}.fields.{field}: not a unified field"));
@@ -107,10 +117,54 @@ impl Operation {
         })
     }
 
+    /// The money at the `amount` and `currency` fields, its sign dropped.
+    pub(super) fn amount_of(
+        &self,
+        record: &Value,
+        amount: &str,
+        currency: &str,
+    ) -> Result<Money, ConnectorError> {
+        Ok(self.signed(record, amount, currency)?.0)
+    }
+
+    /// An optional time field.
+    pub(super) fn time_if(
+        &self,
+        record: &Value,
+        field: &str,
+    ) -> Result<Option<DateTime<Utc>>, ConnectorError> {
+        match self.text(record, field)? {
+            Some(_) => self.time(record, field).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// Amount and direction of `record`.
     pub(super) fn money(&self, record: &Value) -> Result<(Money, CreditDebit), ConnectorError> {
-        let currency = self.required(record, "currency")?;
-        let text = self.required(record, "amount")?;
+        let (money, negative) = self.signed(record, "amount", "currency")?;
+        let direction = match self.required(record, "credit_debit")?.as_str() {
+            "sign" if negative => CreditDebit::Debit,
+            "sign" => CreditDebit::Credit,
+            "Credit" => CreditDebit::Credit,
+            "Debit" => CreditDebit::Debit,
+            other => {
+                return Err(bad(format!(
+                    "credit_debit: {other:?} is not Credit or Debit"
+                )));
+            }
+        };
+        Ok((money, direction))
+    }
+
+    /// The money at the `amount` and `currency` fields, and whether it was negative.
+    fn signed(
+        &self,
+        record: &Value,
+        amount: &str,
+        currency: &str,
+    ) -> Result<(Money, bool), ConnectorError> {
+        let currency = self.required(record, currency)?;
+        let text = self.required(record, amount)?;
         let (negative, magnitude) = match text.strip_prefix('-') {
             Some(rest) => (true, rest.to_owned()),
             None => (false, text.clone()),
@@ -124,22 +178,11 @@ impl Operation {
         }
         .ok_or_else(|| {
             bad(format!(
-                "amount: {text:?} is not a {} amount",
+                "{amount}: {text:?} is not a {} amount",
                 self.amount_format
             ))
         })?;
-        let direction = match self.required(record, "credit_debit")?.as_str() {
-            "sign" if negative => CreditDebit::Debit,
-            "sign" => CreditDebit::Credit,
-            "Credit" => CreditDebit::Credit,
-            "Debit" => CreditDebit::Debit,
-            other => {
-                return Err(bad(format!(
-                    "credit_debit: {other:?} is not Credit or Debit"
-                )));
-            }
-        };
-        Ok((money, direction))
+        Ok((money, negative))
     }
 
     pub(super) fn records<'a>(&self, answer: &'a Value) -> Result<&'a [Value], ConnectorError> {

@@ -26,6 +26,7 @@ pub(super) fn router(bank: Arc<SandboxBank>) -> Router {
             "/api/legacy/pay",
             axum::routing::post(legacy_pay).get(legacy_payment),
         )
+        .merge(super::legacy_standing::routes())
         .with_state(bank)
 }
 
@@ -41,7 +42,7 @@ fn payment_failure(error: ConnectorError) -> Response {
     (status, Json(body)).into_response()
 }
 
-fn legacy_authorized(headers: &HeaderMap) -> bool {
+pub(super) fn authorized(headers: &HeaderMap) -> bool {
     headers
         .get("x-api-key")
         .and_then(|v| v.to_str().ok())
@@ -49,21 +50,21 @@ fn legacy_authorized(headers: &HeaderMap) -> bool {
 }
 
 #[derive(Debug, Deserialize)]
-struct LegacyQuery {
-    no: String,
+pub(super) struct LegacyQuery {
+    pub(super) no: String,
     start: Option<String>,
     end: Option<String>,
     pg: Option<u32>,
 }
 
-const LEGACY_TIME: &str = "%d/%m/%Y %H:%M:%S";
+pub(super) const LEGACY_TIME: &str = "%d/%m/%Y %H:%M:%S";
 
 async fn legacy_account(
     bank: Bank,
     Query(query): Query<LegacyQuery>,
     headers: HeaderMap,
 ) -> Response {
-    if !legacy_authorized(&headers) {
+    if !authorized(&headers) {
         return refuse(StatusCode::FORBIDDEN, "BAD KEY");
     }
     let Some(account) = bank.account(&query.no) else {
@@ -86,7 +87,7 @@ async fn legacy_balance(
     Query(query): Query<LegacyQuery>,
     headers: HeaderMap,
 ) -> Response {
-    if !legacy_authorized(&headers) {
+    if !authorized(&headers) {
         return refuse(StatusCode::FORBIDDEN, "BAD KEY");
     }
     match bank.balances(&query.no) {
@@ -118,7 +119,7 @@ async fn legacy_transactions(
     Query(query): Query<LegacyQuery>,
     headers: HeaderMap,
 ) -> Response {
-    if !legacy_authorized(&headers) {
+    if !authorized(&headers) {
         return refuse(StatusCode::FORBIDDEN, "BAD KEY");
     }
     let (from, to) = day_range(
@@ -179,7 +180,7 @@ struct LegacyPayQuery {
 }
 
 async fn legacy_pay(bank: Bank, headers: HeaderMap, Json(body): Json<Value>) -> Response {
-    if !legacy_authorized(&headers) {
+    if !authorized(&headers) {
         return refuse(StatusCode::FORBIDDEN, "BAD KEY");
     }
     let Some(key) = headers.get("x-dedupe-key").and_then(|v| v.to_str().ok()) else {
@@ -210,7 +211,7 @@ async fn legacy_payment(
     Query(query): Query<LegacyPayQuery>,
     headers: HeaderMap,
 ) -> Response {
-    if !legacy_authorized(&headers) {
+    if !authorized(&headers) {
         return refuse(StatusCode::FORBIDDEN, "BAD KEY");
     }
     match bank.payment(&query.r#ref) {

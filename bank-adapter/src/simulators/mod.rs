@@ -15,6 +15,7 @@ use crate::sandbox::SandboxBank;
 
 mod berlin;
 mod legacy;
+mod legacy_standing;
 
 pub use berlin::{BerlinOptions, berlin_router};
 
