@@ -3,11 +3,14 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
+use chrono::{DateTime, Utc};
 use consentnet_identity::Permission;
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::api::{AIS_BASE, Adapter, balance_json, one_page};
@@ -19,8 +22,40 @@ use crate::problem::{ObCode, ObError};
 mod bodies;
 mod transactions;
 
-/// The records of one account for a listing, as OBIE bodies.
-type Build = fn(&dyn BankConnector, &str, &Authorized) -> Result<Vec<Value>, ObError>;
+/// The records of one account for a listing, as OBIE bodies, within the asked period.
+type Build = fn(&dyn BankConnector, &str, &Authorized, &Period) -> Result<Vec<Value>, ObError>;
+
+/// The statement filters (`fromStatementDateTime`, `toStatementDateTime`); the other
+/// listings take no query.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PeriodQuery {
+    from_statement_date_time: Option<String>,
+    to_statement_date_time: Option<String>,
+}
+
+/// The statement period asked for: statements starting at or after `from` and ending
+/// at or before `to`.
+#[derive(Debug, Default, Clone, Copy)]
+struct Period {
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+}
+
+type AskedPeriod = Result<Query<PeriodQuery>, QueryRejection>;
+
+fn period(asked: AskedPeriod) -> Result<Period, ObError> {
+    let Query(query) = asked.map_err(|e| ObError::new(ObCode::InvalidQuery, e.body_text()))?;
+    let parse = |name: &str, text: &Option<String>| {
+        text.as_deref()
+            .map(|t| transactions::date_time(name, t))
+            .transpose()
+    };
+    Ok(Period {
+        from: parse("fromStatementDateTime", &query.from_statement_date_time)?,
+        to: parse("toStatementDateTime", &query.to_statement_date_time)?,
+    })
+}
 
 /// A resource listed per account and in bulk.
 #[derive(Clone, Copy)]
@@ -41,13 +76,13 @@ const LISTINGS: [Listing; 8] = [
         each: Operation::Balances,
         bulk: Operation::BulkBalances,
         key: "Balance",
-        build: |c, a, _| Ok(c.balances(a)?.iter().map(balance_json).collect()),
+        build: |c, a, _, _| Ok(c.balances(a)?.iter().map(balance_json).collect()),
     },
     Listing {
         each: Operation::Beneficiaries,
         bulk: Operation::BulkBeneficiaries,
         key: "Beneficiary",
-        build: |c, a, auth| {
+        build: |c, a, auth, _| {
             let detail = has(auth, Permission::ReadBeneficiariesDetail);
             Ok(c.beneficiaries(a)?
                 .iter()
@@ -59,7 +94,7 @@ const LISTINGS: [Listing; 8] = [
         each: Operation::DirectDebits,
         bulk: Operation::BulkDirectDebits,
         key: "DirectDebit",
-        build: |c, a, _| {
+        build: |c, a, _, _| {
             Ok(c.direct_debits(a)?
                 .iter()
                 .map(bodies::direct_debit)
@@ -70,7 +105,7 @@ const LISTINGS: [Listing; 8] = [
         each: Operation::StandingOrders,
         bulk: Operation::BulkStandingOrders,
         key: "StandingOrder",
-        build: |c, a, auth| {
+        build: |c, a, auth, _| {
             let detail = has(auth, Permission::ReadStandingOrdersDetail);
             Ok(c.standing_orders(a)?
                 .iter()
@@ -82,7 +117,7 @@ const LISTINGS: [Listing; 8] = [
         each: Operation::ScheduledPayments,
         bulk: Operation::BulkScheduledPayments,
         key: "ScheduledPayment",
-        build: |c, a, auth| {
+        build: |c, a, auth, _| {
             let detail = has(auth, Permission::ReadScheduledPaymentsDetail);
             Ok(c.scheduled_payments(a)?
                 .iter()
@@ -94,10 +129,12 @@ const LISTINGS: [Listing; 8] = [
         each: Operation::Statements,
         bulk: Operation::BulkStatements,
         key: "Statement",
-        build: |c, a, auth| {
+        build: |c, a, auth, period| {
             let detail = has(auth, Permission::ReadStatementsDetail);
             Ok(c.statements(a)?
                 .iter()
+                .filter(|s| period.from.is_none_or(|from| s.start >= from))
+                .filter(|s| period.to.is_none_or(|to| s.end <= to))
                 .map(|s| bodies::statement(s, detail))
                 .collect())
         },
@@ -106,13 +143,13 @@ const LISTINGS: [Listing; 8] = [
         each: Operation::Product,
         bulk: Operation::BulkProducts,
         key: "Product",
-        build: |c, a, _| Ok(vec![bodies::product(&c.product(a)?)]),
+        build: |c, a, _, _| Ok(vec![bodies::product(&c.product(a)?)]),
     },
     Listing {
         each: Operation::Offers,
         bulk: Operation::BulkOffers,
         key: "Offer",
-        build: |_, _, _| Err(ConnectorError::NotOffered(Resource::Offers).into()),
+        build: |_, _, _, _| Err(ConnectorError::NotOffered(Resource::Offers).into()),
     },
 ];
 
@@ -142,11 +179,11 @@ pub fn routes() -> Router<Arc<Adapter>> {
         router = router
             .route(
                 &route_of(listing.each),
-                get(move |state, path, headers| each(state, path, headers, listing)),
+                get(move |state, path, query, headers| each(state, path, query, headers, listing)),
             )
             .route(
                 &route_of(listing.bulk),
-                get(move |state, headers| bulk(state, headers, listing)),
+                get(move |state, query, headers| bulk(state, query, headers, listing)),
             );
     }
     router
@@ -161,6 +198,7 @@ pub fn routes() -> Router<Arc<Adapter>> {
 async fn each(
     State(adapter): State<Arc<Adapter>>,
     Path(id): Path<String>,
+    asked: AskedPeriod,
     headers: HeaderMap,
     listing: Listing,
 ) -> Response {
@@ -168,7 +206,8 @@ async fn each(
     let call = Call::read(&adapter, &headers, listing.each, path, Some(&id));
     let wanted = id.clone();
     call.run(move |connector, authorized| {
-        let list = (listing.build)(connector.as_ref(), &wanted, &authorized)?;
+        let period = period(asked)?;
+        let list = (listing.build)(connector.as_ref(), &wanted, &authorized, &period)?;
         Ok(one_page(json!({ listing.key: list })))
     })
     .await
@@ -178,17 +217,19 @@ async fn each(
 /// left out.
 async fn bulk(
     State(adapter): State<Arc<Adapter>>,
+    asked: AskedPeriod,
     headers: HeaderMap,
     listing: Listing,
 ) -> Response {
     let path = path_of(listing.bulk, "", "");
     let call = Call::read(&adapter, &headers, listing.bulk, path, None);
     call.run(move |connector, authorized| {
+        let period = period(asked)?;
         let mut list = Vec::new();
         for account in &authorized.consent.terms.accounts {
-            match (listing.build)(connector.as_ref(), account, &authorized) {
+            match (listing.build)(connector.as_ref(), account, &authorized, &period) {
                 Ok(records) => list.extend(records),
-                Err(error) if error.code == ObCode::NotFound => {}
+                Err(error) if error.code == ObCode::ResourceNotFound => {}
                 Err(error) => return Err(error),
             }
         }
@@ -223,7 +264,7 @@ fn principal(connector: &dyn BankConnector, account: &str) -> Result<Value, ObEr
         .iter()
         .find(|p| p.account_role == "UK.OBIE.Principal")
         .or(parties.first())
-        .ok_or_else(|| ObError::new(ObCode::NotFound, format!("no party of {account}")))?;
+        .ok_or_else(|| ObError::new(ObCode::ResourceNotFound, format!("no party of {account}")))?;
     Ok(bodies::party(party))
 }
 
@@ -249,12 +290,9 @@ async fn own_party(State(adapter): State<Arc<Adapter>>, headers: HeaderMap) -> R
     let path = path_of(Operation::Party, "", "");
     let call = Call::read(&adapter, &headers, Operation::Party, path, None);
     call.run(move |connector, authorized| {
-        let first = authorized
-            .consent
-            .terms
-            .accounts
-            .first()
-            .ok_or_else(|| ObError::new(ObCode::NotFound, "the consent names no account"))?;
+        let first = authorized.consent.terms.accounts.first().ok_or_else(|| {
+            ObError::new(ObCode::ResourceNotFound, "the consent names no account")
+        })?;
         Ok(one_page(
             json!({ "Party": principal(connector.as_ref(), first)? }),
         ))
@@ -272,7 +310,12 @@ fn find_statement(
         .statements(account)?
         .into_iter()
         .find(|s| s.statement_id == statement)
-        .ok_or_else(|| ObError::new(ObCode::NotFound, format!("no statement {statement}")))
+        .ok_or_else(|| {
+            ObError::new(
+                ObCode::ResourceNotFound,
+                format!("no statement {statement}"),
+            )
+        })
 }
 
 async fn statement(

@@ -276,9 +276,9 @@ async fn account(
             .permissions
             .contains(&Permission::ReadAccountsDetail);
         let accounts = connector.accounts(std::slice::from_ref(&wanted))?;
-        let account = accounts
-            .first()
-            .ok_or_else(|| ObError::new(ObCode::NotFound, format!("no account {wanted}")))?;
+        let account = accounts.first().ok_or_else(|| {
+            ObError::new(ObCode::ResourceNotFound, format!("no account {wanted}"))
+        })?;
         Ok(one_page(
             json!({ "Account": [account_json(account, detail)] }),
         ))

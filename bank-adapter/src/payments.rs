@@ -566,7 +566,7 @@ async fn read(
             Some((consent, initiation)) if consent == authorized.consent.id => initiation,
             _ => {
                 return Err(ObError::new(
-                    ObCode::NotFound,
+                    ObCode::ResourceNotFound,
                     format!("no payment {id} under this consent"),
                 ));
             }

@@ -126,8 +126,11 @@ problem_codes! {
         PaymentLimitExceeded = (403, "payment_limit_exceeded"),
         /// The payments journal cannot be written.
         LedgerUnavailable = (503, "ledger_unavailable"),
-        /// The resource does not exist, or not under this consent.
+        /// The path names no resource of the unified API.
         NotFound = (404, "not_found"),
+        /// The id in the path names nothing under this consent (OBIE's
+        /// `UK.OBIE.Resource.NotFound`, a 400).
+        ResourceNotFound = (400, "resource_not_found"),
         /// The bank core refused the request.
         RefusedByBank = (400, "refused_by_bank"),
         /// This bank does not offer the resource (an optional OBIE endpoint).
@@ -231,7 +234,7 @@ impl From<ConnectorError> for ObError {
         }
         let message = error.to_string();
         let code = match error {
-            ConnectorError::NotFound(_) => ObCode::NotFound,
+            ConnectorError::NotFound(_) => ObCode::ResourceNotFound,
             ConnectorError::NotOffered(_) => ObCode::NotOffered,
             ConnectorError::Refused { .. } => ObCode::RefusedByBank,
             ConnectorError::IdempotencyConflict => ObCode::IdempotencyConflict,

@@ -659,8 +659,12 @@ async fn a_payment_is_made_once_read_back_and_valid_for_the_official_schema() {
     );
     assert!(problems.is_empty(), "{problems:#?}");
     assert_eq!(read["Data"]["Initiation"], body["Data"]["Initiation"]);
-    let (status, _) = w.payment("pay-99999999").await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    // An unknown id is OBIE's Resource.NotFound: a 400, as the official file documents.
+    let (status, unknown) = w.payment("pay-99999999").await;
+    assert_eq!(
+        (status, unknown["Code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("resource_not_found"))
+    );
 }
 
 #[tokio::test]
@@ -1057,7 +1061,7 @@ async fn every_account_information_resource_answers_in_the_official_schema_per_a
         .await;
     assert_eq!(
         (status, missing["Code"].as_str()),
-        (StatusCode::NOT_FOUND, Some("not_found"))
+        (StatusCode::BAD_REQUEST, Some("resource_not_found"))
     );
 
     // The client's own party and the account's principal.

@@ -40,7 +40,7 @@ pub(super) fn routes() -> Router<Arc<Adapter>> {
 }
 
 /// OBIE date-times: with or without a zone (a zone is ignored), or a bare date.
-fn booking_time(name: &str, text: &str) -> Result<DateTime<Utc>, ObError> {
+pub(super) fn date_time(name: &str, text: &str) -> Result<DateTime<Utc>, ObError> {
     if let Ok(at) = DateTime::parse_from_rfc3339(text) {
         return Ok(at.naive_local().and_utc());
     }
@@ -67,12 +67,12 @@ fn range(asked: Asked) -> Result<Range, ObError> {
     let from = query
         .from_booking_date_time
         .as_deref()
-        .map(|t| booking_time("fromBookingDateTime", t))
+        .map(|t| date_time("fromBookingDateTime", t))
         .transpose()?;
     let to = query
         .to_booking_date_time
         .as_deref()
-        .map(|t| booking_time("toBookingDateTime", t))
+        .map(|t| date_time("toBookingDateTime", t))
         .transpose()?;
     let filters: String = [
         query
