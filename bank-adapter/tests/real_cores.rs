@@ -225,3 +225,174 @@ fn a_template_naming_an_unknown_placeholder_or_a_missing_secret_is_refused() {
     let error = Mapping::parse("t.toml", &without).unwrap_err().to_string();
     assert!(error.contains("needs a [core_consent] section"), "{error}");
 }
+
+/// A CA, and certificates it signs: for 127.0.0.1 (a server) or for a client.
+struct TestCa {
+    key: rcgen::KeyPair,
+    cert: rcgen::Certificate,
+}
+
+impl TestCa {
+    fn new() -> Self {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Test Core CA");
+        let cert = params.self_signed(&key).unwrap();
+        Self { key, cert }
+    }
+
+    /// (certificate PEM, key PEM).
+    fn issue(&self, server: bool) -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        if server {
+            params.subject_alt_names =
+                vec![rcgen::SanType::IpAddress("127.0.0.1".parse().unwrap())];
+        } else {
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, "consentnet adapter");
+            params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        }
+        let cert = params.signed_by(&key, &self.cert, &self.key).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+}
+
+/// Serves `app` over TLS on a free loopback port, demanding a client certificate signed
+/// by `ca`; returns its base URL.
+fn serve_mutual_tls(app: axum::Router, ca: &TestCa) -> String {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let (cert, key) = ca.issue(true);
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.cert.der().clone()).unwrap();
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(
+            vec![CertificateDer::from_pem_slice(cert.as_bytes()).unwrap()],
+            PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap(),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            sender.send(listener.local_addr().unwrap()).unwrap();
+            loop {
+                let (tcp, _) = listener.accept().await.unwrap();
+                let (acceptor, app) = (acceptor.clone(), app.clone());
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let service = hyper_util::service::TowerToHyperService::new(app);
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                        .await;
+                });
+            }
+        });
+    });
+    format!("https://{}", receiver.recv().unwrap())
+}
+
+#[test]
+fn a_core_behind_mutual_tls_is_reached_with_its_private_ca_and_the_client_certificate() {
+    let bank = bank();
+    let ca = TestCa::new();
+    let url = serve_mutual_tls(berlin_router(bank.clone(), BerlinOptions::default()), &ca);
+    let dir = tempfile::tempdir().unwrap();
+    let (client_cert, client_key) = ca.issue(false);
+    let file = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let (ca_file, cert_file, key_file) = (
+        file("ca.pem", &ca.cert.pem()),
+        file("client.pem", &client_cert),
+        file("client-key.pem", &client_key),
+    );
+    let with_tls = |tls: &str| {
+        let text = shipped().replace("[headers]\n", &format!("[tls]\n{tls}\n[headers]\n"));
+        let mut mapping = Mapping::parse("mtls.toml", &text)?;
+        mapping.base_url = url.clone();
+        Ok::<_, consentnet_bank_adapter::mapping::MappingError>(MappingConnector::new(mapping))
+    };
+    // The text's own base_url must be https for a [tls] section.
+    let https = |tls: &str| with_tls(tls).map(drop).map_err(|e| e.to_string());
+    assert!(
+        https("ca_file = \"/etc/hostname\"")
+            .unwrap_err()
+            .contains("https")
+    );
+
+    let shipped_https = shipped().replace("http://127.0.0.1:9101", "https://core.bank.internal");
+    let parse = |tls: &str| {
+        Mapping::parse(
+            "t.toml",
+            &shipped_https.replace("[headers]\n", &format!("[tls]\n{tls}\n[headers]\n")),
+        )
+    };
+    let full = format!(
+        "ca_file = \"{ca_file}\"\nclient_cert_file = \"{cert_file}\"\nclient_key_file = \"{key_file}\""
+    );
+    let mut mapping = parse(&full).unwrap();
+    assert!(
+        !format!("{mapping:?}").contains("PRIVATE KEY"),
+        "the key is never printed"
+    );
+    mapping.base_url = url.clone();
+    run_reads(
+        &MappingConnector::new(mapping),
+        &Fixture::from_sandbox(&bank),
+    );
+
+    // Without the client certificate the core refuses the connection; without the
+    // private CA the core's certificate is not trusted.
+    let account = Fixture::from_sandbox(&bank).account;
+    for tls in [
+        format!("ca_file = \"{ca_file}\""),
+        format!("client_cert_file = \"{cert_file}\"\nclient_key_file = \"{key_file}\""),
+    ] {
+        let mut mapping = parse(&tls).unwrap();
+        mapping.base_url = url.clone();
+        mapping.retries = 0;
+        let result = MappingConnector::new(mapping).balances(&account);
+        // The core's alert (or a closed pipe) without the client certificate; the
+        // adapter's own refusal of the core's certificate without the private CA.
+        let trusted = tls.starts_with("ca_file");
+        assert!(
+            matches!(&result, Err(ConnectorError::Unavailable(why)) if trusted || why.contains("UnknownIssuer")),
+            "{tls}: {result:?}"
+        );
+    }
+    // Files are checked when the mapping is loaded, naming the field.
+    for (tls, named) in [
+        (format!("client_cert_file = \"{cert_file}\""), "together"),
+        (format!("ca_file = \"{key_file}\""), "tls.ca_file"),
+        (
+            format!("client_cert_file = \"{cert_file}\"\nclient_key_file = \"{cert_file}\""),
+            "tls.client_key_file",
+        ),
+        ("ca_file = \"relative.pem\"".to_owned(), "absolute"),
+    ] {
+        let error = parse(&tls).unwrap_err().to_string();
+        assert!(error.contains(named), "{named}: {error}");
+    }
+}

@@ -50,6 +50,7 @@ impl MappingConnector {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_millis(mapping.timeout_ms)))
+            .tls_config(mapping.tls_material.config())
             .build()
             .new_agent();
         Self {

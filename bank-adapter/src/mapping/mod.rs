@@ -13,6 +13,7 @@ mod http;
 mod operation;
 mod resources;
 pub mod template;
+pub mod tls;
 
 pub use errors::{ErrorOutcome, Errors};
 pub use http::MappingConnector;
@@ -57,6 +58,11 @@ pub struct Mapping {
     /// Headers sent with every request: name -> template (see [`template`]).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// TLS to the core: a private CA and a client certificate (mutual TLS).
+    pub tls: Option<tls::TlsFiles>,
+    /// The certificates `tls` names, read when the file is parsed.
+    #[serde(skip)]
+    pub(crate) tls_material: tls::TlsMaterial,
     /// The core's own consent, when its requests must carry one (`{core_consent}`).
     pub core_consent: Option<CoreConsent>,
     /// How the core's error answers read.
@@ -282,6 +288,12 @@ impl Mapping {
             operation.check(section, required).map_err(error)?;
         }
         mapping.check_resources().map_err(error)?;
+        if let Some(files) = &mapping.tls {
+            if !mapping.base_url.starts_with("https://") {
+                return Err(error("tls: needs an https:// base_url".into()));
+            }
+            mapping.tls_material = files.load().map_err(error)?;
+        }
         if !mapping.account.path.contains("{account}") {
             return Err(error("account.path: must contain {account}".into()));
         }
