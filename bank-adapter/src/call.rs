@@ -88,6 +88,12 @@ pub(crate) fn refuse(headers: &HeaderMap, error: ObError) -> Response {
     answer_error(&interaction, &error)
 }
 
+/// `body` answered with `status` and the call's interaction id (the caller's, else a
+/// fresh one): for OBIE endpoints served outside the adapter (the consent resources).
+pub(crate) fn answer(headers: &HeaderMap, status: StatusCode, body: Value) -> Response {
+    respond(status, &interaction_id(headers), body)
+}
+
 /// `error` in the OBIE shape; a `429` says when to come back (`Retry-After`, 1 s when
 /// nothing more precise is known).
 fn answer_error(interaction: &str, error: &ObError) -> Response {

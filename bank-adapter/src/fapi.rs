@@ -77,6 +77,22 @@ pub async fn headers(request: Request, next: Next) -> Response {
     response
 }
 
+/// An OBIE error answer for an endpoint served outside the adapter, with the call's
+/// interaction id.
+pub fn refusal(headers: &HeaderMap, error: ObError) -> Response {
+    refuse(headers, error)
+}
+
+/// An OBIE answer for an endpoint served outside the adapter, with the call's
+/// interaction id.
+pub fn answer(
+    headers: &HeaderMap,
+    status: axum::http::StatusCode,
+    body: serde_json::Value,
+) -> Response {
+    crate::call::answer(headers, status, body)
+}
+
 /// `/open-banking/...` paths the adapter does not serve: `404 not_found` in the OBIE shape.
 pub async fn unknown(headers: HeaderMap) -> Response {
     refuse(

@@ -108,6 +108,8 @@ problem_codes! {
         InvalidDateTime = (400, "invalid_date_time"),
         /// The body is not the JSON expected.
         MalformedJson = (400, "malformed_json"),
+        /// An account access consent request lacks or misstates a field.
+        InvalidConsentRequest = (400, "invalid_consent_request"),
         /// `Data.Initiation` lacks or misstates a field.
         InvalidInitiation = (400, "invalid_initiation"),
         /// The body names another consent than the one presented.

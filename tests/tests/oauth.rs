@@ -589,7 +589,7 @@ fn every_oauth_error_is_answered_in_the_oauth_shape_and_a_reused_code_revokes_it
             "unknown code",
         ),
         (
-            vec![("grant_type", "client_credentials".to_owned())],
+            vec![("grant_type", "password".to_owned())],
             good_proof(),
             (400, "unsupported_grant_type"),
             "other grant",
@@ -976,5 +976,237 @@ fn with_a_key_kept_in_the_browser_a_client_links_approves_and_signs_in_without_t
     assert!(
         consents.contains("Budget Buddy at OAuth Bank: active"),
         "{consents}"
+    );
+}
+
+/// A client credentials token for `app`, bound to its key.
+fn client_token(bank: &Bank, app: &KeyPair) -> String {
+    let token_url = format!("{}/oauth/token", bank.url);
+    let assertion = assertion(app, &token_url, 60);
+    let answer = post_form(
+        &token_url,
+        &[("dpop", &dpop(app, &token_url))],
+        &[
+            ("grant_type", "client_credentials"),
+            ("scope", "openid accounts"),
+            ("client_assertion_type", ASSERTION_TYPE),
+            ("client_assertion", &assertion),
+        ],
+    );
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["token_type"], "DPoP");
+    answer.body["access_token"].as_str().unwrap().to_owned()
+}
+
+/// A call to an account access consent resource with `token` and a proof by `key`:
+/// status, body, interaction id.
+fn consent_call(
+    bank: &Bank,
+    key: &KeyPair,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> (u16, Value, String) {
+    let url = format!(
+        "{}/open-banking/v4.0/aisp/account-access-consents{path}",
+        bank.url
+    );
+    let proof = sign_pop(
+        key,
+        PopRequest {
+            method,
+            url: &url,
+            access_token: token,
+        },
+        Utc::now(),
+    );
+    let agent = consentnet_tests::forms::agent();
+    let request = |builder: ureq::RequestBuilder<ureq::typestate::WithoutBody>| {
+        builder
+            .header("authorization", &format!("DPoP {token}"))
+            .header("dpop", &proof)
+    };
+    let sent = match (method, body) {
+        ("POST", Some(body)) => agent
+            .post(&url)
+            .header("authorization", &format!("DPoP {token}"))
+            .header("dpop", &proof)
+            .header("content-type", "application/json")
+            .send(body.to_string()),
+        ("DELETE", _) => request(agent.delete(&url)).call(),
+        _ => request(agent.get(&url)).call(),
+    };
+    let mut response = sent.unwrap();
+    let interaction = response
+        .headers()
+        .get("x-fapi-interaction-id")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+        interaction,
+    )
+}
+
+#[test]
+fn a_uk_open_banking_client_makes_an_account_access_consent_has_it_authorised_reads_and_deletes_it()
+{
+    let bank = bank();
+    let app = &bank.app;
+    let client = KeyPair::generate();
+    link_client(
+        &bank._consortium.nodes[0],
+        &bank.process,
+        &client,
+        &[&bank.account],
+    );
+    let token = client_token(&bank, app);
+
+    // The app asks for access: a resource waiting for the client.
+    let asked =
+        json!({ "Data": { "Permissions": ["ReadAccountsBasic", "ReadBalances"] }, "Risk": {} });
+    let (status, made, interaction) = consent_call(&bank, app, &token, "POST", "", Some(&asked));
+    assert_eq!(status, 201, "{made}");
+    assert_eq!(interaction.len(), 36);
+    assert_eq!(made["Data"]["Status"], "AWAU");
+    assert_eq!(
+        made["Data"]["Permissions"],
+        json!(["ReadAccountsBasic", "ReadBalances"])
+    );
+    let intent = made["Data"]["ConsentId"].as_str().unwrap().to_owned();
+    assert_eq!(
+        made["Links"]["Self"],
+        format!(
+            "{}/open-banking/v4.0/aisp/account-access-consents/{intent}",
+            bank.url
+        )
+    );
+
+    // Refusals: another app's proof, no token, a permission the bank does not allow,
+    // a malformed body; another app cannot see it.
+    let other = KeyPair::generate();
+    let (status, body, _) = consent_call(&bank, &other, &token, "GET", &format!("/{intent}"), None);
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (401, Some("proof_wrong_key")),
+        "{body}"
+    );
+    let (status, body, _) =
+        consent_call(&bank, app, "cc-forged", "GET", &format!("/{intent}"), None);
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (401, Some("invalid_authorization")),
+        "{body}"
+    );
+    let too_much =
+        json!({ "Data": { "Permissions": ["ReadAccountsBasic", "ReadDirectDebits"] }, "Risk": {} });
+    let (status, body, _) = consent_call(&bank, app, &token, "POST", "", Some(&too_much));
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (403, Some("permission_not_allowed_for_app")),
+        "{body}"
+    );
+    let (status, body, _) =
+        consent_call(&bank, app, &token, "POST", "", Some(&json!({ "Data": {} })));
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (400, Some("invalid_consent_request")),
+        "{body}"
+    );
+
+    // PAR names the resource as OBIE clients do; its terms are what the client sees.
+    let claims =
+        json!({ "id_token": { "openbanking_intent_id": { "value": intent, "essential": true } } })
+            .to_string();
+    let par = push(
+        &bank,
+        app,
+        &[
+            ("authorization_details", ""),
+            ("scope", "openid accounts"),
+            ("claims", &claims),
+        ],
+    );
+    assert_eq!(par.status, 201, "{}", par.body);
+    let (url, handle) = authorize_url(&bank, app, &par);
+    let (_, pending) = http_get(&format!("{}/oauth/requests/{handle}", bank.url));
+    let pending: Value = serde_json::from_str(&pending).unwrap();
+    assert_eq!(
+        pending["authorization_details"][0]["permissions"],
+        json!(["ReadAccountsBasic", "ReadBalances"])
+    );
+    let page = get(&url, None);
+    let cookie = cookie_pair(page.set_cookie.as_deref().unwrap());
+    let (status, body) = http_post_json(
+        &format!("{}/oauth/requests/{handle}/approve", bank.url),
+        &consent_for(&bank, &client, &["ReadAccountsBasic", "ReadBalances"]),
+    );
+    assert_eq!(status, 201, "{body}");
+    let consent_id = body["consent_id"].as_str().unwrap().to_owned();
+    let back = get(&url, Some(&cookie));
+    assert_eq!(back.status, 303);
+    let (status, authorised, _) =
+        consent_call(&bank, app, &token, "GET", &format!("/{intent}"), None);
+    assert_eq!(
+        (status, authorised["Data"]["Status"].as_str()),
+        (200, Some("AUTH")),
+        "{authorised}"
+    );
+
+    // The consent's token reads; deleting the resource revokes the consent on the log.
+    assert_eq!(
+        obie_get_version(
+            &bank.url,
+            &format!("/accounts/{}/balances", bank.account),
+            &consent_id,
+            app,
+            "1.0.0"
+        )
+        .0,
+        200
+    );
+    let (status, _, interaction) =
+        consent_call(&bank, app, &token, "DELETE", &format!("/{intent}"), None);
+    assert_eq!(status, 204);
+    assert_eq!(interaction.len(), 36);
+    let (_, cancelled, _) = consent_call(&bank, app, &token, "GET", &format!("/{intent}"), None);
+    assert_eq!(cancelled["Data"]["Status"], "CANC", "{cancelled}");
+    let (status, refused) = obie_get_version(
+        &bank.url,
+        &format!("/accounts/{}/balances", bank.account),
+        &consent_id,
+        app,
+        "1.0.0",
+    );
+    assert_eq!(
+        (status, refused["Code"].as_str()),
+        (403, Some("consent_revoked")),
+        "{refused}"
+    );
+    // A resource already decided cannot be authorised again.
+    let again = push(
+        &bank,
+        app,
+        &[
+            ("authorization_details", ""),
+            ("scope", "accounts"),
+            ("openbanking_intent_id", &intent),
+        ],
+    );
+    assert_eq!(
+        error_of(&again),
+        (400, "invalid_request".to_owned()),
+        "{}",
+        again.body
+    );
+    let (status, body, _) = consent_call(&bank, app, &token, "GET", "/aac-nope", None);
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (400, Some("resource_not_found")),
+        "{body}"
     );
 }

@@ -16,7 +16,9 @@ pub use state::Portal;
 pub fn public_routes(portal: Portal) -> Router {
     let mut router = Router::new();
     if portal.links().is_some() {
-        router = router.merge(oauth::http::routes(portal.clone()));
+        router = router
+            .merge(oauth::http::routes(portal.clone()))
+            .merge(oauth::consents::routes(portal.clone()));
     }
     router.merge(client::routes(portal))
 }

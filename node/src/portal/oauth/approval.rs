@@ -84,7 +84,12 @@ impl AuthServer {
             ));
         }
         session.decision = Decision::Denied;
-        Ok(session.clone())
+        let denied = session.clone();
+        drop(sessions);
+        if let Some(intent) = &denied.intent {
+            self.intent_decided(intent, None, now);
+        }
+        Ok(denied)
     }
 
     /// The wallet approves `handle` with `consent`: it must grant what was asked (or
@@ -157,6 +162,7 @@ impl AuthServer {
 
     /// The consent of an approval is durable on the log: issue the code.
     pub fn approved(&self, handle: &str, consent: ConsentId, now: DateTime<Utc>) {
+        let mut intent = None;
         if let Some(session) = lock(&self.sessions).get_mut(handle) {
             session.decision = Decision::Approved {
                 consent,
@@ -164,6 +170,10 @@ impl AuthServer {
                 code_expires: now + Duration::seconds(CODE_LIFETIME_SECS),
                 used: false,
             };
+            intent = session.intent.clone();
+        }
+        if let Some(intent) = intent {
+            self.intent_decided(&intent, Some(consent), now);
         }
     }
 

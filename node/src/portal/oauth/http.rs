@@ -373,6 +373,13 @@ async fn token(
     let params = form(bytes)?;
     let dpop = headers.get("dpop").and_then(|v| v.to_str().ok());
     let server = portal.server.clone();
+    if params.get("grant_type") == Some("client_credentials") {
+        let now = Utc::now();
+        let endpoint = server.url("/oauth/token");
+        let client = server.authenticate(in_catalog(&portal), &params, &endpoint, now)?;
+        let answer = server.client_credentials(&client, &params, dpop, now)?;
+        return Ok((StatusCode::OK, no_store(), Json(answer)).into_response());
+    }
     let answer = server.token(in_catalog(&portal), &params, dpop, Utc::now());
     match answer {
         Ok(response) => Ok((StatusCode::OK, no_store(), Json(response)).into_response()),
@@ -388,7 +395,11 @@ async fn token(
     }
 }
 
-async fn revoke_on_log(portal: &Portal, id: ConsentId, reason: &str) -> Result<(), OAuthError> {
+pub(super) async fn revoke_on_log(
+    portal: &Portal,
+    id: ConsentId,
+    reason: &str,
+) -> Result<(), OAuthError> {
     let revocation: Revocation =
         portal
             .app
@@ -402,7 +413,7 @@ async fn revoke_on_log(portal: &Portal, id: ConsentId, reason: &str) -> Result<(
 
 /// Whether an app is in the catalog, for [`super::AuthServer::authenticate`]: the log is
 /// locked only for this lookup, after the client's signature verified.
-fn in_catalog(portal: &Portal) -> impl FnOnce(&Did) -> bool + '_ {
+pub(super) fn in_catalog(portal: &Portal) -> impl FnOnce(&Did) -> bool + '_ {
     |app| portal.app.service.state().app_name(app).is_some()
 }
 

@@ -2,8 +2,11 @@
 
 mod approval;
 mod client_auth;
+pub mod client_tokens;
+pub mod consents;
 mod error;
 pub mod http;
+pub mod intents;
 mod par;
 mod params;
 mod screen;

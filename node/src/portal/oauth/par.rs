@@ -11,6 +11,7 @@ use consentnet_identity::{Did, Permission, b64url_decode};
 use serde_json::Value;
 
 use super::error::{OAuthCode, OAuthError};
+use super::intents::Intent;
 use super::params::Params;
 use super::server::AuthServer;
 use super::session::{Asked, Decision, Session};
@@ -71,7 +72,11 @@ impl AuthServer {
                 "state is longer than 512 characters",
             ));
         }
-        let mut asked = self.asked(params, &client, now)?;
+        let intent = self.pushed_intent(params, &client, now)?;
+        let mut asked = match &intent {
+            Some(intent) => self.asked_for(params, &client, intent)?,
+            None => self.asked(params, &client, now)?,
+        };
         // The app must be approved here, through a version that registered this redirect.
         let approved: Vec<(String, BTreeSet<Permission>, bool)> = state
             .catalog(&self.bank)
@@ -127,6 +132,7 @@ impl AuthServer {
             code_challenge: challenge.to_owned(),
             csrf: random_hex(16),
             browser: None,
+            intent: intent.map(|i| i.id),
             created: now,
             decision: Decision::Pending,
         };
@@ -160,6 +166,7 @@ impl AuthServer {
         if let Some(scope) = params.get("scope") {
             for value in scope.split(' ').filter(|s| !s.is_empty()) {
                 match value {
+                    "openid" => {}
                     "accounts" => permissions.extend(ACCOUNTS_SCOPE),
                     "payments" => {
                         permissions.insert(Permission::CreateDomesticPayments);
@@ -290,6 +297,77 @@ impl AuthServer {
             accounts,
             purpose,
             valid_until,
+        })
+    }
+}
+
+impl AuthServer {
+    /// The OBIE consent resource a pushed request names, by `openbanking_intent_id` or
+    /// in `claims` (as OBIE clients send it), if any; it must be the app's and waiting.
+    fn pushed_intent(
+        &self,
+        params: &Params,
+        client: &Did,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Intent>, OAuthError> {
+        let from_claims = match params.get("claims") {
+            None => None,
+            Some(text) => {
+                let claims: Value = serde_json::from_str(text)
+                    .map_err(|e| OAuthError::invalid_request(format!("claims is not JSON: {e}")))?;
+                ["id_token", "userinfo"].iter().find_map(|part| {
+                    claims[*part]["openbanking_intent_id"]["value"]
+                        .as_str()
+                        .map(str::to_owned)
+                })
+            }
+        };
+        let Some(id) = params
+            .get("openbanking_intent_id")
+            .map(str::to_owned)
+            .or(from_claims)
+        else {
+            return Ok(None);
+        };
+        self.awaiting_intent(client, &id, now)
+            .map(Some)
+            .ok_or_else(|| {
+                OAuthError::invalid_request(format!(
+                    "openbanking_intent_id {id:?} is not a consent of this app waiting for authorisation"
+                ))
+            })
+    }
+
+    /// What a request for the consent resource `intent` asks: the resource's own terms.
+    fn asked_for(
+        &self,
+        params: &Params,
+        client: &Did,
+        intent: &Intent,
+    ) -> Result<Asked, OAuthError> {
+        if params.get("authorization_details").is_some() {
+            return Err(OAuthError::invalid_details(
+                "a request for a consent resource takes its terms from the resource, not authorization_details",
+            ));
+        }
+        for value in params.get("scope").unwrap_or_default().split(' ') {
+            if !matches!(value, "" | "openid" | "accounts") {
+                return Err(OAuthError::new(
+                    OAuthCode::InvalidScope,
+                    format!("scope {value:?} does not go with an account access consent"),
+                ));
+            }
+        }
+        Ok(Asked {
+            app: client.clone(),
+            app_name: String::new(),
+            app_version: String::new(),
+            bank: self.bank.clone(),
+            permissions: intent.permissions.clone(),
+            payment_limits: None,
+            accounts: None,
+            purpose: "Account access asked for through Open Banking".into(),
+            valid_until: intent.valid_until(),
         })
     }
 }

@@ -1,4 +1,4 @@
-//! The authorization server's state (sessions, seen ids), its metadata, and the small helpers its steps share: tokens, PKCE, constant-time comparison.
+//! The authorization server's state (sessions, seen ids, consent resources, client tokens), its metadata, and the small helpers its steps share: tokens, PKCE, constant-time comparison.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -20,6 +20,8 @@ pub struct AuthServer {
     pub(super) sessions: Mutex<HashMap<String, Session>>,
     pub(super) assertions: Mutex<SeenIds>,
     pub(super) proofs: Mutex<SeenIds>,
+    pub(super) intents: Mutex<super::intents::Intents>,
+    pub(super) client_tokens: Mutex<super::client_tokens::ClientTokens>,
 }
 
 pub(super) fn sha256(text: &str) -> [u8; 32] {
@@ -47,6 +49,8 @@ impl AuthServer {
             sessions: Mutex::default(),
             assertions: Mutex::default(),
             proofs: Mutex::default(),
+            intents: Mutex::default(),
+            client_tokens: Mutex::default(),
         }
     }
 
@@ -67,7 +71,7 @@ impl AuthServer {
             "revocation_endpoint": self.url("/oauth/revoke"),
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
-            "grant_types_supported": ["authorization_code"],
+            "grant_types_supported": ["authorization_code", "client_credentials"],
             "code_challenge_methods_supported": ["S256"],
             "token_endpoint_auth_methods_supported": ["private_key_jwt"],
             "token_endpoint_auth_signing_alg_values_supported": ["EdDSA"],
@@ -75,7 +79,7 @@ impl AuthServer {
             "revocation_endpoint_auth_methods_supported": ["private_key_jwt"],
             "dpop_signing_alg_values_supported": ["EdDSA"],
             "authorization_details_types_supported": [DETAILS_TYPE],
-            "scopes_supported": ["accounts", "payments"],
+            "scopes_supported": ["openid", "accounts", "payments"],
             "authorization_response_iss_parameter_supported": true,
         })
     }

@@ -97,6 +97,8 @@ pub struct Session {
     pub csrf: String,
     /// The browser the request was opened in (a cookie value), once opened.
     pub browser: Option<String>,
+    /// The OBIE consent resource this authorizes, if the app made one first.
+    pub intent: Option<String>,
     /// When the request was pushed.
     pub created: DateTime<Utc>,
     /// Where it stands.

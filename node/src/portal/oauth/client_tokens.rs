@@ -1,0 +1,160 @@
+//! Client credentials (RFC 6749 section 4.4): a short-lived, DPoP-bound token an app uses for its own consent resources, not a client's data; bounded in number, kept only until it expires.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use consentnet_bank_adapter::{ObCode, ObError};
+use consentnet_identity::{Did, PopRequest, verify_pop};
+use serde_json::{Value, json};
+
+use super::LEEWAY_SECS;
+use super::error::{OAuthCode, OAuthError};
+use super::params::Params;
+use super::server::AuthServer;
+use consentnet_identity::util::{lock, random_hex};
+
+/// How long a client credentials token lasts, in seconds.
+pub const CLIENT_TOKEN_LIFETIME_SECS: i64 = 600;
+/// Live client credentials tokens at most, over every app.
+pub const MAX_CLIENT_TOKENS: usize = 10_000;
+/// Live tokens one app may hold; a new one replaces its oldest.
+pub const MAX_CLIENT_TOKENS_PER_APP: usize = 10;
+
+/// A live token: its app and when it expires (seconds).
+#[derive(Debug, Clone)]
+pub struct ClientToken {
+    app: Did,
+    expires: i64,
+}
+
+/// Live tokens by value.
+pub type ClientTokens = HashMap<String, ClientToken>;
+
+fn refused(code: ObCode, message: impl Into<String>) -> ObError {
+    ObError::new(code, message)
+}
+
+impl AuthServer {
+    /// `grant_type=client_credentials` for the authenticated `client`, with a DPoP proof
+    /// by its key: a token for its consent resources.
+    pub(super) fn client_credentials(
+        &self,
+        client: &Did,
+        params: &Params,
+        dpop: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Value, OAuthError> {
+        let scope = params.get("scope").unwrap_or("accounts");
+        for value in scope.split(' ').filter(|s| !s.is_empty()) {
+            if !matches!(value, "accounts" | "openid") {
+                return Err(OAuthError::new(
+                    OAuthCode::InvalidScope,
+                    format!("scope {value:?} is not offered with client credentials; use accounts"),
+                ));
+            }
+        }
+        let proof = dpop.ok_or_else(|| {
+            OAuthError::invalid_dpop("a DPoP proof signed by the app's key is required")
+        })?;
+        let request = PopRequest {
+            method: "POST",
+            url: &self.url("/oauth/token"),
+            access_token: "",
+        };
+        let claims = verify_pop(proof, client, request, now, LEEWAY_SECS)
+            .map_err(|e| OAuthError::invalid_dpop(e.to_string()))?;
+        self.first_proof(client, &claims.jti, now)
+            .map_err(|_| OAuthError::invalid_dpop("the DPoP proof was already used"))?;
+        let token = format!("cc-{}", random_hex(24));
+        let now_secs = now.timestamp();
+        let mut tokens = lock(&self.client_tokens);
+        tokens.retain(|_, t| t.expires > now_secs);
+        let mut own: Vec<(String, i64)> = tokens
+            .iter()
+            .filter(|(_, t)| &t.app == client)
+            .map(|(k, t)| (k.clone(), t.expires))
+            .collect();
+        own.sort_by_key(|(_, expires)| *expires);
+        let surplus = (own.len() + 1).saturating_sub(MAX_CLIENT_TOKENS_PER_APP);
+        for (old, _) in own.into_iter().take(surplus) {
+            tokens.remove(&old);
+        }
+        if tokens.len() >= MAX_CLIENT_TOKENS {
+            return Err(OAuthError::new(
+                OAuthCode::TemporarilyUnavailable,
+                "too many client tokens are live; retry shortly",
+            ));
+        }
+        tokens.insert(
+            token.clone(),
+            ClientToken {
+                app: client.clone(),
+                expires: now_secs + CLIENT_TOKEN_LIFETIME_SECS,
+            },
+        );
+        Ok(json!({
+            "access_token": token,
+            "token_type": "DPoP",
+            "expires_in": CLIENT_TOKEN_LIFETIME_SECS,
+            "scope": "accounts",
+        }))
+    }
+
+    /// The app a consent-resource call comes from: `Authorization: DPoP <client token>`
+    /// and a fresh proof by the app's key for this method and URL.
+    pub fn client_of(
+        &self,
+        authorization: Option<&str>,
+        proof: Option<&str>,
+        method: &str,
+        url: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Did, ObError> {
+        let token = authorization
+            .ok_or_else(|| {
+                refused(
+                    ObCode::MissingAuthorization,
+                    "Authorization: DPoP <client credentials token> is required",
+                )
+            })?
+            .strip_prefix("DPoP ")
+            .ok_or_else(|| {
+                refused(
+                    ObCode::InvalidAuthorization,
+                    "Authorization must be DPoP <client credentials token>",
+                )
+            })?
+            .trim();
+        let app = lock(&self.client_tokens)
+            .get(token)
+            .filter(|t| t.expires > now.timestamp())
+            .map(|t| t.app.clone())
+            .ok_or_else(|| {
+                refused(
+                    ObCode::InvalidAuthorization,
+                    "the client credentials token is unknown or has expired; get a new one",
+                )
+            })?;
+        let proof =
+            proof.ok_or_else(|| refused(ObCode::MissingProof, "a DPoP proof is required"))?;
+        let request = PopRequest {
+            method,
+            url,
+            access_token: token,
+        };
+        let claims =
+            verify_pop(proof, &app, request, now, LEEWAY_SECS).map_err(ObError::from_proof)?;
+        self.first_proof(&app, &claims.jti, now)
+            .map_err(|_| refused(ObCode::ProofReplayed, "the DPoP proof was already used"))?;
+        Ok(app)
+    }
+
+    /// Notes a proof id as used, refusing one seen before.
+    fn first_proof(&self, app: &Did, jti: &str, now: DateTime<Utc>) -> Result<(), OAuthError> {
+        lock(&self.proofs).first_use(
+            &format!("{app} {jti}"),
+            now.timestamp() + LEEWAY_SECS,
+            now.timestamp(),
+        )
+    }
+}
