@@ -472,3 +472,59 @@ fn a_resource_section_with_a_missing_field_or_an_unknown_one_is_refused() {
         assert!(error.contains(named), "{named}: {error}");
     }
 }
+
+#[test]
+fn an_iso_20022_xml_core_passes_the_whole_conformance_suite_and_agrees_with_its_ledger() {
+    let bank = bank();
+    let iso = MappingConnector::new(mapping(
+        "iso20022.toml",
+        &serve(router(Style::Iso, bank.clone())),
+    ));
+    let fixture = fixture(&bank);
+    let all = TransactionQuery {
+        page: 1,
+        page_size: 1_000,
+        ..Default::default()
+    };
+    for (id, _) in bank.account_ids() {
+        let mapped = iso.accounts(std::slice::from_ref(&id)).unwrap();
+        assert_eq!(
+            mapped,
+            bank.accounts(std::slice::from_ref(&id)).unwrap(),
+            "{id}"
+        );
+        let balances = |c: &dyn BankConnector| {
+            c.balances(&id)
+                .unwrap()
+                .iter()
+                .map(|b| {
+                    (
+                        b.kind.clone(),
+                        b.amount.clone(),
+                        b.credit_debit,
+                        b.date_time.timestamp(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(balances(&iso), balances(bank.as_ref()), "balances of {id}");
+        let moves = |c: &dyn BankConnector| {
+            c.transactions(&id, &all)
+                .unwrap()
+                .items
+                .iter()
+                .map(|t| {
+                    (
+                        t.transaction_id.clone(),
+                        t.amount.clone(),
+                        t.credit_debit,
+                        t.information.clone(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(moves(&iso), moves(bank.as_ref()), "transactions of {id}");
+    }
+    // Payments as pain.001, answered by pain.002; a repeat carries the same MsgId.
+    run(&iso, &fixture);
+}

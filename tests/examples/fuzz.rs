@@ -162,7 +162,7 @@ fn entry_target() -> Seeded {
 
 fn mapping_target() -> Seeded {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../bank-adapter/mappings");
-    let seeds = ["berlin-group.toml", "legacy-core.toml"]
+    let seeds = ["berlin-group.toml", "legacy-core.toml", "iso20022.toml"]
         .iter()
         .map(|name| std::fs::read(root.join(name)).unwrap())
         .collect();

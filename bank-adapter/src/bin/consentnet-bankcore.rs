@@ -1,4 +1,4 @@
-//! The `consentnet-bankcore` binary: runs one bank-core simulator (Berlin Group style or legacy style) over a seeded sandbox ledger, for demos and tests of the mapping connector.
+//! The `consentnet-bankcore` binary: runs one bank-core simulator (Berlin Group, legacy or ISO 20022 style) over a seeded sandbox ledger, for demos and tests of the mapping connector.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,6 +34,8 @@ enum StyleArg {
     Berlin,
     /// A legacy core: upper-case fields, pence, dd/mm/yyyy, an API key.
     Legacy,
+    /// An ISO 20022 XML core: camt.052, camt.053, pain.001/002, HTTP Basic.
+    Iso,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -59,12 +61,13 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let Some(style) = cli.style else {
-        anyhow::bail!("give --style berlin or --style legacy");
+        anyhow::bail!("give --style berlin, legacy or iso");
     };
     let style_name = format!("{style:?}").to_lowercase();
     let style = match style {
         StyleArg::Berlin => Style::Berlin,
         StyleArg::Legacy => Style::Legacy,
+        StyleArg::Iso => Style::Iso,
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {

@@ -27,13 +27,20 @@ impl MappingConnector {
         }
     }
 
-    /// A payment from a bank answer; `order` when the caller knows it, else read back.
+    /// A payment from a bank answer (at the operation's `root`, if it has one); `order`
+    /// when the caller knows it, else read back.
     fn payment_from(
         &self,
         op: &Operation,
-        record: &Value,
+        answer: &Value,
         order: Option<&PaymentOrder>,
     ) -> Result<Payment, ConnectorError> {
+        let record = match op.root.as_str() {
+            "" => answer,
+            root => answer
+                .pointer(root)
+                .ok_or_else(|| bad(format!("no payment at {root}")))?,
+        };
         let order = match order {
             Some(order) => order.clone(),
             None => {
@@ -182,7 +189,9 @@ impl BankConnector for MappingConnector {
     ) -> Result<Payment, ConnectorError> {
         let (op, _) = self.payments()?;
         let template = op.body.as_deref().unwrap_or_default();
-        let body = fill(template, order, &op.amount_format);
+        let values = self.values(None, Some(idempotency_key));
+        let body = super::template::fill_body(&fill(template, order, op), &values)
+            .ok_or_else(|| bad("create_payment.body: a placeholder has no value".into()))?;
         let request = super::http::Request {
             op,
             name: "create_payment",

@@ -201,7 +201,7 @@ impl MappingConnector {
     }
 
     /// The template values of a request, from the call this thread serves.
-    fn values<'a>(
+    pub(super) fn values<'a>(
         &'a self,
         core_consent: Option<&'a str>,
         idempotency_key: Option<&'a str>,
@@ -247,7 +247,12 @@ impl MappingConnector {
     fn exchange(&self, request: Request<'_>, values: &Values<'_>) -> Result<Value, Verdict> {
         let (status, body) = self.send(request, values).map_err(Verdict::Error)?;
         if (200..300).contains(&status) {
-            return body.ok_or_else(|| Verdict::Error(bad("not JSON".into())));
+            let what = if request.op.is_xml() {
+                "not XML"
+            } else {
+                "not JSON"
+            };
+            return body.ok_or_else(|| Verdict::Error(bad(what.into())));
         }
         let asked = Asked {
             payment: request.post.is_some_and(|(_, key)| key.is_some()),
@@ -275,10 +280,12 @@ impl MappingConnector {
             let headers = self.headers(request.op, values, refreshed)?;
             let sent = match request.post {
                 Some((json, _)) => {
-                    let mut builder = self
-                        .agent
-                        .post(&url)
-                        .header("content-type", "application/json");
+                    let media = if request.op.is_xml() {
+                        "application/xml"
+                    } else {
+                        "application/json"
+                    };
+                    let mut builder = self.agent.post(&url).header("content-type", media);
                     for (name, value) in &headers {
                         builder = builder.header(name, value);
                     }
@@ -306,7 +313,13 @@ impl MappingConnector {
                         .limit(MAX_ANSWER_BYTES)
                         .read_to_vec()
                         .map_err(|e| bad(e.to_string()))?;
-                    let parsed = serde_json::from_slice(&bytes).ok();
+                    let parsed = if request.op.is_xml() {
+                        std::str::from_utf8(&bytes)
+                            .ok()
+                            .and_then(|text| xml::to_json(text).ok())
+                    } else {
+                        serde_json::from_slice(&bytes).ok()
+                    };
                     if !(500..=599).contains(&status) || attempt >= self.mapping.retries {
                         return Ok((status, parsed));
                     }

@@ -14,6 +14,7 @@ mod operation;
 mod resources;
 pub mod template;
 pub mod tls;
+pub mod xml;
 
 pub use errors::{ErrorOutcome, Errors};
 pub use http::MappingConnector;
@@ -211,6 +212,16 @@ pub struct Operation {
     /// Headers of this operation's requests: name -> template (see [`template`]).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// `json` (the default) or `xml`: how the core's answers and this operation's body
+    /// are written. XML answers are read as a JSON tree (see [`xml`]) for the pointers.
+    pub format: Option<String>,
+}
+
+impl Operation {
+    /// True when the core speaks XML for this operation.
+    pub fn is_xml(&self) -> bool {
+        self.format.as_deref() == Some("xml")
+    }
 }
 
 fn default_date_format() -> String {
@@ -307,9 +318,11 @@ impl Mapping {
                 if !read.path.contains("{payment}") {
                     return Err(error("payment.path: must contain {payment}".into()));
                 }
-                let keyed_header = create.headers.values().any(|v| {
-                    template::uses(v, "idempotency_key") || template::uses(v, "idempotency_uuid")
-                });
+                let keyed = |v: &String| {
+                    v.contains("{idempotency_key}") || v.contains("{idempotency_uuid}")
+                };
+                let keyed_header =
+                    create.headers.values().any(keyed) || create.body.as_ref().is_some_and(keyed);
                 if create
                     .idempotency_header
                     .as_deref()
@@ -317,7 +330,7 @@ impl Mapping {
                     && !keyed_header
                 {
                     return Err(error(
-                        "create_payment.idempotency_header: missing (or a header with {idempotency_key} or {idempotency_uuid})".into(),
+                        "create_payment.idempotency_header: missing (or a header or body with {idempotency_key} or {idempotency_uuid})".into(),
                     ));
                 }
                 let template = create
@@ -335,8 +348,16 @@ impl Mapping {
                     },
                     reference: "ref".into(),
                 };
-                serde_json::from_str::<Value>(&fill(template, &sample, &create.amount_format))
-                    .map_err(|e| error(format!("create_payment.body: not a JSON template: {e}")))?;
+                let filled = fill(template, &sample, create);
+                if create.is_xml() {
+                    xml::to_json(&filled).map_err(|e| {
+                        error(format!("create_payment.body: not an XML template: {e}"))
+                    })?;
+                } else {
+                    serde_json::from_str::<Value>(&filled).map_err(|e| {
+                        error(format!("create_payment.body: not a JSON template: {e}"))
+                    })?;
+                }
             }
             (Some(_), None) => return Err(error("payment: needed with create_payment".into())),
             (None, Some(_)) => return Err(error("create_payment: needed with payment".into())),
@@ -445,13 +466,17 @@ pub(super) fn bad(message: String) -> ConnectorError {
 }
 
 /// The request body from its template: each `{placeholder}` gets the order's value,
-/// escaped for a JSON string (`{amount}` is a bare number in the `minor` format).
-pub(super) fn fill(template: &str, order: &PaymentOrder, amount_format: &str) -> String {
+/// escaped for a JSON string or for XML as the operation's format says (`{amount}` is a
+/// bare number in the `minor` format).
+pub(super) fn fill(template: &str, order: &PaymentOrder, op: &Operation) -> String {
     let escaped = |value: &str| {
+        if op.is_xml() {
+            return xml::escape(value);
+        }
         let quoted = serde_json::to_string(value).unwrap_or_default();
         quoted[1..quoted.len().saturating_sub(1).max(1)].to_owned()
     };
-    let amount = match amount_format {
+    let amount = match op.amount_format.as_str() {
         "minor" => order.amount.minor.to_string(),
         _ => order.amount.decimal(),
     };

@@ -45,6 +45,9 @@ impl Operation {
                 return Err(format!("{section}.values.{field}: no such field"));
             }
         }
+        if !matches!(self.format.as_deref(), None | Some("json") | Some("xml")) {
+            return Err(format!("{section}.format: json or xml"));
+        }
         if !matches!(self.amount_format.as_str(), "decimal" | "minor") {
             return Err(format!("{section}.amount_format: decimal or minor"));
         }
@@ -188,11 +191,24 @@ impl Operation {
     pub(super) fn records<'a>(&self, answer: &'a Value) -> Result<&'a [Value], ConnectorError> {
         let root = if self.root.is_empty() {
             answer
+        } else if self.is_xml() {
+            // In XML a list of none is no element at all.
+            match answer.pointer(&self.root) {
+                Some(root) => root,
+                None => return Ok(&[]),
+            }
         } else {
             answer
                 .pointer(&self.root)
                 .ok_or_else(|| bad(format!("no list at {}", self.root)))?
         };
+        // In XML a list of one is the element itself.
+        if self.is_xml() && root.is_object() {
+            return Ok(std::slice::from_ref(root));
+        }
+        if self.is_xml() && root.is_string() {
+            return Ok(&[]);
+        }
         root.as_array()
             .map(Vec::as_slice)
             .ok_or_else(|| bad(format!("{} is not a list", self.root)))
@@ -202,6 +218,16 @@ impl Operation {
         let Some(pointer) = &self.more else {
             return false;
         };
+        // `!/pointer`: a last-page indicator (ISO 20022 `LastPgInd`): more unless true.
+        if let Some(last) = pointer.strip_prefix('!') {
+            let is_last = match answer.pointer(last) {
+                Some(Value::Bool(flag)) => *flag,
+                Some(Value::String(text)) => text == "true",
+                // No indicator: take it as the last page rather than page forever.
+                _ => true,
+            };
+            return !is_last;
+        }
         !matches!(
             answer.pointer(pointer),
             None | Some(Value::Null) | Some(Value::Bool(false))

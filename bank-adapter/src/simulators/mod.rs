@@ -1,4 +1,4 @@
-//! Two bank-core simulators with deliberately different APIs over the same sandbox ledger: one that follows Berlin Group NextGenPSD2 1.3.9 to the letter, one legacy-style (other paths, field names, date and amount formats, paging, auth).
+//! Three bank-core simulators with deliberately different APIs over the same sandbox ledger: one that follows Berlin Group NextGenPSD2 1.3.9 to the letter, one legacy-style (other paths, field names, date and amount formats, paging, auth), one speaking ISO 20022 XML.
 
 use std::sync::Arc;
 
@@ -14,10 +14,12 @@ use crate::connector::{ConnectorError, CreditDebit};
 use crate::sandbox::SandboxBank;
 
 mod berlin;
+mod iso;
 mod legacy;
 mod legacy_standing;
 
 pub use berlin::{BerlinOptions, berlin_router};
+pub use iso::ISO_CLIENT;
 
 /// The token the Berlin Group simulator expects (`Authorization: Bearer ...`).
 pub const BERLIN_TOKEN: &str = "berlin-sim-token";
@@ -35,6 +37,8 @@ pub enum Style {
     Berlin,
     /// A legacy core: upper-case fields, pence, `dd/mm/yyyy` dates, `pg` paging.
     Legacy,
+    /// An ISO 20022 XML core: camt.052, camt.053, pain.001 and pain.002.
+    Iso,
 }
 
 type Bank = State<Arc<SandboxBank>>;
@@ -64,6 +68,7 @@ pub fn router(style: Style, bank: Arc<SandboxBank>) -> Router {
     match style {
         Style::Berlin => berlin_router(bank, BerlinOptions::default()),
         Style::Legacy => legacy::router(bank),
+        Style::Iso => iso::router(bank),
     }
 }
 
