@@ -67,6 +67,16 @@ pub struct Adapter {
     pub unproven: crate::unproven::UnprovenRefusals,
     /// Each app's rate at this bank.
     pub limits: AppLimits,
+    /// The bank's OBIE consent resources, once its authorization server is up.
+    pub resources: std::sync::OnceLock<Arc<dyn ConsentResources>>,
+}
+
+/// The OBIE payment consent resources the bank's authorization server made: a payment
+/// may name one as its `Data.ConsentId`, as a TSP written for UK Open Banking does.
+pub trait ConsentResources: Send + Sync {
+    /// The consent the payment resource `id` of `app` was authorised into, and the
+    /// initiation it fixed.
+    fn payment_resource(&self, app: &Did, id: &str) -> Option<(ConsentId, Value)>;
 }
 
 /// The unified API's rate limits: one token bucket per app, at the rate the bank's

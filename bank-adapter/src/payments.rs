@@ -21,7 +21,11 @@ use crate::connector::{BankConnector, Money, Payment, PaymentOrder};
 use crate::enforce::Operation;
 use crate::problem::{ObCode, ObError};
 
+mod initiation;
 mod retention;
+
+pub use initiation::initiation_amount;
+use initiation::{named_consent, order};
 
 pub use retention::RETENTION_DAYS;
 
@@ -229,52 +233,8 @@ struct WriteDomestic {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct WriteData {
-    consent_id: String,
-    initiation: Value,
-}
-
-/// The order an OBIE initiation describes, paid from `debtor`.
-fn order(initiation: &Value, debtor: &str) -> Result<PaymentOrder, ObError> {
-    let bad =
-        |what: &str| ObError::new(ObCode::InvalidInitiation, format!("Data.Initiation.{what}"));
-    let text = |value: &Value, what: &str| {
-        value
-            .as_str()
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .ok_or_else(|| bad(what))
-    };
-    for field in ["InstructionIdentification", "EndToEndIdentification"] {
-        let id = text(&initiation[field], field)?;
-        if id.chars().count() > 35 {
-            return Err(bad(field));
-        }
-    }
-    let amount = &initiation["InstructedAmount"];
-    let amount = Money::parse(
-        &text(&amount["Amount"], "InstructedAmount.Amount")?,
-        &text(&amount["Currency"], "InstructedAmount.Currency")?,
-    )
-    .filter(|m| m.minor > 0)
-    .ok_or_else(|| bad("InstructedAmount: a positive decimal amount and an ISO 4217 currency"))?;
-    let creditor = &initiation["CreditorAccount"];
-    let reference = initiation["RemittanceInformation"]["Unstructured"][0]
-        .as_str()
-        .unwrap_or("")
-        .chars()
-        .take(140)
-        .collect();
-    Ok(PaymentOrder {
-        debtor_account: debtor.to_owned(),
-        creditor_scheme: text(&creditor["SchemeName"], "CreditorAccount.SchemeName")?,
-        creditor_identification: text(
-            &creditor["Identification"],
-            "CreditorAccount.Identification",
-        )?,
-        creditor_name: text(&creditor["Name"], "CreditorAccount.Name")?,
-        amount,
-        reference,
-    })
+    pub(super) consent_id: String,
+    pub(super) initiation: Value,
 }
 
 /// The consent's limits, as this bank has counted them, allow `amount` now.
@@ -408,6 +368,7 @@ async fn create(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let ledger = adapter.ledger.clone();
+    let adapter_resources = adapter.resources.get().cloned();
     call.run(move |connector, authorized| {
         let write = parsed.map_err(|e| ObError::new(ObCode::MalformedJson, e.to_string()))?;
         let key = key.filter(|k| (1..=40).contains(&k.len())).ok_or_else(|| {
@@ -417,12 +378,7 @@ async fn create(
             )
         })?;
         let consent = &authorized.consent;
-        if write.data.consent_id != consent.id.to_string() {
-            return Err(ObError::new(
-                ObCode::ConsentIdMismatch,
-                "Data.ConsentId is not the consent in Authorization",
-            ));
-        }
+        named_consent(&adapter_resources, consent, &write.data)?;
         let debtor = debtor_of(&write.data.initiation, consent)?;
         let order = order(&write.data.initiation, &debtor)?;
         pay_once(

@@ -114,6 +114,8 @@ problem_codes! {
         InvalidInitiation = (400, "invalid_initiation"),
         /// The body names another consent than the one presented.
         ConsentIdMismatch = (400, "consent_id_mismatch"),
+        /// The consent resource is not authorised (funds confirmation).
+        ConsentNotAuthorised = (403, "consent_not_authorised"),
         /// The consent names several accounts and the payment none.
         DebtorAccountRequired = (400, "debtor_account_required"),
         /// The body is not sent as `application/json`.

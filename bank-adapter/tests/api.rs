@@ -161,6 +161,7 @@ fn world_with_limits(permissions: &[Permission], limits: Option<PaymentLimits>) 
         check: Default::default(),
         unproven: Default::default(),
         limits: Default::default(),
+        resources: Default::default(),
     });
     World {
         adapter,
@@ -811,6 +812,7 @@ async fn an_app_over_its_rate_gets_429_with_retry_after_and_nothing_is_recorded(
             per_second: 1,
             burst: 2,
         }),
+        resources: Default::default(),
     });
     assert_eq!(w.get("/accounts").await.0, StatusCode::OK);
     assert_eq!(w.get("/accounts").await.0, StatusCode::OK);
@@ -906,6 +908,7 @@ async fn the_payment_ledger_survives_a_restart_from_its_journal() {
             check: Default::default(),
             unproven: Default::default(),
             limits: Default::default(),
+            resources: Default::default(),
         })
     };
     w.adapter = reopen(&w);

@@ -1210,3 +1210,221 @@ fn a_uk_open_banking_client_makes_an_account_access_consent_has_it_authorised_re
         "{body}"
     );
 }
+
+/// The bank's decision approving `app` 1.0.0 for balances and payments.
+fn approve_payments(bank: &Bank, app: &KeyPair) {
+    use consentnet_consent_chain::event::{AppAction, AppDecision};
+    let key = node_key(&bank._consortium.nodes[0]);
+    let mut permissions = consentnet_tests::balance_permissions();
+    permissions.insert(consentnet_identity::Permission::CreateDomesticPayments);
+    let decision = AppDecision {
+        bank: key.did().clone(),
+        app: app.did().clone(),
+        version: "1.0.0".into(),
+        action: AppAction::Approve {
+            permissions,
+            rate_limit: None,
+            origins: Default::default(),
+        },
+        time: u64::try_from(Utc::now().timestamp_millis()).unwrap(),
+    };
+    let mut body =
+        serde_json::to_value(consentnet_consent_chain::Event::app_decided(&key, decision)).unwrap();
+    body.as_object_mut().unwrap().remove("type");
+    let (status, answer) = http_post_json(&format!("{}/v1/apps/decisions", bank.url), &body);
+    assert_eq!(status, 201, "{answer}");
+}
+
+/// A domestic payment of `initiation` naming `named` as its consent, under `token`.
+fn pay_under(
+    bank: &Bank,
+    app: &KeyPair,
+    token: &str,
+    named: &str,
+    initiation: &Value,
+    key: &str,
+) -> (u16, Value) {
+    let url = format!("{}/open-banking/v4.0/pisp/domestic-payments", bank.url);
+    let proof = sign_pop(
+        app,
+        PopRequest {
+            method: "POST",
+            url: &url,
+            access_token: token,
+        },
+        Utc::now(),
+    );
+    let body = json!({ "Data": { "ConsentId": named, "Initiation": initiation }, "Risk": {} });
+    let mut response = consentnet_tests::forms::agent()
+        .post(&url)
+        .header("authorization", &format!("DPoP {token}"))
+        .header("dpop", &proof)
+        .header("x-consentnet-app-version", "1.0.0")
+        .header("x-idempotency-key", key)
+        .header("content-type", "application/json")
+        .send(body.to_string())
+        .unwrap();
+    let status = response.status().as_u16();
+    (
+        status,
+        serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap(),
+    )
+}
+
+#[test]
+fn a_uk_open_banking_client_makes_a_payment_consent_has_it_authorised_confirms_funds_and_pays_once()
+{
+    let bank = bank();
+    let app = &bank.app;
+    let client = KeyPair::generate();
+    link_client(
+        &bank._consortium.nodes[0],
+        &bank.process,
+        &client,
+        &[&bank.account],
+    );
+    let token = client_token(&bank, app);
+    let initiation = json!({
+        "InstructionIdentification": "INSTR-9", "EndToEndIdentification": "E2E-9",
+        "InstructedAmount": { "Amount": "12.50", "Currency": "GBP" },
+        "DebtorAccount": { "SchemeName": "UK.OBIE.SortCodeAccountNumber", "Identification": bank.account },
+        "CreditorAccount": { "SchemeName": "UK.OBIE.SortCodeAccountNumber", "Identification": "40123412345678", "Name": "Landlord Ltd" },
+    });
+    let asked = json!({ "Data": { "Initiation": initiation }, "Risk": {} });
+    let call = |method: &str, path: &str, body: Option<&Value>| {
+        let url = format!(
+            "{}/open-banking/v4.0/pisp/domestic-payment-consents{path}",
+            bank.url
+        );
+        let proof = sign_pop(
+            app,
+            PopRequest {
+                method,
+                url: &url,
+                access_token: &token,
+            },
+            Utc::now(),
+        );
+        let agent = consentnet_tests::forms::agent();
+        let sent = match body {
+            Some(body) => agent
+                .post(&url)
+                .header("authorization", &format!("DPoP {token}"))
+                .header("dpop", &proof)
+                .header("content-type", "application/json")
+                .send(body.to_string()),
+            None => agent
+                .get(&url)
+                .header("authorization", &format!("DPoP {token}"))
+                .header("dpop", &proof)
+                .call(),
+        };
+        let mut response = sent.unwrap();
+        let status = response.status().as_u16();
+        (
+            status,
+            serde_json::from_str::<Value>(&response.body_mut().read_to_string().unwrap())
+                .unwrap_or(Value::Null),
+        )
+    };
+    // The bank has not allowed this app payments yet.
+    let (status, body) = call("POST", "", Some(&asked));
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (403, Some("permission_not_allowed_for_app")),
+        "{body}"
+    );
+    approve_payments(&bank, app);
+    let (status, made) = call("POST", "", Some(&asked));
+    assert_eq!(status, 201, "{made}");
+    assert_eq!(made["Data"]["Status"], "AWAU");
+    assert_eq!(made["Data"]["Initiation"], initiation);
+    let intent = made["Data"]["ConsentId"].as_str().unwrap().to_owned();
+    let (status, body) = call("GET", &format!("/{intent}/funds-confirmation"), None);
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (403, Some("consent_not_authorised")),
+        "{body}"
+    );
+
+    // Authorised for exactly that payment: its amount, from its account.
+    let par = push(
+        &bank,
+        app,
+        &[
+            ("authorization_details", ""),
+            ("scope", "openid payments"),
+            ("openbanking_intent_id", &intent),
+        ],
+    );
+    assert_eq!(par.status, 201, "{}", par.body);
+    let (url, handle) = authorize_url(&bank, app, &par);
+    let (_, pending) = http_get(&format!("{}/oauth/requests/{handle}", bank.url));
+    let pending: Value = serde_json::from_str(&pending).unwrap();
+    let details = &pending["authorization_details"][0];
+    assert_eq!(details["permissions"], json!(["CreateDomesticPayments"]));
+    assert_eq!(
+        details["payment_limits"]["maxPerPayment"], "12.50",
+        "{details}"
+    );
+    assert_eq!(details["accounts"], json!([bank.account]));
+    let page = get(&url, None);
+    let cookie = cookie_pair(page.set_cookie.as_deref().unwrap());
+    let terms = ConsentTerms {
+        app: app.did().clone(),
+        bank: bank.did.clone(),
+        accounts: vec![bank.account.clone()],
+        permissions: [consentnet_identity::Permission::CreateDomesticPayments].into(),
+        payment_limits: Some(consentnet_identity::consent::PaymentLimits {
+            currency: "GBP".into(),
+            max_per_payment: "12.50".into(),
+            max_per_period: Some("12.50".into()),
+            period: Some(consentnet_identity::consent::Period::Year),
+        }),
+        purpose: details["purpose"].as_str().unwrap().to_owned(),
+        valid_from: Utc::now(),
+        valid_until: Utc::now() + chrono::Duration::days(30),
+        proof_key: None,
+    };
+    let credential = block_on(issue_consent(&client, &terms)).unwrap().credential;
+    let (status, body) = http_post_json(
+        &format!("{}/oauth/requests/{handle}/approve", bank.url),
+        &credential,
+    );
+    assert_eq!(status, 201, "{body}");
+    let consent_id = body["consent_id"].as_str().unwrap().to_owned();
+    assert_eq!(get(&url, Some(&cookie)).status, 303);
+    let (_, authorised) = call("GET", &format!("/{intent}"), None);
+    assert_eq!(authorised["Data"]["Status"], "AUTH", "{authorised}");
+    let (status, funds) = call("GET", &format!("/{intent}/funds-confirmation"), None);
+    assert_eq!(status, 200, "{funds}");
+    assert_eq!(
+        funds["Data"]["FundsAvailableResult"]["FundsAvailable"],
+        true
+    );
+
+    // The payment names the resource, as UK Open Banking clients do, and must repeat
+    // its initiation; the consent allows that one payment only.
+    let mut other = initiation.clone();
+    other["InstructedAmount"]["Amount"] = json!("1.00");
+    let (status, body) = pay_under(&bank, app, &consent_id, &intent, &other, "k-0");
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (400, Some("invalid_initiation")),
+        "{body}"
+    );
+    let (status, body) = pay_under(&bank, app, &consent_id, &intent, &initiation, "k-1");
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = pay_under(&bank, app, &consent_id, &intent, &initiation, "k-2");
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (403, Some("payment_limit_exceeded")),
+        "{body}"
+    );
+    let (status, body) = pay_under(&bank, app, &consent_id, "dpc-unknown", &initiation, "k-3");
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (400, Some("consent_id_mismatch")),
+        "{body}"
+    );
+}

@@ -144,6 +144,7 @@ pub fn start(
         check: Default::default(),
         unproven: Default::default(),
         limits: AppLimits::new(app_rate),
+        resources: Default::default(),
     });
     let problem = ConnectorProblem::default();
     let watcher = watch_connectors(

@@ -49,8 +49,13 @@ pub fn surfaces(
         public = public.merge(routes);
     }
     if config.portal.enabled {
+        let server = Arc::new(AuthServer::new(public_url, state.service.did().clone()));
+        if let Some(bank) = &state.bank {
+            // A payment may name the payment consent resource it was authorised through.
+            let _ = bank.adapter.resources.set(server.clone());
+        }
         let portal = Portal {
-            server: Arc::new(AuthServer::new(public_url, state.service.did().clone())),
+            server,
             app: state,
             web: Arc::default(),
             console: Arc::default(),

@@ -46,10 +46,12 @@ impl AuthServer {
     ) -> Result<Value, OAuthError> {
         let scope = params.get("scope").unwrap_or("accounts");
         for value in scope.split(' ').filter(|s| !s.is_empty()) {
-            if !matches!(value, "accounts" | "openid") {
+            if !matches!(value, "accounts" | "payments" | "openid") {
                 return Err(OAuthError::new(
                     OAuthCode::InvalidScope,
-                    format!("scope {value:?} is not offered with client credentials; use accounts"),
+                    format!(
+                        "scope {value:?} is not offered with client credentials; use accounts or payments"
+                    ),
                 ));
             }
         }
@@ -96,7 +98,7 @@ impl AuthServer {
             "access_token": token,
             "token_type": "DPoP",
             "expires_in": CLIENT_TOKEN_LIFETIME_SECS,
-            "scope": "accounts",
+            "scope": scope,
         }))
     }
 

@@ -1,4 +1,4 @@
-//! The OBIE account access consent resources over HTTP (`POST`, `GET`, `DELETE /open-banking/v4.0/aisp/account-access-consents`): the app's client credentials token and proof checked, OBIE bodies and errors with the interaction id, and a deleted authorised consent revoked on the log.
+//! The OBIE consent resources over HTTP: account access (`POST`, `GET`, `DELETE /aisp/account-access-consents`) and domestic payment (`POST`, `GET /pisp/domestic-payment-consents`, and its funds confirmation); the app's client credentials token and proof checked, OBIE bodies and errors with the interaction id, a deleted authorised consent revoked on the log.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -7,29 +7,69 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use consentnet_bank_adapter::api::is_json;
+use consentnet_bank_adapter::connector::CreditDebit;
 use consentnet_bank_adapter::fapi::{answer, refusal};
 use consentnet_bank_adapter::{ObCode, ObError};
 use consentnet_identity::Did;
 use serde_json::{Value, json};
 
 use super::http::revoke_on_log;
-use super::intents::Intent;
+use super::intents::{Intent, Stage};
 use crate::portal::state::Portal;
 
-/// Where the resources live.
+/// Where the account access consent resources live.
 pub const CONSENTS_PATH: &str = "/open-banking/v4.0/aisp/account-access-consents";
+/// Where the domestic payment consent resources live.
+pub const PAYMENT_CONSENTS_PATH: &str = "/open-banking/v4.0/pisp/domestic-payment-consents";
 /// The largest request body taken, in bytes.
 pub const MAX_CONSENT_BODY: usize = 64 * 1024;
 
+/// Which resource a route serves.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Access,
+    Payment,
+}
+
+impl Kind {
+    fn path(self) -> &'static str {
+        match self {
+            Kind::Access => CONSENTS_PATH,
+            Kind::Payment => PAYMENT_CONSENTS_PATH,
+        }
+    }
+
+    fn of(intent: &Intent) -> Self {
+        if intent.initiation.is_some() {
+            Kind::Payment
+        } else {
+            Kind::Access
+        }
+    }
+}
+
 /// The resources' routes, with the FAPI header checks every OBIE endpoint has.
 pub fn routes(portal: Portal) -> Router {
+    let one = |kind: Kind| format!("{}/{{ConsentId}}", kind.path());
     Router::new()
-        .route(CONSENTS_PATH, post(create))
+        .route(CONSENTS_PATH, post(|s, h, b| create(s, h, b, Kind::Access)))
         .route(
-            &format!("{CONSENTS_PATH}/{{ConsentId}}"),
-            get(read).delete(delete),
+            &one(Kind::Access),
+            get(|s, p, h| read(s, p, h, Kind::Access)).delete(delete),
+        )
+        .route(
+            PAYMENT_CONSENTS_PATH,
+            post(|s, h, b| create(s, h, b, Kind::Payment)),
+        )
+        .route(
+            &one(Kind::Payment),
+            get(|s, p, h| read(s, p, h, Kind::Payment)),
+        )
+        .route(
+            &format!("{}/funds-confirmation", one(Kind::Payment)),
+            get(funds),
         )
         .layer(axum::middleware::from_fn(
             consentnet_bank_adapter::fapi::headers,
@@ -52,16 +92,44 @@ fn caller(
         .client_of(header("authorization"), header("dpop"), method, &url, now)
 }
 
+/// The caller's resource `id` of `kind`, for `method` on `suffix` after its path.
+fn own(
+    portal: &Portal,
+    headers: &HeaderMap,
+    (method, kind, id, suffix): (&str, Kind, &str, &str),
+    now: DateTime<Utc>,
+) -> Result<Intent, ObError> {
+    let path = format!("{}/{id}{suffix}", kind.path());
+    let app = caller(portal, headers, method, &path, now)?;
+    portal
+        .server
+        .intent(&app, id, now)
+        .ok()
+        .filter(|intent| {
+            matches!(
+                (Kind::of(intent), kind),
+                (Kind::Access, Kind::Access) | (Kind::Payment, Kind::Payment)
+            )
+        })
+        .ok_or_else(|| {
+            ObError::new(
+                ObCode::ResourceNotFound,
+                format!("no consent resource {id} of this app here"),
+            )
+        })
+}
+
 /// The resource's OBIE answer.
 fn body(portal: &Portal, intent: &Intent, now: DateTime<Utc>) -> Value {
     let data = portal
         .app
         .service
         .read(|replica| intent.data(replica.state(), now));
+    let path = Kind::of(intent).path();
     json!({
         "Data": data,
         "Risk": {},
-        "Links": { "Self": portal.server.url(&format!("{CONSENTS_PATH}/{}", intent.id)) },
+        "Links": { "Self": portal.server.url(&format!("{path}/{}", intent.id)) },
         "Meta": {},
     })
 }
@@ -71,10 +139,11 @@ async fn create(
     State(portal): State<Portal>,
     headers: HeaderMap,
     bytes: Result<Bytes, BytesRejection>,
+    kind: Kind,
 ) -> Response {
     let now = Utc::now();
     let made = (|| {
-        let app = caller(&portal, &headers, "POST", CONSENTS_PATH, now)?;
+        let app = caller(&portal, &headers, "POST", kind.path(), now)?;
         if !is_json(&headers) {
             return Err(ObError::new(
                 ObCode::UnsupportedMediaType,
@@ -90,10 +159,15 @@ async fn create(
         }
         let request: Value = consentnet_identity::strict::from_slice(&bytes)
             .map_err(|e| ObError::new(ObCode::MalformedJson, e.to_string()))?;
-        portal.app.service.read(|replica| {
-            portal
+        portal.app.service.read(|replica| match kind {
+            Kind::Access => portal
                 .server
-                .create_intent(replica.state(), &app, &request, now)
+                .create_intent(replica.state(), &app, &request, now),
+            Kind::Payment => {
+                portal
+                    .server
+                    .create_payment_intent(replica.state(), &app, &request, now)
+            }
         })
     })();
     match made {
@@ -102,32 +176,30 @@ async fn create(
     }
 }
 
-/// `GET`: the resource as it stands, the log deciding `AUTH`, `EXPD` or `CANC`.
+/// `GET`: the resource as it stands, the log deciding what became of its consent.
 async fn read(
     State(portal): State<Portal>,
     Path(id): Path<String>,
     headers: HeaderMap,
+    kind: Kind,
 ) -> Response {
     let now = Utc::now();
-    let path = format!("{CONSENTS_PATH}/{id}");
-    let found = caller(&portal, &headers, "GET", &path, now)
-        .and_then(|app| portal.server.intent(&app, &id, now));
-    match found {
+    match own(&portal, &headers, ("GET", kind, &id, ""), now) {
         Ok(intent) => answer(&headers, StatusCode::OK, body(&portal, &intent, now)),
         Err(error) => refusal(&headers, error),
     }
 }
 
-/// `DELETE`: cancels a waiting resource, or revokes its consent on the log.
+/// `DELETE` (account access): cancels a waiting resource, or revokes its consent on the
+/// log.
 async fn delete(
     State(portal): State<Portal>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
     let now = Utc::now();
-    let path = format!("{CONSENTS_PATH}/{id}");
-    let deleted = caller(&portal, &headers, "DELETE", &path, now)
-        .and_then(|app| portal.server.delete_intent(&app, &id, now));
+    let deleted = own(&portal, &headers, ("DELETE", Kind::Access, &id, ""), now)
+        .and_then(|intent| portal.server.delete_intent(&intent.app, &id, now));
     let revoke = match deleted {
         Ok(revoke) => revoke,
         Err(error) => return refusal(&headers, error),
@@ -147,4 +219,82 @@ async fn delete(
     }
     // No body; the FAPI layer adds the interaction id.
     StatusCode::NO_CONTENT.into_response()
+}
+
+/// `GET .../funds-confirmation`: whether the paying account holds the payment's amount
+/// now, for an authorised payment consent.
+async fn funds(
+    State(portal): State<Portal>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let now = Utc::now();
+    let checked = own(
+        &portal,
+        &headers,
+        ("GET", Kind::Payment, &id, "/funds-confirmation"),
+        now,
+    )
+    .and_then(|intent| debtor_and_amount(&portal, &intent));
+    let (debtor, amount) = match checked {
+        Ok(found) => found,
+        Err(error) => return refusal(&headers, error),
+    };
+    let Some(bank) = portal.app.bank.as_ref() else {
+        return refusal(&headers, ObError::new(ObCode::NotFound, "not a bank node"));
+    };
+    let connector = bank.adapter.connector();
+    let balances = tokio::task::spawn_blocking(move || connector.balances(&debtor)).await;
+    let available = match balances {
+        Ok(Ok(list)) => list
+            .iter()
+            .find(|b| b.kind == "InterimAvailable" && b.amount.currency == amount.currency)
+            .map(|b| match b.credit_debit {
+                CreditDebit::Credit => b.amount.minor,
+                CreditDebit::Debit => -b.amount.minor,
+            }),
+        Ok(Err(error)) => return refusal(&headers, error.into()),
+        Err(error) => {
+            return refusal(
+                &headers,
+                ObError::new(ObCode::BankUnavailable, error.to_string()),
+            );
+        }
+    };
+    let result = json!({ "Data": { "FundsAvailableResult": {
+        "FundsAvailableDateTime": now.to_rfc3339_opts(SecondsFormat::Secs, false),
+        "FundsAvailable": available.is_some_and(|minor| minor >= amount.minor),
+    }}, "Links": { "Self": portal.server.url(&format!("{PAYMENT_CONSENTS_PATH}/{id}/funds-confirmation")) }, "Meta": {} });
+    answer(&headers, StatusCode::OK, result)
+}
+
+/// The paying account and amount of an authorised payment consent.
+fn debtor_and_amount(
+    portal: &Portal,
+    intent: &Intent,
+) -> Result<(String, consentnet_bank_adapter::connector::Money), ObError> {
+    let Stage::Authorised(consent) = intent.stage else {
+        return Err(ObError::new(
+            ObCode::ConsentNotAuthorised,
+            "funds are confirmed only for an authorised payment consent",
+        ));
+    };
+    let initiation = intent.initiation.clone().unwrap_or_default();
+    let amount = consentnet_bank_adapter::payments::initiation_amount(&initiation)?;
+    let debtor = match initiation["DebtorAccount"]["Identification"].as_str() {
+        Some(debtor) => debtor.to_owned(),
+        None => portal
+            .app
+            .service
+            .read(|replica| {
+                replica
+                    .state()
+                    .consent(&consent)
+                    .and_then(|c| c.terms.accounts.first().cloned())
+            })
+            .ok_or_else(|| {
+                ObError::new(ObCode::ResourceNotFound, "the consent names no account")
+            })?,
+    };
+    Ok((debtor, amount))
 }

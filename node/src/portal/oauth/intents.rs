@@ -1,4 +1,4 @@
-//! OBIE account access consent resources: a TSP's request for access waiting for the client (`AWAU`), the consent on the log the client signed for it (`AUTH`, then `EXPD` or `CANC` as the log says), a refusal (`RJCT`); bounded in number and kept only while they can still matter.
+//! OBIE consent resources (account access, and domestic payment): a TSP's request waiting for the client (`AWAU`), the consent on the log the client signed for it (`AUTH`, then as the log says), a refusal (`RJCT`); bounded in number and kept only while they can still matter.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -53,6 +53,8 @@ pub struct Intent {
     pub updated: DateTime<Utc>,
     /// Where it stands.
     pub stage: Stage,
+    /// For a domestic payment consent: the initiation the payment must repeat.
+    pub initiation: Option<Value>,
 }
 
 impl Intent {
@@ -75,8 +77,17 @@ impl Intent {
         }
     }
 
-    /// The OBIE status code and when it last changed, as the log says now.
+    /// The OBIE status code and when it last changed, as the log says now. A payment
+    /// consent knows only `AWAU`, `AUTH` and `RJCT`: one no longer usable is `RJCT`.
     fn status(&self, state: &State, now: DateTime<Utc>) -> (&'static str, DateTime<Utc>) {
+        let (code, at) = self.access_status(state, now);
+        match (self.initiation.is_some(), code) {
+            (true, "EXPD" | "CANC") => ("RJCT", at),
+            _ => (code, at),
+        }
+    }
+
+    fn access_status(&self, state: &State, now: DateTime<Utc>) -> (&'static str, DateTime<Utc>) {
         match &self.stage {
             Stage::Awaiting if now > self.created + Duration::seconds(AWAITING_LIFETIME_SECS) => (
                 "EXPD",
@@ -102,8 +113,11 @@ impl Intent {
             "CreationDateTime": time(self.created),
             "Status": status,
             "StatusUpdateDateTime": time(changed),
-            "Permissions": self.permissions,
         });
+        match &self.initiation {
+            Some(initiation) => data["Initiation"] = initiation.clone(),
+            None => data["Permissions"] = json!(self.permissions),
+        }
         if let Some(expiration) = self.expiration {
             data["ExpirationDateTime"] = json!(time(expiration));
         }
@@ -193,6 +207,73 @@ impl AuthServer {
         now: DateTime<Utc>,
     ) -> Result<Intent, ObError> {
         let (permissions, expiration) = read_request(body, now)?;
+        self.allowed(state, app, &permissions)?;
+        self.keep(Intent {
+            id: format!("aac-{}", random_hex(16)),
+            app: app.clone(),
+            permissions,
+            expiration,
+            created: now,
+            updated: now,
+            stage: Stage::Awaiting,
+            initiation: None,
+        })
+    }
+
+    /// `app` asks to make one domestic payment: a new resource waiting for the client.
+    /// The initiation is checked as the payment will be, and the bank must allow the app
+    /// payments.
+    pub fn create_payment_intent(
+        &self,
+        state: &State,
+        app: &Did,
+        body: &Value,
+        now: DateTime<Utc>,
+    ) -> Result<Intent, ObError> {
+        let data = body
+            .get("Data")
+            .and_then(Value::as_object)
+            .ok_or_else(|| bad("Data is required: an object with Initiation"))?;
+        if body.get("Risk").is_none_or(|r| !r.is_object()) {
+            return Err(bad("Risk is required: an object"));
+        }
+        for field in data.keys() {
+            if !matches!(
+                field.as_str(),
+                "Initiation" | "Authorisation" | "SCASupportData" | "ReadRefundAccount"
+            ) {
+                return Err(bad(format!(
+                    "Data.{field}: not a field of OBWriteDomesticConsent4"
+                )));
+            }
+        }
+        let initiation = data
+            .get("Initiation")
+            .filter(|i| i.is_object())
+            .cloned()
+            .ok_or_else(|| bad("Data.Initiation is required"))?;
+        consentnet_bank_adapter::payments::initiation_amount(&initiation)?;
+        let permissions = BTreeSet::from([Permission::CreateDomesticPayments]);
+        self.allowed(state, app, &permissions)?;
+        self.keep(Intent {
+            id: format!("dpc-{}", random_hex(16)),
+            app: app.clone(),
+            permissions,
+            expiration: None,
+            created: now,
+            updated: now,
+            stage: Stage::Awaiting,
+            initiation: Some(initiation),
+        })
+    }
+
+    /// Refuses unless an approved version of `app` may use every permission asked.
+    fn allowed(
+        &self,
+        state: &State,
+        app: &Did,
+        permissions: &BTreeSet<Permission>,
+    ) -> Result<(), ObError> {
         let allowed = state
             .catalog(&self.bank)
             .into_iter()
@@ -201,21 +282,19 @@ impl AuthServer {
                 Some(AppAction::Approve { permissions: p, .. }) => permissions.is_subset(&p),
                 _ => false,
             });
-        if !allowed {
-            return Err(ObError::new(
+        if allowed {
+            Ok(())
+        } else {
+            Err(ObError::new(
                 ObCode::PermissionNotAllowedForApp,
                 "this bank allows no approved version of the app every permission asked",
-            ));
+            ))
         }
-        let intent = Intent {
-            id: format!("aac-{}", random_hex(16)),
-            app: app.clone(),
-            permissions,
-            expiration,
-            created: now,
-            updated: now,
-            stage: Stage::Awaiting,
-        };
+    }
+
+    /// Keeps a new resource, within the bounds.
+    fn keep(&self, intent: Intent) -> Result<Intent, ObError> {
+        let (app, now) = (&intent.app, intent.created);
         let mut intents = lock(&self.intents);
         intents.retain(|_, i| !i.gone(now));
         let awaiting = intents
@@ -242,7 +321,7 @@ impl AuthServer {
             .ok_or_else(|| {
                 ObError::new(
                     ObCode::ResourceNotFound,
-                    format!("no account access consent {id} of this app"),
+                    format!("no consent resource {id} of this app"),
                 )
             })
     }
@@ -296,6 +375,17 @@ impl AuthServer {
 
 /// `HashMap` of resources by id.
 pub type Intents = HashMap<String, Intent>;
+
+impl consentnet_bank_adapter::api::ConsentResources for AuthServer {
+    fn payment_resource(&self, app: &Did, id: &str) -> Option<(ConsentId, Value)> {
+        let intents = lock(&self.intents);
+        let intent = intents.get(id).filter(|i| &i.app == app)?;
+        match (&intent.stage, &intent.initiation) {
+            (Stage::Authorised(consent), Some(initiation)) => Some((*consent, initiation.clone())),
+            _ => None,
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

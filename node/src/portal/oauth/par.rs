@@ -351,14 +351,14 @@ impl AuthServer {
             ));
         }
         for value in params.get("scope").unwrap_or_default().split(' ') {
-            if !matches!(value, "" | "openid" | "accounts") {
+            if !matches!(value, "" | "openid" | "accounts" | "payments") {
                 return Err(OAuthError::new(
                     OAuthCode::InvalidScope,
-                    format!("scope {value:?} does not go with an account access consent"),
+                    format!("scope {value:?} does not go with a consent resource"),
                 ));
             }
         }
-        Ok(Asked {
+        let mut asked = Asked {
             app: client.clone(),
             app_name: String::new(),
             app_version: String::new(),
@@ -368,7 +368,30 @@ impl AuthServer {
             accounts: None,
             purpose: "Account access asked for through Open Banking".into(),
             valid_until: intent.valid_until(),
-        })
+        };
+        if let Some(initiation) = &intent.initiation {
+            // One payment: exactly its amount, once a year at most.
+            let amount = consentnet_bank_adapter::payments::initiation_amount(initiation)
+                .map_err(|e| OAuthError::invalid_details(e.message))?;
+            asked.payment_limits = Some(PaymentLimits {
+                currency: amount.currency.clone(),
+                max_per_payment: amount.decimal(),
+                max_per_period: Some(amount.decimal()),
+                period: Some(Period::Year),
+            });
+            asked.accounts = initiation["DebtorAccount"]["Identification"]
+                .as_str()
+                .map(|debtor| vec![debtor.to_owned()]);
+            asked.purpose = format!(
+                "Pay {} {} to {}",
+                amount.decimal(),
+                amount.currency,
+                initiation["CreditorAccount"]["Name"]
+                    .as_str()
+                    .unwrap_or("the payee")
+            );
+        }
+        Ok(asked)
     }
 }
 
