@@ -129,18 +129,27 @@ fn bad(message: impl Into<String>) -> ObError {
     ObError::new(ObCode::InvalidConsentRequest, message)
 }
 
+/// A consent request's `Data` object (which must hold `holding`), with `Risk` present.
+fn data_of<'a>(
+    body: &'a Value,
+    holding: &str,
+) -> Result<&'a serde_json::Map<String, Value>, ObError> {
+    let data = body
+        .get("Data")
+        .and_then(Value::as_object)
+        .ok_or_else(|| bad(format!("Data is required: an object with {holding}")))?;
+    if body.get("Risk").is_none_or(|r| !r.is_object()) {
+        return Err(bad("Risk is required: an object"));
+    }
+    Ok(data)
+}
+
 /// The permissions and expiration of an `OBReadConsent1` body.
 fn read_request(
     body: &Value,
     now: DateTime<Utc>,
 ) -> Result<(BTreeSet<Permission>, Option<DateTime<Utc>>), ObError> {
-    let data = body
-        .get("Data")
-        .and_then(Value::as_object)
-        .ok_or_else(|| bad("Data is required: an object with Permissions"))?;
-    if body.get("Risk").is_none_or(|r| !r.is_object()) {
-        return Err(bad("Risk is required: an object"));
-    }
+    let data = data_of(body, "Permissions")?;
     for field in data.keys() {
         match field.as_str() {
             "Permissions" | "ExpirationDateTime" => {}
@@ -230,13 +239,7 @@ impl AuthServer {
         body: &Value,
         now: DateTime<Utc>,
     ) -> Result<Intent, ObError> {
-        let data = body
-            .get("Data")
-            .and_then(Value::as_object)
-            .ok_or_else(|| bad("Data is required: an object with Initiation"))?;
-        if body.get("Risk").is_none_or(|r| !r.is_object()) {
-            return Err(bad("Risk is required: an object"));
-        }
+        let data = data_of(body, "Initiation")?;
         for field in data.keys() {
             if !matches!(
                 field.as_str(),
