@@ -19,6 +19,7 @@ pub mod operation;
 pub mod payments;
 pub mod problem;
 pub mod sandbox;
+pub mod schema;
 pub mod signatures;
 pub mod simulators;
 pub mod unproven;

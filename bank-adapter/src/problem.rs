@@ -114,6 +114,9 @@ problem_codes! {
         InvalidInitiation = (400, "invalid_initiation"),
         /// The body names another consent than the one presented.
         ConsentIdMismatch = (400, "consent_id_mismatch"),
+        /// No consent resource of the calling app has that id (another app's answers
+        /// the same).
+        ConsentResourceUnknown = (403, "consent_resource_unknown"),
         /// The consent resource is not authorised (funds confirmation).
         ConsentNotAuthorised = (403, "consent_not_authorised"),
         /// The consent names several accounts and the payment none.

@@ -125,3 +125,46 @@ pub fn admin_session(page_url: &str, token: &str) -> (String, String, String) {
         .to_owned();
     (cookie, csrf, html)
 }
+
+/// A client credentials token for `app` at the bank whose public URL is `bank_url`
+/// (`private_key_jwt` and a DPoP proof by the app's key), for `scope`.
+pub fn client_token(bank_url: &str, app: &consentnet_identity::KeyPair, scope: &str) -> String {
+    let token_url = format!("{bank_url}/oauth/token");
+    let now = chrono::Utc::now();
+    let jti = consentnet_identity::util::random_hex(16);
+    let assertion = consentnet_identity::jose::sign_jws(
+        app,
+        &serde_json::json!({ "typ": "JWT" }),
+        &serde_json::json!({
+            "iss": app.did(), "sub": app.did(), "aud": token_url,
+            "iat": now.timestamp(), "exp": now.timestamp() + 60, "jti": jti,
+        }),
+    );
+    let proof = consentnet_identity::sign_pop(
+        app,
+        consentnet_identity::PopRequest {
+            method: "POST",
+            url: &token_url,
+            access_token: "",
+        },
+        now,
+    );
+    let answer = post_form(
+        &token_url,
+        &[("dpop", &proof)],
+        &[
+            ("grant_type", "client_credentials"),
+            ("scope", scope),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", &assertion),
+        ],
+    );
+    assert_eq!(answer.status, 200, "client credentials: {}", answer.body);
+    answer.body["access_token"]
+        .as_str()
+        .expect("an access token")
+        .to_owned()
+}

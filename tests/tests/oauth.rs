@@ -979,25 +979,6 @@ fn with_a_key_kept_in_the_browser_a_client_links_approves_and_signs_in_without_t
     );
 }
 
-/// A client credentials token for `app`, bound to its key.
-fn client_token(bank: &Bank, app: &KeyPair) -> String {
-    let token_url = format!("{}/oauth/token", bank.url);
-    let assertion = assertion(app, &token_url, 60);
-    let answer = post_form(
-        &token_url,
-        &[("dpop", &dpop(app, &token_url))],
-        &[
-            ("grant_type", "client_credentials"),
-            ("scope", "openid accounts"),
-            ("client_assertion_type", ASSERTION_TYPE),
-            ("client_assertion", &assertion),
-        ],
-    );
-    assert_eq!(answer.status, 200, "{}", answer.body);
-    assert_eq!(answer.body["token_type"], "DPoP");
-    answer.body["access_token"].as_str().unwrap().to_owned()
-}
-
 /// A call to an account access consent resource with `token` and a proof by `key`:
 /// status, body, interaction id.
 fn consent_call(
@@ -1064,7 +1045,7 @@ fn a_uk_open_banking_client_makes_an_account_access_consent_has_it_authorised_re
         &client,
         &[&bank.account],
     );
-    let token = client_token(&bank, app);
+    let token = consentnet_tests::forms::client_token(&bank.url, app, "openid accounts");
 
     // The app asks for access: a resource waiting for the client.
     let asked =
@@ -1206,7 +1187,7 @@ fn a_uk_open_banking_client_makes_an_account_access_consent_has_it_authorised_re
     let (status, body, _) = consent_call(&bank, app, &token, "GET", "/aac-nope", None);
     assert_eq!(
         (status, body["Code"].as_str()),
-        (400, Some("resource_not_found")),
+        (403, Some("consent_resource_unknown")),
         "{body}"
     );
 }
@@ -1283,7 +1264,7 @@ fn a_uk_open_banking_client_makes_a_payment_consent_has_it_authorised_confirms_f
         &client,
         &[&bank.account],
     );
-    let token = client_token(&bank, app);
+    let token = consentnet_tests::forms::client_token(&bank.url, app, "openid payments");
     let initiation = json!({
         "InstructionIdentification": "INSTR-9", "EndToEndIdentification": "E2E-9",
         "InstructedAmount": { "Amount": "12.50", "Currency": "GBP" },

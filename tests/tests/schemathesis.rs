@@ -146,9 +146,13 @@ fn every_operation_the_adapter_serves_passes_schemathesis_against_the_official_f
         panic!("CONSENTNET_PYTHON must name a Python with schemathesis: scripts/test sets it up");
     };
     let consortium = Consortium::create(&[("bank", "Conformance Bank")]);
+    consentnet_tests::forms::enable_portal(&consortium.nodes[0]);
     let node = consortium.start(0, DEADLINE);
     let bank = node_key(&consortium.nodes[0]);
     let app = KeyPair::generate();
+    let (code, answer) =
+        consentnet_tests::publish(&node, &consentnet_tests::manifest_body(&app, "1.0.0"));
+    assert_eq!(code, 201, "{answer}");
     approve(&bank, &app, &node);
     let sandbox = SandboxBank::seeded(1, Utc::now());
     let account = sandbox
@@ -195,6 +199,48 @@ fn every_operation_the_adapter_serves_passes_schemathesis_against_the_official_f
         .unwrap()
         .to_owned();
     let payment = pay(&node, &app, &consent_id, &account);
+    // A consent resource of each kind, made with the app's client credentials token.
+    let client_token = consentnet_tests::forms::client_token(&node.http_url, &app, "accounts");
+    let resource = |path: &str, body: Value| {
+        let url = format!("{}/open-banking/v4.0/{path}", node.http_url);
+        let proof = sign_pop(
+            &app,
+            PopRequest {
+                method: "POST",
+                url: &url,
+                access_token: &client_token,
+            },
+            Utc::now(),
+        );
+        let mut response = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .new_agent()
+            .post(&url)
+            .header("authorization", &format!("DPoP {client_token}"))
+            .header("dpop", &proof)
+            .header("content-type", "application/json")
+            .send(body.to_string())
+            .unwrap();
+        let made: Value =
+            serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+        made["Data"]["ConsentId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{made}"))
+            .to_owned()
+    };
+    let access = resource(
+        "aisp/account-access-consents",
+        json!({ "Data": { "Permissions": ["ReadAccountsBasic", "ReadBalances"] }, "Risk": {} }),
+    );
+    let payment_consent = resource(
+        "pisp/domestic-payment-consents",
+        json!({ "Data": { "Initiation": {
+            "InstructionIdentification": "SCHEMA-2", "EndToEndIdentification": "SCHEMA-2",
+            "InstructedAmount": { "Amount": "1.00", "Currency": "GBP" },
+            "CreditorAccount": { "SchemeName": "UK.OBIE.SortCodeAccountNumber", "Identification": "40123412345678", "Name": "Landlord Ltd" },
+        }}, "Risk": {} }),
+    );
 
     let secret = app.secret_bytes();
     let env = [
@@ -210,6 +256,9 @@ fn every_operation_the_adapter_serves_passes_schemathesis_against_the_official_f
         ("CONSENTNET_ACCOUNT", account),
         ("CONSENTNET_STATEMENT", statement),
         ("CONSENTNET_PAYMENT", payment),
+        ("CONSENTNET_CLIENT_TOKEN", client_token),
+        ("CONSENTNET_ACCESS_CONSENT", access),
+        ("CONSENTNET_PAYMENT_CONSENT", payment_consent),
     ];
     let base = format!("{}/open-banking/v4.0", node.http_url);
     // (file, base URL, filters and exclusions, operations it must test)
@@ -217,20 +266,17 @@ fn every_operation_the_adapter_serves_passes_schemathesis_against_the_official_f
         (
             "uk-obie-v4.0/account-info-openapi.json",
             format!("{base}/aisp"),
-            // Not served: consent resources (the OAuth flow makes consents), and offers
-            // and statement files, which no bank offers (404 not_offered).
-            vec![
-                "--exclude-path-regex",
-                "account-access-consents|offers|/file$",
-            ],
-            23,
+            // Not served: offers and statement files, which no bank offers (404
+            // not_offered).
+            vec!["--exclude-path-regex", "offers|/file$"],
+            26,
         ),
         (
             "uk-obie-v4.0/payment-initiation-openapi.json",
             format!("{base}/pisp"),
             vec![
                 "--include-path-regex",
-                "^/domestic-payments(/\\{DomesticPaymentId\\})?$",
+                "^/domestic-payments(/\\{DomesticPaymentId\\})?$|^/domestic-payment-consents(/\\{ConsentId\\}(/funds-confirmation)?)?$",
                 // Not implemented, and so not checked: OBIE message signing (the
                 // x-jws-signature request and response headers; a payment is bound to
                 // the app by its proof and to the client by the signed consent), and
@@ -240,7 +286,7 @@ fn every_operation_the_adapter_serves_passes_schemathesis_against_the_official_f
                 "--exclude-checks",
                 "response_headers_conformance,missing_required_header,positive_data_acceptance",
             ],
-            2,
+            5,
         ),
     ];
     for (spec, url, filters, operations) in runs {

@@ -113,7 +113,7 @@ fn own(
         })
         .ok_or_else(|| {
             ObError::new(
-                ObCode::ResourceNotFound,
+                ObCode::ConsentResourceUnknown,
                 format!("no consent resource {id} of this app here"),
             )
         })

@@ -3,7 +3,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
-use consentnet_bank_adapter::{ObCode, ObError};
+use consentnet_bank_adapter::{ObCode, ObError, schema};
 use consentnet_consent_chain::event::AppAction;
 use consentnet_consent_chain::{ConsentStatus, State};
 use consentnet_identity::permissions::check_permission_set;
@@ -129,6 +129,15 @@ fn bad(message: impl Into<String>) -> ObError {
     ObError::new(ObCode::InvalidConsentRequest, message)
 }
 
+/// Refuses a body the official file's request schema for `path` does not accept,
+/// naming the first problem.
+fn official(spec: &schema::Spec, path: &str, body: &Value) -> Result<(), ObError> {
+    match schema::request_problem(spec, path, "post", body) {
+        Some(problem) => Err(bad(format!("{problem} (OBIE v4.0 schema)"))),
+        None => Ok(()),
+    }
+}
+
 /// A consent request's `Data` object (which must hold `holding`), with `Risk` present.
 fn data_of<'a>(
     body: &'a Value,
@@ -215,6 +224,7 @@ impl AuthServer {
         body: &Value,
         now: DateTime<Utc>,
     ) -> Result<Intent, ObError> {
+        official(schema::ais(), "/account-access-consents", body)?;
         let (permissions, expiration) = read_request(body, now)?;
         self.allowed(state, app, &permissions)?;
         self.keep(Intent {
@@ -239,6 +249,7 @@ impl AuthServer {
         body: &Value,
         now: DateTime<Utc>,
     ) -> Result<Intent, ObError> {
+        official(schema::pis(), "/domestic-payment-consents", body)?;
         let data = data_of(body, "Initiation")?;
         for field in data.keys() {
             if !matches!(
@@ -323,7 +334,7 @@ impl AuthServer {
             .cloned()
             .ok_or_else(|| {
                 ObError::new(
-                    ObCode::ResourceNotFound,
+                    ObCode::ConsentResourceUnknown,
                     format!("no consent resource {id} of this app"),
                 )
             })
