@@ -67,6 +67,8 @@ pub struct Adapter {
     pub unproven: crate::unproven::UnprovenRefusals,
     /// Each app's rate at this bank.
     pub limits: AppLimits,
+    /// Signs the payment answers (`x-jws-signature`); without it they go unsigned.
+    pub signer: Option<crate::jws::Signer>,
     /// The bank's OBIE consent resources, once its authorization server is up.
     pub resources: std::sync::OnceLock<Arc<dyn ConsentResources>>,
 }

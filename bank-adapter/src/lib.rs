@@ -11,6 +11,7 @@ pub mod connector;
 pub mod dry_run;
 pub mod enforce;
 pub mod fapi;
+pub mod jws;
 pub mod limits;
 pub mod links;
 pub mod mapping;

@@ -210,7 +210,8 @@ pub const MAX_PAYMENT_BODY: usize = 64 * 1024;
 
 /// The routes.
 pub fn router(adapter: Arc<Adapter>) -> Router {
-    Router::new()
+    let signer = adapter.signer.clone();
+    let router = Router::new()
         .route(
             &format!("{PIS_BASE}/domestic-payments"),
             post(create).layer(axum::extract::DefaultBodyLimit::max(MAX_PAYMENT_BODY)),
@@ -219,7 +220,14 @@ pub fn router(adapter: Arc<Adapter>) -> Router {
             &format!("{PIS_BASE}/domestic-payments/{{DomesticPaymentId}}"),
             get(read),
         )
-        .with_state(adapter)
+        .with_state(adapter);
+    match signer {
+        Some(signer) => router.layer(axum::middleware::from_fn_with_state(
+            signer,
+            crate::jws::sign_answers,
+        )),
+        None => router,
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -161,6 +161,7 @@ fn world_with_limits(permissions: &[Permission], limits: Option<PaymentLimits>) 
         check: Default::default(),
         unproven: Default::default(),
         limits: Default::default(),
+        signer: None,
         resources: Default::default(),
     });
     World {
@@ -812,6 +813,7 @@ async fn an_app_over_its_rate_gets_429_with_retry_after_and_nothing_is_recorded(
             per_second: 1,
             burst: 2,
         }),
+        signer: None,
         resources: Default::default(),
     });
     assert_eq!(w.get("/accounts").await.0, StatusCode::OK);
@@ -908,6 +910,7 @@ async fn the_payment_ledger_survives_a_restart_from_its_journal() {
             check: Default::default(),
             unproven: Default::default(),
             limits: Default::default(),
+            signer: None,
             resources: Default::default(),
         })
     };

@@ -75,6 +75,7 @@ impl Setup {
                 per_second: u32::MAX,
                 burst: u32::MAX,
             }),
+            signer: None,
             resources: Default::default(),
         })
     }

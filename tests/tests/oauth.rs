@@ -1216,7 +1216,8 @@ fn approve_payments(bank: &Bank, app: &KeyPair) {
     assert_eq!(status, 201, "{answer}");
 }
 
-/// A domestic payment of `initiation` naming `named` as its consent, under `token`.
+/// A domestic payment of `initiation` naming `named` as its consent, under `token`:
+/// status, body, and whether the bank's `x-jws-signature` verifies over the body.
 fn pay_under(
     bank: &Bank,
     app: &KeyPair,
@@ -1224,7 +1225,7 @@ fn pay_under(
     named: &str,
     initiation: &Value,
     key: &str,
-) -> (u16, Value) {
+) -> (u16, Value, bool) {
     let url = format!("{}/open-banking/v4.0/pisp/domestic-payments", bank.url);
     let proof = sign_pop(
         app,
@@ -1246,10 +1247,15 @@ fn pay_under(
         .send(body.to_string())
         .unwrap();
     let status = response.status().as_u16();
-    (
-        status,
-        serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap(),
-    )
+    let signature = response
+        .headers()
+        .get("x-jws-signature")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let text = response.body_mut().read_to_string().unwrap();
+    let signed = signature.is_some_and(|signature| {
+        consentnet_bank_adapter::jws::verify_detached(&bank.did, text.as_bytes(), &signature)
+    });
+    (status, serde_json::from_str(&text).unwrap(), signed)
 }
 
 #[test]
@@ -1388,21 +1394,25 @@ fn a_uk_open_banking_client_makes_a_payment_consent_has_it_authorised_confirms_f
     // its initiation; the consent allows that one payment only.
     let mut other = initiation.clone();
     other["InstructedAmount"]["Amount"] = json!("1.00");
-    let (status, body) = pay_under(&bank, app, &consent_id, &intent, &other, "k-0");
+    let (status, body, _) = pay_under(&bank, app, &consent_id, &intent, &other, "k-0");
     assert_eq!(
         (status, body["Code"].as_str()),
         (400, Some("invalid_initiation")),
         "{body}"
     );
-    let (status, body) = pay_under(&bank, app, &consent_id, &intent, &initiation, "k-1");
+    let (status, body, signed) = pay_under(&bank, app, &consent_id, &intent, &initiation, "k-1");
     assert_eq!(status, 201, "{body}");
-    let (status, body) = pay_under(&bank, app, &consent_id, &intent, &initiation, "k-2");
+    assert!(
+        signed,
+        "the bank signs its payment answer (x-jws-signature)"
+    );
+    let (status, body, _) = pay_under(&bank, app, &consent_id, &intent, &initiation, "k-2");
     assert_eq!(
         (status, body["Code"].as_str()),
         (403, Some("payment_limit_exceeded")),
         "{body}"
     );
-    let (status, body) = pay_under(&bank, app, &consent_id, "dpc-unknown", &initiation, "k-3");
+    let (status, body, _) = pay_under(&bank, app, &consent_id, "dpc-unknown", &initiation, "k-3");
     assert_eq!(
         (status, body["Code"].as_str()),
         (400, Some("consent_id_mismatch")),

@@ -131,6 +131,10 @@ pub fn start(
     let (records, recorder) = start_recorder(service.clone(), submitter, store.clone());
     let sandbox: Arc<dyn BankConnector> =
         Arc::new(SandboxBank::seeded(config.sandbox_seed, chrono::Utc::now()));
+    let signer = consentnet_bank_adapter::jws::Signer {
+        bank: service.did().clone(),
+        sign: service.answer_signing(),
+    };
     let adapter = Arc::new(Adapter {
         bank: service.did().clone(),
         public_url,
@@ -144,6 +148,7 @@ pub fn start(
         check: Default::default(),
         unproven: Default::default(),
         limits: AppLimits::new(app_rate),
+        signer: Some(signer),
         resources: Default::default(),
     });
     let problem = ConnectorProblem::default();

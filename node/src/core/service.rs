@@ -195,6 +195,13 @@ impl NodeService {
         Revocation::sign(&self.key, id, time, reason)
     }
 
+    /// Signs with this node's key: for the bank's OBIE message signing of its answers
+    /// (`x-jws-signature`), whose bytes the adapter alone builds.
+    pub fn answer_signing(&self) -> consentnet_bank_adapter::jws::Sign {
+        let key = self.key.clone();
+        std::sync::Arc::new(move |bytes| key.sign(bytes))
+    }
+
     /// A decision of this (bank) node on an app version, signed with its key.
     pub fn bank_decision(&self, decision: AppDecision) -> Event {
         Event::app_decided(&self.key, decision)

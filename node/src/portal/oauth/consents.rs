@@ -53,12 +53,14 @@ impl Kind {
 /// The resources' routes, with the FAPI header checks every OBIE endpoint has.
 pub fn routes(portal: Portal) -> Router {
     let one = |kind: Kind| format!("{}/{{ConsentId}}", kind.path());
-    Router::new()
+    let access = Router::new()
         .route(CONSENTS_PATH, post(|s, h, b| create(s, h, b, Kind::Access)))
         .route(
             &one(Kind::Access),
             get(|s, p, h| read(s, p, h, Kind::Access)).delete(delete),
         )
+        .with_state(portal.clone());
+    let mut payment = Router::new()
         .route(
             PAYMENT_CONSENTS_PATH,
             post(|s, h, b| create(s, h, b, Kind::Payment)),
@@ -71,10 +73,22 @@ pub fn routes(portal: Portal) -> Router {
             &format!("{}/funds-confirmation", one(Kind::Payment)),
             get(funds),
         )
-        .layer(axum::middleware::from_fn(
-            consentnet_bank_adapter::fapi::headers,
-        ))
-        .with_state(portal)
+        .with_state(portal.clone());
+    // Payment answers are signed by the bank, as OBIE's payment API has them.
+    if let Some(signer) = portal
+        .app
+        .bank
+        .as_ref()
+        .and_then(|b| b.adapter.signer.clone())
+    {
+        payment = payment.layer(axum::middleware::from_fn_with_state(
+            signer,
+            consentnet_bank_adapter::jws::sign_answers,
+        ));
+    }
+    access.merge(payment).layer(axum::middleware::from_fn(
+        consentnet_bank_adapter::fapi::headers,
+    ))
 }
 
 /// The app calling `method` on `path`, from its client token and proof.
