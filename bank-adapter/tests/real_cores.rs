@@ -396,3 +396,33 @@ fn a_core_behind_mutual_tls_is_reached_with_its_private_ca_and_the_client_certif
         assert!(error.contains(named), "{named}: {error}");
     }
 }
+
+#[test]
+fn a_mapping_parsed_for_a_folder_reads_no_file_outside_it() {
+    let root = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let inside = root.path().join("secrets/key");
+    std::fs::create_dir_all(inside.parent().unwrap()).unwrap();
+    std::fs::write(&inside, "k1\n").unwrap();
+    let outside = elsewhere.path().join("key");
+    std::fs::write(&outside, "k2\n").unwrap();
+    // A link inside the folder to a file outside it is outside.
+    let link = root.path().join("secrets/link");
+    std::os::unix::fs::symlink(&outside, &link).unwrap();
+    let with = |file: &std::path::Path| {
+        shipped().replace(
+            "X-Request-ID = \"{uuid}\"",
+            &format!(
+                "X-Request-ID = \"{{uuid}}\"\nX-Key = \"{{file:{}}}\"",
+                file.display()
+            ),
+        )
+    };
+    assert!(Mapping::parse_in("t.toml", &with(&inside), root.path()).is_ok());
+    for file in [&outside, &link] {
+        let error = Mapping::parse_in("t.toml", &with(file), root.path())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("must be inside"), "{error}");
+    }
+}

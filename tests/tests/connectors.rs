@@ -372,6 +372,40 @@ fn a_mapping_is_dry_run_against_its_core_first_and_core_errors_reach_the_bank_as
         "{metrics}"
     );
 
+    // A mapping may read secrets only from inside the connectors folder: the admin token
+    // does not open every file the node can read.
+    let outside = mapping_text("berlin-group.toml", &berlin.url).replace(
+        "X-Request-ID = \"{uuid}\"",
+        "X-Request-ID = \"{uuid}\"\nX-Secret = \"{file:/etc/hostname}\"",
+    );
+    let (code, body) = admin(&node, "PUT", ADMIN_TOKEN, &outside);
+    assert_eq!(
+        (code, body["code"].as_str()),
+        (400, Some("invalid_mapping")),
+        "{body}"
+    );
+    assert!(
+        body["message"].as_str().unwrap().contains("must be inside"),
+        "{body}"
+    );
+    let secrets = node_dir.join("connectors/secrets");
+    std::fs::create_dir_all(&secrets).unwrap();
+    std::fs::write(secrets.join("core-key"), "inside-secret\n").unwrap();
+    let inside = dir.path().join("inside.toml");
+    std::fs::write(
+        &inside,
+        mapping_text("berlin-group.toml", &berlin.url).replace(
+            "X-Request-ID = \"{uuid}\"",
+            &format!(
+                "X-Request-ID = \"{{uuid}}\"\nX-Secret = \"{{file:{}}}\"",
+                secrets.join("core-key").display()
+            ),
+        ),
+    )
+    .unwrap();
+    let (ok, out, err) = connector_cli(&node, &token_file, &["test", inside.to_str().unwrap()]);
+    assert!(ok && out.contains("passed"), "{out}{err}");
+
     // Put right, with the sample account: installed.
     let (ok, out, err) = connector_cli(
         &node,

@@ -367,6 +367,37 @@ impl Mapping {
 }
 
 impl Mapping {
+    /// Parses and checks a mapping file's text, as [`Mapping::parse`], with every file it
+    /// reads (secrets, certificates, keys) required to lie inside `root`: whoever may
+    /// install a mapping may not make the node read, and send to a core, any other file.
+    pub fn parse_in(name: &str, text: &str, root: &std::path::Path) -> Result<Self, MappingError> {
+        let mapping = Self::parse(name, text)?;
+        let error = |message: String| MappingError {
+            name: name.to_owned(),
+            message,
+        };
+        let root = root
+            .canonicalize()
+            .map_err(|e| error(format!("{}: {e}", root.display())))?;
+        let tls = mapping.tls.iter().flat_map(|t| {
+            [&t.ca_file, &t.client_cert_file, &t.client_key_file]
+                .into_iter()
+                .flatten()
+        });
+        for file in mapping.secrets.paths().chain(tls) {
+            let inside = std::path::Path::new(file)
+                .canonicalize()
+                .is_ok_and(|path| path.starts_with(&root));
+            if !inside {
+                return Err(error(format!(
+                    "{file}: secret and certificate files must be inside {}",
+                    root.display()
+                )));
+            }
+        }
+        Ok(mapping)
+    }
+
     /// Checks every header template, the core consent and the error pointer; reads the
     /// secret files the templates name.
     fn check_templates(&mut self) -> Result<(), String> {

@@ -19,6 +19,11 @@ impl std::fmt::Debug for Secrets {
 }
 
 impl Secrets {
+    /// The files read, by path.
+    pub fn paths(&self) -> impl Iterator<Item = &String> {
+        self.0.keys()
+    }
+
     /// Reads the secret file `path` once (UTF-8, trailing whitespace trimmed, bounded).
     fn load(&mut self, path: &str) -> Result<(), String> {
         if self.0.contains_key(path) {

@@ -59,7 +59,11 @@ pub(super) struct PutConnectorQuery {
 const MAX_SAMPLE_ACCOUNT: usize = 128;
 
 /// Parses `text` as a mapping and dry-runs it against its core from this node.
-async fn dry_run_of(text: String, account: Option<String>) -> Result<DryRun, ApiError> {
+async fn dry_run_of(
+    admin: &ConnectorAdmin,
+    text: String,
+    account: Option<String>,
+) -> Result<DryRun, ApiError> {
     if account
         .as_ref()
         .is_some_and(|a| a.is_empty() || a.len() > MAX_SAMPLE_ACCOUNT)
@@ -69,7 +73,9 @@ async fn dry_run_of(text: String, account: Option<String>) -> Result<DryRun, Api
             format!("account: 1 to {MAX_SAMPLE_ACCOUNT} characters"),
         ));
     }
-    let mapping = Mapping::parse("request body", &text)
+    std::fs::create_dir_all(&admin.dir)
+        .map_err(|e| ApiError::internal(format!("the connectors folder: {e}")))?;
+    let mapping = Mapping::parse_in("request body", &text, &admin.dir)
         .map_err(|e| ApiError::new(ApiCode::InvalidMapping, e.to_string()))?;
     blocking(move || {
         let payments = mapping.create_payment.is_some();
@@ -92,7 +98,7 @@ pub(super) async fn put_connector(
     let bytes = body(bytes)?;
     let text = String::from_utf8(bytes.to_vec())
         .map_err(|_| ApiError::new(ApiCode::InvalidMapping, "the mapping file is not UTF-8"))?;
-    let report = dry_run_of(text.clone(), params.account).await?;
+    let report = dry_run_of(&admin, text.clone(), params.account).await?;
     if !report.passed && !params.force {
         let error = ApiError::new(
             ApiCode::ConnectorDryRunFailed,
@@ -122,9 +128,11 @@ pub(super) async fn test_connector(
     headers: HeaderMap,
     bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Json<DryRun>, ApiError> {
-    admin(&state, &headers)?;
+    let admin = admin(&state, &headers)?;
     let request: TestConnectorRequest = parse_json(&body(bytes)?)?;
-    Ok(Json(dry_run_of(request.mapping, request.account).await?))
+    Ok(Json(
+        dry_run_of(&admin, request.mapping, request.account).await?,
+    ))
 }
 
 pub(super) async fn delete_connector(

@@ -28,7 +28,7 @@ impl ConnectorAdmin {
 
     /// Checks `text` as a mapping and installs it atomically; returns its name.
     pub fn install(&self, text: &str) -> Result<String, MappingError> {
-        let mapping = Mapping::parse("request body", text)?;
+        let mapping = Mapping::parse_in("request body", text, &self.dir)?;
         let error = |message: String| MappingError {
             name: mapping.name.clone(),
             message,

@@ -95,6 +95,7 @@ pub fn load_mapping(path: &Path) -> Result<MappingConnector, MappingError> {
         return Err(error(format!("{size} bytes; the limit is 262144")));
     }
     let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
-    let mapping = Mapping::parse(&name, &text)?;
+    let root = path.parent().unwrap_or(Path::new("."));
+    let mapping = Mapping::parse_in(&name, &text, root)?;
     Ok(MappingConnector::new(mapping))
 }

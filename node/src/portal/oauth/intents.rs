@@ -16,8 +16,9 @@ use consentnet_identity::util::{lock, random_hex};
 
 /// Consent resources kept at most, over every app.
 pub const MAX_INTENTS: usize = 10_000;
-/// Consent resources one app may have waiting for a client at once.
-pub const MAX_AWAITING_PER_APP: usize = 100;
+/// Consent resources one app may hold that are not authorised (waiting, refused or
+/// cancelled), so no app can fill the store for the others.
+pub const MAX_UNSETTLED_PER_APP: usize = 100;
 /// How long a resource may wait for the client, in seconds (then `EXPD`).
 pub const AWAITING_LIFETIME_SECS: i64 = 3_600;
 /// How long a refused or cancelled resource is still shown, in seconds.
@@ -311,11 +312,11 @@ impl AuthServer {
         let (app, now) = (&intent.app, intent.created);
         let mut intents = lock(&self.intents);
         intents.retain(|_, i| !i.gone(now));
-        let awaiting = intents
+        let unsettled = intents
             .values()
-            .filter(|i| &i.app == app && i.stage == Stage::Awaiting)
+            .filter(|i| &i.app == app && !matches!(i.stage, Stage::Authorised(_)))
             .count();
-        if intents.len() >= MAX_INTENTS || awaiting >= MAX_AWAITING_PER_APP {
+        if intents.len() >= MAX_INTENTS || unsettled >= MAX_UNSETTLED_PER_APP {
             return Err(ObError::new(
                 ObCode::RateLimited,
                 "too many consents waiting for a client; retry later",
