@@ -165,15 +165,18 @@ impl MappingConnector {
                 .any(|v| template::uses(v, "core_consent"))
     }
 
-    /// The core's own consent id, created when there is none (or `fresh`).
-    fn core_consent(&self, fresh: bool) -> Result<String, ConnectorError> {
+    /// The core's own consent id: the one kept, or a new one when there is none or the
+    /// kept one is `stale` (another call may have replaced it already).
+    fn core_consent(&self, stale: Option<&str>) -> Result<String, ConnectorError> {
         let Some(consent) = &self.mapping.core_consent else {
             return Err(ConnectorError::Unavailable(
                 "no core_consent section".into(),
             ));
         };
         let mut cached = consentnet_identity::util::lock(&self.core_consent);
-        if !fresh && let Some(id) = cached.as_ref() {
+        if let Some(id) = cached.as_ref()
+            && stale != Some(id.as_str())
+        {
             return Ok(id.clone());
         }
         let values = self.values(None, None);
@@ -231,14 +234,14 @@ impl MappingConnector {
                 },
             );
         }
-        let mut fresh = false;
+        let mut stale: Option<String> = None;
         loop {
-            let consent = self.core_consent(fresh)?;
+            let consent = self.core_consent(stale.as_deref())?;
             match self.exchange(request, &self.values(Some(&consent), key)) {
                 Ok(body) => return Ok(body),
                 Err(Verdict::Error(error)) => return Err(error),
-                Err(Verdict::ConsentInvalid) if fresh => return Err(invalid()),
-                Err(Verdict::ConsentInvalid) => fresh = true,
+                Err(Verdict::ConsentInvalid) if stale.is_some() => return Err(invalid()),
+                Err(Verdict::ConsentInvalid) => stale = Some(consent),
             }
         }
     }
