@@ -357,6 +357,17 @@ async fn create(
         Err(error) => return refuse(&headers, error),
     };
     let parsed: Result<WriteDomestic, _> = consentnet_identity::strict::from_slice(&body);
+    // The official schema's verdict, given only once the consent check has passed.
+    let unofficial = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|value| {
+            crate::schema::request_problem(
+                crate::schema::pis(),
+                "/domestic-payments",
+                "post",
+                &value,
+            )
+        });
     let debtor = parsed
         .as_ref()
         .ok()
@@ -379,6 +390,12 @@ async fn create(
     let adapter_resources = adapter.resources.get().cloned();
     call.run(move |connector, authorized| {
         let write = parsed.map_err(|e| ObError::new(ObCode::MalformedJson, e.to_string()))?;
+        if let Some(problem) = unofficial {
+            return Err(ObError::new(
+                ObCode::InvalidInitiation,
+                format!("{problem} (OBIE v4.0 schema)"),
+            ));
+        }
         let key = key.filter(|k| (1..=40).contains(&k.len())).ok_or_else(|| {
             ObError::new(
                 ObCode::MissingIdempotencyKey,

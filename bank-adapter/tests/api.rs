@@ -208,6 +208,12 @@ impl World {
 
     /// A signed POST of a domestic payment of `amount` GBP with `key` as idempotency key.
     async fn pay(&self, amount: &str, key: Option<&str>) -> (StatusCode, Value) {
+        self.pay_to("UK.OBIE.SortCodeAccountNumber", amount, key)
+            .await
+    }
+
+    /// [`World::pay`] to a creditor account of `scheme`.
+    async fn pay_to(&self, scheme: &str, amount: &str, key: Option<&str>) -> (StatusCode, Value) {
         let url = format!("{PUBLIC}/open-banking/v4.0/pisp/domestic-payments");
         let proof = sign_pop(
             &self.app,
@@ -226,7 +232,7 @@ impl World {
                     "EndToEndIdentification": "E2E-1",
                     "InstructedAmount": { "Amount": amount, "Currency": "GBP" },
                     "CreditorAccount": {
-                        "SchemeName": "UK.OBIE.SortCodeAccountNumber",
+                        "SchemeName": scheme,
                         "Identification": "40123412345678",
                         "Name": "Landlord Ltd",
                     },
@@ -1183,4 +1189,23 @@ async fn each_resource_needs_its_own_permission_per_account_and_in_bulk() {
         (status, body["Code"].as_str()),
         (StatusCode::FORBIDDEN, Some("account_not_in_consent"))
     );
+}
+
+#[tokio::test]
+async fn a_payment_the_official_schema_refuses_is_refused_naming_the_field_and_nothing_is_paid() {
+    let w = payer();
+    let (status, body) = w
+        .pay_to("UK.OBIE.NoSuchScheme", "10.00", Some("key-schema"))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["Code"], "invalid_initiation");
+    assert!(
+        body["Message"].as_str().unwrap().contains("SchemeName"),
+        "{body}"
+    );
+    // Nothing was counted: the whole day's 150.00 is still there to pay.
+    let (status, body) = w.pay("75.50", Some("key-after")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = w.pay("74.50", Some("key-after-2")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
 }
