@@ -1194,6 +1194,15 @@ fn a_uk_open_banking_client_makes_an_account_access_consent_has_it_authorised_re
 
 /// The bank's decision approving `app` 1.0.0 for balances and payments.
 fn approve_payments(bank: &Bank, app: &KeyPair) {
+    approve_payments_at(bank, app, None);
+}
+
+/// [`approve_payments`] at `rate`.
+fn approve_payments_at(
+    bank: &Bank,
+    app: &KeyPair,
+    rate: Option<consentnet_consent_chain::event::RateLimit>,
+) {
     use consentnet_consent_chain::event::{AppAction, AppDecision};
     let key = node_key(&bank._consortium.nodes[0]);
     let mut permissions = consentnet_tests::balance_permissions();
@@ -1204,7 +1213,7 @@ fn approve_payments(bank: &Bank, app: &KeyPair) {
         version: "1.0.0".into(),
         action: AppAction::Approve {
             permissions,
-            rate_limit: None,
+            rate_limit: rate,
             origins: Default::default(),
         },
         time: u64::try_from(Utc::now().timestamp_millis()).unwrap(),
@@ -1417,5 +1426,27 @@ fn a_uk_open_banking_client_makes_a_payment_consent_has_it_authorised_confirms_f
         (status, body["Code"].as_str()),
         (400, Some("consent_id_mismatch")),
         "{body}"
+    );
+}
+
+#[test]
+fn consent_resource_calls_count_against_the_apps_rate_at_the_bank() {
+    let bank = bank();
+    let app = &bank.app;
+    let rate = consentnet_consent_chain::event::RateLimit {
+        per_second: 1,
+        burst: 3,
+    };
+    approve_payments_at(&bank, app, Some(rate));
+    let token = consentnet_tests::forms::client_token(&bank.url, app, "accounts");
+    let asked =
+        json!({ "Data": { "Permissions": ["ReadAccountsBasic", "ReadBalances"] }, "Risk": {} });
+    let statuses: Vec<u16> = (0..5)
+        .map(|_| consent_call(&bank, app, &token, "POST", "", Some(&asked)).0)
+        .collect();
+    assert_eq!(&statuses[..3], &[201, 201, 201], "{statuses:?}");
+    assert!(
+        statuses[3..].contains(&429),
+        "over the burst of 3: {statuses:?}"
     );
 }

@@ -101,9 +101,45 @@ fn caller(
 ) -> Result<Did, ObError> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let url = portal.server.url(path);
-    portal
-        .server
-        .client_of(header("authorization"), header("dpop"), method, &url, now)
+    let app =
+        portal
+            .server
+            .client_of(header("authorization"), header("dpop"), method, &url, now)?;
+    // The app's calls here share its rate at this bank with its unified-API calls: the
+    // rate a decision of this bank set for it, else the default.
+    if let Some(bank) = portal.app.bank.as_ref() {
+        let limits = &bank.adapter.limits;
+        let decided = portal.app.service.read(|replica| {
+            replica
+                .state()
+                .catalog(portal.app.service.did())
+                .into_iter()
+                .filter(|entry| entry.manifest.app == app)
+                .filter_map(|entry| match entry.decision.map(|d| d.action) {
+                    Some(consentnet_consent_chain::event::AppAction::Approve {
+                        rate_limit,
+                        ..
+                    }) => rate_limit,
+                    _ => None,
+                })
+                .max_by_key(|rate| rate.per_second)
+        });
+        limits
+            .buckets
+            .take(
+                &app,
+                decided.unwrap_or(limits.default),
+                std::time::Instant::now(),
+            )
+            .map_err(|wait| {
+                ObError::new(
+                    ObCode::RateLimited,
+                    "this app is over its rate at this bank",
+                )
+                .retry_after(consentnet_bank_adapter::limits::retry_after_secs(wait))
+            })?;
+    }
+    Ok(app)
 }
 
 /// The caller's resource `id` of `kind`, for `method` on `suffix` after its path.
