@@ -406,14 +406,17 @@ async fn create(
         named_consent(&adapter_resources, consent, &write.data)?;
         let debtor = debtor_of(&write.data.initiation, consent)?;
         let order = order(&write.data.initiation, &debtor)?;
-        pay_once(
+        let mut answer = pay_once(
             &ledger,
             connector.as_ref(),
             consent,
             &key,
             &order,
             &write.data.initiation,
-        )
+        )?;
+        // The answer names the consent as the payment did (a consent resource's id).
+        answer["Data"]["ConsentId"] = Value::String(write.data.consent_id);
+        Ok(answer)
     })
     .await
 }
