@@ -1450,3 +1450,87 @@ fn consent_resource_calls_count_against_the_apps_rate_at_the_bank() {
         "over the burst of 3: {statuses:?}"
     );
 }
+
+#[test]
+fn consent_resources_outlive_a_restart_of_the_bank_node() {
+    let bank = bank();
+    let client = KeyPair::generate();
+    link_client(
+        &bank._consortium.nodes[0],
+        &bank.process,
+        &client,
+        &[&bank.account],
+    );
+    let token = consentnet_tests::forms::client_token(&bank.url, &bank.app, "accounts");
+    let asked =
+        json!({ "Data": { "Permissions": ["ReadAccountsBasic", "ReadBalances"] }, "Risk": {} });
+    let (_, waiting, _) = consent_call(&bank, &bank.app, &token, "POST", "", Some(&asked));
+    let (_, made, _) = consent_call(&bank, &bank.app, &token, "POST", "", Some(&asked));
+    let waiting = waiting["Data"]["ConsentId"].as_str().unwrap().to_owned();
+    let intent = made["Data"]["ConsentId"].as_str().unwrap().to_owned();
+    let par = push(
+        &bank,
+        &bank.app,
+        &[
+            ("authorization_details", ""),
+            ("openbanking_intent_id", &intent),
+        ],
+    );
+    let (url, handle) = authorize_url(&bank, &bank.app, &par);
+    get(&url, None);
+    let (status, body) = http_post_json(
+        &format!("{}/oauth/requests/{handle}/approve", bank.url),
+        &consent_for(&bank, &client, &["ReadAccountsBasic", "ReadBalances"]),
+    );
+    assert_eq!(status, 201, "{body}");
+
+    // The node stops and starts again (a new address: tokens and proofs are new too).
+    let Bank {
+        _consortium: consortium,
+        process,
+        did,
+        app,
+        account,
+        ..
+    } = bank;
+    assert_eq!(process.terminate(START), Some(0));
+    let process = NodeProcess::start(&consortium.nodes[0], &[], START);
+    let bank = Bank {
+        url: process.http_url.clone(),
+        _consortium: consortium,
+        process,
+        did,
+        app,
+        account,
+    };
+    let token = consentnet_tests::forms::client_token(&bank.url, &bank.app, "accounts");
+    let (status, authorised, _) =
+        consent_call(&bank, &bank.app, &token, "GET", &format!("/{intent}"), None);
+    assert_eq!(
+        (status, authorised["Data"]["Status"].as_str()),
+        (200, Some("AUTH")),
+        "{authorised}"
+    );
+    let (_, still, _) = consent_call(
+        &bank,
+        &bank.app,
+        &token,
+        "GET",
+        &format!("/{waiting}"),
+        None,
+    );
+    assert_eq!(still["Data"]["Status"], "AWAU", "{still}");
+    // Deleting it after the restart still revokes its consent.
+    let (status, _, _) = consent_call(
+        &bank,
+        &bank.app,
+        &token,
+        "DELETE",
+        &format!("/{intent}"),
+        None,
+    );
+    assert_eq!(status, 204);
+    let (_, cancelled, _) =
+        consent_call(&bank, &bank.app, &token, "GET", &format!("/{intent}"), None);
+    assert_eq!(cancelled["Data"]["Status"], "CANC", "{cancelled}");
+}

@@ -91,6 +91,7 @@ impl NodeConfig {
             &mut self.adapter.connectors_dir,
             &mut self.adapter.payments_journal,
             &mut self.adapter.links_file,
+            &mut self.adapter.consent_resources_file,
             &mut self.adapter.records_dir,
         ] {
             if path.is_relative() {

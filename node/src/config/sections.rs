@@ -90,6 +90,10 @@ pub struct AdapterSection {
     /// The bank's private record of which client DID holds which accounts (account
     /// links), kept on this node only. Default `links.jsonl`.
     pub links_file: PathBuf,
+    /// The journal of the OBIE consent resources TSPs made at this bank (synced, mode
+    /// 0600), replayed at start so a resource outlives a restart. Default
+    /// `consent-resources.jsonl`.
+    pub consent_resources_file: PathBuf,
     /// The bank's own store of its access records (RocksDB), kept on this node only: the
     /// shared log carries one signed commitment per batch. Default `records`.
     pub records_dir: PathBuf,
@@ -103,6 +107,7 @@ impl Default for AdapterSection {
             connectors_dir: "connectors".into(),
             payments_journal: "payments.jsonl".into(),
             links_file: "links.jsonl".into(),
+            consent_resources_file: "consent-resources.jsonl".into(),
             records_dir: "records".into(),
         }
     }

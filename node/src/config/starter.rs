@@ -155,6 +155,8 @@ payments_journal = {payments_journal:?}
 # The bank's private record of which client DID holds which accounts (account links).
 # It never leaves this node; keep it private (the node writes it with mode 0600).
 links_file = {links_file:?}
+# The OBIE consent resources TSPs made here, journaled so they outlive a restart.
+consent_resources_file = {consent_resources_file:?}
 # The bank's own store of access records (RocksDB). They stay on this node; the shared
 # log carries one signed commitment (a Merkle root) per batch.
 records_dir = {records_dir:?}
@@ -165,6 +167,7 @@ records_dir = {records_dir:?}
             connectors_dir = self.adapter.connectors_dir.display().to_string(),
             payments_journal = self.adapter.payments_journal.display().to_string(),
             links_file = self.adapter.links_file.display().to_string(),
+            consent_resources_file = self.adapter.consent_resources_file.display().to_string(),
             records_dir = self.adapter.records_dir.display().to_string(),
         )
     }

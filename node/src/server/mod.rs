@@ -31,6 +31,9 @@ pub enum ServerError {
     /// The operator listener is reachable from other machines but no token is loaded.
     #[error("operator.listen {0} is not a loopback address and no admin token is configured")]
     OpenOperator(std::net::SocketAddr),
+    /// The consent resources journal could not be replayed.
+    #[error(transparent)]
+    ConsentResources(#[from] crate::portal::oauth::intents_journal::JournalError),
 }
 
 /// Builds both surfaces: the node's routes, the adapter's (on banks) and the portal's
@@ -49,7 +52,12 @@ pub fn surfaces(
         public = public.merge(routes);
     }
     if config.portal.enabled {
-        let server = Arc::new(AuthServer::new(public_url, state.service.did().clone()));
+        let mut server = AuthServer::new(public_url, state.service.did().clone());
+        if state.bank.is_some() {
+            server =
+                server.with_journal(&config.adapter.consent_resources_file, chrono::Utc::now())?;
+        }
+        let server = Arc::new(server);
         if let Some(bank) = &state.bank {
             // A payment may name the payment consent resource it was authorised through.
             let _ = bank.adapter.resources.set(server.clone());

@@ -25,7 +25,7 @@ pub const AWAITING_LIFETIME_SECS: i64 = 3_600;
 pub const SETTLED_RETENTION_SECS: i64 = 86_400;
 
 /// Where a consent resource stands, before the log is asked.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Stage {
     /// Waiting for the client.
     Awaiting,
@@ -37,8 +37,8 @@ pub enum Stage {
     Cancelled,
 }
 
-/// One account access consent resource.
-#[derive(Debug, Clone)]
+/// One consent resource.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Intent {
     /// Its `ConsentId` in the OBIE resource (not the consent credential's id).
     pub id: String,
@@ -66,7 +66,7 @@ impl Intent {
     }
 
     /// True once nothing about it can change or be asked for any more.
-    fn gone(&self, now: DateTime<Utc>) -> bool {
+    pub(super) fn gone(&self, now: DateTime<Utc>) -> bool {
         match self.stage {
             Stage::Awaiting => now > self.created + Duration::seconds(AWAITING_LIFETIME_SECS),
             Stage::Rejected | Stage::Cancelled => {
@@ -323,8 +323,22 @@ impl AuthServer {
             )
             .retry_after(60));
         }
+        self.journal(&intent).map_err(|e| {
+            ObError::new(
+                ObCode::LedgerUnavailable,
+                format!("the resource was not kept: {e}"),
+            )
+        })?;
         intents.insert(intent.id.clone(), intent.clone());
         Ok(intent)
+    }
+
+    /// Writes `intent` to the journal, if the server keeps one.
+    fn journal(&self, intent: &Intent) -> Result<(), super::intents_journal::JournalError> {
+        match lock(&self.journal).as_mut() {
+            Some(journal) => journal.write(intent),
+            None => Ok(()),
+        }
     }
 
     /// `app`'s resource `id`, if it has one.
@@ -359,6 +373,14 @@ impl AuthServer {
             Stage::Awaiting => {
                 intent.stage = Stage::Cancelled;
                 intent.updated = now;
+                let cancelled = intent.clone();
+                drop(intents);
+                self.journal(&cancelled).map_err(|e| {
+                    ObError::new(
+                        ObCode::LedgerUnavailable,
+                        format!("the cancellation was not kept: {e}"),
+                    )
+                })?;
                 Ok(None)
             }
             Stage::Rejected | Stage::Cancelled => Ok(None),
@@ -379,11 +401,22 @@ impl AuthServer {
 
     /// The client decided on the resource `id`: `Some(consent)` approved, `None` refused.
     pub(super) fn intent_decided(&self, id: &str, consent: Option<ConsentId>, now: DateTime<Utc>) {
-        if let Some(intent) = lock(&self.intents).get_mut(id)
-            && intent.stage == Stage::Awaiting
+        let decided = {
+            let mut intents = lock(&self.intents);
+            match intents.get_mut(id) {
+                Some(intent) if intent.stage == Stage::Awaiting => {
+                    intent.stage = consent.map_or(Stage::Rejected, Stage::Authorised);
+                    intent.updated = now;
+                    Some(intent.clone())
+                }
+                _ => None,
+            }
+        };
+        // The consent itself is on the log already; a lost line only loses its link.
+        if let Some(intent) = decided
+            && let Err(error) = self.journal(&intent)
         {
-            intent.stage = consent.map_or(Stage::Rejected, Stage::Authorised);
-            intent.updated = now;
+            tracing::error!(%error, resource = %intent.id, "a consent resource's decision was not journaled");
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod consents;
 mod error;
 pub mod http;
 pub mod intents;
+pub mod intents_journal;
 mod par;
 mod params;
 mod screen;

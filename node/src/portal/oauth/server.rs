@@ -22,6 +22,7 @@ pub struct AuthServer {
     pub(super) proofs: Mutex<SeenIds>,
     pub(super) intents: Mutex<super::intents::Intents>,
     pub(super) client_tokens: Mutex<super::client_tokens::ClientTokens>,
+    pub(super) journal: Mutex<Option<super::intents_journal::Journal>>,
 }
 
 pub(super) fn sha256(text: &str) -> [u8; 32] {
@@ -51,7 +52,21 @@ impl AuthServer {
             proofs: Mutex::default(),
             intents: Mutex::default(),
             client_tokens: Mutex::default(),
+            journal: Mutex::default(),
         }
+    }
+
+    /// The server keeping its consent resources in the journal at `path`: those kept
+    /// there are replayed now.
+    pub fn with_journal(
+        self,
+        path: &std::path::Path,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Self, super::intents_journal::JournalError> {
+        let (journal, intents) = super::intents_journal::Journal::open(path, now)?;
+        *consentnet_identity::util::lock(&self.intents) = intents;
+        *consentnet_identity::util::lock(&self.journal) = Some(journal);
+        Ok(self)
     }
 
     /// The URL of an endpoint of this server, e.g. `/oauth/token`.
