@@ -989,10 +989,25 @@ fn consent_call(
     path: &str,
     body: Option<&Value>,
 ) -> (u16, Value, String) {
-    let url = format!(
-        "{}/open-banking/v4.0/aisp/account-access-consents{path}",
-        bank.url
-    );
+    resource_call(
+        bank,
+        key,
+        token,
+        ("aisp/account-access-consents", method, path),
+        body,
+    )
+}
+
+/// [`consent_call`] on the consent resources under `resources` (e.g.
+/// `pisp/domestic-payment-consents`).
+fn resource_call(
+    bank: &Bank,
+    key: &KeyPair,
+    token: &str,
+    (resources, method, path): (&str, &str, &str),
+    body: Option<&Value>,
+) -> (u16, Value, String) {
+    let url = format!("{}/open-banking/v4.0/{resources}{path}", bank.url);
     let proof = sign_pop(
         key,
         PopRequest {
@@ -1288,40 +1303,14 @@ fn a_uk_open_banking_client_makes_a_payment_consent_has_it_authorised_confirms_f
     });
     let asked = json!({ "Data": { "Initiation": initiation }, "Risk": {} });
     let call = |method: &str, path: &str, body: Option<&Value>| {
-        let url = format!(
-            "{}/open-banking/v4.0/pisp/domestic-payment-consents{path}",
-            bank.url
-        );
-        let proof = sign_pop(
+        let (status, answer, _) = resource_call(
+            &bank,
             app,
-            PopRequest {
-                method,
-                url: &url,
-                access_token: &token,
-            },
-            Utc::now(),
+            &token,
+            ("pisp/domestic-payment-consents", method, path),
+            body,
         );
-        let agent = consentnet_tests::forms::agent();
-        let sent = match body {
-            Some(body) => agent
-                .post(&url)
-                .header("authorization", &format!("DPoP {token}"))
-                .header("dpop", &proof)
-                .header("content-type", "application/json")
-                .send(body.to_string()),
-            None => agent
-                .get(&url)
-                .header("authorization", &format!("DPoP {token}"))
-                .header("dpop", &proof)
-                .call(),
-        };
-        let mut response = sent.unwrap();
-        let status = response.status().as_u16();
-        (
-            status,
-            serde_json::from_str::<Value>(&response.body_mut().read_to_string().unwrap())
-                .unwrap_or(Value::Null),
-        )
+        (status, answer)
     };
     // The bank has not allowed this app payments yet.
     let (status, body) = call("POST", "", Some(&asked));
