@@ -330,6 +330,13 @@ impl AuthServer {
             )
         })?;
         intents.insert(intent.id.clone(), intent.clone());
+        // Every change is a line: the file is rewritten when it holds far more than the
+        // resources kept (a failure here leaves the longer, still correct, file).
+        if let Some(journal) = lock(&self.journal).as_mut()
+            && let Err(error) = journal.compact(&intents)
+        {
+            tracing::warn!(%error, "the consent resources journal was not compacted");
+        }
         Ok(intent)
     }
 
