@@ -3,8 +3,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+mod future;
 mod resources;
 
+pub use future::{ScheduledOrder, StandingOrderOrder};
 pub use resources::*;
 
 /// An amount in minor units (pence, cents) with its ISO 4217 currency.
@@ -301,6 +303,35 @@ pub trait BankConnector: Send + Sync {
 
     /// A payment made earlier.
     fn payment(&self, payment_id: &str) -> Result<Payment, ConnectorError>;
+
+    /// Schedules a payment once per `idempotency_key` (a repeat with the same order
+    /// answers the first; another order is [`ConnectorError::IdempotencyConflict`]).
+    fn create_scheduled_payment(
+        &self,
+        _idempotency_key: &str,
+        _order: &ScheduledOrder,
+    ) -> Result<ScheduledPayment, ConnectorError> {
+        Err(ConnectorError::NotOffered(Resource::NewScheduledPayments))
+    }
+
+    /// A payment scheduled earlier.
+    fn scheduled_payment(&self, _id: &str) -> Result<ScheduledPayment, ConnectorError> {
+        Err(ConnectorError::NotOffered(Resource::NewScheduledPayments))
+    }
+
+    /// Sets up a standing order once per `idempotency_key`, as for scheduled payments.
+    fn create_standing_order(
+        &self,
+        _idempotency_key: &str,
+        _order: &StandingOrderOrder,
+    ) -> Result<StandingOrder, ConnectorError> {
+        Err(ConnectorError::NotOffered(Resource::NewStandingOrders))
+    }
+
+    /// A standing order set up earlier.
+    fn standing_order(&self, _id: &str) -> Result<StandingOrder, ConnectorError> {
+        Err(ConnectorError::NotOffered(Resource::NewStandingOrders))
+    }
 
     /// The account's saved payees.
     fn beneficiaries(&self, _account_id: &str) -> Result<Vec<Beneficiary>, ConnectorError> {

@@ -43,6 +43,16 @@ fn schemas(operation: Operation) -> (String, Option<String>) {
             Some(pis("OBWriteDomestic2")),
         ),
         Operation::GetPayment => (pis("OBWriteDomesticResponse5"), None),
+        Operation::CreateScheduledPayment => (
+            pis("OBWriteDomesticScheduledResponse5"),
+            Some(pis("OBWriteDomesticScheduled2")),
+        ),
+        Operation::GetScheduledPayment => (pis("OBWriteDomesticScheduledResponse5"), None),
+        Operation::CreateStandingOrder => (
+            pis("OBWriteDomesticStandingOrderResponse6"),
+            Some(pis("OBWriteDomesticStandingOrder3")),
+        ),
+        Operation::GetStandingOrder => (pis("OBWriteDomesticStandingOrderResponse6"), None),
     }
 }
 
@@ -78,7 +88,13 @@ pub fn document(public_url: &str) -> Value {
                 "Correlation id; echoed, or generated when absent.",
             ),
         ];
-        for name in ["AccountId", "StatementId", "DomesticPaymentId"] {
+        for name in [
+            "AccountId",
+            "StatementId",
+            "DomesticPaymentId",
+            "DomesticScheduledPaymentId",
+            "DomesticStandingOrderId",
+        ] {
             if template.contains(&format!("{{{name}}}")) {
                 parameters.push(parameter(name, "path", true, "The resource id."));
             }
@@ -93,7 +109,7 @@ pub fn document(public_url: &str) -> Value {
                 parameters.push(parameter(name, "query", false, "Filter or page."));
             }
         }
-        if operation == Operation::CreatePayment {
+        if method == "POST" {
             parameters.push(parameter(
                 "x-idempotency-key",
                 "header",
@@ -121,7 +137,7 @@ pub fn document(public_url: &str) -> Value {
                 "429": error, "502": error, "504": error,
             },
         });
-        if operation == Operation::CreatePayment {
+        if method == "POST" {
             for status in ["409", "413", "415", "503"] {
                 spec["responses"][status] = error.clone();
             }

@@ -94,12 +94,20 @@ operations! {
     CreatePayment = ("POST /pisp/domestic-payments", None),
     /// `GET /pisp/domestic-payments/{DomesticPaymentId}`
     GetPayment = ("GET /pisp/domestic-payments/{DomesticPaymentId}", None),
+    /// `POST /pisp/domestic-scheduled-payments`
+    CreateScheduledPayment = ("POST /pisp/domestic-scheduled-payments", None),
+    /// `GET /pisp/domestic-scheduled-payments/{DomesticScheduledPaymentId}`
+    GetScheduledPayment = ("GET /pisp/domestic-scheduled-payments/{DomesticScheduledPaymentId}", None),
+    /// `POST /pisp/domestic-standing-orders`
+    CreateStandingOrder = ("POST /pisp/domestic-standing-orders", None),
+    /// `GET /pisp/domestic-standing-orders/{DomesticStandingOrderId}`
+    GetStandingOrder = ("GET /pisp/domestic-standing-orders/{DomesticStandingOrderId}", None),
 }
 
 impl Operation {
     /// The permissions any one of which covers this operation. For account information
     /// they come from the official map (so a Detail code covers what its Basic code
-    /// does); payments need `CreateDomesticPayments`.
+    /// does); each kind of payment needs its own `CreateDomestic…` code.
     pub fn covering_permissions(self) -> &'static BTreeSet<Permission> {
         static TABLE: OnceLock<HashMap<Operation, BTreeSet<Permission>>> = OnceLock::new();
         let table = TABLE.get_or_init(|| {
@@ -120,13 +128,26 @@ impl Operation {
                             })
                             .filter_map(|(code, _)| code.parse::<Permission>().ok())
                             .collect(),
-                        None => BTreeSet::from([Permission::CreateDomesticPayments]),
+                        None => BTreeSet::from([operation.payment_permission()]),
                     };
                     (operation, covering)
                 })
                 .collect()
         });
         &table[&self]
+    }
+
+    /// The permission a payment initiation operation needs.
+    fn payment_permission(self) -> Permission {
+        match self {
+            Operation::CreateScheduledPayment | Operation::GetScheduledPayment => {
+                Permission::CreateDomesticScheduledPayments
+            }
+            Operation::CreateStandingOrder | Operation::GetStandingOrder => {
+                Permission::CreateDomesticStandingOrders
+            }
+            _ => Permission::CreateDomesticPayments,
+        }
     }
 
     /// True when the operation acts on one account named in the path.

@@ -131,6 +131,8 @@ problem_codes! {
         NoPaymentLimits = (403, "no_payment_limits"),
         /// The payment would exceed the consent's limits.
         PaymentLimitExceeded = (403, "payment_limit_exceeded"),
+        /// A future-dated payment would fall due after the consent ends.
+        ScheduleOutsideConsent = (403, "schedule_outside_consent"),
         /// The payments journal cannot be written.
         LedgerUnavailable = (503, "ledger_unavailable"),
         /// The path names no resource of the unified API.

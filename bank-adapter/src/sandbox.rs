@@ -8,10 +8,11 @@ use sha2::{Digest, Sha256};
 
 use crate::connector::{
     Account, Balance, BankConnector, Beneficiary, ConnectorError, CreditDebit, DirectDebit, Money,
-    Page, Party, Payment, PaymentOrder, Product, ScheduledPayment, StandingOrder, Statement,
-    Transaction, TransactionQuery,
+    Page, Party, Payment, PaymentOrder, Product, ScheduledOrder, ScheduledPayment, StandingOrder,
+    StandingOrderOrder, Statement, Transaction, TransactionQuery,
 };
 
+mod orders;
 mod standing;
 
 /// Largest page of transactions served.
@@ -47,6 +48,7 @@ struct Ledger {
     accounts: BTreeMap<String, Held>,
     payments: HashMap<String, Payment>,
     by_key: HashMap<String, String>,
+    orders: orders::Orders,
     next: u64,
 }
 
@@ -288,31 +290,13 @@ impl BankConnector for SandboxBank {
                 Err(ConnectorError::IdempotencyConflict)
             };
         }
-        let refused = |code: &str, message: String| ConnectorError::Refused {
-            code: code.to_owned(),
-            message,
-        };
-        let debtor = ledger
-            .accounts
-            .get(&order.debtor_account)
-            .ok_or_else(|| not_found(&order.debtor_account))?;
-        if debtor.account.currency != order.amount.currency {
-            return Err(refused(
-                "currency_mismatch",
-                format!("the account holds {}", debtor.account.currency),
-            ));
-        }
-        if order.amount.minor <= 0 {
-            return Err(refused(
-                "invalid_amount",
-                "the amount must be positive".into(),
-            ));
-        }
+        orders::check(&ledger, order)?;
+        let debtor = &ledger.accounts[&order.debtor_account];
         if debtor.balance < order.amount.minor {
-            return Err(refused(
-                "insufficient_funds",
-                "the account does not hold enough for this payment".into(),
-            ));
+            return Err(ConnectorError::Refused {
+                code: "insufficient_funds".into(),
+                message: "the account does not hold enough for this payment".into(),
+            });
         }
         let now = Utc::now();
         ledger.next += 1;
@@ -382,6 +366,30 @@ impl BankConnector for SandboxBank {
             .ok_or_else(|| not_found(payment_id))
     }
 
+    fn create_scheduled_payment(
+        &self,
+        idempotency_key: &str,
+        order: &ScheduledOrder,
+    ) -> Result<ScheduledPayment, ConnectorError> {
+        orders::schedule(&mut self.ledger(), idempotency_key, order)
+    }
+
+    fn scheduled_payment(&self, id: &str) -> Result<ScheduledPayment, ConnectorError> {
+        self.ledger().orders.scheduled(id)
+    }
+
+    fn create_standing_order(
+        &self,
+        idempotency_key: &str,
+        order: &StandingOrderOrder,
+    ) -> Result<StandingOrder, ConnectorError> {
+        orders::set_up(&mut self.ledger(), idempotency_key, order)
+    }
+
+    fn standing_order(&self, id: &str) -> Result<StandingOrder, ConnectorError> {
+        self.ledger().orders.standing(id)
+    }
+
     fn beneficiaries(&self, account_id: &str) -> Result<Vec<Beneficiary>, ConnectorError> {
         Ok(standing::beneficiaries(&self.known(account_id)?))
     }
@@ -393,7 +401,9 @@ impl BankConnector for SandboxBank {
 
     fn standing_orders(&self, account_id: &str) -> Result<Vec<StandingOrder>, ConnectorError> {
         let account = self.known(account_id)?;
-        Ok(standing::standing_orders(&account, self.opened))
+        let mut list = standing::standing_orders(&account, self.opened);
+        list.extend(self.ledger().orders.standing_from(account_id));
+        Ok(list)
     }
 
     fn scheduled_payments(
@@ -401,7 +411,9 @@ impl BankConnector for SandboxBank {
         account_id: &str,
     ) -> Result<Vec<ScheduledPayment>, ConnectorError> {
         let account = self.known(account_id)?;
-        Ok(standing::scheduled_payments(&account, self.opened))
+        let mut list = standing::scheduled_payments(&account, self.opened);
+        list.extend(self.ledger().orders.scheduled_from(account_id));
+        Ok(list)
     }
 
     fn statements(&self, account_id: &str) -> Result<Vec<Statement>, ConnectorError> {

@@ -1209,3 +1209,337 @@ async fn a_payment_the_official_schema_refuses_is_refused_naming_the_field_and_n
     let (status, body) = w.pay("74.50", Some("key-after-2")).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
+
+/// A payer allowed every kind of domestic payment: 100.00 a payment, 150.00 a month.
+fn future_payer() -> World {
+    world_with_limits(
+        &[
+            Permission::CreateDomesticPayments,
+            Permission::CreateDomesticScheduledPayments,
+            Permission::CreateDomesticStandingOrders,
+        ],
+        Some(PaymentLimits {
+            currency: "GBP".into(),
+            max_per_payment: "100.00".into(),
+            max_per_period: Some("150.00".into()),
+            period: Some(Period::Month),
+        }),
+    )
+}
+
+/// 09:00 on `day` of the month `months` after this one.
+fn in_months(months: u32, day: u32) -> DateTime<Utc> {
+    use chrono::Datelike as _;
+    let this = Utc::now().date_naive().with_day(1).unwrap();
+    let month = this
+        .checked_add_months(chrono::Months::new(months))
+        .unwrap();
+    month
+        .with_day(day)
+        .unwrap()
+        .and_hms_opt(9, 0, 0)
+        .unwrap()
+        .and_utc()
+}
+
+fn creditor() -> Value {
+    serde_json::json!({
+        "SchemeName": "UK.OBIE.SortCodeAccountNumber",
+        "Identification": "40123412345678",
+        "Name": "Landlord Ltd",
+    })
+}
+
+fn scheduled(amount: &str, at: DateTime<Utc>) -> Value {
+    serde_json::json!({
+        "InstructionIdentification": "SCH-1",
+        "EndToEndIdentification": "E2E-SCH-1",
+        "RequestedExecutionDateTime": at.to_rfc3339(),
+        "InstructedAmount": { "Amount": amount, "Currency": "GBP" },
+        "CreditorAccount": creditor(),
+    })
+}
+
+fn standing(amount: &str, frequency: &str, first: DateTime<Utc>, count: &str) -> Value {
+    serde_json::json!({
+        "NumberOfPayments": count,
+        "FirstPaymentAmount": { "Amount": amount, "Currency": "GBP" },
+        "CreditorAccount": creditor(),
+        "RemittanceInformation": { "Unstructured": ["RENT"] },
+        "MandateRelatedInformation": {
+            "FirstPaymentDateTime": first.to_rfc3339(),
+            "Frequency": { "Type": frequency },
+        },
+    })
+}
+
+impl World {
+    /// A signed request to the payment initiation API: a POST of `initiation` to
+    /// `resource` with `key`, or (without an initiation) a GET of `resource`.
+    async fn pis(
+        &self,
+        resource: &str,
+        initiation: Option<Value>,
+        key: &str,
+    ) -> (StatusCode, Value) {
+        let path = format!("/open-banking/v4.0/pisp/{resource}");
+        let method = if initiation.is_some() { "POST" } else { "GET" };
+        let proof = sign_pop(
+            &self.app,
+            PopRequest {
+                method,
+                url: &format!("{PUBLIC}{path}"),
+                access_token: &self.id,
+            },
+            Utc::now(),
+        );
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("{SCHEME} {}", self.id))
+            .header("dpop", proof)
+            .header(APP_VERSION, "1.0")
+            .header("content-type", "application/json")
+            .header("x-idempotency-key", key);
+        let body = match initiation {
+            Some(initiation) => serde_json::json!({
+                "Data": { "ConsentId": self.id, "Initiation": initiation },
+                "Risk": {},
+            })
+            .to_string(),
+            None => String::new(),
+        };
+        let response = router(self.adapter.clone())
+            .oneshot(request.body(Body::from(body)).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let body = to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+}
+
+#[tokio::test]
+async fn scheduled_payments_and_standing_orders_are_made_once_and_read_back_in_the_official_schema()
+{
+    let w = future_payer();
+    let pis = Spec::load("uk-obie-v4.0/payment-initiation-openapi.json");
+    let check = |template: &str, method: &str, status: &str, body: &Value| {
+        let problems = pis.check(pis.response_schema(template, method, status), body);
+        assert!(problems.is_empty(), "{template}: {problems:#?}\n{body:#}");
+    };
+    for (resource, initiation, id_field) in [
+        (
+            "domestic-scheduled-payments",
+            scheduled("40.00", in_months(1, 10)),
+            "DomesticScheduledPaymentId",
+        ),
+        (
+            "domestic-standing-orders",
+            standing("25.00", "MNTH", in_months(2, 1), "3"),
+            "DomesticStandingOrderId",
+        ),
+    ] {
+        let (status, made) = w.pis(resource, Some(initiation.clone()), resource).await;
+        assert_eq!(status, StatusCode::CREATED, "{made}");
+        check(&format!("/{resource}"), "post", "201", &made);
+        assert_eq!(made["Data"]["Initiation"], initiation);
+        let id = made["Data"][id_field].as_str().unwrap().to_owned();
+        // A retry answers the same order; nothing is made or counted twice.
+        let (status, again) = w.pis(resource, Some(initiation.clone()), resource).await;
+        assert_eq!(
+            (status, &again["Data"][id_field]),
+            (StatusCode::CREATED, &made["Data"][id_field])
+        );
+        let (status, read) = w.pis(&format!("{resource}/{id}"), None, "-").await;
+        assert_eq!(status, StatusCode::OK, "{read}");
+        check(&format!("/{resource}/{{{id_field}}}"), "get", "200", &read);
+        assert_eq!(
+            read["Data"]["CreationDateTime"],
+            made["Data"]["CreationDateTime"]
+        );
+        let (status, unknown) = w.pis(&format!("{resource}/no-such-id"), None, "-").await;
+        assert_eq!(
+            (status, unknown["Code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("resource_not_found"))
+        );
+    }
+    // The bank's own lists show them to account information apps.
+    let core = w.adapter.connector.read().unwrap().clone();
+    let scheduled = core.scheduled_payments(&w.account).unwrap();
+    assert!(
+        scheduled
+            .iter()
+            .any(|s| s.execution == in_months(1, 10) && s.amount.minor == 4_000)
+    );
+    let orders = core.standing_orders(&w.account).unwrap();
+    let order = orders
+        .iter()
+        .find(|o| o.frequency == "MNTH" && o.amount.minor == 2_500)
+        .unwrap();
+    assert_eq!(order.next_payment, Some(in_months(2, 1)));
+}
+
+#[tokio::test]
+async fn every_instalment_counts_against_the_limit_of_the_month_it_falls_due_in() {
+    let w = future_payer();
+    // 100.00 in each of three months from two months on: each month has 50.00 left.
+    let (status, body) = w
+        .pis(
+            "domestic-standing-orders",
+            Some(standing("100.00", "MNTH", in_months(2, 1), "3")),
+            "rent",
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = w
+        .pis(
+            "domestic-scheduled-payments",
+            Some(scheduled("60.00", in_months(3, 15))),
+            "too-much",
+        )
+        .await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("payment_limit_exceeded")),
+        "{body}"
+    );
+    let (status, body) = w
+        .pis(
+            "domestic-scheduled-payments",
+            Some(scheduled("50.00", in_months(3, 15))),
+            "fits",
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // The month after the last instalment is untouched, and so is this month.
+    let (status, body) = w
+        .pis(
+            "domestic-scheduled-payments",
+            Some(scheduled("100.00", in_months(5, 15))),
+            "later",
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // A weekly order of 40.00 from four months on puts 160.00 in a month: refused whole.
+    let (status, body) = w
+        .pis(
+            "domestic-standing-orders",
+            Some(standing("40.00", "WEEK", in_months(6, 1), "4")),
+            "weekly",
+        )
+        .await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("payment_limit_exceeded")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn schedules_outside_the_consent_or_not_offered_are_refused_and_nothing_is_counted() {
+    let w = future_payer();
+    let after_consent = Utc.with_ymd_and_hms(2030, 6, 1, 9, 0, 0).unwrap();
+    let refused = [
+        (
+            "domestic-scheduled-payments",
+            scheduled("10.00", after_consent),
+            403,
+            "schedule_outside_consent",
+        ),
+        (
+            "domestic-scheduled-payments",
+            scheduled("10.00", Utc::now() - chrono::Duration::hours(1)),
+            400,
+            "invalid_initiation",
+        ),
+        (
+            "domestic-standing-orders",
+            standing("10.00", "YEAR", in_months(1, 1), "10"),
+            403,
+            "schedule_outside_consent",
+        ),
+        (
+            "domestic-standing-orders",
+            standing("10.00", "ADHO", in_months(1, 1), "3"),
+            400,
+            "invalid_initiation",
+        ),
+        (
+            "domestic-standing-orders",
+            standing("10.00", "QtrDay:ENGLISH", in_months(1, 1), "3"),
+            400,
+            "invalid_initiation",
+        ),
+        (
+            "domestic-standing-orders",
+            standing("10.00", "DAIL", in_months(1, 1), "5000"),
+            400,
+            "invalid_initiation",
+        ),
+    ];
+    for (n, (resource, initiation, status, code)) in refused.into_iter().enumerate() {
+        let (got, body) = w
+            .pis(resource, Some(initiation), &format!("refused-{n}"))
+            .await;
+        assert_eq!(
+            (got.as_u16(), body["Code"].as_str()),
+            (status, Some(code)),
+            "{n}: {body}"
+        );
+    }
+    let mut open_ended = standing("10.00", "MNTH", in_months(1, 1), "3");
+    open_ended
+        .as_object_mut()
+        .unwrap()
+        .remove("NumberOfPayments");
+    let (status, body) = w
+        .pis("domestic-standing-orders", Some(open_ended), "open")
+        .await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_initiation"))
+    );
+    assert!(
+        body["Message"].as_str().unwrap().contains("open-ended"),
+        "{body}"
+    );
+    // Nothing was counted: next month's whole 150.00 is still there.
+    let (status, body) = w
+        .pis(
+            "domestic-standing-orders",
+            Some(standing("75.00", "IntrvlDay:02", in_months(1, 1), "2")),
+            "whole",
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+#[tokio::test]
+async fn each_kind_of_payment_needs_its_own_permission() {
+    let w = payer();
+    let (status, body) = w
+        .pis(
+            "domestic-standing-orders",
+            Some(standing("10.00", "MNTH", in_months(1, 1), "2")),
+            "so",
+        )
+        .await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("permission_missing")),
+        "{body}"
+    );
+    let (status, body) = w
+        .pis(
+            "domestic-scheduled-payments",
+            Some(scheduled("10.00", in_months(1, 1))),
+            "sp",
+        )
+        .await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("permission_missing")),
+        "{body}"
+    );
+}

@@ -84,6 +84,12 @@ permissions! {
     /// consentnet's own code for initiating domestic payments (OBIE authorises payments
     /// per payment consent, with no permission code); it requires payment limits.
     CreateDomesticPayments,
+    /// consentnet's own code for scheduling one-off domestic payments for a later date;
+    /// it requires payment limits, which each payment counts against in its own period.
+    CreateDomesticScheduledPayments,
+    /// consentnet's own code for setting up domestic standing orders; it requires payment
+    /// limits, which every instalment counts against in its own period.
+    CreateDomesticStandingOrders,
 }
 
 impl fmt::Display for Permission {
@@ -95,7 +101,17 @@ impl fmt::Display for Permission {
 impl Permission {
     /// True for the account information (read) codes.
     pub fn is_account_information(self) -> bool {
-        self != Permission::CreateDomesticPayments
+        !self.is_payment()
+    }
+
+    /// True for the codes that move money (and so need payment limits).
+    pub fn is_payment(self) -> bool {
+        matches!(
+            self,
+            Permission::CreateDomesticPayments
+                | Permission::CreateDomesticScheduledPayments
+                | Permission::CreateDomesticStandingOrders
+        )
     }
 }
 

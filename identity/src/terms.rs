@@ -111,7 +111,7 @@ pub struct ConsentTerms {
     pub accounts: Vec<String>,
     /// The granted permission codes.
     pub permissions: BTreeSet<Permission>,
-    /// Payment limits; present exactly when `CreateDomesticPayments` is granted.
+    /// Payment limits; present exactly when a payment permission is granted.
     pub payment_limits: Option<PaymentLimits>,
     /// Why the app asks, in words the client saw.
     pub purpose: String,
@@ -149,20 +149,18 @@ impl ConsentTerms {
                 "account {repeat:?} is listed twice"
             )));
         }
-        let pays = self
-            .permissions
-            .contains(&Permission::CreateDomesticPayments);
+        let pays = self.permissions.iter().any(|p| p.is_payment());
         match (&self.payment_limits, pays) {
             (Some(limits), true) => limits.check()?,
             (None, false) => {}
             (None, true) => {
                 return Err(ConsentError::PaymentLimits(
-                    "CreateDomesticPayments needs payment limits".into(),
+                    "a payment permission needs payment limits".into(),
                 ));
             }
             (Some(_), false) => {
                 return Err(ConsentError::PaymentLimits(
-                    "payment limits without CreateDomesticPayments".into(),
+                    "payment limits without a payment permission".into(),
                 ));
             }
         }

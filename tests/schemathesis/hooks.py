@@ -4,8 +4,9 @@ consent's own, so generated calls reach real data.
 
 Environment: CONSENTNET_APP_KEY (the app's 32-byte Ed25519 secret, hex),
 CONSENTNET_APP_DID, CONSENTNET_CONSENT, CONSENTNET_ACCOUNT, CONSENTNET_STATEMENT,
-CONSENTNET_PAYMENT, CONSENTNET_CLIENT_TOKEN (for the consent resources),
-CONSENTNET_ACCESS_CONSENT, CONSENTNET_PAYMENT_CONSENT.
+CONSENTNET_PAYMENT, CONSENTNET_SCHEDULED, CONSENTNET_STANDING, CONSENTNET_CLIENT_TOKEN
+(for the consent resources), CONSENTNET_ACCESS_CONSENT, CONSENTNET_PAYMENT_CONSENT,
+CONSENTNET_SCHEDULED_CONSENT, CONSENTNET_STANDING_CONSENT.
 """
 
 import base64
@@ -27,10 +28,14 @@ IDS = {
     "AccountId": os.environ["CONSENTNET_ACCOUNT"],
     "StatementId": os.environ["CONSENTNET_STATEMENT"],
     "DomesticPaymentId": os.environ["CONSENTNET_PAYMENT"],
+    "DomesticScheduledPaymentId": os.environ["CONSENTNET_SCHEDULED"],
+    "DomesticStandingOrderId": os.environ["CONSENTNET_STANDING"],
 }
 CONSENT_RESOURCES = {
     "/account-access-consents": os.environ["CONSENTNET_ACCESS_CONSENT"],
     "/domestic-payment-consents": os.environ["CONSENTNET_PAYMENT_CONSENT"],
+    "/domestic-scheduled-payment-consents": os.environ["CONSENTNET_SCHEDULED_CONSENT"],
+    "/domestic-standing-order-consents": os.environ["CONSENTNET_STANDING_CONSENT"],
 }
 
 

@@ -1221,7 +1221,11 @@ fn approve_payments_at(
     use consentnet_consent_chain::event::{AppAction, AppDecision};
     let key = node_key(&bank._consortium.nodes[0]);
     let mut permissions = consentnet_tests::balance_permissions();
-    permissions.insert(consentnet_identity::Permission::CreateDomesticPayments);
+    permissions.extend(
+        consentnet_identity::Permission::ALL
+            .iter()
+            .filter(|p| p.is_payment()),
+    );
     let decision = AppDecision {
         bank: key.did().clone(),
         app: app.did().clone(),
@@ -1250,7 +1254,26 @@ fn pay_under(
     initiation: &Value,
     key: &str,
 ) -> (u16, Value, bool) {
-    let url = format!("{}/open-banking/v4.0/pisp/domestic-payments", bank.url);
+    initiate_under(
+        bank,
+        app,
+        token,
+        ("domestic-payments", named),
+        initiation,
+        key,
+    )
+}
+
+/// [`pay_under`] at the payment initiation `resource` (e.g. `domestic-standing-orders`).
+fn initiate_under(
+    bank: &Bank,
+    app: &KeyPair,
+    token: &str,
+    (resource, named): (&str, &str),
+    initiation: &Value,
+    key: &str,
+) -> (u16, Value, bool) {
+    let url = format!("{}/open-banking/v4.0/pisp/{resource}", bank.url);
     let proof = sign_pop(
         app,
         PopRequest {
@@ -1280,6 +1303,54 @@ fn pay_under(
         consentnet_bank_adapter::jws::verify_detached(&bank.did, text.as_bytes(), &signature)
     });
     (status, serde_json::from_str(&text).unwrap(), signed)
+}
+
+/// The client authorises the payment consent resource `intent` through PAR and the
+/// consent screen, signing a consent for `permission` with the limits the screen asks and
+/// ending at `until`: the screen's details and the consent's id.
+fn authorise_payment(
+    bank: &Bank,
+    client: &KeyPair,
+    intent: &str,
+    permission: consentnet_identity::Permission,
+    until: chrono::DateTime<Utc>,
+) -> (Value, String) {
+    let app = &bank.app;
+    let par = push(
+        bank,
+        app,
+        &[
+            ("authorization_details", ""),
+            ("scope", "openid payments"),
+            ("openbanking_intent_id", intent),
+        ],
+    );
+    assert_eq!(par.status, 201, "{}", par.body);
+    let (url, handle) = authorize_url(bank, app, &par);
+    let (_, pending) = http_get(&format!("{}/oauth/requests/{handle}", bank.url));
+    let pending: Value = serde_json::from_str(&pending).unwrap();
+    let details = pending["authorization_details"][0].clone();
+    let page = get(&url, None);
+    let cookie = cookie_pair(page.set_cookie.as_deref().unwrap());
+    let terms = ConsentTerms {
+        app: app.did().clone(),
+        bank: bank.did.clone(),
+        accounts: vec![bank.account.clone()],
+        permissions: [permission].into(),
+        payment_limits: Some(serde_json::from_value(details["payment_limits"].clone()).unwrap()),
+        purpose: details["purpose"].as_str().unwrap().to_owned(),
+        valid_from: Utc::now(),
+        valid_until: until,
+        proof_key: None,
+    };
+    let credential = block_on(issue_consent(client, &terms)).unwrap().credential;
+    let (status, body) = http_post_json(
+        &format!("{}/oauth/requests/{handle}/approve", bank.url),
+        &credential,
+    );
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(get(&url, Some(&cookie)).status, 303);
+    (details, body["consent_id"].as_str().unwrap().to_owned())
 }
 
 #[test]
@@ -1333,52 +1404,19 @@ fn a_uk_open_banking_client_makes_a_payment_consent_has_it_authorised_confirms_f
     );
 
     // Authorised for exactly that payment: its amount, from its account.
-    let par = push(
+    let (details, consent_id) = authorise_payment(
         &bank,
-        app,
-        &[
-            ("authorization_details", ""),
-            ("scope", "openid payments"),
-            ("openbanking_intent_id", &intent),
-        ],
+        &client,
+        &intent,
+        consentnet_identity::Permission::CreateDomesticPayments,
+        Utc::now() + chrono::Duration::days(30),
     );
-    assert_eq!(par.status, 201, "{}", par.body);
-    let (url, handle) = authorize_url(&bank, app, &par);
-    let (_, pending) = http_get(&format!("{}/oauth/requests/{handle}", bank.url));
-    let pending: Value = serde_json::from_str(&pending).unwrap();
-    let details = &pending["authorization_details"][0];
     assert_eq!(details["permissions"], json!(["CreateDomesticPayments"]));
     assert_eq!(
         details["payment_limits"]["maxPerPayment"], "12.50",
         "{details}"
     );
     assert_eq!(details["accounts"], json!([bank.account]));
-    let page = get(&url, None);
-    let cookie = cookie_pair(page.set_cookie.as_deref().unwrap());
-    let terms = ConsentTerms {
-        app: app.did().clone(),
-        bank: bank.did.clone(),
-        accounts: vec![bank.account.clone()],
-        permissions: [consentnet_identity::Permission::CreateDomesticPayments].into(),
-        payment_limits: Some(consentnet_identity::consent::PaymentLimits {
-            currency: "GBP".into(),
-            max_per_payment: "12.50".into(),
-            max_per_period: Some("12.50".into()),
-            period: Some(consentnet_identity::consent::Period::Year),
-        }),
-        purpose: details["purpose"].as_str().unwrap().to_owned(),
-        valid_from: Utc::now(),
-        valid_until: Utc::now() + chrono::Duration::days(30),
-        proof_key: None,
-    };
-    let credential = block_on(issue_consent(&client, &terms)).unwrap().credential;
-    let (status, body) = http_post_json(
-        &format!("{}/oauth/requests/{handle}/approve", bank.url),
-        &credential,
-    );
-    assert_eq!(status, 201, "{body}");
-    let consent_id = body["consent_id"].as_str().unwrap().to_owned();
-    assert_eq!(get(&url, Some(&cookie)).status, 303);
     let (_, authorised) = call("GET", &format!("/{intent}"), None);
     assert_eq!(authorised["Data"]["Status"], "AUTH", "{authorised}");
     let (status, funds) = call("GET", &format!("/{intent}/funds-confirmation"), None);
@@ -1414,6 +1452,126 @@ fn a_uk_open_banking_client_makes_a_payment_consent_has_it_authorised_confirms_f
     assert_eq!(
         (status, body["Code"].as_str()),
         (400, Some("consent_id_mismatch")),
+        "{body}"
+    );
+}
+
+#[test]
+fn a_uk_open_banking_client_sets_up_a_standing_order_through_its_consent_resource() {
+    use chrono::Datelike as _;
+    let bank = bank();
+    let app = &bank.app;
+    let client = KeyPair::generate();
+    link_client(
+        &bank._consortium.nodes[0],
+        &bank.process,
+        &client,
+        &[&bank.account],
+    );
+    approve_payments(&bank, app);
+    let token = consentnet_tests::forms::client_token(&bank.url, app, "openid payments");
+    // Three monthly payments of 20.00 from the first of next month.
+    let next_month = Utc::now().date_naive().with_day(1).unwrap() + chrono::Months::new(1);
+    let first = next_month.and_hms_opt(9, 0, 0).unwrap().and_utc();
+    let last = first + chrono::Months::new(2);
+    let initiation = json!({
+        "NumberOfPayments": "3",
+        "FirstPaymentAmount": { "Amount": "20.00", "Currency": "GBP" },
+        "DebtorAccount": { "SchemeName": "UK.OBIE.SortCodeAccountNumber", "Identification": bank.account },
+        "CreditorAccount": { "SchemeName": "UK.OBIE.SortCodeAccountNumber", "Identification": "40123412345678", "Name": "Landlord Ltd" },
+        "MandateRelatedInformation": {
+            "FirstPaymentDateTime": first.to_rfc3339(),
+            "Frequency": { "Type": "MNTH" },
+        },
+    });
+    let asked = json!({ "Data": { "Permission": "Create", "Initiation": initiation }, "Risk": {} });
+    let call = |method: &str, path: &str, body: Option<&Value>| {
+        let resources = ("pisp/domestic-standing-order-consents", method, path);
+        let (status, answer, _) = resource_call(&bank, app, &token, resources, body);
+        (status, answer)
+    };
+    let (status, made) = call("POST", "", Some(&asked));
+    assert_eq!(status, 201, "{made}");
+    assert_eq!(
+        (
+            made["Data"]["Status"].as_str(),
+            made["Data"]["Permission"].as_str()
+        ),
+        (Some("AWAU"), Some("Create"))
+    );
+    let intent = made["Data"]["ConsentId"].as_str().unwrap().to_owned();
+    // A schedule the bank does not offer is refused when the resource is made.
+    let mut weekdays = asked.clone();
+    weekdays["Data"]["Initiation"]["MandateRelatedInformation"]["Frequency"]["Type"] =
+        json!("EvryWorkgDay");
+    let (status, body) = call("POST", "", Some(&weekdays));
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (400, Some("invalid_initiation")),
+        "{body}"
+    );
+
+    // Authorised into a consent for exactly that standing order.
+    let (details, consent_id) = authorise_payment(
+        &bank,
+        &client,
+        &intent,
+        consentnet_identity::Permission::CreateDomesticStandingOrders,
+        last + chrono::Duration::hours(12),
+    );
+    assert_eq!(
+        details["permissions"],
+        json!(["CreateDomesticStandingOrders"])
+    );
+    assert_eq!(
+        (
+            details["payment_limits"]["maxPerPayment"].as_str(),
+            details["payment_limits"]["maxPerPeriod"].as_str()
+        ),
+        (Some("20.00"), Some("60.00")),
+        "{details}"
+    );
+    let (_, authorised) = call("GET", &format!("/{intent}"), None);
+    assert_eq!(authorised["Data"]["Status"], "AUTH", "{authorised}");
+
+    // The standing order names the resource and repeats its initiation; once only.
+    let standing = ("domestic-standing-orders", intent.as_str());
+    let mut other = initiation.clone();
+    other["NumberOfPayments"] = json!("2");
+    let (status, body, _) = initiate_under(&bank, app, &consent_id, standing, &other, "s-0");
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (400, Some("invalid_initiation")),
+        "{body}"
+    );
+    let (status, made, signed) =
+        initiate_under(&bank, app, &consent_id, standing, &initiation, "s-1");
+    assert_eq!(status, 201, "{made}");
+    assert!(signed, "the bank signs its standing order answer");
+    assert_eq!(made["Data"]["ConsentId"], intent.as_str());
+    assert_eq!(made["Data"]["Status"], "ACTC");
+    let (status, body, _) = initiate_under(&bank, app, &consent_id, standing, &initiation, "s-2");
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (403, Some("payment_limit_exceeded")),
+        "{body}"
+    );
+    // The consent allows standing orders only: no payment now.
+    let (status, body, _) = pay_under(
+        &bank,
+        app,
+        &consent_id,
+        &consent_id,
+        &json!({
+            "InstructionIdentification": "I", "EndToEndIdentification": "E",
+            "InstructedAmount": { "Amount": "1.00", "Currency": "GBP" },
+            "CreditorAccount": initiation["CreditorAccount"],
+        }),
+        "s-3",
+    );
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (403, Some("permission_missing")),
         "{body}"
     );
 }

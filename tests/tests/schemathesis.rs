@@ -49,7 +49,66 @@ fn approve(bank: &KeyPair, app: &KeyPair, node: &NodeProcess) {
 
 /// One payment under the consent, so a payment id exists to read back.
 fn pay(node: &NodeProcess, app: &KeyPair, consent: &str, account: &str) -> String {
-    let url = format!("{}/open-banking/v4.0/pisp/domestic-payments", node.http_url);
+    let initiation = json!({
+        "InstructionIdentification": "SCHEMA-1", "EndToEndIdentification": "SCHEMA-1",
+        "InstructedAmount": { "Amount": "1.00", "Currency": "GBP" },
+        "DebtorAccount": { "SchemeName": "UK.OBIE.SortCodeAccountNumber", "Identification": account },
+        "CreditorAccount": { "SchemeName": "UK.OBIE.SortCodeAccountNumber", "Identification": "40123412345678", "Name": "Landlord Ltd" },
+    });
+    let answer = initiate(node, app, consent, "domestic-payments", &initiation);
+    answer["Data"]["DomesticPaymentId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{answer}"))
+        .to_owned()
+}
+
+/// A scheduled payment and a standing order under the consent, so their ids exist to
+/// read back.
+fn schedule(node: &NodeProcess, app: &KeyPair, consent: &str) -> (String, String) {
+    let first = (Utc::now() + chrono::Duration::days(7)).to_rfc3339();
+    let creditor = json!({ "SchemeName": "UK.OBIE.SortCodeAccountNumber", "Identification": "40123412345678", "Name": "Landlord Ltd" });
+    let scheduled = json!({
+        "InstructionIdentification": "SCHEMA-S", "EndToEndIdentification": "SCHEMA-S",
+        "RequestedExecutionDateTime": first,
+        "InstructedAmount": { "Amount": "1.00", "Currency": "GBP" },
+        "CreditorAccount": creditor,
+    });
+    let standing = json!({
+        "NumberOfPayments": "2",
+        "FirstPaymentAmount": { "Amount": "1.00", "Currency": "GBP" },
+        "CreditorAccount": creditor,
+        "MandateRelatedInformation": { "FirstPaymentDateTime": first, "Frequency": { "Type": "MNTH" } },
+    });
+    let id = |resource: &str, initiation: &Value, field: &str| {
+        let answer = initiate(node, app, consent, resource, initiation);
+        answer["Data"][field]
+            .as_str()
+            .unwrap_or_else(|| panic!("{answer}"))
+            .to_owned()
+    };
+    (
+        id(
+            "domestic-scheduled-payments",
+            &scheduled,
+            "DomesticScheduledPaymentId",
+        ),
+        id(
+            "domestic-standing-orders",
+            &standing,
+            "DomesticStandingOrderId",
+        ),
+    )
+}
+
+/// `initiation` sent to the payment initiation `resource` under the consent; the answer.
+fn initiate(
+    node: &NodeProcess,
+    app: &KeyPair,
+    consent: &str,
+    resource: &str,
+    initiation: &Value,
+) -> Value {
+    let url = format!("{}/open-banking/v4.0/pisp/{resource}", node.http_url);
     let proof = sign_pop(
         app,
         PopRequest {
@@ -59,15 +118,7 @@ fn pay(node: &NodeProcess, app: &KeyPair, consent: &str, account: &str) -> Strin
         },
         Utc::now(),
     );
-    let body = json!({
-        "Data": { "ConsentId": consent, "Initiation": {
-            "InstructionIdentification": "SCHEMA-1", "EndToEndIdentification": "SCHEMA-1",
-            "InstructedAmount": { "Amount": "1.00", "Currency": "GBP" },
-            "DebtorAccount": { "SchemeName": "UK.OBIE.SortCodeAccountNumber", "Identification": account },
-            "CreditorAccount": { "SchemeName": "UK.OBIE.SortCodeAccountNumber", "Identification": "40123412345678", "Name": "Landlord Ltd" },
-        }},
-        "Risk": {},
-    });
+    let body = json!({ "Data": { "ConsentId": consent, "Initiation": initiation }, "Risk": {} });
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
@@ -77,16 +128,11 @@ fn pay(node: &NodeProcess, app: &KeyPair, consent: &str, account: &str) -> Strin
         .header("authorization", &format!("ConsentNet {consent}"))
         .header("dpop", &proof)
         .header("x-consentnet-app-version", "1.0.0")
-        .header("x-idempotency-key", "schemathesis-setup")
+        .header("x-idempotency-key", &format!("setup-{resource}"))
         .header("content-type", "application/json")
         .send(body.to_string())
         .unwrap();
-    let answer: Value =
-        serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
-    answer["Data"]["DomesticPaymentId"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{answer}"))
-        .to_owned()
+    serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap()
 }
 
 /// Runs Schemathesis over `spec` (under `bank-adapter/specs`) at `base`; its output.
@@ -199,6 +245,7 @@ fn every_operation_the_adapter_serves_passes_schemathesis_against_the_official_f
         .unwrap()
         .to_owned();
     let payment = pay(&node, &app, &consent_id, &account);
+    let (scheduled, standing) = schedule(&node, &app, &consent_id);
     // A consent resource of each kind, made with the app's client credentials token.
     let client_token = consentnet_tests::forms::client_token(&node.http_url, &app, "accounts");
     let resource = |path: &str, body: Value| {
@@ -241,6 +288,25 @@ fn every_operation_the_adapter_serves_passes_schemathesis_against_the_official_f
             "CreditorAccount": { "SchemeName": "UK.OBIE.SortCodeAccountNumber", "Identification": "40123412345678", "Name": "Landlord Ltd" },
         }}, "Risk": {} }),
     );
+    let in_a_week = (Utc::now() + chrono::Duration::days(7)).to_rfc3339();
+    let scheduled_consent = resource(
+        "pisp/domestic-scheduled-payment-consents",
+        json!({ "Data": { "Permission": "Create", "Initiation": {
+            "InstructionIdentification": "SCHEMA-3", "EndToEndIdentification": "SCHEMA-3",
+            "RequestedExecutionDateTime": in_a_week,
+            "InstructedAmount": { "Amount": "1.00", "Currency": "GBP" },
+            "CreditorAccount": { "SchemeName": "UK.OBIE.SortCodeAccountNumber", "Identification": "40123412345678", "Name": "Landlord Ltd" },
+        }}, "Risk": {} }),
+    );
+    let standing_consent = resource(
+        "pisp/domestic-standing-order-consents",
+        json!({ "Data": { "Permission": "Create", "Initiation": {
+            "NumberOfPayments": "2",
+            "FirstPaymentAmount": { "Amount": "1.00", "Currency": "GBP" },
+            "CreditorAccount": { "SchemeName": "UK.OBIE.SortCodeAccountNumber", "Identification": "40123412345678", "Name": "Landlord Ltd" },
+            "MandateRelatedInformation": { "FirstPaymentDateTime": in_a_week, "Frequency": { "Type": "MNTH" } },
+        }}, "Risk": {} }),
+    );
 
     let secret = app.secret_bytes();
     let env = [
@@ -256,6 +322,10 @@ fn every_operation_the_adapter_serves_passes_schemathesis_against_the_official_f
         ("CONSENTNET_ACCOUNT", account),
         ("CONSENTNET_STATEMENT", statement),
         ("CONSENTNET_PAYMENT", payment),
+        ("CONSENTNET_SCHEDULED", scheduled),
+        ("CONSENTNET_STANDING", standing),
+        ("CONSENTNET_SCHEDULED_CONSENT", scheduled_consent),
+        ("CONSENTNET_STANDING_CONSENT", standing_consent),
         ("CONSENTNET_CLIENT_TOKEN", client_token),
         ("CONSENTNET_ACCESS_CONSENT", access),
         ("CONSENTNET_PAYMENT_CONSENT", payment_consent),
@@ -276,7 +346,7 @@ fn every_operation_the_adapter_serves_passes_schemathesis_against_the_official_f
             format!("{base}/pisp"),
             vec![
                 "--include-path-regex",
-                "^/domestic-payments(/\\{DomesticPaymentId\\})?$|^/domestic-payment-consents(/\\{ConsentId\\}(/funds-confirmation)?)?$",
+                "^/domestic-payments(/\\{DomesticPaymentId\\})?$|^/domestic-payment-consents(/\\{ConsentId\\}(/funds-confirmation)?)?$|^/domestic-(scheduled-payment|standing-order)(s|-consents)(/\\{[A-Za-z]+\\})?$",
                 // Not checked: the TSP's own x-jws-signature on requests, which the
                 // bank does not require (a payment is bound to the app by its proof and
                 // to the client by the signed consent); and acceptance of every
@@ -287,7 +357,7 @@ fn every_operation_the_adapter_serves_passes_schemathesis_against_the_official_f
                 "--exclude-checks",
                 "missing_required_header,positive_data_acceptance",
             ],
-            5,
+            13,
         ),
     ];
     for (spec, url, filters, operations) in runs {

@@ -36,8 +36,10 @@ pub fn beneficiary(beneficiary: &Beneficiary, detail: bool) -> Value {
         "AccountId": beneficiary.account_id,
         "BeneficiaryId": beneficiary.beneficiary_id,
         "BeneficiaryType": "Ordinary",
-        "Reference": bounded(&beneficiary.reference, 35),
     });
+    if !beneficiary.reference.is_empty() {
+        body["Reference"] = json!(bounded(&beneficiary.reference, 35));
+    }
     if detail {
         body["CreditorAccount"] = creditor(&beneficiary.creditor);
     }
@@ -74,8 +76,11 @@ pub fn standing_order(order: &StandingOrder, detail: bool) -> Value {
             "Frequency": { "Type": order.frequency },
             "FirstPaymentDateTime": time(&order.first_payment),
         },
-        "RemittanceInformation": { "Unstructured": [bounded(&order.reference, 140)] },
     });
+    // The schema wants a reference of at least one character, or none.
+    if !order.reference.is_empty() {
+        body["RemittanceInformation"] = json!({ "Unstructured": [bounded(&order.reference, 140)] });
+    }
     if let Some(next) = &order.next_payment {
         body["NextPaymentDateTime"] = json!(time(next));
         body["NextPaymentAmount"] = amount(&order.amount);
@@ -93,9 +98,11 @@ pub fn scheduled_payment(payment: &ScheduledPayment, detail: bool) -> Value {
         "ScheduledPaymentId": payment.scheduled_payment_id,
         "ScheduledPaymentDateTime": time(&payment.execution),
         "ScheduledType": "Execution",
-        "Reference": bounded(&payment.reference, 35),
         "InstructedAmount": amount(&payment.amount),
     });
+    if !payment.reference.is_empty() {
+        body["Reference"] = json!(bounded(&payment.reference, 35));
+    }
     if detail {
         body["CreditorAccount"] = creditor(&payment.creditor);
     }

@@ -150,6 +150,10 @@ pub enum Resource {
     Product,
     /// Offers.
     Offers,
+    /// Scheduling new one-off payments.
+    NewScheduledPayments,
+    /// Setting up new standing orders.
+    NewStandingOrders,
 }
 
 impl Resource {
@@ -164,6 +168,8 @@ impl Resource {
             Resource::Parties => "parties",
             Resource::Product => "product",
             Resource::Offers => "offers",
+            Resource::NewScheduledPayments => "create_scheduled_payment",
+            Resource::NewStandingOrders => "create_standing_order",
         }
     }
 }

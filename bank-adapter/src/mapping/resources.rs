@@ -59,7 +59,9 @@ fn shape(resource: Resource) -> (Vec<&'static str>, &'static [&'static str]) {
         ),
         Resource::Parties => (vec!["party_id", "name"], &["party_type", "account_role"]),
         Resource::Product => (vec!["product_id", "name", "product_type"], &[]),
-        Resource::Offers => (vec![], &[]),
+        Resource::Offers | Resource::NewScheduledPayments | Resource::NewStandingOrders => {
+            (vec![], &[])
+        }
     }
 }
 
@@ -74,7 +76,7 @@ impl Mapping {
             Resource::Statements => self.statements.as_ref(),
             Resource::Parties => self.parties.as_ref(),
             Resource::Product => self.product.as_ref(),
-            Resource::Offers => None,
+            Resource::Offers | Resource::NewScheduledPayments | Resource::NewStandingOrders => None,
         }
     }
 

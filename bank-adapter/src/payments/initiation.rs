@@ -48,30 +48,51 @@ pub fn initiation_amount(initiation: &Value) -> Result<Money, ObError> {
     order(initiation, debtor).map(|o| o.amount)
 }
 
+fn bad(what: &str) -> ObError {
+    ObError::new(ObCode::InvalidInitiation, format!("Data.Initiation.{what}"))
+}
+
+fn text(value: &Value, what: &str) -> Result<String, ObError> {
+    value
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| bad(what))
+}
+
 /// The order an OBIE initiation describes, paid from `debtor`.
 pub(super) fn order(initiation: &Value, debtor: &str) -> Result<PaymentOrder, ObError> {
-    let bad =
-        |what: &str| ObError::new(ObCode::InvalidInitiation, format!("Data.Initiation.{what}"));
-    let text = |value: &Value, what: &str| {
-        value
-            .as_str()
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .ok_or_else(|| bad(what))
-    };
     for field in ["InstructionIdentification", "EndToEndIdentification"] {
         let id = text(&initiation[field], field)?;
         if id.chars().count() > 35 {
             return Err(bad(field));
         }
     }
-    let amount = &initiation["InstructedAmount"];
-    let amount = Money::parse(
-        &text(&amount["Amount"], "InstructedAmount.Amount")?,
-        &text(&amount["Currency"], "InstructedAmount.Currency")?,
+    let amount = amount(initiation, "InstructedAmount")?;
+    order_for(initiation, debtor, amount)
+}
+
+/// The positive amount in `field` (e.g. `InstructedAmount`) of an initiation.
+pub(super) fn amount(initiation: &Value, field: &str) -> Result<Money, ObError> {
+    let amount = &initiation[field];
+    Money::parse(
+        &text(&amount["Amount"], &format!("{field}.Amount"))?,
+        &text(&amount["Currency"], &format!("{field}.Currency"))?,
     )
     .filter(|m| m.minor > 0)
-    .ok_or_else(|| bad("InstructedAmount: a positive decimal amount and an ISO 4217 currency"))?;
+    .ok_or_else(|| {
+        bad(&format!(
+            "{field}: a positive decimal amount and an ISO 4217 currency"
+        ))
+    })
+}
+
+/// An order of `amount` from `debtor` to the initiation's creditor.
+pub(super) fn order_for(
+    initiation: &Value,
+    debtor: &str,
+    amount: Money,
+) -> Result<PaymentOrder, ObError> {
     let creditor = &initiation["CreditorAccount"];
     let reference = initiation["RemittanceInformation"]["Unstructured"][0]
         .as_str()

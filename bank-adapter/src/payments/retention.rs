@@ -12,7 +12,7 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
-use super::{JournalLine, LedgerState};
+use super::ledger::{JournalLine, LedgerState};
 
 /// Days a counted payment is remembered: a yearly limit period and a month more.
 pub const RETENTION_DAYS: i64 = 400;
@@ -38,14 +38,18 @@ impl LedgerState {
         }
     }
 
-    /// Drops every payment counted before `cutoff`: its count, its idempotency key, and
-    /// the payment made for it. Answers whether anything was dropped.
+    /// Drops every payment counted before `cutoff`: its count, and once none of its
+    /// instalments is kept, its idempotency key and the payment made for it. Answers
+    /// whether anything was dropped.
     pub(super) fn prune(&mut self, cutoff: DateTime<Utc>) -> bool {
         let mut dropped: HashSet<String> = HashSet::new();
+        let mut kept: HashSet<String> = HashSet::new();
         self.paid.retain(|_, paid| {
             paid.retain(|(at, _, key)| {
                 let keep = *at >= cutoff;
-                if !keep {
+                if keep {
+                    kept.insert(key.clone());
+                } else {
                     dropped.insert(key.clone());
                 }
                 keep
@@ -55,6 +59,8 @@ impl LedgerState {
         if dropped.is_empty() {
             return false;
         }
+        // A standing order's key stays while any of its instalments does.
+        dropped.retain(|key| !kept.contains(key));
         self.counted.retain(|key, _| !dropped.contains(key));
         let mut payments: HashSet<String> = HashSet::new();
         self.made.retain(|key, payment| {
@@ -79,6 +85,7 @@ impl LedgerState {
                     at: *at,
                     minor: *minor,
                     order: self.counted.get(key).cloned().flatten(),
+                    later: Vec::new(),
                 });
             }
         }
@@ -134,6 +141,7 @@ mod tests {
             at,
             minor: 100,
             order: Some(format!("order-{key}")),
+            later: Vec::new(),
         }
     }
 
@@ -211,5 +219,38 @@ mod tests {
         drop(Ledger::open(&journal).unwrap());
         assert_eq!(std::fs::read_to_string(&journal).unwrap(), before);
         assert!(!dir.path().join("payments.compacting").exists());
+    }
+
+    #[test]
+    fn a_standing_order_is_kept_while_any_of_its_payments_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = dir.path().join("payments.jsonl");
+        let consent = consentnet_identity::Hash32([9; 32]);
+        let now = Utc::now();
+        let old = now - chrono::Duration::days(RETENTION_DAYS + 30);
+        let line = JournalLine::Count {
+            key: "standing".into(),
+            consent,
+            at: old,
+            minor: 100,
+            order: Some("order-standing".into()),
+            later: vec![(now + chrono::Duration::days(30), 100)],
+        };
+        write(&journal, &[line, paid("standing", consent)]);
+        let ledger = Ledger::open(&journal).unwrap();
+        let state = consentnet_identity::util::lock(&ledger.inner);
+        assert_eq!(state.paid[&consent].len(), 1, "the old payment is dropped");
+        assert!(state.counted.contains_key("standing"));
+        assert!(state.owner.contains_key("payment-standing"));
+        drop(state);
+        drop(ledger);
+        // Rewritten, the journal opens to the same: the key, its payment and its future count.
+        let reopened = Ledger::open(&journal).unwrap();
+        let state = consentnet_identity::util::lock(&reopened.inner);
+        assert_eq!(state.paid[&consent].len(), 1);
+        assert_eq!(
+            state.made.get("standing").map(String::as_str),
+            Some("payment-standing")
+        );
     }
 }

@@ -159,6 +159,8 @@ pub fn plain_words(permission: Permission) -> &'static str {
         ReadStandingOrdersBasic => "see your standing orders (summary)",
         ReadStandingOrdersDetail => "see your standing orders in detail",
         CreateDomesticPayments => "make payments from your account",
+        CreateDomesticScheduledPayments => "schedule payments from your account for later dates",
+        CreateDomesticStandingOrders => "set up standing orders from your account",
     }
 }
 

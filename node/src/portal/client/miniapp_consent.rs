@@ -33,7 +33,7 @@ pub fn consented_permissions(
 ) -> BTreeSet<Permission> {
     allowed_here(manifest, allowed)
         .into_iter()
-        .filter(|p| *p != Permission::CreateDomesticPayments)
+        .filter(|p| !p.is_payment())
         .collect()
 }
 

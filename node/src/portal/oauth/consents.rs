@@ -1,5 +1,6 @@
 //! The OBIE consent resources over HTTP: account access (`POST`, `GET`, `DELETE /aisp/account-access-consents`) and domestic payment (`POST`, `GET /pisp/domestic-payment-consents`, and its funds confirmation); the app's client credentials token and proof checked, OBIE bodies and errors with the interaction id, a deleted authorised consent revoked on the log.
 
+use super::payment_kinds::PaymentKind;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -27,26 +28,29 @@ pub const PAYMENT_CONSENTS_PATH: &str = "/open-banking/v4.0/pisp/domestic-paymen
 pub const MAX_CONSENT_BODY: usize = 64 * 1024;
 
 /// Which resource a route serves.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Access,
-    Payment,
+    Payment(PaymentKind),
 }
 
+/// The payment consent resources served.
+const PAYMENT_KINDS: [PaymentKind; 3] = [
+    PaymentKind::Now,
+    PaymentKind::Scheduled,
+    PaymentKind::Standing,
+];
+
 impl Kind {
-    fn path(self) -> &'static str {
+    fn path(self) -> String {
         match self {
-            Kind::Access => CONSENTS_PATH,
-            Kind::Payment => PAYMENT_CONSENTS_PATH,
+            Kind::Access => CONSENTS_PATH.to_owned(),
+            Kind::Payment(kind) => format!("/open-banking/v4.0/pisp{}", kind.path()),
         }
     }
 
     fn of(intent: &Intent) -> Self {
-        if intent.initiation.is_some() {
-            Kind::Payment
-        } else {
-            Kind::Access
-        }
+        intent.payment_kind().map_or(Kind::Access, Kind::Payment)
     }
 }
 
@@ -60,20 +64,19 @@ pub fn routes(portal: Portal) -> Router {
             get(|s, p, h| read(s, p, h, Kind::Access)).delete(delete),
         )
         .with_state(portal.clone());
-    let mut payment = Router::new()
-        .route(
-            PAYMENT_CONSENTS_PATH,
-            post(|s, h, b| create(s, h, b, Kind::Payment)),
-        )
-        .route(
-            &one(Kind::Payment),
-            get(|s, p, h| read(s, p, h, Kind::Payment)),
-        )
-        .route(
-            &format!("{}/funds-confirmation", one(Kind::Payment)),
-            get(funds),
-        )
-        .with_state(portal.clone());
+    let mut payment = Router::new().route(
+        &format!(
+            "{}/funds-confirmation",
+            one(Kind::Payment(PaymentKind::Now))
+        ),
+        get(funds),
+    );
+    for kind in PAYMENT_KINDS.map(Kind::Payment) {
+        payment = payment
+            .route(&kind.path(), post(move |s, h, b| create(s, h, b, kind)))
+            .route(&one(kind), get(move |s, p, h| read(s, p, h, kind)));
+    }
+    let mut payment = payment.with_state(portal.clone());
     // Payment answers are signed by the bank, as OBIE's payment API has them.
     if let Some(signer) = portal
         .app
@@ -155,12 +158,7 @@ fn own(
         .server
         .intent(&app, id, now)
         .ok()
-        .filter(|intent| {
-            matches!(
-                (Kind::of(intent), kind),
-                (Kind::Access, Kind::Access) | (Kind::Payment, Kind::Payment)
-            )
-        })
+        .filter(|intent| Kind::of(intent) == kind)
         .ok_or_else(|| {
             ObError::new(
                 ObCode::ConsentResourceUnknown,
@@ -193,7 +191,7 @@ async fn create(
 ) -> Response {
     let now = Utc::now();
     let made = (|| {
-        let app = caller(&portal, &headers, "POST", kind.path(), now)?;
+        let app = caller(&portal, &headers, "POST", &kind.path(), now)?;
         if !is_json(&headers) {
             return Err(ObError::new(
                 ObCode::UnsupportedMediaType,
@@ -213,10 +211,10 @@ async fn create(
             Kind::Access => portal
                 .server
                 .create_intent(replica.state(), &app, &request, now),
-            Kind::Payment => {
+            Kind::Payment(payment) => {
                 portal
                     .server
-                    .create_payment_intent(replica.state(), &app, &request, now)
+                    .create_payment_intent(replica.state(), &app, &request, payment, now)
             }
         })
     })();
@@ -282,7 +280,12 @@ async fn funds(
     let checked = own(
         &portal,
         &headers,
-        ("GET", Kind::Payment, &id, "/funds-confirmation"),
+        (
+            "GET",
+            Kind::Payment(PaymentKind::Now),
+            &id,
+            "/funds-confirmation",
+        ),
         now,
     )
     .and_then(|intent| debtor_and_amount(&portal, &intent));

@@ -10,6 +10,7 @@ use consentnet_identity::permissions::check_permission_set;
 use consentnet_identity::{ConsentId, Did, Permission};
 use serde_json::{Value, json};
 
+use super::payment_kinds::PaymentKind;
 use super::server::AuthServer;
 use super::{DEFAULT_VALIDITY_DAYS, MAX_VALIDITY_DAYS};
 use consentnet_identity::util::{lock, random_hex};
@@ -65,6 +66,12 @@ impl Intent {
             .unwrap_or(self.created + Duration::days(DEFAULT_VALIDITY_DAYS))
     }
 
+    /// The kind of payment it asks for, if it is a payment consent resource.
+    pub fn payment_kind(&self) -> Option<PaymentKind> {
+        self.initiation.as_ref()?;
+        self.permissions.iter().find_map(|p| PaymentKind::of(*p))
+    }
+
     /// True once nothing about it can change or be asked for any more.
     pub(super) fn gone(&self, now: DateTime<Utc>) -> bool {
         match self.stage {
@@ -116,10 +123,17 @@ impl Intent {
             "StatusUpdateDateTime": time(changed),
         });
         match &self.initiation {
-            Some(initiation) => data["Initiation"] = initiation.clone(),
+            Some(initiation) => {
+                data["Initiation"] = initiation.clone();
+                if self.payment_kind() != Some(PaymentKind::Now) {
+                    data["Permission"] = json!("Create");
+                }
+            }
             None => data["Permissions"] = json!(self.permissions),
         }
-        if let Some(expiration) = self.expiration {
+        // Only account access resources have an expiry field; a payment's consent ends
+        // with its last payment.
+        if let (Some(expiration), None) = (self.expiration, &self.initiation) {
             data["ExpirationDateTime"] = json!(time(expiration));
         }
         data
@@ -180,7 +194,7 @@ fn read_request(
         let permission: Permission = code
             .parse()
             .map_err(|e| bad(format!("Data.Permissions: {e}")))?;
-        if permission == Permission::ReadPAN || permission == Permission::CreateDomesticPayments {
+        if permission == Permission::ReadPAN || permission.is_payment() {
             return Err(bad(format!(
                 "Data.Permissions: {code} is not an account access permission offered here"
             )));
@@ -240,41 +254,38 @@ impl AuthServer {
         })
     }
 
-    /// `app` asks to make one domestic payment: a new resource waiting for the client.
-    /// The initiation is checked as the payment will be, and the bank must allow the app
-    /// payments.
+    /// `app` asks to make a payment of `kind` (now, scheduled, a standing order): a new
+    /// resource waiting for the client. The initiation is checked as the payment will be,
+    /// and the bank must allow the app that kind of payment.
     pub fn create_payment_intent(
         &self,
         state: &State,
         app: &Did,
         body: &Value,
+        kind: PaymentKind,
         now: DateTime<Utc>,
     ) -> Result<Intent, ObError> {
-        official(schema::pis(), "/domestic-payment-consents", body)?;
+        official(schema::pis(), kind.path(), body)?;
         let data = data_of(body, "Initiation")?;
-        for field in data.keys() {
-            if !matches!(
-                field.as_str(),
-                "Initiation" | "Authorisation" | "SCASupportData" | "ReadRefundAccount"
-            ) {
-                return Err(bad(format!(
-                    "Data.{field}: not a field of OBWriteDomesticConsent4"
-                )));
-            }
+        if let Some(field) = data.keys().find(|f| !kind.fields().contains(&f.as_str())) {
+            return Err(bad(format!(
+                "Data.{field}: not a field of a {} request",
+                kind.path()
+            )));
         }
         let initiation = data
             .get("Initiation")
             .filter(|i| i.is_object())
             .cloned()
             .ok_or_else(|| bad("Data.Initiation is required"))?;
-        consentnet_bank_adapter::payments::initiation_amount(&initiation)?;
-        let permissions = BTreeSet::from([Permission::CreateDomesticPayments]);
+        let expiration = kind.check(&initiation, now)?;
+        let permissions = BTreeSet::from([kind.permission()]);
         self.allowed(state, app, &permissions)?;
         self.keep(Intent {
-            id: format!("dpc-{}", random_hex(16)),
+            id: format!("{}-{}", kind.prefix(), random_hex(16)),
             app: app.clone(),
             permissions,
-            expiration: None,
+            expiration,
             created: now,
             updated: now,
             stage: Stage::Awaiting,

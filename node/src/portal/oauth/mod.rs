@@ -10,6 +10,7 @@ pub mod intents;
 pub mod intents_journal;
 mod par;
 mod params;
+pub mod payment_kinds;
 mod screen;
 mod seen;
 mod server;

@@ -267,10 +267,10 @@ impl AuthServer {
         }
         check_permission_set(&permissions)
             .map_err(|e| OAuthError::invalid_details(e.to_string()))?;
-        let pays = permissions.contains(&Permission::CreateDomesticPayments);
+        let pays = permissions.iter().any(|p| p.is_payment());
         if pays != payment_limits.is_some() {
             return Err(OAuthError::invalid_details(
-                "payment_limits go with CreateDomesticPayments, and only with it",
+                "payment_limits go with a payment permission, and only with one",
             ));
         }
         if valid_until <= now {
@@ -369,27 +369,16 @@ impl AuthServer {
             purpose: "Account access asked for through Open Banking".into(),
             valid_until: intent.valid_until(),
         };
-        if let Some(initiation) = &intent.initiation {
-            // One payment: exactly its amount, once a year at most.
-            let amount = consentnet_bank_adapter::payments::initiation_amount(initiation)
+        if let (Some(initiation), Some(kind)) = (&intent.initiation, intent.payment_kind()) {
+            // Exactly what the initiation pays: its amounts, within its dates.
+            let ask = kind
+                .ask(initiation)
                 .map_err(|e| OAuthError::invalid_details(e.message))?;
-            asked.payment_limits = Some(PaymentLimits {
-                currency: amount.currency.clone(),
-                max_per_payment: amount.decimal(),
-                max_per_period: Some(amount.decimal()),
-                period: Some(Period::Year),
-            });
+            asked.payment_limits = Some(ask.limits);
             asked.accounts = initiation["DebtorAccount"]["Identification"]
                 .as_str()
                 .map(|debtor| vec![debtor.to_owned()]);
-            asked.purpose = format!(
-                "Pay {} {} to {}",
-                amount.decimal(),
-                amount.currency,
-                initiation["CreditorAccount"]["Name"]
-                    .as_str()
-                    .unwrap_or("the payee")
-            );
+            asked.purpose = ask.purpose;
         }
         Ok(asked)
     }
