@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
-use consentnet_identity::{ConsentId, VerifiedConsent};
+use consentnet_identity::VerifiedConsent;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -81,7 +81,7 @@ struct WriteData {
     pub(super) initiation: Value,
 }
 
-fn payment_json(payment: &Payment, consent: &ConsentId, initiation: Value) -> Value {
+fn payment_json(payment: &Payment, consent: &str, initiation: Value) -> Value {
     let at = payment
         .created
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
@@ -93,7 +93,7 @@ fn payment_json(payment: &Payment, consent: &ConsentId, initiation: Value) -> Va
     json!({
         "Data": {
             "DomesticPaymentId": payment.payment_id,
-            "ConsentId": consent.to_string(),
+            "ConsentId": consent,
             "CreationDateTime": at,
             "Status": status,
             "StatusUpdateDateTime": at,
@@ -173,6 +173,9 @@ pub(super) struct Initiation<'a> {
     pub key: &'a str,
     /// `Data.Initiation` as sent.
     pub initiation: &'a Value,
+    /// `Data.ConsentId` as sent: the consent, or a payment consent resource authorised
+    /// into it; answers name it so.
+    pub named: &'a str,
     /// The paying account.
     pub debtor: &'a str,
 }
@@ -188,9 +191,10 @@ const DOMESTIC: Endpoint = Endpoint {
             made.consent,
             made.key,
             &order,
-            |p| initiation_of(p, made.initiation),
+            |p| json!({ "Initiation": initiation_of(p, made.initiation), "ConsentId": made.named }),
         )?;
-        Ok(payment_json(&payment, &made.consent.id, initiation))
+        let (consent, initiation) = once::kept_parts(&initiation, made.consent);
+        Ok(payment_json(&payment, &consent, initiation))
     },
 };
 
@@ -256,9 +260,10 @@ pub(super) async fn initiate(
             consent,
             key: &key,
             initiation: &write.data.initiation,
+            named: &write.data.consent_id,
             debtor: &debtor,
         })?;
-        // The answer names the consent as the initiation did (a consent resource's id).
+        // A repeat names the consent as this initiation did.
         answer["Data"]["ConsentId"] = Value::String(write.data.consent_id);
         Ok(answer)
     })
@@ -303,9 +308,10 @@ async fn read(
     );
     let ledger = adapter.ledger.clone();
     call.run(move |connector, authorized| {
-        let initiation = once::remembered::<PaymentOrder>(&ledger, &authorized.consent, &id)?;
+        let kept = once::remembered::<PaymentOrder>(&ledger, &authorized.consent, &id)?;
+        let (consent, initiation) = once::kept_parts(&kept, &authorized.consent);
         let payment = connector.payment(&id)?;
-        Ok(payment_json(&payment, &authorized.consent.id, initiation))
+        Ok(payment_json(&payment, &consent, initiation))
     })
     .await
 }

@@ -177,6 +177,53 @@ fn a_bad_mapping_file_is_refused_with_a_message_naming_the_field() {
         assert!(error.contains(field), "{field}: {error}");
         assert!(error.starts_with("mapping test.toml"), "{error}");
     }
+    // The future-dated sections of the legacy mapping, broken one way at a time.
+    let legacy = std::fs::read_to_string(
+        std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap())
+            .join("mappings/legacy-core.toml"),
+    )
+    .unwrap();
+    assert!(Mapping::parse("legacy.toml", &legacy).is_ok());
+    let cases = [
+        (
+            legacy.replace(
+                "path = \"/api/legacy/so/one?ref={id}\"",
+                "path = \"/api/legacy/so/one\"",
+            ),
+            "standing_order.path: must contain {id}",
+        ),
+        (
+            legacy
+                .replace("[scheduled_payment]", "[unused_section]")
+                .replace("[scheduled_payment.fields]", "[unused_section.fields]"),
+            "unused_section",
+        ),
+        (
+            legacy.replace("\"COUNT\": {count} }", "\"COUNT\": {count}"),
+            "create_standing_order.body: not a JSON template",
+        ),
+        (
+            legacy.replacen("execution = \"/ON\"", "when = \"/ON\"", 1),
+            "scheduled_payment.fields.execution: missing",
+        ),
+    ];
+    for (text, named) in cases {
+        let error = Mapping::parse("legacy.toml", &text)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(named), "{named}: {error}");
+    }
+    let mut without_read = legacy.clone();
+    let start = without_read.find("[standing_order]").unwrap();
+    let end = without_read.find("# The standing arrangements").unwrap();
+    without_read.replace_range(start..end, "");
+    let error = Mapping::parse("legacy.toml", &without_read)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("standing_order: needed with create_standing_order"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -527,4 +574,85 @@ fn an_iso_20022_xml_core_passes_the_whole_conformance_suite_and_agrees_with_its_
     }
     // Payments as pain.001, answered by pain.002; a repeat carries the same MsgId.
     run(&iso, &fixture);
+}
+
+#[test]
+fn the_legacy_core_maps_scheduled_payments_and_standing_orders_and_refuses_what_it_cannot_pay() {
+    use consentnet_bank_adapter::connector::conformance::run_future;
+    use consentnet_bank_adapter::connector::{
+        BankConnector as _, Resource, ScheduledOrder, StandingOrderOrder,
+    };
+    let bank = bank();
+    let legacy = MappingConnector::new(mapping(
+        "legacy-core.toml",
+        &serve(router(Style::Legacy, bank.clone())),
+    ));
+    let fixture = fixture(&bank);
+    run_future(&legacy, &fixture);
+    // What the mapping made is what the core's own ledger holds.
+    let held = bank.scheduled_payments(&fixture.account).unwrap();
+    let mapped = legacy.scheduled_payments(&fixture.account).unwrap();
+    assert_eq!(
+        held.iter()
+            .map(|p| &p.scheduled_payment_id)
+            .collect::<Vec<_>>(),
+        mapped
+            .iter()
+            .map(|p| &p.scheduled_payment_id)
+            .collect::<Vec<_>>()
+    );
+    let made = bank
+        .standing_orders(&fixture.account)
+        .unwrap()
+        .into_iter()
+        .find(|o| o.reference == "CONF-SO")
+        .expect("the core holds the standing order");
+    assert_eq!(
+        (made.frequency.as_str(), made.amount.minor),
+        ("MNTH", 1_000)
+    );
+    // The legacy core pays monthly or weekly only: another frequency is refused by the
+    // mapping before the core is asked.
+    let first = chrono::Utc::now() + chrono::Duration::days(3);
+    let order = |frequency: &str| StandingOrderOrder {
+        order: consentnet_bank_adapter::connector::PaymentOrder {
+            debtor_account: fixture.account.clone(),
+            creditor_scheme: fixture.payee_scheme.clone(),
+            creditor_identification: fixture.payee_identification.clone(),
+            creditor_name: "Payee".into(),
+            amount: consentnet_bank_adapter::connector::Money {
+                minor: 100,
+                currency: "GBP".into(),
+            },
+            reference: "DAILY".into(),
+        },
+        frequency: frequency.into(),
+        first,
+        recurring_amount: consentnet_bank_adapter::connector::Money {
+            minor: 100,
+            currency: "GBP".into(),
+        },
+        final_amount: consentnet_bank_adapter::connector::Money {
+            minor: 100,
+            currency: "GBP".into(),
+        },
+        dates: vec![first],
+    };
+    assert!(matches!(
+        legacy.create_standing_order("daily", &order("DAIL")),
+        Err(ConnectorError::Refused { code, .. }) if code == "frequency_not_offered"
+    ));
+    // A mapping without the sections does not offer them.
+    let berlin = MappingConnector::new(mapping(
+        "berlin-group.toml",
+        &serve(router(Style::Berlin, bank.clone())),
+    ));
+    let scheduled = ScheduledOrder {
+        order: order("MNTH").order,
+        execution: first,
+    };
+    assert_eq!(
+        berlin.create_scheduled_payment("k", &scheduled),
+        Err(ConnectorError::NotOffered(Resource::NewScheduledPayments))
+    );
 }

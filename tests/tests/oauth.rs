@@ -1550,6 +1550,31 @@ fn a_uk_open_banking_client_sets_up_a_standing_order_through_its_consent_resourc
     assert!(signed, "the bank signs its standing order answer");
     assert_eq!(made["Data"]["ConsentId"], intent.as_str());
     assert_eq!(made["Data"]["Status"], "ACTC");
+    // Read back later, it still names the resource it was made under.
+    let id = made["Data"]["DomesticStandingOrderId"].as_str().unwrap();
+    let url = format!(
+        "{}/open-banking/v4.0/pisp/domestic-standing-orders/{id}",
+        bank.url
+    );
+    let proof = sign_pop(
+        app,
+        PopRequest {
+            method: "GET",
+            url: &url,
+            access_token: &consent_id,
+        },
+        Utc::now(),
+    );
+    let mut response = consentnet_tests::forms::agent()
+        .get(&url)
+        .header("authorization", &format!("DPoP {consent_id}"))
+        .header("dpop", &proof)
+        .header("x-consentnet-app-version", "1.0.0")
+        .call()
+        .unwrap();
+    let read: Value = serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(read["Data"]["ConsentId"], intent.as_str(), "{read}");
+    assert_eq!(read["Data"]["Initiation"], initiation);
     let (status, body, _) = initiate_under(&bank, app, &consent_id, standing, &initiation, "s-2");
     assert_eq!(
         (status, body["Code"].as_str()),

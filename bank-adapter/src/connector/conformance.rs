@@ -1,6 +1,9 @@
-//! The conformance suite every connector passes: known and unknown accounts, transactions newest first, filtered and paged, payments made once per key and refused beyond the funds, and the optional resources either offered consistently or refused as not offered.
+//! The conformance suite every connector passes: known and unknown accounts, transactions newest first, filtered and paged, payments made once per key and refused beyond the funds, future-dated orders, and the optional resources either offered consistently or refused as not offered.
 
 use super::*;
+
+mod future;
+pub use future::run_future;
 
 /// What the suite needs to know about the bank behind the connector.
 #[derive(Debug, Clone)]
@@ -73,6 +76,7 @@ pub fn run(connector: &dyn BankConnector, fixture: &Fixture) {
     run_reads(connector, fixture);
     run_resources(connector, fixture);
     run_payments(connector, fixture);
+    run_future(connector, fixture);
 }
 
 /// The account information checks, for connectors mapped for reading only.

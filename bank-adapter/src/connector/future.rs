@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Money;
 use super::PaymentOrder;
+use super::resources::{Counterparty, ScheduledPayment, StandingOrder};
 
 /// A one-off domestic payment to be made on a later date.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,5 +51,47 @@ impl StandingOrderOrder {
                 (*at, amount)
             })
             .collect()
+    }
+}
+
+impl PaymentOrder {
+    /// Whom the order pays.
+    pub fn creditor(&self) -> Counterparty {
+        Counterparty {
+            scheme_name: self.creditor_scheme.clone(),
+            identification: self.creditor_identification.clone(),
+            name: self.creditor_name.clone(),
+        }
+    }
+}
+
+impl ScheduledOrder {
+    /// The scheduled payment a core makes of it, as `id`.
+    pub fn record(&self, id: String) -> ScheduledPayment {
+        ScheduledPayment {
+            scheduled_payment_id: id,
+            account_id: self.order.debtor_account.clone(),
+            execution: self.execution,
+            amount: self.order.amount.clone(),
+            reference: self.order.reference.clone(),
+            creditor: self.order.creditor(),
+        }
+    }
+}
+
+impl StandingOrderOrder {
+    /// The active standing order a core sets up of it, as `id`, seen at `now`.
+    pub fn record(&self, id: String, now: DateTime<Utc>) -> StandingOrder {
+        StandingOrder {
+            standing_order_id: id,
+            account_id: self.order.debtor_account.clone(),
+            frequency: self.frequency.clone(),
+            reference: self.order.reference.clone(),
+            first_payment: self.first,
+            next_payment: self.dates.iter().find(|at| **at >= now).copied(),
+            amount: self.recurring_amount.clone(),
+            active: true,
+            creditor: self.order.creditor(),
+        }
     }
 }

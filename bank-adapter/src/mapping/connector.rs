@@ -6,8 +6,8 @@ use serde_json::Value;
 
 use crate::connector::{
     Account, Balance, BankConnector, Beneficiary, ConnectorError, DirectDebit, Money, Page, Party,
-    Payment, PaymentOrder, Product, ScheduledPayment, StandingOrder, Statement, Transaction,
-    TransactionQuery,
+    Payment, PaymentOrder, Product, ScheduledOrder, ScheduledPayment, StandingOrder,
+    StandingOrderOrder, Statement, Transaction, TransactionQuery,
 };
 
 use super::*;
@@ -216,6 +216,30 @@ impl BankConnector for MappingConnector {
             .get(op, "payment", &path)?
             .ok_or_else(|| ConnectorError::NotFound(payment_id.to_owned()))?;
         self.payment_from(op, &answer, None)
+    }
+
+    fn create_scheduled_payment(
+        &self,
+        idempotency_key: &str,
+        order: &ScheduledOrder,
+    ) -> Result<ScheduledPayment, ConnectorError> {
+        self.schedule(idempotency_key, order)
+    }
+
+    fn scheduled_payment(&self, id: &str) -> Result<ScheduledPayment, ConnectorError> {
+        self.scheduled_one(id)
+    }
+
+    fn create_standing_order(
+        &self,
+        idempotency_key: &str,
+        order: &StandingOrderOrder,
+    ) -> Result<StandingOrder, ConnectorError> {
+        self.set_up(idempotency_key, order)
+    }
+
+    fn standing_order(&self, id: &str) -> Result<StandingOrder, ConnectorError> {
+        self.standing_one(id)
     }
 
     fn beneficiaries(&self, account_id: &str) -> Result<Vec<Beneficiary>, ConnectorError> {

@@ -5,10 +5,11 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::connector::{ConnectorError, Money, PaymentOrder};
+use crate::connector::{ConnectorError, PaymentOrder};
 
 mod connector;
 mod errors;
+mod future;
 mod http;
 mod operation;
 mod resources;
@@ -99,6 +100,17 @@ pub struct Mapping {
     pub parties: Option<Operation>,
     /// The product (`root` points at one object).
     pub product: Option<Operation>,
+    /// How to schedule a payment for a later date (a POST, body placeholders as
+    /// `create_payment`'s and `{execution}`); with `scheduled_payment`, or neither.
+    pub create_scheduled_payment: Option<Operation>,
+    /// How to read a scheduled payment back, with `{id}` in its path.
+    pub scheduled_payment: Option<Operation>,
+    /// How to set up a standing order (a POST, body placeholders as `create_payment`'s
+    /// and `{frequency}`, `{first}`, `{final}`, `{count}`, `{recurring_amount}`,
+    /// `{final_amount}`); with `standing_order`, or neither.
+    pub create_standing_order: Option<Operation>,
+    /// How to read a standing order back, with `{id}` in its path.
+    pub standing_order: Option<Operation>,
 }
 
 fn default_timeout() -> u64 {
@@ -310,58 +322,16 @@ impl Mapping {
         }
         match (&mapping.create_payment, &mapping.payment) {
             (None, None) => {}
-            (Some(create), Some(read)) => {
-                create
-                    .check("create_payment", CREATED_FIELDS)
-                    .map_err(error)?;
-                read.check("payment", PAYMENT_FIELDS).map_err(error)?;
-                if !read.path.contains("{payment}") {
-                    return Err(error("payment.path: must contain {payment}".into()));
-                }
-                let keyed = |v: &String| {
-                    v.contains("{idempotency_key}") || v.contains("{idempotency_uuid}")
-                };
-                let keyed_header =
-                    create.headers.values().any(keyed) || create.body.as_ref().is_some_and(keyed);
-                if create
-                    .idempotency_header
-                    .as_deref()
-                    .is_none_or(str::is_empty)
-                    && !keyed_header
-                {
-                    return Err(error(
-                        "create_payment.idempotency_header: missing (or a header or body with {idempotency_key} or {idempotency_uuid})".into(),
-                    ));
-                }
-                let template = create
-                    .body
-                    .as_deref()
-                    .ok_or_else(|| error("create_payment.body: missing".into()))?;
-                let sample = PaymentOrder {
-                    debtor_account: "acc".into(),
-                    creditor_scheme: "UK.OBIE.IBAN".into(),
-                    creditor_identification: "GB00".into(),
-                    creditor_name: "Name \"quoted\"".into(),
-                    amount: Money {
-                        minor: 1_234,
-                        currency: "GBP".into(),
-                    },
-                    reference: "ref".into(),
-                };
-                let filled = fill(template, &sample, create);
-                if create.is_xml() {
-                    xml::to_json(&filled).map_err(|e| {
-                        error(format!("create_payment.body: not an XML template: {e}"))
-                    })?;
-                } else {
-                    serde_json::from_str::<Value>(&filled).map_err(|e| {
-                        error(format!("create_payment.body: not a JSON template: {e}"))
-                    })?;
-                }
-            }
+            (Some(create), Some(read)) => future::check_write(
+                ("create_payment", create, CREATED_FIELDS),
+                ("payment", read, PAYMENT_FIELDS, OPTIONAL_FIELDS),
+                ("{payment}", &|text| text),
+            )
+            .map_err(error)?,
             (Some(_), None) => return Err(error("payment: needed with create_payment".into())),
             (None, Some(_)) => return Err(error("create_payment: needed with payment".into())),
         }
+        mapping.check_future().map_err(error)?;
         Ok(mapping)
     }
 }
@@ -449,6 +419,14 @@ impl Mapping {
                 .map(|op| ("create_payment", op)),
         );
         all.extend(self.payment.as_ref().map(|op| ("payment", op)));
+        for (name, op) in [
+            ("create_scheduled_payment", &self.create_scheduled_payment),
+            ("scheduled_payment", &self.scheduled_payment),
+            ("create_standing_order", &self.create_standing_order),
+            ("standing_order", &self.standing_order),
+        ] {
+            all.extend(op.as_ref().map(|op| (name, op)));
+        }
         for resource in resources::RESOURCES {
             all.extend(self.section(resource).map(|op| (resource.name(), op)));
         }

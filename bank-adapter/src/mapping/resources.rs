@@ -127,6 +127,48 @@ fn active(op: &Operation, record: &Value) -> Result<bool, ConnectorError> {
     }
 }
 
+/// A standing order of `account` from a core's record.
+pub(super) fn standing_order(
+    op: &Operation,
+    r: &Value,
+    account: String,
+) -> Result<StandingOrder, ConnectorError> {
+    let frequency = op.required(r, "frequency")?;
+    let offered = crate::payments::schedule::Frequency::parse(&frequency).is_some();
+    if !offered && !FREQUENCIES.contains(&frequency.as_str()) {
+        return Err(bad(format!(
+            "frequency: {frequency:?} is not an OBIE frequency code"
+        )));
+    }
+    Ok(StandingOrder {
+        standing_order_id: op.required(r, "standing_order_id")?,
+        account_id: account,
+        frequency,
+        reference: op.text(r, "reference")?.unwrap_or_default(),
+        first_payment: op.time(r, "first_payment")?,
+        next_payment: op.time_if(r, "next_payment")?,
+        amount: op.amount_of(r, "amount", "currency")?,
+        active: active(op, r)?,
+        creditor: creditor(op, r)?,
+    })
+}
+
+/// A scheduled payment of `account` from a core's record.
+pub(super) fn scheduled_payment(
+    op: &Operation,
+    r: &Value,
+    account: String,
+) -> Result<ScheduledPayment, ConnectorError> {
+    Ok(ScheduledPayment {
+        scheduled_payment_id: op.required(r, "scheduled_payment_id")?,
+        account_id: account,
+        execution: op.time(r, "execution")?,
+        amount: op.amount_of(r, "amount", "currency")?,
+        reference: op.text(r, "reference")?.unwrap_or_default(),
+        creditor: creditor(op, r)?,
+    })
+}
+
 impl MappingConnector {
     /// The core's answer for `resource` of `account`: the section and the answer.
     fn fetch(
@@ -201,23 +243,7 @@ impl MappingConnector {
         account: &str,
     ) -> Result<Vec<StandingOrder>, ConnectorError> {
         self.list(Resource::StandingOrders, account, |op, r| {
-            let frequency = op.required(r, "frequency")?;
-            if !FREQUENCIES.contains(&frequency.as_str()) {
-                return Err(bad(format!(
-                    "frequency: {frequency:?} is not an OBIE frequency code"
-                )));
-            }
-            Ok(StandingOrder {
-                standing_order_id: op.required(r, "standing_order_id")?,
-                account_id: account.to_owned(),
-                frequency,
-                reference: op.text(r, "reference")?.unwrap_or_default(),
-                first_payment: op.time(r, "first_payment")?,
-                next_payment: op.time_if(r, "next_payment")?,
-                amount: op.amount_of(r, "amount", "currency")?,
-                active: active(op, r)?,
-                creditor: creditor(op, r)?,
-            })
+            standing_order(op, r, account.to_owned())
         })
     }
 
@@ -226,14 +252,7 @@ impl MappingConnector {
         account: &str,
     ) -> Result<Vec<ScheduledPayment>, ConnectorError> {
         self.list(Resource::ScheduledPayments, account, |op, r| {
-            Ok(ScheduledPayment {
-                scheduled_payment_id: op.required(r, "scheduled_payment_id")?,
-                account_id: account.to_owned(),
-                execution: op.time(r, "execution")?,
-                amount: op.amount_of(r, "amount", "currency")?,
-                reference: op.text(r, "reference")?.unwrap_or_default(),
-                creditor: creditor(op, r)?,
-            })
+            scheduled_payment(op, r, account.to_owned())
         })
     }
 

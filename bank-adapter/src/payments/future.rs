@@ -14,7 +14,7 @@ use consentnet_identity::VerifiedConsent;
 use serde_json::{Value, json};
 
 use super::initiation::{amount, order, order_for};
-use super::once::{Order, once, remembered};
+use super::once::{Order, kept_parts, once, remembered};
 use super::schedule::{self, End, Frequency};
 use super::{Endpoint, Initiation, MAX_PAYMENT_BODY, PIS_BASE, initiate};
 use crate::api::Adapter;
@@ -77,9 +77,14 @@ fn within_consent(consent: &VerifiedConsent, dates: &[DateTime<Utc>]) -> Result<
     }
 }
 
-/// What the ledger remembers of a future-dated order: its initiation and creation time.
-fn remember(initiation: &Value) -> Value {
-    json!({ "Initiation": initiation, "CreationDateTime": rfc3339(Utc::now()) })
+/// What the ledger remembers of a future-dated order: its initiation, the consent it
+/// named and its creation time.
+fn remember(made: &Initiation<'_>) -> Value {
+    json!({
+        "Initiation": made.initiation,
+        "ConsentId": made.named,
+        "CreationDateTime": rfc3339(Utc::now()),
+    })
 }
 
 /// The OBIE answer for an order the bank made as `id`, from what the ledger remembers.
@@ -91,14 +96,15 @@ fn answer(
     status: &str,
 ) -> Value {
     let created = kept["CreationDateTime"].clone();
+    let (consent, initiation) = kept_parts(kept, consent);
     json!({
         "Data": {
             id_field: id,
-            "ConsentId": consent.id.to_string(),
+            "ConsentId": consent,
             "CreationDateTime": created,
             "Status": status,
             "StatusUpdateDateTime": created,
-            "Initiation": kept["Initiation"],
+            "Initiation": initiation,
         },
         "Links": {},
         "Meta": {},
@@ -138,7 +144,7 @@ fn make_scheduled(made: &Initiation<'_>) -> Result<Value, ObError> {
         made.consent,
         made.key,
         &scheduled,
-        |_| remember(made.initiation),
+        |_| remember(made),
     )?;
     let id = ScheduledOrder::id(&payment);
     Ok(answer(
@@ -260,7 +266,7 @@ fn make_standing(made: &Initiation<'_>) -> Result<Value, ObError> {
         made.consent,
         made.key,
         &standing,
-        |_| remember(made.initiation),
+        |_| remember(made),
     )?;
     let status = if record.active { "ACTC" } else { "CANC" };
     let id = StandingOrderOrder::id(&record);

@@ -226,3 +226,18 @@ pub(super) fn remembered<O: Order>(
         )),
     }
 }
+
+/// The consent an order's answers name and its initiation, from what the ledger keeps:
+/// `{"Initiation", "ConsentId", ...}`, or (journals written before orders named their
+/// consent) the initiation alone, named by the consent's id.
+pub(super) fn kept_parts(kept: &Value, consent: &VerifiedConsent) -> (String, Value) {
+    match kept.get("Initiation") {
+        Some(initiation) => (
+            kept["ConsentId"]
+                .as_str()
+                .map_or_else(|| consent.id.to_string(), str::to_owned),
+            initiation.clone(),
+        ),
+        None => (consent.id.to_string(), kept.clone()),
+    }
+}

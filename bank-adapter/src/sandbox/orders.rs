@@ -6,7 +6,7 @@ use chrono::Utc;
 
 use super::{Ledger, not_found};
 use crate::connector::{
-    ConnectorError, Counterparty, PaymentOrder, ScheduledOrder, ScheduledPayment, StandingOrder,
+    ConnectorError, PaymentOrder, ScheduledOrder, ScheduledPayment, StandingOrder,
     StandingOrderOrder,
 };
 
@@ -88,14 +88,6 @@ pub(super) fn check(ledger: &Ledger, order: &PaymentOrder) -> Result<(), Connect
     Ok(())
 }
 
-fn creditor(order: &PaymentOrder) -> Counterparty {
-    Counterparty {
-        scheme_name: order.creditor_scheme.clone(),
-        identification: order.creditor_identification.clone(),
-        name: order.creditor_name.clone(),
-    }
-}
-
 fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| unreachable!("plain fields"))
 }
@@ -112,15 +104,7 @@ pub(super) fn schedule(
     }
     check(ledger, &scheduled.order)?;
     ledger.next += 1;
-    let order = &scheduled.order;
-    let payment = ScheduledPayment {
-        scheduled_payment_id: format!("sch-{:08}", ledger.next),
-        account_id: order.debtor_account.clone(),
-        execution: scheduled.execution,
-        amount: order.amount.clone(),
-        reference: order.reference.clone(),
-        creditor: creditor(order),
-    };
+    let payment = scheduled.record(format!("sch-{:08}", ledger.next));
     let id = payment.scheduled_payment_id.clone();
     ledger
         .orders
@@ -142,19 +126,7 @@ pub(super) fn set_up(
     }
     check(ledger, &standing.order)?;
     ledger.next += 1;
-    let order = &standing.order;
-    let now = Utc::now();
-    let record = StandingOrder {
-        standing_order_id: format!("sto-{:08}", ledger.next),
-        account_id: order.debtor_account.clone(),
-        frequency: standing.frequency.clone(),
-        reference: order.reference.clone(),
-        first_payment: standing.first,
-        next_payment: standing.dates.iter().find(|at| **at >= now).copied(),
-        amount: standing.recurring_amount.clone(),
-        active: true,
-        creditor: creditor(order),
-    };
+    let record = standing.record(format!("sto-{:08}", ledger.next), Utc::now());
     let id = record.standing_order_id.clone();
     ledger
         .orders

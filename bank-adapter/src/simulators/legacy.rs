@@ -27,11 +27,12 @@ pub(super) fn router(bank: Arc<SandboxBank>) -> Router {
             axum::routing::post(legacy_pay).get(legacy_payment),
         )
         .merge(super::legacy_standing::routes())
+        .merge(super::legacy_orders::routes())
         .with_state(bank)
 }
 
 /// A payment failure in this core's own shape.
-fn payment_failure(error: ConnectorError) -> Response {
+pub(super) fn payment_failure(error: ConnectorError) -> Response {
     let (status, code) = match &error {
         ConnectorError::NotFound(_) => (StatusCode::NOT_FOUND, "RESOURCE_UNKNOWN".to_owned()),
         ConnectorError::IdempotencyConflict => (StatusCode::CONFLICT, "DUPLICATE".to_owned()),
@@ -174,6 +175,22 @@ fn legacy_payment_json(payment: &crate::connector::Payment) -> Value {
     })
 }
 
+/// The order a payment body in this core's shape describes.
+pub(super) fn order_from(body: &Value) -> Option<crate::connector::PaymentOrder> {
+    let pence = body.pointer("/PENCE").and_then(Value::as_i64)?;
+    Some(crate::connector::PaymentOrder {
+        debtor_account: text(body, "/FROM"),
+        creditor_scheme: text(body, "/TO_SCHEME"),
+        creditor_identification: text(body, "/TO_NO"),
+        creditor_name: text(body, "/TO_NAME"),
+        amount: crate::connector::Money {
+            minor: pence,
+            currency: text(body, "/CCY"),
+        },
+        reference: text(body, "/REF"),
+    })
+}
+
 #[derive(Debug, Deserialize)]
 struct LegacyPayQuery {
     r#ref: String,
@@ -186,19 +203,8 @@ async fn legacy_pay(bank: Bank, headers: HeaderMap, Json(body): Json<Value>) -> 
     let Some(key) = headers.get("x-dedupe-key").and_then(|v| v.to_str().ok()) else {
         return refuse(StatusCode::BAD_REQUEST, "NO DEDUPE KEY");
     };
-    let Some(pence) = body.pointer("/PENCE").and_then(Value::as_i64) else {
+    let Some(order) = order_from(&body) else {
         return refuse(StatusCode::BAD_REQUEST, "BAD PENCE");
-    };
-    let order = crate::connector::PaymentOrder {
-        debtor_account: text(&body, "/FROM"),
-        creditor_scheme: text(&body, "/TO_SCHEME"),
-        creditor_identification: text(&body, "/TO_NO"),
-        creditor_name: text(&body, "/TO_NAME"),
-        amount: crate::connector::Money {
-            minor: pence,
-            currency: text(&body, "/CCY"),
-        },
-        reference: text(&body, "/REF"),
     };
     match bank.create_payment(key, &order) {
         Ok(payment) => Json(legacy_payment_json(&payment)).into_response(),

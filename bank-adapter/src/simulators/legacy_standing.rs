@@ -10,7 +10,9 @@ use serde_json::{Value, json};
 
 use super::legacy::{LEGACY_TIME, LegacyQuery, authorized};
 use super::{Bank, failure, refuse};
-use crate::connector::{BankConnector, ConnectorError, Counterparty, CreditDebit};
+use crate::connector::{
+    BankConnector, ConnectorError, Counterparty, CreditDebit, ScheduledPayment, StandingOrder,
+};
 use crate::sandbox::SandboxBank;
 
 type Records = fn(&SandboxBank, &str) -> Result<Value, ConnectorError>;
@@ -31,25 +33,38 @@ fn with_payee(mut row: Value, counterparty: &Counterparty) -> Value {
     row
 }
 
+/// A standing order in this core's shape.
+pub(super) fn standing_row(o: &StandingOrder) -> Value {
+    let row = json!({
+        "SO_REF": o.standing_order_id,
+        "FROM": o.account_id,
+        "EVERY": if o.frequency == "MNTH" { "MONTH" } else { "WEEK" },
+        "PENCE": o.amount.minor,
+        "CCY": o.amount.currency,
+        "FIRST": o.first_payment.format(LEGACY_TIME).to_string(),
+        "NEXT": o.next_payment.map(|t| t.format(LEGACY_TIME).to_string()),
+        "REF": o.reference,
+        "LIVE": if o.active { "Y" } else { "N" },
+    });
+    with_payee(row, &o.creditor)
+}
+
+/// A scheduled payment in this core's shape.
+pub(super) fn scheduled_row(p: &ScheduledPayment) -> Value {
+    let row = json!({
+        "SCHED_REF": p.scheduled_payment_id,
+        "FROM": p.account_id,
+        "ON": p.execution.format(LEGACY_TIME).to_string(),
+        "PENCE": p.amount.minor,
+        "CCY": p.amount.currency,
+        "REF": p.reference,
+    });
+    with_payee(row, &p.creditor)
+}
+
 const THINGS: [(&str, Records); 7] = [
     ("so", |bank, no| {
-        let rows: Vec<Value> = bank
-            .standing_orders(no)?
-            .iter()
-            .map(|o| {
-                let row = json!({
-                    "SO_REF": o.standing_order_id,
-                    "EVERY": if o.frequency == "MNTH" { "MONTH" } else { "WEEK" },
-                    "PENCE": o.amount.minor,
-                    "CCY": o.amount.currency,
-                    "FIRST": o.first_payment.format(LEGACY_TIME).to_string(),
-                    "NEXT": o.next_payment.map(|t| t.format(LEGACY_TIME).to_string()),
-                    "REF": o.reference,
-                    "LIVE": if o.active { "Y" } else { "N" },
-                });
-                with_payee(row, &o.creditor)
-            })
-            .collect();
+        let rows: Vec<Value> = bank.standing_orders(no)?.iter().map(standing_row).collect();
         Ok(json!({ "SOS": rows }))
     }),
     ("dd", |bank, no| {
@@ -87,16 +102,7 @@ const THINGS: [(&str, Records); 7] = [
         let rows: Vec<Value> = bank
             .scheduled_payments(no)?
             .iter()
-            .map(|p| {
-                let row = json!({
-                    "SCHED_REF": p.scheduled_payment_id,
-                    "ON": p.execution.format(LEGACY_TIME).to_string(),
-                    "PENCE": p.amount.minor,
-                    "CCY": p.amount.currency,
-                    "REF": p.reference,
-                });
-                with_payee(row, &p.creditor)
-            })
+            .map(scheduled_row)
             .collect();
         Ok(json!({ "SCHED": rows }))
     }),

@@ -16,6 +16,7 @@ use crate::sandbox::SandboxBank;
 mod berlin;
 mod iso;
 mod legacy;
+mod legacy_orders;
 mod legacy_standing;
 
 pub use berlin::{BerlinOptions, berlin_router};
