@@ -99,6 +99,13 @@ pub(crate) fn answer(headers: &HeaderMap, status: StatusCode, body: Value) -> Re
 fn answer_error(interaction: &str, error: &ObError) -> Response {
     let status = status_of(error);
     let mut response = respond(status, interaction, error.body(interaction));
+    if let Some(challenge) = error.challenge()
+        && let Ok(value) = HeaderValue::from_str(&challenge)
+    {
+        response
+            .headers_mut()
+            .insert(axum::http::header::WWW_AUTHENTICATE, value);
+    }
     if status == StatusCode::TOO_MANY_REQUESTS {
         let seconds = error.retry_after.unwrap_or(1);
         response

@@ -84,10 +84,11 @@ problem_codes! {
         RateLimited = (429, "rate_limited"),
         /// The consent's validity has not begun.
         ConsentNotYetValid = (403, "consent_not_yet_valid"),
-        /// The consent's validity has ended.
-        ConsentExpired = (403, "consent_expired"),
-        /// The consent was revoked.
-        ConsentRevoked = (403, "consent_revoked"),
+        /// The consent's validity has ended: its token is no longer valid (RFC 6750
+        /// `invalid_token`).
+        ConsentExpired = (401, "consent_expired"),
+        /// The consent was revoked: its token is no longer valid.
+        ConsentRevoked = (401, "consent_revoked"),
         /// The consent is for another bank.
         ConsentOtherBank = (403, "consent_other_bank"),
         /// The consent's issuer is not linked here as the accounts' holder.
@@ -206,6 +207,40 @@ impl ObError {
         Self::new(code, error.to_string())
     }
 
+    /// The `WWW-Authenticate` challenge a `401` carries (RFC 6750 section 3, RFC 9449
+    /// section 7.1): the DPoP scheme with the algorithms taken, and the error unless the
+    /// request carried no credentials at all.
+    pub fn challenge(&self) -> Option<String> {
+        if self.status() != 401 {
+            return None;
+        }
+        let algs = consentnet_identity::jose::ALGORITHMS.join(" ");
+        let error = match self.code {
+            ObCode::MissingAuthorization => return Some(format!("DPoP algs=\"{algs}\"")),
+            ObCode::MissingProof
+            | ObCode::ProofMalformed
+            | ObCode::ProofWrongKey
+            | ObCode::ProofBadSignature
+            | ObCode::ProofMethodMismatch
+            | ObCode::ProofUrlMismatch
+            | ObCode::ProofStale
+            | ObCode::ProofTokenMismatch
+            | ObCode::ProofReplayed => "invalid_dpop_proof",
+            _ => "invalid_token",
+        };
+        // A quoted-string: printable ASCII without quotes or backslashes.
+        let description: String = self
+            .message
+            .chars()
+            .filter(|c| c.is_ascii_graphic() || *c == ' ')
+            .filter(|c| !matches!(c, '"' | '\\'))
+            .take(200)
+            .collect();
+        Some(format!(
+            "DPoP error=\"{error}\", error_description=\"{description}\", algs=\"{algs}\""
+        ))
+    }
+
     /// The OBIE 4-character error code for the status.
     fn error_code(&self) -> &'static str {
         match self.status() {
@@ -278,9 +313,37 @@ mod tests {
 
     #[test]
     fn the_body_is_in_the_obie_shape() {
-        let body = ObError::new(ObCode::ConsentRevoked, "revoked").body("abc");
-        assert_eq!(body["Code"], "consent_revoked");
+        let body = ObError::new(ObCode::AppSuspended, "suspended").body("abc");
+        assert_eq!(body["Code"], "app_suspended");
         assert_eq!(body["Errors"][0]["ErrorCode"], "U004");
         assert_eq!(body["Id"], "abc");
+    }
+
+    #[test]
+    fn every_401_carries_the_dpop_challenge_naming_its_error() {
+        let challenge = |code: ObCode, message: &str| ObError::new(code, message).challenge();
+        assert_eq!(
+            challenge(ObCode::MissingAuthorization, "none").as_deref(),
+            Some("DPoP algs=\"Ed25519 EdDSA\"")
+        );
+        assert_eq!(
+            challenge(ObCode::ConsentRevoked, "consent \"x\" revoked").as_deref(),
+            Some(
+                "DPoP error=\"invalid_token\", error_description=\"consent x revoked\", algs=\"Ed25519 EdDSA\""
+            )
+        );
+        assert!(
+            challenge(ObCode::ProofStale, "old")
+                .unwrap()
+                .starts_with("DPoP error=\"invalid_dpop_proof\"")
+        );
+        assert_eq!(challenge(ObCode::AppSuspended, "no"), None);
+        for code in ObCode::ALL {
+            assert_eq!(
+                challenge(*code, "m").is_some(),
+                code.status() == 401,
+                "{code}"
+            );
+        }
     }
 }

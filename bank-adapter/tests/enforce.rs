@@ -357,20 +357,22 @@ fn a_full_replay_cache_refuses_rather_than_forgets() {
 #[test]
 fn a_consent_outside_its_validity_window_is_refused() {
     let world = World::new();
-    for (at, code) in [
+    for (at, status, code) in [
         (
             Utc.with_ymd_and_hms(2025, 6, 1, 0, 0, 0).unwrap(),
+            403,
             "consent_not_yet_valid",
         ),
         (
             Utc.with_ymd_and_hms(2031, 6, 1, 0, 0, 0).unwrap(),
+            401,
             "consent_expired",
         ),
     ] {
         let mut call = world.call();
         call.at = at;
         call.proof = Some(world.proof(&world.app, "GET", URL, &world.id(), at));
-        assert_eq!(world.check(&call), Err((403, code)));
+        assert_eq!(world.check(&call), Err((status, code)));
     }
 }
 
@@ -399,7 +401,7 @@ fn a_revoked_consent_is_refused() {
         .node
         .append_local(&world.bank, Event::consent_revoked(revocation), 3)
         .unwrap();
-    assert_eq!(world.check(&world.call()), Err((403, "consent_revoked")));
+    assert_eq!(world.check(&world.call()), Err((401, "consent_revoked")));
 }
 
 #[test]

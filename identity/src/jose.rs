@@ -1,10 +1,15 @@
-//! Compact JWS with EdDSA (Ed25519) as OAuth clients send them: public keys as JWKs and their RFC 7638 thumbprints, and signed JWTs checked against a DID's key.
+//! Compact JWS with Ed25519 (`alg` `Ed25519` or `EdDSA`) as OAuth clients send them: public keys as JWKs and their RFC 7638 thumbprints, and signed JWTs checked against a DID's key.
 
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::keys::{Did, KeyPair, verify_signature};
 use crate::{b64url, b64url_decode};
+
+/// The JOSE algorithm names accepted for an Ed25519 signature: `Ed25519`, the fully
+/// specified name of RFC 9864, and `EdDSA`, which it deprecates and which older clients
+/// still send. Signatures made here say `EdDSA`, which every verifier still understands.
+pub const ALGORITHMS: [&str; 2] = ["Ed25519", "EdDSA"];
 
 /// The largest compact JWS accepted, in bytes.
 pub const MAX_JWS_BYTES: usize = 8 * 1024;
@@ -95,7 +100,7 @@ impl Jws {
         let header_map = object(header, "header")?;
         let claims_map = object(claims, "payload")?;
         match header_map.get("alg").and_then(Value::as_str) {
-            Some("EdDSA") => {}
+            Some(alg) if ALGORITHMS.contains(&alg) => {}
             other => return Err(JoseError::WrongAlgorithm(other.unwrap_or("").to_owned())),
         }
         if header_map.contains_key("crit") {
@@ -203,6 +208,20 @@ mod tests {
         assert!(matches!(
             Jws::decode(&none),
             Err(JoseError::WrongAlgorithm(_))
+        ));
+    }
+
+    #[test]
+    fn an_assertion_naming_ed25519_as_rfc_9864_does_is_read_like_one_naming_eddsa() {
+        let key = KeyPair::generate();
+        for alg in ALGORITHMS {
+            let token = sign_jws(&key, &json!({ "alg": alg }), &json!({ "iss": "me" }));
+            Jws::decode(&token).unwrap().verify(key.did()).unwrap();
+        }
+        let es256 = sign_jws(&key, &json!({ "alg": "ES256" }), &json!({ "iss": "me" }));
+        assert!(matches!(
+            Jws::decode(&es256),
+            Err(JoseError::WrongAlgorithm(alg)) if alg == "ES256"
         ));
     }
 }

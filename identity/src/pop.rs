@@ -21,8 +21,8 @@ pub enum PopError {
     /// Not a compact JWS with the expected header and claims.
     #[error("malformed proof: {0}")]
     Malformed(String),
-    /// `typ` is not `dpop+jwt` or `alg` is not `EdDSA`.
-    #[error("proof header must have typ {POP_TYPE} and alg EdDSA")]
+    /// `typ` is not `dpop+jwt` or `alg` is neither `Ed25519` nor `EdDSA`.
+    #[error("proof header must have typ {POP_TYPE} and alg Ed25519 (or EdDSA)")]
     WrongHeader,
     /// The proof names a key other than the one expected.
     #[error("proof is signed with {found}, expected the key of {expected}")]
@@ -220,7 +220,7 @@ fn split_header(proof: &str) -> Result<(Header, [&str; 3]), PopError> {
         b64url_decode(header_b64).ok_or_else(|| malformed("header is not base64url"))?;
     let header: Header = serde_json::from_slice(&header_bytes)
         .map_err(|e| PopError::Malformed(format!("header: {e}")))?;
-    if header.typ != POP_TYPE || header.alg != "EdDSA" {
+    if header.typ != POP_TYPE || !crate::jose::ALGORITHMS.contains(&header.alg.as_str()) {
         return Err(PopError::WrongHeader);
     }
     Ok((header, [header_b64, claims_b64, signature_b64]))

@@ -261,3 +261,33 @@ fn a_proof_whose_claims_name_a_field_twice_is_refused() {
         "{error:?}"
     );
 }
+
+#[test]
+fn a_proof_naming_its_algorithm_ed25519_as_rfc_9864_does_verifies_and_others_are_refused() {
+    use base64::Engine as _;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let app = KeyPair::generate();
+    let now = Utc::now();
+    // The proof as a current library signs it: the same claims under `alg: Ed25519`.
+    let standard = sign_pop(&app, request(), now);
+    let (_, claims) = standard.split_once('.').unwrap();
+    let (claims, _) = claims.split_once('.').unwrap();
+    let resign = |alg: &str| {
+        let header = serde_json::json!({
+            "typ": "dpop+jwt",
+            "alg": alg,
+            "kid": app.did().verification_method(),
+        });
+        let input = format!("{}.{claims}", b64(header.to_string().as_bytes()));
+        format!("{input}.{}", b64(&app.sign(input.as_bytes())))
+    };
+    verify_pop(&resign("Ed25519"), app.did(), request(), now, WINDOW).unwrap();
+    verify_pop(&resign("EdDSA"), app.did(), request(), now, WINDOW).unwrap();
+    for alg in ["ES256", "none", "ed25519"] {
+        assert_eq!(
+            verify_pop(&resign(alg), app.did(), request(), now, WINDOW),
+            Err(PopError::WrongHeader),
+            "{alg}"
+        );
+    }
+}

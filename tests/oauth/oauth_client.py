@@ -179,7 +179,10 @@ check(active["cnf"]["jkt"] == KEY.thumbprint(), "bound to the app's key (cnf.jkt
 revoked = session.revoke_token(metadata["revocation_endpoint"], token=access_token)
 check(revoked.status_code == 200, "revocation answers 200", revoked.text)
 refused = balances()
-check(refused.status_code == 403, "the call after revocation is refused", refused.text)
+check(refused.status_code == 401, "the call after revocation is refused: 401", refused.text)
+challenge = refused.headers.get("WWW-Authenticate", "")
+check(challenge.startswith("DPoP ") and 'error="invalid_token"' in challenge,
+      "with the standard challenge (RFC 6750, RFC 9449)", challenge)
 code = refused.json()["Code"]
 check(code == "consent_revoked", "refused as revoked", refused.text)
 inactive = session.introspect_token(metadata["introspection_endpoint"], token=access_token).json()

@@ -286,7 +286,7 @@ fn a_tsp_reads_a_balance_at_the_bank_until_the_consent_is_revoked_and_the_regula
     assert_eq!(code, 201, "{body}");
     wait_for("the bank to refuse the revoked consent", DEADLINE, || {
         let (status, body) = obie_get(&bank.http_url, &path, &id, &app);
-        (status == 403 && body["Code"] == "consent_revoked").then_some(())
+        (status == 401 && body["Code"] == "consent_revoked").then_some(())
     });
 
     // The bank's commitments reach every member; its records (served and refused) reach
@@ -429,7 +429,7 @@ fn a_revocation_at_any_node_is_enforced_by_every_bank_within_the_propagation_bou
         wait_for("the bank to refuse the revoked consent", BOUND, || {
             let (status, body) =
                 obie_get(&nodes[*bank].http_url, &path, &consent.id.to_string(), &app);
-            (status == 403 && body["Code"] == "consent_revoked").then_some(())
+            (status == 401 && body["Code"] == "consent_revoked").then_some(())
         });
         assert!(
             acknowledged.elapsed() < BOUND,

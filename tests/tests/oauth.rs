@@ -249,7 +249,7 @@ fn an_independent_oauth_client_gets_a_dpop_token_calls_the_api_revokes_and_is_re
     );
     let summary: Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(summary["served"], 200, "{summary}");
-    assert_eq!(summary["refused"], 403, "{summary}");
+    assert_eq!(summary["refused"], 401, "{summary}");
     assert_eq!(summary["error"], "consent_revoked", "{summary}");
     // The revocation is on the log, signed by the bank.
     let (status, body) = signed_get(
@@ -807,7 +807,7 @@ fn in_a_real_browser_a_client_grants_through_the_consent_screen_signs_in_sees_an
     let (status, body) = obie_get_version(&bank.url, &balances, &consent, &bank.app, "2.0.0");
     assert_eq!(
         (status, body["Code"].as_str()),
-        (403, Some("consent_revoked")),
+        (401, Some("consent_revoked")),
         "{body}"
     );
     // The catalog lists the app with what this bank allows it.
@@ -1180,7 +1180,7 @@ fn a_uk_open_banking_client_makes_an_account_access_consent_has_it_authorised_re
     );
     assert_eq!(
         (status, refused["Code"].as_str()),
-        (403, Some("consent_revoked")),
+        (401, Some("consent_revoked")),
         "{refused}"
     );
     // A resource already decided cannot be authorised again.

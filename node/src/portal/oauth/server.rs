@@ -1,5 +1,6 @@
 //! The authorization server's state (sessions, seen ids, consent resources, client tokens), its metadata, and the small helpers its steps share: tokens, PKCE, constant-time comparison.
 
+use consentnet_identity::jose::ALGORITHMS;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -89,10 +90,12 @@ impl AuthServer {
             "grant_types_supported": ["authorization_code", "client_credentials"],
             "code_challenge_methods_supported": ["S256"],
             "token_endpoint_auth_methods_supported": ["private_key_jwt"],
-            "token_endpoint_auth_signing_alg_values_supported": ["EdDSA"],
+            "token_endpoint_auth_signing_alg_values_supported": ALGORITHMS,
             "introspection_endpoint_auth_methods_supported": ["private_key_jwt"],
+            "introspection_endpoint_auth_signing_alg_values_supported": ALGORITHMS,
             "revocation_endpoint_auth_methods_supported": ["private_key_jwt"],
-            "dpop_signing_alg_values_supported": ["EdDSA"],
+            "revocation_endpoint_auth_signing_alg_values_supported": ALGORITHMS,
+            "dpop_signing_alg_values_supported": ALGORITHMS,
             "authorization_details_types_supported": [DETAILS_TYPE],
             "scopes_supported": ["openid", "accounts", "payments"],
             "authorization_response_iss_parameter_supported": true,
