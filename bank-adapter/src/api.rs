@@ -71,6 +71,9 @@ pub struct Adapter {
     pub signer: Option<crate::jws::Signer>,
     /// The bank's OBIE consent resources, once its authorization server is up.
     pub resources: std::sync::OnceLock<Arc<dyn ConsentResources>>,
+    /// DPoP nonces: offered on every `401`, checked when a proof carries one, required
+    /// when the operator says so.
+    pub nonces: crate::nonce::DpopNonces,
 }
 
 /// The OBIE payment consent resources the bank's authorization server made: a payment

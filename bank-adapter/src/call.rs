@@ -182,6 +182,10 @@ impl<'a> Call<'a> {
             proven: false,
         };
         let (pending, signature) = gate.begin(presented, now).map_err(unproven)?;
+        adapter
+            .nonces
+            .check(pending.nonce(), now)
+            .map_err(|e| unproven(ObError::new(ObCode::UseDpopNonce, e.to_string())))?;
         if !adapter.signatures.verify(signature).await {
             return Err(unproven(ObError::from_proof(
                 consentnet_identity::PopError::BadSignature,
@@ -220,8 +224,26 @@ impl<'a> Call<'a> {
         }
     }
 
-    /// Runs the check, then `serve`; records the outcome; answers in OBIE shapes.
+    /// Runs the check, then `serve`; records the outcome; answers in OBIE shapes, with a
+    /// fresh DPoP nonce on every `401` (and on every answer when nonces are required).
     pub(crate) async fn run<F>(self, serve: F) -> Response
+    where
+        F: FnOnce(Arc<dyn BankConnector>, Authorized) -> Result<Value, ObError> + Send + 'static,
+    {
+        let nonces = &self.adapter.nonces;
+        let mut response = self.run_inner(serve).await;
+        if response.status() == StatusCode::UNAUTHORIZED || nonces.required() {
+            let nonce = nonces.issue(Utc::now());
+            if let Ok(value) = HeaderValue::from_str(&nonce) {
+                response
+                    .headers_mut()
+                    .insert(crate::nonce::DPOP_NONCE, value);
+            }
+        }
+        response
+    }
+
+    async fn run_inner<F>(self, serve: F) -> Response
     where
         F: FnOnce(Arc<dyn BankConnector>, Authorized) -> Result<Value, ObError> + Send + 'static,
     {

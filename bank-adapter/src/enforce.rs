@@ -219,6 +219,14 @@ pub struct Pending {
     consent: Arc<VerifiedConsent>,
     status: ConsentStatus,
     jti: String,
+    nonce: Option<String>,
+}
+
+impl Pending {
+    /// The server nonce the proof claims, if any (checked by the caller that issued it).
+    pub fn nonce(&self) -> Option<&str> {
+        self.nonce.as_deref()
+    }
 }
 
 /// The checks before the proof's signature: headers, the consent known here, the
@@ -287,6 +295,7 @@ fn begin(
             consent,
             status,
             jti: claims.jti,
+            nonce: claims.nonce,
         },
         signature,
     ))
@@ -320,6 +329,7 @@ fn finish(
         consent,
         status,
         jti,
+        ..
     } = pending;
     let version = call.app_version.unwrap_or_default();
     replay.record(consent.terms.pop_key(), &jti, now.timestamp())?;

@@ -15,6 +15,7 @@ pub mod jws;
 pub mod limits;
 pub mod links;
 pub mod mapping;
+pub mod nonce;
 pub mod openapi;
 pub mod operation;
 pub mod payments;

@@ -78,6 +78,9 @@ problem_codes! {
         ProofTokenMismatch = (401, "proof_token_mismatch"),
         /// The proof was used before.
         ProofReplayed = (401, "proof_replayed"),
+        /// The proof lacks the server's DPoP nonce, or carries a stale one: retry with the
+        /// one in `DPoP-Nonce` (RFC 9449 section 9).
+        UseDpopNonce = (401, "use_dpop_nonce"),
         /// The replay cache has no room.
         ReplayCacheFull = (429, "replay_cache_full"),
         /// The app is over its rate at this bank.
@@ -226,6 +229,7 @@ impl ObError {
             | ObCode::ProofStale
             | ObCode::ProofTokenMismatch
             | ObCode::ProofReplayed => "invalid_dpop_proof",
+            ObCode::UseDpopNonce => "use_dpop_nonce",
             _ => "invalid_token",
         };
         // A quoted-string: printable ASCII without quotes or backslashes.

@@ -163,6 +163,7 @@ fn world_with_limits(permissions: &[Permission], limits: Option<PaymentLimits>) 
         limits: Default::default(),
         signer: None,
         resources: Default::default(),
+        nonces: Default::default(),
     });
     World {
         adapter,
@@ -821,6 +822,7 @@ async fn an_app_over_its_rate_gets_429_with_retry_after_and_nothing_is_recorded(
         }),
         signer: None,
         resources: Default::default(),
+        nonces: Default::default(),
     });
     assert_eq!(w.get("/accounts").await.0, StatusCode::OK);
     assert_eq!(w.get("/accounts").await.0, StatusCode::OK);
@@ -918,6 +920,7 @@ async fn the_payment_ledger_survives_a_restart_from_its_journal() {
             limits: Default::default(),
             signer: None,
             resources: Default::default(),
+            nonces: Default::default(),
         })
     };
     w.adapter = reopen(&w);

@@ -95,6 +95,9 @@ pub struct PopClaims {
     /// proof goes with no token (at an OAuth token endpoint).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ath: Option<String>,
+    /// The server's nonce (RFC 9449 section 8), when it gave one; the verifier checks it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
 }
 
 /// The request a proof is checked against.
@@ -126,6 +129,7 @@ pub fn sign_pop(key: &KeyPair, request: PopRequest<'_>, now: DateTime<Utc>) -> S
         htu: without_query(request.url).to_owned(),
         iat: now.timestamp(),
         ath: (!request.access_token.is_empty()).then(|| token_hash(request.access_token)),
+        nonce: None,
     };
     sign_claims(key, &claims)
 }

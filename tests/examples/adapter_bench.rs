@@ -77,6 +77,7 @@ impl Setup {
             }),
             signer: None,
             resources: Default::default(),
+            nonces: Default::default(),
         })
     }
 }

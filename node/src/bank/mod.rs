@@ -150,6 +150,7 @@ pub fn start(
         limits: AppLimits::new(app_rate),
         signer: Some(signer),
         resources: Default::default(),
+        nonces: consentnet_bank_adapter::nonce::DpopNonces::new(config.require_dpop_nonce),
     });
     let problem = ConnectorProblem::default();
     let watcher = watch_connectors(

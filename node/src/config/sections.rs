@@ -97,6 +97,10 @@ pub struct AdapterSection {
     /// The bank's own store of its access records (RocksDB), kept on this node only: the
     /// shared log carries one signed commitment per batch. Default `records`.
     pub records_dir: PathBuf,
+    /// Every DPoP proof, at the unified API and at this bank's authorization server,
+    /// must carry a nonce this node issued (RFC 9449 section 8); without it, nonces are
+    /// offered and checked when a proof carries one. Default false.
+    pub require_dpop_nonce: bool,
 }
 
 impl Default for AdapterSection {
@@ -109,6 +113,7 @@ impl Default for AdapterSection {
             links_file: "links.jsonl".into(),
             consent_resources_file: "consent-resources.jsonl".into(),
             records_dir: "records".into(),
+            require_dpop_nonce: false,
         }
     }
 }

@@ -160,6 +160,9 @@ consent_resources_file = {consent_resources_file:?}
 # The bank's own store of access records (RocksDB). They stay on this node; the shared
 # log carries one signed commitment (a Merkle root) per batch.
 records_dir = {records_dir:?}
+# Require a server nonce in every DPoP proof (RFC 9449 section 8), here and at the
+# authorization server; false offers nonces and checks those a client sends.
+require_dpop_nonce = {require_dpop_nonce}
 
 "#,
             replay_cache = self.adapter.replay_cache,
@@ -169,6 +172,7 @@ records_dir = {records_dir:?}
             links_file = self.adapter.links_file.display().to_string(),
             consent_resources_file = self.adapter.consent_resources_file.display().to_string(),
             records_dir = self.adapter.records_dir.display().to_string(),
+            require_dpop_nonce = self.adapter.require_dpop_nonce,
         )
     }
 }

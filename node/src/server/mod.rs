@@ -52,7 +52,8 @@ pub fn surfaces(
         public = public.merge(routes);
     }
     if config.portal.enabled {
-        let mut server = AuthServer::new(public_url, state.service.did().clone());
+        let mut server = AuthServer::new(public_url, state.service.did().clone())
+            .with_nonces(config.adapter.require_dpop_nonce);
         if state.bank.is_some() {
             server =
                 server.with_journal(&config.adapter.consent_resources_file, chrono::Utc::now())?;

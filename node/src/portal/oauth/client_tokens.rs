@@ -4,10 +4,10 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use consentnet_bank_adapter::{ObCode, ObError};
-use consentnet_identity::{Did, PopRequest, verify_pop};
+use consentnet_identity::{Did, PopRequest};
 use serde_json::{Value, json};
 
-use super::LEEWAY_SECS;
+use super::dpop::ProofRefusal;
 use super::error::{OAuthCode, OAuthError};
 use super::params::Params;
 use super::server::AuthServer;
@@ -55,18 +55,13 @@ impl AuthServer {
                 ));
             }
         }
-        let proof = dpop.ok_or_else(|| {
-            OAuthError::invalid_dpop("a DPoP proof signed by the app's key is required")
-        })?;
         let request = PopRequest {
             method: "POST",
             url: &self.url("/oauth/token"),
             access_token: "",
         };
-        let claims = verify_pop(proof, client, request, now, LEEWAY_SECS)
-            .map_err(|e| OAuthError::invalid_dpop(e.to_string()))?;
-        self.first_proof(client, &claims.jti, now)
-            .map_err(|_| OAuthError::invalid_dpop("the DPoP proof was already used"))?;
+        self.check_proof(client, dpop, request, now)
+            .map_err(ProofRefusal::oauth)?;
         let token = format!("cc-{}", random_hex(24));
         let now_secs = now.timestamp();
         let mut tokens = lock(&self.client_tokens);
@@ -137,26 +132,23 @@ impl AuthServer {
                     "the client credentials token is unknown or has expired; get a new one",
                 )
             })?;
-        let proof =
-            proof.ok_or_else(|| refused(ObCode::MissingProof, "a DPoP proof is required"))?;
         let request = PopRequest {
             method,
             url,
             access_token: token,
         };
-        let claims =
-            verify_pop(proof, &app, request, now, LEEWAY_SECS).map_err(ObError::from_proof)?;
-        self.first_proof(&app, &claims.jti, now)
-            .map_err(|_| refused(ObCode::ProofReplayed, "the DPoP proof was already used"))?;
+        self.check_proof(&app, proof, request, now)
+            .map_err(|refusal| match refusal {
+                ProofRefusal::Missing => refused(ObCode::MissingProof, "a DPoP proof is required"),
+                ProofRefusal::Invalid(error) => ObError::from_proof(error),
+                ProofRefusal::Replayed => {
+                    refused(ObCode::ProofReplayed, "the DPoP proof was already used")
+                }
+                ProofRefusal::Nonce(error) => refused(ObCode::UseDpopNonce, error.to_string()),
+                ProofRefusal::Busy(error) => {
+                    refused(ObCode::RateLimited, error.description).retry_after(1)
+                }
+            })?;
         Ok(app)
-    }
-
-    /// Notes a proof id as used, refusing one seen before.
-    fn first_proof(&self, app: &Did, jti: &str, now: DateTime<Utc>) -> Result<(), OAuthError> {
-        lock(&self.proofs).first_use(
-            &format!("{app} {jti}"),
-            now.timestamp() + LEEWAY_SECS,
-            now.timestamp(),
-        )
     }
 }

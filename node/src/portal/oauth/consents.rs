@@ -89,9 +89,16 @@ pub fn routes(portal: Portal) -> Router {
             consentnet_bank_adapter::jws::sign_answers,
         ));
     }
-    access.merge(payment).layer(axum::middleware::from_fn(
-        consentnet_bank_adapter::fapi::headers,
-    ))
+    let server = portal.server.clone();
+    access
+        .merge(payment)
+        .layer(axum::middleware::map_response(move |response: Response| {
+            let server = server.clone();
+            async move { server.offer_nonce(response) }
+        }))
+        .layer(axum::middleware::from_fn(
+            consentnet_bank_adapter::fapi::headers,
+        ))
 }
 
 /// The app calling `method` on `path`, from its client token and proof.

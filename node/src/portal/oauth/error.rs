@@ -25,6 +25,9 @@ consentnet_bank_adapter::problem_codes! {
         InvalidGrant = (400, "invalid_grant"),
         /// A missing or bad DPoP proof at the token endpoint (RFC 9449).
         InvalidDpopProof = (400, "invalid_dpop_proof"),
+        /// The DPoP proof lacks this server's nonce, or has a stale one: retry with the
+        /// one in `DPoP-Nonce` (RFC 9449 section 8).
+        UseDpopNonce = (400, "use_dpop_nonce"),
         /// A browser key's request without the DID's signature.
         InvalidProof = (401, "invalid_proof"),
         /// The client pressed Deny (sent back to the app in the redirect).

@@ -59,23 +59,45 @@ async fn metadata(State(portal): State<Portal>) -> Json<Value> {
 /// `POST /oauth/par` (RFC 9126).
 async fn par(
     State(portal): State<Portal>,
+    headers: HeaderMap,
     bytes: Result<Bytes, BytesRejection>,
-) -> Result<Response, OAuthError> {
-    let params = form(bytes)?;
-    let server = portal.server.clone();
+) -> Response {
     let now = Utc::now();
-    let client =
-        server.authenticate(in_catalog(&portal), &params, &server.url("/oauth/par"), now)?;
-    let (request_uri, expires_in) = portal
-        .app
-        .service
-        .read(|replica| server.push(replica.state(), client, &params, now))?;
-    Ok((
-        StatusCode::CREATED,
-        no_store(),
-        Json(json!({ "request_uri": request_uri, "expires_in": expires_in })),
+    let answer = (|| {
+        let params = form(bytes)?;
+        let server = portal.server.clone();
+        let client =
+            server.authenticate(in_catalog(&portal), &params, &server.url("/oauth/par"), now)?;
+        let dpop = headers.get("dpop").and_then(|v| v.to_str().ok());
+        let (request_uri, expires_in) = portal
+            .app
+            .service
+            .read(|replica| server.push(replica.state(), (client, dpop), &params, now))?;
+        Ok::<_, OAuthError>(
+            (
+                StatusCode::CREATED,
+                no_store(),
+                Json(json!({ "request_uri": request_uri, "expires_in": expires_in })),
+            )
+                .into_response(),
+        )
+    })();
+    with_nonce(
+        &portal,
+        answer.unwrap_or_else(IntoResponse::into_response),
+        now,
     )
-        .into_response())
+}
+
+/// `response` with a fresh DPoP nonce (RFC 9449 section 8), as the token endpoint and
+/// PAR answer every time.
+fn with_nonce(portal: &Portal, mut response: Response, now: chrono::DateTime<Utc>) -> Response {
+    if let Ok(value) = axum::http::HeaderValue::from_str(&portal.server.dpop_nonce(now)) {
+        response
+            .headers_mut()
+            .insert(consentnet_bank_adapter::nonce::DPOP_NONCE, value);
+    }
+    response
 }
 
 #[derive(Deserialize)]
@@ -369,6 +391,18 @@ async fn token(
     State(portal): State<Portal>,
     headers: HeaderMap,
     bytes: Result<Bytes, BytesRejection>,
+) -> Response {
+    let now = Utc::now();
+    let answer = token_answer(&portal, &headers, bytes)
+        .await
+        .unwrap_or_else(IntoResponse::into_response);
+    with_nonce(&portal, answer, now)
+}
+
+async fn token_answer(
+    portal: &Portal,
+    headers: &HeaderMap,
+    bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
     let params = form(bytes)?;
     let dpop = headers.get("dpop").and_then(|v| v.to_str().ok());
@@ -376,18 +410,18 @@ async fn token(
     if params.get("grant_type") == Some("client_credentials") {
         let now = Utc::now();
         let endpoint = server.url("/oauth/token");
-        let client = server.authenticate(in_catalog(&portal), &params, &endpoint, now)?;
+        let client = server.authenticate(in_catalog(portal), &params, &endpoint, now)?;
         let answer = server.client_credentials(&client, &params, dpop, now)?;
         return Ok((StatusCode::OK, no_store(), Json(answer)).into_response());
     }
-    let answer = server.token(in_catalog(&portal), &params, dpop, Utc::now());
+    let answer = server.token(in_catalog(portal), &params, dpop, Utc::now());
     match answer {
         Ok(response) => Ok((StatusCode::OK, no_store(), Json(response)).into_response()),
         Err(Ok(error)) => Err(error),
         Err(Err(reused)) => {
             // A code used twice may have leaked: what it issued is revoked (RFC 6749 4.1.2).
             tracing::warn!(consent = %reused.0, "authorization code reused; revoking its consent");
-            revoke_on_log(&portal, reused.0, "authorization code reused").await?;
+            revoke_on_log(portal, reused.0, "authorization code reused").await?;
             Err(OAuthError::invalid_grant(
                 "the code was already used; the consent it issued is revoked",
             ))

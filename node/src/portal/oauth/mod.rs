@@ -4,6 +4,7 @@ mod approval;
 mod client_auth;
 pub mod client_tokens;
 pub mod consents;
+mod dpop;
 mod error;
 pub mod http;
 pub mod intents;

@@ -23,15 +23,17 @@ use consentnet_identity::util::{lock, random_hex};
 
 impl AuthServer {
     /// A pushed authorization request (RFC 9126) from `client`, already authenticated
-    /// for `/oauth/par`: checks the request and the bank's approval of the app; returns
-    /// the `request_uri` and its lifetime.
+    /// for `/oauth/par`, with the DPoP proof it carried if any: checks the request, the
+    /// proof and `dpop_jkt`, and the bank's approval of the app; returns the
+    /// `request_uri` and its lifetime.
     pub fn push(
         &self,
         state: &State,
-        client: Did,
+        (client, dpop): (Did, Option<&str>),
         params: &Params,
         now: DateTime<Utc>,
     ) -> Result<(String, i64), OAuthError> {
+        self.dpop_binding(&client, dpop, params, now)?;
         if params.get("request_uri").is_some() {
             return Err(OAuthError::invalid_request(
                 "request_uri must not be pushed (RFC 9126 section 2.1)",
@@ -116,10 +118,13 @@ impl AuthServer {
             .map(|p| p.as_str())
             .collect();
         if !refused.is_empty() {
-            return Err(OAuthError::invalid_details(format!(
-                "this bank does not allow the app {}",
-                refused.join(", ")
-            )));
+            let why = format!("this bank does not allow the app {}", refused.join(", "));
+            // Asked by scope, it is the scope that is refused (RFC 6749 section 4.1.2.1).
+            return Err(if params.get("authorization_details").is_none() {
+                OAuthError::new(OAuthCode::InvalidScope, why)
+            } else {
+                OAuthError::invalid_details(why)
+            });
         }
         asked.app_version = version;
         asked.app_name = state.app_name(&client).unwrap_or_default().to_owned();
@@ -149,6 +154,37 @@ impl AuthServer {
             format!("{REQUEST_URI_PREFIX}{handle}"),
             REQUEST_URI_LIFETIME_SECS,
         ))
+    }
+
+    /// The DPoP key the code will be bound to (RFC 9449 section 10): a proof sent with
+    /// the request must be the client's own and fresh, and `dpop_jkt`, when given, must
+    /// be the thumbprint of the client's key, the only key this server binds tokens to
+    /// (so every code is bound to it, whether or not the client said so).
+    fn dpop_binding(
+        &self,
+        client: &Did,
+        dpop: Option<&str>,
+        params: &Params,
+        now: DateTime<Utc>,
+    ) -> Result<(), OAuthError> {
+        if dpop.is_some() {
+            let request = consentnet_identity::PopRequest {
+                method: "POST",
+                url: &self.url("/oauth/par"),
+                access_token: "",
+            };
+            self.check_proof(client, dpop, request, now)
+                .map_err(super::dpop::ProofRefusal::oauth)?;
+        }
+        if let Some(jkt) = params.get("dpop_jkt") {
+            let own = consentnet_identity::jose::jwk_thumbprint(client);
+            if !consentnet_identity::util::constant_time_eq(jkt.as_bytes(), own.as_bytes()) {
+                return Err(OAuthError::invalid_dpop(
+                    "dpop_jkt is not the thumbprint of the client's key, the key its tokens are bound to",
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// What the request asks for, from `authorization_details` and `scope`.

@@ -24,6 +24,7 @@ pub struct AuthServer {
     pub(super) intents: Mutex<super::intents::Intents>,
     pub(super) client_tokens: Mutex<super::client_tokens::ClientTokens>,
     pub(super) journal: Mutex<Option<super::intents_journal::Journal>>,
+    pub(super) nonces: consentnet_bank_adapter::nonce::DpopNonces,
 }
 
 pub(super) fn sha256(text: &str) -> [u8; 32] {
@@ -54,6 +55,7 @@ impl AuthServer {
             intents: Mutex::default(),
             client_tokens: Mutex::default(),
             journal: Mutex::default(),
+            nonces: Default::default(),
         }
     }
 
@@ -68,6 +70,12 @@ impl AuthServer {
         *consentnet_identity::util::lock(&self.intents) = intents;
         *consentnet_identity::util::lock(&self.journal) = Some(journal);
         Ok(self)
+    }
+
+    /// The same server, requiring a nonce in every DPoP proof when `required`.
+    pub fn with_nonces(mut self, required: bool) -> Self {
+        self.nonces = consentnet_bank_adapter::nonce::DpopNonces::new(required);
+        self
     }
 
     /// The URL of an endpoint of this server, e.g. `/oauth/token`.

@@ -5,10 +5,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use consentnet_consent_chain::{ConsentStatus, State};
 use consentnet_identity::jose::jwk_thumbprint;
-use consentnet_identity::{ConsentId, Did, PopRequest, VerifiedConsent, verify_pop};
+use consentnet_identity::{ConsentId, Did, PopRequest, VerifiedConsent};
 use serde_json::{Value, json};
 
-use super::LEEWAY_SECS;
 use super::error::{OAuthCode, OAuthError};
 use super::params::Params;
 use super::server::{AuthServer, is_pkce_text, s256};
@@ -81,31 +80,13 @@ impl AuthServer {
                 "code_verifier does not match the code_challenge",
             )));
         }
-        let proof = dpop.ok_or_else(|| {
-            Ok(OAuthError::invalid_dpop(
-                "a DPoP proof signed by the app's key is required",
-            ))
-        })?;
         let request = PopRequest {
             method: "POST",
             url: &endpoint,
             access_token: "",
         };
-        let claims = verify_pop(proof, &client, request, now, LEEWAY_SECS)
-            .map_err(|e| Ok(OAuthError::invalid_dpop(e.to_string())))?;
-        lock(&self.proofs)
-            .first_use(
-                &format!("{client} {}", claims.jti),
-                now.timestamp() + LEEWAY_SECS,
-                now.timestamp(),
-            )
-            .map_err(|error| {
-                Ok(if error.code == OAuthCode::TemporarilyUnavailable {
-                    error
-                } else {
-                    OAuthError::invalid_dpop("the DPoP proof was already used")
-                })
-            })?;
+        self.check_proof(&client, dpop, request, now)
+            .map_err(|refusal| Ok(refusal.oauth()))?;
         *used = true;
         let consent = *consent;
         Ok(TokenResponse {
