@@ -1706,3 +1706,195 @@ fn consent_resources_outlive_a_restart_of_the_bank_node() {
         consent_call(&bank, &bank.app, &token, "GET", &format!("/{intent}"), None);
     assert_eq!(cancelled["Data"]["Status"], "CANC", "{cancelled}");
 }
+
+/// The client approves the pushed request `par` from its wallet and the app exchanges
+/// the code: the token response.
+fn granted_through(bank: &Bank, wallet: &str, par: &Answer) -> Value {
+    assert_eq!(par.status, 201, "{}", par.body);
+    let (url, handle) = authorize_url(bank, &bank.app, par);
+    let page = get(&url, None);
+    let cookie = cookie_pair(page.set_cookie.as_deref().unwrap());
+    cli(&[
+        "wallet", "approve", &handle, "--bank", &bank.url, "--wallet", wallet, "--yes",
+    ]);
+    let back = get(&url, Some(&cookie));
+    assert_eq!(back.status, 303);
+    let location = back.location.unwrap();
+    let code = location
+        .split("code=")
+        .nth(1)
+        .and_then(|rest| rest.split('&').next())
+        .unwrap()
+        .to_owned();
+    let token_url = format!("{}/oauth/token", bank.url);
+    let granted = post_form(
+        &token_url,
+        &[("dpop", &dpop(&bank.app, &token_url))],
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+            ("client_assertion_type", ASSERTION_TYPE),
+            ("client_assertion", &assertion(&bank.app, &token_url, 60)),
+        ],
+    );
+    assert_eq!(granted.status, 200, "{}", granted.body);
+    granted.body
+}
+
+#[test]
+fn an_app_queries_merges_replaces_and_revokes_its_grants_and_no_one_else_can() {
+    let bank = bank();
+    let (_wallet_dir, wallet) = linked_wallet(&bank);
+    let accounts_only =
+        json!([{ "type": "consentnet", "permissions": ["ReadAccountsBasic"] }]).to_string();
+    let first = granted_through(
+        &bank,
+        &wallet,
+        &push(
+            &bank,
+            &bank.app,
+            &[("authorization_details", &accounts_only)],
+        ),
+    );
+    let grant = first["grant_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        grant,
+        first["access_token"].as_str().unwrap(),
+        "the grant is the consent"
+    );
+    let token =
+        consentnet_tests::forms::client_token(&bank.url, &bank.app, "grant_management_query");
+    let grants = |key: &KeyPair, token: &str, method: &str, id: &str| {
+        let url = format!("{}/oauth/grants/{id}", bank.url);
+        let proof = sign_pop(
+            key,
+            PopRequest {
+                method,
+                url: &url,
+                access_token: token,
+            },
+            Utc::now(),
+        );
+        let agent = consentnet_tests::forms::agent();
+        let request = match method {
+            "DELETE" => agent.delete(&url),
+            _ => agent.get(&url),
+        };
+        let mut response = request
+            .header("authorization", &format!("DPoP {token}"))
+            .header("dpop", &proof)
+            .call()
+            .unwrap();
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap();
+        (
+            status,
+            serde_json::from_str::<Value>(&text).unwrap_or(Value::Null),
+        )
+    };
+    let (status, queried) = grants(&bank.app, &token, "GET", &grant);
+    assert_eq!(status, 200, "{queried}");
+    assert_eq!(queried["status"], "active");
+    assert_eq!(
+        queried["authorization_details"][0]["permissions"],
+        json!(["ReadAccountsBasic"])
+    );
+    // Another app, even one approved here, learns nothing of it.
+    let rival = KeyPair::generate();
+    approve_rival(&bank, &rival);
+    let rival_token =
+        consentnet_tests::forms::client_token(&bank.url, &rival, "grant_management_query");
+    let (status, body) = grants(&rival, &rival_token, "GET", &grant);
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("invalid_grant_id"))
+    );
+    let (status, _) = grants(&rival, &rival_token, "DELETE", &grant);
+    assert_eq!(status, 404, "another app cannot revoke it");
+    let (status, _) = grants(&bank.app, "cc-not-a-token", "GET", &grant);
+    assert_eq!(status, 401);
+
+    // Merge: the new consent holds both, and the old grant ends once it is on the log.
+    let balances =
+        json!([{ "type": "consentnet", "permissions": ["ReadAccountsBasic", "ReadBalances"] }])
+            .to_string();
+    let merge = [
+        ("authorization_details", balances.as_str()),
+        ("grant_management_action", "merge"),
+        ("grant_id", grant.as_str()),
+    ];
+    let merged = granted_through(&bank, &wallet, &push(&bank, &bank.app, &merge));
+    let merged_grant = merged["grant_id"].as_str().unwrap().to_owned();
+    assert_ne!(merged_grant, grant);
+    assert_eq!(
+        merged["authorization_details"][0]["permissions"],
+        json!(["ReadAccountsBasic", "ReadBalances"])
+    );
+    assert_eq!(
+        grants(&bank.app, &token, "GET", &grant).1["status"],
+        "revoked"
+    );
+
+    // Replace: only what is asked now; the merged grant ends.
+    let replace = [
+        ("authorization_details", accounts_only.as_str()),
+        ("grant_management_action", "replace"),
+        ("grant_id", merged_grant.as_str()),
+    ];
+    let replaced = granted_through(&bank, &wallet, &push(&bank, &bank.app, &replace));
+    assert_eq!(
+        replaced["authorization_details"][0]["permissions"],
+        json!(["ReadAccountsBasic"])
+    );
+    assert_eq!(
+        grants(&bank.app, &token, "GET", &merged_grant).1["status"],
+        "revoked"
+    );
+
+    // A grant that is not the app's, or not active, cannot be acted on.
+    for (extra, error) in [
+        (
+            vec![
+                ("grant_management_action", "replace"),
+                ("grant_id", grant.as_str()),
+            ],
+            "invalid_grant_id",
+        ),
+        (
+            vec![("grant_management_action", "merge")],
+            "invalid_request",
+        ),
+        (
+            vec![
+                ("grant_management_action", "update"),
+                ("grant_id", grant.as_str()),
+            ],
+            "invalid_request",
+        ),
+        (vec![("grant_id", grant.as_str())], "invalid_request"),
+    ] {
+        let par = push(&bank, &bank.app, &extra);
+        assert_eq!(
+            error_of(&par),
+            (400, error.to_owned()),
+            "{extra:?}: {}",
+            par.body
+        );
+    }
+
+    // Revocation through grant management ends it on the log; a second one finds nothing.
+    let last = replaced["grant_id"].as_str().unwrap();
+    assert_eq!(grants(&bank.app, &token, "DELETE", last).0, 204);
+    assert_eq!(
+        grants(&bank.app, &token, "GET", last).1["status"],
+        "revoked"
+    );
+    assert_eq!(grants(&bank.app, &token, "DELETE", last).0, 404);
+    assert_eq!(
+        obie_get_version(&bank.url, "/accounts", last, &bank.app, "1.0.0").0,
+        401,
+        "the revoked grant's token is refused"
+    );
+}

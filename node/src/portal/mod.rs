@@ -18,7 +18,8 @@ pub fn public_routes(portal: Portal) -> Router {
     if portal.links().is_some() {
         router = router
             .merge(oauth::http::routes(portal.clone()))
-            .merge(oauth::consents::routes(portal.clone()));
+            .merge(oauth::consents::routes(portal.clone()))
+            .merge(oauth::grants::routes(portal.clone()));
     }
     router.merge(client::routes(portal))
 }

@@ -160,10 +160,18 @@ impl AuthServer {
         Ok(())
     }
 
-    /// The consent of an approval is durable on the log: issue the code.
-    pub fn approved(&self, handle: &str, consent: ConsentId, now: DateTime<Utc>) {
+    /// The consent of an approval is durable on the log: issue the code. Answers the
+    /// grant it replaces, if the request merged into or replaced one.
+    pub fn approved(
+        &self,
+        handle: &str,
+        consent: ConsentId,
+        now: DateTime<Utc>,
+    ) -> Option<ConsentId> {
         let mut intent = None;
+        let mut replaces = None;
         if let Some(session) = lock(&self.sessions).get_mut(handle) {
+            replaces = session.replaces;
             session.decision = Decision::Approved {
                 consent,
                 code: random_hex(16),
@@ -175,6 +183,7 @@ impl AuthServer {
         if let Some(intent) = intent {
             self.intent_decided(&intent, Some(consent), now);
         }
+        replaces
     }
 
     /// The consent of an approval could not be written: the session waits again.

@@ -46,7 +46,14 @@ impl AuthServer {
     ) -> Result<Value, OAuthError> {
         let scope = params.get("scope").unwrap_or("accounts");
         for value in scope.split(' ').filter(|s| !s.is_empty()) {
-            if !matches!(value, "accounts" | "payments" | "openid") {
+            if !matches!(
+                value,
+                "accounts"
+                    | "payments"
+                    | "openid"
+                    | "grant_management_query"
+                    | "grant_management_revoke"
+            ) {
                 return Err(OAuthError::new(
                     OAuthCode::InvalidScope,
                     format!(

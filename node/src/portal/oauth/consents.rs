@@ -102,7 +102,7 @@ pub fn routes(portal: Portal) -> Router {
 }
 
 /// The app calling `method` on `path`, from its client token and proof.
-fn caller(
+pub(super) fn caller(
     portal: &Portal,
     headers: &HeaderMap,
     method: &str,

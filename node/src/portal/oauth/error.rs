@@ -13,6 +13,8 @@ consentnet_bank_adapter::problem_codes! {
         UnauthorizedClient = (400, "unauthorized_client"),
         /// An unknown scope.
         InvalidScope = (400, "invalid_scope"),
+        /// `grant_id` names no active grant of the client here (FAPI Grant Management).
+        InvalidGrantId = (400, "invalid_grant_id"),
         /// Malformed or disallowed `authorization_details` (RFC 9396).
         InvalidAuthorizationDetails = (400, "invalid_authorization_details"),
         /// A `response_type` other than `code`.

@@ -271,7 +271,13 @@ async fn settle(
     };
     match append(&portal.app, event).await {
         Ok(submitted) => {
-            portal.server.approved(handle, consent.id, Utc::now());
+            if let Some(old) = portal.server.approved(handle, consent.id, Utc::now()) {
+                // The new grant is on the log: the one it merged into or replaced ends.
+                let why = format!("replaced through grant management by {}", consent.id);
+                if let Err(error) = revoke_on_log(portal, old, &why).await {
+                    tracing::error!(%error, grant = %old, "a replaced grant was not revoked");
+                }
+            }
             Ok((
                 StatusCode::CREATED,
                 Json(json!({

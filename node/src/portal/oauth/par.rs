@@ -79,6 +79,7 @@ impl AuthServer {
             Some(intent) => self.asked_for(params, &client, intent)?,
             None => self.asked(params, &client, now)?,
         };
+        let replaces = self.grant_action(state, &client, params, &mut asked, now)?;
         // The app must be approved here, through a version that registered this redirect.
         let approved: Vec<(String, BTreeSet<Permission>, bool)> = state
             .catalog(&self.bank)
@@ -138,6 +139,7 @@ impl AuthServer {
             csrf: random_hex(16),
             browser: None,
             intent: intent.map(|i| i.id),
+            replaces,
             created: now,
             decision: Decision::Pending,
         };

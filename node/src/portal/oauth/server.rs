@@ -107,6 +107,9 @@ impl AuthServer {
             "authorization_details_types_supported": [DETAILS_TYPE],
             "scopes_supported": ["openid", "accounts", "payments"],
             "authorization_response_iss_parameter_supported": true,
+            "grant_management_endpoint": self.url(super::grants::GRANTS_PATH),
+            "grant_management_actions_supported": ["create", "merge", "replace"],
+            "grant_management_action_required": false,
         })
     }
 }

@@ -36,6 +36,21 @@ pub struct Asked {
 }
 
 impl Asked {
+    /// What a consent on the log grants, as a request would have asked it.
+    pub fn of(consent: &consentnet_identity::VerifiedConsent) -> Self {
+        Asked {
+            app: consent.terms.app.clone(),
+            app_name: String::new(),
+            app_version: String::new(),
+            bank: consent.terms.bank.clone(),
+            permissions: consent.terms.permissions.clone(),
+            payment_limits: consent.terms.payment_limits.clone(),
+            accounts: Some(consent.terms.accounts.clone()),
+            purpose: consent.terms.purpose.clone(),
+            valid_until: consent.terms.valid_until,
+        }
+    }
+
     /// The request as an `authorization_details` entry of type `consentnet`.
     pub fn details(&self, consent: Option<&ConsentId>) -> Value {
         let mut details = json!({
@@ -99,6 +114,9 @@ pub struct Session {
     pub browser: Option<String>,
     /// The OBIE consent resource this authorizes, if the app made one first.
     pub intent: Option<String>,
+    /// The grant (consent) the new consent merges into or replaces, revoked once the new
+    /// one is on the log.
+    pub replaces: Option<consentnet_identity::ConsentId>,
     /// When the request was pushed.
     pub created: DateTime<Utc>,
     /// Where it stands.
@@ -137,4 +155,6 @@ pub struct TokenResponse {
     pub authorization_details: Vec<Value>,
     /// The app version the token was issued through (send it as `x-consentnet-app-version`).
     pub app_version: String,
+    /// The grant, for grant management: the consent id.
+    pub grant_id: String,
 }

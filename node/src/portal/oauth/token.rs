@@ -95,6 +95,7 @@ impl AuthServer {
             expires_in: (session.asked.valid_until - now).num_seconds().max(0),
             authorization_details: vec![session.asked.details(Some(&consent))],
             app_version: session.asked.app_version.clone(),
+            grant_id: consent.to_string(),
         })
     }
 
@@ -113,17 +114,7 @@ impl AuthServer {
         if status != ConsentStatus::Active {
             return json!({ "active": false });
         }
-        let asked = Asked {
-            app: consent.terms.app.clone(),
-            app_name: String::new(),
-            app_version: String::new(),
-            bank: consent.terms.bank.clone(),
-            permissions: consent.terms.permissions.clone(),
-            payment_limits: consent.terms.payment_limits.clone(),
-            accounts: Some(consent.terms.accounts.clone()),
-            purpose: consent.terms.purpose.clone(),
-            valid_until: consent.terms.valid_until,
-        };
+        let asked = Asked::of(&consent);
         json!({
             "active": true,
             "iss": self.issuer,
