@@ -338,6 +338,7 @@ mod tests {
             version: "1.0.0".into(),
             platform: Platform::Web,
             redirect_uris: Vec::new(),
+            events_uri: None,
             requested_permissions: BTreeSet::from([Permission::ReadAccountsBasic]),
             bundle_hash: "ab".repeat(32),
             mini_app: None,

@@ -44,6 +44,10 @@ pub struct AppManifest {
     pub platform: Platform,
     /// OAuth redirect URIs.
     pub redirect_uris: Vec<String>,
+    /// Where banks push the app's event notifications (RFC 8935): an `https://` URL, or
+    /// `http://` on a loopback address for development.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events_uri: Option<String>,
     /// The permissions the app asks banks for.
     pub requested_permissions: BTreeSet<Permission>,
     /// SHA-256 of the app bundle, hex; for a mini-app, the hash of its file list

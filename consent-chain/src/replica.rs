@@ -228,7 +228,7 @@ impl<S: LogStore> Replica<S> {
                 }
                 Step::Evidence(evidence) => {
                     self.store_evidence(&evidence)?;
-                    return Ok(Received::Equivocation(Box::new(evidence)));
+                    return Ok(Received::Equivocation(evidence));
                 }
             }
         }

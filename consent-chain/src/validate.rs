@@ -133,6 +133,14 @@ fn check_manifest(manifest: &crate::event::AppManifest) -> Result<(), EventError
             "redirect URIs: at most 16 of 2048 bytes".into(),
         ));
     }
+    if let Some(uri) = &manifest.events_uri
+        && !events_uri_allowed(uri)
+    {
+        return Err(EventError::Invalid(
+            "events URI: an https:// URL (or http:// on a loopback address) of at most 2048 bytes"
+                .into(),
+        ));
+    }
     if manifest.bundle_hash.len() != 64
         || !manifest.bundle_hash.bytes().all(|b| b.is_ascii_hexdigit())
     {
@@ -146,6 +154,29 @@ fn check_manifest(manifest: &crate::event::AppManifest) -> Result<(), EventError
             .map_err(|e| EventError::Invalid(e.to_string()))?;
     }
     Ok(())
+}
+
+/// True for a push endpoint a bank may be asked to call: `https://`, or `http://` on
+/// `localhost` or a loopback address (for development), at most 2048 bytes.
+pub fn events_uri_allowed(uri: &str) -> bool {
+    if uri.len() > 2048 || uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return false;
+    }
+    if let Some(rest) = uri.strip_prefix("https://") {
+        return !rest.is_empty() && !rest.starts_with('/');
+    }
+    let Some(rest) = uri.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// An app decision's fields: the version, and an approval's rate and origins.
@@ -299,5 +330,37 @@ mod erased {
         fn verify_by(&self, signer: &Did, domain: &str, signature: &str) -> bool {
             crate::event::verify(signer, domain, self, signature)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::events_uri_allowed;
+
+    #[test]
+    fn an_events_uri_is_https_or_http_on_a_loopback_address() {
+        for good in [
+            "https://tsp.example/events",
+            "http://127.0.0.1:8080/events",
+            "http://localhost/events",
+            "http://[::1]:9/e",
+        ] {
+            assert!(events_uri_allowed(good), "{good}");
+        }
+        for bad in [
+            "http://tsp.example/events",
+            "http://10.0.0.1/events",
+            "http://127.0.0.1.evil.example/events",
+            "ftp://tsp.example/",
+            "https://",
+            "https://tsp.example/ events",
+            "",
+        ] {
+            assert!(!events_uri_allowed(bad), "{bad}");
+        }
+        assert!(!events_uri_allowed(&format!(
+            "https://a.example/{}",
+            "x".repeat(2048)
+        )));
     }
 }

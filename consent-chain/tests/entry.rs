@@ -118,6 +118,7 @@ fn every_kind_of_event(c: &Consortium) -> Vec<Event> {
         version: "1.0.0".into(),
         platform: Platform::Mobile,
         redirect_uris: vec!["https://app.example/cb".into()],
+        events_uri: None,
         requested_permissions: BTreeSet::from([Permission::ReadAccountsBasic]),
         bundle_hash: "ab".repeat(32),
         mini_app: None,

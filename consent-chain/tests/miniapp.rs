@@ -23,6 +23,7 @@ fn manifest(app: &KeyPair, mini_app: MiniApp, bundle_hash: String) -> Event {
             version: "1.0".into(),
             platform: Platform::Web,
             redirect_uris: vec![],
+            events_uri: None,
             requested_permissions: BTreeSet::from([Permission::ReadBalances]),
             bundle_hash,
             mini_app: Some(Box::new(mini_app)),

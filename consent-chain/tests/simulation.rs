@@ -79,8 +79,8 @@ impl Node {
                     self.engine.compared(held, entry)
                 }
                 Step::Evidence(evidence) => {
-                    self.keep_evidence(evidence.clone());
-                    return Ok(Received::Equivocation(Box::new(evidence)));
+                    self.keep_evidence((*evidence).clone());
+                    return Ok(Received::Equivocation(evidence));
                 }
             }
         }

@@ -74,6 +74,7 @@ async fn main() -> anyhow::Result<()> {
                     version: format!("{i}.0"),
                     platform: consentnet_consent_chain::event::Platform::Web,
                     redirect_uris: Vec::new(),
+                    events_uri: None,
                     requested_permissions: Default::default(),
                     bundle_hash: "cd".repeat(32),
                     mini_app: None,

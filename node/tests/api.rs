@@ -203,6 +203,7 @@ fn manifest(app: &KeyPair, version: &str) -> Value {
         version: version.into(),
         platform: Platform::Mobile,
         redirect_uris: vec!["https://budget.example/cb".into()],
+        events_uri: None,
         requested_permissions: BTreeSet::from([Permission::ReadAccountsBasic]),
         bundle_hash: "ef".repeat(32),
         mini_app: None,

@@ -68,6 +68,7 @@ fn manifest(version: usize) -> String {
         version: format!("1.0.{version}"),
         platform: Platform::Web,
         redirect_uris: vec!["https://app.example/cb".into()],
+        events_uri: None,
         requested_permissions: [Permission::ReadAccountsBasic].into(),
         bundle_hash: "ab".repeat(32),
         mini_app: None,

@@ -54,6 +54,7 @@ fn manifest_event(version: usize) -> Event {
             version: format!("1.0.{version}"),
             platform: Platform::Web,
             redirect_uris: vec!["https://app.example/cb".into()],
+            events_uri: None,
             requested_permissions: BTreeSet::from([Permission::ReadAccountsBasic]),
             bundle_hash: "ab".repeat(32),
             mini_app: None,

@@ -46,6 +46,7 @@ fn manifests(app: &KeyPair, prefix: &str, count: usize) -> Vec<String> {
                 version: format!("{prefix}.{i}"),
                 platform: Platform::Mobile,
                 redirect_uris: vec!["https://bench.example/cb".into()],
+                events_uri: None,
                 requested_permissions: BTreeSet::from([Permission::ReadAccountsBasic]),
                 bundle_hash: "cd".repeat(32),
                 mini_app: None,

@@ -147,6 +147,7 @@ fn entry_target() -> Seeded {
         version: "1.0.0".into(),
         platform: Platform::Web,
         redirect_uris: vec!["https://app.example/cb".into()],
+        events_uri: None,
         requested_permissions: [Permission::ReadAccountsBasic].into(),
         bundle_hash: "ab".repeat(32),
         mini_app: None,

@@ -22,7 +22,17 @@ pub fn manifest_with_redirect(
     version: &str,
     redirect: &str,
 ) -> serde_json::Value {
-    signed_manifest(app, version, redirect, None)
+    signed_manifest(app, version, redirect, None, None)
+}
+
+/// [`manifest_with_redirect`] also registering `events` as the app's event push endpoint.
+pub fn manifest_with_events(
+    app: &consentnet_identity::KeyPair,
+    version: &str,
+    redirect: &str,
+    events: &str,
+) -> serde_json::Value {
+    signed_manifest(app, version, redirect, None, Some(events))
 }
 
 /// The body of `POST /v1/apps` for a mini-app version made of `mini_app`'s files.
@@ -36,6 +46,7 @@ pub fn mini_app_manifest(
         version,
         "https://budget.example/callback",
         Some(mini_app),
+        None,
     )
 }
 
@@ -44,6 +55,7 @@ fn signed_manifest(
     version: &str,
     redirect: &str,
     mini_app: Option<consentnet_consent_chain::miniapp::MiniApp>,
+    events: Option<&str>,
 ) -> serde_json::Value {
     use consentnet_consent_chain::event::{AppManifest, Platform};
     let bundle_hash = mini_app
@@ -56,6 +68,7 @@ fn signed_manifest(
         version: version.into(),
         platform: Platform::Web,
         redirect_uris: vec![redirect.into()],
+        events_uri: events.map(str::to_owned),
         // A mini-app asks for accounts and balances; other test apps for accounts only.
         requested_permissions: if mini_app.is_some() {
             crate::balance_permissions()

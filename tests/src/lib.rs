@@ -13,8 +13,8 @@ pub mod paths;
 pub mod webdriver;
 
 pub use apps::{
-    bank_with_portal_and_tsp, link_browser_key, manifest_body, manifest_with_redirect,
-    mini_app_manifest, mini_app_of, publish, publish_mini_app,
+    bank_with_portal_and_tsp, link_browser_key, manifest_body, manifest_with_events,
+    manifest_with_redirect, mini_app_manifest, mini_app_of, publish, publish_mini_app,
 };
 pub use http::{
     http_get, http_post_json, http_post_json_with, http_put_bytes, signed_get, try_post_json,

@@ -39,6 +39,7 @@ fn publish_approved(
         version: "1.0.0".into(),
         platform: Platform::Web,
         redirect_uris: vec![],
+        events_uri: None,
         requested_permissions: permissions.iter().copied().collect(),
         bundle_hash: mini_app.index_hash().to_string(),
         mini_app: Some(Box::new(mini_app)),

@@ -29,7 +29,7 @@ pub enum Step {
     /// Store this evidence durably, then report with [`crate::Engine::note_fork`]
     /// (rebuilding the state when it answers true); the answer is
     /// [`Received::Equivocation`].
-    Evidence(Equivocation),
+    Evidence(Box<Equivocation>),
 }
 
 /// Entries of one feed to write in one durable write, with what applying them takes.
@@ -81,5 +81,5 @@ pub(super) fn stored(entries: Vec<Sealed>) -> Result<Received, Rejected> {
 
 /// Evidence that `held` and `conflicting` are two histories of one feed.
 pub(super) fn evidence(held: Entry, conflicting: Entry) -> Step {
-    Step::Evidence(Equivocation { held, conflicting })
+    Step::Evidence(Box::new(Equivocation { held, conflicting }))
 }

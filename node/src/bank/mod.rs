@@ -2,6 +2,7 @@
 
 mod admin;
 mod consents;
+pub mod events;
 mod recorder;
 mod watch;
 
@@ -67,6 +68,8 @@ pub struct Bank {
     pub problem: ConnectorProblem,
     /// The connector admin API.
     pub admin: ConnectorAdmin,
+    /// The event notifications waiting for each app.
+    pub events: Arc<events::Notifications>,
 }
 
 /// The bank role's background tasks; [`BankTasks::stop`] ends them in order.
@@ -74,6 +77,7 @@ pub struct Bank {
 pub struct BankTasks {
     recorder: JoinHandle<()>,
     watcher: JoinHandle<()>,
+    events: [JoinHandle<()>; 2],
 }
 
 impl BankTasks {
@@ -82,6 +86,10 @@ impl BankTasks {
     pub async fn stop(self) {
         self.watcher.abort();
         let _ = self.watcher.await;
+        for task in self.events {
+            task.abort();
+            let _ = task.await;
+        }
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), self.recorder).await;
     }
 }
@@ -138,7 +146,7 @@ pub fn start(
     let adapter = Arc::new(Adapter {
         bank: service.did().clone(),
         public_url,
-        source: Arc::new(LogConsents(service)),
+        source: Arc::new(LogConsents(service.clone())),
         holders: links,
         replay: ReplayCache::new(config.replay_cache),
         signatures: SignatureBatcher::new(),
@@ -160,6 +168,15 @@ pub fn start(
         problem.clone(),
     );
     let routes = consentnet_bank_adapter::api::router(adapter.clone());
+    let notifications = Arc::new(events::Notifications::new(
+        consentnet_bank_adapter::jws::Signer {
+            bank: service.did().clone(),
+            sign: service.answer_signing(),
+        },
+        &adapter.public_url,
+    ));
+    let (pusher, push_task) = events::Pusher::start(notifications.clone());
+    let watch_task = events::watch_log(service.clone(), notifications.clone(), pusher);
     let bank = Bank {
         adapter,
         problem,
@@ -167,6 +184,12 @@ pub fn start(
             dir: config.connectors_dir.clone(),
             token: admin_token,
         },
+        events: notifications,
     };
-    Ok((bank, routes, BankTasks { recorder, watcher }))
+    let tasks = BankTasks {
+        recorder,
+        watcher,
+        events: [watch_task, push_task],
+    };
+    Ok((bank, routes, tasks))
 }

@@ -295,6 +295,7 @@ mod tests {
                 version: format!("{v:03}"),
                 platform: Platform::Web,
                 redirect_uris: vec![],
+                events_uri: None,
                 requested_permissions: Default::default(),
                 bundle_hash: mini_app.index_hash().to_string(),
                 mini_app: Some(Box::new(mini_app)),

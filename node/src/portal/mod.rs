@@ -19,7 +19,8 @@ pub fn public_routes(portal: Portal) -> Router {
         router = router
             .merge(oauth::http::routes(portal.clone()))
             .merge(oauth::consents::routes(portal.clone()))
-            .merge(oauth::grants::routes(portal.clone()));
+            .merge(oauth::grants::routes(portal.clone()))
+            .merge(oauth::events::routes(portal.clone()));
     }
     router.merge(client::routes(portal))
 }

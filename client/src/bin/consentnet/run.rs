@@ -424,6 +424,7 @@ pub fn tsp_publish(json: bool, args: &TspPublishArgs) -> anyhow::Result<()> {
         version: version.clone(),
         platform: commands::platform(platform)?,
         redirect_uris: redirect_uris.clone(),
+        events_uri: None,
         requested_permissions: commands::permissions(permissions)?,
         bundle_hash,
         mini_app,

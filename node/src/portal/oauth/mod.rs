@@ -6,6 +6,7 @@ pub mod client_tokens;
 pub mod consents;
 mod dpop;
 mod error;
+pub mod events;
 pub mod grants;
 pub mod http;
 pub mod intents;

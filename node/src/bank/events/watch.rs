@@ -1,0 +1,191 @@
+//! The log watched for what apps must be told: each new entry read once (revocations of this bank's consents, this bank's suspensions), and every live consent of this bank indexed by the end of its validity so its expiry is seen when it comes.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use consentnet_consent_chain::RangeRequest;
+use consentnet_consent_chain::event::AppAction;
+use consentnet_consent_chain::{ConsentStatus, Entry, Event, State};
+use consentnet_identity::{ConsentId, Did};
+use tokio::task::JoinHandle;
+
+use super::{Notice, Notifications, Pusher};
+use crate::core::NodeService;
+
+/// How often the log is looked at.
+pub const WATCH_EVERY: Duration = Duration::from_millis(200);
+/// Entries of one feed read per look at most (the rest on the next).
+const ENTRIES_PER_LOOK: u64 = 1_000;
+
+struct Watcher {
+    service: Arc<NodeService>,
+    notifications: Arc<Notifications>,
+    pusher: Pusher,
+    bank: Did,
+    /// The last entry read of each feed.
+    read: BTreeMap<Did, u64>,
+    /// This bank's live consents by the end of their validity, and their app.
+    live: BTreeSet<(DateTime<Utc>, ConsentId)>,
+    apps: HashMap<ConsentId, (DateTime<Utc>, Did)>,
+}
+
+impl Watcher {
+    fn new(service: Arc<NodeService>, notifications: Arc<Notifications>, pusher: Pusher) -> Self {
+        let bank = service.did().clone();
+        let read = service
+            .frontier()
+            .into_iter()
+            .map(|(origin, head)| (origin, head.seq))
+            .collect();
+        let mut watcher = Self {
+            service,
+            notifications,
+            pusher,
+            bank,
+            read,
+            live: BTreeSet::new(),
+            apps: HashMap::new(),
+        };
+        let state = watcher.service.state();
+        let now = Utc::now();
+        for id in state.consents_by_bank(&watcher.bank) {
+            watcher.index(&state, id, now, true);
+        }
+        watcher
+    }
+
+    /// Indexes consent `id` of this bank until its validity ends: at start, only while it
+    /// is live; when its grant is read, whatever the state says already (a revocation
+    /// the state holds is an entry still to be read, which will tell the app).
+    fn index(&mut self, state: &State, id: ConsentId, now: DateTime<Utc>, at_start: bool) {
+        let Some(consent) = state.consent(&id) else {
+            return;
+        };
+        let live = !at_start
+            || matches!(
+                state.consent_status(&id, now),
+                ConsentStatus::Active | ConsentStatus::NotYetValid
+            );
+        if consent.terms.bank == self.bank && live {
+            let until = consent.terms.valid_until;
+            self.live.insert((until, id));
+            self.apps.insert(id, (until, consent.terms.app.clone()));
+        }
+    }
+
+    /// Tells `app` of `notice`: queued, and pushed when the app registered an endpoint.
+    fn tell(&self, state: &State, app: &Did, notice: &Notice, now: DateTime<Utc>) {
+        let (jti, set) = self.notifications.raise(app, notice, now);
+        let endpoint = state
+            .catalog(&self.bank)
+            .into_iter()
+            .filter(|entry| &entry.manifest.app == app)
+            .filter_map(|entry| {
+                entry
+                    .manifest
+                    .events_uri
+                    .map(|uri| (entry.manifest.version, uri))
+            })
+            .max();
+        if let Some((_, uri)) = endpoint
+            && !self.pusher.push(app, &uri, &jti, &set)
+        {
+            tracing::warn!(%app, "the event push queue is full; the event waits for polling");
+        }
+    }
+
+    fn apply(&mut self, state: &State, entry: &Entry, now: DateTime<Utc>) {
+        match &entry.event {
+            Event::ConsentGranted { credential } if entry.origin == self.bank => {
+                if let Ok(id) = consentnet_identity::consent::consent_id(credential) {
+                    self.index(state, id, now, false);
+                }
+            }
+            Event::ConsentRevoked { revocation } => {
+                let id = revocation.consent_id;
+                if let Some((until, app)) = self.apps.remove(&id) {
+                    self.live.remove(&(until, id));
+                    let by_client = state
+                        .consent(&id)
+                        .is_some_and(|c| c.issuer == revocation.revoker);
+                    let notice = Notice::ConsentRevoked {
+                        consent: id,
+                        by_client,
+                    };
+                    self.tell(state, &app, &notice, now);
+                }
+            }
+            Event::AppDecided { decision, .. }
+                if decision.bank == self.bank && decision.action == AppAction::Suspend =>
+            {
+                let notice = Notice::VersionSuspended {
+                    version: decision.version.clone(),
+                };
+                self.tell(state, &decision.app, &notice, now);
+            }
+            _ => {}
+        }
+    }
+
+    /// One look: the entries new since the last, then the consents whose validity ended.
+    fn look(&mut self) {
+        // The heads first: the state published after them holds every entry up to them.
+        let frontier = self.service.frontier();
+        let state = self.service.state();
+        let now = Utc::now();
+        for (origin, head) in frontier {
+            let from = self.read.get(&origin).copied().unwrap_or(0) + 1;
+            if head.seq < from {
+                continue;
+            }
+            let to = head.seq.min(from + ENTRIES_PER_LOOK - 1);
+            let request = RangeRequest {
+                origin: origin.clone(),
+                from,
+                to,
+            };
+            let entries = match self.service.read(|replica| replica.serve(&request)) {
+                Ok(entries) => entries,
+                Err(error) => {
+                    tracing::warn!(%error, "the log could not be read for event notifications");
+                    continue;
+                }
+            };
+            for entry in &entries {
+                self.apply(&state, entry, now);
+            }
+            let last = entries.last().map_or(to, |e| e.seq);
+            self.read.insert(origin, last);
+        }
+        while let Some(&(until, id)) = self.live.first() {
+            if until >= now {
+                break;
+            }
+            self.live.pop_first();
+            if let Some((_, app)) = self.apps.remove(&id) {
+                self.tell(&state, &app, &Notice::ConsentExpired { consent: id }, now);
+            }
+        }
+    }
+}
+
+/// Watches the log of the bank node `service` every [`WATCH_EVERY`] and raises what
+/// apps must be told into `notifications`, pushing through `pusher`. Events raised
+/// before the node started are not raised again.
+pub fn watch_log(
+    service: Arc<NodeService>,
+    notifications: Arc<Notifications>,
+    pusher: Pusher,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut watcher = Watcher::new(service, notifications, pusher);
+        let mut every = tokio::time::interval(WATCH_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            watcher.look();
+        }
+    })
+}
