@@ -90,15 +90,9 @@ pub fn routes(portal: Portal) -> Router {
         ));
     }
     let server = portal.server.clone();
-    access
-        .merge(payment)
-        .layer(axum::middleware::map_response(move |response: Response| {
-            let server = server.clone();
-            async move { server.offer_nonce(response) }
-        }))
-        .layer(axum::middleware::from_fn(
-            consentnet_bank_adapter::fapi::headers,
-        ))
+    super::dpop::offering_nonces(access.merge(payment), server).layer(axum::middleware::from_fn(
+        consentnet_bank_adapter::fapi::headers,
+    ))
 }
 
 /// The app calling `method` on `path`, from its client token and proof.

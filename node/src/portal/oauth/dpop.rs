@@ -93,3 +93,17 @@ impl AuthServer {
         response
     }
 }
+
+/// `router` with a fresh DPoP nonce on its `401`s (and on every answer when nonces are
+/// required), from `server`.
+pub(super) fn offering_nonces(
+    router: axum::Router,
+    server: std::sync::Arc<AuthServer>,
+) -> axum::Router {
+    router.layer(axum::middleware::map_response(
+        move |response: axum::response::Response| {
+            let server = server.clone();
+            async move { server.offer_nonce(response) }
+        },
+    ))
+}

@@ -39,19 +39,15 @@ struct Polling {
 /// The routes, with the FAPI header checks and DPoP nonces of every OBIE endpoint.
 pub fn routes(portal: Portal) -> Router {
     let server = portal.server.clone();
-    Router::new()
+    let router = Router::new()
         .route(
             EVENTS_PATH,
             post(poll).layer(axum::extract::DefaultBodyLimit::max(MAX_POLL_BODY)),
         )
-        .with_state(portal)
-        .layer(axum::middleware::map_response(move |response: Response| {
-            let server = server.clone();
-            async move { server.offer_nonce(response) }
-        }))
-        .layer(axum::middleware::from_fn(
-            consentnet_bank_adapter::fapi::headers,
-        ))
+        .with_state(portal);
+    super::dpop::offering_nonces(router, server).layer(axum::middleware::from_fn(
+        consentnet_bank_adapter::fapi::headers,
+    ))
 }
 
 fn bad(message: impl Into<String>) -> ObError {

@@ -24,16 +24,13 @@ pub const GRANTS_PATH: &str = "/oauth/grants";
 /// The routes.
 pub fn routes(portal: Portal) -> Router {
     let server = portal.server.clone();
-    Router::new()
+    let router = Router::new()
         .route(
             &format!("{GRANTS_PATH}/{{grant_id}}"),
             get(query).delete(revoke),
         )
-        .with_state(portal)
-        .layer(axum::middleware::map_response(move |response: Response| {
-            let server = server.clone();
-            async move { server.offer_nonce(response) }
-        }))
+        .with_state(portal);
+    super::dpop::offering_nonces(router, server)
 }
 
 /// A refusal in the OAuth error shape, with the DPoP challenge on a `401`; a grant this
