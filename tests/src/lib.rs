@@ -10,6 +10,7 @@ pub mod apps;
 pub mod forms;
 pub mod http;
 pub mod paths;
+pub mod wallet;
 pub mod webdriver;
 
 pub use apps::{

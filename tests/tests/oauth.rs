@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 
 const START: Duration = Duration::from_secs(30);
 const REDIRECT: &str = "https://budget.example/callback";
-const PASSPHRASE: &str = "wallet passphrase for tests";
+use consentnet_tests::wallet::{PASSPHRASE, cli};
 const VERIFIER: &str = "a-code-verifier-of-at-least-forty-three-characters-0123456789";
 
 /// A bank node with the portal on, plus an app published there and approved for
@@ -168,44 +168,13 @@ fn dpop(key: &KeyPair, url: &str) -> String {
     )
 }
 
-/// Runs the `consentnet` CLI with the test wallet's passphrase; panics on failure.
-fn cli(args: &[&str]) -> std::process::Output {
-    let output = Command::new(bin("consentnet"))
-        .args(args)
-        .env("CONSENTNET_WALLET_PASSPHRASE", PASSPHRASE)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "consentnet {args:?}: {output:?}");
-    output
-}
-
 /// A client's wallet (made with the CLI) with a DID linked to the bank's sandbox account.
 fn linked_wallet(bank: &Bank) -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let wallet = dir.path().join("wallet.json").to_str().unwrap().to_owned();
-    cli(&["wallet", "init", "--wallet", &wallet]);
-    cli(&[
-        "wallet", "new-did", "--wallet", &wallet, "--label", "my-bank",
-    ]);
-    let (status, code) = http_post_json_with(
-        &format!("{}/v1/admin/link-codes", bank.process.operator_url),
-        &[("x-admin-token", &admin_token(&bank._consortium.nodes[0]))],
-        &json!({ "customer": "c-42", "accounts": [bank.account] }),
-    );
-    assert_eq!(status, 201, "{code}");
-    cli(&[
-        "wallet",
-        "link",
-        "--wallet",
-        &wallet,
-        "--bank",
-        &bank.url,
-        "--as",
-        "my-bank",
-        "--code",
-        code["code"].as_str().unwrap(),
-    ]);
-    (dir, wallet)
+    consentnet_tests::wallet::linked_wallet(
+        &bank._consortium.nodes[0],
+        &bank.process,
+        &bank.account,
+    )
 }
 
 #[test]
