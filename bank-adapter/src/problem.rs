@@ -214,10 +214,21 @@ impl ObError {
     /// section 7.1): the DPoP scheme with the algorithms taken, and the error unless the
     /// request carried no credentials at all.
     pub fn challenge(&self) -> Option<String> {
+        let algs = consentnet_identity::jose::ALGORITHMS.join(" ");
+        // A token that does not reach the resource (RFC 6750 section 3.1).
+        if matches!(
+            self.code,
+            ObCode::PermissionMissing
+                | ObCode::AccountNotInConsent
+                | ObCode::PermissionNotAllowedForApp
+        ) {
+            return Some(format!(
+                "DPoP error=\"insufficient_scope\", algs=\"{algs}\""
+            ));
+        }
         if self.status() != 401 {
             return None;
         }
-        let algs = consentnet_identity::jose::ALGORITHMS.join(" ");
         let error = match self.code {
             ObCode::MissingAuthorization => return Some(format!("DPoP algs=\"{algs}\"")),
             ObCode::MissingProof
@@ -342,10 +353,20 @@ mod tests {
                 .starts_with("DPoP error=\"invalid_dpop_proof\"")
         );
         assert_eq!(challenge(ObCode::AppSuspended, "no"), None);
+        assert_eq!(
+            challenge(ObCode::PermissionMissing, "no").as_deref(),
+            Some("DPoP error=\"insufficient_scope\", algs=\"Ed25519 EdDSA\"")
+        );
         for code in ObCode::ALL {
+            let insufficient = matches!(
+                code,
+                ObCode::PermissionMissing
+                    | ObCode::AccountNotInConsent
+                    | ObCode::PermissionNotAllowedForApp
+            );
             assert_eq!(
                 challenge(*code, "m").is_some(),
-                code.status() == 401,
+                code.status() == 401 || insufficient,
                 "{code}"
             );
         }

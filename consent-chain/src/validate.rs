@@ -134,7 +134,7 @@ fn check_manifest(manifest: &crate::event::AppManifest) -> Result<(), EventError
         ));
     }
     if let Some(uri) = &manifest.events_uri
-        && !events_uri_allowed(uri)
+        && !https_or_loopback(uri)
     {
         return Err(EventError::Invalid(
             "events URI: an https:// URL (or http:// on a loopback address) of at most 2048 bytes"
@@ -156,9 +156,10 @@ fn check_manifest(manifest: &crate::event::AppManifest) -> Result<(), EventError
     Ok(())
 }
 
-/// True for a push endpoint a bank may be asked to call: `https://`, or `http://` on
+/// True for a URL a bank may send a client or a request to (an event push endpoint, a
+/// redirect URI): `https://`, or `http://` on
 /// `localhost` or a loopback address (for development), at most 2048 bytes.
-pub fn events_uri_allowed(uri: &str) -> bool {
+pub fn https_or_loopback(uri: &str) -> bool {
     if uri.len() > 2048 || uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return false;
     }
@@ -335,7 +336,7 @@ mod erased {
 
 #[cfg(test)]
 mod tests {
-    use super::events_uri_allowed;
+    use super::https_or_loopback;
 
     #[test]
     fn an_events_uri_is_https_or_http_on_a_loopback_address() {
@@ -345,7 +346,7 @@ mod tests {
             "http://localhost/events",
             "http://[::1]:9/e",
         ] {
-            assert!(events_uri_allowed(good), "{good}");
+            assert!(https_or_loopback(good), "{good}");
         }
         for bad in [
             "http://tsp.example/events",
@@ -356,9 +357,9 @@ mod tests {
             "https://tsp.example/ events",
             "",
         ] {
-            assert!(!events_uri_allowed(bad), "{bad}");
+            assert!(!https_or_loopback(bad), "{bad}");
         }
-        assert!(!events_uri_allowed(&format!(
+        assert!(!https_or_loopback(&format!(
             "https://a.example/{}",
             "x".repeat(2048)
         )));

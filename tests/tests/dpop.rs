@@ -238,6 +238,31 @@ fn a_bank_requiring_dpop_nonces_hands_one_out_and_takes_the_retry_at_every_endpo
         served.nonce.is_some(),
         "every answer carries the next nonce when they are required"
     );
+    // A resource the consent does not reach: 403 with RFC 6750's insufficient_scope.
+    let transactions = url.replace("/balances", "/transactions");
+    let request = PopRequest {
+        method: "GET",
+        url: &transactions,
+        access_token: &id,
+    };
+    let refused = reply(
+        consentnet_tests::forms::agent()
+            .get(&transactions)
+            .header("authorization", &format!("DPoP {id}"))
+            .header("dpop", &proof(&bank.app, request, served.nonce.as_deref()))
+            .header("x-consentnet-app-version", "1.0.0")
+            .call()
+            .unwrap(),
+    );
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(
+        refused
+            .challenge
+            .as_deref()
+            .is_some_and(|c| c.starts_with("DPoP error=\"insufficient_scope\"")),
+        "{:?}",
+        refused.challenge
+    );
 }
 
 #[test]
@@ -320,6 +345,39 @@ fn par_binds_the_code_to_the_clients_own_key_and_a_scope_beyond_the_approval_is_
         "{}",
         refused.body
     );
+    // No authorization response over plain HTTP but to a loopback address.
+    let refused = par(
+        &[("redirect_uri", "http://budget.example/callback".into())],
+        None,
+    );
+    assert_eq!(refused.body["error"], "invalid_request");
+    assert!(
+        refused.body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("loopback"),
+        "{}",
+        refused.body
+    );
+    // A client assertion from a minute or more ahead is refused; ten seconds is a clock.
+    let ahead = |secs: i64| {
+        let now = Utc::now().timestamp();
+        consentnet_identity::jose::sign_jws(
+            &bank.app,
+            &json!({ "typ": "JWT" }),
+            &json!({
+                "iss": bank.app.did(), "sub": bank.app.did(), "aud": url, "iat": now,
+                "nbf": now + secs, "exp": now + 120,
+                "jti": consentnet_identity::util::random_hex(16),
+            }),
+        )
+    };
+    let refused = par(&[("client_assertion", ahead(60))], None);
+    assert_eq!(
+        (refused.status, refused.body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    assert_eq!(par(&[("client_assertion", ahead(10))], None).status, 201);
     // The metadata says which algorithms each endpoint takes.
     let (_, metadata) = consentnet_tests::http_get(&format!(
         "{}/.well-known/oauth-authorization-server",

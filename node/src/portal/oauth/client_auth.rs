@@ -87,12 +87,16 @@ impl AuthServer {
                 "client_assertion expires more than {MAX_ASSERTION_LIFETIME_SECS} s from now"
             )));
         }
-        if let Some(issued) = jws.claim_time("iat")
-            && issued > now_secs + LEEWAY_SECS
-        {
-            return Err(OAuthError::invalid_client(
-                "client_assertion is issued in the future",
-            ));
+        // FAPI 2.0: up to 10 s ahead is a clock offset; 60 s or more is refused.
+        for claim in ["iat", "nbf"] {
+            if jws
+                .claim_time(claim)
+                .is_some_and(|at| at >= now_secs + LEEWAY_SECS)
+            {
+                return Err(OAuthError::invalid_client(format!(
+                    "client_assertion's {claim} is {LEEWAY_SECS} s or more in the future"
+                )));
+            }
         }
         let jti = jws
             .claim_str("jti")

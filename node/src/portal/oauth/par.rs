@@ -55,6 +55,15 @@ impl AuthServer {
             }
         }
         let redirect_uri = params.require("redirect_uri")?;
+        // FAPI 2.0: no authorization response over plain HTTP, but to a native app's
+        // loopback listener (RFC 8252 section 7.3).
+        if redirect_uri.starts_with("http://")
+            && !consentnet_consent_chain::validate::https_or_loopback(redirect_uri)
+        {
+            return Err(OAuthError::invalid_request(
+                "redirect_uri: http:// is allowed on a loopback address only; use https://",
+            ));
+        }
         let challenge = params.get("code_challenge").ok_or_else(|| {
             OAuthError::invalid_request("PKCE is required: send code_challenge (S256)")
         })?;
