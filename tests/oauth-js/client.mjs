@@ -3,14 +3,16 @@
 // private_key_jwt and DPoP (Ed25519 keys, so alg "Ed25519" per RFC 9864, with the
 // server's nonces), the consent screen approved from the client's CLI wallet, the code
 // exchanged for a DPoP-bound token, a call to the unified API, the grant queried and
-// revoked through grant management, the revocation pushed to the app's event endpoint as
-// a SET the bank signed, and the refused call after it. Every step asserts what it
-// expects; it prints a JSON summary and exits 0 only when all passed.
+// revoked through grant management, the revocation told to the app as a SET the bank
+// signed (pushed to its event endpoint, or taken by polling), and the refused call after
+// it. Every step asserts what it expects; it prints a JSON summary and exits 0 only when
+// all passed.
 //
-// Environment: ISSUER, CLIENT_ID, CLIENT_JWK (the app's private Ed25519 JWK),
-// REDIRECT_URI, ACCOUNT, EVENTS_PORT (where the app's event endpoint listens), BANK_JWK
-// (the bank's public JWK), CONSENTNET (the CLI), WALLET (CONSENTNET_WALLET_PASSPHRASE
-// opens it).
+// Environment: ISSUER, CLIENT_ID, CLIENT_JWK (the app's private Ed25519 JWK, e.g. from
+// `consentnet wallet export-jwk`), REDIRECT_URI, CONSENTNET (the CLI), WALLET (the
+// client's; CONSENTNET_WALLET_PASSPHRASE opens it); optionally EVENTS_PORT (where the
+// app's registered event endpoint listens; without it the app polls). Over HTTPS with a
+// private CA, set NODE_EXTRA_CA_CERTS and CONSENTNET_CA_FILE to it.
 
 import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
@@ -33,13 +35,26 @@ function check(condition, what, detail = '') {
 const ISSUER = env('ISSUER');
 const CLIENT_ID = env('CLIENT_ID');
 const REDIRECT_URI = env('REDIRECT_URI');
-const ACCOUNT = env('ACCOUNT');
+const EVENTS_PORT = process.env.EVENTS_PORT;
+
+// The bank's public key, from its did:key (multibase base58btc of 0xed01 and the key).
+async function bankKey() {
+  const { did } = await (await fetch(`${ISSUER}/.well-known/consentnet-node`)).json();
+  const alphabet = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
+  let value = 0n;
+  for (const c of did.slice('did:key:z'.length)) value = value * 58n + BigInt(alphabet.indexOf(c));
+  const bytes = [];
+  while (value > 0n) { bytes.unshift(Number(value % 256n)); value /= 256n; }
+  check(bytes.length === 34 && bytes[0] === 0xed && bytes[1] === 0x01, 'the bank names an Ed25519 did:key', did);
+  const x = Buffer.from(bytes.slice(2)).toString('base64url');
+  return jose.importJWK({ kty: 'OKP', crv: 'Ed25519', x }, 'EdDSA');
+}
 const jwk = JSON.parse(env('CLIENT_JWK'));
 const { d, ...publicJwk } = jwk;
 const privateKey = await crypto.subtle.importKey('jwk', jwk, { name: 'Ed25519' }, false, ['sign']);
 const publicKey = await crypto.subtle.importKey('jwk', publicJwk, { name: 'Ed25519' }, true, ['verify']);
 
-// The app's event endpoint: takes each SET with 202 (RFC 8935).
+// The app's event endpoint, when it registered one: takes each SET with 202 (RFC 8935).
 const pushed = [];
 const endpoint = createServer((request, response) => {
   let body = '';
@@ -49,7 +64,9 @@ const endpoint = createServer((request, response) => {
     response.writeHead(202).end();
   });
 });
-await new Promise((resolve) => endpoint.listen(Number(env('EVENTS_PORT')), '127.0.0.1', resolve));
+if (EVENTS_PORT) {
+  await new Promise((resolve) => endpoint.listen(Number(EVENTS_PORT), '127.0.0.1', resolve));
+}
 
 // 1. Discovery (RFC 8414), client authentication by private_key_jwt with the app's key.
 const config = await client.discovery(
@@ -107,9 +124,13 @@ check(tokens.access_token === approved.consent_id, 'the token is the signed cons
 check(tokens.grant_id === approved.consent_id, 'grant_id names the consent', tokens);
 
 // 5. The unified API serves it (the nonce retry done by the library).
-const balances = new URL(`${ISSUER}/open-banking/v4.0/aisp/accounts/${ACCOUNT}/balances`);
-const version = new Headers({ 'x-consentnet-app-version': tokens.app_version });
-const served = await client.fetchProtectedResource(config, tokens.access_token, balances, 'GET', undefined, version, { DPoP });
+const version = () => new Headers({ 'x-consentnet-app-version': tokens.app_version });
+const accountsUrl = new URL(`${ISSUER}/open-banking/v4.0/aisp/accounts`);
+const accounts = await client.fetchProtectedResource(config, tokens.access_token, accountsUrl, 'GET', undefined, version(), { DPoP });
+const account = (await accounts.json()).Data?.Account?.[0]?.AccountId;
+check(accounts.status === 200 && account, 'the consent\'s accounts', account);
+const balances = new URL(`${ISSUER}/open-banking/v4.0/aisp/accounts/${account}/balances`);
+const served = await client.fetchProtectedResource(config, tokens.access_token, balances, 'GET', undefined, version(), { DPoP });
 check(served.status === 200, 'the unified API serves the token', await served.clone().text());
 summary.served = served.status;
 
@@ -126,13 +147,32 @@ check(grant.status === 200 && grantBody.status === 'active', 'the grant is activ
 const revoked = await client.fetchProtectedResource(config, management.access_token, grantUrl, 'DELETE', undefined, undefined, { DPoP });
 check(revoked.status === 204, 'the grant is revoked', revoked.status);
 
-// 7. The app hears of it at its endpoint: a SET the bank signed, for this app.
+// 7. The app hears of it: pushed to its endpoint, or by polling (RFC 8936), as a SET the
+// bank signed for this app.
+let set;
 const deadline = Date.now() + 10_000;
-while (pushed.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-check(pushed.length > 0, 'the revocation is pushed to the app');
-check(pushed[0].type === 'application/secevent+jwt', 'as a SET', pushed[0].type);
-const bankKey = await jose.importJWK(JSON.parse(env('BANK_JWK')), 'EdDSA');
-const { payload, protectedHeader } = await jose.jwtVerify(pushed[0].body, bankKey, {
+const eventsUrl = new URL(`${ISSUER}/open-banking/v4.0/events`);
+while (!set && Date.now() < deadline) {
+  if (EVENTS_PORT) {
+    if (pushed.length) {
+      check(pushed[0].type === 'application/secevent+jwt', 'as a SET', pushed[0].type);
+      set = pushed[0].body;
+    }
+  } else {
+    const polled = await client.fetchProtectedResource(
+      config, management.access_token, eventsUrl, 'POST',
+      JSON.stringify({ maxEvents: 10, returnImmediately: true, ack: [] }),
+      new Headers({ 'content-type': 'application/json' }), { DPoP },
+    );
+    const sets = Object.values((await polled.json()).sets ?? {});
+    set = sets.find((s) => jose.decodeJwt(s).events?.['urn:uk:org:openbanking:events:consent-authorization-revoked']
+      ?.subject?.['http://openbanking.org.uk/rid'] === tokens.grant_id);
+  }
+  if (!set) await new Promise((r) => setTimeout(r, 100));
+}
+check(set, 'the app is told of the revocation');
+summary.told_by = EVENTS_PORT ? 'push' : 'polling';
+const { payload, protectedHeader } = await jose.jwtVerify(set, await bankKey(), {
   issuer: ISSUER,
   audience: CLIENT_ID,
   typ: 'secevent+jwt',
@@ -144,7 +184,7 @@ summary.event_alg = protectedHeader.alg;
 
 // 8. The call after it is refused with the standard challenge.
 try {
-  const refused = await client.fetchProtectedResource(config, tokens.access_token, balances, 'GET', undefined, version, { DPoP });
+  const refused = await client.fetchProtectedResource(config, tokens.access_token, balances, 'GET', undefined, version(), { DPoP });
   check(false, 'the call after revocation is refused', refused.status);
 } catch (error) {
   check(error instanceof client.WWWAuthenticateChallengeError, 'refused with a challenge', String(error));

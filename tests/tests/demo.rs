@@ -175,6 +175,7 @@ fn keep_leaves_the_consortium_running_and_says_how_to_stop_it() {
             },
         );
     }
+    oauth_example_runs(&summary["oauth_example"], &stderr);
     let url = summary["nodes"][0]["http"].as_str().unwrap();
     let stranger = consentnet_client::node_api::NodeClient::new(url).unwrap();
     assert!(
@@ -213,4 +214,61 @@ fn a_work_dir_with_files_in_it_is_refused_and_left_alone() {
         std::fs::read_to_string(root.path().join("precious.txt")).unwrap(),
         "keep me"
     );
+}
+
+/// The worked OAuth example a kept demo prints runs as printed: openid-client, with the
+/// app's key from the CLI, through the first bank's authorization server and unified API,
+/// told of the revocation by polling.
+fn oauth_example_runs(example: &serde_json::Value, printed: &str) {
+    let value = |name: &str| example[name].as_str().unwrap().to_owned();
+    for name in ["issuer", "client_id", "redirect_uri"] {
+        assert!(
+            printed.contains(&value(name)),
+            "the example names its {name}"
+        );
+    }
+    if std::env::var_os("CONSENTNET_NO_NODE").is_some() {
+        eprintln!("Node.js is not installed: the OAuth example was not run");
+        return;
+    }
+    let passphrase = "demo wallet passphrase, not for production";
+    assert!(printed.contains(passphrase));
+    let jwk = Command::new(bin("consentnet"))
+        .args([
+            "wallet",
+            "export-jwk",
+            "--wallet",
+            &value("app_wallet"),
+            "--label",
+            "app",
+        ])
+        .env("CONSENTNET_WALLET_PASSPHRASE", passphrase)
+        .output()
+        .unwrap();
+    assert!(jwk.status.success(), "{jwk:?}");
+    let client = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap())
+        .join("oauth-js/client.mjs");
+    let output = Command::new("node")
+        .arg(client)
+        .env("NODE_EXTRA_CA_CERTS", value("ca_file"))
+        .env("CONSENTNET_CA_FILE", value("ca_file"))
+        .env("CONSENTNET_WALLET_PASSPHRASE", passphrase)
+        .env("ISSUER", value("issuer"))
+        .env("CLIENT_ID", value("client_id"))
+        .env("REDIRECT_URI", value("redirect_uri"))
+        .env("CONSENTNET", bin("consentnet"))
+        .env("WALLET", value("client_wallet"))
+        .env("CLIENT_JWK", String::from_utf8(jwk.stdout).unwrap().trim())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the example failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(summary["served"], 200, "{summary}");
+    assert_eq!(summary["told_by"], "polling", "{summary}");
+    assert_eq!(summary["error"], "invalid_token", "{summary}");
 }

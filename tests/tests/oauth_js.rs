@@ -75,9 +75,7 @@ fn openid_client_runs_the_whole_flow_unchanged_against_a_bank_requiring_dpop_non
         .env("CLIENT_ID", app.did().as_str())
         .env("CLIENT_JWK", jwk.to_string())
         .env("REDIRECT_URI", REDIRECT)
-        .env("ACCOUNT", &account)
         .env("EVENTS_PORT", events_port.to_string())
-        .env("BANK_JWK", public_jwk(&bank).to_string())
         .env("CONSENTNET", bin("consentnet"))
         .env("WALLET", &wallet)
         .env("CONSENTNET_WALLET_PASSPHRASE", PASSPHRASE)
@@ -91,6 +89,7 @@ fn openid_client_runs_the_whole_flow_unchanged_against_a_bank_requiring_dpop_non
     );
     let summary: Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(summary["served"], 200, "{summary}");
+    assert_eq!(summary["told_by"], "push", "{summary}");
     assert_eq!(
         summary["event"],
         "urn:uk:org:openbanking:events:consent-authorization-revoked"

@@ -3,6 +3,7 @@
 mod audit_step;
 mod flows;
 pub mod miniapps;
+mod oauth_example;
 mod processes;
 mod steps;
 
@@ -303,10 +304,12 @@ fn journey_steps(
         |j| audit_step::audit(j, &members, work),
     )?;
     let nodes = started["nodes"].clone();
-    finish(journey, processes, work, &nodes, &mini_apps)?;
+    let oauth = oauth_example::values(&nodes, keys.buddy_key.did(), work);
+    finish(journey, processes, work, (&nodes, &oauth), &mini_apps)?;
     Ok(json!({
         "nodes": nodes,
         "kept": journey.options.keep,
+        "oauth_example": oauth,
         "affordability": summary,
         "revocation_propagation_ms": revocation["propagation_ms"],
         "audit": audit,
@@ -319,7 +322,7 @@ fn finish(
     journey: &mut Journey,
     processes: &mut Processes,
     work: &Path,
-    nodes: &Value,
+    (nodes, oauth): (&Value, &Value),
     mini_apps: &[(String, String)],
 ) -> anyhow::Result<()> {
     if journey.options.keep {
@@ -352,6 +355,7 @@ fn finish(
             miniapps::portal_urls(nodes, mini_apps).join("\n"),
             work.join("pids").display()
         ));
+        journey.say(&oauth_example::text(oauth));
     } else {
         journey.step("stop", "stopping the nodes and the bank cores", |j| {
             let unclean = processes.stop_all();

@@ -291,7 +291,7 @@ pub(super) fn publish_apps(j: &Journey, members: &[Member], apps: &Apps) -> anyh
             description: description.into(),
             version: "1.0.0".into(),
             platform: Platform::Web,
-            redirect_uris: vec![],
+            redirect_uris: vec![super::oauth_example::REDIRECT.into()],
             events_uri: None,
             requested_permissions: permissions.iter().copied().collect(),
             bundle_hash: mini_app.index_hash().to_string(),
@@ -369,7 +369,8 @@ pub(super) fn link_accounts(
             .ok_or_else(|| anyhow!("no link code"))?;
         let label = format!("at {}", members[bank].name);
         client_wallet.new_did(&label)?;
-        let linked = commands::link(&members[bank].node, &client_wallet.key(&label)?, code)?;
+        // Kept in the wallet, so the client can approve OAuth requests there later.
+        let linked = commands::link_and_remember(&members[bank].node, client_wallet, &label, code)?;
         let current = linked["accounts"]
             .as_array()
             .into_iter()

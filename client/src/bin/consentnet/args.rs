@@ -132,6 +132,9 @@ pub enum WalletCommand {
     /// Sign in to a node's portal: sign the one-time challenge its sign-in page shows;
     /// the browser showing it is then signed in as that DID.
     SignIn(WalletSignInArgs),
+    /// Print a DID's private key as a JWK (RFC 8037), for an OAuth client library that
+    /// signs as an app with it. The key is a secret: keep the output out of files and logs.
+    ExportJwk(WalletNewDidArgs),
 }
 
 #[derive(Debug, Subcommand)]

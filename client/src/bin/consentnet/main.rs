@@ -74,6 +74,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Catalog(args) => run::catalog(cli.json, args),
         Command::Wallet(WalletCommand::Link(args)) => run::wallet_link(cli.json, args),
         Command::Wallet(WalletCommand::SignIn(args)) => run::wallet_sign_in(cli.json, args),
+        Command::Wallet(WalletCommand::ExportJwk(args)) => run::wallet_export_jwk(args),
         Command::Wallet(WalletCommand::Approve(args)) => run::wallet_approve(cli.json, args),
         Command::Bank(BankCommand::LinkCode(args)) => run::bank_link_code(cli.json, args),
         Command::Wallet(WalletCommand::List(wallet)) => run::wallet_list(cli.json, wallet),

@@ -139,6 +139,21 @@ pub fn wallet_new_did(json: bool, args: &WalletNewDidArgs) -> anyhow::Result<()>
     show(json, &serde_json::json!({ "label": label, "did": did }))
 }
 
+pub fn wallet_export_jwk(args: &WalletNewDidArgs) -> anyhow::Result<()> {
+    let WalletNewDidArgs { wallet, label } = args;
+    let key = commands::WalletFile::from_env(&wallet.wallet)?.key(label)?;
+    let b64 = consentnet_identity::b64url;
+    let jwk = serde_json::json!({
+        "kty": "OKP",
+        "crv": "Ed25519",
+        "x": b64(key.did().public_key().as_bytes()),
+        "d": b64(&key.secret_bytes()[..]),
+    });
+    eprintln!("the private key of {label} ({}): keep it secret", key.did());
+    println!("{jwk}");
+    Ok(())
+}
+
 pub fn catalog(json: bool, args: &CatalogArgs) -> anyhow::Result<()> {
     let CatalogArgs {
         node,
