@@ -1,7 +1,8 @@
 //! Gathers the benchmarks' JSON into one results file (each figure with the reference measured in the same run, the ratio and the target) and rewrites the summary table of `docs/BENCHMARKS.md`.
 //!
 //! `bench_report IN_DIR OUT_JSON [DOC]`: reads `identity.json`, `log.json`,
-//! `cluster.json` and `adapter.json` from `IN_DIR` (those present), writes `OUT_JSON`,
+//! `cluster.json`, `adapter.json`, `memory.json` and `events.json` from `IN_DIR` (those
+//! present), writes `OUT_JSON`,
 //! and, given `DOC`, replaces the text between its `bench:results` markers.
 
 use std::path::Path;
@@ -64,6 +65,9 @@ fn figures(dir: &Path) -> anyhow::Result<(Vec<Figure>, Vec<String>)> {
     }
     if let Some(memory) = read("memory.json")? {
         memory_figures(&memory, &mut figures, &mut dates)?;
+    }
+    if let Some(events) = read("events.json")? {
+        events_figures(&events, &mut figures, &mut dates)?;
     }
     Ok((figures, dates))
 }
@@ -317,6 +321,31 @@ fn memory_figures(
         ratio: growth,
         target: format!("ratio ≤ {bound} after 1,000,000 calls"),
         met: Some(calls >= 1e6 && growth <= bound),
+    });
+    Ok(())
+}
+
+/// The figures of `events.json`.
+fn events_figures(
+    events: &Value,
+    figures: &mut Vec<Figure>,
+    dates: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    dates.push(format!("events {}", events["date"].as_str().unwrap_or("?")));
+    let p99 = num(events, "/push/p99_ms")?;
+    let watch = num(events, "/push/watch_interval_ms")?;
+    let target = num(events, "/push/target_p99_ms")?;
+    figures.push(Figure {
+        name: "events.push_p99",
+        what: "a revocation on the log to the app's push endpoint, p99",
+        value: p99,
+        unit: "ms",
+        reference_what: "the bank node's log watch interval",
+        reference: watch,
+        reference_unit: "ms",
+        ratio: p99 / watch,
+        target: format!("< {target} ms"),
+        met: Some(p99 < target),
     });
     Ok(())
 }
