@@ -3,6 +3,8 @@
 //
 //   node interop.mjs verify FILE|-   verify a credential; prints {"verified":..} and exits 0 or 1
 //   node interop.mjs issue           sign a sample consent with this implementation; prints it
+//   node interop.mjs issue-generic   sign a credential that is not a consent (VC 2.0 terms
+//                                    only), valid from now for a day; prints it
 import {readFileSync} from 'node:fs';
 import {fileURLToPath} from 'node:url';
 import * as vc from '@digitalbazaar/vc';
@@ -93,12 +95,34 @@ async function issue() {
   console.log(JSON.stringify(signed, null, 2));
 }
 
+async function issueGeneric() {
+  const seed = new Uint8Array(32).fill(9);
+  const probe = await Ed25519Multikey.generate({seed});
+  const did = `did:key:${probe.publicKeyMultibase}`;
+  const key = await Ed25519Multikey.generate({seed, controller: did});
+  const now = Date.now();
+  const credential = {
+    '@context': ['https://www.w3.org/ns/credentials/v2'],
+    id: `urn:uuid:${crypto.randomUUID()}`,
+    type: ['VerifiableCredential'],
+    name: 'A credential issued by an independent implementation',
+    issuer: did,
+    validFrom: new Date(now - 60_000).toISOString().replace(/\.\d+Z$/, 'Z'),
+    validUntil: new Date(now + 86_400_000).toISOString().replace(/\.\d+Z$/, 'Z'),
+    credentialSubject: {id: 'did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK', description: 'a subject'}
+  };
+  const suite = new DataIntegrityProof({signer: key.signer(), cryptosuite: eddsaRdfc2022});
+  console.log(JSON.stringify(await vc.issue({credential, suite, documentLoader})));
+}
+
 const [command, argument] = process.argv.slice(2);
 if(command === 'verify' && argument) {
   await verify(argument);
 } else if(command === 'issue') {
   await issue();
+} else if(command === 'issue-generic') {
+  await issueGeneric();
 } else {
-  console.error('usage: node interop.mjs verify FILE|- | node interop.mjs issue');
+  console.error('usage: node interop.mjs verify FILE|- | node interop.mjs issue | node interop.mjs issue-generic');
   process.exit(2);
 }

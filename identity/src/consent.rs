@@ -199,7 +199,7 @@ fn did_field(field: &str, text: &str) -> Result<Did, ConsentError> {
 }
 
 /// The JSON-LD loader: the bundled W3C contexts plus consentnet's, never the network.
-fn json_ld_loader() -> ssi_json_ld::ContextLoader {
+pub(crate) fn json_ld_loader() -> ssi_json_ld::ContextLoader {
     let map = HashMap::from([(
         CONSENT_CONTEXT.to_owned(),
         CONSENT_CONTEXT_DOCUMENT.to_owned(),

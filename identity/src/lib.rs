@@ -22,6 +22,7 @@ pub mod statement;
 pub mod strict;
 pub mod terms;
 pub mod util;
+pub mod vcapi;
 pub mod wallet;
 
 pub use batch::{verify_all, verify_many};

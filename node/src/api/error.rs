@@ -81,6 +81,9 @@ consentnet_bank_adapter::problem_codes! {
         AdminDisabled = (403, "admin_disabled"),
         /// `x-admin-token` is missing or wrong.
         AdminTokenInvalid = (401, "admin_token_invalid"),
+        /// A credential the node was asked to issue cannot be issued (its shape, its
+        /// issuer, or terms no bundled context defines).
+        CredentialNotIssued = (422, "credential_not_issued"),
         /// The mapping file is refused (the field is named).
         InvalidMapping = (400, "invalid_mapping"),
         /// A mapping's dry run against its core failed; nothing was installed.

@@ -11,6 +11,7 @@ mod reader;
 mod retention;
 mod status;
 mod submit;
+mod vcapi;
 
 use std::sync::Arc;
 
@@ -97,6 +98,9 @@ pub fn public_routes() -> Router<AppState> {
         .route("/v1/apps/decisions", post(submit::submit_decision))
         .route("/v1/catalog", get(consents::catalog))
         .route("/v1/links", post(admin::redeem_link))
+        .route("/credentials/verify", post(vcapi::verify_credential))
+        .route("/presentations/verify", post(vcapi::verify_presentation))
+        .route(vcapi::CONTEXT_PATH, get(vcapi::consent_context))
 }
 
 /// The operator routes: status, metrics, the audit and the bank's admin endpoints.
@@ -120,6 +124,7 @@ pub fn operator_routes() -> Router<AppState> {
         .route("/v1/admin/connector/test", post(admin::test_connector))
         .route("/v1/admin/link-codes", post(admin::issue_link_code))
         .route("/v1/admin/records/prune", post(retention::prune_records))
+        .route("/credentials/issue", post(vcapi::issue))
 }
 
 /// The public listener's node routes, with their fallback and body limit. It holds no

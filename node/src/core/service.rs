@@ -202,6 +202,14 @@ impl NodeService {
         std::sync::Arc::new(move |bytes| key.sign(bytes))
     }
 
+    /// `credential` issued by this node: signed with its own `did:key` (VC-API issue).
+    pub async fn issue_credential(
+        &self,
+        credential: &serde_json::Value,
+    ) -> Result<serde_json::Value, consentnet_identity::vcapi::Problem> {
+        consentnet_identity::vcapi::issue_credential(&self.key, credential).await
+    }
+
     /// A decision of this (bank) node on an app version, signed with its key.
     pub fn bank_decision(&self, decision: AppDecision) -> Event {
         Event::app_decided(&self.key, decision)
