@@ -129,6 +129,7 @@ fn world_with_limits(permissions: &[Permission], limits: Option<PaymentLimits>) 
         valid_from: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
         valid_until: Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap(),
         proof_key: None,
+        status: None,
     };
     let consent = block_on(issue_consent(&client, &terms)).unwrap();
     node.append_local(&bank, Event::consent_granted(consent.credential.clone()), 1)

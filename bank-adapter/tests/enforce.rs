@@ -50,6 +50,7 @@ fn terms(app: &KeyPair, bank: &KeyPair, permissions: &[Permission]) -> ConsentTe
         valid_from: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
         valid_until: Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap(),
         proof_key: None,
+        status: None,
     }
 }
 

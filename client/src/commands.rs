@@ -150,6 +150,7 @@ impl GrantRequest {
             valid_from: now,
             valid_until,
             proof_key: None,
+            status: None,
         })
     }
 
@@ -177,14 +178,48 @@ pub fn consent_grant(
 ) -> anyhow::Result<Value> {
     let mut wallet = wallet.open()?;
     let key = key_by_label(&wallet, label)?;
-    let consent = block_on(issue_consent(&key, &request.terms(Utc::now())?))
-        .context("signing the consent")?;
-    let receipt = node.post("/v1/consents", &consent.credential)?;
+    let terms = request.terms(Utc::now())?;
+    let (consent, receipt) = with_status_entry(node, terms, |terms| {
+        let consent = block_on(issue_consent(&key, terms)).context("signing the consent")?;
+        let receipt = node.post("/v1/consents", &consent.credential)?;
+        Ok((consent, receipt))
+    })?;
     wallet.add_credential(
         &format!("{CONSENT_LABEL_PREFIX}{}", consent.id),
         consent.credential.clone(),
     )?;
     Ok(json!({ "consent_id": consent.id.to_string(), "receipt": receipt }))
+}
+
+/// Tries of a consent with a fresh random status list index, when one is taken.
+const STATUS_TRIES: usize = 8;
+
+/// Runs `submit` on `terms` with an entry at a random index of the status list the bank
+/// at `bank` names (none when it names none), again with another index while the bank
+/// answers that the index is taken.
+fn with_status_entry<T>(
+    bank: &NodeClient,
+    mut terms: ConsentTerms,
+    submit: impl Fn(&ConsentTerms) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let list = bank.get_with("/.well-known/consentnet-node", &[])?["status_list"]
+        .as_str()
+        .map(str::to_owned);
+    let Some(list) = list else {
+        return submit(&terms);
+    };
+    let mut tries = 0;
+    loop {
+        terms.status = Some(consentnet_identity::consent::StatusEntry::random(&list));
+        match submit(&terms) {
+            Err(error)
+                if error.to_string().contains("status_index_taken") && tries + 1 < STATUS_TRIES =>
+            {
+                tries += 1;
+            }
+            done => return done,
+        }
+    }
 }
 
 /// The wallet label of a consent the wallet signed.
@@ -478,6 +513,7 @@ pub fn prepare_approval(
             valid_from: Utc::now(),
             valid_until,
             proof_key: None,
+            status: None,
         },
     })
 }
@@ -492,11 +528,14 @@ pub fn approve(
     let key = opened
         .key_pair(&approval.signer)
         .ok_or_else(|| anyhow!("the wallet has no key for {}", approval.signer))?;
-    let consent = block_on(issue_consent(&key, &approval.terms)).context("signing the consent")?;
-    let answer = bank.post(
-        &format!("/oauth/requests/{}/approve", approval.request),
-        &consent.credential,
-    )?;
+    let (consent, answer) = with_status_entry(bank, approval.terms.clone(), |terms| {
+        let consent = block_on(issue_consent(&key, terms)).context("signing the consent")?;
+        let answer = bank.post(
+            &format!("/oauth/requests/{}/approve", approval.request),
+            &consent.credential,
+        )?;
+        Ok((consent, answer))
+    })?;
     opened.add_credential(
         &format!("{CONSENT_LABEL_PREFIX}{}", consent.id),
         consent.credential.clone(),

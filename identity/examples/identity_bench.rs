@@ -110,8 +110,7 @@ fn main() {
         .build()
         .expect("runtime");
 
-    let client = KeyPair::generate();
-    let app = KeyPair::generate();
+    let (client, app) = (KeyPair::generate(), KeyPair::generate());
     let terms = ConsentTerms {
         app: app.did().clone(),
         bank: KeyPair::generate().did().clone(),
@@ -128,6 +127,7 @@ fn main() {
         valid_from: Utc::now(),
         valid_until: Utc::now() + chrono::Duration::days(90),
         proof_key: None,
+        status: None,
     };
     let consent = runtime
         .block_on(issue_consent(&client, &terms))

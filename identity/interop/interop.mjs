@@ -5,6 +5,11 @@
 //   node interop.mjs issue           sign a sample consent with this implementation; prints it
 //   node interop.mjs issue-generic   sign a credential that is not a consent (VC 2.0 terms
 //                                    only), valid from now for a day; prints it
+//   node interop.mjs verify-status FILE LIST
+//                                    verify a consent and its revocation status with the
+//                                    Bitstring Status List library, LIST being the bank's
+//                                    status list credential as fetched (its issuer must be
+//                                    the consent's bank); prints {"verified":..,"revoked":..}
 import {readFileSync} from 'node:fs';
 import {fileURLToPath} from 'node:url';
 import * as vc from '@digitalbazaar/vc';
@@ -12,6 +17,7 @@ import {DataIntegrityProof} from '@digitalbazaar/data-integrity';
 import * as Ed25519Multikey from '@digitalbazaar/ed25519-multikey';
 import {cryptosuite as eddsaRdfc2022} from '@digitalbazaar/eddsa-rdfc-2022-cryptosuite';
 import {contexts as credentialContexts} from '@digitalbazaar/credentials-context';
+import {checkStatus} from '@digitalbazaar/vc-bitstring-status-list';
 
 const CONSENT_CONTEXT = 'https://ns.consentnet.org/consent/v1';
 const MULTIKEY_CONTEXT = 'https://w3id.org/security/multikey/v1';
@@ -115,13 +121,35 @@ async function issueGeneric() {
   console.log(JSON.stringify(await vc.issue({credential, suite, documentLoader})));
 }
 
-const [command, argument] = process.argv.slice(2);
+async function verifyStatus(path, listPath) {
+  const credential = readJson(path);
+  const list = readJson(listPath);
+  const url = credential.credentialStatus?.statusListCredential;
+  const loader = async target => target === url ?
+    {contextUrl: null, documentUrl: target, document: list} : documentLoader(target);
+  const suite = new DataIntegrityProof({cryptosuite: eddsaRdfc2022});
+  // The consent is the client's; its status list is its bank's, named in the consent.
+  const bankIssued = list.issuer === credential.credentialSubject?.bank;
+  const result = await vc.verifyCredential({
+    credential, suite, documentLoader: loader,
+    checkStatus: options => checkStatus({...options, verifyMatchingIssuers: false})
+  });
+  const error = result.error ?
+    (result.error.errors || [result.error]).map(e => e.message).join('; ') : undefined;
+  const revoked = result.statusResult?.status ?? result.statusResult?.results?.[0]?.status;
+  console.log(JSON.stringify({verified: result.verified && bankIssued, revoked, bankIssued, error}));
+  process.exit(result.verified && bankIssued ? 0 : 1);
+}
+
+const [command, argument, second] = process.argv.slice(2);
 if(command === 'verify' && argument) {
   await verify(argument);
 } else if(command === 'issue') {
   await issue();
 } else if(command === 'issue-generic') {
   await issueGeneric();
+} else if(command === 'verify-status' && argument && second) {
+  await verifyStatus(argument, second);
 } else {
   console.error('usage: node interop.mjs verify FILE|- | node interop.mjs issue | node interop.mjs issue-generic');
   process.exit(2);

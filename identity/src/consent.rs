@@ -13,6 +13,7 @@ use ssi_verification_methods::{AnyMethod, SingleSecretSigner};
 use crate::canonical::{CanonicalError, canonical_json};
 use crate::keys::{Did, KeyPair};
 use crate::permissions::{PermissionError, parse_permission_set};
+pub use crate::status::{STATUS_LIST_ENTRIES, StatusEntry};
 pub use crate::terms::{ConsentTerms, PaymentLimits, Period, Validity};
 
 /// The W3C VC Data Model 2.0 context.
@@ -151,6 +152,8 @@ struct WireCredential {
     valid_from: String,
     valid_until: String,
     credential_subject: WireSubject,
+    #[serde(default)]
+    credential_status: Option<crate::status::WireStatus>,
     proof: Option<Value>,
 }
 
@@ -180,20 +183,6 @@ fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, ConsentError> {
         })
 }
 
-/// True for `urn:uuid:` and a UUID in its 8-4-4-4-12 hex form, nothing else: the id is
-/// an IRI the JSON-LD processor reads, so nothing but those characters reaches it.
-fn is_urn_uuid(text: &str) -> bool {
-    let Some(uuid) = text.strip_prefix("urn:uuid:") else {
-        return false;
-    };
-    let groups: Vec<&str> = uuid.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(group, len)| group.len() == len && group.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
 fn did_field(field: &str, text: &str) -> Result<Did, ConsentError> {
     Did::parse(text).map_err(|e| ConsentError::Malformed(format!("{field}: {e}")))
 }
@@ -208,21 +197,6 @@ pub(crate) fn json_ld_loader() -> ssi_json_ld::ContextLoader {
         .with_static_loader()
         .with_context_map_from(map)
         .unwrap_or_else(|_| unreachable!("the bundled context is valid JSON with a valid IRI"))
-}
-
-fn random_urn_uuid() -> String {
-    let mut bytes: [u8; 16] = crate::util::random_bytes();
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "urn:uuid:{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
 }
 
 /// Builds the unsigned credential for `terms` issued by `issuer`.
@@ -240,15 +214,19 @@ fn unsigned_credential(issuer: &Did, terms: &ConsentTerms) -> Value {
     if let Some(key) = &terms.proof_key {
         subject["proofKey"] = json!(key);
     }
-    json!({
+    let mut credential = json!({
         "@context": [VC_V2_CONTEXT, CONSENT_CONTEXT],
-        "id": random_urn_uuid(),
+        "id": crate::util::random_urn_uuid(),
         "type": ["VerifiableCredential", CONSENT_TYPE],
         "issuer": issuer,
         "validFrom": timestamp(terms.valid_from),
         "validUntil": timestamp(terms.valid_until),
         "credentialSubject": subject,
-    })
+    });
+    if let Some(status) = &terms.status {
+        credential["credentialStatus"] = status.to_json();
+    }
+    credential
 }
 
 /// The terms as a credential of `issuer`, secured with an `eddsa-rdfc-2022` proof made
@@ -449,7 +427,7 @@ fn check_structure(bytes: &[u8]) -> Result<(Value, Did, ConsentTerms), ConsentEr
             wire.types
         )));
     }
-    if !is_urn_uuid(&wire.id) {
+    if !crate::util::is_urn_uuid(&wire.id) {
         return Err(ConsentError::Malformed(format!(
             "id {:?} is not a urn:uuid",
             wire.id
@@ -469,6 +447,10 @@ fn check_structure(bytes: &[u8]) -> Result<(Value, Did, ConsentTerms), ConsentEr
         proof_key: subject
             .proof_key
             .map(|key| did_field("credentialSubject.proofKey", &key))
+            .transpose()?,
+        status: wire
+            .credential_status
+            .map(crate::status::WireStatus::entry)
             .transpose()?,
     };
     terms.check()?;

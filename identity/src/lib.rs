@@ -19,6 +19,7 @@ pub mod pop;
 pub mod revocation;
 pub mod signin;
 pub mod statement;
+pub mod status;
 pub mod strict;
 pub mod terms;
 pub mod util;

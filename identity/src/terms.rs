@@ -123,6 +123,9 @@ pub struct ConsentTerms {
     /// (`credentialSubject.proofKey`): the per-installation key a bank's portal makes
     /// in the client's browser for a mini-app. Absent, the app's DID key signs them.
     pub proof_key: Option<Did>,
+    /// Where anyone reads whether the consent was revoked (`credentialStatus`, a W3C
+    /// Bitstring Status List entry of the bank's list).
+    pub status: Option<crate::status::StatusEntry>,
 }
 
 impl ConsentTerms {
@@ -134,6 +137,9 @@ impl ConsentTerms {
     /// Checks the terms by the same rules a verifier applies.
     pub fn check(&self) -> Result<(), ConsentError> {
         check_permission_set(&self.permissions)?;
+        if let Some(status) = &self.status {
+            status.check()?;
+        }
         if self.accounts.is_empty() || self.accounts.len() > MAX_ACCOUNTS {
             return Err(ConsentError::Malformed(format!(
                 "a consent names 1 to {MAX_ACCOUNTS} accounts, not {}",

@@ -86,6 +86,36 @@ pub fn percent_encode(value: &str, keep: &[u8]) -> String {
     out
 }
 
+/// True for `urn:uuid:` and a UUID in its 8-4-4-4-12 hex form, nothing else: the id is
+/// an IRI the JSON-LD processor reads, so nothing but those characters reaches it.
+pub(crate) fn is_urn_uuid(text: &str) -> bool {
+    let Some(uuid) = text.strip_prefix("urn:uuid:") else {
+        return false;
+    };
+    let groups: Vec<&str> = uuid.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(group, len)| group.len() == len && group.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// A fresh `urn:uuid:` (version 4), for a credential's id.
+pub(crate) fn random_urn_uuid() -> String {
+    let mut bytes: [u8; 16] = random_bytes();
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "urn:uuid:{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -41,8 +41,11 @@ impl Problem {
 }
 
 /// The VC-API verification answer: what was checked, what passed with a warning, what
-/// failed; verified only with no error.
+/// failed; verified only with no error. On the wire it also carries `problemDetails`,
+/// the newer VC-API name for errors and warnings together, each problem's type naming
+/// which it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[serde(into = "WireVerification")]
 pub struct Verification {
     /// True when nothing failed.
     pub verified: bool,
@@ -54,8 +57,34 @@ pub struct Verification {
     /// What failed.
     pub errors: Vec<Problem>,
     /// For a presentation: each credential's own result, in order.
-    #[serde(rename = "credentialResults", skip_serializing_if = "Vec::is_empty")]
     pub credential_results: Vec<Verification>,
+}
+
+/// [`Verification`] as sent: the same fields and `problemDetails`.
+#[derive(Serialize)]
+struct WireVerification {
+    verified: bool,
+    checks: Vec<&'static str>,
+    warnings: Vec<Problem>,
+    errors: Vec<Problem>,
+    #[serde(rename = "problemDetails")]
+    problem_details: Vec<Problem>,
+    #[serde(rename = "credentialResults", skip_serializing_if = "Vec::is_empty")]
+    credential_results: Vec<Verification>,
+}
+
+impl From<Verification> for WireVerification {
+    fn from(v: Verification) -> Self {
+        let problem_details = v.errors.iter().chain(&v.warnings).cloned().collect();
+        Self {
+            verified: v.verified,
+            checks: v.checks,
+            warnings: v.warnings,
+            errors: v.errors,
+            problem_details,
+            credential_results: v.credential_results,
+        }
+    }
 }
 
 impl Verification {

@@ -30,6 +30,7 @@ fn terms(app: &KeyPair, bank: &KeyPair) -> ConsentTerms {
         valid_from: Utc.with_ymd_and_hms(2026, 11, 1, 9, 0, 0).unwrap(),
         valid_until: Utc.with_ymd_and_hms(2027, 2, 1, 9, 0, 0).unwrap(),
         proof_key: None,
+        status: None,
     }
 }
 

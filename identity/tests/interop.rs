@@ -97,6 +97,7 @@ async fn the_independent_implementation_verifies_our_consent() {
         valid_from: Utc::now() - Duration::hours(1),
         valid_until: Utc::now() + Duration::days(90),
         proof_key: None,
+        status: None,
     };
     let consent = issue_consent(&KeyPair::generate(), &terms).await.unwrap();
     assert!(verified_by_independent_implementation(&consent.credential));
@@ -109,6 +110,7 @@ async fn the_independent_implementation_verifies_our_consent() {
     let installation = KeyPair::generate();
     let held = ConsentTerms {
         proof_key: Some(installation.did().clone()),
+        status: None,
         ..terms
     };
     let consent = issue_consent(&KeyPair::generate(), &held).await.unwrap();

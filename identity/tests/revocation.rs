@@ -30,6 +30,7 @@ async fn setup() -> Setup {
         valid_from: Utc::now(),
         valid_until: Utc::now() + Duration::days(30),
         proof_key: None,
+        status: None,
     };
     let consent = issue_consent(&client, &terms).await.unwrap();
     Setup {

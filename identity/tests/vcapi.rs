@@ -158,6 +158,7 @@ async fn a_consent_verifies_as_any_credential() {
         valid_from: now - Duration::minutes(1),
         valid_until: now + Duration::days(30),
         proof_key: None,
+        status: None,
     };
     let consent = issue_consent(&client, &terms).await.unwrap();
     let result = verify_credential(&consent.credential, now, &no_status).await;
@@ -211,4 +212,40 @@ async fn a_presentation_verifies_with_its_challenge_and_domain_and_every_credent
     let result = verify_presentation(&tampered, options, now, &no_status).await;
     assert!(!result.verified);
     assert!(!result.credential_results[0].verified);
+}
+
+#[tokio::test]
+async fn a_consent_names_its_status_entry_and_verifies_here_and_there() {
+    let (client, now) = (KeyPair::generate(), Utc::now());
+    let terms = ConsentTerms {
+        app: KeyPair::generate().did().clone(),
+        bank: KeyPair::generate().did().clone(),
+        accounts: vec!["acc-1".into()],
+        permissions: [Permission::ReadAccountsBasic].into(),
+        payment_limits: None,
+        purpose: "Budgeting".into(),
+        valid_from: now - Duration::minutes(1),
+        valid_until: now + Duration::days(30),
+        proof_key: None,
+        status: Some(consentnet_identity::consent::StatusEntry::random(
+            "https://bank.example/status/revocation/0",
+        )),
+    };
+    let consent = issue_consent(&client, &terms).await.unwrap();
+    let status = &consent.credential["credentialStatus"];
+    assert_eq!(status["type"], "BitstringStatusListEntry");
+    let index = terms.status.as_ref().unwrap().index;
+    assert_eq!(status["statusListIndex"], index.to_string());
+    let again = consentnet_identity::verify_consent(consent.credential.to_string().as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(again.terms.status, terms.status);
+    // An entry that does not match its own id is refused.
+    let mut moved = consent.credential.clone();
+    moved["credentialStatus"]["statusListIndex"] = json!((index + 1).to_string());
+    assert!(
+        consentnet_identity::verify_consent(moved.to_string().as_bytes())
+            .await
+            .is_err()
+    );
 }

@@ -238,6 +238,7 @@ fn consent(client: &KeyPair, app: &KeyPair, bank: &KeyPair) -> VerifiedConsent {
         valid_from: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
         valid_until: Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap(),
         proof_key: None,
+        status: None,
     };
     block_on(issue_consent(client, &terms)).unwrap()
 }

@@ -111,6 +111,7 @@ fn setup() -> Setup {
         valid_from: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
         valid_until: Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap(),
         proof_key: None,
+        status: None,
     };
     let consent = block_on(issue_consent(&client, &terms)).unwrap();
     node.append_local(&bank, Event::consent_granted(consent.credential.clone()), 1)

@@ -128,6 +128,7 @@ fn credential_target() -> Seeded {
         valid_from: Utc::now(),
         valid_until: Utc::now() + chrono::Duration::days(30),
         proof_key: None,
+        status: None,
     };
     let consent = block_on(issue_consent(&client, &terms)).unwrap();
     let seeds = vec![consent.credential.to_string().into_bytes()];

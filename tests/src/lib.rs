@@ -390,6 +390,7 @@ pub fn balance_terms(
             .single()
             .expect("a valid date"),
         proof_key: None,
+        status: None,
     }
 }
 

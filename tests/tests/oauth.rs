@@ -152,6 +152,7 @@ fn consent_for(bank: &Bank, client: &KeyPair, permissions: &[&str]) -> Value {
         valid_from: Utc::now(),
         valid_until: Utc::now() + chrono::Duration::days(30),
         proof_key: None,
+        status: None,
     };
     block_on(issue_consent(client, &terms)).unwrap().credential
 }
@@ -1311,6 +1312,7 @@ fn authorise_payment(
         valid_from: Utc::now(),
         valid_until: until,
         proof_key: None,
+        status: None,
     };
     let credential = block_on(issue_consent(client, &terms)).unwrap().credential;
     let (status, body) = http_post_json(

@@ -225,6 +225,7 @@ fn every_operation_the_adapter_serves_passes_schemathesis_against_the_official_f
         valid_from: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
         valid_until: Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap(),
         proof_key: None,
+        status: None,
     };
     let consent = block_on(issue_consent(&client, &terms)).unwrap();
     let (code, answer) = http_post_json(

@@ -68,6 +68,7 @@ fn any_party_verifies_credentials_and_presentations_and_the_bank_issues_its_own(
             .unwrap()
             .ends_with("invalid-proof")
     );
+    assert_eq!(result["problemDetails"][0], result["errors"][0]);
     let (status, body) = http_post_json(&url("/credentials/verify"), &json!({ "credential": {} }));
     assert_eq!(
         (status, body["code"].as_str()),

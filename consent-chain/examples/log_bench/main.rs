@@ -372,6 +372,7 @@ fn archive_section(genesis: &Genesis, bank: &KeyPair, app: &KeyPair) -> serde_js
         valid_from: chrono::Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
         valid_until: chrono::Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap(),
         proof_key: None,
+        status: None,
     };
     let issue = |_| {
         let client = KeyPair::generate();

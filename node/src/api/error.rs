@@ -84,6 +84,12 @@ consentnet_bank_adapter::problem_codes! {
         /// A credential the node was asked to issue cannot be issued (its shape, its
         /// issuer, or terms no bundled context defines).
         CredentialNotIssued = (422, "credential_not_issued"),
+        /// A consent's status entry names a list that is not its bank's.
+        StatusListForeign = (422, "status_list_foreign"),
+        /// Another consent holds the status list index: sign again with another.
+        StatusIndexTaken = (409, "status_index_taken"),
+        /// The bank's status list is being rebuilt from the log after a start.
+        StatusListNotReady = (503, "status_list_not_ready"),
         /// The mapping file is refused (the field is named).
         InvalidMapping = (400, "invalid_mapping"),
         /// A mapping's dry run against its core failed; nothing was installed.

@@ -10,6 +10,7 @@ mod guard;
 mod reader;
 mod retention;
 mod status;
+mod status_list;
 mod submit;
 mod vcapi;
 
@@ -101,6 +102,10 @@ pub fn public_routes() -> Router<AppState> {
         .route("/credentials/verify", post(vcapi::verify_credential))
         .route("/presentations/verify", post(vcapi::verify_presentation))
         .route(vcapi::CONTEXT_PATH, get(vcapi::consent_context))
+        .route(
+            crate::bank::status::LIST_PATH,
+            get(status_list::revocation_list),
+        )
 }
 
 /// The operator routes: status, metrics, the audit and the bank's admin endpoints.

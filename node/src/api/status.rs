@@ -37,12 +37,18 @@ pub(super) async fn identity(State(state): State<AppState>) -> Json<Value> {
         .membership()
         .get(service.did())
         .map(|member| member.role);
-    Json(json!({
+    let mut identity = json!({
         "did": service.did(),
         "role": role,
         "network": service.genesis().network,
         "version": env!("CARGO_PKG_VERSION"),
-    }))
+    });
+    // A bank names its revocation status list: a consent here names it with a random
+    // index (W3C Bitstring Status List).
+    if let Some(bank) = state.bank.as_ref() {
+        identity["status_list"] = json!(bank.status.url());
+    }
+    Json(identity)
 }
 
 /// What a node reports about itself on `GET /status`.

@@ -31,7 +31,39 @@ struct Receipt<'a> {
 /// Appends `event` to this node's feed (acknowledged once durable); the submitter
 /// gossips it.
 pub(crate) async fn append(state: &AppState, event: Event) -> Result<Submitted, ApiError> {
-    Ok(state.submitter.submit(event).await?)
+    // A grant of this bank holds its status list entry from here; if the log does not
+    // take it, the entry is let go.
+    let held = match (&event, state.bank.as_ref()) {
+        (Event::ConsentGranted { credential }, Some(bank)) => {
+            let consent = consentnet_identity::VerifiedConsent::from_trusted_store(credential)
+                .map_err(|e| ApiError::new(ApiCode::InvalidConsent, e.to_string()))?;
+            if &consent.terms.bank == state.service.did() {
+                bank.status.admit(&consent).map_err(status_refused)?;
+                Some((bank.status.clone(), consent))
+            } else {
+                None
+            }
+        }
+        _ => None,
+    };
+    let submitted = state.submitter.submit(event).await;
+    if let (Err(_), Some((status, consent))) = (&submitted, held) {
+        status.release(&consent);
+    }
+    Ok(submitted?)
+}
+
+fn status_refused(refusal: crate::bank::status::StatusRefusal) -> ApiError {
+    use crate::bank::status::StatusRefusal;
+    match refusal {
+        StatusRefusal::ForeignList(..) => {
+            ApiError::new(ApiCode::StatusListForeign, refusal.to_string())
+        }
+        StatusRefusal::Taken(_) => ApiError::new(ApiCode::StatusIndexTaken, refusal.to_string()),
+        StatusRefusal::NotReady => {
+            ApiError::new(ApiCode::StatusListNotReady, refusal.to_string()).retry_after(1)
+        }
+    }
 }
 
 pub(super) async fn submit(state: AppState, event: Event) -> Result<Response, ApiError> {

@@ -11,7 +11,12 @@ use consentnet_identity::vcapi::{self, Verification};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use std::sync::Arc;
+
+use consentnet_identity::consent::STATUS_LIST_ENTRIES;
+
 use super::{ApiCode, ApiError, AppState, body, parse_json};
+use crate::bank::status::StatusLists;
 
 /// Where every node serves consentnet's consent context.
 pub const CONTEXT_PATH: &str = "/contexts/consent/v1";
@@ -78,14 +83,42 @@ fn answer(result: &Verification) -> Response {
     (status, Json(json!(result))).into_response()
 }
 
-/// The status of a credential's entry, as this node can judge it: none yet (no status
-/// list is held), so a credential with a status entry verifies with a warning.
-fn no_status(_entry: &Value) -> Option<Result<bool, String>> {
-    None
+/// The status of a credential's entry, as this node can judge it: an entry on this
+/// bank's own revocation list is read from the list (`Some(revoked)`, or the problem
+/// with the entry); any other list is not fetched (`None`: a warning).
+fn judge_status(lists: Option<&StatusLists>, entry: &Value) -> Option<Result<bool, String>> {
+    let lists = lists.filter(|l| l.is_ready())?;
+    if entry.get("statusListCredential").and_then(Value::as_str) != Some(lists.url()) {
+        return None;
+    }
+    if entry.get("statusPurpose").and_then(Value::as_str) != Some("revocation") {
+        return Some(Err(format!(
+            "{} is a list of statusPurpose revocation",
+            lists.url()
+        )));
+    }
+    let index = entry
+        .get("statusListIndex")
+        .and_then(Value::as_str)
+        .filter(|text| text.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|text| text.parse::<u32>().ok())
+        .filter(|index| *index < STATUS_LIST_ENTRIES);
+    Some(match index {
+        Some(index) => Ok(lists.is_revoked(index)),
+        None => Err(format!(
+            "statusListIndex: a decimal string below {STATUS_LIST_ENTRIES}"
+        )),
+    })
+}
+
+/// This node's status list, when it is a bank.
+fn status_lists(state: &AppState) -> Option<Arc<StatusLists>> {
+    state.bank.as_ref().map(|bank| bank.status.clone())
 }
 
 /// `POST /credentials/verify`: `{verifiableCredential, options}`.
 pub(super) async fn verify_credential(
+    State(state): State<AppState>,
     bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let request: VerifyCredential = parse_json(&body(bytes)?)?;
@@ -100,11 +133,12 @@ pub(super) async fn verify_credential(
     }
     // The suite's futures are not Send: run on a blocking thread, as consents are.
     let credential = request.verifiable_credential;
+    let lists = status_lists(&state);
     let result = super::blocking(move || {
         block_on(vcapi::verify_credential(
             &credential,
             chrono::Utc::now(),
-            &no_status,
+            &|entry: &Value| judge_status(lists.as_deref(), entry),
         ))
     })
     .await?;
@@ -113,6 +147,7 @@ pub(super) async fn verify_credential(
 
 /// `POST /presentations/verify`: `{verifiablePresentation, options: {challenge, domain}}`.
 pub(super) async fn verify_presentation(
+    State(state): State<AppState>,
     bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let request: VerifyPresentation = parse_json(&body(bytes)?)?;
@@ -123,12 +158,13 @@ pub(super) async fn verify_presentation(
         ));
     }
     let (presentation, options) = (request.verifiable_presentation, request.options);
+    let lists = status_lists(&state);
     let result = super::blocking(move || {
         block_on(vcapi::verify_presentation(
             &presentation,
             (options.challenge.as_deref(), options.domain.as_deref()),
             chrono::Utc::now(),
-            &no_status,
+            &|entry: &Value| judge_status(lists.as_deref(), entry),
         ))
     })
     .await?;

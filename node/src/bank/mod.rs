@@ -4,6 +4,7 @@ mod admin;
 mod consents;
 pub mod events;
 mod recorder;
+pub mod status;
 mod watch;
 
 use std::path::PathBuf;
@@ -70,6 +71,8 @@ pub struct Bank {
     pub admin: ConnectorAdmin,
     /// The event notifications waiting for each app.
     pub events: Arc<events::Notifications>,
+    /// The bank's revocation status list.
+    pub status: Arc<status::StatusLists>,
 }
 
 /// The bank role's background tasks; [`BankTasks::stop`] ends them in order.
@@ -176,7 +179,12 @@ pub fn start(
         &adapter.public_url,
     ));
     let (pusher, push_task) = events::Pusher::start(notifications.clone());
-    let watch_task = events::watch_log(service.clone(), notifications.clone(), pusher);
+    let status_lists = Arc::new(status::StatusLists::new(&adapter.public_url));
+    let watch_task = events::watch_log(
+        service.clone(),
+        (notifications.clone(), pusher),
+        status_lists.clone(),
+    );
     let bank = Bank {
         adapter,
         problem,
@@ -185,6 +193,7 @@ pub fn start(
             token: admin_token,
         },
         events: notifications,
+        status: status_lists,
     };
     let tasks = BankTasks {
         recorder,

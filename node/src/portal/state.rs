@@ -26,4 +26,13 @@ impl Portal {
     pub fn links(&self) -> Option<&Arc<Links>> {
         self.app.links.as_ref()
     }
+
+    /// A random entry of this bank's revocation status list, for a consent the bank
+    /// prepares for a browser to sign (the browser holds no list of its own).
+    pub fn status_entry(&self) -> Option<consentnet_identity::consent::StatusEntry> {
+        self.app
+            .bank
+            .as_ref()
+            .map(|bank| consentnet_identity::consent::StatusEntry::random(bank.status.url()))
+    }
 }

@@ -1,4 +1,4 @@
-//! The log watched for what apps must be told: each new entry read once (revocations of this bank's consents, this bank's suspensions), and every live consent of this bank indexed by the end of its validity so its expiry is seen when it comes.
+//! The log watched for what apps must be told and what the status list holds: every entry read once, from the first at start (the status list is rebuilt from them; apps are told only of what came after the start: revocations of this bank's consents, this bank's suspensions), and every live consent of this bank indexed by the end of its validity so its expiry is seen when it comes.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -12,6 +12,7 @@ use consentnet_identity::{ConsentId, Did};
 use tokio::task::JoinHandle;
 
 use super::{Notice, Notifications, Pusher};
+use crate::bank::status::StatusLists;
 use crate::core::NodeService;
 
 /// How often the log is looked at.
@@ -23,18 +24,25 @@ struct Watcher {
     service: Arc<NodeService>,
     notifications: Arc<Notifications>,
     pusher: Pusher,
+    status: Arc<StatusLists>,
     bank: Did,
     /// The last entry read of each feed.
     read: BTreeMap<Did, u64>,
+    /// Each feed's head when the watch began: entries up to it are history.
+    start: BTreeMap<Did, u64>,
     /// This bank's live consents by the end of their validity, and their app.
     live: BTreeSet<(DateTime<Utc>, ConsentId)>,
     apps: HashMap<ConsentId, (DateTime<Utc>, Did)>,
 }
 
 impl Watcher {
-    fn new(service: Arc<NodeService>, notifications: Arc<Notifications>, pusher: Pusher) -> Self {
+    fn new(
+        service: Arc<NodeService>,
+        (notifications, pusher): (Arc<Notifications>, Pusher),
+        status: Arc<StatusLists>,
+    ) -> Self {
         let bank = service.did().clone();
-        let read = service
+        let start = service
             .frontier()
             .into_iter()
             .map(|(origin, head)| (origin, head.seq))
@@ -43,8 +51,10 @@ impl Watcher {
             service,
             notifications,
             pusher,
+            status,
             bank,
-            read,
+            read: BTreeMap::new(),
+            start,
             live: BTreeSet::new(),
             apps: HashMap::new(),
         };
@@ -96,15 +106,31 @@ impl Watcher {
         }
     }
 
-    fn apply(&mut self, state: &State, entry: &Entry, now: DateTime<Utc>) {
+    /// Reads `entry` into the status list, and, when it is `live` (after the start),
+    /// tells apps what it means for them.
+    fn apply(&mut self, state: &State, entry: &Entry, now: DateTime<Utc>, live: bool) {
         match &entry.event {
             Event::ConsentGranted { credential } if entry.origin == self.bank => {
-                if let Ok(id) = consentnet_identity::consent::consent_id(credential) {
-                    self.index(state, id, now, false);
+                let Ok(consent) =
+                    consentnet_identity::VerifiedConsent::from_trusted_store(credential)
+                else {
+                    return;
+                };
+                if let Some(status) = &consent.terms.status {
+                    self.status.granted(consent.id, status);
+                }
+                if live {
+                    self.index(state, consent.id, now, false);
                 }
             }
             Event::ConsentRevoked { revocation } => {
                 let id = revocation.consent_id;
+                let at = DateTime::from_timestamp_millis(i64::try_from(entry.time).unwrap_or(0))
+                    .unwrap_or(now);
+                self.status.revoked(&id, at);
+                if !live {
+                    return;
+                }
                 if let Some((until, app)) = self.apps.remove(&id) {
                     self.live.remove(&(until, id));
                     let by_client = state
@@ -118,7 +144,7 @@ impl Watcher {
                 }
             }
             Event::AppDecided { decision, .. }
-                if decision.bank == self.bank && decision.action == AppAction::Suspend =>
+                if live && decision.bank == self.bank && decision.action == AppAction::Suspend =>
             {
                 let notice = Notice::VersionSuspended {
                     version: decision.version.clone(),
@@ -127,6 +153,13 @@ impl Watcher {
             }
             _ => {}
         }
+    }
+
+    /// True once every feed is read up to where it stood at the start.
+    fn caught_up(&self) -> bool {
+        self.start
+            .iter()
+            .all(|(origin, head)| self.read.get(origin).copied().unwrap_or(0) >= *head)
     }
 
     /// One look: the entries new since the last, then the consents whose validity ended.
@@ -153,8 +186,9 @@ impl Watcher {
                     continue;
                 }
             };
+            let history = self.start.get(&origin).copied().unwrap_or(0);
             for entry in &entries {
-                self.apply(&state, entry, now);
+                self.apply(&state, entry, now, entry.seq > history);
             }
             let last = entries.last().map_or(to, |e| e.seq);
             self.read.insert(origin, last);
@@ -171,16 +205,23 @@ impl Watcher {
     }
 }
 
-/// Watches the log of the bank node `service` every [`WATCH_EVERY`] and raises what
-/// apps must be told into `notifications`, pushing through `pusher`. Events raised
-/// before the node started are not raised again.
+/// Watches the log of the bank node `service`: reads it from the first entry into the
+/// status list, then every [`WATCH_EVERY`] raises what apps must be told into
+/// `notifications`, pushing through `pusher`. Events from before the start are not
+/// raised again.
 pub fn watch_log(
     service: Arc<NodeService>,
-    notifications: Arc<Notifications>,
-    pusher: Pusher,
+    (notifications, pusher): (Arc<Notifications>, Pusher),
+    status: Arc<StatusLists>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut watcher = Watcher::new(service, notifications, pusher);
+        let mut watcher = Watcher::new(service, (notifications, pusher), status);
+        // The history first, as fast as it reads; the status list is ready after it.
+        while !watcher.caught_up() {
+            watcher.look();
+            tokio::task::yield_now().await;
+        }
+        watcher.status.set_ready();
         let mut every = tokio::time::interval(WATCH_EVERY);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

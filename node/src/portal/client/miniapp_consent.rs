@@ -164,6 +164,7 @@ pub(super) async fn prepare(
         valid_from: now,
         valid_until: now + Duration::days(CONSENT_DAYS),
         proof_key: Some(proof_key),
+        status: portal.status_entry(),
     };
     let prepared = prepare_consent(&did, &terms).await.map_err(|e| {
         refused(

@@ -360,6 +360,7 @@ async fn prepare(
         valid_from: now,
         valid_until: asked.valid_until,
         proof_key: None,
+        status: portal.status_entry(),
     };
     let prepared = prepare_consent(&did, &terms)
         .await
