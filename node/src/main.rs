@@ -8,7 +8,6 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use consentnet_consent_chain::audit::{AuditConfig, SignatureRule};
 use consentnet_consent_chain::{Genesis, Member, RocksStore, Role};
-use consentnet_identity::Did;
 use consentnet_node::api::AppState;
 use consentnet_node::audit as offline_audit;
 use consentnet_node::config::NodeConfig;
@@ -464,7 +463,7 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| format!("{scheme}://{bound}"));
     let shutdown = shutdown_signal()?;
-    print_listening(bound, &public_url, operator_bound, &p2p_addrs, key.did());
+    server::print_listening(bound, &public_url, operator_bound, &p2p_addrs, key.did());
     let submitter = Submitter::start(service.clone(), Some(network.clone()))
         .context("starting the submitter")?;
     let every = config.p2p.checkpoint_interval_ms;
@@ -496,6 +495,13 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
             links.clone(),
         )?;
         tracing::info!(%public_url, "serving the unified Open Banking API");
+        if config.http.public_url.is_none() {
+            tracing::warn!(
+                %public_url,
+                "http.public_url is not set: consents name a revocation status list at the \
+                 bound address, which a change of address or port leaves behind"
+            );
+        }
         (Some(bank), Some(routes), Some(tasks))
     } else {
         (None, None, None)
@@ -542,30 +548,6 @@ async fn bind(address: SocketAddr, what: &str) -> anyhow::Result<tokio::net::Tcp
     tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("binding {what} to {address}"))
-}
-
-/// Prints the one JSON line that tells scripts and tests where the node listens.
-fn print_listening(
-    bound: SocketAddr,
-    url: &str,
-    operator: SocketAddr,
-    p2p_addrs: &[libp2p::Multiaddr],
-    did: &Did,
-) {
-    let peer_id = peer_id_of(did);
-    println!(
-        "{}",
-        serde_json::json!({
-            "event": "listening",
-            "http": bound.to_string(),
-            "url": url,
-            "operator": operator.to_string(),
-            "p2p": p2p_addrs.iter().map(|a| format!("{a}/p2p/{peer_id}")).collect::<Vec<_>>(),
-            "peer_id": peer_id.to_string(),
-            "did": did.to_string(),
-        })
-    );
-    tracing::info!(%bound, %operator, %peer_id, "node listening");
 }
 
 /// Waits (at most 10 s) for the submitter and validator threads to let go of the log once

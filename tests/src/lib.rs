@@ -222,12 +222,23 @@ impl NodeProcess {
         operator: &str,
         deadline: Duration,
     ) -> Self {
+        Self::start_on(node, bootstrap, ("127.0.0.1:0", operator), deadline)
+    }
+
+    /// [`NodeProcess::start`] with the public and operator listeners bound to `listen`,
+    /// e.g. the same port again after a restart.
+    pub fn start_on(
+        node: &NodeDir,
+        bootstrap: &[String],
+        (http, operator): (&str, &str),
+        deadline: Duration,
+    ) -> Self {
         let mut command = Command::new(bin("consentnet-node"));
         command
             .arg("run")
             .arg("--config")
             .arg(node.dir.join("node.toml"))
-            .args(["--http", "127.0.0.1:0", "--operator", operator])
+            .args(["--http", http, "--operator", operator])
             .args(["--p2p", &format!("/ip4/127.0.0.1/tcp/{}", node.p2p_port)])
             .env("CONSENTNET_NODE_PASSPHRASE", TEST_PASSPHRASE)
             .env("CONSENTNET_LOG", "warn");

@@ -66,12 +66,16 @@ fn verify_here(url: &dyn Fn(&str) -> String, credential: &Value) -> (u16, Value)
 fn a_revocation_shows_in_the_banks_status_list_for_anyone_to_check() {
     let consortium = Consortium::create(&[("bank", "Status Bank")]);
     let node = &consortium.nodes[0];
-    let bank = NodeProcess::start(node, &[], Duration::from_secs(60));
+    // The list is named by the node's public URL: the same address after a restart.
+    let listen = format!("127.0.0.1:{}", consentnet_tests::free_port());
+    let start =
+        || NodeProcess::start_on(node, &[], (&listen, "127.0.0.1:0"), Duration::from_secs(60));
+    let bank = start();
     let url = |path: &str| format!("{}{path}", bank.http_url);
     let (_, identity) = http_get(&url("/.well-known/consentnet-node"));
     let identity: Value = serde_json::from_str(&identity).unwrap();
     let list_url = identity["status_list"].as_str().unwrap().to_owned();
-    assert!(list_url.ends_with("/status/revocation/0"), "{list_url}");
+    assert_eq!(list_url, format!("http://{listen}/status/revocation/0"));
 
     let account = consentnet_bank_adapter::sandbox::SandboxBank::seeded(1, Utc::now())
         .account_ids()[0]
@@ -180,4 +184,21 @@ fn a_revocation_shows_in_the_banks_status_list_for_anyone_to_check() {
     assert!(!bit(&serde_json::from_str(&past).unwrap(), index));
     let (status, _) = http_get(&url("/status/revocation/0?at=yesterday"));
     assert_eq!(status, 400);
+
+    // A restart rebuilds the list from the log: the bit, its time and the held index.
+    drop(bank);
+    let bank = start();
+    let url = |path: &str| format!("{}{path}", bank.http_url);
+    let (_, identity) = http_get(&url("/.well-known/consentnet-node"));
+    let identity: Value = serde_json::from_str(&identity).unwrap();
+    assert_eq!(identity["status_list"], list_url, "the list keeps its URL");
+    let rebuilt = wait_for("the list rebuilt", Duration::from_secs(10), || {
+        let (status, body) = http_get(&url("/status/revocation/0"));
+        (status == 200).then(|| serde_json::from_str::<Value>(&body).unwrap())
+    });
+    assert!(bit(&rebuilt, index));
+    let (_, past) = http_get(&url(&format!("/status/revocation/0?at={at}")));
+    assert!(!bit(&serde_json::from_str(&past).unwrap(), index));
+    let (status, body) = http_post_json(&url("/v1/consents"), &twin.credential);
+    assert_eq!(status, 409, "{body}");
 }

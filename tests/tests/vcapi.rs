@@ -137,7 +137,7 @@ fn any_party_verifies_credentials_and_presentations_and_the_bank_issues_its_own(
     let interop = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap())
         .join("../identity/interop/interop.mjs");
     let mut child = Command::new("node")
-        .arg(interop)
+        .arg(&interop)
         .args(["verify", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -155,4 +155,20 @@ fn any_party_verifies_credentials_and_presentations_and_the_bank_issues_its_own(
         "{}",
         String::from_utf8_lossy(&output.stdout)
     );
+
+    // And the node verifies what the independent implementation issued; not once changed.
+    let output = Command::new("node")
+        .arg(&interop)
+        .arg("issue-generic")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let theirs: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let (status, result) = verify(&theirs);
+    assert_eq!(status, 200, "{result}");
+    assert_eq!(result["verified"], true);
+    let mut tampered = theirs.clone();
+    tampered["credentialSubject"]["description"] = json!("another subject");
+    let (status, result) = verify(&tampered);
+    assert_eq!(status, 422, "{result}");
 }

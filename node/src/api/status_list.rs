@@ -67,16 +67,26 @@ pub(super) async fn revocation_list(
         .retry_after(1));
     }
     let now = Utc::now();
-    let unsigned = credential(
-        lists.url(),
-        state.service.did().as_str(),
-        &lists.bits(at.map(|at| at.min(now))),
-        now,
-    );
-    let service = state.service.clone();
-    let signed = blocking(move || block_on(service.issue_credential(&unsigned)))
-        .await?
-        .map_err(|p| ApiError::internal(format!("{}: {}", p.title, p.detail)))?;
+    let (generation, kept) = lists.signed_now();
+    let signed = match kept.filter(|_| at.is_none()) {
+        Some(list) => list,
+        None => {
+            let unsigned = credential(
+                lists.url(),
+                state.service.did().as_str(),
+                &lists.bits(at.map(|at| at.min(now))),
+                now,
+            );
+            let service = state.service.clone();
+            let signed = blocking(move || block_on(service.issue_credential(&unsigned)))
+                .await?
+                .map_err(|p| ApiError::internal(format!("{}: {}", p.title, p.detail)))?;
+            if at.is_none() {
+                lists.keep(generation, signed.clone());
+            }
+            signed
+        }
+    };
     let mut response = (StatusCode::OK, Json(signed)).into_response();
     let headers = response.headers_mut();
     // A list as it stood a while ago never changes; the list now, for its ttl only.

@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use consentnet_identity::consent::{STATUS_LIST_ENTRIES, StatusEntry};
@@ -15,6 +16,10 @@ pub const LIST_PATH: &str = "/status/revocation/0";
 /// How long a verifier may keep a copy of the list, in milliseconds (the list's `ttl`,
 /// and its `Cache-Control`).
 pub const TTL_MS: u64 = 60_000;
+
+/// How long the signed list as it stands is served again unchanged while no revocation
+/// lands: signing on every request would let anyone spend the bank's CPU.
+pub const SIGNED_REUSE: Duration = Duration::from_secs(10);
 
 /// Why a consent's status entry is refused at admission.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -47,6 +52,10 @@ pub struct StatusLists {
     taken: Mutex<Taken>,
     url: String,
     ready: AtomicBool,
+    /// Bumped by every revocation that sets a bit.
+    generation: AtomicU64,
+    /// The list as it stood at `generation`, signed, and when: one entry.
+    signed: Mutex<Option<(u64, Instant, serde_json::Value)>>,
 }
 
 impl std::fmt::Debug for StatusLists {
@@ -64,7 +73,25 @@ impl StatusLists {
             taken: Mutex::default(),
             url: format!("{}{LIST_PATH}", public_url.trim_end_matches('/')),
             ready: AtomicBool::new(false),
+            generation: AtomicU64::new(0),
+            signed: Mutex::new(None),
         }
+    }
+
+    /// The list as it stands now, signed, when it was signed within [`SIGNED_REUSE`]
+    /// and no revocation landed since; with the generation to [`StatusLists::keep`] a
+    /// fresh one under.
+    pub fn signed_now(&self) -> (u64, Option<serde_json::Value>) {
+        let generation = self.generation.load(Ordering::Acquire);
+        let kept = lock(&self.signed).as_ref().and_then(|(g, made, list)| {
+            (*g == generation && made.elapsed() < SIGNED_REUSE).then(|| list.clone())
+        });
+        (generation, kept)
+    }
+
+    /// Keeps `list`, signed from the bits as they stood at `generation`.
+    pub fn keep(&self, generation: u64, list: serde_json::Value) {
+        *lock(&self.signed) = Some((generation, Instant::now(), list));
     }
 
     /// The list's URL: what a consent at this bank names as `statusListCredential`.
@@ -138,8 +165,10 @@ impl StatusLists {
         let mut taken = lock(&self.taken);
         if let Some(&index) = taken.by_consent.get(consent)
             && taken.by_index.get(&index) == Some(consent)
+            && let std::collections::hash_map::Entry::Vacant(slot) = taken.revoked_at.entry(index)
         {
-            taken.revoked_at.entry(index).or_insert(at);
+            slot.insert(at);
+            self.generation.fetch_add(1, Ordering::AcqRel);
         }
     }
 
@@ -215,6 +244,31 @@ mod tests {
             encoded.len() < 1_000,
             "a sparse list compresses: {}",
             encoded.len()
+        );
+    }
+
+    #[test]
+    fn the_signed_list_is_reused_until_a_revocation_sets_a_bit() {
+        let lists = StatusLists::new("https://bank.example");
+        let consent = consentnet_identity::Hash32([3; 32]);
+        let entry = StatusEntry {
+            list: lists.url().to_owned(),
+            index: 4,
+        };
+        lists.granted(consent, &entry);
+        let (generation, kept) = lists.signed_now();
+        assert!(kept.is_none(), "nothing signed yet");
+        lists.keep(generation, serde_json::json!({"signed": 1}));
+        assert_eq!(lists.signed_now().1, Some(serde_json::json!({"signed": 1})));
+        lists.revoked(&consent, Utc::now());
+        let (after, kept) = lists.signed_now();
+        assert!(kept.is_none(), "a revocation makes the kept list stale");
+        assert_ne!(after, generation);
+        lists.revoked(&consent, Utc::now());
+        assert_eq!(
+            lists.signed_now().0,
+            after,
+            "a bit already set changes nothing"
         );
     }
 }

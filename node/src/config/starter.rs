@@ -25,8 +25,9 @@ bundles_dir = {bundles_dir:?}
 [http]
 # Address of the public listener; port 0 picks a free port.
 listen = "{http}"
-# The base URL other parties address this node at (the unified API, the OAuth issuer and
-# signed reads name it). Default: http://<http.listen>.
+# The base URL other parties address this node at (the unified API, the OAuth issuer,
+# signed reads and, on a bank node, the revocation status list every consent names:
+# set it, so the list keeps its URL when the port changes). Default: http://<http.listen>.
 {public_url}
 # Largest request body accepted, in bytes.
 max_body_bytes = {max_body}

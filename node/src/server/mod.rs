@@ -1,4 +1,4 @@
-//! The node's two HTTP listeners: what each serves (the public surface over TLS; the operator surface, gated by the admin token when other machines can reach it), their security headers, and serving both until shutdown.
+//! The node's two HTTP listeners: what each serves (the public surface over TLS; the operator surface, gated by the admin token when other machines can reach it), their security headers, serving both until shutdown, and the line that says where they listen.
 
 pub mod limits;
 pub mod listener;
@@ -147,4 +147,28 @@ async fn security_headers(
         );
     }
     response
+}
+
+/// Prints the one JSON line that tells scripts and tests where the node listens.
+pub fn print_listening(
+    bound: std::net::SocketAddr,
+    url: &str,
+    operator: std::net::SocketAddr,
+    p2p_addrs: &[libp2p::Multiaddr],
+    did: &consentnet_identity::Did,
+) {
+    let peer_id = crate::p2p::peer_id_of(did);
+    println!(
+        "{}",
+        serde_json::json!({
+            "event": "listening",
+            "http": bound.to_string(),
+            "url": url,
+            "operator": operator.to_string(),
+            "p2p": p2p_addrs.iter().map(|a| format!("{a}/p2p/{peer_id}")).collect::<Vec<_>>(),
+            "peer_id": peer_id.to_string(),
+            "did": did.to_string(),
+        })
+    );
+    tracing::info!(%bound, %operator, %peer_id, "node listening");
 }
