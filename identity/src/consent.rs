@@ -175,7 +175,7 @@ pub(crate) fn timestamp(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, ConsentError> {
+pub(crate) fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, ConsentError> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|_| {
@@ -454,50 +454,7 @@ fn check_structure(bytes: &[u8]) -> Result<(Value, Did, ConsentTerms), ConsentEr
             .transpose()?,
     };
     terms.check()?;
-    let proof = wire.proof.ok_or(ConsentError::MissingProof)?;
-    let proof = match proof {
-        Value::Object(map) => map,
-        Value::Array(_) => {
-            return Err(ConsentError::Malformed(
-                "exactly one proof is accepted".into(),
-            ));
-        }
-        _ => return Err(ConsentError::Malformed("proof is not an object".into())),
-    };
-    let suite = proof
-        .get("cryptosuite")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if proof.get("type").and_then(Value::as_str) != Some("DataIntegrityProof")
-        || suite != CRYPTOSUITE
-    {
-        return Err(ConsentError::UnsupportedCryptosuite(suite.to_owned()));
-    }
-    let method = proof
-        .get("verificationMethod")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if method.split('#').next() != Some(issuer.as_str()) || method != issuer.verification_method() {
-        return Err(ConsentError::ProofKeyNotIssuer {
-            method: method.to_owned(),
-            issuer: issuer.to_string(),
-        });
-    }
-    // The proof's own times are read by the suite: they must be dates it can hold (a year
-    // of thirty digits is refused here, not left to overflow inside it).
-    for field in ["created", "expires"] {
-        if let Some(value) = proof.get(field) {
-            let text = value
-                .as_str()
-                .ok_or_else(|| ConsentError::Malformed(format!("proof.{field} is not a string")))?;
-            parse_time(&format!("proof.{field}"), text)?;
-        }
-    }
-    if proof.get("proofPurpose").and_then(Value::as_str) != Some("assertionMethod") {
-        return Err(ConsentError::Malformed(
-            "proofPurpose must be assertionMethod".into(),
-        ));
-    }
+    crate::consent_proof::check(wire.proof, &issuer)?;
     Ok((value, issuer, terms))
 }
 

@@ -222,9 +222,27 @@ macro_rules! verify_proof {
     };
 }
 
+/// Refuses a document whose canonicalization could run away (`rdf_bound`), before the
+/// suite canonicalizes it.
+async fn bounded(document: &Value) -> Result<(), Problem> {
+    crate::rdf_bound::check_document(document)
+        .await
+        .map_err(|e| match e {
+            crate::rdf_bound::CanonError::Expansion(why) => {
+                Problem::new("malformed", "Not JSON-LD the bundled contexts expand", why)
+            }
+            other => Problem::new(
+                "unbounded-canonicalization",
+                "Too costly to canonicalize",
+                other.to_string(),
+            ),
+        })
+}
+
 /// Verifies a credential's proof (judged at `at`, so only the proof counts).
 async fn credential_proof(document: &Value, at: DateTime<Utc>) -> Result<(), Problem> {
     proof_shape(document)?;
+    bounded(document).await?;
     verify_proof!(JsonCredential, document, at, "credential").await
 }
 
@@ -326,6 +344,7 @@ pub async fn issue_credential(key: &KeyPair, credential: &Value) -> Result<Value
             format!("at most {MAX_DOCUMENT_BYTES} bytes"),
         ));
     }
+    bounded(&unsigned).await?;
     let parsed: JsonCredential = serde_json::from_value(unsigned).map_err(|e| {
         Problem::new(
             "malformed",
@@ -343,6 +362,7 @@ pub async fn sign_presentation(
     presentation: &Value,
     (challenge, domain): (&str, &str),
 ) -> Result<Value, Problem> {
+    bounded(presentation).await?;
     let parsed: JsonPresentation = serde_json::from_value(presentation.clone()).map_err(|e| {
         Problem::new(
             "malformed",
@@ -446,5 +466,6 @@ pub async fn verify_presentation(
 }
 
 async fn presentation_proof(document: &Value, now: DateTime<Utc>) -> Result<(), Problem> {
+    bounded(document).await?;
     verify_proof!(JsonPresentation, document, now, "presentation").await
 }

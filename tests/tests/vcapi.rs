@@ -92,6 +92,26 @@ fn any_party_verifies_credentials_and_presentations_and_the_bank_issues_its_own(
     let issued = issued["verifiableCredential"].clone();
     assert_eq!(issued["issuer"], node.did());
     assert_eq!(verify(&issued).0, 200);
+    // Blank nodes alike and linked to each other (a poison graph) are refused before
+    // they are canonicalized: eight held a core for 6 s, each one more ten times that.
+    let mut poison = issued.clone();
+    poison["credentialSubject"]["name"] = json!(
+        (0..10)
+            .map(|i| json!({
+                "id": format!("_:b{i}"),
+                "name": (0..10).filter(|j| *j != i).map(|j| json!({"id": format!("_:b{j}")})).collect::<Vec<_>>(),
+            }))
+            .collect::<Vec<_>>()
+    );
+    let (status, result) = verify(&poison);
+    assert_eq!(status, 422, "{result}");
+    assert!(
+        result["errors"][0]["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("/unbounded-canonicalization"),
+        "{result}"
+    );
     let mut foreign = request.clone();
     foreign["credential"]["issuer"] = json!(KeyPair::generate().did());
     let (status, body) = http_post_json_with(&issue, &headers, &foreign);
