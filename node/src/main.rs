@@ -495,7 +495,7 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
             links.clone(),
         )?;
         tracing::info!(%public_url, "serving the unified Open Banking API");
-        if config.http.public_url.is_none() {
+        if config.http.public_url.is_none() && !bound.ip().is_loopback() {
             tracing::warn!(
                 %public_url,
                 "http.public_url is not set: consents name a revocation status list at the \

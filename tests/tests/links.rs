@@ -181,3 +181,65 @@ fn defective_link_requests_are_refused_and_only_a_linked_holders_consent_is_serv
     let second = KeyPair::generate();
     link_client(bank_dir, &bank, &second, &[&account]);
 }
+
+#[test]
+fn a_client_holds_at_most_the_banks_limit_of_consents_and_revoked_ones_count_until_they_retire() {
+    let consortium = Consortium::create(&[("bank", "Limit Bank")]);
+    let node = &consortium.nodes[0];
+    let config = node.dir.join("node.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("max_consents_per_client = 1000"));
+    std::fs::write(
+        &config,
+        text.replace(
+            "max_consents_per_client = 1000",
+            "max_consents_per_client = 2",
+        ),
+    )
+    .unwrap();
+    let bank = consortium.start(0, START);
+    let account = consentnet_bank_adapter::sandbox::SandboxBank::seeded(1, Utc::now())
+        .account_ids()[0]
+        .0
+        .clone();
+    let client = KeyPair::generate();
+    link_client(node, &bank, &client, &[&account]);
+    let bank_did = Did::parse(node.did()).unwrap();
+    let grant = |purpose: &str| {
+        let mut terms = balance_terms(KeyPair::generate().did(), &bank_did, &account);
+        terms.purpose = purpose.into();
+        block_on(issue_consent(&client, &terms)).unwrap()
+    };
+    let submit = |credential: &Value| {
+        let (status, body) = http_post_json(&format!("{}/v1/consents", bank.http_url), credential);
+        (status, body["code"].as_str().unwrap_or_default().to_owned())
+    };
+    let first = grant("first");
+    assert_eq!(submit(&first.credential).0, 201);
+    let second = grant("second");
+    assert_eq!(submit(&second.credential).0, 201);
+    // The third is refused; one already on the log is still acknowledged.
+    assert_eq!(
+        submit(&grant("third").credential),
+        (409, "consent_limit_reached".to_owned())
+    );
+    assert_eq!(submit(&first.credential).0, 200);
+    // Revoking does not make room: the revoked consent stays in every member's state
+    // until it retires.
+    let revocation = consentnet_identity::Revocation::sign(&client, first.id, Utc::now(), None);
+    let (status, body) = http_post_json(
+        &format!("{}/v1/revocations", bank.http_url),
+        &serde_json::to_value(&revocation).unwrap(),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        submit(&grant("fourth").credential),
+        (409, "consent_limit_reached".to_owned())
+    );
+    // Another client is not held back by this one.
+    let other = KeyPair::generate();
+    link_client(node, &bank, &other, &[&account]);
+    let terms = balance_terms(KeyPair::generate().did(), &bank_did, &account);
+    let theirs = block_on(issue_consent(&other, &terms)).unwrap();
+    assert_eq!(submit(&theirs.credential).0, 201);
+}

@@ -58,6 +58,7 @@ pub(crate) async fn admit_grant(
             "the consent's signer is not linked at this bank; redeem a link code from the bank first",
         ));
     }
+    held_below_limit(state, &consent)?;
     if let Some(account) = consent.terms.accounts.iter().find(|a| !held.contains(a)) {
         return Err(ApiError::new(
             ApiCode::ConsentIssuerNotLinked,
@@ -67,4 +68,32 @@ pub(crate) async fn admit_grant(
         ));
     }
     Ok(consent)
+}
+
+/// Refuses `consent` when its client already holds as many consents at this bank as
+/// the bank allows (a consent already on the log is let through again).
+fn held_below_limit(state: &AppState, consent: &VerifiedConsent) -> Result<(), ApiError> {
+    let Some(bank) = &state.bank else {
+        return Ok(());
+    };
+    let limit = bank.max_consents_per_client;
+    let log = state.service.state();
+    if log.consent(&consent.id).is_some() {
+        return Ok(());
+    }
+    let held = log
+        .consents_by_client(&consent.issuer)
+        .iter()
+        .filter_map(|id| log.consent(id))
+        .filter(|held| held.terms.bank == consent.terms.bank)
+        .count();
+    if held >= limit {
+        return Err(ApiError::new(
+            ApiCode::ConsentLimitReached,
+            format!(
+                "the client holds {held} consents at this bank, the most it allows; revoked and expired ones count until they retire from the log"
+            ),
+        ));
+    }
+    Ok(())
 }

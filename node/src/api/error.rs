@@ -60,6 +60,8 @@ consentnet_bank_adapter::problem_codes! {
         RetentionTooShort = (422, "retention_too_short"),
         /// A consent whose signer the bank does not know as the holder of its accounts.
         ConsentIssuerNotLinked = (403, "consent_issuer_not_linked"),
+        /// A consent whose client already holds as many at this bank as it allows.
+        ConsentLimitReached = (409, "consent_limit_reached"),
         /// The revoker is neither the consent's issuer nor its bank.
         NotEntitled = (403, "not_entitled"),
         /// A revocation of a consent whose grant is not on this node's log, sent without

@@ -73,6 +73,8 @@ pub struct Bank {
     pub events: Arc<events::Notifications>,
     /// The bank's revocation status list.
     pub status: Arc<status::StatusLists>,
+    /// Consents one client may hold here at once (`adapter.max_consents_per_client`).
+    pub max_consents_per_client: usize,
 }
 
 /// The bank role's background tasks; [`BankTasks::stop`] ends them in order.
@@ -194,6 +196,7 @@ pub fn start(
         },
         events: notifications,
         status: status_lists,
+        max_consents_per_client: config.max_consents_per_client,
     };
     let tasks = BankTasks {
         recorder,

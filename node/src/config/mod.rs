@@ -139,6 +139,12 @@ impl NodeConfig {
                 message: "1 to 10000".into(),
             });
         }
+        if !(1..=1_000_000).contains(&self.adapter.max_consents_per_client) {
+            return Err(ConfigError::OutOfRange {
+                field: "adapter.max_consents_per_client",
+                message: "1 to 1000000".into(),
+            });
+        }
         if !(1_000..=100_000_000).contains(&self.adapter.replay_cache) {
             return Err(ConfigError::OutOfRange {
                 field: "adapter.replay_cache",

@@ -101,6 +101,10 @@ pub struct AdapterSection {
     /// must carry a nonce this node issued (RFC 9449 section 8); without it, nonces are
     /// offered and checked when a proof carries one. Default false.
     pub require_dpop_nonce: bool,
+    /// Consents one client may hold at this bank at once, counting those revoked or
+    /// expired until they retire from the log's state: each is kept by every member, so
+    /// no client may add them without bound. Default 1000.
+    pub max_consents_per_client: usize,
 }
 
 impl Default for AdapterSection {
@@ -114,6 +118,7 @@ impl Default for AdapterSection {
             consent_resources_file: "consent-resources.jsonl".into(),
             records_dir: "records".into(),
             require_dpop_nonce: false,
+            max_consents_per_client: 1_000,
         }
     }
 }

@@ -164,6 +164,9 @@ records_dir = {records_dir:?}
 # Require a server nonce in every DPoP proof (RFC 9449 section 8), here and at the
 # authorization server; false offers nonces and checks those a client sends.
 require_dpop_nonce = {require_dpop_nonce}
+# Consents one client may hold here at once (revoked and expired ones count until they
+# retire from the log's state); every member keeps each, so none grows without bound.
+max_consents_per_client = {max_consents_per_client}
 
 "#,
             replay_cache = self.adapter.replay_cache,
@@ -173,6 +176,7 @@ require_dpop_nonce = {require_dpop_nonce}
             links_file = self.adapter.links_file.display().to_string(),
             consent_resources_file = self.adapter.consent_resources_file.display().to_string(),
             records_dir = self.adapter.records_dir.display().to_string(),
+            max_consents_per_client = self.adapter.max_consents_per_client,
             require_dpop_nonce = self.adapter.require_dpop_nonce,
         )
     }
