@@ -184,6 +184,12 @@ fn a_revocation_shows_in_the_banks_status_list_for_anyone_to_check() {
     assert!(!bit(&serde_json::from_str(&past).unwrap(), index));
     let (status, _) = http_get(&url("/status/revocation/0?at=yesterday"));
     assert_eq!(status, 400);
+    // Only lists the bank opened are served (the next opens when this one is half taken).
+    for unopened in ["1", "00", "x"] {
+        let (status, body) = http_get(&url(&format!("/status/revocation/{unopened}")));
+        assert_eq!(status, 404, "{body}");
+        assert!(body.contains("status_list_unknown"), "{body}");
+    }
 
     // A restart rebuilds the list from the log: the bit, its time and the held index.
     drop(bank);

@@ -62,6 +62,8 @@ consentnet_bank_adapter::problem_codes! {
         ConsentIssuerNotLinked = (403, "consent_issuer_not_linked"),
         /// A consent whose client already holds as many at this bank as it allows.
         ConsentLimitReached = (409, "consent_limit_reached"),
+        /// A status list this bank has not opened.
+        StatusListUnknown = (404, "status_list_unknown"),
         /// The revoker is neither the consent's issuer nor its bank.
         NotEntitled = (403, "not_entitled"),
         /// A revocation of a consent whose grant is not on this node's log, sent without

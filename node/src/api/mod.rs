@@ -103,7 +103,7 @@ pub fn public_routes() -> Router<AppState> {
         .route("/presentations/verify", post(vcapi::verify_presentation))
         .route(vcapi::CONTEXT_PATH, get(vcapi::consent_context))
         .route(
-            crate::bank::status::LIST_PATH,
+            "/status/revocation/{list}",
             get(status_list::revocation_list),
         )
 }

@@ -1,7 +1,7 @@
-//! The bank's revocation status list credential over HTTP (W3C Bitstring Status List v1.0): `GET /status/revocation/0`, for anyone, signed by the bank with its `did:key`, as the log stands now or, with `?at=`, as it stood then; cacheable for the list's `ttl`.
+//! The bank's revocation status list credentials over HTTP (W3C Bitstring Status List v1.0): `GET /status/revocation/{n}`, for anyone, signed by the bank with its `did:key`, as the log stands now or, with `?at=`, as it stood then; cacheable for the list's `ttl`.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -36,9 +36,10 @@ fn credential(url: &str, bank: &str, bits: &[u8], made: DateTime<Utc>) -> Value 
     })
 }
 
-/// `GET /status/revocation/0[?at=RFC 3339]`.
+/// `GET /status/revocation/{list}[?at=RFC 3339]`.
 pub(super) async fn revocation_list(
     State(state): State<AppState>,
+    Path(list): Path<String>,
     query: Result<Query<AtQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::new(ApiCode::InvalidQuery, e.body_text()))?;
@@ -66,15 +67,24 @@ pub(super) async fn revocation_list(
         )
         .retry_after(1));
     }
+    let number = lists.numbered(&list).ok_or_else(|| {
+        ApiError::new(
+            ApiCode::StatusListUnknown,
+            format!(
+                "this bank has no status list {list:?}; new consents name {}",
+                lists.url()
+            ),
+        )
+    })?;
     let now = Utc::now();
-    let (generation, kept) = lists.signed_now();
+    let (generation, kept) = lists.signed_now(number);
     let signed = match kept.filter(|_| at.is_none()) {
         Some(list) => list,
         None => {
             let unsigned = credential(
-                lists.url(),
+                &lists.url_of(number),
                 state.service.did().as_str(),
-                &lists.bits(at.map(|at| at.min(now))),
+                &lists.bits(number, at.map(|at| at.min(now))),
                 now,
             );
             let service = state.service.clone();
@@ -82,7 +92,7 @@ pub(super) async fn revocation_list(
                 .await?
                 .map_err(|p| ApiError::internal(format!("{}: {}", p.title, p.detail)))?;
             if at.is_none() {
-                lists.keep(generation, signed.clone());
+                lists.keep(number, generation, signed.clone());
             }
             signed
         }

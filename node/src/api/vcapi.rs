@@ -88,14 +88,10 @@ fn answer(result: &Verification) -> Response {
 /// with the entry); any other list is not fetched (`None`: a warning).
 fn judge_status(lists: Option<&StatusLists>, entry: &Value) -> Option<Result<bool, String>> {
     let lists = lists.filter(|l| l.is_ready())?;
-    if entry.get("statusListCredential").and_then(Value::as_str) != Some(lists.url()) {
-        return None;
-    }
+    let url = entry.get("statusListCredential").and_then(Value::as_str)?;
+    let number = lists.number_of(url)?;
     if entry.get("statusPurpose").and_then(Value::as_str) != Some("revocation") {
-        return Some(Err(format!(
-            "{} is a list of statusPurpose revocation",
-            lists.url()
-        )));
+        return Some(Err(format!("{url} is a list of statusPurpose revocation")));
     }
     let index = entry
         .get("statusListIndex")
@@ -104,7 +100,7 @@ fn judge_status(lists: Option<&StatusLists>, entry: &Value) -> Option<Result<boo
         .and_then(|text| text.parse::<u32>().ok())
         .filter(|index| *index < STATUS_LIST_ENTRIES);
     Some(match index {
-        Some(index) => Ok(lists.is_revoked(index)),
+        Some(index) => Ok(lists.is_revoked(number, index)),
         None => Err(format!(
             "statusListIndex: a decimal string below {STATUS_LIST_ENTRIES}"
         )),

@@ -33,6 +33,6 @@ impl Portal {
         self.app
             .bank
             .as_ref()
-            .map(|bank| consentnet_identity::consent::StatusEntry::random(bank.status.url()))
+            .map(|bank| consentnet_identity::consent::StatusEntry::random(&bank.status.url()))
     }
 }
