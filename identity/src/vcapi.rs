@@ -222,6 +222,18 @@ macro_rules! verify_proof {
     };
 }
 
+/// Refuses a document over [`MAX_DOCUMENT_BYTES`].
+fn within_size(document: &Value) -> Result<(), Problem> {
+    if serde_json::to_vec(document).map_or(true, |b| b.len() > MAX_DOCUMENT_BYTES) {
+        return Err(Problem::new(
+            "too-large",
+            "Document too large",
+            format!("at most {MAX_DOCUMENT_BYTES} bytes"),
+        ));
+    }
+    Ok(())
+}
+
 /// Refuses a document whose canonicalization could run away (`rdf_bound`), before the
 /// suite canonicalizes it.
 async fn bounded(document: &Value) -> Result<(), Problem> {
@@ -256,12 +268,8 @@ pub async fn verify_credential(
     status: &dyn Fn(&Value) -> Option<Result<bool, String>>,
 ) -> Verification {
     let mut result = Verification::default();
-    if serde_json::to_vec(document).map_or(true, |b| b.len() > MAX_DOCUMENT_BYTES) {
-        result.fail(Problem::new(
-            "too-large",
-            "Document too large",
-            format!("at most {MAX_DOCUMENT_BYTES} bytes"),
-        ));
+    if let Err(problem) = within_size(document) {
+        result.fail(problem);
         return result.done();
     }
     let (from, until) = match (time(document, "validFrom"), time(document, "validUntil")) {
@@ -337,13 +345,7 @@ pub async fn issue_credential(key: &KeyPair, credential: &Value) -> Result<Value
             ));
         }
     }
-    if serde_json::to_vec(&unsigned).map_or(true, |b| b.len() > MAX_DOCUMENT_BYTES) {
-        return Err(Problem::new(
-            "too-large",
-            "Document too large",
-            format!("at most {MAX_DOCUMENT_BYTES} bytes"),
-        ));
-    }
+    within_size(&unsigned)?;
     bounded(&unsigned).await?;
     let parsed: JsonCredential = serde_json::from_value(unsigned).map_err(|e| {
         Problem::new(
@@ -387,12 +389,8 @@ pub async fn verify_presentation(
     status: &dyn Fn(&Value) -> Option<Result<bool, String>>,
 ) -> Verification {
     let mut result = Verification::default();
-    if serde_json::to_vec(document).map_or(true, |b| b.len() > MAX_DOCUMENT_BYTES) {
-        result.fail(Problem::new(
-            "too-large",
-            "Document too large",
-            format!("at most {MAX_DOCUMENT_BYTES} bytes"),
-        ));
+    if let Err(problem) = within_size(document) {
+        result.fail(problem);
         return result.done();
     }
     let proof = &document["proof"];

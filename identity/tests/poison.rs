@@ -2,10 +2,12 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use chrono::{Duration, Utc};
 use consentnet_identity::rdf_bound::{CanonError, check_document};
 use consentnet_identity::vcapi::{issue_credential, verify_credential};
-use consentnet_identity::{ConsentTerms, KeyPair, Permission, issue_consent, verify_consent};
+use consentnet_identity::{KeyPair, issue_consent, verify_consent};
 use serde_json::{Value, json};
 
 fn no_status(_: &Value) -> Option<Result<bool, String>> {
@@ -100,18 +102,7 @@ async fn wide_documents_of_alike_blank_nodes_still_verify() {
 #[tokio::test]
 async fn a_consent_carrying_a_poison_graph_in_its_proof_is_refused() {
     let (client, now) = (KeyPair::generate(), Utc::now());
-    let terms = ConsentTerms {
-        app: KeyPair::generate().did().clone(),
-        bank: KeyPair::generate().did().clone(),
-        accounts: vec!["acc-1".into()],
-        permissions: [Permission::ReadAccountsBasic].into(),
-        payment_limits: None,
-        purpose: "Budgeting".into(),
-        valid_from: now - Duration::minutes(1),
-        valid_until: now + Duration::days(30),
-        proof_key: None,
-        status: None,
-    };
+    let terms = common::budgeting_terms(now);
     let consent = issue_consent(&client, &terms).await.unwrap();
     for poison in [clique(8), nested(2, 14)] {
         let mut tampered = consent.credential.clone();

@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -10,7 +12,7 @@ use chrono::{Duration, Utc};
 use consentnet_identity::vcapi::{
     issue_credential, sign_presentation, verify_credential, verify_presentation,
 };
-use consentnet_identity::{ConsentTerms, KeyPair, Permission, issue_consent};
+use consentnet_identity::{KeyPair, Permission, issue_consent};
 use serde_json::{Value, json};
 
 fn no_status(_: &Value) -> Option<Result<bool, String>> {
@@ -148,18 +150,8 @@ async fn what_cannot_be_issued_or_verified_is_named() {
 #[tokio::test]
 async fn a_consent_verifies_as_any_credential() {
     let (client, now) = (KeyPair::generate(), Utc::now());
-    let terms = ConsentTerms {
-        app: KeyPair::generate().did().clone(),
-        bank: KeyPair::generate().did().clone(),
-        accounts: vec!["acc-1".into()],
-        permissions: [Permission::ReadAccountsBasic, Permission::ReadBalances].into(),
-        payment_limits: None,
-        purpose: "Budgeting".into(),
-        valid_from: now - Duration::minutes(1),
-        valid_until: now + Duration::days(30),
-        proof_key: None,
-        status: None,
-    };
+    let mut terms = common::budgeting_terms(now);
+    terms.permissions.insert(Permission::ReadBalances);
     let consent = issue_consent(&client, &terms).await.unwrap();
     let result = verify_credential(&consent.credential, now, &no_status).await;
     assert!(result.verified, "{result:?}");
@@ -217,20 +209,10 @@ async fn a_presentation_verifies_with_its_challenge_and_domain_and_every_credent
 #[tokio::test]
 async fn a_consent_names_its_status_entry_and_verifies_here_and_there() {
     let (client, now) = (KeyPair::generate(), Utc::now());
-    let terms = ConsentTerms {
-        app: KeyPair::generate().did().clone(),
-        bank: KeyPair::generate().did().clone(),
-        accounts: vec!["acc-1".into()],
-        permissions: [Permission::ReadAccountsBasic].into(),
-        payment_limits: None,
-        purpose: "Budgeting".into(),
-        valid_from: now - Duration::minutes(1),
-        valid_until: now + Duration::days(30),
-        proof_key: None,
-        status: Some(consentnet_identity::consent::StatusEntry::random(
-            "https://bank.example/status/revocation/0",
-        )),
-    };
+    let mut terms = common::budgeting_terms(now);
+    terms.status = Some(consentnet_identity::consent::StatusEntry::random(
+        "https://bank.example/status/revocation/0",
+    ));
     let consent = issue_consent(&client, &terms).await.unwrap();
     let status = &consent.credential["credentialStatus"];
     assert_eq!(status["type"], "BitstringStatusListEntry");
