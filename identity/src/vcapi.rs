@@ -18,6 +18,11 @@ pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
 /// The most credentials one presentation may hold.
 pub const MAX_PRESENTED: usize = 16;
 
+/// Judges a credential's status entry: given the credential and its `credentialStatus`,
+/// `Some(revoked)` when the judge can tell, `Some(Err(why))` when the entry is wrong,
+/// `None` when it cannot tell (a list it does not hold).
+pub type StatusJudge<'a> = &'a dyn Fn(&Value, &Value) -> Option<Result<bool, String>>;
+
 /// A problem found, as RFC 9457 names one: a type URI, a title and a detail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
@@ -265,7 +270,7 @@ async fn credential_proof(document: &Value, at: DateTime<Utc>) -> Result<(), Pro
 pub async fn verify_credential(
     document: &Value,
     now: DateTime<Utc>,
-    status: &dyn Fn(&Value) -> Option<Result<bool, String>>,
+    status: StatusJudge<'_>,
 ) -> Verification {
     let mut result = Verification::default();
     if let Err(problem) = within_size(document) {
@@ -296,7 +301,7 @@ pub async fn verify_credential(
     }
     if let Some(entry) = document.get("credentialStatus") {
         result.checks.push("status");
-        match status(entry) {
+        match status(document, entry) {
             Some(Ok(false)) => {}
             Some(Ok(true)) => result.fail(Problem::new(
                 "revoked",
@@ -386,7 +391,7 @@ pub async fn verify_presentation(
     document: &Value,
     (challenge, domain): (Option<&str>, Option<&str>),
     now: DateTime<Utc>,
-    status: &dyn Fn(&Value) -> Option<Result<bool, String>>,
+    status: StatusJudge<'_>,
 ) -> Verification {
     let mut result = Verification::default();
     if let Err(problem) = within_size(document) {

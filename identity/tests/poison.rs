@@ -10,7 +10,7 @@ use consentnet_identity::vcapi::{issue_credential, verify_credential};
 use consentnet_identity::{KeyPair, issue_consent, verify_consent};
 use serde_json::{Value, json};
 
-fn no_status(_: &Value) -> Option<Result<bool, String>> {
+fn no_status(_: &Value, _: &Value) -> Option<Result<bool, String>> {
     None
 }
 

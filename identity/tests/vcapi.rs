@@ -15,7 +15,7 @@ use consentnet_identity::vcapi::{
 use consentnet_identity::{KeyPair, Permission, issue_consent};
 use serde_json::{Value, json};
 
-fn no_status(_: &Value) -> Option<Result<bool, String>> {
+fn no_status(_: &Value, _: &Value) -> Option<Result<bool, String>> {
     None
 }
 
@@ -142,7 +142,7 @@ async fn what_cannot_be_issued_or_verified_is_named() {
     assert!(result.verified, "{result:?}");
     assert!(result.checks.contains(&"status"));
     assert!(result.warnings[0].kind.ends_with("status-not-checked"));
-    let revoked = verify_credential(&issued, Utc::now(), &|_| Some(Ok(true))).await;
+    let revoked = verify_credential(&issued, Utc::now(), &|_, _| Some(Ok(true))).await;
     assert!(!revoked.verified);
     assert!(revoked.errors[0].kind.ends_with("revoked"));
 }

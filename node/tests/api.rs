@@ -965,3 +965,51 @@ async fn a_submission_that_is_not_sent_as_json_is_refused_with_415() {
     let operator = operator_app(f.state().clone(), LIMIT);
     assert_eq!(f.call_on(operator, request).await.0, StatusCode::CREATED);
 }
+
+#[tokio::test]
+async fn any_member_judges_a_consents_status_entry_by_its_log() {
+    let f = fixture();
+    let (client, app) = (KeyPair::generate(), KeyPair::generate());
+    f.link(&client);
+    let mut terms = consent(&client, &app, &f.bank).terms;
+    terms.status = Some(consentnet_identity::consent::StatusEntry::random(
+        "https://bank.example/status/revocation/0",
+    ));
+    let granted = block_on(issue_consent(&client, &terms)).unwrap();
+    let verify = || async {
+        let body = json!({ "verifiableCredential": granted.credential }).to_string();
+        f.post("/credentials/verify", body).await
+    };
+    // Not on the log: this member cannot tell, and says so.
+    let (status, result) = verify().await;
+    assert_eq!(status, StatusCode::OK, "{result}");
+    assert_eq!(
+        result["warnings"][0]["type"]
+            .as_str()
+            .map(|t| t.ends_with("/status-not-checked")),
+        Some(true)
+    );
+    let (status, body) = f.post("/v1/consents", granted.credential.to_string()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // On the log: checked there, with no warning.
+    let (status, result) = verify().await;
+    assert_eq!(status, StatusCode::OK, "{result}");
+    assert_eq!(result["warnings"], json!([]), "{result}");
+    let revocation = Revocation::sign(&client, granted.id, Utc::now(), None);
+    let (status, body) = f
+        .post(
+            "/v1/revocations",
+            serde_json::to_string(&revocation).unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, result) = verify().await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{result}");
+    assert!(
+        result["errors"][0]["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("/revoked"),
+        "{result}"
+    );
+}

@@ -83,33 +83,57 @@ fn answer(result: &Verification) -> Response {
     (status, Json(json!(result))).into_response()
 }
 
-/// The status of a credential's entry, as this node can judge it: an entry on this
-/// bank's own revocation list is read from the list (`Some(revoked)`, or the problem
-/// with the entry); any other list is not fetched (`None`: a warning).
-fn judge_status(lists: Option<&StatusLists>, entry: &Value) -> Option<Result<bool, String>> {
-    let lists = lists.filter(|l| l.is_ready())?;
-    let url = entry.get("statusListCredential").and_then(Value::as_str)?;
-    let number = lists.number_of(url)?;
-    if entry.get("statusPurpose").and_then(Value::as_str) != Some("revocation") {
-        return Some(Err(format!("{url} is a list of statusPurpose revocation")));
+/// What this node judges status by: the bank's own lists, when it is a bank, and the
+/// log as it stood when the request came.
+struct Judge {
+    lists: Option<Arc<StatusLists>>,
+    log: Arc<consentnet_consent_chain::State>,
+}
+
+impl Judge {
+    fn of(state: &AppState) -> Self {
+        Self {
+            lists: state.bank.as_ref().map(|bank| bank.status.clone()),
+            log: state.service.state(),
+        }
     }
-    let index = entry
+
+    /// The status of `credential`'s `entry`, as this node can judge it: an entry on this
+    /// bank's own lists is read from the list; a consent on the log is revoked exactly
+    /// when the log holds its revocation (what its bank's list says, every member
+    /// knowing it); anything else is not fetched (`None`: a warning).
+    fn judge(&self, credential: &Value, entry: &Value) -> Option<Result<bool, String>> {
+        let url = entry.get("statusListCredential").and_then(Value::as_str)?;
+        if let Some(lists) = self.lists.as_deref().filter(|l| l.is_ready())
+            && let Some(number) = lists.number_of(url)
+        {
+            return Some(own_list(lists, number, entry));
+        }
+        let id = consentnet_identity::consent_id(credential).ok()?;
+        self.log.consent(&id)?;
+        let status = self.log.consent_status(&id, chrono::Utc::now());
+        Some(Ok(
+            status == consentnet_consent_chain::ConsentStatus::Revoked
+        ))
+    }
+}
+
+/// `entry`'s bit in this bank's list `number`.
+fn own_list(lists: &StatusLists, number: u32, entry: &Value) -> Result<bool, String> {
+    if entry.get("statusPurpose").and_then(Value::as_str) != Some("revocation") {
+        return Err(format!(
+            "{} is a list of statusPurpose revocation",
+            lists.url_of(number)
+        ));
+    }
+    entry
         .get("statusListIndex")
         .and_then(Value::as_str)
         .filter(|text| text.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|text| text.parse::<u32>().ok())
-        .filter(|index| *index < STATUS_LIST_ENTRIES);
-    Some(match index {
-        Some(index) => Ok(lists.is_revoked(number, index)),
-        None => Err(format!(
-            "statusListIndex: a decimal string below {STATUS_LIST_ENTRIES}"
-        )),
-    })
-}
-
-/// This node's status list, when it is a bank.
-fn status_lists(state: &AppState) -> Option<Arc<StatusLists>> {
-    state.bank.as_ref().map(|bank| bank.status.clone())
+        .filter(|index| *index < STATUS_LIST_ENTRIES)
+        .map(|index| lists.is_revoked(number, index))
+        .ok_or_else(|| format!("statusListIndex: a decimal string below {STATUS_LIST_ENTRIES}"))
 }
 
 /// `POST /credentials/verify`: `{verifiableCredential, options}`.
@@ -129,12 +153,12 @@ pub(super) async fn verify_credential(
     }
     // The suite's futures are not Send: run on a blocking thread, as consents are.
     let credential = request.verifiable_credential;
-    let lists = status_lists(&state);
+    let judge = Judge::of(&state);
     let result = super::blocking(move || {
         block_on(vcapi::verify_credential(
             &credential,
             chrono::Utc::now(),
-            &|entry: &Value| judge_status(lists.as_deref(), entry),
+            &|credential: &Value, entry: &Value| judge.judge(credential, entry),
         ))
     })
     .await?;
@@ -154,13 +178,13 @@ pub(super) async fn verify_presentation(
         ));
     }
     let (presentation, options) = (request.verifiable_presentation, request.options);
-    let lists = status_lists(&state);
+    let judge = Judge::of(&state);
     let result = super::blocking(move || {
         block_on(vcapi::verify_presentation(
             &presentation,
             (options.challenge.as_deref(), options.domain.as_deref()),
             chrono::Utc::now(),
-            &|entry: &Value| judge_status(lists.as_deref(), entry),
+            &|credential: &Value, entry: &Value| judge.judge(credential, entry),
         ))
     })
     .await?;
