@@ -46,6 +46,7 @@ fn the_demo_runs_the_whole_journey_and_reports_every_step() {
             "affordability",
             "second_app",
             "revoke",
+            "outsider",
             "replicate",
             "audit",
             "stop"
@@ -74,6 +75,20 @@ fn the_demo_runs_the_whole_journey_and_reports_every_step() {
     );
     assert_eq!(step("revoke")["refused_with"], "consent_revoked");
     assert_eq!(step("revoke")["still_served"].as_array().unwrap().len(), 2);
+    // Outside the network: the bank's VC-API from its status list, the regulator's from
+    // its log, both through the W3C VC-API.
+    let outsider = step("outsider");
+    assert_eq!(
+        (&outsider["at_bank"], &outsider["at_regulator"]),
+        (&serde_json::json!("revoked"), &serde_json::json!("revoked"))
+    );
+    assert!(
+        outsider["status_list"]
+            .as_str()
+            .unwrap()
+            .contains("/status/revocation/0"),
+        "{outsider}"
+    );
     assert!(summary["revocation_propagation_ms"].as_f64().unwrap() > 0.0);
     let audit = &summary["audit"];
     assert_eq!(audit["clean"], true);

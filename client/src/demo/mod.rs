@@ -4,6 +4,7 @@ mod audit_step;
 mod flows;
 pub mod miniapps;
 mod oauth_example;
+mod outsider_step;
 mod processes;
 mod steps;
 
@@ -292,6 +293,11 @@ fn journey_steps(
         "revoke",
         "the client revokes Lendwise's consent at the Berlin Bank, from the regulator's node; the next call there is refused",
         |j| steps::revoke(j, &members, &keys, &client_wallet, &consents, &accounts),
+    )?;
+    journey.step(
+        "outsider",
+        "anyone outside the network checks the revoked consent through the W3C VC-API: its bank answers from its revocation status list, the regulator's node from its log",
+        |j| outsider_step::outsider(j, &members, &client_wallet, &consents[1]),
     )?;
     journey.step(
         "replicate",
