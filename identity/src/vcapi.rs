@@ -437,6 +437,10 @@ pub async fn verify_presentation(
     if let Err(problem) = verified {
         result.fail(problem);
     }
+    result.checks.push("holder");
+    if let Err(problem) = holder_signed(document) {
+        result.fail(problem);
+    }
     let credentials: Vec<Value> = match &document["verifiableCredential"] {
         Value::Null => Vec::new(),
         Value::Array(list) => list.clone(),
@@ -466,6 +470,27 @@ pub async fn verify_presentation(
         result.credential_results.push(inner);
     }
     result.done()
+}
+
+/// A presentation naming its `holder` (a DID, or an object with one as `id`) is signed
+/// by a key of that DID.
+fn holder_signed(document: &Value) -> Result<(), Problem> {
+    let holder = match &document["holder"] {
+        Value::Null => return Ok(()),
+        Value::String(holder) => holder.as_str(),
+        other => other["id"].as_str().unwrap_or_default(),
+    };
+    let method = document["proof"]["verificationMethod"]
+        .as_str()
+        .unwrap_or_default();
+    if method.split('#').next() == Some(holder) && !holder.is_empty() {
+        return Ok(());
+    }
+    Err(Problem::new(
+        "holder",
+        "Holder mismatch",
+        format!("the presentation names holder {holder:?} but its proof is by {method:?}"),
+    ))
 }
 
 async fn presentation_proof(document: &Value, now: DateTime<Utc>) -> Result<(), Problem> {

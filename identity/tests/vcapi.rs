@@ -195,6 +195,17 @@ async fn a_presentation_verifies_with_its_challenge_and_domain_and_every_credent
     )
     .await;
     assert!(elsewhere.errors.iter().any(|e| e.kind.ends_with("domain")));
+    // Signed by someone other than the holder it names.
+    let stranger = KeyPair::generate();
+    let impostor = sign_presentation(&stranger, &presentation, ("c-123", "verifier.example"))
+        .await
+        .unwrap();
+    let result = verify_presentation(&impostor, options, now, &no_status).await;
+    assert!(!result.verified);
+    assert!(
+        result.errors.iter().any(|e| e.kind.ends_with("/holder")),
+        "{result:?}"
+    );
     // A credential inside changed after it was presented: the presentation's proof and
     // the credential's own both fail.
     let mut tampered = signed.clone();
