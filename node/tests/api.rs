@@ -1004,7 +1004,7 @@ async fn any_member_judges_a_consents_status_entry_by_its_log() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let (status, result) = verify().await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{result}");
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{result}");
     assert!(
         result["errors"][0]["type"]
             .as_str()

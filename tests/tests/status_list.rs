@@ -168,7 +168,7 @@ fn a_revocation_shows_in_the_banks_status_list_for_anyone_to_check() {
         assert_eq!(they_say(&consent.credential, &after), (true, true));
     }
     let (status, verified) = verify_here(&url, &consent.credential);
-    assert_eq!(status, 422, "{verified}");
+    assert_eq!(status, 400, "{verified}");
     assert!(
         verified["errors"][0]["type"]
             .as_str()

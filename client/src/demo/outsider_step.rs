@@ -12,13 +12,13 @@ use crate::node_api::{NodeApiError, NodeClient};
 const BERLIN: usize = 1;
 
 /// `POST /credentials/verify` of `credential` at `node`: the verification, whether it
-/// passed (`200`) or not (`422`).
+/// passed (`200`) or not (`400`, with the verification as its body).
 fn verification(node: &NodeClient, credential: &Value) -> anyhow::Result<Value> {
     let body = json!({ "verifiableCredential": credential });
     match node.post("/credentials/verify", &body) {
         Ok(passed) => Ok(passed),
         Err(NodeApiError::Refused {
-            status: 422,
+            status: 400,
             message,
             ..
         }) => serde_json::from_str(&message).context("reading the verification"),

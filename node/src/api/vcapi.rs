@@ -72,13 +72,14 @@ struct Issue {
     options: Value,
 }
 
-/// A verification's answer: `200` verified, `422` read but not verified (the problems
-/// named), both in the VC-API shape.
+/// A verification's answer: `200` verified, `400` read but not verified (the problems
+/// named; what the W3C CCG VC-API verifier test suite expects), both in the VC-API
+/// shape.
 fn answer(result: &Verification) -> Response {
     let status = if result.verified {
         StatusCode::OK
     } else {
-        StatusCode::UNPROCESSABLE_ENTITY
+        StatusCode::BAD_REQUEST
     };
     (status, Json(json!(result))).into_response()
 }
