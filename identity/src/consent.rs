@@ -464,6 +464,7 @@ fn check_structure(bytes: &[u8]) -> Result<(Value, Did, ConsentTerms), ConsentEr
 /// verifies, and [`VerifiedConsent::validity_at`] says where it stands.
 pub async fn verify_consent(bytes: &[u8]) -> Result<VerifiedConsent, ConsentError> {
     let (value, issuer, terms) = check_structure(bytes)?;
+    crate::ld_input::check(&value).map_err(ConsentError::Malformed)?;
     let id = crate::consent::consent_id(&value)?;
     let secured: DataIntegrity<JsonCredential, AnySuite> = serde_json::from_value(value.clone())
         .map_err(|e| ConsentError::Malformed(e.to_string()))?;

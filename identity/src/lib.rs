@@ -14,6 +14,7 @@ pub(crate) mod consent_proof;
 pub mod hash;
 pub mod jose;
 pub mod keys;
+pub mod ld_input;
 pub mod link;
 pub mod permissions;
 pub mod pop;

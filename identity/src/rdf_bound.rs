@@ -34,6 +34,7 @@ pub enum CanonError {
 
 /// `document`'s RDF statements, expanded with the bundled contexts only.
 async fn quads(document: &Value) -> Result<Vec<LexicalQuad>, CanonError> {
+    crate::ld_input::check(document).map_err(CanonError::Expansion)?;
     let compact: CompactJsonLd = serde_json::from_value(document.clone())
         .map_err(|e| CanonError::Expansion(e.to_string()))?;
     let mut ld = LdEnvironment::default();

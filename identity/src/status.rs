@@ -40,6 +40,9 @@ impl StatusEntry {
                 "credentialStatus.statusListCredential: an http(s) URL of at most 512 bytes, without a fragment".into(),
             ));
         }
+        crate::ld_input::check_text(&self.list).map_err(|why| {
+            ConsentError::Malformed(format!("credentialStatus.statusListCredential: {why}"))
+        })?;
         if self.index >= STATUS_LIST_ENTRIES {
             return Err(ConsentError::Malformed(format!(
                 "credentialStatus.statusListIndex: below {STATUS_LIST_ENTRIES}"

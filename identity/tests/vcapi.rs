@@ -147,6 +147,72 @@ async fn what_cannot_be_issued_or_verified_is_named() {
     assert!(revoked.errors[0].kind.ends_with("revoked"));
 }
 
+/// What `scripts/fuzz` found panicking inside the suite or the JSON-LD processor: each
+/// is now refused before either reads it, as a malformed document.
+#[tokio::test]
+async fn inputs_that_made_the_suite_or_the_json_ld_processor_panic_are_refused_first() {
+    let (bank, holder, now) = (KeyPair::generate(), KeyPair::generate(), Utc::now());
+    let issued = issue_credential(&bank, &sample(now)).await.unwrap();
+    let malformed = |result: &consentnet_identity::vcapi::Verification| {
+        !result.verified && result.errors[0].kind.ends_with("/malformed")
+    };
+    let mut far = issued.clone();
+    far["proof"]["created"] = json!("202999999999996-12-06T09:19:17Z");
+    assert!(malformed(&verify_credential(&far, now, &no_status).await));
+    let mut short = issued.clone();
+    short["proof"]["created"] = json!("226-12-06T09:19:17Z");
+    assert!(malformed(&verify_credential(&short, now, &no_status).await));
+    let mut escaped = issued.clone();
+    escaped["proof"]["verificationMethod"] = json!(format!("{}%86", bank.did()));
+    assert!(malformed(
+        &verify_credential(&escaped, now, &no_status).await
+    ));
+    // Inside a presentation: the credential's own dates are read with the presentation.
+    let mut inner = issued.clone();
+    inner["validFrom"] = json!("20269999999999999999999999999-12-06T09:18:17Z");
+    let presentation = json!({
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "type": ["VerifiablePresentation"],
+        "holder": holder.did(),
+        "verifiableCredential": [issued],
+    });
+    let mut signed = sign_presentation(&holder, &presentation, ("c-1", "v.example"))
+        .await
+        .unwrap();
+    // One credential is given as the value itself, not in an array.
+    signed["verifiableCredential"] = inner;
+    let options = (Some("c-1"), Some("v.example"));
+    let result = verify_presentation(&signed, options, now, &no_status).await;
+    assert!(!result.verified);
+    assert!(
+        result.errors.iter().any(|e| e.kind.ends_with("/malformed")),
+        "{result:?}"
+    );
+    // A consent's status list URL is an IRI too.
+    let mut terms = common::budgeting_terms(now);
+    terms.status = Some(consentnet_identity::consent::StatusEntry::random(
+        "https://bank.example/status/cr%dentials",
+    ));
+    assert!(issue_consent(&KeyPair::generate(), &terms).await.is_err());
+    let mut sent = issue_consent(&KeyPair::generate(), &common::budgeting_terms(now))
+        .await
+        .unwrap()
+        .credential;
+    sent["credentialStatus"] = json!({
+        "id": "https://bank.example/status/cr%dentials#7",
+        "type": "BitstringStatusListEntry",
+        "statusPurpose": "revocation",
+        "statusListIndex": "7",
+        "statusListCredential": "https://bank.example/status/cr%dentials",
+    });
+    let sent = sent.to_string();
+    assert!(
+        consentnet_identity::verify_consent(sent.as_bytes())
+            .await
+            .is_err()
+    );
+}
+
 #[tokio::test]
 async fn a_consent_verifies_as_any_credential() {
     let (client, now) = (KeyPair::generate(), Utc::now());

@@ -1,4 +1,4 @@
-//! Mutation fuzzing of the parsers that read what strangers send: DPoP proofs and JWS, consent credentials, log entries, bank mapping files and strict JSON. Each target starts from valid inputs, mutates them (bytes, and the decoded parts of a JWS) for a time budget, and counts inputs and panics; a panic is a crash, printed with its input.
+//! Mutation fuzzing of the parsers that read what strangers send: DPoP proofs and JWS, consent credentials, any credential or presentation the VC-API verifies, log entries, bank mapping files and strict JSON. Each target starts from valid inputs, mutates them (bytes, and the decoded parts of a JWS) for a time budget, and counts inputs and panics; a panic is a crash, printed with its input.
 
 // A fuzzer's failures are its findings: unwraps on the seeds are fine.
 #![allow(clippy::unwrap_used)]
@@ -138,6 +138,58 @@ fn credential_target() -> Seeded {
     (seeds, target)
 }
 
+/// A generic credential issued by `issuer`, as VC-API callers send them.
+fn issued(issuer: &KeyPair) -> Value {
+    let now = Utc::now();
+    let credential = json!({
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "type": ["VerifiableCredential"],
+        "validFrom": (now - chrono::Duration::minutes(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "credentialSubject": {
+            "id": KeyPair::generate().did(),
+            "name": [{ "name": "a" }, { "name": "b", "description": { "name": "c" } }],
+        },
+    });
+    block_on(consentnet_identity::vcapi::issue_credential(
+        issuer,
+        &credential,
+    ))
+    .unwrap()
+}
+
+fn vcapi_target() -> Seeded {
+    use consentnet_identity::vcapi::{sign_presentation, verify_credential, verify_presentation};
+    let (issuer, holder) = (KeyPair::generate(), KeyPair::generate());
+    let credential = issued(&issuer);
+    let presentation = json!({
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "type": ["VerifiablePresentation"],
+        "holder": holder.did(),
+        "verifiableCredential": [credential.clone()],
+    });
+    let presented = block_on(sign_presentation(
+        &holder,
+        &presentation,
+        ("c-1", "verifier.example"),
+    ))
+    .unwrap();
+    let seeds = vec![
+        credential.to_string().into_bytes(),
+        presented.to_string().into_bytes(),
+    ];
+    let target = Box::new(|input: &[u8]| {
+        let Ok(document) = serde_json::from_slice::<Value>(input) else {
+            return;
+        };
+        let unknown = |_: &Value, _: &Value| None;
+        let now = Utc::now();
+        let _ = block_on(verify_credential(&document, now, &unknown));
+        let options = (Some("c-1"), Some("verifier.example"));
+        let _ = block_on(verify_presentation(&document, options, now, &unknown));
+    });
+    (seeds, target)
+}
+
 fn entry_target() -> Seeded {
     let key = KeyPair::generate();
     let app = KeyPair::generate();
@@ -241,6 +293,7 @@ fn main() {
     let targets: Vec<(&str, Seeded)> = vec![
         ("dpop-jws", pop_target()),
         ("credential", credential_target()),
+        ("vc-api", vcapi_target()),
         ("entry", entry_target()),
         ("mapping", mapping_target()),
         ("strict-json", json_target()),
