@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use consentnet_consent_chain::RangeRequest;
 use consentnet_consent_chain::event::AppAction;
 use consentnet_consent_chain::{ConsentStatus, Entry, Event, State};
-use consentnet_identity::{ConsentId, Did};
+use consentnet_identity::{ConsentId, Did, Revocation, VerifiedConsent};
 use tokio::task::JoinHandle;
 
 use super::{Notice, Notifications, Pusher};
@@ -116,18 +116,17 @@ impl Watcher {
                 else {
                     return;
                 };
-                if let Some(status) = &consent.terms.status {
-                    self.status.granted(consent.id, status);
-                }
+                status_granted(&self.status, state, &consent, entry_time(entry, now));
                 if live {
                     self.index(state, consent.id, now, false);
                 }
             }
             Event::ConsentRevoked { revocation } => {
                 let id = revocation.consent_id;
-                let at = DateTime::from_timestamp_millis(i64::try_from(entry.time).unwrap_or(0))
-                    .unwrap_or(now);
-                self.status.revoked(&id, at);
+                if !counts(state, revocation) {
+                    return;
+                }
+                self.status.revoked(&id, entry_time(entry, now));
                 if !live {
                     return;
                 }
@@ -229,4 +228,105 @@ pub fn watch_log(
             watcher.look();
         }
     })
+}
+
+/// When `entry` reached the log (`now` for a time out of range).
+fn entry_time(entry: &Entry, now: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(i64::try_from(entry.time).unwrap_or(0)).unwrap_or(now)
+}
+
+/// Whether `revocation` counts: the log takes any signed revocation (a member could
+/// gossip a stranger's), and only the consent's issuer's or its bank's revokes it.
+fn counts(state: &State, revocation: &Revocation) -> bool {
+    state
+        .consent(&revocation.consent_id)
+        .is_some_and(|consent| revocation.verify_for(consent).is_ok())
+}
+
+/// A grant of this bank read at `at`: its status entry is held, and set at once when a
+/// revocation that counts reached the log before it.
+fn status_granted(
+    status: &StatusLists,
+    state: &State,
+    consent: &VerifiedConsent,
+    at: DateTime<Utc>,
+) {
+    let Some(entry) = &consent.terms.status else {
+        return;
+    };
+    status.granted(consent.id, entry);
+    if state.effective_revocation(&consent.id).is_some() {
+        status.revoked(&consent.id, at);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use consentnet_consent_chain::validate::ValidEvent;
+    use consentnet_consent_chain::{Genesis, Member, Role};
+    use consentnet_identity::consent::{StatusEntry, block_on};
+    use consentnet_identity::{ConsentTerms, Hash32, KeyPair, Permission, issue_consent};
+
+    fn bank_state(bank: &KeyPair) -> State {
+        State::new(&Genesis {
+            network: "watch-test".into(),
+            members: vec![Member {
+                did: bank.did().clone(),
+                role: Role::Bank,
+                peer_id: crate::p2p::peer_id_of(bank.did()).to_string(),
+                name: "Bank".into(),
+            }],
+        })
+    }
+
+    #[test]
+    fn only_a_revocation_by_the_issuer_or_the_bank_sets_a_bit_and_one_before_its_grant_does_once_granted()
+     {
+        let (bank, client, stranger) = (
+            KeyPair::generate(),
+            KeyPair::generate(),
+            KeyPair::generate(),
+        );
+        let lists = StatusLists::new("https://bank.example");
+        let now = Utc::now();
+        let terms = ConsentTerms {
+            app: KeyPair::generate().did().clone(),
+            bank: bank.did().clone(),
+            accounts: vec!["acc-1".into()],
+            permissions: [Permission::ReadAccountsBasic].into(),
+            payment_limits: None,
+            purpose: "Budgeting".into(),
+            valid_from: now - chrono::Duration::minutes(1),
+            valid_until: now + chrono::Duration::days(1),
+            proof_key: None,
+            status: Some(StatusEntry {
+                list: lists.url(),
+                index: 3,
+            }),
+        };
+        let consent = Arc::new(block_on(issue_consent(&client, &terms)).unwrap());
+        let mut state = bank_state(&bank);
+        let forged = Revocation::sign(&stranger, consent.id, now, None);
+        assert!(!counts(&state, &forged), "no grant yet");
+        state.apply(Hash32([1; 32]), &ValidEvent::Granted(consent.clone()));
+        status_granted(&lists, &state, &consent, now);
+        assert!(
+            !counts(&state, &forged),
+            "a stranger's revocation does not count"
+        );
+        assert!(!lists.is_revoked(0, 3));
+        assert!(counts(
+            &state,
+            &Revocation::sign(&bank, consent.id, now, None)
+        ));
+        let by_client = Revocation::sign(&client, consent.id, now, None);
+        assert!(counts(&state, &by_client));
+        // The revocation came first: the grant, once read, sets the bit.
+        let late = StatusLists::new("https://bank.example");
+        state.apply(Hash32([2; 32]), &ValidEvent::Revoked(by_client));
+        status_granted(&late, &state, &consent, now);
+        assert!(late.is_revoked(0, 3));
+    }
 }
