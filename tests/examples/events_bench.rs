@@ -138,10 +138,7 @@ fn main() {
         &approval_body(&bank_key, app.did()),
     );
     assert_eq!(status, 201, "{body}");
-    let account = consentnet_bank_adapter::sandbox::SandboxBank::seeded(1, Utc::now())
-        .account_ids()[0]
-        .0
-        .clone();
+    let account = consentnet_tests::sandbox_account();
     let client = KeyPair::generate();
     link_client(node, &bank, &client, &[&account]);
     let (_, identity) = http_get(&format!("{}/.well-known/consentnet-node", bank.http_url));

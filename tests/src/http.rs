@@ -96,3 +96,18 @@ pub fn http_put_bytes(url: &str, bytes: &[u8]) -> (u16, serde_json::Value) {
         .expect("the HTTP call completes");
     json_answer(response).expect("the body is text")
 }
+
+/// `key`'s DPoP proof for `method url` now, bound to `access_token` (empty for none).
+pub fn pop_proof(
+    key: &consentnet_identity::KeyPair,
+    method: &str,
+    url: &str,
+    access_token: &str,
+) -> String {
+    let request = consentnet_identity::PopRequest {
+        method,
+        url,
+        access_token,
+    };
+    consentnet_identity::sign_pop(key, request, chrono::Utc::now())
+}

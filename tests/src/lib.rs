@@ -18,7 +18,8 @@ pub use apps::{
     manifest_with_redirect, mini_app_manifest, mini_app_of, publish, publish_mini_app,
 };
 pub use http::{
-    http_get, http_post_json, http_post_json_with, http_put_bytes, signed_get, try_post_json,
+    http_get, http_post_json, http_post_json_with, http_put_bytes, pop_proof, signed_get,
+    try_post_json,
 };
 pub use paths::{Path, Paths};
 
@@ -367,6 +368,13 @@ pub fn node_key(node: &NodeDir) -> consentnet_identity::KeyPair {
             .expect("the node key opens");
     let did = wallet.identities()[0].did.clone();
     wallet.key_pair(&did).expect("the node key is in its file")
+}
+
+/// The first account of the embedded sandbox bank every test bank node serves (seed 1).
+pub fn sandbox_account() -> String {
+    consentnet_bank_adapter::sandbox::SandboxBank::seeded(1, chrono::Utc::now()).account_ids()[0]
+        .0
+        .clone()
 }
 
 /// The permissions the tests' app asks for and banks allow: accounts and balances.

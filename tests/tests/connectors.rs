@@ -289,10 +289,7 @@ fn a_mapping_is_dry_run_against_its_core_first_and_core_errors_reach_the_bank_as
     std::fs::write(&token_file, ADMIN_TOKEN).unwrap();
     let node = consortium.start(0, DEADLINE);
     let berlin = Simulator::start("berlin");
-    let account = consentnet_bank_adapter::sandbox::SandboxBank::seeded(1, Utc::now())
-        .account_ids()[0]
-        .0
-        .clone();
+    let account = consentnet_tests::sandbox_account();
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("berlin.toml");
     std::fs::write(&good, mapping_text("berlin-group.toml", &berlin.url)).unwrap();

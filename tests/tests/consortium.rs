@@ -27,9 +27,7 @@ const FOUR: [(&str, &str); 4] = [
 
 /// An account of the seeded sandbox bank every test bank serves.
 fn sandbox_account() -> String {
-    consentnet_bank_adapter::sandbox::SandboxBank::seeded(1, Utc::now()).account_ids()[0]
-        .0
-        .clone()
+    consentnet_tests::sandbox_account()
 }
 
 fn post(node: &NodeProcess, path: &str, body: &Value) -> (u16, Value) {
@@ -393,10 +391,7 @@ fn a_revocation_at_any_node_is_enforced_by_every_bank_within_the_propagation_bou
     wait_connected(&all, 3, DEADLINE);
     let app = KeyPair::generate();
     let client = KeyPair::generate();
-    let account = consentnet_bank_adapter::sandbox::SandboxBank::seeded(1, Utc::now())
-        .account_ids()[0]
-        .0
-        .clone();
+    let account = consentnet_tests::sandbox_account();
     // One consent at each bank, granted at that bank's node.
     let mut consents = Vec::new();
     for bank in [0, 1] {

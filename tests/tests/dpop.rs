@@ -47,10 +47,7 @@ fn bank(require_nonce: bool) -> Bank {
         &approval_body(&node_key(node), app.did()),
     );
     assert_eq!(status, 201, "{body}");
-    let account = consentnet_bank_adapter::sandbox::SandboxBank::seeded(1, Utc::now())
-        .account_ids()[0]
-        .0
-        .clone();
+    let account = consentnet_tests::sandbox_account();
     Bank {
         _consortium: consortium,
         process,

@@ -10,12 +10,10 @@ use chrono::Utc;
 use consentnet_consent_chain::event::{AppAction, AppDecision};
 use consentnet_identity::consent::block_on;
 use consentnet_identity::jose::Jws;
-use consentnet_identity::{
-    ConsentId, Did, KeyPair, PopRequest, Revocation, issue_consent, sign_pop,
-};
+use consentnet_identity::{ConsentId, Did, KeyPair, Revocation, issue_consent};
 use consentnet_tests::{
     Consortium, NodeProcess, approval_body, balance_terms, http_post_json, link_client,
-    manifest_body, manifest_with_events, node_key, publish,
+    manifest_body, manifest_with_events, node_key, pop_proof, publish,
 };
 use serde_json::{Value, json};
 
@@ -70,10 +68,7 @@ fn bank() -> Bank {
     let process = NodeProcess::start(&consortium.nodes[0], &[], START);
     let key = node_key(&consortium.nodes[0]);
     let did = key.did().clone();
-    let account = consentnet_bank_adapter::sandbox::SandboxBank::seeded(1, Utc::now())
-        .account_ids()[0]
-        .0
-        .clone();
+    let account = consentnet_tests::sandbox_account();
     Bank {
         consortium,
         process,
@@ -132,15 +127,7 @@ fn verified(bank: &Bank, set: &str, client: Option<&KeyPair>) -> Value {
 /// `POST /open-banking/v4.0/events` by `app` acknowledging `ack`.
 fn poll(bank: &Bank, app: &KeyPair, token: &str, ack: &[&str]) -> Value {
     let url = format!("{}/open-banking/v4.0/events", bank.process.http_url);
-    let proof = sign_pop(
-        app,
-        PopRequest {
-            method: "POST",
-            url: &url,
-            access_token: token,
-        },
-        Utc::now(),
-    );
+    let proof = pop_proof(app, "POST", &url, token);
     let mut response = consentnet_tests::forms::agent()
         .post(&url)
         .header("authorization", &format!("DPoP {token}"))

@@ -132,10 +132,7 @@ fn grant(
     app: &Did,
 ) -> (KeyPair, String, Value) {
     let client = KeyPair::generate();
-    let account = consentnet_bank_adapter::sandbox::SandboxBank::seeded(1, Utc::now())
-        .account_ids()[0]
-        .0
-        .clone();
+    let account = consentnet_tests::sandbox_account();
     link_client(&consortium.nodes[bank], &nodes[bank], &client, &[&account]);
     let bank_did = Did::parse(consortium.nodes[bank].did()).unwrap();
     let consent = block_on(issue_consent(

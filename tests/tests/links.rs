@@ -24,10 +24,7 @@ fn defective_link_requests_are_refused_and_only_a_linked_holders_consent_is_serv
     let bank_dir = &consortium.nodes[0];
     let bank_did = Did::parse(bank_dir.did()).unwrap();
     let token = admin_token(bank_dir);
-    let account = consentnet_bank_adapter::sandbox::SandboxBank::seeded(1, Utc::now())
-        .account_ids()[0]
-        .0
-        .clone();
+    let account = consentnet_tests::sandbox_account();
     let codes = format!("{}/v1/admin/link-codes", bank.operator_url);
     let issue = |headers: &[(&str, &str)], body: serde_json::Value| {
         let (status, body) = http_post_json_with(&codes, headers, &body);
@@ -198,10 +195,7 @@ fn a_client_holds_at_most_the_banks_limit_of_consents_and_revoked_ones_count_unt
     )
     .unwrap();
     let bank = consortium.start(0, START);
-    let account = consentnet_bank_adapter::sandbox::SandboxBank::seeded(1, Utc::now())
-        .account_ids()[0]
-        .0
-        .clone();
+    let account = consentnet_tests::sandbox_account();
     let client = KeyPair::generate();
     link_client(node, &bank, &client, &[&account]);
     let bank_did = Did::parse(node.did()).unwrap();

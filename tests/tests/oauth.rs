@@ -8,9 +8,7 @@ use std::time::Duration;
 use chrono::Utc;
 use consentnet_identity::consent::block_on;
 use consentnet_identity::jose::sign_jws;
-use consentnet_identity::{
-    ConsentTerms, Did, KeyPair, PopRequest, b64url, issue_consent, sign_pop,
-};
+use consentnet_identity::{ConsentTerms, Did, KeyPair, b64url, issue_consent};
 use consentnet_tests::forms::{
     Answer, admin_session, cookie_pair, enable_portal, encode, get, post_form,
 };
@@ -18,7 +16,7 @@ use consentnet_tests::webdriver::Browser;
 use consentnet_tests::{
     Consortium, NodeProcess, admin_token, approval_body, bin, decision_body, http_get,
     http_post_json, http_post_json_with, link_client, manifest_body, manifest_with_redirect,
-    node_key, obie_get_version, publish, signed_get,
+    node_key, obie_get_version, pop_proof, publish, signed_get,
 };
 use serde_json::{Value, json};
 
@@ -53,10 +51,7 @@ fn bank() -> Bank {
         &approval_body(&bank_key, app.did()),
     );
     assert_eq!(status, 201, "{body}");
-    let account = consentnet_bank_adapter::sandbox::SandboxBank::seeded(1, Utc::now())
-        .account_ids()[0]
-        .0
-        .clone();
+    let account = consentnet_tests::sandbox_account();
     Bank {
         _consortium: consortium,
         process,
@@ -158,15 +153,7 @@ fn consent_for(bank: &Bank, client: &KeyPair, permissions: &[&str]) -> Value {
 }
 
 fn dpop(key: &KeyPair, url: &str) -> String {
-    sign_pop(
-        key,
-        PopRequest {
-            method: "POST",
-            url,
-            access_token: "",
-        },
-        Utc::now(),
-    )
+    pop_proof(key, "POST", url, "")
 }
 
 /// A client's wallet (made with the CLI) with a DID linked to the bank's sandbox account.
@@ -978,15 +965,7 @@ fn resource_call(
     body: Option<&Value>,
 ) -> (u16, Value, String) {
     let url = format!("{}/open-banking/v4.0/{resources}{path}", bank.url);
-    let proof = sign_pop(
-        key,
-        PopRequest {
-            method,
-            url: &url,
-            access_token: token,
-        },
-        Utc::now(),
-    );
+    let proof = pop_proof(key, method, &url, token);
     let agent = consentnet_tests::forms::agent();
     let request = |builder: ureq::RequestBuilder<ureq::typestate::WithoutBody>| {
         builder
@@ -1244,15 +1223,7 @@ fn initiate_under(
     key: &str,
 ) -> (u16, Value, bool) {
     let url = format!("{}/open-banking/v4.0/pisp/{resource}", bank.url);
-    let proof = sign_pop(
-        app,
-        PopRequest {
-            method: "POST",
-            url: &url,
-            access_token: token,
-        },
-        Utc::now(),
-    );
+    let proof = pop_proof(app, "POST", &url, token);
     let body = json!({ "Data": { "ConsentId": named, "Initiation": initiation }, "Risk": {} });
     let mut response = consentnet_tests::forms::agent()
         .post(&url)
@@ -1527,15 +1498,7 @@ fn a_uk_open_banking_client_sets_up_a_standing_order_through_its_consent_resourc
         "{}/open-banking/v4.0/pisp/domestic-standing-orders/{id}",
         bank.url
     );
-    let proof = sign_pop(
-        app,
-        PopRequest {
-            method: "GET",
-            url: &url,
-            access_token: &consent_id,
-        },
-        Utc::now(),
-    );
+    let proof = pop_proof(app, "GET", &url, &consent_id);
     let mut response = consentnet_tests::forms::agent()
         .get(&url)
         .header("authorization", &format!("DPoP {consent_id}"))
@@ -1739,15 +1702,7 @@ fn an_app_queries_merges_replaces_and_revokes_its_grants_and_no_one_else_can() {
         consentnet_tests::forms::client_token(&bank.url, &bank.app, "grant_management_query");
     let grants = |key: &KeyPair, token: &str, method: &str, id: &str| {
         let url = format!("{}/oauth/grants/{id}", bank.url);
-        let proof = sign_pop(
-            key,
-            PopRequest {
-                method,
-                url: &url,
-                access_token: token,
-            },
-            Utc::now(),
-        );
+        let proof = pop_proof(key, method, &url, token);
         let agent = consentnet_tests::forms::agent();
         let request = match method {
             "DELETE" => agent.delete(&url),

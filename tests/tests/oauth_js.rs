@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use chrono::Utc;
 use consentnet_identity::{KeyPair, b64url};
 use consentnet_tests::wallet::{PASSPHRASE, linked_wallet};
 use consentnet_tests::{
@@ -61,10 +60,7 @@ fn openid_client_runs_the_whole_flow_unchanged_against_a_bank_requiring_dpop_non
         &approval_body(&bank, app.did()),
     );
     assert_eq!(status, 201, "{body}");
-    let account = consentnet_bank_adapter::sandbox::SandboxBank::seeded(1, Utc::now())
-        .account_ids()[0]
-        .0
-        .clone();
+    let account = consentnet_tests::sandbox_account();
     let (_wallet_dir, wallet) = linked_wallet(node, &process, &account);
     let mut jwk = public_jwk(&app);
     jwk["d"] = json!(b64url(&app.secret_bytes()[..]));

@@ -9,8 +9,10 @@ use chrono::{TimeZone, Utc};
 use consentnet_bank_adapter::sandbox::SandboxBank;
 use consentnet_consent_chain::event::{AppAction, AppDecision, RateLimit};
 use consentnet_identity::consent::{PaymentLimits, block_on};
-use consentnet_identity::{ConsentTerms, KeyPair, Permission, PopRequest, issue_consent, sign_pop};
-use consentnet_tests::{Consortium, NodeProcess, http_post_json, link_client, node_key, obie_get};
+use consentnet_identity::{ConsentTerms, KeyPair, Permission, issue_consent};
+use consentnet_tests::{
+    Consortium, NodeProcess, http_post_json, link_client, node_key, obie_get, pop_proof,
+};
 use serde_json::{Value, json};
 
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -109,15 +111,7 @@ fn initiate(
     initiation: &Value,
 ) -> Value {
     let url = format!("{}/open-banking/v4.0/pisp/{resource}", node.http_url);
-    let proof = sign_pop(
-        app,
-        PopRequest {
-            method: "POST",
-            url: &url,
-            access_token: consent,
-        },
-        Utc::now(),
-    );
+    let proof = pop_proof(app, "POST", &url, consent);
     let body = json!({ "Data": { "ConsentId": consent, "Initiation": initiation }, "Risk": {} });
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -251,15 +245,7 @@ fn every_operation_the_adapter_serves_passes_schemathesis_against_the_official_f
     let client_token = consentnet_tests::forms::client_token(&node.http_url, &app, "accounts");
     let resource = |path: &str, body: Value| {
         let url = format!("{}/open-banking/v4.0/{path}", node.http_url);
-        let proof = sign_pop(
-            &app,
-            PopRequest {
-                method: "POST",
-                url: &url,
-                access_token: &client_token,
-            },
-            Utc::now(),
-        );
+        let proof = pop_proof(&app, "POST", &url, &client_token);
         let mut response = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .build()

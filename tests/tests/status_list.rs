@@ -77,10 +77,7 @@ fn a_revocation_shows_in_the_banks_status_list_for_anyone_to_check() {
     let list_url = identity["status_list"].as_str().unwrap().to_owned();
     assert_eq!(list_url, format!("http://{listen}/status/revocation/0"));
 
-    let account = consentnet_bank_adapter::sandbox::SandboxBank::seeded(1, Utc::now())
-        .account_ids()[0]
-        .0
-        .clone();
+    let account = consentnet_tests::sandbox_account();
     let client = KeyPair::generate();
     link_client(node, &bank, &client, &[&account]);
     let bank_did = consentnet_identity::Did::parse(node.did()).unwrap();
