@@ -8,3 +8,4 @@ pub mod node_api;
 pub mod process;
 pub mod proofs;
 pub mod tsp;
+pub mod vcapi;

@@ -301,6 +301,44 @@ fn a_client_grants_a_tsp_reads_the_client_revokes_the_tsp_is_refused() {
     ]);
     assert_eq!(mine["consents"][0]["consent_id"], consent.as_str());
     assert_eq!(mine["consents"][0]["status"], "revoked");
+    // Anyone outside the network: the consent, from a file, through a node's VC-API.
+    let held = consentnet_identity::Wallet::open(std::path::Path::new(wallet), WALLET_PASSPHRASE)
+        .unwrap()
+        .credentials()
+        .iter()
+        .find(|c| c.label.ends_with(consent.as_str()))
+        .unwrap()
+        .credential
+        .clone();
+    let file = dir.path().join("consent.json");
+    std::fs::write(&file, held.to_string()).unwrap();
+    let file = file.to_str().unwrap();
+    let verified = cli(&["consent", "verify", "--node", &tsp.http_url, file], "");
+    assert_eq!(
+        verified.status.code(),
+        Some(4),
+        "does not verify: exit code 4"
+    );
+    let verification: Value = serde_json::from_slice(&verified.stdout).unwrap();
+    assert_eq!(
+        verification["errors"][0]["type"]
+            .as_str()
+            .map(|t| t.ends_with("/revoked")),
+        Some(true),
+        "{verification}"
+    );
+    let missing = cli(
+        &[
+            "consent",
+            "verify",
+            "--node",
+            &tsp.http_url,
+            "/nonexistent.json",
+        ],
+        "",
+    );
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent.json"));
     // What the bank did under the consent: the served call and the refused one.
     // They stay with the bank: the TSP's node holds only the bank's commitments.
     let elsewhere = cli(

@@ -1,38 +1,23 @@
 //! The demo's outsider check: the revoked consent, verified through the W3C VC-API as anyone outside the network would, at its bank (from the bank's revocation status list) and at the regulator's node (from its log).
 
-use anyhow::{Context, anyhow, ensure};
+use anyhow::{anyhow, ensure};
 use serde_json::{Value, json};
 
 use super::processes::wait_for;
 use super::{Journey, Member, REGULATOR};
 use crate::commands::{self, CONSENT_LABEL_PREFIX};
-use crate::node_api::{NodeApiError, NodeClient};
+use crate::node_api::NodeClient;
+use crate::vcapi;
 
 /// The Berlin Bank, whose consent the client revoked.
 const BERLIN: usize = 1;
 
-/// `POST /credentials/verify` of `credential` at `node`: the verification, whether it
-/// passed (`200`) or not (`400`, with the verification as its body).
-fn verification(node: &NodeClient, credential: &Value) -> anyhow::Result<Value> {
-    let body = json!({ "verifiableCredential": credential });
-    match node.post("/credentials/verify", &body) {
-        Ok(passed) => Ok(passed),
-        Err(NodeApiError::Refused {
-            status: 400,
-            message,
-            ..
-        }) => serde_json::from_str(&message).context("reading the verification"),
-        Err(other) => Err(other.into()),
-    }
-}
-
-/// The first error's kind (the last segment of its type URI), if any.
-fn first_error(verification: &Value) -> String {
-    verification["errors"][0]["type"]
-        .as_str()
-        .and_then(|kind| kind.rsplit('/').next())
+/// The kind of `node`'s first error on `credential` ("none" when it verified).
+fn first_error(node: &NodeClient, credential: &Value) -> anyhow::Result<String> {
+    let verification = vcapi::verify(node, credential, (None, None))?;
+    Ok(vcapi::first_error(&verification)
         .unwrap_or("none")
-        .to_owned()
+        .to_owned())
 }
 
 /// Verifies the revoked consent (`consent`, held in the client's wallet) at its bank and
@@ -55,8 +40,8 @@ pub(super) fn outsider(
         .to_owned();
     let answers = || -> anyhow::Result<(String, String)> {
         Ok((
-            first_error(&verification(&members[BERLIN].node, &credential)?),
-            first_error(&verification(&members[REGULATOR].node, &credential)?),
+            first_error(&members[BERLIN].node, &credential)?,
+            first_error(&members[REGULATOR].node, &credential)?,
         ))
     };
     // The bank's list takes the revocation within its log watch interval.

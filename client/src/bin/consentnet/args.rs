@@ -150,6 +150,10 @@ pub enum ConsentCommand {
     List(ConsentListArgs),
     /// The access records banks made under a consent: every call served or refused.
     Accesses(ConsentAccessesArgs),
+    /// Verify a credential or a presentation from a file through a node's W3C VC-API,
+    /// as anyone outside the network can: proof, validity and revocation status. Exit
+    /// code 4 when it does not verify.
+    Verify(ConsentVerifyArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -348,6 +352,20 @@ pub struct ConsentStatusArgs {
     pub node: NodeArg,
     /// The consent id.
     pub consent: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ConsentVerifyArgs {
+    #[command(flatten)]
+    pub node: NodeArg,
+    /// The credential or presentation (JSON), e.g. a consent the wallet holds.
+    pub file: std::path::PathBuf,
+    /// The challenge a presentation must be signed with.
+    #[arg(long)]
+    pub challenge: Option<String>,
+    /// The domain a presentation must be signed for.
+    #[arg(long)]
+    pub domain: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]

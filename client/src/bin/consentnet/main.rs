@@ -20,6 +20,11 @@ const EXIT_FINDINGS: u8 = 4;
 #[error("the audit found problems")]
 pub struct Findings;
 
+/// A credential or presentation did not verify.
+#[derive(Debug, thiserror::Error)]
+#[error("it does not verify: {0}")]
+pub struct NotVerified(pub String);
+
 /// Ends the process quietly when stdout is a closed pipe (`consentnet wallet list | head`):
 /// the standard print macros panic on a write error, and a reader that stopped reading is
 /// no failure of this program.
@@ -52,7 +57,9 @@ fn main() -> ExitCode {
             let refused = error
                 .downcast_ref::<NodeApiError>()
                 .is_some_and(|e| matches!(e, NodeApiError::Refused { .. }));
-            let code = if error.downcast_ref::<Findings>().is_some() {
+            let found = error.downcast_ref::<Findings>().is_some()
+                || error.downcast_ref::<NotVerified>().is_some();
+            let code = if found {
                 EXIT_FINDINGS
             } else if refused {
                 EXIT_REFUSED
@@ -83,6 +90,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Consent(ConsentCommand::List(args)) => run::consent_list(cli.json, args),
         Command::Consent(ConsentCommand::Accesses(args)) => run::consent_accesses(cli.json, args),
         Command::Consent(ConsentCommand::Status(args)) => run::consent_status(cli.json, args),
+        Command::Consent(ConsentCommand::Verify(args)) => run::consent_verify(cli.json, args),
         Command::Tsp(TspCommand::Publish(args)) => run::tsp_publish(cli.json, args),
         Command::Tsp(TspCommand::Get(args)) => run::tsp_get(cli.json, args),
         Command::Bank(BankCommand::Connector(command)) => {

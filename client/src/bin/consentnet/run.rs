@@ -402,6 +402,39 @@ pub fn consent_status(json: bool, args: &ConsentStatusArgs) -> anyhow::Result<()
     show(json, &commands::consent_read(&node, &wallet, consent, "")?)
 }
 
+pub fn consent_verify(json: bool, args: &ConsentVerifyArgs) -> anyhow::Result<()> {
+    use consentnet_client::vcapi;
+    let ConsentVerifyArgs {
+        node,
+        file,
+        challenge,
+        domain,
+    } = args;
+    let size = std::fs::metadata(file)
+        .with_context(|| format!("reading {}", file.display()))?
+        .len();
+    if size > vcapi::MAX_DOCUMENT_BYTES as u64 {
+        bail!(
+            "{} is {size} bytes; a node verifies documents of at most {} bytes",
+            file.display(),
+            vcapi::MAX_DOCUMENT_BYTES
+        );
+    }
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let document: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
+    let node = NodeClient::new(&node.node)?;
+    let options = (challenge.as_deref(), domain.as_deref());
+    let verification = vcapi::verify(&node, &document, options)?;
+    show(json, &verification)?;
+    if verification["verified"] != true {
+        let why = vcapi::first_error(&verification).unwrap_or("not verified");
+        return Err(crate::NotVerified(why.to_owned()).into());
+    }
+    Ok(())
+}
+
 pub fn tsp_publish(json: bool, args: &TspPublishArgs) -> anyhow::Result<()> {
     let TspPublishArgs {
         wallet,
